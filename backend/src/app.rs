@@ -1,0 +1,183 @@
+//! Assembling the service: shared state, the router, and serving with graceful shutdown.
+
+use crate::{
+    config::Config,
+    db::{self, DbError},
+    dynamo::{self, DynamoError},
+    health::{self, Readiness},
+    http, version,
+};
+use axum::{Router, routing::get, serve::ListenerExt};
+use sqlx::MySqlPool;
+use std::{future::Future, net::SocketAddr, sync::Arc};
+use tokio::{net::TcpListener, sync::watch};
+
+/// What every handler can reach. Cheap to clone: everything inside is shared.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: MySqlPool,
+    pub dynamo: aws_sdk_dynamodb::Client,
+    pub table: Arc<str>,
+    pub readiness: Arc<Readiness>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Database(#[from] DbError),
+    #[error(transparent)]
+    Dynamo(#[from] DynamoError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Connects the stores a fresh environment needs: creates the database and applies
+/// migrations, and creates the DynamoDB table when the configuration asks for it. This is
+/// the `migrate` subcommand, and start-up does the same in dev and test.
+pub async fn prepare_stores(config: &Config) -> Result<(), StartupError> {
+    db::create_database_if_missing(&config.database).await?;
+    let pool = db::pool(&config.database);
+    let migrated = db::migrate(&pool).await;
+    pool.close().await;
+    migrated?;
+    if config.create_table {
+        let client = dynamo::client(&config.dynamodb).await;
+        dynamo::ensure_table(&client, &config.dynamodb.table).await?;
+    }
+    Ok(())
+}
+
+/// A bound, not yet serving, instance of the service.
+#[derive(Debug)]
+pub struct App {
+    state: AppState,
+    listener: TcpListener,
+    routes: Router<AppState>,
+}
+
+impl App {
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        if config.auto_migrate {
+            db::create_database_if_missing(&config.database).await?;
+        }
+        let pool = db::pool(&config.database);
+        if config.auto_migrate {
+            db::migrate(&pool).await?;
+        }
+        let dynamo = dynamo::client(&config.dynamodb).await;
+        if config.create_table {
+            dynamo::ensure_table(&dynamo, &config.dynamodb.table).await?;
+        }
+        let addr = SocketAddr::new(config.http.host, config.http.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let state = AppState {
+            readiness: Arc::new(Readiness::new(
+                config.readiness.cache_ttl,
+                config.readiness.check_timeout,
+            )),
+            table: config.dynamodb.table.as_str().into(),
+            config: Arc::new(config),
+            db: pool,
+            dynamo,
+        };
+        Ok(Self {
+            state,
+            listener,
+            routes: routes(),
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Adds routes beside the API's own; they get the same middleware.
+    pub fn merge(mut self, routes: Router<AppState>) -> Self {
+        self.routes = self.routes.merge(routes);
+        self
+    }
+
+    /// Serves until `shutdown` resolves, then: `/readyz` answers 503 at once; requests are
+    /// still served for the drain period (the load balancer deregisters us meanwhile); then
+    /// the listener closes and in-flight requests get at most the grace period to finish.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Self {
+            state,
+            listener,
+            routes,
+        } = self;
+        let shutdown_config = state.config.shutdown.clone();
+        let router = http::layered(routes, &state.config.http).with_state(state.clone());
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let readiness = state.readiness.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            readiness.start_draining();
+            tracing::info!(
+                drain_secs = shutdown_config.drain.as_secs(),
+                "shutdown requested; draining"
+            );
+            tokio::time::sleep(shutdown_config.drain).await;
+            tracing::info!("no longer accepting connections");
+            // The receivers outlive this task, so the send cannot fail.
+            let _ = stop_tx.send(true);
+        });
+        let stopped = {
+            let mut rx = stop_rx.clone();
+            async move {
+                // Err means the sender is gone: stop as well.
+                let _ = rx.wait_for(|stop| *stop).await;
+            }
+        };
+        let grace_expired = {
+            let mut rx = stop_rx;
+            async move {
+                let _ = rx.wait_for(|stop| *stop).await;
+                tokio::time::sleep(shutdown_config.grace).await;
+            }
+        };
+
+        let listener = listener.tap_io(|tcp| {
+            // Small JSON answers on keep-alive connections must not wait for Nagle.
+            let _ = tcp.set_nodelay(true);
+        });
+        let server = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(stopped);
+        let result = tokio::select! {
+            result = server => result,
+            () = grace_expired => {
+                tracing::warn!("in-flight requests outlived the shutdown grace period; stopping anyway");
+                Ok(())
+            }
+        };
+        state.db.close().await;
+        tracing::info!("stopped");
+        result
+    }
+}
+
+fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/api/version", get(version::version))
+}

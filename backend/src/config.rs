@@ -1,0 +1,609 @@
+//! Typed configuration, read once from the environment at start-up (12-factor).
+//!
+//! Every variable is parsed here and nowhere else, so a missing or malformed value stops the
+//! process before it binds a port, with one line naming the variable and what it expects.
+
+use sqlx::mysql::MySqlConnectOptions;
+use std::{collections::HashMap, fmt, net::IpAddr, str::FromStr, time::Duration};
+
+/// Fargate sends SIGKILL 30 s after SIGTERM; drain + grace must end before that.
+const FARGATE_STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{var} is not set; expected {expected}")]
+    Missing {
+        var: &'static str,
+        expected: &'static str,
+    },
+    #[error("{var} is invalid ({reason}); expected {expected}")]
+    Invalid {
+        var: &'static str,
+        expected: &'static str,
+        reason: String,
+    },
+}
+
+impl ConfigError {
+    /// The variable the error is about.
+    pub fn var(&self) -> &'static str {
+        match self {
+            Self::Missing { var, .. } | Self::Invalid { var, .. } => var,
+        }
+    }
+}
+
+/// Where the process runs; decides defaults that must differ between a laptop and AWS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuntimeEnv {
+    Dev,
+    Test,
+    /// Every deployed environment, staging included.
+    Production,
+}
+
+impl RuntimeEnv {
+    pub fn is_deployed(self) -> bool {
+        self == Self::Production
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// `DATABASE_URL`, parsed. `Debug` and `Display` show it with the password masked.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    raw: String,
+    options: MySqlConnectOptions,
+    redacted: String,
+    database: Option<String>,
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if !(raw.starts_with("mysql://") || raw.starts_with("mariadb://")) {
+            return Err("the scheme must be mysql://".into());
+        }
+        let options = MySqlConnectOptions::from_str(raw).map_err(|e| {
+            // sqlx's message may quote the URL; keep only its kind so the password never leaks.
+            let msg = e.to_string();
+            if msg.contains(raw) {
+                "not a valid URL".to_string()
+            } else {
+                msg
+            }
+        })?;
+        let database = options.get_database().map(str::to_owned);
+        Ok(Self {
+            raw: raw.to_owned(),
+            options,
+            redacted: redact_url_password(raw),
+            database,
+        })
+    }
+
+    pub fn connect_options(&self) -> &MySqlConnectOptions {
+        &self.options
+    }
+
+    pub fn database(&self) -> Option<&str> {
+        self.database.as_deref()
+    }
+
+    /// The URL with its password, for the few sqlx calls that take a string. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.raw
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DatabaseUrl").field(&self.redacted).finish()
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted)
+    }
+}
+
+/// `scheme://user:secret@host` → `scheme://user:***@host`.
+fn redact_url_password(raw: &str) -> String {
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return "***".into();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_string()
+            };
+            format!("{scheme}://{masked}@{host}{tail}")
+        }
+        None => raw.to_string(),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub url: DatabaseUrl,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct DynamoConfig {
+    pub table: String,
+    pub region: String,
+    /// `AWS_ENDPOINT_URL_DYNAMODB`: DynamoDB Local in dev and test.
+    pub endpoint: Option<String>,
+    pub operation_timeout: Duration,
+    pub attempt_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct ShutdownConfig {
+    /// How long to keep serving after SIGTERM with `/readyz` answering 503, so the load
+    /// balancer stops routing here before we stop accepting.
+    pub drain: Duration,
+    /// Bound on finishing in-flight requests once we stop accepting.
+    pub grace: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub host: IpAddr,
+    pub port: u16,
+    pub request_timeout: Duration,
+    pub body_limit: usize,
+    pub cors_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReadinessConfig {
+    /// How long one dependency check may take before it counts as down.
+    pub check_timeout: Duration,
+    /// How long a result is reused, so health checks never stampede the databases.
+    pub cache_ttl: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub env: RuntimeEnv,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub dynamodb: DynamoConfig,
+    pub log_format: LogFormat,
+    pub shutdown: ShutdownConfig,
+    pub readiness: ReadinessConfig,
+    /// Apply migrations at start-up (dev and test; deployments run `faro-backend migrate`).
+    pub auto_migrate: bool,
+    /// Create the DynamoDB table when missing (dev and test; in AWS CloudFormation owns it).
+    pub create_table: bool,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let vars: HashMap<String, String> = std::env::vars().collect();
+        Self::from_lookup(|key| vars.get(key).cloned())
+    }
+
+    /// Reads configuration through `lookup`, so tests need not touch the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let vars = Vars(&lookup);
+        let env = vars.parse_with(
+            "FARO_ENV",
+            "one of dev, test, production",
+            Some("production"),
+            |v| match v {
+                "dev" => Ok(RuntimeEnv::Dev),
+                "test" => Ok(RuntimeEnv::Test),
+                "production" => Ok(RuntimeEnv::Production),
+                _ => Err("unknown environment".into()),
+            },
+        )?;
+        let local = !env.is_deployed();
+
+        let http = HttpConfig {
+            host: vars.parse(
+                "FARO_HOST",
+                "an IP address such as 0.0.0.0",
+                Some("0.0.0.0"),
+            )?,
+            port: vars.parse("FARO_PORT", "a TCP port number (0-65535)", Some("8080"))?,
+            request_timeout: vars.millis("FARO_REQUEST_TIMEOUT_MS", "15000")?,
+            body_limit: vars.parse_with(
+                "FARO_BODY_LIMIT_BYTES",
+                "a size in bytes between 1024 and 16777216",
+                Some("1048576"),
+                |v| match v.parse::<usize>() {
+                    Ok(n) if (1024..=16 * 1024 * 1024).contains(&n) => Ok(n),
+                    Ok(_) => Err("out of range".into()),
+                    Err(e) => Err(e.to_string()),
+                },
+            )?,
+            cors_origins: vars.parse_with(
+                "FARO_CORS_ORIGINS",
+                "a comma-separated list of origins such as https://app.example.com",
+                Some(""),
+                parse_origins,
+            )?,
+        };
+
+        let url = vars.parse_with(
+            "DATABASE_URL",
+            "a MySQL URL such as mysql://user:password@host:3306/faro",
+            None,
+            DatabaseUrl::parse,
+        )?;
+        if url.database().is_none() {
+            return Err(ConfigError::Invalid {
+                var: "DATABASE_URL",
+                expected: "a MySQL URL such as mysql://user:password@host:3306/faro",
+                reason: "it names no database".into(),
+            });
+        }
+        let database = DatabaseConfig {
+            url,
+            max_connections: vars.parse_with(
+                "FARO_DATABASE_MAX_CONNECTIONS",
+                "a number of connections between 1 and 1000",
+                Some("20"),
+                |v| bounded(v, 1, 1000),
+            )?,
+            min_connections: vars.parse_with(
+                "FARO_DATABASE_MIN_CONNECTIONS",
+                "a number of connections between 0 and 1000",
+                Some("0"),
+                |v| bounded(v, 0, 1000),
+            )?,
+            acquire_timeout: vars.millis("FARO_DATABASE_ACQUIRE_TIMEOUT_MS", "3000")?,
+        };
+        if database.min_connections > database.max_connections {
+            return Err(ConfigError::Invalid {
+                var: "FARO_DATABASE_MIN_CONNECTIONS",
+                expected: "at most FARO_DATABASE_MAX_CONNECTIONS",
+                reason: format!(
+                    "{} is more than {}",
+                    database.min_connections, database.max_connections
+                ),
+            });
+        }
+
+        let dynamodb = DynamoConfig {
+            table: vars.parse_with(
+                "FARO_DYNAMODB_TABLE",
+                "a DynamoDB table name (3-255 of A-Z a-z 0-9 _ - .)",
+                Some("faro"),
+                parse_table_name,
+            )?,
+            region: vars.parse_with(
+                "AWS_REGION",
+                "an AWS region such as eu-west-1",
+                Some("us-east-1"),
+                |v| {
+                    let ok = !v.is_empty()
+                        && v.chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+                    if ok {
+                        Ok(v.to_string())
+                    } else {
+                        Err("not a region name".into())
+                    }
+                },
+            )?,
+            endpoint: vars.optional_with(
+                "AWS_ENDPOINT_URL_DYNAMODB",
+                "an http(s) URL such as http://127.0.0.1:8000",
+                |v| {
+                    if v.starts_with("http://") || v.starts_with("https://") {
+                        Ok(v.trim_end_matches('/').to_string())
+                    } else {
+                        Err("the scheme must be http:// or https://".into())
+                    }
+                },
+            )?,
+            operation_timeout: vars.millis("FARO_DYNAMODB_TIMEOUT_MS", "3000")?,
+            attempt_timeout: vars.millis("FARO_DYNAMODB_ATTEMPT_TIMEOUT_MS", "1000")?,
+        };
+
+        let log_format = vars.parse_with(
+            "FARO_LOG_FORMAT",
+            "json or pretty",
+            Some(if env == RuntimeEnv::Dev {
+                "pretty"
+            } else {
+                "json"
+            }),
+            |v| match v {
+                "json" => Ok(LogFormat::Json),
+                "pretty" => Ok(LogFormat::Pretty),
+                _ => Err("unknown format".into()),
+            },
+        )?;
+
+        let shutdown = ShutdownConfig {
+            drain: vars.parse_with(
+                "FARO_SHUTDOWN_DRAIN_SECS",
+                "whole seconds between 0 and 25",
+                Some(if local { "0" } else { "10" }),
+                |v| bounded(v, 0, 25).map(|s| Duration::from_secs(s.into())),
+            )?,
+            grace: vars.parse_with(
+                "FARO_SHUTDOWN_GRACE_SECS",
+                "whole seconds between 1 and 28",
+                Some("15"),
+                |v| bounded(v, 1, 28).map(|s| Duration::from_secs(s.into())),
+            )?,
+        };
+        if shutdown.drain + shutdown.grace >= FARGATE_STOP_TIMEOUT {
+            return Err(ConfigError::Invalid {
+                var: "FARO_SHUTDOWN_GRACE_SECS",
+                expected: "FARO_SHUTDOWN_DRAIN_SECS + FARO_SHUTDOWN_GRACE_SECS under 30 (Fargate's stop timeout)",
+                reason: format!(
+                    "{} s + {} s",
+                    shutdown.drain.as_secs(),
+                    shutdown.grace.as_secs()
+                ),
+            });
+        }
+
+        let readiness = ReadinessConfig {
+            check_timeout: vars.millis("FARO_READINESS_TIMEOUT_MS", "1000")?,
+            cache_ttl: vars.millis("FARO_READINESS_CACHE_MS", "2000")?,
+        };
+
+        Ok(Self {
+            env,
+            http,
+            database,
+            dynamodb,
+            log_format,
+            shutdown,
+            readiness,
+            auto_migrate: vars.flag("FARO_AUTO_MIGRATE", local)?,
+            create_table: vars.flag("FARO_CREATE_TABLE", local)?,
+        })
+    }
+}
+
+struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
+
+impl Vars<'_> {
+    fn get(&self, var: &str) -> Option<String> {
+        (self.0)(var).map(|v| v.trim().to_string())
+    }
+
+    fn parse_with<T>(
+        &self,
+        var: &'static str,
+        expected: &'static str,
+        default: Option<&str>,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        let raw = match (self.get(var), default) {
+            (Some(v), _) => v,
+            (None, Some(d)) => d.to_string(),
+            (None, None) => return Err(ConfigError::Missing { var, expected }),
+        };
+        parse(&raw).map_err(|reason| ConfigError::Invalid {
+            var,
+            expected,
+            reason,
+        })
+    }
+
+    fn optional_with<T>(
+        &self,
+        var: &'static str,
+        expected: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        match self.get(var).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(raw) => parse(&raw)
+                .map(Some)
+                .map_err(|reason| ConfigError::Invalid {
+                    var,
+                    expected,
+                    reason,
+                }),
+        }
+    }
+
+    fn parse<T>(
+        &self,
+        var: &'static str,
+        expected: &'static str,
+        default: Option<&str>,
+    ) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        self.parse_with(var, expected, default, |v| {
+            v.parse::<T>().map_err(|e| format!("{v:?}: {e}"))
+        })
+    }
+
+    fn millis(&self, var: &'static str, default: &str) -> Result<Duration, ConfigError> {
+        self.parse_with(
+            var,
+            "a duration in milliseconds between 1 and 600000",
+            Some(default),
+            |v| bounded(v, 1, 600_000).map(|ms| Duration::from_millis(ms.into())),
+        )
+    }
+
+    fn flag(&self, var: &'static str, default: bool) -> Result<bool, ConfigError> {
+        self.parse_with(
+            var,
+            "true or false",
+            Some(if default { "true" } else { "false" }),
+            |v| match v {
+                "true" | "1" => Ok(true),
+                "false" | "0" => Ok(false),
+                _ => Err(format!("{v:?} is not a boolean")),
+            },
+        )
+    }
+}
+
+fn bounded(v: &str, min: u32, max: u32) -> Result<u32, String> {
+    match v.parse::<u32>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        Ok(n) => Err(format!("{n} is out of range")),
+        Err(_) => Err(format!("{v:?} is not a whole number")),
+    }
+}
+
+fn parse_origins(v: &str) -> Result<Vec<String>, String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(|origin| {
+            let scheme_ok = origin.starts_with("http://") || origin.starts_with("https://");
+            let host = origin.split_once("://").map_or("", |(_, h)| h);
+            if !scheme_ok || host.is_empty() || host.contains('/') || origin.contains('*') {
+                Err(format!(
+                    "{origin:?} is not an origin (scheme://host[:port], no path, no wildcard)"
+                ))
+            } else {
+                Ok(origin.to_string())
+            }
+        })
+        .collect()
+}
+
+fn parse_table_name(v: &str) -> Result<String, String> {
+    let ok = (3..=255).contains(&v.len())
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(format!("{v:?} is not a table name"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const URL: (&str, &str) = ("DATABASE_URL", "mysql://faro:s3cr3t@db.internal:3306/faro");
+
+    #[test]
+    fn production_defaults_are_safe() {
+        let c = config(&[URL]).expect("valid");
+        assert_eq!(c.env, RuntimeEnv::Production);
+        assert_eq!(c.http.port, 8080);
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert!(!c.auto_migrate && !c.create_table);
+        assert!(c.http.cors_origins.is_empty());
+        assert_eq!(c.shutdown.drain, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn dev_defaults_suit_a_laptop() {
+        let c = config(&[URL, ("FARO_ENV", "dev")]).expect("valid");
+        assert_eq!(c.log_format, LogFormat::Pretty);
+        assert!(c.auto_migrate && c.create_table);
+        assert_eq!(c.shutdown.drain, Duration::ZERO);
+    }
+
+    #[test]
+    fn missing_database_url_is_named() {
+        let err = config(&[]).expect_err("DATABASE_URL is required");
+        assert_eq!(err.var(), "DATABASE_URL");
+        assert!(
+            err.to_string()
+                .starts_with("DATABASE_URL is not set; expected a MySQL URL")
+        );
+    }
+
+    #[test]
+    fn malformed_values_name_their_variable() {
+        let cases = [
+            ("FARO_PORT", "eighty"),
+            ("FARO_PORT", "70000"),
+            ("FARO_ENV", "staging"),
+            ("FARO_LOG_FORMAT", "xml"),
+            ("FARO_CORS_ORIGINS", "https://ok.example, *"),
+            ("FARO_CORS_ORIGINS", "https://app.example/path"),
+            ("FARO_AUTO_MIGRATE", "yes"),
+            ("FARO_SHUTDOWN_DRAIN_SECS", "40"),
+            ("FARO_REQUEST_TIMEOUT_MS", "0"),
+            ("FARO_DYNAMODB_TABLE", "a"),
+            ("AWS_ENDPOINT_URL_DYNAMODB", "localhost:8000"),
+            ("FARO_BODY_LIMIT_BYTES", "10"),
+            ("DATABASE_URL", "postgres://x@y/z"),
+            ("DATABASE_URL", "mysql://root@127.0.0.1:3306"),
+        ];
+        for (var, value) in cases {
+            let err = config(&[URL, (var, value)]).expect_err(var);
+            assert_eq!(err.var(), var, "{var}={value}: {err}");
+            assert!(!err.to_string().contains('\n'), "one line: {err}");
+        }
+    }
+
+    #[test]
+    fn drain_and_grace_must_fit_fargate_stop_timeout() {
+        let err = config(&[
+            URL,
+            ("FARO_SHUTDOWN_DRAIN_SECS", "20"),
+            ("FARO_SHUTDOWN_GRACE_SECS", "15"),
+        ])
+        .expect_err("35 s is too long");
+        assert_eq!(err.var(), "FARO_SHUTDOWN_GRACE_SECS");
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_or_errors() {
+        let c = config(&[URL]).expect("valid");
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("s3cr3t"), "{debug}");
+        assert!(
+            debug.contains("mysql://faro:***@db.internal:3306/faro"),
+            "{debug}"
+        );
+
+        let err = config(&[("DATABASE_URL", "mysql://faro:s3cr3t@db:notaport/faro")])
+            .expect_err("bad port");
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn origins_are_parsed_and_trimmed() {
+        let c = config(&[
+            URL,
+            (
+                "FARO_CORS_ORIGINS",
+                " https://app.example.com ,http://127.0.0.1:8080",
+            ),
+        ])
+        .expect("valid");
+        assert_eq!(
+            c.http.cors_origins,
+            ["https://app.example.com", "http://127.0.0.1:8080"]
+        );
+    }
+}

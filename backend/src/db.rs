@@ -1,0 +1,69 @@
+//! MySQL (RDS MySQL 8 in AWS, MariaDB 10.11 locally) through sqlx.
+
+use crate::config::DatabaseConfig;
+use sqlx::{
+    MySql, MySqlPool,
+    migrate::{MigrateDatabase, MigrateError, Migrator},
+    mysql::MySqlPoolOptions,
+};
+use std::time::Duration;
+
+/// The schema, embedded in the binary so a deploy's one-off `migrate` task needs nothing else.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("cannot reach MySQL at {url}: {source}")]
+    Unreachable { url: String, source: sqlx::Error },
+    #[error("cannot create database {name}: {source}")]
+    Create { name: String, source: sqlx::Error },
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] MigrateError),
+    #[error("query failed: {0}")]
+    Query(#[from] sqlx::Error),
+}
+
+/// A pool that connects lazily: the service starts (and reports not-ready) while the
+/// database is still coming up, instead of crash-looping.
+pub fn pool(config: &DatabaseConfig) -> MySqlPool {
+    MySqlPoolOptions::new()
+        .max_connections(config.max_connections)
+        .min_connections(config.min_connections)
+        .acquire_timeout(config.acquire_timeout)
+        .idle_timeout(Some(Duration::from_secs(300)))
+        // RDS and MariaDB close idle connections after wait_timeout; recycle well before.
+        .max_lifetime(Some(Duration::from_secs(1800)))
+        .test_before_acquire(false)
+        .connect_lazy_with(config.url.connect_options().clone())
+}
+
+/// Creates the configured database if it does not exist (dev, test and the first deploy).
+pub async fn create_database_if_missing(config: &DatabaseConfig) -> Result<(), DbError> {
+    let url = config.url.to_string();
+    let name = config.url.database().unwrap_or_default().to_owned();
+    let raw = config.url.expose();
+    let exists = MySql::database_exists(raw)
+        .await
+        .map_err(|source| DbError::Unreachable { url, source })?;
+    if !exists {
+        MySql::create_database(raw)
+            .await
+            .map_err(|source| DbError::Create {
+                name: name.clone(),
+                source,
+            })?;
+        tracing::info!(database = %name, "created database");
+    }
+    Ok(())
+}
+
+/// Applies pending migrations; already-applied ones are skipped.
+pub async fn migrate(pool: &MySqlPool) -> Result<(), DbError> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// One round trip, for readiness.
+pub async fn ping(pool: &MySqlPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+}

@@ -1,0 +1,139 @@
+//! The API's error type: every failure a handler can report, answered as
+//! `application/problem+json` (RFC 9457) by [`crate::http::problem_layer`].
+
+use axum::{
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use faro_types::{FieldError, Problem, ProblemType};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("not found")]
+    NotFound,
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error("invalid input")]
+    Validation(Vec<FieldError>),
+    #[error("unsupported media type: {0}")]
+    UnsupportedMediaType(String),
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("{what} is unavailable: {detail}")]
+    Unavailable {
+        what: &'static str,
+        detail: String,
+        retry_after: Duration,
+    },
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Validation(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+        }])
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::NotFound => StatusCode::NOT_FOUND,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn to_problem(&self) -> Problem {
+        let status = self.status();
+        let kind = ProblemType::for_status(status.as_u16());
+        let problem = Problem::new(kind, status.as_u16(), title_for(status));
+        match self {
+            Self::NotFound => problem.with_detail("No resource exists at this URL."),
+            Self::BadRequest(detail) => problem.with_detail(detail.clone()),
+            Self::Validation(errors) => errors.iter().fold(
+                problem.with_detail("One or more fields are invalid."),
+                |p, e| p.with_field_error(e.field.clone(), e.message.clone()),
+            ),
+            Self::UnsupportedMediaType(detail) => problem
+                .with_detail(detail.clone())
+                .with_field_error("content-type", detail.clone()),
+            Self::PayloadTooLarge => {
+                problem.with_detail("The request body is larger than this API accepts.")
+            }
+            Self::Unavailable { what, .. } => {
+                problem.with_detail(format!("{what} is unavailable; try again shortly."))
+            }
+            // Internal details go to the log, never to the client.
+            Self::Internal(_) => problem.with_detail(
+                "Something went wrong on our side; quote the request id when reporting it.",
+            ),
+        }
+    }
+}
+
+/// The human title for a status, shared with problems synthesized from bare error statuses.
+pub fn title_for(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::UNPROCESSABLE_ENTITY => "Invalid input",
+        StatusCode::SERVICE_UNAVAILABLE => "Service unavailable",
+        StatusCode::INTERNAL_SERVER_ERROR => "Internal server error",
+        other => other.canonical_reason().unwrap_or("Error"),
+    }
+}
+
+/// Carried in the response extensions from a handler to the problem layer, which renders it
+/// once with the request id filled in.
+#[derive(Debug, Clone)]
+pub struct ProblemExt(pub Problem);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match &self {
+            Self::Internal(detail) => tracing::error!(error = %detail, "internal error"),
+            Self::Unavailable { what, detail, .. } => {
+                tracing::warn!(dependency = what, error = %detail, "dependency unavailable")
+            }
+            _ => {}
+        }
+        let mut response = (self.status(), ProblemExt(self.to_problem())).into_response();
+        if let Self::Unavailable { retry_after, .. } = self {
+            let secs = retry_after.as_secs().max(1);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl IntoResponse for ProblemExt {
+    fn into_response(self) -> Response {
+        let mut response = StatusCode::from_u16(self.0.status)
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+            .into_response();
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+                Self::Unavailable {
+                    what: "The database",
+                    detail: err.to_string(),
+                    retry_after: Duration::from_secs(2),
+                }
+            }
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! Liveness (`/healthz`) and readiness (`/readyz`).
+//!
+//! Readiness checks MySQL and DynamoDB with a short timeout and caches the verdict, so any
+//! number of load-balancer probes cost at most one pair of round trips per cache period.
+//! Once shutdown begins it answers 503 at once so the load balancer drains this task.
+
+use crate::{AppState, db, dynamo, error::ApiError};
+use axum::{Json, extract::State, response::IntoResponse};
+use serde::Serialize;
+use std::{
+    sync::{
+        RwLock,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verdict {
+    pub mysql: Result<(), String>,
+    pub dynamodb: Result<(), String>,
+}
+
+impl Verdict {
+    fn is_ready(&self) -> bool {
+        self.mysql.is_ok() && self.dynamodb.is_ok()
+    }
+
+    fn failures(&self) -> String {
+        [("MySQL", &self.mysql), ("DynamoDB", &self.dynamodb)]
+            .into_iter()
+            .filter_map(|(name, r)| r.as_ref().err().map(|e| format!("{name}: {e}")))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+#[derive(Debug)]
+pub struct Readiness {
+    draining: AtomicBool,
+    ttl: Duration,
+    timeout: Duration,
+    cached: RwLock<Option<(Instant, Verdict)>>,
+    /// Held while a check runs, so concurrent probes wait for that one instead of piling on.
+    refresh: tokio::sync::Mutex<()>,
+}
+
+impl Readiness {
+    pub fn new(ttl: Duration, timeout: Duration) -> Self {
+        Self {
+            draining: AtomicBool::new(false),
+            ttl,
+            timeout,
+            cached: RwLock::new(None),
+            refresh: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    fn fresh(&self) -> Option<Verdict> {
+        let guard = self.cached.read().unwrap_or_else(|e| e.into_inner());
+        guard
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .map(|(_, v)| v.clone())
+    }
+
+    pub async fn verdict(&self, state: &AppState) -> Verdict {
+        if let Some(v) = self.fresh() {
+            return v;
+        }
+        let _refreshing = self.refresh.lock().await;
+        if let Some(v) = self.fresh() {
+            return v;
+        }
+        let timeout = self.timeout;
+        let timed_out = || format!("no answer within {} ms", timeout.as_millis());
+        let (mysql, dynamodb) = tokio::join!(
+            async {
+                match tokio::time::timeout(timeout, db::ping(&state.db)).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err(timed_out()),
+                }
+            },
+            async {
+                match tokio::time::timeout(timeout, dynamo::ping(&state.dynamo, &state.table)).await
+                {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err(timed_out()),
+                }
+            },
+        );
+        let verdict = Verdict { mysql, dynamodb };
+        if !verdict.is_ready() {
+            tracing::warn!(failures = %verdict.failures(), "not ready");
+        }
+        *self.cached.write().unwrap_or_else(|e| e.into_inner()) =
+            Some((Instant::now(), verdict.clone()));
+        verdict
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub status: &'static str,
+}
+
+pub async fn healthz() -> impl IntoResponse {
+    Json(Status { status: "ok" })
+}
+
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
+    let readiness = &state.readiness;
+    if readiness.is_draining() {
+        return Err(ApiError::Unavailable {
+            what: "This instance",
+            detail: "shutting down".into(),
+            retry_after: Duration::from_secs(1),
+        });
+    }
+    let verdict = readiness.verdict(&state).await;
+    if verdict.is_ready() {
+        Ok(Json(Status { status: "ready" }))
+    } else {
+        Err(ApiError::Unavailable {
+            what: dependency_name(&verdict),
+            detail: verdict.failures(),
+            retry_after: readiness.ttl,
+        })
+    }
+}
+
+fn dependency_name(verdict: &Verdict) -> &'static str {
+    match (verdict.mysql.is_ok(), verdict.dynamodb.is_ok()) {
+        (false, false) => "MySQL and DynamoDB",
+        (false, true) => "MySQL",
+        _ => "DynamoDB",
+    }
+}

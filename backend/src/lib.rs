@@ -1,0 +1,19 @@
+//! The Faro backend: the release cockpit's HTTP API.
+//!
+//! `main.rs` is a thin shell around [`App`]; integration tests build the same [`App`] on
+//! port 0 against real MariaDB and DynamoDB Local.
+
+pub mod app;
+pub mod config;
+pub mod db;
+pub mod dynamo;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod shutdown;
+pub mod telemetry;
+pub mod version;
+
+pub use app::{App, AppState, StartupError, prepare_stores};
+pub use config::Config;
+pub use error::ApiError;

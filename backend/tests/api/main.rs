@@ -1,0 +1,11 @@
+//! Integration tests: the real app on 127.0.0.1:0 against real MariaDB and DynamoDB Local.
+//! Each test gets its own database and table, so the suite runs in parallel.
+//! `cargo xtask test` starts the services and sets the `FARO_TEST_*` variables.
+
+mod binary;
+mod errors;
+mod health;
+mod http;
+mod migrations;
+mod shutdown;
+mod support;
