@@ -72,18 +72,28 @@ CREATE TABLE releases (
     finished_at            DATETIME(6)     NULL,
     failure_reason         TEXT            NULL,
     notes                  TEXT            NULL,
+    retry_of               BIGINT UNSIGNED NULL,
+    -- The last timeline sequence number handed out; incremented in the transaction that
+    -- changes the release, so events of one release are numbered without gaps or races.
+    event_seq              INT UNSIGNED    NOT NULL DEFAULT 0,
     updated_at             DATETIME(6)     NOT NULL,
     PRIMARY KEY (id),
-    -- Keyset pagination, newest first, per project and per environment.
+    -- Keyset pagination, newest first, per project and per environment, and with the
+    -- list's status and branch filters.
     KEY ix_releases_project (project_id, id),
     KEY ix_releases_environment (environment_id, id),
-    -- Delivery metrics scan an environment's finished releases in time order.
+    KEY ix_releases_project_status (project_id, status, id),
+    KEY ix_releases_project_branch (project_id, branch, id),
+    -- Delivery metrics scan an environment's finished releases in time order, and look up
+    -- the next successful deployment after a failed one (time to restore).
     KEY ix_releases_env_finished (environment_id, finished_at),
+    KEY ix_releases_env_deployed (environment_id, status, deployed_at),
     CONSTRAINT ck_releases_status CHECK (status IN
         ('queued', 'building', 'deploying', 'deployed', 'failed', 'cancelled')),
     CONSTRAINT fk_releases_project FOREIGN KEY (project_id) REFERENCES projects (id) ON DELETE CASCADE,
     CONSTRAINT fk_releases_environment FOREIGN KEY (environment_id) REFERENCES environments (id) ON DELETE CASCADE,
-    CONSTRAINT fk_releases_requested_by FOREIGN KEY (requested_by) REFERENCES users (id)
+    CONSTRAINT fk_releases_requested_by FOREIGN KEY (requested_by) REFERENCES users (id),
+    CONSTRAINT fk_releases_retry_of FOREIGN KEY (retry_of) REFERENCES releases (id) ON DELETE SET NULL
 ) ENGINE = InnoDB DEFAULT CHARSET = utf8mb4 COLLATE = utf8mb4_unicode_ci;
 
 -- Work for the external services, written in the same transaction as the release it belongs

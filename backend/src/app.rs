@@ -4,10 +4,10 @@ use crate::{
     config::Config,
     db::{self, DbError},
     dynamo::{self, DynamoError},
-    health::{self, Readiness},
-    http, version,
+    health::Readiness,
+    http, openapi,
 };
-use axum::{Router, routing::get, serve::ListenerExt};
+use axum::{Router, serve::ListenerExt};
 use sqlx::MySqlPool;
 use std::{future::Future, net::SocketAddr, sync::Arc};
 use tokio::{net::TcpListener, sync::watch};
@@ -20,6 +20,8 @@ pub struct AppState {
     pub dynamo: aws_sdk_dynamodb::Client,
     pub table: Arc<str>,
     pub readiness: Arc<Readiness>,
+    /// Wakes this task's release event streams when a timeline event is committed here.
+    pub release_events: crate::releases::timeline::Hub,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -85,11 +87,12 @@ impl App {
             config: Arc::new(config),
             db: pool,
             dynamo,
+            release_events: crate::releases::timeline::Hub::new(),
         };
         Ok(Self {
             state,
             listener,
-            routes: routes(),
+            routes: openapi::router().0,
         })
     }
 
@@ -173,11 +176,4 @@ impl App {
         tracing::info!("stopped");
         result
     }
-}
-
-fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/api/version", get(version::version))
 }

@@ -178,6 +178,20 @@ pub struct ReadinessConfig {
 }
 
 #[derive(Debug, Clone)]
+pub struct AuthConfig {
+    pub session_ttl: Duration,
+    /// `Secure` on the session cookie; off only for plain-HTTP local development.
+    pub secure_cookies: bool,
+    /// Sign-in attempts allowed per account and per client address in one window.
+    pub login_attempts_per_account: u32,
+    pub login_attempts_per_address: u32,
+    pub login_window: Duration,
+    /// Take the client address from the last `X-Forwarded-For` hop (the ALB appends it);
+    /// only safe behind a proxy that sets the header.
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Debug, Clone)]
 pub struct Config {
     pub env: RuntimeEnv,
     pub http: HttpConfig,
@@ -186,6 +200,9 @@ pub struct Config {
     pub log_format: LogFormat,
     pub shutdown: ShutdownConfig,
     pub readiness: ReadinessConfig,
+    pub auth: AuthConfig,
+    /// How often server-sent event streams look for timeline events written by other tasks.
+    pub events_poll: Duration,
     /// Apply migrations at start-up (dev and test; deployments run `faro-backend migrate`).
     pub auto_migrate: bool,
     /// Create the DynamoDB table when missing (dev and test; in AWS CloudFormation owns it).
@@ -364,7 +381,38 @@ impl Config {
             cache_ttl: vars.millis("FARO_READINESS_CACHE_MS", "2000")?,
         };
 
+        let auth = AuthConfig {
+            session_ttl: vars.parse_with(
+                "FARO_SESSION_TTL_HOURS",
+                "whole hours between 1 and 720",
+                Some("168"),
+                |v| bounded(v, 1, 720).map(|h| Duration::from_secs(u64::from(h) * 3600)),
+            )?,
+            secure_cookies: vars.flag("FARO_SECURE_COOKIES", !local)?,
+            login_attempts_per_account: vars.parse_with(
+                "FARO_LOGIN_ATTEMPTS_PER_ACCOUNT",
+                "a number of attempts between 1 and 1000",
+                Some("10"),
+                |v| bounded(v, 1, 1000),
+            )?,
+            login_attempts_per_address: vars.parse_with(
+                "FARO_LOGIN_ATTEMPTS_PER_ADDRESS",
+                "a number of attempts between 1 and 100000",
+                Some("50"),
+                |v| bounded(v, 1, 100_000),
+            )?,
+            login_window: vars.parse_with(
+                "FARO_LOGIN_WINDOW_SECS",
+                "whole seconds between 1 and 86400",
+                Some("900"),
+                |v| bounded(v, 1, 86_400).map(|s| Duration::from_secs(s.into())),
+            )?,
+            trust_forwarded_for: vars.flag("FARO_TRUST_FORWARDED_FOR", !local)?,
+        };
+
         Ok(Self {
+            auth,
+            events_poll: vars.millis("FARO_EVENTS_POLL_MS", "1000")?,
             env,
             http,
             database,

@@ -63,6 +63,13 @@ pub async fn migrate(pool: &MySqlPool) -> Result<(), DbError> {
     Ok(())
 }
 
+/// The current time at the precision MySQL stores (`DATETIME(6)`: microseconds), so a value
+/// written and read back compares equal to the one the API answered with.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().trunc_subsecs(6)
+}
+
 /// One round trip, for readiness.
 pub async fn ping(pool: &MySqlPool) -> Result<(), sqlx::Error> {
     sqlx::query("SELECT 1").execute(pool).await.map(|_| ())

@@ -12,6 +12,21 @@ use std::time::Duration;
 pub enum ApiError {
     #[error("not found")]
     NotFound,
+    #[error("not signed in")]
+    Unauthorized,
+    /// Signed in but not allowed; `field` names an input field the caller may not set.
+    #[error("forbidden: {detail}")]
+    Forbidden {
+        detail: String,
+        field: Option<String>,
+    },
+    #[error("conflict: {detail}")]
+    Conflict {
+        detail: String,
+        field: Option<String>,
+    },
+    #[error("too many requests")]
+    TooManyRequests { retry_after: Duration },
     #[error("bad request: {0}")]
     BadRequest(String),
     #[error("invalid input")]
@@ -31,6 +46,29 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::Forbidden {
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::Conflict {
+            detail: detail.into(),
+            field: None,
+        }
+    }
+
+    /// DynamoDB failed (after the SDK's own bounded retries): the caller may retry shortly.
+    pub fn dynamo<E: std::fmt::Display>(err: E) -> Self {
+        Self::Unavailable {
+            what: "DynamoDB",
+            detail: err.to_string(),
+            retry_after: Duration::from_secs(2),
+        }
+    }
+
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError {
             field: field.into(),
@@ -41,6 +79,10 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -56,6 +98,20 @@ impl ApiError {
         let problem = Problem::new(kind, status.as_u16(), title_for(status));
         match self {
             Self::NotFound => problem.with_detail("No resource exists at this URL."),
+            Self::Unauthorized => problem.with_detail(
+                "Sign in first: send the session cookie or `Authorization: Bearer <token>`.",
+            ),
+            Self::Forbidden { detail, field } | Self::Conflict { detail, field } => {
+                let problem = problem.with_detail(detail.clone());
+                match field {
+                    Some(field) => problem.with_field_error(field.clone(), detail.clone()),
+                    None => problem,
+                }
+            }
+            Self::TooManyRequests { retry_after } => problem.with_detail(format!(
+                "Too many attempts; try again in {} seconds.",
+                retry_after.as_secs().max(1)
+            )),
             Self::BadRequest(detail) => problem.with_detail(detail.clone()),
             Self::Validation(errors) => errors.iter().fold(
                 problem.with_detail("One or more fields are invalid."),
@@ -103,11 +159,20 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut response = (self.status(), ProblemExt(self.to_problem())).into_response();
-        if let Self::Unavailable { retry_after, .. } = self {
-            let secs = retry_after.as_secs().max(1);
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        match self {
+            Self::Unavailable { retry_after, .. } | Self::TooManyRequests { retry_after } => {
+                let secs = retry_after.as_secs().max(1);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            }
+            Self::Unauthorized => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"faro\""),
+                );
+            }
+            _ => {}
         }
         response
     }
@@ -120,6 +185,12 @@ impl IntoResponse for ProblemExt {
             .into_response();
         response.extensions_mut().insert(self);
         response
+    }
+}
+
+impl From<Vec<FieldError>> for ApiError {
+    fn from(errors: Vec<FieldError>) -> Self {
+        Self::Validation(errors)
     }
 }
 

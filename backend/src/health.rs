@@ -14,6 +14,7 @@ use std::{
     },
     time::{Duration, Instant},
 };
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
@@ -109,16 +110,32 @@ impl Readiness {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Status {
     pub status: &'static str,
 }
 
-pub async fn healthz() -> impl IntoResponse {
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+}
+
+/// Liveness: the process is up. Depends on nothing, so a database outage never gets a task
+/// killed.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "Alive", body = Status)))]
+async fn healthz() -> impl IntoResponse {
     Json(Status { status: "ok" })
 }
 
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
+/// Readiness: MySQL and DynamoDB answer and the instance is not shutting down.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Ready for traffic", body = Status),
+        (status = 503, description = "A dependency is down or the instance is draining", body = faro_types::Problem, content_type = "application/problem+json"),
+    ))]
+async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     let readiness = &state.readiness;
     if readiness.is_draining() {
         return Err(ApiError::Unavailable {

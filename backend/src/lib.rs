@@ -3,13 +3,20 @@
 //! `main.rs` is a thin shell around [`App`]; integration tests build the same [`App`] on
 //! port 0 against real MariaDB and DynamoDB Local.
 
+pub mod access;
+pub mod accounts;
 pub mod app;
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod db;
 pub mod dynamo;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod openapi;
+pub mod projects;
+pub mod releases;
 pub mod shutdown;
 pub mod telemetry;
 pub mod version;

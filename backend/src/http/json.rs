@@ -64,16 +64,20 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             ));
         }
         let message = inner.to_string();
-        let message = strip_position(&message);
-        ApiError::Validation(vec![FieldError {
-            field: field_name(&path, message),
-            message: message.to_owned(),
-        }])
+        field_error(&path, strip_position(&message))
     })?;
     deserializer.end().map_err(|_| {
         ApiError::BadRequest("The body has trailing characters after the JSON value.".into())
     })?;
     Ok(value)
+}
+
+/// A 422 for the field at `path` (serde_path_to_error's notation) that `message` is about.
+pub(super) fn field_error(path: &str, message: &str) -> ApiError {
+    ApiError::Validation(vec![FieldError {
+        field: field_name(path, message),
+        message: message.to_owned(),
+    }])
 }
 
 /// serde reports a missing field at its parent's path, naming the field in backticks; the

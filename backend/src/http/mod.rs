@@ -1,12 +1,16 @@
 //! The HTTP plumbing every route shares: request ids, access logs, problem rendering, JSON
 //! input, limits, CORS and timeouts.
 
+mod client;
 mod json;
 mod problem;
+mod query;
 mod request_id;
 
+pub use client::ClientInfo;
 pub use json::ApiJson;
 pub use problem::problem_layer;
+pub use query::ApiQuery;
 pub use request_id::{RequestId, request_id_layer};
 
 use crate::{config::HttpConfig, error::ApiError};

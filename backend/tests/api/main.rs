@@ -2,10 +2,18 @@
 //! Each test gets its own database and table, so the suite runs in parallel.
 //! `cargo xtask test` starts the services and sets the `FARO_TEST_*` variables.
 
+mod accounts;
 mod binary;
+mod environments;
 mod errors;
 mod health;
 mod http;
+mod members;
+mod metrics;
 mod migrations;
+mod openapi;
+mod projects;
+mod release_events;
+mod releases;
 mod shutdown;
 mod support;

@@ -59,6 +59,16 @@ pub fn test_vars(services: &Services, name: &str) -> HashMap<String, String> {
     .collect()
 }
 
+/// The password every test user signs up with.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A signed-in test user.
+#[derive(Debug, Clone)]
+pub struct Signed {
+    pub token: String,
+    pub user: faro_types::User,
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
@@ -118,6 +128,40 @@ impl TestApp {
             .send()
             .await
             .expect("request is answered")
+    }
+
+    /// Signs up a new user (a unique email per call) and returns its bearer token.
+    pub async fn signup(&self, name: &str) -> Signed {
+        let email = format!(
+            "{}-{}@example.com",
+            name.to_lowercase(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let response = self
+            .client
+            .post(self.url("/api/auth/signup"))
+            .json(&serde_json::json!({"email": email, "password": PASSWORD, "name": name}))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(response.status(), 201, "signup of {email}");
+        let session: faro_types::Session = response.json().await.expect("a session");
+        Signed {
+            token: session.token,
+            user: session.user,
+        }
+    }
+
+    /// A request carrying `who`'s bearer token.
+    pub fn as_user(
+        &self,
+        who: &Signed,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(&who.token)
     }
 
     /// Sends the stop signal, as SIGTERM would; returns the server task to await.
@@ -189,4 +233,57 @@ pub async fn problem(response: reqwest::Response, status: u16) -> faro_types::Pr
         "the problem quotes the request id"
     );
     problem
+}
+
+/// A second instance of the app on the database and DynamoDB table of another, as a second
+/// backend task behind the load balancer would be. The app it shares with cleans up.
+pub struct Sibling {
+    pub base: String,
+    pub state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    /// Starts a [`Sibling`] of this app with adjusted variables.
+    pub async fn spawn_sibling(
+        &self,
+        adjust: impl FnOnce(&mut HashMap<String, String>),
+    ) -> Sibling {
+        let services = services();
+        let table = self.state.config.dynamodb.table.clone();
+        let mut vars = test_vars(&services, &table);
+        vars.insert(
+            "DATABASE_URL".into(),
+            self.state.config.database.url.expose().to_owned(),
+        );
+        adjust(&mut vars);
+        let config =
+            Config::from_lookup(|k| vars.get(k).cloned()).expect("test configuration is valid");
+        let app = App::build(config).await.expect("sibling starts");
+        let addr = app.local_addr();
+        let state = app.state().clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(app.run(async move {
+            let _ = rx.await;
+        }));
+        Sibling {
+            base: format!("http://{addr}"),
+            state,
+            shutdown: Some(tx),
+        }
+    }
+}
+
+impl Sibling {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Sibling {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
 }

@@ -1,10 +1,28 @@
-//! API types shared by the backend and the frontend.
+//! API types shared by the backend and the frontend, so the compiler keeps both in step.
 //!
-//! Everything here compiles for the host and for `wasm32-unknown-unknown`, so it depends on
-//! nothing but `serde`.
+//! Everything here compiles for the host and for `wasm32-unknown-unknown`. The `openapi`
+//! feature (backend only) derives the OpenAPI schemas.
 
+mod accounts;
+mod audit;
+mod metrics;
+mod page;
 mod problem;
+mod projects;
+mod releases;
+pub mod validate;
 mod version;
 
+pub use accounts::{LoginRequest, Session, SignupRequest, User};
+pub use audit::AuditEntry;
+pub use metrics::{DailyCount, DeliveryMetrics, EnvironmentMetrics, Window};
+pub use page::Page;
 pub use problem::{FieldError, PROBLEM_CONTENT_TYPE, Problem, ProblemType};
+pub use projects::{
+    AddMember, CreateEnvironment, CreateProject, Environment, Member, Project, Role,
+    UpdateEnvironment, UpdateMember, UpdateProject,
+};
+pub use releases::{
+    CreateRelease, EventKind, Release, ReleaseStatus, StreamEnd, TimelineEvent, UserRef,
+};
 pub use version::VersionInfo;

@@ -105,6 +105,7 @@ impl ProblemType {
 /// One invalid input field: `field` is a dotted path into the JSON body (`environment.name`,
 /// `items[2].sha`) or the name of a header or query parameter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     pub field: String,
     pub message: String,
@@ -112,6 +113,7 @@ pub struct FieldError {
 
 /// An RFC 9457 problem document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Problem {
     #[serde(rename = "type")]
     pub type_uri: String,

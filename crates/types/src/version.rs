@@ -2,6 +2,7 @@ use serde::{Deserialize, Serialize};
 
 /// What `GET /api/version` answers: which build of the backend is running.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VersionInfo {
     /// The backend crate's version (`CARGO_PKG_VERSION`).

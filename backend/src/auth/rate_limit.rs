@@ -1,0 +1,95 @@
+//! Sign-in rate limiting shared by every backend task: fixed windows counted in DynamoDB
+//! (`pk = LOGINS#<subject>`, `sk = WINDOW#<start>`), incremented atomically *before* the
+//! password is checked, so concurrent guesses cannot slip past the limit.
+
+use crate::dynamo::{PK, SK, TTL_ATTRIBUTE};
+use aws_sdk_dynamodb::{Client, types::AttributeValue, types::ReturnValue};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RateLimitError {
+    #[error("DynamoDB: {0}")]
+    Store(String),
+}
+
+/// What a counter said after counting this attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allowed,
+    /// Over the limit until the window ends.
+    Limited {
+        retry_after: Duration,
+    },
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// Counts one attempt against `subject` (such as `email:ada@example.com` or `ip:10.0.0.1`).
+pub async fn count(
+    client: &Client,
+    table: &str,
+    subject: &str,
+    limit: u32,
+    window: Duration,
+) -> Result<Verdict, RateLimitError> {
+    let window_secs = window.as_secs().max(1);
+    let now = now_secs();
+    let start = now - now % window_secs;
+    let end = start + window_secs;
+    let output = client
+        .update_item()
+        .table_name(table)
+        .key(PK, AttributeValue::S(format!("LOGINS#{subject}")))
+        .key(SK, AttributeValue::S(format!("WINDOW#{start}")))
+        .update_expression("ADD attempts :one SET #ttl = :end")
+        .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+        .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        .expression_attribute_values(":end", AttributeValue::N(end.to_string()))
+        .return_values(ReturnValue::UpdatedNew)
+        .send()
+        .await
+        .map_err(|e| {
+            RateLimitError::Store(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
+        })?;
+    let attempts: u64 = output
+        .attributes()
+        .and_then(|a| a.get("attempts"))
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    Ok(if attempts > u64::from(limit) {
+        Verdict::Limited {
+            retry_after: Duration::from_secs((end - now).max(1)),
+        }
+    } else {
+        Verdict::Allowed
+    })
+}
+
+/// Forgets `subject`'s attempts in the current window (after a successful sign-in).
+pub async fn reset(
+    client: &Client,
+    table: &str,
+    subject: &str,
+    window: Duration,
+) -> Result<(), RateLimitError> {
+    let window_secs = window.as_secs().max(1);
+    let now = now_secs();
+    let start = now - now % window_secs;
+    client
+        .delete_item()
+        .table_name(table)
+        .key(PK, AttributeValue::S(format!("LOGINS#{subject}")))
+        .key(SK, AttributeValue::S(format!("WINDOW#{start}")))
+        .send()
+        .await
+        .map_err(|e| {
+            RateLimitError::Store(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
+        })?;
+    Ok(())
+}

@@ -1,0 +1,30 @@
+//! Releases: requesting a build and deployment, following it on its timeline (also live, as
+//! server-sent events), cancelling and retrying it, and the delivery metrics they add up to.
+//!
+//! MySQL holds the release and its outbox row (the release worker's queue); DynamoDB holds
+//! the timeline and the idempotency keys. [`timeline`] is the API the worker writes events
+//! through.
+
+mod create;
+mod events;
+pub mod idempotency;
+mod metrics;
+mod query;
+pub mod store;
+pub mod timeline;
+mod transitions;
+
+use crate::AppState;
+use utoipa_axum::{router::OpenApiRouter, routes};
+
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(query::list, create::create))
+        .routes(routes!(query::recent))
+        .routes(routes!(query::get))
+        .routes(routes!(query::timeline))
+        .routes(routes!(events::events))
+        .routes(routes!(transitions::cancel))
+        .routes(routes!(transitions::retry))
+        .routes(routes!(metrics::metrics))
+}

@@ -1,0 +1,288 @@
+//! Sign-up, sign-in, sessions and their limits.
+
+use crate::support::{PASSWORD, TestApp, problem};
+use aws_sdk_dynamodb::types::AttributeValue;
+use reqwest::Method;
+use serde_json::json;
+
+async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("answered")
+}
+
+#[tokio::test]
+async fn signup_signs_in_and_me_answers_with_bearer_or_cookie() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .post(app.url("/api/auth/signup"))
+        .json(&json!({"email": "  Grace@Example.COM ", "password": PASSWORD, "name": " Grace Hopper "}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 201);
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session cookie")
+        .to_owned();
+    assert!(cookie.starts_with("faro_session="), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(
+        !cookie.contains("Secure"),
+        "plain-HTTP test runs have no Secure flag: {cookie}"
+    );
+    let session: faro_types::Session = response.json().await.expect("session");
+    assert_eq!(session.user.email, "grace@example.com");
+    assert_eq!(session.user.name, "Grace Hopper");
+    assert_eq!(session.token.len(), 64);
+
+    let me = app
+        .client
+        .get(app.url("/api/me"))
+        .bearer_auth(&session.token)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(me.status(), 200);
+    assert_eq!(
+        me.json::<faro_types::User>().await.expect("user"),
+        session.user
+    );
+
+    let via_cookie = app
+        .client
+        .get(app.url("/api/me"))
+        .header("cookie", cookie.split(';').next().expect("pair"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(via_cookie.status(), 200);
+}
+
+#[tokio::test]
+async fn signup_validates_every_field_and_refuses_duplicates() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .client
+        .post(app.url("/api/auth/signup"))
+        .json(&json!({"email": "nope", "password": "short", "name": ""}))
+        .send()
+        .await
+        .expect("answered");
+    let p = problem(response, 422).await;
+    let fields: Vec<_> = p.errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["email", "password", "name"]);
+
+    let response = app
+        .client
+        .post(app.url("/api/auth/signup"))
+        .json(&json!({"email": "a@example.com", "password": PASSWORD, "name": "A", "admin": true}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(problem(response, 422).await.field.as_deref(), Some("admin"));
+
+    let ada = app.signup("Ada").await;
+    let response = app
+        .client
+        .post(app.url("/api/auth/signup"))
+        .json(
+            &json!({"email": ada.user.email.to_uppercase(), "password": PASSWORD, "name": "Other"}),
+        )
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(problem(response, 409).await.field.as_deref(), Some("email"));
+}
+
+#[tokio::test]
+async fn login_accepts_the_right_password_only() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    let ok = login(&app, &ada.user.email.to_uppercase(), PASSWORD).await;
+    assert_eq!(ok.status(), 200);
+    let session: faro_types::Session = ok.json().await.expect("session");
+    assert_ne!(session.token, ada.token, "every sign-in is a new session");
+
+    let wrong = problem(
+        login(&app, &ada.user.email, "wrong password here").await,
+        401,
+    )
+    .await;
+    let unknown = problem(login(&app, "nobody@example.com", PASSWORD).await, 401).await;
+    // Same answer whether the account exists or not.
+    assert_eq!(wrong.detail, unknown.detail);
+}
+
+#[tokio::test]
+async fn signed_out_or_bogus_tokens_are_401() {
+    let app = TestApp::spawn().await;
+    let response = app.get("/api/me").await;
+    assert!(response.headers().contains_key("www-authenticate"));
+    problem(response, 401).await;
+    for token in ["x", &"0".repeat(64), &"z".repeat(64)] {
+        let response = app
+            .client
+            .get(app.url("/api/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("answered");
+        problem(response, 401).await;
+    }
+}
+
+#[tokio::test]
+async fn logout_ends_the_session_everywhere() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    let response = app
+        .as_user(&ada, Method::POST, "/api/auth/logout")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 204);
+    let cleared = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    problem(
+        app.as_user(&ada, Method::GET, "/api/me")
+            .send()
+            .await
+            .expect("answered"),
+        401,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_expired_session_is_refused_even_before_ttl_deletion() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    assert_eq!(
+        app.as_user(&ada, Method::GET, "/api/me")
+            .send()
+            .await
+            .expect("answered")
+            .status(),
+        200
+    );
+
+    // DynamoDB deletes expired items lazily; the backend must not trust an item that lingers.
+    use sha2::Digest;
+    let pk = format!(
+        "SESSION#{}",
+        hex::encode(sha2::Sha256::digest(ada.token.as_bytes()))
+    );
+    let past = (chrono::Utc::now().timestamp() - 5).to_string();
+    app.state
+        .dynamo
+        .update_item()
+        .table_name(&*app.state.table)
+        .key("pk", AttributeValue::S(pk))
+        .key("sk", AttributeValue::S("SESSION".into()))
+        .update_expression("SET expires_at = :past")
+        .expression_attribute_values(":past", AttributeValue::N(past))
+        .send()
+        .await
+        .expect("update");
+    problem(
+        app.as_user(&ada, Method::GET, "/api/me")
+            .send()
+            .await
+            .expect("answered"),
+        401,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited_per_account_with_retry_after() {
+    let app = TestApp::spawn_with(
+        |vars| {
+            vars.insert("FARO_LOGIN_ATTEMPTS_PER_ACCOUNT".into(), "3".into());
+        },
+        axum::Router::new(),
+    )
+    .await;
+    let ada = app.signup("Ada").await;
+    for _ in 0..3 {
+        problem(
+            login(&app, &ada.user.email, "wrong password here").await,
+            401,
+        )
+        .await;
+    }
+    // Over the limit even with the right password: the counter is checked first.
+    let limited = login(&app, &ada.user.email, PASSWORD).await;
+    let retry_after: u64 = limited
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After seconds");
+    assert!((1..=900).contains(&retry_after), "{retry_after}");
+    problem(limited, 429).await;
+    // Another account from the same address is not affected by this account's limit.
+    let bob = app.signup("Bob").await;
+    assert_eq!(login(&app, &bob.user.email, PASSWORD).await.status(), 200);
+}
+
+#[tokio::test]
+async fn sign_in_is_rate_limited_per_address_across_accounts() {
+    let app = TestApp::spawn_with(
+        |vars| {
+            vars.insert("FARO_LOGIN_ATTEMPTS_PER_ADDRESS".into(), "4".into());
+        },
+        axum::Router::new(),
+    )
+    .await;
+    for n in 0..4 {
+        problem(
+            login(&app, &format!("guess{n}@example.com"), PASSWORD).await,
+            401,
+        )
+        .await;
+    }
+    problem(login(&app, "guess9@example.com", PASSWORD).await, 429).await;
+}
+
+#[tokio::test]
+async fn concurrent_guesses_cannot_exceed_the_limit() {
+    let app = TestApp::spawn_with(
+        |vars| {
+            vars.insert("FARO_LOGIN_ATTEMPTS_PER_ACCOUNT".into(), "5".into());
+        },
+        axum::Router::new(),
+    )
+    .await;
+    let ada = app.signup("Ada").await;
+    let attempts = (0..20).map(|_| login(&app, &ada.user.email, "wrong password here"));
+    let statuses: Vec<u16> = futures_util::future::join_all(attempts)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        15,
+        "{statuses:?}"
+    );
+}

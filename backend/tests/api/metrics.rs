@@ -1,0 +1,280 @@
+//! `GET /api/projects/{slug}/metrics`: DORA figures from releases inserted at chosen times,
+//! checked against figures computed by hand.
+
+use crate::{
+    releases::{Fixture, environment, project},
+    support::{Signed, TestApp, problem},
+};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use faro_types::{DeliveryMetrics, EnvironmentMetrics, Window};
+use reqwest::Method;
+use std::collections::BTreeMap;
+
+struct Row {
+    env: u64,
+    status: &'static str,
+    requested_at: DateTime<Utc>,
+    commit_time: Option<DateTime<Utc>>,
+    deployed_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+    deployment_id: Option<&'static str>,
+}
+
+async fn insert(app: &TestApp, fx: &Fixture, who: &Signed, row: Row) {
+    sqlx::query(
+        "INSERT INTO releases (project_id, environment_id, branch, commit_sha, commit_time, status, \
+         sleakops_deployment_id, requested_by, requested_at, deployed_at, finished_at, updated_at) \
+         VALUES (?, ?, 'main', 'abcdef1', ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(fx.project_id)
+    .bind(row.env)
+    .bind(row.commit_time)
+    .bind(row.status)
+    .bind(row.deployment_id)
+    .bind(who.user.id)
+    .bind(row.requested_at)
+    .bind(row.deployed_at)
+    .bind(row.finished_at)
+    .bind(row.requested_at)
+    .execute(&app.state.db)
+    .await
+    .expect("release");
+}
+
+fn deployed(env: u64, at: DateTime<Utc>, lead_secs: i64, with_commit_time: bool) -> Row {
+    let origin = at - Duration::seconds(lead_secs);
+    Row {
+        env,
+        status: "deployed",
+        // With a commit time, lead time counts from it and the later request time is ignored.
+        requested_at: if with_commit_time {
+            at - Duration::seconds(5)
+        } else {
+            origin
+        },
+        commit_time: with_commit_time.then_some(origin),
+        deployed_at: Some(at),
+        finished_at: Some(at),
+        deployment_id: Some("dep-1"),
+    }
+}
+
+fn failed(env: u64, at: DateTime<Utc>, deployment_started: bool) -> Row {
+    Row {
+        env,
+        status: "failed",
+        requested_at: at - Duration::seconds(300),
+        commit_time: None,
+        deployed_at: None,
+        finished_at: Some(at),
+        deployment_id: deployment_started.then_some("dep-2"),
+    }
+}
+
+async fn metrics(app: &TestApp, who: &Signed, slug: &str, query: &str) -> DeliveryMetrics {
+    let response = app
+        .as_user(
+            who,
+            Method::GET,
+            &format!("/api/projects/{slug}/metrics{query}"),
+        )
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("metrics")
+}
+
+fn env<'a>(m: &'a DeliveryMetrics, name: &str) -> &'a EnvironmentMetrics {
+    m.environments
+        .iter()
+        .find(|e| e.environment == name)
+        .unwrap_or_else(|| panic!("environment {name} is listed"))
+}
+
+#[tokio::test]
+async fn figures_match_hand_computed_ones() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    let fx = project(&app, &ada).await;
+    environment(&app, fx.project_id, "qa", false).await;
+    let base = Utc::now() - Duration::days(3);
+    let minutes = |m: i64| base + Duration::minutes(m);
+
+    // Staging: ten deployments an hour apart with lead times 100..1000 s, alternately from
+    // the commit time and from the request time.
+    let mut deployed_days: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+    for k in 0..10 {
+        let at = minutes(60 * k);
+        insert(
+            &app,
+            &fx,
+            &ada,
+            deployed(fx.staging, at, (k + 1) * 100, k % 2 == 0),
+        )
+        .await;
+        *deployed_days.entry(at.date_naive()).or_default() += 1;
+    }
+    // Failed deployments: restored after 50 min (at 10, next success at 60), 30 min (150 →
+    // 180), 10 min (530 → 540); one at 600 not restored yet.
+    let mut failed_days: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+    for m in [10, 150, 530, 600] {
+        insert(&app, &fx, &ada, failed(fx.staging, minutes(m), true)).await;
+        *failed_days.entry(minutes(m).date_naive()).or_default() += 1;
+    }
+    // A build failure (no deployment started) is no failed deployment.
+    insert(&app, &fx, &ada, failed(fx.staging, minutes(200), false)).await;
+    // Queued and cancelled releases count for nothing.
+    insert(
+        &app,
+        &fx,
+        &ada,
+        Row {
+            status: "queued",
+            deployed_at: None,
+            finished_at: None,
+            ..deployed(fx.staging, minutes(20), 10, false)
+        },
+    )
+    .await;
+    insert(
+        &app,
+        &fx,
+        &ada,
+        Row {
+            status: "cancelled",
+            deployed_at: None,
+            ..deployed(fx.staging, minutes(25), 10, false)
+        },
+    )
+    .await;
+    // Ten days ago: outside 7d, inside 30d.
+    insert(
+        &app,
+        &fx,
+        &ada,
+        deployed(fx.staging, Utc::now() - Duration::days(10), 5000, true),
+    )
+    .await;
+    // Production: one deployment, after staging's last failure (which it does not restore).
+    insert(
+        &app,
+        &fx,
+        &ada,
+        deployed(fx.production, minutes(700), 42, false),
+    )
+    .await;
+
+    let week = metrics(&app, &ada, &fx.slug, "?window=7d").await;
+    assert_eq!(week.window, Window::Days7);
+    assert_eq!(
+        week.environments
+            .iter()
+            .map(|e| e.environment.as_str())
+            .collect::<Vec<_>>(),
+        ["production", "qa", "staging"]
+    );
+    let staging = env(&week, "staging");
+    assert!(!staging.production);
+    assert_eq!(staging.deployments, 10);
+    assert_eq!(staging.failed_deployments, 4);
+    assert!((staging.deployments_per_day - 10.0 / 7.0).abs() < 1e-9);
+    // Nearest rank: median = 5th of 10, p90 = 9th of 10.
+    assert_eq!(staging.lead_time_median_secs, Some(500));
+    assert_eq!(staging.lead_time_p90_secs, Some(900));
+    assert!((staging.change_failure_rate.expect("rate") - 4.0 / 14.0).abs() < 1e-9);
+    // Restores of 3000, 1800 and 600 s: the median is 1800.
+    assert_eq!(staging.time_to_restore_median_secs, Some(1800));
+    assert_eq!(staging.daily.len(), 7);
+    let today = Utc::now().date_naive();
+    assert_eq!(staging.daily.last().map(|d| d.date), Some(today));
+    assert_eq!(staging.daily[0].date, today - Duration::days(6));
+    for day in &staging.daily {
+        assert_eq!(
+            day.deployments,
+            deployed_days.get(&day.date).copied().unwrap_or(0),
+            "{}",
+            day.date
+        );
+        assert_eq!(
+            day.failures,
+            failed_days.get(&day.date).copied().unwrap_or(0),
+            "{}",
+            day.date
+        );
+    }
+
+    let production = env(&week, "production");
+    assert!(production.production);
+    assert_eq!(
+        (production.deployments, production.failed_deployments),
+        (1, 0)
+    );
+    assert_eq!(production.lead_time_median_secs, Some(42));
+    assert_eq!(production.lead_time_p90_secs, Some(42));
+    assert_eq!(production.change_failure_rate, Some(0.0));
+    assert_eq!(production.time_to_restore_median_secs, None);
+
+    let qa = env(&week, "qa");
+    assert_eq!((qa.deployments, qa.failed_deployments), (0, 0));
+    assert_eq!(qa.deployments_per_day, 0.0);
+    assert_eq!(
+        (qa.lead_time_median_secs, qa.lead_time_p90_secs),
+        (None, None)
+    );
+    assert_eq!(
+        (qa.change_failure_rate, qa.time_to_restore_median_secs),
+        (None, None)
+    );
+    assert_eq!(qa.daily.len(), 7);
+    assert!(
+        qa.daily
+            .iter()
+            .all(|d| d.deployments == 0 && d.failures == 0)
+    );
+
+    // Thirty days take in the old deployment: 11 lead times, median the 6th, p90 the 10th.
+    let month = metrics(&app, &ada, &fx.slug, "").await;
+    assert_eq!(month.window, Window::Days30);
+    let staging = env(&month, "staging");
+    assert_eq!(staging.deployments, 11);
+    assert_eq!(staging.lead_time_median_secs, Some(600));
+    assert_eq!(staging.lead_time_p90_secs, Some(1000));
+    assert_eq!(staging.daily.len(), 30);
+    assert_eq!(staging.daily.iter().map(|d| d.deployments).sum::<u64>(), 11);
+    assert_eq!(
+        env(
+            &metrics(&app, &ada, &fx.slug, "?window=90d").await,
+            "staging"
+        )
+        .daily
+        .len(),
+        90
+    );
+}
+
+#[tokio::test]
+async fn the_window_is_validated() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    let fx = project(&app, &ada).await;
+    for (query, field) in [
+        ("?window=1d", "window"),
+        ("?window=", "window"),
+        ("?span=7d", "span"),
+    ] {
+        let response = app
+            .as_user(
+                &ada,
+                Method::GET,
+                &format!("/api/projects/{}/metrics{query}", fx.slug),
+            )
+            .send()
+            .await
+            .expect("answered");
+        let p = problem(response, 422).await;
+        assert_eq!(p.field.as_deref(), Some(field), "{query}");
+    }
+    let empty = metrics(&app, &ada, &fx.slug, "?window=7d").await;
+    assert_eq!(empty.environments.len(), 2);
+}

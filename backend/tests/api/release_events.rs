@@ -1,0 +1,391 @@
+//! `GET /api/releases/{id}/events`: the stored timeline, then live events (from this task at
+//! once, from other tasks by polling), `Last-Event-ID` resume, and `end` once final.
+
+use crate::{
+    releases::{Fixture, body, create, project},
+    support::{Signed, TestApp, problem},
+};
+use faro_backend::{
+    AppState,
+    releases::timeline::{self, NewEvent},
+};
+use faro_types::{EventKind, ReleaseStatus, StreamEnd, TimelineEvent};
+use futures_util::{Stream, StreamExt};
+use reqwest::Method;
+use std::{pin::Pin, time::Duration};
+
+#[derive(Debug)]
+struct SseEvent {
+    id: Option<String>,
+    event: Option<String>,
+    data: String,
+}
+
+impl SseEvent {
+    fn timeline(&self) -> TimelineEvent {
+        assert_eq!(self.event.as_deref(), Some("timeline"), "{self:?}");
+        let event: TimelineEvent = serde_json::from_str(&self.data).expect("a timeline event");
+        assert_eq!(self.id.as_deref(), Some(event.seq.to_string().as_str()));
+        event
+    }
+
+    fn end(&self) -> StreamEnd {
+        assert_eq!(self.event.as_deref(), Some("end"), "{self:?}");
+        serde_json::from_str(&self.data).expect("the end")
+    }
+}
+
+type Body = Pin<Box<dyn Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+
+/// A minimal server-sent events reader.
+struct Sse {
+    body: Body,
+    buf: String,
+}
+
+impl Sse {
+    async fn open(request: reqwest::RequestBuilder) -> Self {
+        let response = request.send().await.expect("answered");
+        assert_eq!(response.status(), 200);
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            content_type.starts_with("text/event-stream"),
+            "{content_type}"
+        );
+        Self {
+            body: Box::pin(response.bytes_stream()),
+            buf: String::new(),
+        }
+    }
+
+    /// The next event (comments skipped), or `None` once the server closed the stream.
+    async fn next(&mut self) -> Option<SseEvent> {
+        tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                if let Some(pos) = self.buf.find("\n\n") {
+                    let block: String = self.buf.drain(..pos + 2).collect();
+                    if let Some(event) = parse(&block) {
+                        return Some(event);
+                    }
+                    continue;
+                }
+                match self.body.next().await {
+                    Some(Ok(chunk)) => self.buf.push_str(&String::from_utf8_lossy(&chunk)),
+                    Some(Err(err)) => panic!("the stream broke: {err}"),
+                    None => return None,
+                }
+            }
+        })
+        .await
+        .expect("an event within 10 s")
+    }
+}
+
+fn parse(block: &str) -> Option<SseEvent> {
+    let mut event = SseEvent {
+        id: None,
+        event: None,
+        data: String::new(),
+    };
+    let mut any = false;
+    for line in block.lines() {
+        if line.is_empty() || line.starts_with(':') {
+            continue;
+        }
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value).to_owned();
+        any = true;
+        match field {
+            "id" => event.id = Some(value),
+            "event" => event.event = Some(value),
+            "data" => {
+                if !event.data.is_empty() {
+                    event.data.push('\n');
+                }
+                event.data.push_str(&value);
+            }
+            _ => {}
+        }
+    }
+    any.then_some(event)
+}
+
+fn events_of(app: &TestApp, who: &Signed, id: u64, query: &str) -> reqwest::RequestBuilder {
+    app.as_user(
+        who,
+        Method::GET,
+        &format!("/api/releases/{id}/events{query}"),
+    )
+}
+
+/// What the release worker does on a state change: the release row and the next event in
+/// one transaction, the event put before the commit, then the in-process announcement.
+async fn worker_step(
+    state: &AppState,
+    id: u64,
+    status: ReleaseStatus,
+    kind: EventKind,
+) -> TimelineEvent {
+    let mut tx = state.db.begin().await.expect("begin");
+    sqlx::query("UPDATE releases SET status = ? WHERE id = ?")
+        .bind(status.as_str())
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .expect("update");
+    let event = timeline::append(
+        state,
+        &mut tx,
+        id,
+        NewEvent::new(kind, status, "Build 17 started on SleakOps"),
+    )
+    .await
+    .expect("event");
+    tx.commit().await.expect("commit");
+    state.release_events.publish(id, event.clone());
+    event
+}
+
+async fn cancel(app: &TestApp, base: &str, who: &Signed, id: u64) {
+    let response = app
+        .client
+        .post(format!("{base}/api/releases/{id}/cancel"))
+        .bearer_auth(&who.token)
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+}
+
+async fn setup(app: &TestApp) -> (Signed, Fixture, u64) {
+    let ada = app.signup("Ada").await;
+    let fx = project(app, &ada).await;
+    let release = create(app, &ada, &fx, &body("staging")).await;
+    (ada, fx, release.id)
+}
+
+#[tokio::test]
+async fn a_stream_sends_the_timeline_then_live_events_then_end() {
+    // Polling is off in effect: live events can only come from the in-process hub. The
+    // request timeout bounds answering, not streaming.
+    let app = TestApp::spawn_with(
+        |vars| {
+            vars.insert("FARO_EVENTS_POLL_MS".into(), "600000".into());
+            vars.insert("FARO_REQUEST_TIMEOUT_MS".into(), "300".into());
+        },
+        axum::Router::new(),
+    )
+    .await;
+    let (ada, _, id) = setup(&app).await;
+    let mut sse = Sse::open(events_of(&app, &ada, id, "")).await;
+    let first = sse.next().await.expect("event").timeline();
+    assert_eq!((first.seq, first.kind), (1, EventKind::Requested));
+    tokio::time::sleep(Duration::from_millis(600)).await;
+
+    let written = worker_step(
+        &app.state,
+        id,
+        ReleaseStatus::Building,
+        EventKind::BuildStarted,
+    )
+    .await;
+    let second = sse.next().await.expect("event").timeline();
+    assert_eq!(second, written);
+    assert_eq!(second.seq, 2);
+
+    cancel(&app, &app.base, &ada, id).await;
+    let third = sse.next().await.expect("event").timeline();
+    assert_eq!(
+        (third.seq, third.kind, third.status),
+        (3, EventKind::Cancelled, ReleaseStatus::Cancelled)
+    );
+    assert_eq!(third.actor.map(|a| a.id), Some(ada.user.id));
+    assert_eq!(
+        sse.next().await.expect("end").end().status,
+        ReleaseStatus::Cancelled
+    );
+    assert!(sse.next().await.is_none(), "the stream closes after end");
+}
+
+#[tokio::test]
+async fn a_final_release_streams_its_timeline_and_ends() {
+    let app = TestApp::spawn().await;
+    let (ada, _, id) = setup(&app).await;
+    cancel(&app, &app.base, &ada, id).await;
+    let mut sse = Sse::open(events_of(&app, &ada, id, "")).await;
+    let kinds = [sse.next().await, sse.next().await].map(|e| e.expect("event").timeline().kind);
+    assert_eq!(kinds, [EventKind::Requested, EventKind::Cancelled]);
+    assert_eq!(
+        sse.next().await.expect("end").end().status,
+        ReleaseStatus::Cancelled
+    );
+    assert!(sse.next().await.is_none());
+}
+
+#[tokio::test]
+async fn resuming_sends_only_later_events() {
+    let app = TestApp::spawn().await;
+    let (ada, _, id) = setup(&app).await;
+    cancel(&app, &app.base, &ada, id).await;
+
+    let requests = [
+        events_of(&app, &ada, id, "").header("Last-Event-ID", "1"),
+        events_of(&app, &ada, id, "?last_event_id=1"),
+        // Browsers reconnect to the same URL with a newer header: the header wins.
+        events_of(&app, &ada, id, "?last_event_id=0").header("Last-Event-ID", "1"),
+    ];
+    for request in requests {
+        let mut sse = Sse::open(request).await;
+        let event = sse.next().await.expect("event").timeline();
+        assert_eq!((event.seq, event.kind), (2, EventKind::Cancelled));
+        assert_eq!(
+            sse.next().await.expect("end").end().status,
+            ReleaseStatus::Cancelled
+        );
+        assert!(sse.next().await.is_none());
+    }
+    // Resuming after the last event: only the end.
+    let mut sse = Sse::open(events_of(&app, &ada, id, "").header("Last-Event-ID", "2")).await;
+    sse.next().await.expect("end").end();
+
+    let response = events_of(&app, &ada, id, "")
+        .header("Last-Event-ID", "soon")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(
+        problem(response, 422).await.field.as_deref(),
+        Some("Last-Event-ID")
+    );
+    let response = events_of(&app, &ada, id, "?last_event_id=x")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(
+        problem(response, 422).await.field.as_deref(),
+        Some("last_event_id")
+    );
+}
+
+#[tokio::test]
+async fn events_written_by_another_task_reach_the_stream() {
+    let app = TestApp::spawn_with(
+        |vars| {
+            vars.insert("FARO_EVENTS_POLL_MS".into(), "100".into());
+        },
+        axum::Router::new(),
+    )
+    .await;
+    let other = app.spawn_sibling(|_| {}).await;
+    let (ada, _, id) = setup(&app).await;
+    let mut sse = Sse::open(events_of(&app, &ada, id, "")).await;
+    assert_eq!(sse.next().await.expect("event").timeline().seq, 1);
+
+    // The worker on the other task: its hub is not ours, so only polling finds this.
+    let written = worker_step(
+        &other.state,
+        id,
+        ReleaseStatus::Building,
+        EventKind::BuildStarted,
+    )
+    .await;
+    assert_eq!(sse.next().await.expect("event").timeline(), written);
+
+    // A user's cancel answered by the other task.
+    cancel(&app, &other.url(""), &ada, id).await;
+    let event = sse.next().await.expect("event").timeline();
+    assert_eq!((event.seq, event.kind), (3, EventKind::Cancelled));
+    assert_eq!(
+        sse.next().await.expect("end").end().status,
+        ReleaseStatus::Cancelled
+    );
+    assert!(sse.next().await.is_none());
+}
+
+#[tokio::test]
+async fn a_repeated_put_is_harmless_and_an_orphan_is_replaced() {
+    let app = TestApp::spawn().await;
+    let (_, _, id) = setup(&app).await;
+    let state = &app.state;
+    let event = NewEvent::new(
+        EventKind::Progress,
+        ReleaseStatus::Queued,
+        "waiting for a worker",
+    )
+    .numbered(2, faro_backend::db::now());
+    // The same event twice (a step retried after a crash) is stored once.
+    timeline::put(&state.dynamo, &state.table, id, &event)
+        .await
+        .expect("put");
+    timeline::put(&state.dynamo, &state.table, id, &event)
+        .await
+        .expect("repeat");
+    let stored = timeline::after(&state.dynamo, &state.table, id, 0, 100)
+        .await
+        .expect("read");
+    assert_eq!(stored.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(stored[1], event);
+
+    // Seq 2 was never committed in MySQL (event_seq is 1), so the next transaction hands it
+    // out again: its event replaces the orphan.
+    let mut tx = state.db.begin().await.expect("begin");
+    let replaced = timeline::append(
+        state,
+        &mut tx,
+        id,
+        NewEvent::new(EventKind::Cancelled, ReleaseStatus::Cancelled, "cancelled"),
+    )
+    .await
+    .expect("append");
+    tx.commit().await.expect("commit");
+    assert_eq!(replaced.seq, 2);
+    let newest = timeline::newest(&state.dynamo, &state.table, id, 1)
+        .await
+        .expect("read");
+    assert_eq!(newest, [replaced]);
+}
+
+#[tokio::test]
+async fn end_follows_a_final_event_read_before_its_commit() {
+    let app = TestApp::spawn_with(
+        |vars| {
+            vars.insert("FARO_EVENTS_POLL_MS".into(), "50".into());
+        },
+        axum::Router::new(),
+    )
+    .await;
+    let other = app.spawn_sibling(|_| {}).await;
+    let (ada, _, id) = setup(&app).await;
+    let mut sse = Sse::open(events_of(&app, &ada, id, "")).await;
+    assert_eq!(sse.next().await.expect("event").timeline().seq, 1);
+
+    // Another task's transaction puts the final event, then takes its time to commit.
+    let state = &other.state;
+    let mut tx = state.db.begin().await.expect("begin");
+    sqlx::query("UPDATE releases SET status = 'failed' WHERE id = ?")
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .expect("update");
+    let event = timeline::append(
+        state,
+        &mut tx,
+        id,
+        NewEvent::new(EventKind::Failed, ReleaseStatus::Failed, "The build failed"),
+    )
+    .await
+    .expect("event");
+    assert_eq!(sse.next().await.expect("event").timeline(), event);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tx.commit().await.expect("commit");
+    assert_eq!(
+        sse.next().await.expect("end").end().status,
+        ReleaseStatus::Failed
+    );
+    assert!(sse.next().await.is_none());
+}

@@ -1,0 +1,1040 @@
+//! Releases: creation with idempotency keys, validation, authorization, lists and pagination,
+//! timelines, cancel and retry.
+
+use crate::support::{Signed, TestApp, problem};
+use chrono::{DateTime, Utc};
+use faro_types::{EventKind, Page, Release, ReleaseStatus, TimelineEvent};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::collections::HashSet;
+
+/// A project made directly in MySQL, so these tests do not depend on the projects API.
+#[derive(Debug, Clone)]
+pub struct Fixture {
+    pub project_id: u64,
+    pub slug: String,
+    pub staging: u64,
+    pub production: u64,
+}
+
+/// A project owned by `owner` with environments `staging` and `production`.
+pub async fn project(app: &TestApp, owner: &Signed) -> Fixture {
+    let slug = format!("shop-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let now = Utc::now();
+    let project_id = sqlx::query(
+        "INSERT INTO projects (slug, name, sleakops_project, repository_url, default_branch, \
+         created_by, created_at, updated_at) VALUES (?, 'Shop', 'shop', 'https://github.com/acme/shop', 'main', ?, ?, ?)",
+    )
+    .bind(&slug)
+    .bind(owner.user.id)
+    .bind(now)
+    .bind(now)
+    .execute(&app.state.db)
+    .await
+    .expect("project")
+    .last_insert_id();
+    add_member(app, project_id, owner, "owner").await;
+    let staging = environment(app, project_id, "staging", false).await;
+    let production = environment(app, project_id, "production", true).await;
+    Fixture {
+        project_id,
+        slug,
+        staging,
+        production,
+    }
+}
+
+pub async fn environment(app: &TestApp, project_id: u64, name: &str, production: bool) -> u64 {
+    let now = Utc::now();
+    sqlx::query(
+        "INSERT INTO environments (project_id, name, sleakops_environment, production, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(project_id)
+    .bind(name)
+    .bind(name)
+    .bind(production)
+    .bind(now)
+    .bind(now)
+    .execute(&app.state.db)
+    .await
+    .expect("environment")
+    .last_insert_id()
+}
+
+pub async fn add_member(app: &TestApp, project_id: u64, who: &Signed, role: &str) {
+    sqlx::query(
+        "INSERT INTO memberships (project_id, user_id, role, created_at) VALUES (?, ?, ?, ?)",
+    )
+    .bind(project_id)
+    .bind(who.user.id)
+    .bind(role)
+    .bind(Utc::now())
+    .execute(&app.state.db)
+    .await
+    .expect("membership");
+}
+
+pub fn body(environment: &str) -> Value {
+    json!({"environment": environment, "branch": "main", "commit_sha": "0a1b2c3d4e5f"})
+}
+
+pub fn new_key() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+pub async fn post_release(
+    app: &TestApp,
+    who: &Signed,
+    slug: &str,
+    key: Option<&str>,
+    body: &Value,
+) -> reqwest::Response {
+    let mut request = app
+        .as_user(who, Method::POST, &format!("/api/projects/{slug}/releases"))
+        .json(body);
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    request.send().await.expect("answered")
+}
+
+/// Creates a release and returns it.
+pub async fn create(app: &TestApp, who: &Signed, fx: &Fixture, body: &Value) -> Release {
+    let response = post_release(app, who, &fx.slug, Some(&new_key()), body).await;
+    assert_eq!(response.status(), 201);
+    response.json().await.expect("a release")
+}
+
+/// Inserts a release row directly, for states the API cannot reach without the worker.
+pub async fn insert_release(
+    app: &TestApp,
+    fx: &Fixture,
+    env: u64,
+    who: &Signed,
+    status: &str,
+    branch: &str,
+) -> u64 {
+    let now = Utc::now();
+    sqlx::query(
+        "INSERT INTO releases (project_id, environment_id, branch, commit_sha, status, requested_by, \
+         requested_at, updated_at) VALUES (?, ?, ?, 'abcdef1', ?, ?, ?, ?)",
+    )
+    .bind(fx.project_id)
+    .bind(env)
+    .bind(branch)
+    .bind(status)
+    .bind(who.user.id)
+    .bind(now)
+    .bind(now)
+    .execute(&app.state.db)
+    .await
+    .expect("release")
+    .last_insert_id()
+}
+
+pub async fn count(app: &TestApp, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql)
+        .fetch_one(&app.state.db)
+        .await
+        .expect("count");
+    n
+}
+
+async fn timeline(app: &TestApp, who: &Signed, id: u64, query: &str) -> Vec<TimelineEvent> {
+    let response = app
+        .as_user(
+            who,
+            Method::GET,
+            &format!("/api/releases/{id}/timeline{query}"),
+        )
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("events")
+}
+
+#[tokio::test]
+async fn creating_a_release_queues_it_with_its_first_event_and_outbox_row() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    let fx = project(&app, &ada).await;
+    let commit_time: DateTime<Utc> = "2026-01-02T03:04:05.123456789Z".parse().expect("time");
+    let response = post_release(
+        &app,
+        &ada,
+        &fx.slug,
+        Some(&new_key()),
+        &json!({"environment": "production", "branch": "release/1.2", "commit_sha": "ABCDEF0123456",
+                "tag": "v1.2.0", "commit_time": commit_time}),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let release: Release = response.json().await.expect("a release");
+    assert_eq!(release.project, fx.slug);
+    assert_eq!(release.environment, "production");
+    assert!(release.production);
+    assert_eq!(release.branch, "release/1.2");
+    assert_eq!(release.commit_sha, "abcdef0123456", "stored lowercase");
+    assert_eq!(release.tag.as_deref(), Some("v1.2.0"));
+    assert_eq!(
+        release.commit_time.map(|t| t.to_rfc3339()),
+        Some("2026-01-02T03:04:05.123456+00:00".to_owned())
+    );
+    assert_eq!(release.status, ReleaseStatus::Queued);
+    assert_eq!(release.requested_by.id, ada.user.id);
+    assert_eq!(release.requested_by.name, "Ada");
+    assert_eq!(release.retry_of, None);
+
+    let got: Release = app
+        .as_user(&ada, Method::GET, &format!("/api/releases/{}", release.id))
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("a release");
+    assert_eq!(got, release);
+
+    let (kind, payload, done): (String, String, bool) =
+        sqlx::query_as("SELECT kind, payload, done FROM outbox WHERE release_id = ?")
+            .bind(release.id)
+            .fetch_one(&app.state.db)
+            .await
+            .expect("one outbox row");
+    assert_eq!(kind, "release.start");
+    assert_eq!(
+        serde_json::from_str::<Value>(&payload).expect("json"),
+        json!({"release_id": release.id})
+    );
+    assert!(!done);
+
+    let events = timeline(&app, &ada, release.id, "").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].seq, 1);
+    assert_eq!(events[0].kind, EventKind::Requested);
+    assert_eq!(events[0].status, ReleaseStatus::Queued);
+    assert_eq!(events[0].actor.as_ref().map(|a| a.id), Some(ada.user.id));
+}
+
+#[tokio::test]
+async fn invalid_fields_are_422_naming_each_field_and_write_nothing() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    let fx = project(&app, &ada).await;
+    let base = body("staging");
+    let with = |field: &str, value: Value| {
+        let mut b = base.clone();
+        b[field] = value;
+        b
+    };
+    let cases = [
+        (with("branch", json!("feature..x")), "branch"),
+        (with("branch", json!("-x")), "branch"),
+        (with("branch", json!("")), "branch"),
+        (with("branch", json!("a b")), "branch"),
+        (with("branch", json!("x.lock")), "branch"),
+        (with("commit_sha", json!("abc123")), "commit_sha"),
+        (with("commit_sha", json!("a".repeat(41))), "commit_sha"),
+        (with("commit_sha", json!("xyz1234")), "commit_sha"),
+        (with("tag", json!("v1..0")), "tag"),
+        (with("tag", json!("v".repeat(129))), "tag"),
+        (with("environment", json!("Staging!")), "environment"),
+        (with("environment", json!("qa")), "environment"),
+        (with("commit_time", json!("yesterday")), "commit_time"),
+        (with("admin", json!(true)), "admin"),
+        (
+            json!({"environment": "staging", "branch": "main"}),
+            "commit_sha",
+        ),
+    ];
+    for (body, field) in cases {
+        let response = post_release(&app, &ada, &fx.slug, Some(&new_key()), &body).await;
+        let p = problem(response, 422).await;
+        assert_eq!(p.field.as_deref(), Some(field), "{body}");
+    }
+    // Several bad fields are all named.
+    let response = post_release(
+        &app,
+        &ada,
+        &fx.slug,
+        None,
+        &json!({"environment": "staging", "branch": "a..b", "commit_sha": "nope"}),
+    )
+    .await;
+    let p = problem(response, 422).await;
+    let fields: HashSet<_> = p.errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        HashSet::from(["branch", "commit_sha", "Idempotency-Key"])
+    );
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM releases").await, 0);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox").await, 0);
+}
+
+#[tokio::test]
+async fn the_idempotency_key_is_required_and_checked() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    let fx = project(&app, &ada).await;
+    let long = "k".repeat(256);
+    for key in [None, Some(""), Some("has space"), Some(long.as_str())] {
+        let response = post_release(&app, &ada, &fx.slug, key, &body("staging")).await;
+        let p = problem(response, 422).await;
+        assert_eq!(p.field.as_deref(), Some("Idempotency-Key"), "{key:?}");
+    }
+    let ok = "k".repeat(255);
+    let response = post_release(&app, &ada, &fx.slug, Some(&ok), &body("staging")).await;
+    assert_eq!(response.status(), 201);
+}
+
+#[tokio::test]
+async fn a_repeat_with_the_same_key_and_body_answers_the_same_release() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    let fx = project(&app, &ada).await;
+    let key = new_key();
+    let first = post_release(&app, &ada, &fx.slug, Some(&key), &body("staging")).await;
+    assert_eq!(first.status(), 201);
+    let first: Release = first.json().await.expect("release");
+
+    // The same JSON written differently is the same request.
+    let reordered =
+        r#"{ "commit_sha": "0a1b2c3d4e5f",  "branch": "main", "environment": "staging" }"#;
+    for _ in 0..2 {
+        let again = app
+            .as_user(
+                &ada,
+                Method::POST,
+                &format!("/api/projects/{}/releases", fx.slug),
+            )
+            .header("Idempotency-Key", &key)
+            .header("content-type", "application/json")
+            .body(reordered)
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(again.status(), 200);
+        assert_eq!(
+            again
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok()),
+            Some(format!("/api/releases/{}", first.id).as_str())
+        );
+        let again: Release = again.json().await.expect("release");
+        assert_eq!(again, first);
+    }
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM releases").await, 1);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox").await, 1);
+
+    // Keys belong to their user: Grace's identical key is a different request.
+    let grace = app.signup("Grace").await;
+    add_member(&app, fx.project_id, &grace, "maintainer").await;
+    let hers = post_release(&app, &grace, &fx.slug, Some(&key), &body("staging")).await;
+    assert_eq!(hers.status(), 201);
+    let hers: Release = hers.json().await.expect("release");
+    assert_ne!(hers.id, first.id);
+}
+
+#[tokio::test]
+async fn the_same_key_with_a_different_body_is_422() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    let fx = project(&app, &ada).await;
+    let key = new_key();
+    let first = post_release(&app, &ada, &fx.slug, Some(&key), &body("staging")).await;
+    assert_eq!(first.status(), 201);
+    let response = post_release(&app, &ada, &fx.slug, Some(&key), &body("production")).await;
+    let p = problem(response, 422).await;
+    assert_eq!(p.field.as_deref(), Some("Idempotency-Key"));
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM releases").await, 1);
+}
+
+#[tokio::test]
+async fn concurrent_duplicates_create_one_release_and_one_outbox_row() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    let fx = project(&app, &ada).await;
+    let key = new_key();
+    let body = body("staging");
+    let responses = futures_util::future::join_all(
+        (0..8).map(|_| post_release(&app, &ada, &fx.slug, Some(&key), &body)),
+    )
+    .await;
+    let mut created = 0;
+    let mut ids = HashSet::new();
+    for response in responses {
+        match response.status().as_u16() {
+            201 => created += 1,
+            200 => {}
+            other => panic!("unexpected status {other}"),
+        }
+        let release: Release = response.json().await.expect("release");
+        ids.insert(release.id);
+    }
+    assert_eq!(created, 1);
+    assert_eq!(ids.len(), 1);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM releases").await, 1);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox").await, 1);
+}
+
+#[tokio::test]
+async fn authorization_matrix() {
+    let app = TestApp::spawn().await;
+    let owner = app.signup("Olive").await;
+    let maintainer = app.signup("Max").await;
+    let viewer = app.signup("Vic").await;
+    let stranger = app.signup("Stan").await;
+    let fx = project(&app, &owner).await;
+    add_member(&app, fx.project_id, &maintainer, "maintainer").await;
+    add_member(&app, fx.project_id, &viewer, "viewer").await;
+
+    // Owners and maintainers release; viewers may not.
+    let by_owner = create(&app, &owner, &fx, &body("staging")).await;
+    let by_maintainer = create(&app, &maintainer, &fx, &body("staging")).await;
+    problem(
+        post_release(&app, &viewer, &fx.slug, Some(&new_key()), &body("staging")).await,
+        403,
+    )
+    .await;
+    for path in ["cancel", "retry"] {
+        let response = app
+            .as_user(
+                &viewer,
+                Method::POST,
+                &format!("/api/releases/{}/{path}", by_owner.id),
+            )
+            .header("Idempotency-Key", new_key())
+            .send()
+            .await
+            .expect("answered");
+        problem(response, 403).await;
+    }
+    // Viewers read.
+    for path in [
+        format!("/api/releases/{}", by_owner.id),
+        format!("/api/releases/{}/timeline", by_owner.id),
+        format!("/api/projects/{}/releases", fx.slug),
+        format!("/api/projects/{}/metrics", fx.slug),
+    ] {
+        let response = app
+            .as_user(&viewer, Method::GET, &path)
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(response.status(), 200, "{path}");
+    }
+
+    // A stranger sees nothing: every URL is 404, like a release that does not exist.
+    let id = by_maintainer.id;
+    let urls = [
+        (Method::POST, format!("/api/projects/{}/releases", fx.slug)),
+        (Method::GET, format!("/api/projects/{}/releases", fx.slug)),
+        (Method::GET, format!("/api/projects/{}/metrics", fx.slug)),
+        (Method::GET, format!("/api/releases/{id}")),
+        (Method::GET, format!("/api/releases/{id}/timeline")),
+        (Method::GET, format!("/api/releases/{id}/events")),
+        (Method::POST, format!("/api/releases/{id}/cancel")),
+        (Method::POST, format!("/api/releases/{id}/retry")),
+    ];
+    for (method, path) in &urls {
+        let response = app
+            .as_user(&stranger, method.clone(), path)
+            .header("Idempotency-Key", new_key())
+            .json(&body("staging"))
+            .send()
+            .await
+            .expect("answered");
+        problem(response, 404).await;
+        if let Some(rest) = path.strip_prefix(&format!("/api/releases/{id}")) {
+            let missing = format!("/api/releases/999999{rest}");
+            let response = app
+                .as_user(&owner, method.clone(), &missing)
+                .header("Idempotency-Key", new_key())
+                .send()
+                .await
+                .expect("answered");
+            problem(response, 404).await;
+        }
+    }
+    let recent: Vec<Release> = app
+        .as_user(&stranger, Method::GET, "/api/releases")
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("releases");
+    assert!(recent.is_empty());
+
+    // Signed out: 401 everywhere.
+    for (method, path) in urls
+        .iter()
+        .chain([(Method::GET, "/api/releases".to_owned())].iter())
+    {
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .header("Idempotency-Key", new_key())
+            .json(&body("staging"))
+            .send()
+            .await
+            .expect("answered");
+        problem(response, 401).await;
+    }
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM releases").await, 2);
+}
+
+async fn list(app: &TestApp, who: &Signed, slug: &str, query: &str) -> Page<Release> {
+    let response = app
+        .as_user(
+            who,
+            Method::GET,
+            &format!("/api/projects/{slug}/releases{query}"),
+        )
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200, "{query}");
+    response.json().await.expect("a page")
+}
+
+#[tokio::test]
+async fn lists_filter_by_environment_status_and_branch() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    let fx = project(&app, &ada).await;
+    let a = create(&app, &ada, &fx, &body("staging")).await;
+    let mut hotfix = body("production");
+    hotfix["branch"] = json!("hotfix/login");
+    let b = create(&app, &ada, &fx, &hotfix).await;
+    let c = create(&app, &ada, &fx, &body("production")).await;
+    let cancelled = app
+        .as_user(
+            &ada,
+            Method::POST,
+            &format!("/api/releases/{}/cancel", c.id),
+        )
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(cancelled.status(), 200);
+
+    let ids = |page: Page<Release>| page.items.iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(list(&app, &ada, &fx.slug, "").await),
+        [c.id, b.id, a.id]
+    );
+    assert_eq!(
+        ids(list(&app, &ada, &fx.slug, "?environment=production").await),
+        [c.id, b.id]
+    );
+    assert_eq!(
+        ids(list(&app, &ada, &fx.slug, "?status=queued").await),
+        [b.id, a.id]
+    );
+    assert_eq!(
+        ids(list(&app, &ada, &fx.slug, "?status=cancelled").await),
+        [c.id]
+    );
+    assert_eq!(
+        ids(list(&app, &ada, &fx.slug, "?branch=hotfix%2Flogin").await),
+        [b.id]
+    );
+    assert_eq!(
+        ids(list(
+            &app,
+            &ada,
+            &fx.slug,
+            "?environment=staging&status=cancelled"
+        )
+        .await),
+        Vec::<u64>::new()
+    );
+    let page = list(&app, &ada, &fx.slug, "?limit=2").await;
+    assert_eq!(ids(page.clone()), [c.id, b.id]);
+    let cursor = page.next_cursor.expect("more");
+    let rest = list(&app, &ada, &fx.slug, &format!("?limit=2&cursor={cursor}")).await;
+    assert_eq!(rest.items.iter().map(|r| r.id).collect::<Vec<_>>(), [a.id]);
+    assert_eq!(rest.next_cursor, None);
+
+    for (query, field) in [
+        ("?status=shipped", "status"),
+        ("?environment=qa", "environment"),
+        ("?cursor=nonsense", "cursor"),
+        ("?limit=0", "limit"),
+        ("?limit=101", "limit"),
+        ("?limit=ten", "limit"),
+        ("?colour=red", "colour"),
+    ] {
+        let response = app
+            .as_user(
+                &ada,
+                Method::GET,
+                &format!("/api/projects/{}/releases{query}", fx.slug),
+            )
+            .send()
+            .await
+            .expect("answered");
+        let p = problem(response, 422).await;
+        assert_eq!(p.field.as_deref(), Some(field), "{query}");
+    }
+}
+
+#[tokio::test]
+async fn pages_stay_stable_while_releases_are_inserted() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    let fx = project(&app, &ada).await;
+    let mut existing = Vec::new();
+    for i in 0..45 {
+        existing
+            .push(insert_release(&app, &fx, fx.staging, &ada, "queued", &format!("b{i}")).await);
+    }
+    let writer = {
+        let db = app.state.db.clone();
+        let fx = fx.clone();
+        let user = ada.user.id;
+        tokio::spawn(async move {
+            for _ in 0..30 {
+                let now = Utc::now();
+                sqlx::query(
+                    "INSERT INTO releases (project_id, environment_id, branch, commit_sha, status, \
+                     requested_by, requested_at, updated_at) VALUES (?, ?, 'new', 'abcdef1', 'queued', ?, ?, ?)",
+                )
+                .bind(fx.project_id)
+                .bind(fx.staging)
+                .bind(user)
+                .bind(now)
+                .bind(now)
+                .execute(&db)
+                .await
+                .expect("insert");
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let query = match &cursor {
+            Some(c) => format!("?limit=7&cursor={c}"),
+            None => "?limit=7".to_owned(),
+        };
+        let page = list(&app, &ada, &fx.slug, &query).await;
+        assert!(page.items.len() <= 7);
+        seen.extend(page.items.iter().map(|r| r.id));
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    writer.await.expect("writer");
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "newest first, no duplicates: {seen:?}"
+    );
+    let seen: HashSet<u64> = seen.into_iter().collect();
+    for id in existing {
+        assert!(seen.contains(&id), "release {id} was skipped");
+    }
+}
+
+#[tokio::test]
+async fn recent_releases_span_the_callers_projects_only() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    let bob = app.signup("Bob").await;
+    let shop = project(&app, &ada).await;
+    let blog = project(&app, &ada).await;
+    let bobs = project(&app, &bob).await;
+    let a = create(&app, &ada, &shop, &body("staging")).await;
+    let b = create(&app, &ada, &blog, &body("production")).await;
+    create(&app, &bob, &bobs, &body("staging")).await;
+    let c = create(&app, &ada, &shop, &body("production")).await;
+
+    let get = |query: &'static str| {
+        app.as_user(&ada, Method::GET, &format!("/api/releases{query}"))
+            .send()
+    };
+    let recent: Vec<Release> = get("")
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("releases");
+    assert_eq!(
+        recent.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [c.id, b.id, a.id]
+    );
+    let recent: Vec<Release> = get("?limit=2")
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("releases");
+    assert_eq!(
+        recent.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [c.id, b.id]
+    );
+    let p = problem(get("?limit=51").await.expect("answered"), 422).await;
+    assert_eq!(p.field.as_deref(), Some("limit"));
+}
+
+#[tokio::test]
+async fn timelines_read_in_either_order() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    let fx = project(&app, &ada).await;
+    let release = create(&app, &ada, &fx, &body("staging")).await;
+    let response = app
+        .as_user(
+            &ada,
+            Method::POST,
+            &format!("/api/releases/{}/cancel", release.id),
+        )
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+
+    let asc = timeline(&app, &ada, release.id, "").await;
+    assert_eq!(
+        asc.iter()
+            .map(|e| (e.seq, e.kind, e.status))
+            .collect::<Vec<_>>(),
+        [
+            (1, EventKind::Requested, ReleaseStatus::Queued),
+            (2, EventKind::Cancelled, ReleaseStatus::Cancelled)
+        ]
+    );
+    assert_eq!(timeline(&app, &ada, release.id, "?order=asc").await, asc);
+    let desc = timeline(&app, &ada, release.id, "?order=desc").await;
+    assert_eq!(desc, asc.iter().rev().cloned().collect::<Vec<_>>());
+    let newest = timeline(&app, &ada, release.id, "?order=desc&limit=1").await;
+    assert_eq!(newest.iter().map(|e| e.seq).collect::<Vec<_>>(), [2]);
+    for (query, field) in [("?order=sideways", "order"), ("?limit=0", "limit")] {
+        let response = app
+            .as_user(
+                &ada,
+                Method::GET,
+                &format!("/api/releases/{}/timeline{query}", release.id),
+            )
+            .send()
+            .await
+            .expect("answered");
+        let p = problem(response, 422).await;
+        assert_eq!(p.field.as_deref(), Some(field));
+    }
+}
+
+async fn post(app: &TestApp, who: &Signed, path: &str, key: Option<&str>) -> reqwest::Response {
+    let mut request = app.as_user(who, Method::POST, path);
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    request.send().await.expect("answered")
+}
+
+#[tokio::test]
+async fn cancel_is_allowed_until_a_release_finishes() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    let fx = project(&app, &ada).await;
+    let queued = create(&app, &ada, &fx, &body("staging")).await;
+    let response = post(
+        &app,
+        &ada,
+        &format!("/api/releases/{}/cancel", queued.id),
+        None,
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let cancelled: Release = response.json().await.expect("release");
+    assert_eq!(cancelled.status, ReleaseStatus::Cancelled);
+    assert!(cancelled.finished_at.is_some());
+    let (done,): (bool,) = sqlx::query_as("SELECT done FROM outbox WHERE release_id = ?")
+        .bind(queued.id)
+        .fetch_one(&app.state.db)
+        .await
+        .expect("outbox");
+    assert!(done, "the worker has nothing left to do");
+
+    let again = post(
+        &app,
+        &ada,
+        &format!("/api/releases/{}/cancel", queued.id),
+        None,
+    )
+    .await;
+    let p = problem(again, 409).await;
+    assert!(p.detail.unwrap_or_default().contains("cancelled"));
+    assert_eq!(p.field.as_deref(), Some("status"));
+
+    for (status, allowed) in [
+        ("building", true),
+        ("deploying", true),
+        ("deployed", false),
+        ("failed", false),
+    ] {
+        let id = insert_release(&app, &fx, fx.staging, &ada, status, "main").await;
+        let response = post(&app, &ada, &format!("/api/releases/{id}/cancel"), None).await;
+        if allowed {
+            assert_eq!(response.status(), 200, "{status}");
+        } else {
+            let p = problem(response, 409).await;
+            assert!(p.detail.unwrap_or_default().contains(status), "{status}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn retry_starts_a_new_release_from_a_failed_or_cancelled_one() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    let fx = project(&app, &ada).await;
+    let mut tagged = body("production");
+    tagged["tag"] = json!("v2.0.0");
+    tagged["commit_time"] = json!("2026-01-02T03:04:05Z");
+    let original = create(&app, &ada, &fx, &tagged).await;
+    let path = format!("/api/releases/{}/retry", original.id);
+
+    // Queued: nothing to retry yet.
+    let p = problem(post(&app, &ada, &path, Some(&new_key())).await, 409).await;
+    assert!(p.detail.unwrap_or_default().contains("queued"));
+
+    let cancel = post(
+        &app,
+        &ada,
+        &format!("/api/releases/{}/cancel", original.id),
+        None,
+    )
+    .await;
+    assert_eq!(cancel.status(), 200);
+    let p = problem(post(&app, &ada, &path, None).await, 422).await;
+    assert_eq!(p.field.as_deref(), Some("Idempotency-Key"));
+
+    let key = new_key();
+    let response = post(&app, &ada, &path, Some(&key)).await;
+    assert_eq!(response.status(), 201);
+    let retry: Release = response.json().await.expect("release");
+    assert_ne!(retry.id, original.id);
+    assert_eq!(retry.retry_of, Some(original.id));
+    assert_eq!(retry.status, ReleaseStatus::Queued);
+    assert_eq!(
+        (
+            &retry.environment,
+            &retry.branch,
+            &retry.commit_sha,
+            &retry.tag,
+            retry.commit_time
+        ),
+        (
+            &original.environment,
+            &original.branch,
+            &original.commit_sha,
+            &original.tag,
+            original.commit_time
+        )
+    );
+    // A repeat answers with the same new release.
+    let again = post(&app, &ada, &path, Some(&key)).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Release>().await.expect("release").id, retry.id);
+    assert_eq!(
+        count(
+            &app,
+            &format!(
+                "SELECT COUNT(*) FROM outbox WHERE release_id = {}",
+                retry.id
+            )
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        timeline(&app, &ada, retry.id, "").await[0].kind,
+        EventKind::Requested
+    );
+    let old = timeline(&app, &ada, original.id, "").await;
+    assert_eq!(
+        old.iter().map(|e| e.kind).collect::<Vec<_>>(),
+        [
+            EventKind::Requested,
+            EventKind::Cancelled,
+            EventKind::Retried
+        ]
+    );
+    assert_eq!(old[2].status, ReleaseStatus::Cancelled);
+
+    // Failed releases retry too; deployed ones do not.
+    let failed = insert_release(&app, &fx, fx.staging, &ada, "failed", "main").await;
+    let response = post(
+        &app,
+        &ada,
+        &format!("/api/releases/{failed}/retry"),
+        Some(&new_key()),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let deployed = insert_release(&app, &fx, fx.staging, &ada, "deployed", "main").await;
+    let p = problem(
+        post(
+            &app,
+            &ada,
+            &format!("/api/releases/{deployed}/retry"),
+            Some(&new_key()),
+        )
+        .await,
+        409,
+    )
+    .await;
+    assert!(p.detail.unwrap_or_default().contains("deployed"));
+}
+
+/// Rewrites fields of `who`'s idempotency record for `key`, as a crashed claimant leaves it.
+async fn tamper(app: &TestApp, who: &Signed, key: &str, phase: &str, lease_until_ms: i64) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    app.state
+        .dynamo
+        .update_item()
+        .table_name(&*app.state.table)
+        .key(
+            "pk",
+            AttributeValue::S(format!("IDEMPOTENCY#{}#{key}", who.user.id)),
+        )
+        .key("sk", AttributeValue::S("IDEMPOTENCY".into()))
+        .update_expression("SET #phase = :phase, #until = :until")
+        .expression_attribute_names("#phase", "phase")
+        .expression_attribute_names("#until", "lease_until")
+        .expression_attribute_values(":phase", AttributeValue::S(phase.into()))
+        .expression_attribute_values(":until", AttributeValue::N(lease_until_ms.to_string()))
+        .send()
+        .await
+        .expect("update");
+}
+
+#[tokio::test]
+async fn a_key_whose_claimant_died_is_taken_over() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    let fx = project(&app, &ada).await;
+    let key = new_key();
+    let first = create_with_key(&app, &ada, &fx, &key).await;
+    let now_ms = Utc::now().timestamp_millis();
+
+    // The claimant marked the key done, then its commit failed: the release does not exist.
+    sqlx::query("DELETE FROM releases WHERE id = ?")
+        .bind(first.id)
+        .execute(&app.state.db)
+        .await
+        .expect("delete");
+    // While its lease lasts it may still be committing: a repeat waits, then gives up.
+    tamper(&app, &ada, &key, "done", now_ms + 60_000).await;
+    let started = std::time::Instant::now();
+    let p = problem(
+        post_release(&app, &ada, &fx.slug, Some(&key), &body("staging")).await,
+        409,
+    )
+    .await;
+    assert_eq!(p.field.as_deref(), Some("Idempotency-Key"));
+    assert!(started.elapsed() >= std::time::Duration::from_secs(4));
+    // Once the lease is over, the repeat takes the key over and creates the release.
+    tamper(&app, &ada, &key, "done", now_ms - 1).await;
+    let response = post_release(&app, &ada, &fx.slug, Some(&key), &body("staging")).await;
+    assert_eq!(response.status(), 201);
+    let second: Release = response.json().await.expect("release");
+    assert_ne!(second.id, first.id);
+
+    // A claimant that died while pending, lease over: taken over as well.
+    let key = new_key();
+    let third = create_with_key(&app, &ada, &fx, &key).await;
+    sqlx::query("DELETE FROM releases WHERE id = ?")
+        .bind(third.id)
+        .execute(&app.state.db)
+        .await
+        .expect("delete");
+    tamper(&app, &ada, &key, "pending", now_ms - 1).await;
+    let response = post_release(&app, &ada, &fx.slug, Some(&key), &body("staging")).await;
+    assert_eq!(response.status(), 201);
+    // And from then on the key answers with the new release.
+    let again = post_release(&app, &ada, &fx.slug, Some(&key), &body("staging")).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM releases").await, 2);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox").await, 2);
+}
+
+async fn create_with_key(app: &TestApp, who: &Signed, fx: &Fixture, key: &str) -> Release {
+    let response = post_release(app, who, &fx.slug, Some(key), &body("staging")).await;
+    assert_eq!(response.status(), 201);
+    response.json().await.expect("release")
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_release_routes() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .get("/api/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("json");
+    for (path, methods) in [
+        ("/api/projects/{slug}/releases", &["get", "post"][..]),
+        ("/api/projects/{slug}/metrics", &["get"]),
+        ("/api/releases", &["get"]),
+        ("/api/releases/{id}", &["get"]),
+        ("/api/releases/{id}/timeline", &["get"]),
+        ("/api/releases/{id}/events", &["get"]),
+        ("/api/releases/{id}/cancel", &["post"]),
+        ("/api/releases/{id}/retry", &["post"]),
+    ] {
+        for method in methods {
+            let op = &doc["paths"][path][method];
+            assert!(op.is_object(), "{method} {path} is documented");
+            assert_eq!(op["tags"][0], "releases", "{method} {path}");
+            assert!(
+                op["responses"]["401"].is_object(),
+                "{method} {path} documents 401"
+            );
+        }
+    }
+    // Every schema the release routes refer to is in the document.
+    fn refs(value: &Value, out: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r.clone());
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    refs(&doc["paths"], &mut found);
+    refs(&doc["components"], &mut found);
+    for r in &found {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .expect("a schema ref");
+        assert!(
+            doc["components"]["schemas"][name].is_object(),
+            "{r} is defined"
+        );
+    }
+    let page = &doc["paths"]["/api/projects/{slug}/releases"]["get"]["responses"]["200"];
+    assert!(page.to_string().contains("Page"), "{page}");
+    let create = &doc["paths"]["/api/projects/{slug}/releases"]["post"];
+    assert!(
+        create["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header")
+    );
+}

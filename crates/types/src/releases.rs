@@ -1,0 +1,227 @@
+use crate::{FieldError, validate};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where a release is in its life. `queued → building → deploying → deployed`, or `failed`
+/// from any active state, or `cancelled` by a user before it finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseStatus {
+    Queued,
+    Building,
+    Deploying,
+    Deployed,
+    Failed,
+    Cancelled,
+}
+
+impl ReleaseStatus {
+    pub const ALL: [Self; 6] = [
+        Self::Queued,
+        Self::Building,
+        Self::Deploying,
+        Self::Deployed,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Building => "building",
+            Self::Deploying => "deploying",
+            Self::Deployed => "deployed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == value)
+    }
+
+    /// Finished releases never change status again.
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Deployed | Self::Failed | Self::Cancelled)
+    }
+
+    pub fn can_cancel(self) -> bool {
+        !self.is_final()
+    }
+
+    /// A retry starts a new release from a failed or cancelled one.
+    pub fn can_retry(self) -> bool {
+        matches!(self, Self::Failed | Self::Cancelled)
+    }
+}
+
+/// `POST /api/projects/{slug}/releases` (with an `Idempotency-Key` header).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateRelease {
+    /// The environment's name within the project.
+    pub environment: String,
+    pub branch: String,
+    pub commit_sha: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// When the commit was made; lead time counts from here when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_time: Option<DateTime<Utc>>,
+}
+
+impl CreateRelease {
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        validate::Errors::new()
+            .check("environment", validate::slug(&self.environment, 64))
+            .check("branch", validate::branch(&self.branch))
+            .check("commit_sha", validate::commit_sha(&self.commit_sha))
+            .check("tag", self.tag.as_deref().and_then(validate::tag))
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserRef {
+    pub id: u64,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Release {
+    pub id: u64,
+    /// The project's slug.
+    pub project: String,
+    /// The environment's name.
+    pub environment: String,
+    pub production: bool,
+    pub branch: String,
+    pub commit_sha: String,
+    pub tag: Option<String>,
+    pub commit_time: Option<DateTime<Utc>>,
+    pub status: ReleaseStatus,
+    pub sleakops_build_id: Option<String>,
+    pub sleakops_deployment_id: Option<String>,
+    pub requested_by: UserRef,
+    pub requested_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub deployed_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub failure_reason: Option<String>,
+    pub notes: Option<String>,
+    /// The release this one retries, if any.
+    pub retry_of: Option<u64>,
+}
+
+/// What happened to a release; `#[serde(other)]` keeps older clients working when new kinds
+/// appear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Requested,
+    BuildStarted,
+    BuildSucceeded,
+    DeploymentStarted,
+    Deployed,
+    Failed,
+    Cancelled,
+    Retried,
+    Progress,
+    #[serde(other)]
+    Other,
+}
+
+impl EventKind {
+    pub const ALL: [Self; 10] = [
+        Self::Requested,
+        Self::BuildStarted,
+        Self::BuildSucceeded,
+        Self::DeploymentStarted,
+        Self::Deployed,
+        Self::Failed,
+        Self::Cancelled,
+        Self::Retried,
+        Self::Progress,
+        Self::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::BuildStarted => "build_started",
+            Self::BuildSucceeded => "build_succeeded",
+            Self::DeploymentStarted => "deployment_started",
+            Self::Deployed => "deployed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Retried => "retried",
+            Self::Progress => "progress",
+            Self::Other => "other",
+        }
+    }
+
+    /// Like deserialization: kinds this build does not know are [`EventKind::Other`].
+    pub fn parse(value: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.as_str() == value)
+            .unwrap_or(Self::Other)
+    }
+}
+
+/// One entry of a release's timeline. `seq` increases along the timeline and is the
+/// server-sent event id, so a stream resumes with `Last-Event-ID: <seq>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TimelineEvent {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub kind: EventKind,
+    /// The release's status after this event.
+    pub status: ReleaseStatus,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor: Option<UserRef>,
+}
+
+/// The data of the `end` event a release's event stream sends before closing: the release
+/// reached a final status and every event of its timeline was sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct StreamEnd {
+    pub status: ReleaseStatus,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_round_trip_and_transitions_are_coherent() {
+        for s in ReleaseStatus::ALL {
+            assert_eq!(ReleaseStatus::parse(s.as_str()), Some(s));
+            assert!(!(s.can_cancel() && s.can_retry()), "{s:?}");
+        }
+        assert!(ReleaseStatus::Building.can_cancel());
+        assert!(!ReleaseStatus::Deployed.can_retry());
+    }
+
+    #[test]
+    fn unknown_event_kinds_deserialize_as_other() {
+        let kind: EventKind = serde_json::from_str("\"smoke_tested\"").expect("tolerated");
+        assert_eq!(kind, EventKind::Other);
+        assert_eq!(EventKind::parse("smoke_tested"), EventKind::Other);
+        for k in EventKind::ALL {
+            assert_eq!(EventKind::parse(k.as_str()), k);
+            assert_eq!(
+                serde_json::to_value(k).expect("json"),
+                serde_json::json!(k.as_str())
+            );
+        }
+    }
+}
