@@ -103,38 +103,12 @@ pub(super) async fn list(
         None => None,
     };
 
-    let mut sql = format!("{} WHERE r.project_id = ?", store::SELECT);
-    if environment_id.is_some() {
-        sql.push_str(" AND r.environment_id = ?");
-    }
-    if status.is_some() {
-        sql.push_str(" AND r.status = ?");
-    }
-    if query.branch.is_some() {
-        sql.push_str(" AND r.branch = ?");
-    }
-    if before.is_some() {
-        sql.push_str(" AND r.id < ?");
-    }
-    sql.push_str(" ORDER BY r.id DESC LIMIT ?");
-    let mut q = sqlx::query(&sql).bind(access.project_id);
-    if let Some(id) = environment_id {
-        q = q.bind(id);
-    }
-    if let Some(status) = status {
-        q = q.bind(status.as_str());
-    }
-    if let Some(branch) = &query.branch {
-        q = q.bind(branch);
-    }
-    if let Some(id) = before {
-        q = q.bind(id);
-    }
-    let rows = q.bind(limit + 1).fetch_all(&state.db).await?;
-    let mut items = rows
-        .iter()
-        .map(store::from_row)
-        .collect::<Result<Vec<_>, _>>()?;
+    let filter = ListFilter {
+        environment_id,
+        status,
+        branch: query.branch,
+    };
+    let mut items = page(&state.db, access.project_id, &filter, before, limit + 1).await?;
     let next_cursor = if items.len() > limit as usize {
         items.truncate(limit as usize);
         items.last().map(|r| encode_cursor(r.id))
@@ -142,6 +116,58 @@ pub(super) async fn list(
         None
     };
     Ok(Json(Page { items, next_cursor }))
+}
+
+/// What a project's release list is narrowed to.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub environment_id: Option<u64>,
+    pub status: Option<ReleaseStatus>,
+    pub branch: Option<String>,
+}
+
+/// Up to `limit` releases of a project older than `before`, newest first: the list
+/// endpoint's query (the bench runs it alone to show the database's own ceiling).
+pub async fn page(
+    db: &sqlx::MySqlPool,
+    project_id: u64,
+    filter: &ListFilter,
+    before: Option<u64>,
+    limit: u32,
+) -> Result<Vec<Release>, sqlx::Error> {
+    let mut sql = format!("{} WHERE r.project_id = ?", store::SELECT);
+    if filter.environment_id.is_some() {
+        sql.push_str(" AND r.environment_id = ?");
+    }
+    if filter.status.is_some() {
+        sql.push_str(" AND r.status = ?");
+    }
+    if filter.branch.is_some() {
+        sql.push_str(" AND r.branch = ?");
+    }
+    if before.is_some() {
+        sql.push_str(" AND r.id < ?");
+    }
+    sql.push_str(" ORDER BY r.id DESC LIMIT ?");
+    let mut q = sqlx::query(&sql).bind(project_id);
+    if let Some(id) = filter.environment_id {
+        q = q.bind(id);
+    }
+    if let Some(status) = filter.status {
+        q = q.bind(status.as_str());
+    }
+    if let Some(branch) = &filter.branch {
+        q = q.bind(branch);
+    }
+    if let Some(id) = before {
+        q = q.bind(id);
+    }
+    q.bind(limit)
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(store::from_row)
+        .collect()
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -4,8 +4,12 @@ use chrono::{DateTime, Utc};
 use faro_types::{Release, ReleaseStatus, UserRef};
 use sqlx::{MySqlConnection, MySqlPool, Row, mysql::MySqlRow};
 
-/// The columns [`from_row`] reads; callers append `WHERE …`.
-pub const SELECT: &str = "SELECT r.id, r.project_id, p.slug, e.name AS environment, e.production, \
+/// The columns [`from_row`] reads; callers append `WHERE …`. `STRAIGHT_JOIN` keeps `releases`
+/// the driving table: left alone, MariaDB starts from the one-row project, environment and
+/// user tables and sorts every release of the project (measured: 32 lists/s over 10,000
+/// releases); driven from `releases`, `ORDER BY id DESC LIMIT n` walks `(project_id, id)`
+/// backwards and stops after n rows. MySQL 8 understands it the same way.
+pub const SELECT: &str = "SELECT STRAIGHT_JOIN r.id, r.project_id, p.slug, e.name AS environment, e.production, \
      r.branch, r.commit_sha, r.tag, r.commit_time, r.status, r.sleakops_build_id, \
      r.sleakops_deployment_id, r.requested_by, u.display_name AS requested_by_name, \
      r.requested_at, r.started_at, r.deployed_at, r.finished_at, r.failure_reason, r.notes, \

@@ -1,0 +1,472 @@
+//! `cargo xtask bench`: start-up time, idle memory and load scenarios of the release backend.
+//!
+//! Numbers are printed next to their budgets and never asserted: they depend on the machine and
+//! on what else runs on it (here the load generator shares the cores with the backend).
+
+pub mod loadgen;
+pub mod memory;
+pub mod scenarios;
+pub mod seed;
+pub mod stats;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use crate::backend::{self, Env};
+use crate::stack::{self, LocalStack, Mode, mysql};
+use crate::workspace::Workspace;
+use crate::{Hint, prereq, proc};
+use scenarios::Scenario;
+
+const WARMUP: Duration = Duration::from_secs(1);
+/// How often start-up polls /readyz.
+const STARTUP_POLL: Duration = Duration::from_millis(2);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// Measured time per scenario.
+    pub duration: Duration,
+    pub connections: usize,
+    /// Only this scenario.
+    pub scenario: Option<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            duration: Duration::from_secs(10),
+            connections: 64,
+            scenario: None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unknown scenario `{name}`")]
+    UnknownScenario { name: String, known: Vec<String> },
+    #[error(transparent)]
+    Stack(#[from] stack::Error),
+    #[error(transparent)]
+    Backend(#[from] backend::Error),
+    #[error(transparent)]
+    Proc(#[from] proc::Error),
+    #[error("{what}: {source}")]
+    Io {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("the backend exited during scenario {scenario} ({status})")]
+    BackendDied { scenario: String, status: String },
+    #[error("seeding the bench data failed: {0}")]
+    Seed(#[from] seed::Error),
+}
+
+impl Hint for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::UnknownScenario { known, .. } => Some(format!(
+                "the scenarios are {}; e.g. `cargo xtask bench --scenario {}`",
+                known.join(", "),
+                known.first().map(String::as_str).unwrap_or("healthz")
+            )),
+            Self::Stack(e) => e.hint(),
+            Self::Backend(e) => e.hint(),
+            Self::Proc(e) => e.hint(),
+            Self::BackendDied { .. } | Self::Seed(_) => Some("see the backend's log above".into()),
+            Self::Io { .. } => None,
+        }
+    }
+}
+
+/// Which scenarios run: those without data, and the names of those needing the seeded data.
+#[derive(Debug)]
+struct Selection {
+    plain: Vec<Scenario>,
+    api: Vec<&'static str>,
+}
+
+fn select(options: &Options) -> Result<Selection, Error> {
+    let plain = scenarios::all(options.connections);
+    let Some(name) = &options.scenario else {
+        return Ok(Selection {
+            plain,
+            api: scenarios::API.to_vec(),
+        });
+    };
+    let known: Vec<String> = plain
+        .iter()
+        .map(|s| s.name.clone())
+        .chain(scenarios::API.iter().map(|n| n.to_string()))
+        .collect();
+    let selection = Selection {
+        api: scenarios::API.into_iter().filter(|n| n == name).collect(),
+        plain: plain.into_iter().filter(|s| &s.name == name).collect(),
+    };
+    if selection.plain.is_empty() && selection.api.is_empty() {
+        Err(Error::UnknownScenario {
+            name: name.clone(),
+            known,
+        })
+    } else {
+        Ok(selection)
+    }
+}
+
+/// Releases in the seeded project, as the list budget assumes.
+const SEEDED_RELEASES: u32 = 10_000;
+
+/// One line of the results.
+#[derive(Debug)]
+struct Row {
+    name: String,
+    connections: usize,
+    per_second: f64,
+    p50: u32,
+    p99: u32,
+    max: u32,
+    errors: u64,
+    peak_kib: Option<u64>,
+}
+
+impl Row {
+    fn new(scenario: &Scenario, outcome: &loadgen::Outcome, peak_kib: Option<u64>) -> Self {
+        let at = |p| stats::percentile(&outcome.latencies_us, p).unwrap_or_default();
+        Self {
+            name: scenario.name.clone(),
+            connections: scenario.connections,
+            per_second: outcome.per_second(),
+            p50: at(50.0),
+            p99: at(99.0),
+            max: outcome.latencies_us.last().copied().unwrap_or_default(),
+            errors: outcome.errors,
+            peak_kib,
+        }
+    }
+
+    fn cells(&self) -> [String; 8] {
+        [
+            self.name.clone(),
+            self.connections.to_string(),
+            stats::thousands(self.per_second.round() as u64),
+            stats::ms(self.p50),
+            stats::ms(self.p99),
+            stats::ms(self.max),
+            stats::thousands(self.errors),
+            self.peak_kib.map(stats::mb).unwrap_or_else(|| "?".into()),
+        ]
+    }
+}
+
+const HEADER: [&str; 8] = [
+    "scenario", "conns", "req/s", "p50 ms", "p99 ms", "max ms", "errors", "peak RSS",
+];
+
+fn table(rows: &[Row]) -> String {
+    let cells: Vec<[String; 8]> = rows.iter().map(Row::cells).collect();
+    let width = |i: usize| {
+        cells
+            .iter()
+            .map(|c| c[i].len())
+            .chain([HEADER[i].len()])
+            .max()
+            .unwrap_or_default()
+    };
+    let widths: Vec<usize> = (0..HEADER.len()).map(width).collect();
+    let line = |row: &[&str]| {
+        row.iter()
+            .enumerate()
+            .map(|(i, cell)| {
+                if i == 0 {
+                    format!("{cell:<w$}", w = widths[i])
+                } else {
+                    format!("{cell:>w$}", w = widths[i])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let mut out = line(&HEADER);
+    for row in &cells {
+        out.push('\n');
+        out.push_str(&line(&row.iter().map(String::as_str).collect::<Vec<_>>()));
+    }
+    out
+}
+
+pub fn run(options: &Options) -> Result<ExitCode, Error> {
+    let scenarios = select(options)?;
+    let ws = Workspace::locate();
+    let name = format!("faro_bench_{}", crate::test::run_id());
+    // The stack first: a missing prerequisite shows before a release build of several minutes.
+    let stack = LocalStack::start(Mode::Bench, &ws)?;
+    let result = backend::build(&ws, true)
+        .map_err(Error::from)
+        .and_then(|binary| measure(&stack, &binary, &name, &scenarios, options));
+    match mysql::drop_databases_like(&stack.mysql, &mysql::like_exact(&name)) {
+        Ok(dropped) if !dropped.is_empty() => eprintln!("xtask: dropped database {name}"),
+        Ok(_) => {}
+        Err(e) => eprintln!("xtask: warning: could not drop database {name}: {e}"),
+    }
+    stack.stop();
+    result
+}
+
+fn measure(
+    stack: &LocalStack,
+    binary: &Path,
+    name: &str,
+    selection: &Selection,
+    options: &Options,
+) -> Result<ExitCode, Error> {
+    let port = prereq::free_port().map_err(|source| Error::Io {
+        what: "finding a free port",
+        source,
+    })?;
+    let env: Env = vec![
+        ("FARO_ENV", "production".into()),
+        ("FARO_HOST", "127.0.0.1".into()),
+        ("FARO_PORT", port.to_string()),
+        ("DATABASE_URL", stack.mysql.with_database(name).to_url()),
+        ("FARO_DYNAMODB_TABLE", name.into()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", stack.dynamodb.clone()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "local".into()),
+        ("AWS_SECRET_ACCESS_KEY", "local".into()),
+        ("FARO_LOG_FORMAT", "json".into()),
+        ("RUST_LOG", "warn".into()),
+        ("FARO_AUTO_MIGRATE", "false".into()),
+        ("FARO_CREATE_TABLE", "true".into()),
+        ("FARO_SHUTDOWN_DRAIN_SECS", "0".into()),
+        // the release worker would only add noise here: no SleakOps answers during a bench
+        ("FARO_WORKER_ENABLED", "false".into()),
+    ];
+    backend::migrate(binary, &env)?;
+
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    eprintln!("xtask: starting the release backend on {addr}");
+    let since = Instant::now();
+    let mut child = backend::spawn(binary, &env)?;
+    let startup = backend::wait_ready(
+        &mut child,
+        addr,
+        since,
+        Duration::from_secs(30),
+        STARTUP_POLL,
+    )?;
+    let pid = child.pid();
+    let idle_kib = memory::read(pid).ok().map(|m| m.rss_kib);
+    eprintln!(
+        "xtask: ready in {:.1} ms; idle RSS {}",
+        startup.as_secs_f64() * 1000.0,
+        idle_kib.map(stats::mb).unwrap_or_else(|| "?".into())
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            what: "starting the load generator's runtime",
+            source,
+        })?;
+    let mut scenarios = selection.plain.clone();
+    let mut seeded = None;
+    if !selection.api.is_empty() {
+        eprintln!("xtask: seeding a project with {SEEDED_RELEASES} releases");
+        let started = Instant::now();
+        let data = seed::seed(addr, &stack.mysql, name, SEEDED_RELEASES)?;
+        eprintln!("xtask: seeded in {:.1} s", started.elapsed().as_secs_f64());
+        let connections = (options.connections / 2).max(1);
+        scenarios.extend(
+            scenarios::api(connections, &data.token, seed::SLUG, data.release_id)
+                .into_iter()
+                .filter(|s| selection.api.contains(&s.name.as_str())),
+        );
+        seeded = Some(data);
+    }
+    let mut rows = Vec::new();
+    for scenario in &scenarios {
+        let _ = memory::reset_peak(pid);
+        eprintln!(
+            "xtask: scenario {}: {} {} over {} connections, {} s warm-up + {} s…",
+            scenario.name,
+            scenario.method,
+            scenario.path,
+            scenario.connections,
+            WARMUP.as_secs(),
+            options.duration.as_secs()
+        );
+        let outcome = loadgen::run(&runtime, addr, scenario, WARMUP, options.duration);
+        if proc::shutdown_requested() {
+            return Err(proc::Error::Interrupted.into());
+        }
+        if let Some(status) = child.try_status()? {
+            return Err(Error::BackendDied {
+                scenario: scenario.name.clone(),
+                status: proc::describe(status),
+            });
+        }
+        let peak_kib = memory::read(pid).ok().map(|m| m.peak_kib);
+        let row = Row::new(scenario, &outcome, peak_kib);
+        eprintln!(
+            "  {} req/s  p50 {} ms  p99 {} ms  max {} ms  errors {}  peak RSS {}",
+            stats::thousands(row.per_second.round() as u64),
+            stats::ms(row.p50),
+            stats::ms(row.p99),
+            stats::ms(row.max),
+            row.errors,
+            peak_kib.map(stats::mb).unwrap_or_else(|| "?".into())
+        );
+        rows.push(row);
+    }
+    drop(runtime);
+    eprintln!("xtask: faro-backend (pid {pid}) {}", child.stop());
+    let ceiling = match (&seeded, selection.api.contains(&scenarios::API[0])) {
+        (Some(data), true) => Some(list_ceiling(stack, name, data, options)?),
+        _ => None,
+    };
+
+    println!();
+    println!("{}", table(&rows));
+    println!();
+    println!(
+        "start-up  {:>8.1} ms   (spawn to the first 200 from /readyz)",
+        startup.as_secs_f64() * 1000.0
+    );
+    println!(
+        "idle RSS  {:>11}   (right after start-up)",
+        idle_kib.map(stats::mb).unwrap_or_else(|| "?".into())
+    );
+    if let Some(line) = &ceiling {
+        println!("{line}");
+        let endpoint = rows.iter().find(|r| r.name == scenarios::API[0]);
+        let queries = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|n| n.parse::<f64>().ok());
+        if let (Some(row), Some(queries)) = (endpoint, queries) {
+            println!(
+                "list-releases serves {:.0} % of the database's own ceiling for its query",
+                100.0 * row.per_second / queries
+            );
+        }
+    }
+    println!();
+    println!(
+        "budgets: healthz ≥ 30,000 req/s and p99 < 5 ms at 64 connections; start-up < 150 ms; idle RSS < 25 MB"
+    );
+    println!(
+        "         list-releases ≥ 3,000 req/s with p99 < 20 ms at 32 connections; create-release ≥ 800 req/s"
+    );
+    println!(
+        "(printed, not asserted; the load generator shares this machine's {} cores with the backend)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The list query alone in a closed loop over a pool (`backend/benches/list_ceiling.rs`).
+fn list_ceiling(
+    stack: &LocalStack,
+    name: &str,
+    data: &seed::Seeded,
+    options: &Options,
+) -> Result<String, Error> {
+    let ws = Workspace::locate();
+    let mut cmd = ws.cargo();
+    cmd.args([
+        "bench",
+        "--quiet",
+        "-p",
+        "faro-backend",
+        "--bench",
+        "list_ceiling",
+    ])
+    .env("DATABASE_URL", stack.mysql.with_database(name).to_url())
+    .env("FARO_BENCH_PROJECT_ID", data.project_id.to_string())
+    .env("FARO_BENCH_SECS", options.duration.as_secs().to_string())
+    .env(
+        "FARO_BENCH_CONNECTIONS",
+        (options.connections / 2).max(1).to_string(),
+    );
+    eprintln!("xtask: the list query alone, in a loop over the pool");
+    let output = proc::capture(
+        "cargo bench --bench list_ceiling",
+        &mut cmd,
+        proc::OnShutdown::Abort,
+    )?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    Ok(stdout
+        .lines()
+        .find(|l| l.starts_with("list_ceiling:"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| {
+            format!(
+                "list_ceiling: no result ({}): {}",
+                proc::describe(output.status),
+                String::from_utf8_lossy(&output.stderr).trim()
+            )
+        }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_selection() {
+        let options = Options::default();
+        let all = select(&options).unwrap();
+        assert_eq!(all.plain.len(), scenarios::all(64).len());
+        assert_eq!(all.api, scenarios::API);
+        let options = Options {
+            scenario: Some("readyz".into()),
+            ..Options::default()
+        };
+        let chosen = select(&options).unwrap();
+        assert_eq!(chosen.plain.len(), 1);
+        assert!(chosen.api.is_empty());
+        assert_eq!(chosen.plain[0].path, "/readyz");
+        let options = Options {
+            scenario: Some("create-release".into()),
+            ..Options::default()
+        };
+        let chosen = select(&options).unwrap();
+        assert!(chosen.plain.is_empty());
+        assert_eq!(chosen.api, ["create-release"]);
+        let options = Options {
+            scenario: Some("nope".into()),
+            ..Options::default()
+        };
+        let err = select(&options).unwrap_err();
+        assert!(
+            err.hint()
+                .unwrap()
+                .contains("healthz, readyz, list-releases")
+        );
+    }
+
+    #[test]
+    fn results_table_lines_up() {
+        let scenario = Scenario::get("healthz", "/healthz", 64);
+        let outcome = loadgen::Outcome {
+            requests: 312_345,
+            errors: 0,
+            elapsed: Duration::from_secs(10),
+            latencies_us: vec![900, 1_230, 3_450, 10_120],
+        };
+        let row = Row::new(&scenario, &outcome, Some(14_336));
+        let text = table(&[row]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].len(), lines[1].len(), "{text}");
+        assert!(lines[1].starts_with("healthz"));
+        assert!(lines[1].contains("31,235"), "{text}");
+        assert!(
+            lines[1].contains("10.12") && lines[1].contains("14.0 MB"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,762 @@
+//! `cargo xtask cost --env <name>`: the monthly cost of an environment, line by line, from its
+//! parameter file (`infra/env/<name>.json`: sizes and usage assumptions), the templates (how
+//! many alarms, keys, secrets) and the price table `infra/pricing.json`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::infra::{self, EnvFile};
+use crate::workspace::Workspace;
+use crate::{ArgError, Flags, Hint};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub env: String,
+}
+
+pub fn parse(args: &[String]) -> Result<Options, ArgError> {
+    let mut env = None;
+    let mut flags = Flags::new("cost", args);
+    while let Some((flag, inline)) = flags.next_flag()? {
+        match flag {
+            "--env" => env = Some(flags.value(flag, inline)?.to_string()),
+            _ => return Err(flags.unknown(flag)),
+        }
+    }
+    env.map(|env| Options { env })
+        .ok_or_else(|| ArgError::MissingValue {
+            flag: "--env".into(),
+        })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Infra(#[from] infra::Error),
+    #[error("{0}")]
+    Model(String),
+}
+
+impl Hint for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::Infra(e) => e.hint(),
+            Self::Model(_) => Some("fix infra/pricing.json or the environment's file".into()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct FargatePrice {
+    pub per_vcpu_hour: f64,
+    pub per_gb_hour: f64,
+}
+
+/// `infra/pricing.json`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Pricing {
+    pub region: String,
+    pub currency: String,
+    pub as_of: String,
+    pub hours_per_month: f64,
+    pub nat_gateway_per_hour: f64,
+    pub nat_gateway_per_gb: f64,
+    pub public_ipv4_per_hour: f64,
+    pub internet_egress_free_gb: f64,
+    pub internet_egress_per_gb: f64,
+    pub alb_per_hour: f64,
+    pub alb_per_lcu_hour: f64,
+    pub fargate: BTreeMap<String, FargatePrice>,
+    pub fargate_spot_discount: f64,
+    pub rds_mysql_single_az_per_hour: BTreeMap<String, f64>,
+    pub rds_multi_az_factor: f64,
+    pub rds_gp3_single_az_per_gb_month: f64,
+    pub rds_backup_per_gb_month: f64,
+    pub rds_reserved_1y_no_upfront_discount: f64,
+    pub dynamodb_on_demand_per_million_reads: f64,
+    pub dynamodb_on_demand_per_million_writes: f64,
+    pub dynamodb_storage_per_gb_month: f64,
+    pub dynamodb_pitr_per_gb_month: f64,
+    pub amplify_build_per_minute: f64,
+    pub amplify_served_per_gb: f64,
+    pub amplify_stored_per_gb_month: f64,
+    pub route53_zone_per_month: f64,
+    pub route53_per_million_queries: f64,
+    pub logs_ingest_per_gb: f64,
+    pub logs_storage_per_gb_month: f64,
+    pub logs_stored_fraction: f64,
+    pub metric_per_month: f64,
+    pub alarm_metric_per_month: f64,
+    pub dashboard_per_month: f64,
+    pub secret_per_month: f64,
+    pub ecr_storage_per_gb_month: f64,
+    pub kms_key_per_month: f64,
+    pub s3_standard_per_gb_month: f64,
+    pub interface_endpoint_per_az_hour: f64,
+}
+
+/// What the templates decide, counted once from them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplateCounts {
+    /// Metrics watched by alarms (a metric-math alarm counts each metric it reads).
+    pub alarm_metrics: u32,
+    pub dashboards: u32,
+    pub kms_keys: u32,
+    /// Secrets created by the templates, plus the RDS-managed master secret.
+    pub secrets: u32,
+    /// Public IPv4 addresses of the load balancer (one per subnet, i.e. per zone).
+    pub load_balancer_addresses: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    pub group: &'static str,
+    pub item: String,
+    pub detail: String,
+    pub monthly: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimate {
+    pub env: String,
+    pub lines: Vec<Line>,
+}
+
+impl Estimate {
+    pub fn total(&self) -> f64 {
+        self.lines.iter().map(|l| l.monthly).sum()
+    }
+}
+
+fn resources<'a>(template: &'a Value, kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    template["Resources"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter(move |r| r["Type"] == kind)
+}
+
+pub fn count_templates(templates: &[Value]) -> TemplateCounts {
+    let count = |kind: &str| -> u32 {
+        templates
+            .iter()
+            .map(|t| resources(t, kind).count() as u32)
+            .sum()
+    };
+    let alarm_metrics = templates
+        .iter()
+        .flat_map(|t| resources(t, "AWS::CloudWatch::Alarm"))
+        .map(|alarm| match alarm["Properties"]["Metrics"].as_array() {
+            Some(metrics) => metrics
+                .iter()
+                .filter(|m| m.get("MetricStat").is_some())
+                .count() as u32,
+            None => 1,
+        })
+        .sum();
+    let rds_managed = templates
+        .iter()
+        .flat_map(|t| resources(t, "AWS::RDS::DBInstance"))
+        .filter(|db| db["Properties"]["ManageMasterUserPassword"] == true)
+        .count() as u32;
+    TemplateCounts {
+        alarm_metrics,
+        dashboards: count("AWS::CloudWatch::Dashboard"),
+        kms_keys: count("AWS::KMS::Key"),
+        secrets: count("AWS::SecretsManager::Secret") + rds_managed,
+        // The load balancer's subnets come from the network stack's two public subnets.
+        load_balancer_addresses: count("AWS::ElasticLoadBalancingV2::LoadBalancer") * 2,
+    }
+}
+
+/// A parameter of `stack` in the env file (the estimate reads sizes only from there).
+fn param<T: std::str::FromStr>(env: &EnvFile, stack: &str, name: &str) -> Result<T, Error> {
+    env.parameters
+        .get(stack)
+        .and_then(|p| p.get(name))
+        .ok_or_else(|| {
+            Error::Model(format!(
+                "env/{}.json sets no {stack}/{name}",
+                env.environment
+            ))
+        })?
+        .parse()
+        .map_err(|_| {
+            Error::Model(format!(
+                "env/{}.json: {stack}/{name} is not a number",
+                env.environment
+            ))
+        })
+}
+
+fn usage(env: &EnvFile, name: &str) -> Result<f64, Error> {
+    env.usage
+        .get(name)
+        .copied()
+        .ok_or_else(|| Error::Model(format!("env/{}.json has no usage.{name}", env.environment)))
+}
+
+fn money(x: f64) -> String {
+    if x >= 1.0 || x == 0.0 {
+        format!("${x:.2}")
+    } else {
+        format!("${x}")
+    }
+}
+
+/// The monthly estimate of `env`.
+pub fn estimate(env: &EnvFile, counts: &TemplateCounts, p: &Pricing) -> Result<Estimate, Error> {
+    if env.region != p.region {
+        return Err(Error::Model(format!(
+            "env/{}.json deploys to {} but infra/pricing.json has {} prices",
+            env.environment, env.region, p.region
+        )));
+    }
+    let h = p.hours_per_month;
+    let mut lines = Vec::new();
+    let mut add = |group: &'static str, item: &str, detail: String, monthly: f64| {
+        lines.push(Line {
+            group,
+            item: item.to_string(),
+            detail,
+            monthly,
+        });
+    };
+
+    // network
+    let single_nat: String = param(env, "network", "SingleNatGateway")?;
+    let nats = if env.environment == "production" || single_nat == "false" {
+        2.0
+    } else {
+        1.0
+    };
+    add(
+        "network",
+        "NAT gateways",
+        format!("{nats} x {h} h x {}/h", money(p.nat_gateway_per_hour)),
+        nats * h * p.nat_gateway_per_hour,
+    );
+    let nat_gb = usage(env, "nat_processed_gb_per_month")?;
+    add(
+        "network",
+        "NAT data processed",
+        format!("{nat_gb} GB x {}/GB", money(p.nat_gateway_per_gb)),
+        nat_gb * p.nat_gateway_per_gb,
+    );
+    let addresses = nats + f64::from(counts.load_balancer_addresses);
+    add(
+        "network",
+        "public IPv4 addresses",
+        format!(
+            "{addresses} (NAT + load balancer) x {h} h x {}/h",
+            money(p.public_ipv4_per_hour)
+        ),
+        addresses * h * p.public_ipv4_per_hour,
+    );
+    let egress = usage(env, "internet_egress_gb_per_month")?;
+    let billed = (egress - p.internet_egress_free_gb).max(0.0);
+    add(
+        "network",
+        "data transfer out",
+        format!("{egress} GB, first {} GB free", p.internet_egress_free_gb),
+        billed * p.internet_egress_per_gb,
+    );
+
+    // load balancer: LCUs are the largest of the dimensions, per hour
+    add(
+        "load balancer",
+        "ALB hours",
+        format!("{h} h x {}/h", money(p.alb_per_hour)),
+        h * p.alb_per_hour,
+    );
+    let lcu = (usage(env, "alb_processed_gb_per_month")? / h)
+        .max(usage(env, "alb_new_connections_per_second")? / 25.0)
+        .max(usage(env, "alb_active_connections")? / 3000.0);
+    add(
+        "load balancer",
+        "ALB LCUs",
+        format!("{lcu:.3} LCU x {h} h x {}/LCU-h", money(p.alb_per_lcu_hour)),
+        lcu * h * p.alb_per_lcu_hour,
+    );
+    let log_gb = usage(env, "alb_access_log_gb_per_month")?;
+    let log_days: f64 = param(env, "service", "AccessLogRetentionDays")?;
+    let stored = log_gb * log_days / 30.0;
+    add(
+        "load balancer",
+        "access logs in S3",
+        format!(
+            "{stored:.1} GB kept ({log_days} days) x {}/GB",
+            money(p.s3_standard_per_gb_month)
+        ),
+        stored * p.s3_standard_per_gb_month,
+    );
+
+    // compute
+    let arch: String = param(env, "service", "CpuArchitecture")?;
+    let price = p
+        .fargate
+        .get(&arch)
+        .ok_or_else(|| Error::Model(format!("no Fargate price for {arch}")))?;
+    let tasks =
+        f64::from(param::<u32>(env, "service", "MinTasks")?) + usage(env, "average_extra_tasks")?;
+    let vcpu = f64::from(param::<u32>(env, "service", "TaskCpu")?) / 1024.0;
+    let gb = f64::from(param::<u32>(env, "service", "TaskMemory")?) / 1024.0;
+    add(
+        "compute",
+        &format!("Fargate vCPU ({arch})"),
+        format!(
+            "{tasks} tasks x {vcpu} vCPU x {h} h x {}/vCPU-h",
+            money(price.per_vcpu_hour)
+        ),
+        tasks * vcpu * h * price.per_vcpu_hour,
+    );
+    add(
+        "compute",
+        &format!("Fargate memory ({arch})"),
+        format!(
+            "{tasks} tasks x {gb} GB x {h} h x {}/GB-h",
+            money(price.per_gb_hour)
+        ),
+        tasks * gb * h * price.per_gb_hour,
+    );
+
+    // MySQL (Multi-AZ doubles instance and storage)
+    let class: String = param(env, "data", "DbInstanceClass")?;
+    let hourly = *p.rds_mysql_single_az_per_hour.get(&class).ok_or_else(|| {
+        Error::Model(format!(
+            "no price for {class} in infra/pricing.json (known: {})",
+            p.rds_mysql_single_az_per_hour
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    })?;
+    let f = p.rds_multi_az_factor;
+    add(
+        "database",
+        &format!("RDS MySQL {class} Multi-AZ"),
+        format!("{h} h x {}/h x {f}", money(hourly)),
+        h * hourly * f,
+    );
+    let storage: f64 = param(env, "data", "DbAllocatedStorage")?;
+    add(
+        "database",
+        "RDS gp3 storage Multi-AZ",
+        format!(
+            "{storage} GB x {}/GB x {f}",
+            money(p.rds_gp3_single_az_per_gb_month)
+        ),
+        storage * p.rds_gp3_single_az_per_gb_month * f,
+    );
+    let backup = usage(env, "rds_backup_gb_beyond_free")?;
+    add(
+        "database",
+        "RDS backups",
+        format!("{backup} GB beyond the free size of the storage"),
+        backup * p.rds_backup_per_gb_month,
+    );
+
+    // DynamoDB on demand
+    let reads = usage(env, "dynamodb_read_millions")?;
+    let writes = usage(env, "dynamodb_write_millions")?;
+    let table_gb = usage(env, "dynamodb_storage_gb")?;
+    add(
+        "dynamodb",
+        "reads (on demand)",
+        format!(
+            "{reads} M x {}/M",
+            money(p.dynamodb_on_demand_per_million_reads)
+        ),
+        reads * p.dynamodb_on_demand_per_million_reads,
+    );
+    add(
+        "dynamodb",
+        "writes (on demand)",
+        format!(
+            "{writes} M x {}/M",
+            money(p.dynamodb_on_demand_per_million_writes)
+        ),
+        writes * p.dynamodb_on_demand_per_million_writes,
+    );
+    add(
+        "dynamodb",
+        "storage + PITR",
+        format!(
+            "{table_gb} GB x ({} + {})/GB",
+            money(p.dynamodb_storage_per_gb_month),
+            money(p.dynamodb_pitr_per_gb_month)
+        ),
+        table_gb * (p.dynamodb_storage_per_gb_month + p.dynamodb_pitr_per_gb_month),
+    );
+
+    // frontend
+    let minutes = usage(env, "amplify_build_minutes")?;
+    let served = usage(env, "amplify_served_gb")?;
+    let kept = usage(env, "amplify_stored_gb")?;
+    add(
+        "frontend",
+        "Amplify builds",
+        format!("{minutes} min x {}/min", money(p.amplify_build_per_minute)),
+        minutes * p.amplify_build_per_minute,
+    );
+    add(
+        "frontend",
+        "Amplify hosting",
+        format!(
+            "{served} GB served x {}/GB + {kept} GB stored",
+            money(p.amplify_served_per_gb)
+        ),
+        served * p.amplify_served_per_gb + kept * p.amplify_stored_per_gb_month,
+    );
+
+    // DNS (alias queries to the load balancer are free)
+    let zones = usage(env, "hosted_zones")?;
+    let queries = usage(env, "dns_queries_millions")?;
+    add(
+        "dns",
+        "Route 53",
+        format!(
+            "{zones} zone x {} + {queries} M queries x {}/M",
+            money(p.route53_zone_per_month),
+            money(p.route53_per_million_queries)
+        ),
+        zones * p.route53_zone_per_month + queries * p.route53_per_million_queries,
+    );
+
+    // CloudWatch
+    let ingest = usage(env, "log_ingest_gb_per_month")?;
+    let days: f64 = param(env, "service", "LogRetentionDays")?;
+    let log_stored = ingest * days / 30.0 * p.logs_stored_fraction;
+    add(
+        "observability",
+        "logs ingested",
+        format!("{ingest} GB x {}/GB", money(p.logs_ingest_per_gb)),
+        ingest * p.logs_ingest_per_gb,
+    );
+    add(
+        "observability",
+        "logs stored",
+        format!(
+            "{log_stored:.2} GB compressed ({days} days) x {}/GB",
+            money(p.logs_storage_per_gb_month)
+        ),
+        log_stored * p.logs_storage_per_gb_month,
+    );
+    let metrics = usage(env, "container_insights_metrics")? + usage(env, "custom_metrics")?;
+    add(
+        "observability",
+        "metrics (Container Insights + EMF)",
+        format!("{metrics} x {}", money(p.metric_per_month)),
+        metrics * p.metric_per_month,
+    );
+    let alarms = f64::from(counts.alarm_metrics);
+    add(
+        "observability",
+        "alarms",
+        format!(
+            "{alarms} alarm metrics x {}",
+            money(p.alarm_metric_per_month)
+        ),
+        alarms * p.alarm_metric_per_month,
+    );
+    let dashboards = f64::from(counts.dashboards);
+    add(
+        "observability",
+        "dashboard",
+        format!(
+            "{dashboards} x {} (the first 3 of an account are free)",
+            money(p.dashboard_per_month)
+        ),
+        dashboards * p.dashboard_per_month,
+    );
+
+    // security and images
+    let token: String = param(env, "frontend", "RepositoryTokenSecretName")?;
+    let secrets = f64::from(counts.secrets) + if token.is_empty() { 0.0 } else { 1.0 };
+    add(
+        "other",
+        "Secrets Manager",
+        format!("{secrets} secrets x {}", money(p.secret_per_month)),
+        secrets * p.secret_per_month,
+    );
+    let keys = f64::from(counts.kms_keys);
+    add(
+        "other",
+        "KMS keys",
+        format!("{keys} keys x {}", money(p.kms_key_per_month)),
+        keys * p.kms_key_per_month,
+    );
+    let images: f64 = param(env, "registry", "ImagesToKeep")?;
+    let image_gb = images * usage(env, "image_size_mb")? / 1024.0;
+    add(
+        "other",
+        "ECR storage",
+        format!(
+            "{images} images, {image_gb:.2} GB x {}/GB",
+            money(p.ecr_storage_per_gb_month)
+        ),
+        image_gb * p.ecr_storage_per_gb_month,
+    );
+
+    Ok(Estimate {
+        env: env.environment.clone(),
+        lines,
+    })
+}
+
+/// What a change would save or cost, from the same model: (description, monthly delta).
+pub fn trade_offs(
+    env: &EnvFile,
+    counts: &TemplateCounts,
+    p: &Pricing,
+) -> Result<Vec<(String, f64)>, Error> {
+    let base = estimate(env, counts, p)?.total();
+    let with = |stack: &str, name: &str, value: &str| -> Result<f64, Error> {
+        let mut changed = env.clone();
+        changed
+            .parameters
+            .entry(stack.to_string())
+            .or_default()
+            .insert(name.to_string(), value.to_string());
+        Ok(estimate(&changed, counts, p)?.total() - base)
+    };
+    let sum_of = |e: &EnvFile, item: &str| -> Result<f64, Error> {
+        Ok(estimate(e, counts, p)?
+            .lines
+            .iter()
+            .filter(|l| l.item.starts_with(item))
+            .map(|l| l.monthly)
+            .sum())
+    };
+    let mut out = Vec::new();
+    let arch: String = param(env, "service", "CpuArchitecture")?;
+    let other = if arch == "ARM64" { "X86_64" } else { "ARM64" };
+    out.push((
+        format!("{other} tasks instead of {arch}"),
+        with("service", "CpuArchitecture", other)?,
+    ));
+    if env.environment != "production" {
+        let single: String = param(env, "network", "SingleNatGateway")?;
+        let flipped = if single == "true" { "false" } else { "true" };
+        out.push((
+            format!("SingleNatGateway={flipped}"),
+            with("network", "SingleNatGateway", flipped)?,
+        ));
+    }
+    let mut x86 = env.clone();
+    x86.parameters
+        .entry("service".into())
+        .or_default()
+        .insert("CpuArchitecture".into(), "X86_64".into());
+    out.push((
+        "Fargate Spot (X86_64 tasks only) instead of on-demand".into(),
+        sum_of(&x86, "Fargate")? * (1.0 - p.fargate_spot_discount) - sum_of(env, "Fargate")?,
+    ));
+    let rds = sum_of(env, "RDS MySQL")?;
+    out.push((
+        "RDS reserved instance, 1 year, no upfront".into(),
+        -rds * p.rds_reserved_1y_no_upfront_discount,
+    ));
+    let azs = 2.0;
+    out.push((
+        "interface endpoints for ECR (api, dkr), Logs, Secrets Manager in 2 zones (saves only NAT processing)".into(),
+        4.0 * azs * p.hours_per_month * p.interface_endpoint_per_az_hour,
+    ));
+    Ok(out)
+}
+
+pub fn pricing(infra: &Path) -> Result<Pricing, Error> {
+    let path = infra.join("pricing.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| infra::Error::Read {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| {
+        Error::Infra(infra::Error::Parse {
+            path,
+            reason: e.to_string(),
+        })
+    })
+}
+
+pub fn counts(infra_dir: &Path) -> Result<TemplateCounts, Error> {
+    let manifest = infra::manifest(infra_dir)?;
+    let templates = manifest
+        .stacks
+        .iter()
+        .map(|s| infra::template(infra_dir, &s.template))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(count_templates(&templates))
+}
+
+pub fn render(estimate: &Estimate, trade_offs: &[(String, f64)], p: &Pricing) -> String {
+    let mut out = format!(
+        "Faro monthly cost estimate: {} ({}, {}, on-demand list prices as of {}, infra/pricing.json)\n\n",
+        estimate.env, p.region, p.currency, p.as_of
+    );
+    let mut group = "";
+    for line in &estimate.lines {
+        let shown = if line.group == group { "" } else { line.group };
+        group = line.group;
+        out += &format!(
+            "  {shown:<14} {:<34} {:<58} {:>9.2}\n",
+            line.item, line.detail, line.monthly
+        );
+    }
+    out += &format!(
+        "  {:<14} {:<34} {:<58} {:>9.2}\n",
+        "",
+        "total per month",
+        "",
+        estimate.total()
+    );
+    out += "\nTrade-offs (monthly change, same usage):\n";
+    for (what, delta) in trade_offs {
+        out += &format!("  {what:<107} {delta:>+9.2}\n");
+    }
+    out
+}
+
+pub fn run(options: &Options) -> Result<(), Error> {
+    let ws = Workspace::locate();
+    let dir = infra::dir(&ws);
+    let env = infra::env_file(&dir, &options.env)?;
+    let p = pricing(&dir)?;
+    let counts = counts(&dir)?;
+    let estimate = estimate(&env, &counts, &p)?;
+    let trade_offs = trade_offs(&env, &counts, &p)?;
+    print!("{}", render(&estimate, &trade_offs, &p));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo() -> (std::path::PathBuf, Pricing, TemplateCounts) {
+        let dir = infra::dir(&Workspace::locate());
+        let p = pricing(&dir).unwrap();
+        let c = counts(&dir).unwrap();
+        (dir, p, c)
+    }
+
+    #[test]
+    fn counts_what_the_templates_create() {
+        let (_, _, c) = repo();
+        // 13 alarms, two of them metric math over 3 and 2 metrics.
+        assert_eq!(c.alarm_metrics, 16);
+        assert_eq!(c.dashboards, 1);
+        assert_eq!(c.kms_keys, 2);
+        assert_eq!(
+            c.secrets, 3,
+            "DeepSeek, SleakOps and the RDS-managed secret"
+        );
+        assert_eq!(c.load_balancer_addresses, 2);
+    }
+
+    #[test]
+    fn lines_follow_the_parameters() {
+        let (dir, p, c) = repo();
+        let staging = infra::env_file(&dir, "staging").unwrap();
+        let production = infra::env_file(&dir, "production").unwrap();
+        let s = estimate(&staging, &c, &p).unwrap();
+        let item = |e: &Estimate, name: &str| {
+            e.lines
+                .iter()
+                .find(|l| l.item.starts_with(name))
+                .unwrap()
+                .monthly
+        };
+        // One NAT gateway in staging (SingleNatGateway), two in production.
+        assert!((item(&s, "NAT gateways") - 730.0 * 0.045).abs() < 1e-9);
+        let prod = estimate(&production, &c, &p).unwrap();
+        assert!((item(&prod, "NAT gateways") - 2.0 * 730.0 * 0.045).abs() < 1e-9);
+        // Multi-AZ doubles the instance: db.t4g.micro 0.016/h.
+        assert!((item(&s, "RDS MySQL") - 730.0 * 0.016 * 2.0).abs() < 1e-9);
+        // 2 tasks x 0.25 vCPU on Graviton.
+        assert!((item(&s, "Fargate vCPU") - 2.0 * 0.25 * 730.0 * 0.03238).abs() < 1e-9);
+        let total: f64 = s.lines.iter().map(|l| l.monthly).sum();
+        assert_eq!(s.total(), total);
+        assert!(prod.total() > s.total());
+    }
+
+    #[test]
+    fn single_nat_is_ignored_in_production() {
+        let (dir, p, c) = repo();
+        let mut production = infra::env_file(&dir, "production").unwrap();
+        let before = estimate(&production, &c, &p).unwrap().total();
+        production
+            .parameters
+            .get_mut("network")
+            .unwrap()
+            .insert("SingleNatGateway".into(), "true".into());
+        assert_eq!(estimate(&production, &c, &p).unwrap().total(), before);
+    }
+
+    #[test]
+    fn graviton_is_cheaper_and_unknown_classes_are_named() {
+        let (dir, p, c) = repo();
+        let mut staging = infra::env_file(&dir, "staging").unwrap();
+        let offs = trade_offs(&staging, &c, &p).unwrap();
+        let x86 = offs
+            .iter()
+            .find(|(w, _)| w.starts_with("X86_64"))
+            .unwrap()
+            .1;
+        assert!(x86 > 0.0, "x86 costs more than Graviton: {x86}");
+        staging
+            .parameters
+            .get_mut("data")
+            .unwrap()
+            .insert("DbInstanceClass".into(), "db.z9.huge".into());
+        let err = estimate(&staging, &c, &p).unwrap_err().to_string();
+        assert!(
+            err.contains("db.z9.huge") && err.contains("db.t4g.micro"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_environments_list_the_known_ones() {
+        let (dir, ..) = repo();
+        let err = infra::env_file(&dir, "qa").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("`qa`") && text.contains("production, staging"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn docs_show_the_same_totals() {
+        let (dir, p, c) = repo();
+        let doc = std::fs::read_to_string(dir.join("../docs/cost.md")).unwrap();
+        for name in ["staging", "production"] {
+            let env = infra::env_file(&dir, name).unwrap();
+            let total = format!("{:.2}", estimate(&env, &c, &p).unwrap().total());
+            assert!(
+                doc.contains(&total),
+                "docs/cost.md must show the {name} total {total} (run `cargo xtask cost --env {name}`)"
+            );
+        }
+    }
+
+    #[test]
+    fn parses_its_flags() {
+        let args = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert_eq!(parse(&args("--env staging")).unwrap().env, "staging");
+        assert_eq!(parse(&args("--env=production")).unwrap().env, "production");
+        assert!(matches!(
+            parse(&args("")),
+            Err(ArgError::MissingValue { .. })
+        ));
+        assert!(matches!(
+            parse(&args("--region x")),
+            Err(ArgError::UnknownFlag { .. })
+        ));
+    }
+}

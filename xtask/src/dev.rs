@@ -1,0 +1,268 @@
+//! `cargo xtask dev`: the local stack plus the backend, rebuilt and restarted when a source changes.
+
+use std::fs;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::backend::{self, Env};
+use crate::stack::{self, LocalStack, Mode};
+use crate::watch::Watcher;
+use crate::workspace::Workspace;
+use crate::{Hint, prereq, proc};
+
+const DEFAULT_PORT: u16 = 8080;
+const DATABASE: &str = "faro_dev";
+const TABLE: &str = "faro_dev";
+/// A debug backend applies migrations and may create its table on start: give it time.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// `--port`; else `$FARO_PORT`; else 8080.
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("FARO_PORT is `{0}`, not a port number")]
+    BadPort(String),
+    #[error(transparent)]
+    Prereq(#[from] prereq::Error),
+    #[error(transparent)]
+    Stack(#[from] stack::Error),
+    #[error(transparent)]
+    Backend(#[from] backend::Error),
+    #[error(transparent)]
+    Proc(#[from] proc::Error),
+}
+
+impl Hint for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::BadPort(_) => Some("for example `FARO_PORT=8081 cargo xtask dev`".into()),
+            Self::Prereq(e) => e.hint(),
+            Self::Stack(e) => e.hint(),
+            Self::Backend(backend::Error::Build { .. }) => {
+                Some("fix the errors above, then run `cargo xtask dev` again".into())
+            }
+            Self::Backend(e) => e.hint(),
+            Self::Proc(e) => e.hint(),
+        }
+    }
+}
+
+fn port(options: &Options) -> Result<u16, Error> {
+    if let Some(port) = options.port {
+        return Ok(port);
+    }
+    match std::env::var("FARO_PORT") {
+        Ok(value) if !value.trim().is_empty() => value
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or(Error::BadPort(value)),
+        _ => Ok(DEFAULT_PORT),
+    }
+}
+
+fn backend_env(stack: &LocalStack, port: u16) -> Env {
+    vec![
+        ("FARO_ENV", "dev".into()),
+        ("FARO_HOST", "127.0.0.1".into()),
+        ("FARO_PORT", port.to_string()),
+        ("DATABASE_URL", stack.mysql.with_database(DATABASE).to_url()),
+        ("FARO_DYNAMODB_TABLE", TABLE.into()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", stack.dynamodb.clone()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "local".into()),
+        ("AWS_SECRET_ACCESS_KEY", "local".into()),
+        ("FARO_LOG_FORMAT", "pretty".into()),
+        ("FARO_AUTO_MIGRATE", "true".into()),
+        ("FARO_CREATE_TABLE", "true".into()),
+        ("FARO_SHUTDOWN_DRAIN_SECS", "0".into()),
+    ]
+}
+
+/// Modification time and size of the binary, to tell whether a build changed it.
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let meta = fs::metadata(path).ok()?;
+    Some((meta.modified().ok()?, meta.len()))
+}
+
+/// The running backend and the binary it runs.
+struct Running {
+    child: proc::Child,
+    stamp: Option<(SystemTime, u64)>,
+}
+
+fn start_backend(binary: &Path, env: &Env, addr: SocketAddr) -> Result<Running, Error> {
+    let stamp = stamp(binary);
+    let since = Instant::now();
+    let mut child = backend::spawn(binary, env)?;
+    backend::wait_ready(
+        &mut child,
+        addr,
+        since,
+        READY_TIMEOUT,
+        Duration::from_millis(50),
+    )?;
+    Ok(Running { child, stamp })
+}
+
+pub fn run(options: &Options) -> Result<ExitCode, Error> {
+    let ws = Workspace::locate();
+    let port = port(options)?;
+    let other = port.checked_add(1).unwrap_or(8081);
+    prereq::port_free(
+        port,
+        &format!("`FARO_PORT={other} cargo xtask dev` or `cargo xtask dev --port {other}`"),
+    )?;
+    // Changes made while the first build runs count too.
+    let mut watcher = Watcher::new(&ws.root);
+
+    let stack = LocalStack::start(Mode::Dev, &ws)?;
+    let env = backend_env(&stack, port);
+    let binary = backend::build(&ws, false)?;
+    backend::migrate(&binary, &env)?;
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut backend = Some(start_backend(&binary, &env, addr)?);
+
+    let base = format!("http://127.0.0.1:{port}");
+    eprintln!();
+    eprintln!("xtask: Faro is running");
+    eprintln!("  app/API    {base}");
+    eprintln!("  readiness  {base}/readyz");
+    eprintln!("  version    {base}/api/version");
+    eprintln!(
+        "  MySQL      {}{}",
+        stack.mysql.with_database(DATABASE),
+        if stack.mysql_private {
+            " (private, data in target/faro-mysql)"
+        } else {
+            ""
+        }
+    );
+    eprintln!("  DynamoDB   {} (table {TABLE})", stack.dynamodb);
+    let watched: Vec<String> = watcher
+        .roots()
+        .iter()
+        .map(|p| ws.display(p).to_string())
+        .collect();
+    eprintln!(
+        "xtask: watching {}; Ctrl-C stops everything",
+        watched.join(", ")
+    );
+    eprintln!();
+
+    let result = watch_loop(&ws, &binary, &env, addr, &mut watcher, &mut backend);
+
+    if let Some(running) = backend.take() {
+        let pid = running.child.pid();
+        eprintln!("xtask: faro-backend (pid {pid}) {}", running.child.stop());
+    }
+    stack.stop();
+    match result {
+        Err(_) if proc::shutdown_requested() => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(e),
+        Ok(()) => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Rebuilds and restarts on change until Ctrl-C.
+fn watch_loop(
+    ws: &Workspace,
+    binary: &Path,
+    env: &Env,
+    addr: SocketAddr,
+    watcher: &mut Watcher,
+    backend: &mut Option<Running>,
+) -> Result<(), Error> {
+    loop {
+        if proc::sleep(Duration::from_secs(1)).is_err() {
+            return Ok(());
+        }
+        if let Some(running) = backend
+            && let Some(status) = running.child.try_status()?
+        {
+            eprintln!(
+                "xtask: the backend exited ({}); it starts again after the next successful build",
+                proc::describe(status)
+            );
+            *backend = None;
+        }
+        let Some(changed) = watcher.poll() else {
+            continue;
+        };
+        eprintln!("xtask: {} changed; rebuilding", describe_changes(&changed));
+        match backend::build(ws, false) {
+            Ok(_) => {}
+            Err(backend::Error::Build { .. }) => {
+                eprintln!(
+                    "xtask: build failed; {}",
+                    if backend.is_some() {
+                        "the previous backend keeps running"
+                    } else {
+                        "no backend is running"
+                    }
+                );
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        if let Some(running) = backend
+            && running.stamp.is_some()
+            && running.stamp == stamp(binary)
+        {
+            eprintln!("xtask: the backend binary did not change; nothing to restart");
+            continue;
+        }
+        if let Some(old) = backend.take() {
+            old.child.stop();
+        }
+        let started = Instant::now();
+        match start_backend(binary, env, addr) {
+            Ok(running) => {
+                *backend = Some(running);
+                eprintln!(
+                    "xtask: backend restarted ({:.1} s)",
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            Err(_) if proc::shutdown_requested() => return Ok(()),
+            Err(e) => {
+                eprintln!("xtask: the new backend did not start: {e}");
+                eprintln!("xtask: waiting for the next change");
+            }
+        }
+    }
+}
+
+fn describe_changes(changed: &[PathBuf]) -> String {
+    let shown: Vec<String> = changed
+        .iter()
+        .take(3)
+        .map(|p| p.display().to_string())
+        .collect();
+    match changed.len() {
+        n if n > 3 => format!("{} and {} more", shown.join(", "), n - 3),
+        _ => shown.join(", "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_lists_stay_short() {
+        let paths: Vec<PathBuf> = ["a.rs", "b.rs", "c.rs", "d.rs", "e.rs"]
+            .iter()
+            .map(PathBuf::from)
+            .collect();
+        assert_eq!(describe_changes(&paths[..1]), "a.rs");
+        assert_eq!(describe_changes(&paths), "a.rs, b.rs, c.rs and 2 more");
+    }
+}

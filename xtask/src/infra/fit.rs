@@ -1,0 +1,623 @@
+//! The stacks fit together: imports, parameters, and the names the backend reads.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::{EnvFile, Manifest, env_file, env_names, manifest, template};
+use crate::workspace::Workspace;
+
+struct Infra {
+    root: PathBuf,
+    manifest: Manifest,
+    /// Stack name → template, in deployment order.
+    templates: Vec<(String, Value)>,
+    envs: Vec<(String, EnvFile)>,
+}
+
+fn load() -> Infra {
+    let ws = Workspace::locate();
+    let infra = super::dir(&ws);
+    let manifest = manifest(&infra).unwrap();
+    let templates = manifest
+        .stacks
+        .iter()
+        .map(|s| (s.name.clone(), template(&infra, &s.template).unwrap()))
+        .collect();
+    let envs = env_names(&infra)
+        .unwrap()
+        .into_iter()
+        .map(|name| {
+            let file = env_file(&infra, &name).unwrap();
+            (name, file)
+        })
+        .collect();
+    Infra {
+        root: ws.root,
+        manifest,
+        templates,
+        envs,
+    }
+}
+
+impl Infra {
+    fn template(&self, stack: &str) -> &Value {
+        &self.templates.iter().find(|(n, _)| n == stack).unwrap().1
+    }
+
+    fn container(&self) -> &Value {
+        let task = resources_of(self.template("service"), "AWS::ECS::TaskDefinition");
+        assert_eq!(task.len(), 1, "one task definition");
+        let containers = task[0].1["Properties"]["ContainerDefinitions"]
+            .as_array()
+            .unwrap();
+        assert_eq!(containers.len(), 1, "one container");
+        &containers[0]
+    }
+}
+
+fn resources_of<'a>(template: &'a Value, kind: &str) -> Vec<(&'a String, &'a Value)> {
+    template["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .collect()
+}
+
+/// Every value of `key` anywhere in `value` (e.g. every `Fn::ImportValue`).
+fn find_all<'a>(value: &'a Value, key: &str, out: &mut Vec<&'a Value>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k == key {
+                    out.push(v);
+                }
+                find_all(v, key, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| find_all(v, key, out)),
+        _ => {}
+    }
+}
+
+/// `{"Fn::Sub": "faro-${EnvironmentName}-x"}` → `faro-{env}-x`; anything else is a test failure.
+fn export_name(value: &Value, context: &str) -> String {
+    let sub = value["Fn::Sub"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{context}: export names are !Sub strings, got {value}"));
+    assert!(
+        sub.starts_with("faro-${EnvironmentName}-"),
+        "{context}: `{sub}` must start with faro-${{EnvironmentName}}-"
+    );
+    let name = sub.replace("${EnvironmentName}", "{env}");
+    assert!(
+        !name.contains("${"),
+        "{context}: `{sub}` may only use EnvironmentName"
+    );
+    name
+}
+
+#[test]
+fn every_import_is_exported_by_an_earlier_stack() {
+    let infra = load();
+    let mut exported: BTreeMap<String, String> = BTreeMap::new();
+    for (stack, template) in &infra.templates {
+        let mut imports = Vec::new();
+        find_all(template, "Fn::ImportValue", &mut imports);
+        for import in imports {
+            let name = export_name(import, &format!("{stack} imports"));
+            assert!(
+                exported.contains_key(&name),
+                "stack {stack} imports {name}, which no stack before it exports \
+                 (deployed before it: {:?})",
+                exported.values().collect::<BTreeSet<_>>()
+            );
+        }
+        for (output, value) in template["Outputs"].as_object().into_iter().flatten() {
+            if let Some(name) = value.get("Export").map(|e| &e["Name"]) {
+                let name = export_name(name, &format!("{stack} output {output}"));
+                let previous = exported.insert(name.clone(), stack.clone());
+                assert!(previous.is_none(), "{name} is exported twice");
+            }
+        }
+    }
+    assert!(exported.len() > 20, "the stacks export their outputs");
+}
+
+/// Checks `value` against the parameter's AllowedValues, AllowedPattern and Min/MaxValue.
+fn validate_parameter(name: &str, spec: &Value, value: &str) -> Result<(), String> {
+    if let Some(allowed) = spec["AllowedValues"].as_array() {
+        let ok = allowed.iter().any(|a| match a {
+            Value::String(s) => s == value,
+            other => other
+                .as_f64()
+                .zip(value.parse::<f64>().ok())
+                .is_some_and(|(a, b)| a == b),
+        });
+        if !ok {
+            return Err(format!("{name}={value:?} is not one of {allowed:?}"));
+        }
+    }
+    if let Some(pattern) = spec["AllowedPattern"].as_str() {
+        let regex = regex_lite::Regex::new(&format!("^(?:{pattern})$"))
+            .map_err(|e| format!("{name}: AllowedPattern does not compile: {e}"))?;
+        if !regex.is_match(value) {
+            return Err(format!("{name}={value:?} does not match {pattern}"));
+        }
+    }
+    if spec["Type"] == "Number" {
+        let n: f64 = value
+            .parse()
+            .map_err(|_| format!("{name}={value:?} is not a number"))?;
+        if spec["MinValue"].as_f64().is_some_and(|min| n < min) {
+            return Err(format!(
+                "{name}={value} is under MinValue {}",
+                spec["MinValue"]
+            ));
+        }
+        if spec["MaxValue"].as_f64().is_some_and(|max| n > max) {
+            return Err(format!(
+                "{name}={value} is over MaxValue {}",
+                spec["MaxValue"]
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The value a stack will get for `name` in `env`: the env file's, else the default.
+fn resolved(infra: &Infra, env: &EnvFile, stack: &str, name: &str) -> Option<String> {
+    env.parameters
+        .get(stack)
+        .and_then(|p| p.get(name).cloned())
+        .or_else(|| {
+            infra.template(stack)["Parameters"][name]["Default"]
+                .as_str()
+                .map(str::to_owned)
+                .or_else(|| {
+                    infra.template(stack)["Parameters"][name]
+                        .get("Default")
+                        .filter(|d| d.is_number())
+                        .map(Value::to_string)
+                })
+        })
+}
+
+#[test]
+fn env_files_give_every_stack_valid_and_complete_parameters() {
+    let infra = load();
+    assert!(
+        infra.envs.iter().any(|(n, _)| n == "staging")
+            && infra.envs.iter().any(|(n, _)| n == "production"),
+        "staging and production have parameter files"
+    );
+    for (name, env) in &infra.envs {
+        assert_eq!(
+            &env.environment, name,
+            "env/{name}.json names its environment"
+        );
+        let stacks: BTreeSet<&String> = infra.manifest.stacks.iter().map(|s| &s.name).collect();
+        let given: BTreeSet<&String> = env.parameters.keys().collect();
+        assert_eq!(
+            given, stacks,
+            "env/{name}.json has parameters for exactly the stacks"
+        );
+        for entry in &infra.manifest.stacks {
+            let spec = &infra.template(&entry.name)["Parameters"];
+            let values = &env.parameters[&entry.name];
+            for (param, value) in values {
+                assert!(
+                    !entry.deploy_parameters.contains(param),
+                    "env/{name}.json sets {}/{param}, which the deploy command supplies",
+                    entry.name
+                );
+                let Some(param_spec) = spec.get(param) else {
+                    panic!(
+                        "env/{name}.json sets {}/{param}, which the template does not declare",
+                        entry.name
+                    );
+                };
+                if let Err(e) = validate_parameter(param, param_spec, value) {
+                    panic!("env/{name}.json, stack {}: {e}", entry.name);
+                }
+            }
+            for (param, param_spec) in spec.as_object().unwrap() {
+                let has_value = values.contains_key(param)
+                    || param_spec.get("Default").is_some()
+                    || entry.deploy_parameters.contains(param);
+                assert!(
+                    has_value,
+                    "env/{name}.json gives {}/{param} no value and it has no default",
+                    entry.name
+                );
+            }
+            assert_eq!(
+                values.get("EnvironmentName"),
+                Some(name),
+                "env/{name}.json: {}/EnvironmentName",
+                entry.name
+            );
+        }
+        // A parameter of several stacks (domain, zone, IPv6, port) means one thing: one value.
+        let mut seen: BTreeMap<&str, (String, &str)> = BTreeMap::new();
+        for entry in &infra.manifest.stacks {
+            for param in infra.template(&entry.name)["Parameters"]
+                .as_object()
+                .unwrap()
+                .keys()
+            {
+                let Some(value) = resolved(&infra, env, &entry.name, param) else {
+                    continue;
+                };
+                if let Some((first, first_stack)) = seen.get(param.as_str()) {
+                    assert_eq!(
+                        first, &value,
+                        "env/{name}.json: {param} is {first} for {first_stack} but {value} for {}",
+                        entry.name
+                    );
+                } else {
+                    seen.insert(param, (value, &entry.name));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn production_keeps_a_nat_gateway_per_zone_and_two_tasks() {
+    let infra = load();
+    let (_, production) = infra.envs.iter().find(|(n, _)| n == "production").unwrap();
+    assert_eq!(
+        resolved(&infra, production, "network", "SingleNatGateway").as_deref(),
+        Some("false")
+    );
+    let min: u32 = resolved(&infra, production, "service", "MinTasks")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(min >= 2);
+}
+
+/// Fargate's valid CPU/memory pairs (MiB).
+fn fargate_memory_ok(cpu: u32, memory: u32) -> bool {
+    match cpu {
+        256 => [512, 1024, 2048].contains(&memory),
+        512 => (1024..=4096).contains(&memory) && memory.is_multiple_of(1024),
+        1024 => (2048..=8192).contains(&memory) && memory.is_multiple_of(1024),
+        2048 => (4096..=16384).contains(&memory) && memory.is_multiple_of(1024),
+        4096 => (8192..=30720).contains(&memory) && memory.is_multiple_of(1024),
+        _ => false,
+    }
+}
+
+#[test]
+fn task_sizes_and_database_connections_fit() {
+    let infra = load();
+    for (name, env) in &infra.envs {
+        let get = |stack: &str, p: &str| -> String { resolved(&infra, env, stack, p).unwrap() };
+        let cpu: u32 = get("service", "TaskCpu").parse().unwrap();
+        let memory: u32 = get("service", "TaskMemory").parse().unwrap();
+        assert!(
+            fargate_memory_ok(cpu, memory),
+            "{name}: Fargate has no {cpu} CPU / {memory} MiB task"
+        );
+        // RDS MySQL's max_connections is DBInstanceClassMemory / 12582880; the memory RDS
+        // counts is a little under the class's nominal size.
+        let class = get("data", "DbInstanceClass");
+        let gib = match class.rsplit('.').next().unwrap() {
+            "micro" => 1.0,
+            "small" => 2.0,
+            "medium" => 4.0,
+            "large" => 8.0,
+            "xlarge" => 16.0,
+            other => panic!("{name}: add the memory of a {other} instance to this test"),
+        };
+        let max_connections = gib * 0.9 * 1024.0 * 1024.0 * 1024.0 / 12_582_880.0;
+        let pool: f64 = get("service", "DbMaxConnectionsPerTask").parse().unwrap();
+        let tasks: f64 = get("service", "MaxTasks").parse().unwrap();
+        // During a deployment up to twice the tasks run (maximum 200 %), plus the migration task.
+        let needed = pool * (tasks * 2.0 + 1.0);
+        assert!(
+            needed <= max_connections,
+            "{name}: {pool} connections x ({tasks} tasks x 2 + 1) = {needed} > about {max_connections:.0} on {class}"
+        );
+        let alarm: f64 = get("observability", "DbConnectionsAlarm").parse().unwrap();
+        assert!(
+            alarm < max_connections,
+            "{name}: the connections alarm fires above the instance's maximum"
+        );
+    }
+}
+
+/// The environment variable names backend/src/config.rs reads.
+fn backend_vars(root: &std::path::Path) -> BTreeSet<String> {
+    let source = std::fs::read_to_string(root.join("backend/src/config.rs")).unwrap();
+    let re = regex_lite::Regex::new(r#""((?:FARO|AWS|DATABASE|RUST)_[A-Z0-9_]*)""#).unwrap();
+    re.captures_iter(&source)
+        .map(|c| c[1].to_string())
+        .collect()
+}
+
+#[test]
+fn task_definition_gives_the_backend_what_it_reads() {
+    let infra = load();
+    let container = infra.container();
+    let backend = backend_vars(&infra.root);
+    assert!(
+        backend.contains("FARO_DYNAMODB_TABLE") && backend.contains("FARO_ENV"),
+        "{backend:?}"
+    );
+
+    let mut environment: BTreeMap<String, &Value> = BTreeMap::new();
+    for pair in container["Environment"].as_array().unwrap() {
+        let name = pair["Name"].as_str().unwrap().to_string();
+        assert!(
+            environment.insert(name.clone(), &pair["Value"]).is_none(),
+            "{name} twice"
+        );
+    }
+    let mut secrets: BTreeMap<String, &Value> = BTreeMap::new();
+    for pair in container["Secrets"].as_array().unwrap() {
+        let name = pair["Name"].as_str().unwrap().to_string();
+        assert!(
+            !environment.contains_key(&name),
+            "{name} is both a variable and a secret"
+        );
+        assert!(
+            secrets.insert(name.clone(), &pair["ValueFrom"]).is_none(),
+            "{name} twice"
+        );
+    }
+
+    // No typos: every name is one the backend reads.
+    for name in environment.keys().chain(secrets.keys()) {
+        assert!(
+            backend.contains(name.as_str()),
+            "the task definition sets {name}, which backend/src/config.rs does not read"
+        );
+    }
+
+    let import = |value: &Value| {
+        value["Fn::ImportValue"]["Fn::Sub"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        environment["FARO_ENV"], "production",
+        "every deployed environment runs as production"
+    );
+    assert_eq!(
+        environment["AWS_REGION"],
+        &serde_json::json!({"Ref": "AWS::Region"})
+    );
+    assert_eq!(
+        environment["FARO_PORT"],
+        &serde_json::json!({"Ref": "AppPort"})
+    );
+    assert_eq!(
+        import(environment["FARO_DYNAMODB_TABLE"]).as_deref(),
+        Some("faro-${EnvironmentName}-table-name")
+    );
+    assert_eq!(
+        environment["FARO_AUTO_MIGRATE"], "false",
+        "migrations run as a one-off task"
+    );
+    assert_eq!(
+        environment["FARO_CREATE_TABLE"], "false",
+        "the data stack owns the table"
+    );
+
+    // The database connection: the whole URL, or its pieces with the credentials as secrets.
+    if !secrets.contains_key("DATABASE_URL") {
+        for piece in [
+            "FARO_DATABASE_HOST",
+            "FARO_DATABASE_PORT",
+            "FARO_DATABASE_NAME",
+        ] {
+            assert!(environment.contains_key(piece), "{piece} is missing");
+        }
+        for (piece, key) in [
+            ("FARO_DATABASE_USER", "username"),
+            ("FARO_DATABASE_PASSWORD", "password"),
+        ] {
+            let join = secrets[piece]["Fn::Join"][1].as_array().unwrap();
+            assert_eq!(
+                import(&join[0]).as_deref(),
+                Some("faro-${EnvironmentName}-db-secret-arn"),
+                "{piece} comes from the RDS-managed secret"
+            );
+            assert_eq!(
+                join[1],
+                format!(":{key}::"),
+                "{piece} is the secret's {key} key"
+            );
+        }
+    }
+    for key in ["FARO_DEEPSEEK_API_KEY", "FARO_SLEAKOPS_API_KEY"] {
+        assert!(
+            secrets.contains_key(key),
+            "{key} comes from Secrets Manager"
+        );
+    }
+
+    // The execution role may read exactly the secrets the container gets.
+    let mut secret_exports: BTreeSet<String> = secrets
+        .values()
+        .map(|v| {
+            let mut imports = Vec::new();
+            find_all(v, "Fn::ImportValue", &mut imports);
+            export_name(imports[0], "a secret")
+        })
+        .collect();
+    let role = &infra.template("service")["Resources"]["ExecutionRole"];
+    let mut readable = Vec::new();
+    for policy in role["Properties"]["Policies"].as_array().unwrap() {
+        for statement in policy["PolicyDocument"]["Statement"].as_array().unwrap() {
+            if statement["Action"] == "secretsmanager:GetSecretValue" {
+                find_all(&statement["Resource"], "Fn::ImportValue", &mut readable);
+            }
+        }
+    }
+    let readable: BTreeSet<String> = readable.iter().map(|v| export_name(v, "role")).collect();
+    assert_eq!(
+        readable,
+        std::mem::take(&mut secret_exports),
+        "execution role vs container secrets"
+    );
+}
+
+#[test]
+fn shutdown_fits_health_checks_and_the_stop_timeout() {
+    let infra = load();
+    let container = infra.container();
+    let env = |name: &str| -> u64 {
+        container["Environment"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["Name"] == name)
+            .and_then(|p| p["Value"].as_str())
+            .unwrap_or_else(|| panic!("{name} is set"))
+            .parse()
+            .unwrap()
+    };
+    let drain = env("FARO_SHUTDOWN_DRAIN_SECS");
+    let grace = env("FARO_SHUTDOWN_GRACE_SECS");
+    let stop_timeout = container["StopTimeout"].as_u64().unwrap();
+    assert!(
+        drain + grace < stop_timeout,
+        "drain {drain} + grace {grace} must end before StopTimeout {stop_timeout}"
+    );
+
+    let target_group = &resources_of(
+        infra.template("service"),
+        "AWS::ElasticLoadBalancingV2::TargetGroup",
+    )[0]
+    .1["Properties"];
+    assert_eq!(target_group["HealthCheckPath"], "/readyz");
+    let interval = target_group["HealthCheckIntervalSeconds"].as_u64().unwrap();
+    let unhealthy = target_group["UnhealthyThresholdCount"].as_u64().unwrap();
+    assert!(
+        interval * unhealthy <= drain,
+        "the load balancer must see a draining task fail /readyz ({interval} s x {unhealthy}) within the drain ({drain} s)"
+    );
+    let delay: u64 = target_group["TargetGroupAttributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["Key"] == "deregistration_delay.timeout_seconds")
+        .and_then(|a| a["Value"].as_str())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (drain..=30).contains(&delay),
+        "deregistration delay {delay} s: at least the drain, at most Fargate's 30 s stop window"
+    );
+    assert_eq!(container["HealthCheck"]["Command"][2], "healthcheck");
+}
+
+#[test]
+fn table_matches_the_backend_key_schema() {
+    let infra = load();
+    let source = std::fs::read_to_string(infra.root.join("backend/src/dynamo.rs")).unwrap();
+    let constant = |name: &str| -> String {
+        let re =
+            regex_lite::Regex::new(&format!(r#"pub const {name}: &str = "([^"]+)";"#)).unwrap();
+        re.captures(&source)
+            .unwrap_or_else(|| panic!("dynamo.rs defines {name}"))[1]
+            .to_string()
+    };
+    let table = &resources_of(infra.template("data"), "AWS::DynamoDB::Table")[0].1["Properties"];
+    let key = &table["KeySchema"];
+    assert_eq!(key[0]["AttributeName"], constant("PK").as_str());
+    assert_eq!(key[0]["KeyType"], "HASH");
+    assert_eq!(key[1]["AttributeName"], constant("SK").as_str());
+    assert_eq!(key[1]["KeyType"], "RANGE");
+    for attribute in table["AttributeDefinitions"].as_array().unwrap() {
+        assert_eq!(attribute["AttributeType"], "S", "{attribute}");
+    }
+    assert_eq!(
+        table["TimeToLiveSpecification"]["AttributeName"],
+        constant("TTL_ATTRIBUTE").as_str()
+    );
+    assert_eq!(table["BillingMode"], "PAY_PER_REQUEST");
+}
+
+#[test]
+fn dashboard_body_is_json() {
+    let infra = load();
+    let dashboard = &resources_of(
+        infra.template("observability"),
+        "AWS::CloudWatch::Dashboard",
+    )[0]
+    .1;
+    let body = dashboard["Properties"]["DashboardBody"]["Fn::Sub"][0]
+        .as_str()
+        .unwrap();
+    let placeholders = regex_lite::Regex::new(r"\$\{[^}]+\}").unwrap();
+    let json: Value =
+        serde_json::from_str(&placeholders.replace_all(body, "x")).expect("valid JSON");
+    assert!(json["widgets"].as_array().unwrap().len() >= 10);
+}
+
+#[test]
+fn validates_parameter_constraints() {
+    let spec = serde_json::json!({"Type": "Number", "MinValue": 2, "MaxValue": 10});
+    assert!(validate_parameter("N", &spec, "2").is_ok());
+    assert!(validate_parameter("N", &spec, "1").is_err());
+    assert!(validate_parameter("N", &spec, "11").is_err());
+    assert!(validate_parameter("N", &spec, "two").is_err());
+    let spec = serde_json::json!({"Type": "String", "AllowedValues": ["ARM64", "X86_64"]});
+    assert!(validate_parameter("A", &spec, "ARM64").is_ok());
+    assert!(validate_parameter("A", &spec, "arm64").is_err());
+    let spec = serde_json::json!({"Type": "String", "AllowedPattern": "^[a-z]+$"});
+    assert!(validate_parameter("P", &spec, "faro").is_ok());
+    assert!(validate_parameter("P", &spec, "Faro").is_err());
+}
+
+#[test]
+fn tiers_sit_in_their_subnets() {
+    let infra = load();
+    let subnets_of = |value: &Value| -> String {
+        let mut imports = Vec::new();
+        find_all(value, "Fn::ImportValue", &mut imports);
+        assert_eq!(imports.len(), 1, "one subnet list in {value}");
+        export_name(imports[0], "subnets")
+    };
+    let service = infra.template("service");
+    let alb =
+        &resources_of(service, "AWS::ElasticLoadBalancingV2::LoadBalancer")[0].1["Properties"];
+    assert_eq!(alb["Scheme"], "internet-facing");
+    assert_eq!(subnets_of(&alb["Subnets"]), "faro-{env}-public-subnet-ids");
+    let ecs = &resources_of(service, "AWS::ECS::Service")[0].1["Properties"];
+    let network = &ecs["NetworkConfiguration"]["AwsvpcConfiguration"];
+    assert_eq!(
+        subnets_of(&network["Subnets"]),
+        "faro-{env}-private-subnet-ids"
+    );
+    assert_eq!(
+        subnets_of(&network["SecurityGroups"]),
+        "faro-{env}-service-sg"
+    );
+    let data = infra.template("data");
+    let group = &resources_of(data, "AWS::RDS::DBSubnetGroup")[0].1["Properties"];
+    assert_eq!(
+        subnets_of(&group["SubnetIds"]),
+        "faro-{env}-private-subnet-ids"
+    );
+    // The database admits the tasks' security group and nothing else.
+    let db_group = &data["Resources"]["DatabaseSecurityGroup"]["Properties"];
+    for rule in db_group["SecurityGroupIngress"].as_array().unwrap() {
+        assert!(
+            rule.get("CidrIp").is_none() && rule.get("CidrIpv6").is_none(),
+            "{rule}"
+        );
+        assert_eq!(
+            subnets_of(&rule["SourceSecurityGroupId"]),
+            "faro-{env}-service-sg"
+        );
+    }
+}

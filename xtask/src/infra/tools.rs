@@ -1,0 +1,356 @@
+//! The pinned infrastructure tools, installed once into the cache from the package registries,
+//! and the cfn-lint check.
+//!
+//! - cfn-lint from PyPI into its own venv: `<cache>/faro/tools/cfn-lint-<version>/`, with the
+//!   exact dependency versions of `infra/cfn-lint-requirements.txt`
+//! - cfn-guard from crates.io with `cargo install --locked`: `<cache>/faro/tools/cfn-guard-<version>/`
+//!
+//! `<cache>` is `$XDG_CACHE_HOME`, else `~/.cache`. Both are built in a side folder and renamed
+//! into place, so an interrupted install, or two xtasks installing at once, never leave a tool
+//! that looks installed but is not. (cfn-lint runs through `<venv>/bin/python`, which works
+//! wherever the venv lives; the venv's scripts carry the absolute path they were made at.)
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use super::{CheckError, dir, template_paths};
+use crate::workspace::Workspace;
+use crate::{Hint, prereq, proc};
+
+pub const CFN_LINT_VERSION: &str = "1.58.0";
+pub const CFN_GUARD_VERSION: &str = "3.2.1";
+
+/// Written into the cfn-lint venv once pip has finished; holds the requirements it installed.
+const INSTALLED_MARKER: &str = ".faro-installed";
+
+/// The pinned requirements of the cfn-lint venv, relative to the workspace.
+const CFN_LINT_REQUIREMENTS: &str = "infra/cfn-lint-requirements.txt";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "neither XDG_CACHE_HOME nor HOME is set, so there is no cache folder for the infra tools"
+    )]
+    NoCacheDir,
+    #[error("python3 is not installed (cfn-lint runs on it)")]
+    PythonMissing,
+    #[error("could not create a Python venv for cfn-lint in {dir}: {detail}")]
+    Venv { dir: PathBuf, detail: String },
+    #[error("pip could not install {CFN_LINT_REQUIREMENTS} into {dir} ({status})")]
+    Pip { dir: PathBuf, status: String },
+    #[error("`cargo install cfn-guard --version {CFN_GUARD_VERSION}` failed ({status})")]
+    CargoInstall { status: String },
+    #[error(
+        "{tool} was installed in {dir} but `{tool} --version` does not say {version}: {output}"
+    )]
+    WrongVersion {
+        tool: &'static str,
+        version: &'static str,
+        dir: PathBuf,
+        output: String,
+    },
+    #[error("{action}: {source}")]
+    Io {
+        action: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Proc(#[from] proc::Error),
+}
+
+impl Hint for Error {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            Self::NoCacheDir => "set XDG_CACHE_HOME to a writable folder".into(),
+            Self::PythonMissing => "apt-get install -y python3 python3-venv".into(),
+            Self::Venv { .. } => {
+                "Debian splits venv support out: `apt-get install -y python3-venv`, then rerun"
+                    .into()
+            }
+            Self::Pip { .. } => {
+                "the output above says why; PyPI must be reachable. Rerun to retry".into()
+            }
+            Self::CargoInstall { .. } => {
+                "the output above says why; crates.io must be reachable. Rerun to retry".into()
+            }
+            Self::WrongVersion { dir, .. } => {
+                format!("remove {} and rerun to install it again", dir.display())
+            }
+            Self::Io { .. } => return None,
+            Self::Proc(e) => return e.hint(),
+        })
+    }
+}
+
+fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+    let action = action.into();
+    move |source| Error::Io { action, source }
+}
+
+/// `${XDG_CACHE_HOME:-$HOME/.cache}/faro/tools`.
+pub fn tools_dir() -> Result<PathBuf, Error> {
+    let base = match std::env::var_os("XDG_CACHE_HOME") {
+        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+        _ => match std::env::var_os("HOME") {
+            Some(home) if !home.is_empty() => Path::new(&home).join(".cache"),
+            _ => return Err(Error::NoCacheDir),
+        },
+    };
+    Ok(base.join("faro").join("tools"))
+}
+
+/// Runs `<cmd> --version` and checks that it names `version`.
+fn check_version(
+    tool: &'static str,
+    version: &'static str,
+    cmd: &mut Command,
+    dir: &Path,
+) -> Result<(), Error> {
+    let output = proc::capture(tool, cmd.arg("--version"), proc::OnShutdown::Abort)?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    if output.status.success() && text.contains(version) {
+        Ok(())
+    } else {
+        Err(Error::WrongVersion {
+            tool,
+            version,
+            dir: dir.to_path_buf(),
+            output: text.trim().to_string(),
+        })
+    }
+}
+
+/// cfn-lint's entry point, run by the venv's Python (what the `cfn-lint` script does, without
+/// the script's absolute shebang).
+const CFN_LINT_MAIN: &str =
+    "import sys; sys.argv[0] = 'cfn-lint'; from cfnlint.runner import main; sys.exit(main())";
+
+/// cfn-lint, through the Python of its venv; arguments follow.
+pub fn cfn_lint_command(python: &Path) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.args(["-c", CFN_LINT_MAIN]);
+    cmd
+}
+
+/// The Python of the cfn-lint venv, installed first when missing or when the pinned
+/// requirements changed.
+pub fn cfn_lint(ws: &Workspace) -> Result<PathBuf, Error> {
+    let dir = tools_dir()?.join(format!("cfn-lint-{CFN_LINT_VERSION}"));
+    let python = dir.join("bin").join("python");
+    let requirements_file = ws.root.join(CFN_LINT_REQUIREMENTS);
+    let requirements = fs::read_to_string(&requirements_file)
+        .map_err(io(format!("reading {}", requirements_file.display())))?;
+    let installed = fs::read_to_string(dir.join(INSTALLED_MARKER)).ok();
+    if installed.as_deref() == Some(requirements.as_str()) && python.is_file() {
+        return Ok(python);
+    }
+    let system_python = prereq::find_program("python3", &[]).ok_or(Error::PythonMissing)?;
+    let parent = dir.parent().expect("the tool dir has a parent");
+    fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
+    let staging = parent.join(format!(
+        ".cfn-lint-{CFN_LINT_VERSION}.partial-{}",
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&staging);
+    let started = Instant::now();
+    eprintln!(
+        "xtask: installing cfn-lint {CFN_LINT_VERSION} from PyPI into {} (once, about half a minute)…",
+        dir.display()
+    );
+    if let Err(e) = install_cfn_lint(&system_python, &staging, &requirements_file, &requirements) {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    // An outdated venv (other requirements) makes way for the new one.
+    let _ = fs::remove_dir_all(&dir);
+    match fs::rename(&staging, &dir) {
+        Ok(()) => {}
+        // Another xtask finished the same install first: theirs is as good.
+        Err(_) if python.is_file() => {
+            let _ = fs::remove_dir_all(&staging);
+        }
+        Err(e) => return Err(io(format!("moving cfn-lint into {}", dir.display()))(e)),
+    }
+    eprintln!(
+        "xtask: cfn-lint {CFN_LINT_VERSION} installed ({:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(python)
+}
+
+fn install_cfn_lint(
+    system_python: &Path,
+    staging: &Path,
+    requirements_file: &Path,
+    requirements: &str,
+) -> Result<(), Error> {
+    let mut venv = Command::new(system_python);
+    venv.args(["-m", "venv"]).arg(staging);
+    let output = proc::capture("python3 -m venv", &mut venv, proc::OnShutdown::Abort)?;
+    if !output.status.success() {
+        return Err(Error::Venv {
+            dir: staging.to_path_buf(),
+            detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        });
+    }
+    let python = staging.join("bin").join("python");
+    // pip's own progress goes straight to the terminal.
+    let mut pip = Command::new(&python);
+    pip.args([
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-input",
+        "--progress-bar",
+        "off",
+        "--no-deps",
+        "--requirement",
+    ])
+    .arg(requirements_file);
+    let status = proc::status("pip install cfn-lint", &mut pip)?;
+    if !status.success() {
+        return Err(Error::Pip {
+            dir: staging.to_path_buf(),
+            status: proc::describe(status),
+        });
+    }
+    check_version(
+        "cfn-lint",
+        CFN_LINT_VERSION,
+        &mut cfn_lint_command(&python),
+        staging,
+    )?;
+    fs::write(staging.join(INSTALLED_MARKER), requirements)
+        .map_err(io(format!("writing the marker in {}", staging.display())))
+}
+
+/// The cfn-guard executable, built from crates.io first when missing.
+pub fn cfn_guard(ws: &Workspace) -> Result<PathBuf, Error> {
+    let dir = tools_dir()?.join(format!("cfn-guard-{CFN_GUARD_VERSION}"));
+    let exe = dir.join("bin").join("cfn-guard");
+    if exe.is_file() {
+        return Ok(exe);
+    }
+    let parent = dir.parent().expect("the tool dir has a parent");
+    fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
+    let staging = parent.join(format!(
+        ".cfn-guard-{CFN_GUARD_VERSION}.partial-{}",
+        std::process::id()
+    ));
+    let _ = fs::remove_dir_all(&staging);
+    let started = Instant::now();
+    eprintln!(
+        "xtask: building cfn-guard {CFN_GUARD_VERSION} from crates.io into {} \
+         (once; a few minutes on 2 cores, cargo's progress follows)…",
+        dir.display()
+    );
+    let mut cargo = ws.cargo();
+    // Outside the workspace, so its config and toolchain file play no part.
+    cargo
+        .current_dir(parent)
+        .env_remove("CARGO_TARGET_DIR")
+        .args([
+            "install",
+            "cfn-guard",
+            "--version",
+            CFN_GUARD_VERSION,
+            "--locked",
+            "--root",
+        ])
+        .arg(&staging);
+    let status = proc::status("cargo install cfn-guard", &mut cargo)?;
+    if !status.success() {
+        let _ = fs::remove_dir_all(&staging);
+        return Err(Error::CargoInstall {
+            status: proc::describe(status),
+        });
+    }
+    check_version(
+        "cfn-guard",
+        CFN_GUARD_VERSION,
+        &mut Command::new(staging.join("bin").join("cfn-guard")),
+        &staging,
+    )?;
+    match fs::rename(&staging, &dir) {
+        Ok(()) => {}
+        // Another xtask finished the same install first: theirs is as good.
+        Err(_) if exe.is_file() => {
+            let _ = fs::remove_dir_all(&staging);
+        }
+        Err(e) => return Err(io(format!("moving cfn-guard into {}", dir.display()))(e)),
+    }
+    eprintln!(
+        "xtask: cfn-guard {CFN_GUARD_VERSION} installed ({:.0} s)",
+        started.elapsed().as_secs_f64()
+    );
+    Ok(exe)
+}
+
+/// cfn-lint on every template of `infra/stacks.json`, run in `infra/` so that
+/// `infra/.cfnlintrc.yaml` applies; any finding (informational ones included) fails.
+pub fn lint(ws: &Workspace) -> Result<String, CheckError> {
+    let python = cfn_lint(ws)?;
+    let infra = dir(ws);
+    let templates = template_paths(&infra)?;
+    let mut cmd = cfn_lint_command(&python);
+    cmd.current_dir(&infra)
+        .args(["--format", "parseable", "--"])
+        .args(&templates);
+    eprintln!(
+        "\nxtask: cfn-lint {CFN_LINT_VERSION} on {} templates",
+        templates.len()
+    );
+    let output = proc::capture("cfn-lint", &mut cmd, proc::OnShutdown::Abort)?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let findings: Vec<&str> = stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    for line in &findings {
+        eprintln!(
+            "  {}",
+            line.strip_prefix(&format!("{}/", infra.display()))
+                .unwrap_or(line)
+        );
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !stderr.trim().is_empty() {
+        eprintln!("{}", stderr.trim_end());
+    }
+    if output.status.success() && findings.is_empty() {
+        Ok(format!("{} templates, 0 findings", templates.len()))
+    } else if findings.is_empty() {
+        Err(CheckError::new(
+            format!("cfn-lint failed ({})", proc::describe(output.status)),
+            "see its output above",
+        ))
+    } else {
+        Err(CheckError::new(
+            format!("cfn-lint: {} findings", findings.len()),
+            "fix the templates (each line above is file:line:column:rule:message), then rerun \
+             `cargo xtask test` (`--no-lint` skips fmt and clippy)",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requirements_pin_the_version_xtask_expects() {
+        let ws = Workspace::locate();
+        let text = fs::read_to_string(ws.root.join(CFN_LINT_REQUIREMENTS)).unwrap();
+        let pins: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        assert!(pins.contains(&format!("cfn-lint=={CFN_LINT_VERSION}").as_str()));
+        assert!(
+            pins.iter().all(|p| p.contains("==")),
+            "every requirement is pinned: {pins:?}"
+        );
+    }
+}
