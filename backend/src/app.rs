@@ -22,6 +22,14 @@ pub struct AppState {
     pub readiness: Arc<Readiness>,
     /// Wakes this task's release event streams when a timeline event is committed here.
     pub release_events: crate::releases::timeline::Hub,
+    /// The DeepSeek and SleakOps clients (when configured).
+    pub external: Arc<crate::external::External>,
+    /// This task's release worker, for `/api/status`.
+    pub worker: Arc<crate::worker::WorkerState>,
+    /// This task's bound on concurrent AI calls.
+    pub ai: Arc<crate::ai::AiGate>,
+    /// Counters behind the CloudWatch metrics.
+    pub metrics: Arc<crate::worker::metrics::Counters>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +38,8 @@ pub enum StartupError {
     Database(#[from] DbError),
     #[error(transparent)]
     Dynamo(#[from] DynamoError),
+    #[error(transparent)]
+    Client(#[from] crate::external::ClientError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -74,6 +84,7 @@ impl App {
         if config.create_table {
             dynamo::ensure_table(&dynamo, &config.dynamodb.table).await?;
         }
+        let external = crate::external::External::new(&config)?;
         let addr = SocketAddr::new(config.http.host, config.http.port);
         let listener = TcpListener::bind(addr)
             .await
@@ -84,6 +95,10 @@ impl App {
                 config.readiness.check_timeout,
             )),
             table: config.dynamodb.table.as_str().into(),
+            external: Arc::new(external),
+            worker: Arc::new(crate::worker::WorkerState::new(config.worker.enabled)),
+            ai: Arc::new(crate::ai::AiGate::new(config.ai.max_concurrent)),
+            metrics: Arc::default(),
             config: Arc::new(config),
             db: pool,
             dynamo,
@@ -112,9 +127,13 @@ impl App {
         self
     }
 
-    /// Serves until `shutdown` resolves, then: `/readyz` answers 503 at once; requests are
-    /// still served for the drain period (the load balancer deregisters us meanwhile); then
-    /// the listener closes and in-flight requests get at most the grace period to finish.
+    /// Serves (and runs the release worker) until `shutdown` resolves, then: `/readyz`
+    /// answers 503 and the worker stops claiming at once, hands its claimed releases back
+    /// within the grace period, and stops; requests are still served for the drain period
+    /// (the load balancer deregisters us meanwhile); then the listener closes and in-flight
+    /// requests get at most the grace period to finish. `run` returns once both stopped.
+    /// Dropping the future instead (a dying process) stops the worker without handing its
+    /// releases back: their leases lapse and another task resumes them.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -128,9 +147,11 @@ impl App {
         let router = http::layered(routes, &state.config.http).with_state(state.clone());
 
         let (stop_tx, stop_rx) = watch::channel(false);
+        let (stopping_tx, stopping_rx) = watch::channel(false);
         let readiness = state.readiness.clone();
         tokio::spawn(async move {
             shutdown.await;
+            let _ = stopping_tx.send(true);
             readiness.start_draining();
             tracing::info!(
                 drain_secs = shutdown_config.drain.as_secs(),
@@ -165,13 +186,18 @@ impl App {
             router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(stopped);
-        let result = tokio::select! {
-            result = server => result,
-            () = grace_expired => {
-                tracing::warn!("in-flight requests outlived the shutdown grace period; stopping anyway");
-                Ok(())
+        let serving = async {
+            tokio::select! {
+                result = server => result,
+                () = grace_expired => {
+                    tracing::warn!("in-flight requests outlived the shutdown grace period; stopping anyway");
+                    Ok(())
+                }
             }
         };
+        let worker = crate::worker::run(state.clone(), stopping_rx.clone());
+        let metrics = crate::worker::metrics::run(state.clone(), stopping_rx);
+        let (result, (), ()) = tokio::join!(serving, worker, metrics);
         state.db.close().await;
         tracing::info!("stopped");
         result

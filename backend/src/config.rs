@@ -3,6 +3,7 @@
 //! Every variable is parsed here and nowhere else, so a missing or malformed value stops the
 //! process before it binds a port, with one line naming the variable and what it expects.
 
+use faro_resilience::Secret;
 use sqlx::mysql::MySqlConnectOptions;
 use std::{collections::HashMap, fmt, net::IpAddr, str::FromStr, time::Duration};
 
@@ -84,6 +85,37 @@ impl DatabaseUrl {
             redacted: redact_url_password(raw),
             database,
         })
+    }
+
+    /// The same database from separate pieces; the password is used verbatim.
+    pub fn from_parts(host: &str, port: u16, database: &str, user: &str, password: &str) -> Self {
+        let options = MySqlConnectOptions::new()
+            .host(host)
+            .port(port)
+            .database(database)
+            .username(user)
+            .password(password);
+        let encode = |s: &str| -> String {
+            s.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        };
+        Self {
+            raw: format!(
+                "mysql://{}:{}@{host}:{port}/{database}",
+                encode(user),
+                encode(password)
+            ),
+            options,
+            redacted: format!("mysql://{user}:***@{host}:{port}/{database}"),
+            database: Some(database.to_owned()),
+        }
     }
 
     pub fn connect_options(&self) -> &MySqlConnectOptions {
@@ -191,6 +223,79 @@ pub struct AuthConfig {
     pub trust_forwarded_for: bool,
 }
 
+/// An external service's client settings. The key is a [`Secret`]: `Debug` never shows it.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub base_url: String,
+    /// `None` when not configured: the features that need the service are off.
+    pub api_key: Option<Secret>,
+    /// Bound on one attempt (connect, first byte and whole answer).
+    pub timeout: Duration,
+    /// Consecutive failures that open the client's circuit breaker.
+    pub breaker_failures: u32,
+    /// How long the circuit stays open before a probe.
+    pub breaker_cool_down: Duration,
+}
+
+impl ServiceConfig {
+    /// Whether the base URL points somewhere other than the real service's `host`: a
+    /// simulator.
+    pub fn is_simulated(&self, real_host: &str) -> bool {
+        host_of(&self.base_url) != real_host
+    }
+}
+
+/// The host of an http(s) URL.
+fn host_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match host_port.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => host_port,
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DeepSeekConfig {
+    pub service: ServiceConfig,
+    /// `deepseek-chat` or `deepseek-reasoner`.
+    pub model: String,
+}
+
+/// The release worker: claims outbox rows and drives releases through SleakOps.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Runs only when SleakOps is configured too.
+    pub enabled: bool,
+    /// Releases one task drives at once.
+    pub concurrency: u32,
+    /// How often an idle worker looks for due outbox rows.
+    pub poll: Duration,
+    /// How long a claim lasts unless renewed; a dead task's releases resume after it.
+    pub lease: Duration,
+    /// Failed attempts (SleakOps unavailable…) before the release is failed.
+    pub max_attempts: u32,
+    /// Backoff between attempts: doubling from `retry_base`, at most `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// Wait between two state checks of a build or deployment: from `status_poll`, growing
+    /// to `status_poll_max`.
+    pub status_poll: Duration,
+    pub status_poll_max: Duration,
+}
+
+/// Limits on AI calls.
+#[derive(Debug, Clone)]
+pub struct AiConfig {
+    /// Per user, across every task.
+    pub requests_per_minute: u32,
+    /// DeepSeek calls in flight on one task.
+    pub max_concurrent: u32,
+    /// Bound on each answer's length.
+    pub max_tokens: u32,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub env: RuntimeEnv,
@@ -207,6 +312,13 @@ pub struct Config {
     pub auto_migrate: bool,
     /// Create the DynamoDB table when missing (dev and test; in AWS CloudFormation owns it).
     pub create_table: bool,
+    pub deepseek: DeepSeekConfig,
+    pub sleakops: ServiceConfig,
+    pub worker: WorkerConfig,
+    pub ai: AiConfig,
+    /// `FARO_METRICS_ENVIRONMENT`: the `Environment` dimension of the CloudWatch metrics
+    /// (EMF lines on stdout); unset, no metrics are printed.
+    pub metrics_environment: Option<String>,
 }
 
 impl Config {
@@ -258,19 +370,7 @@ impl Config {
             )?,
         };
 
-        let url = vars.parse_with(
-            "DATABASE_URL",
-            "a MySQL URL such as mysql://user:password@host:3306/faro",
-            None,
-            DatabaseUrl::parse,
-        )?;
-        if url.database().is_none() {
-            return Err(ConfigError::Invalid {
-                var: "DATABASE_URL",
-                expected: "a MySQL URL such as mysql://user:password@host:3306/faro",
-                reason: "it names no database".into(),
-            });
-        }
+        let url = database_url(&vars)?;
         let database = DatabaseConfig {
             url,
             max_connections: vars.parse_with(
@@ -410,7 +510,119 @@ impl Config {
             trust_forwarded_for: vars.flag("FARO_TRUST_FORWARDED_FOR", !local)?,
         };
 
+        let deepseek = DeepSeekConfig {
+            service: ServiceConfig {
+                base_url: vars.parse_with(
+                    "FARO_DEEPSEEK_BASE_URL",
+                    "an http(s) URL such as https://api.deepseek.com",
+                    Some(faro_deepseek::DEFAULT_BASE_URL),
+                    parse_base_url,
+                )?,
+                api_key: vars.secret("FARO_DEEPSEEK_API_KEY"),
+                timeout: vars.millis("FARO_DEEPSEEK_TIMEOUT_MS", "60000")?,
+                breaker_failures: vars.parse_with(
+                    "FARO_DEEPSEEK_BREAKER_FAILURES",
+                    "a number of failures between 1 and 1000",
+                    Some("5"),
+                    |v| bounded(v, 1, 1000),
+                )?,
+                breaker_cool_down: vars.millis("FARO_DEEPSEEK_BREAKER_COOL_DOWN_MS", "30000")?,
+            },
+            model: vars.parse_with(
+                "FARO_DEEPSEEK_MODEL",
+                "deepseek-chat or deepseek-reasoner",
+                Some(faro_deepseek::CHAT_MODEL),
+                |v| match v {
+                    faro_deepseek::CHAT_MODEL | faro_deepseek::REASONER_MODEL => Ok(v.to_owned()),
+                    _ => Err(format!("{v:?} is not a DeepSeek model")),
+                },
+            )?,
+        };
+        let sleakops = ServiceConfig {
+            base_url: vars.parse_with(
+                "FARO_SLEAKOPS_BASE_URL",
+                "an http(s) URL such as https://api.sleakops.com/api/",
+                Some(faro_sleakops::DEFAULT_BASE_URL),
+                parse_base_url,
+            )?,
+            api_key: vars.secret("FARO_SLEAKOPS_API_KEY"),
+            timeout: vars.millis("FARO_SLEAKOPS_TIMEOUT_MS", "15000")?,
+            breaker_failures: vars.parse_with(
+                "FARO_SLEAKOPS_BREAKER_FAILURES",
+                "a number of failures between 1 and 1000",
+                Some("5"),
+                |v| bounded(v, 1, 1000),
+            )?,
+            breaker_cool_down: vars.millis("FARO_SLEAKOPS_BREAKER_COOL_DOWN_MS", "30000")?,
+        };
+        let worker = WorkerConfig {
+            enabled: vars.flag("FARO_WORKER_ENABLED", true)?,
+            concurrency: vars.parse_with(
+                "FARO_WORKER_CONCURRENCY",
+                "a number of releases between 1 and 256",
+                Some("16"),
+                |v| bounded(v, 1, 256),
+            )?,
+            poll: vars.millis("FARO_WORKER_POLL_MS", "1000")?,
+            lease: vars.parse_with(
+                "FARO_WORKER_LEASE_MS",
+                "a duration in milliseconds between 300 and 600000",
+                Some("30000"),
+                |v| bounded(v, 300, 600_000).map(|ms| Duration::from_millis(ms.into())),
+            )?,
+            max_attempts: vars.parse_with(
+                "FARO_WORKER_MAX_ATTEMPTS",
+                "a number of attempts between 1 and 1000",
+                Some("20"),
+                |v| bounded(v, 1, 1000),
+            )?,
+            retry_base: vars.millis("FARO_WORKER_RETRY_BASE_MS", "2000")?,
+            retry_max: vars.millis("FARO_WORKER_RETRY_MAX_MS", "120000")?,
+            status_poll: vars.millis("FARO_WORKER_STATUS_POLL_MS", "2000")?,
+            status_poll_max: vars.millis("FARO_WORKER_STATUS_POLL_MAX_MS", "20000")?,
+        };
+        let ai = AiConfig {
+            requests_per_minute: vars.parse_with(
+                "FARO_AI_REQUESTS_PER_MINUTE",
+                "a number of requests between 1 and 10000",
+                Some("20"),
+                |v| bounded(v, 1, 10_000),
+            )?,
+            max_concurrent: vars.parse_with(
+                "FARO_AI_MAX_CONCURRENT",
+                "a number of calls between 1 and 1000",
+                Some("8"),
+                |v| bounded(v, 1, 1000),
+            )?,
+            max_tokens: vars.parse_with(
+                "FARO_AI_MAX_TOKENS",
+                "a number of tokens between 16 and 8192",
+                Some("1024"),
+                |v| bounded(v, 16, 8192),
+            )?,
+        };
+
+        let metrics_environment = vars.optional_with(
+            "FARO_METRICS_ENVIRONMENT",
+            "an environment name such as staging (1-32 of a-z 0-9 -)",
+            |v| {
+                let ok = (1..=32).contains(&v.len())
+                    && v.bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+                if ok {
+                    Ok(v.to_owned())
+                } else {
+                    Err(format!("{v:?} is not an environment name"))
+                }
+            },
+        )?;
+
         Ok(Self {
+            metrics_environment,
+            deepseek,
+            sleakops,
+            worker,
+            ai,
             auth,
             events_poll: vars.millis("FARO_EVENTS_POLL_MS", "1000")?,
             env,
@@ -424,6 +636,66 @@ impl Config {
             create_table: vars.flag("FARO_CREATE_TABLE", local)?,
         })
     }
+}
+
+/// The variables that describe the database piece by piece, as ECS fills them from the
+/// RDS-managed secret (a password may hold characters a URL would need escaped).
+const DATABASE_PIECES: [&str; 5] = [
+    "FARO_DATABASE_HOST",
+    "FARO_DATABASE_PORT",
+    "FARO_DATABASE_NAME",
+    "FARO_DATABASE_USER",
+    "FARO_DATABASE_PASSWORD",
+];
+const DATABASE_URL_EXPECTED: &str = "a MySQL URL such as mysql://user:password@host:3306/faro (or FARO_DATABASE_HOST, _NAME, _USER and _PASSWORD instead)";
+
+/// `DATABASE_URL`, or the same from `FARO_DATABASE_*` pieces; never both.
+fn database_url(vars: &Vars<'_>) -> Result<DatabaseUrl, ConfigError> {
+    let piece_given = DATABASE_PIECES
+        .iter()
+        .find(|name| vars.get(name).is_some_and(|v| !v.is_empty()));
+    if vars.get("DATABASE_URL").is_none() && piece_given.is_some() {
+        let required = |var: &'static str, expected: &'static str| {
+            vars.get(var)
+                .filter(|v| !v.is_empty())
+                .ok_or(ConfigError::Missing { var, expected })
+        };
+        let host = required("FARO_DATABASE_HOST", "the database host name")?;
+        let name = required("FARO_DATABASE_NAME", "the database name")?;
+        let user = required("FARO_DATABASE_USER", "the database user")?;
+        // Not trimmed: a password is taken exactly as given.
+        let password = (vars.0)("FARO_DATABASE_PASSWORD")
+            .filter(|v| !v.is_empty())
+            .ok_or(ConfigError::Missing {
+                var: "FARO_DATABASE_PASSWORD",
+                expected: "the database password",
+            })?;
+        let port = vars.parse("FARO_DATABASE_PORT", "a TCP port number", Some("3306"))?;
+        return Ok(DatabaseUrl::from_parts(
+            &host, port, &name, &user, &password,
+        ));
+    }
+    if let Some(piece) = piece_given {
+        return Err(ConfigError::Invalid {
+            var: "DATABASE_URL",
+            expected: "either DATABASE_URL or the FARO_DATABASE_* variables, not both",
+            reason: format!("{piece} is set too"),
+        });
+    }
+    let url = vars.parse_with(
+        "DATABASE_URL",
+        DATABASE_URL_EXPECTED,
+        None,
+        DatabaseUrl::parse,
+    )?;
+    if url.database().is_none() {
+        return Err(ConfigError::Invalid {
+            var: "DATABASE_URL",
+            expected: DATABASE_URL_EXPECTED,
+            reason: "it names no database".into(),
+        });
+    }
+    Ok(url)
 }
 
 struct Vars<'a>(&'a dyn Fn(&str) -> Option<String>);
@@ -485,6 +757,11 @@ impl Vars<'_> {
         })
     }
 
+    /// A credential: unset or empty is `None`; the value never appears in errors.
+    fn secret(&self, var: &'static str) -> Option<Secret> {
+        self.get(var).filter(|v| !v.is_empty()).map(Secret::new)
+    }
+
     fn millis(&self, var: &'static str, default: &str) -> Result<Duration, ConfigError> {
         self.parse_with(
             var,
@@ -532,6 +809,17 @@ fn parse_origins(v: &str) -> Result<Vec<String>, String> {
             }
         })
         .collect()
+}
+
+fn parse_base_url(v: &str) -> Result<String, String> {
+    let host_ok = v.split_once("://").is_some_and(|(scheme, rest)| {
+        matches!(scheme, "http" | "https") && !rest.is_empty() && !rest.starts_with('/')
+    });
+    if host_ok && !v.contains(char::is_whitespace) {
+        Ok(v.to_owned())
+    } else {
+        Err(format!("{v:?} is not an http(s) URL"))
+    }
 }
 
 fn parse_table_name(v: &str) -> Result<String, String> {
@@ -605,6 +893,14 @@ mod tests {
             ("FARO_BODY_LIMIT_BYTES", "10"),
             ("DATABASE_URL", "postgres://x@y/z"),
             ("DATABASE_URL", "mysql://root@127.0.0.1:3306"),
+            ("FARO_DEEPSEEK_BASE_URL", "api.deepseek.com"),
+            ("FARO_DEEPSEEK_MODEL", "gpt-4"),
+            ("FARO_SLEAKOPS_BASE_URL", "ftp://x"),
+            ("FARO_WORKER_ENABLED", "maybe"),
+            ("FARO_WORKER_CONCURRENCY", "0"),
+            ("FARO_WORKER_LEASE_MS", "10"),
+            ("FARO_AI_MAX_TOKENS", "100000"),
+            ("FARO_METRICS_ENVIRONMENT", "Staging!"),
         ];
         for (var, value) in cases {
             let err = config(&[URL, (var, value)]).expect_err(var);
@@ -637,6 +933,70 @@ mod tests {
         let err = config(&[("DATABASE_URL", "mysql://faro:s3cr3t@db:notaport/faro")])
             .expect_err("bad port");
         assert!(!err.to_string().contains("s3cr3t"), "{err}");
+
+        let c = config(&[
+            URL,
+            ("FARO_DEEPSEEK_API_KEY", "sk-deepseek-s3cr3t"),
+            ("FARO_SLEAKOPS_API_KEY", "so-s3cr3t-key"),
+        ])
+        .expect("valid");
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("s3cr3t"), "{debug}");
+        assert_eq!(
+            c.deepseek.service.api_key.as_ref().map(|k| k.expose()),
+            Some("sk-deepseek-s3cr3t")
+        );
+    }
+
+    #[test]
+    fn external_services_default_to_the_real_ones_without_keys() {
+        let c = config(&[URL]).expect("valid");
+        assert_eq!(c.deepseek.service.base_url, "https://api.deepseek.com");
+        assert_eq!(c.sleakops.base_url, "https://api.sleakops.com/api/");
+        assert!(c.deepseek.service.api_key.is_none() && c.sleakops.api_key.is_none());
+        assert!(!c.deepseek.service.is_simulated("api.deepseek.com"));
+        assert!(!c.sleakops.is_simulated("api.sleakops.com"));
+        assert!(c.worker.enabled);
+        assert_eq!(c.deepseek.model, "deepseek-chat");
+
+        let c = config(&[
+            URL,
+            ("FARO_SLEAKOPS_BASE_URL", "http://127.0.0.1:4010/api/"),
+            ("FARO_SLEAKOPS_API_KEY", ""),
+        ])
+        .expect("valid");
+        assert!(c.sleakops.is_simulated("api.sleakops.com"));
+        assert!(c.sleakops.api_key.is_none(), "empty is unset");
+    }
+
+    #[test]
+    fn the_database_may_come_in_pieces_with_any_password() {
+        let c = config(&[
+            ("FARO_DATABASE_HOST", "db.internal"),
+            ("FARO_DATABASE_NAME", "faro"),
+            ("FARO_DATABASE_USER", "faro"),
+            ("FARO_DATABASE_PASSWORD", "p@ss:w/rd%?#"),
+        ])
+        .expect("valid");
+        assert_eq!(
+            c.database.url.to_string(),
+            "mysql://faro:***@db.internal:3306/faro"
+        );
+        assert!(!format!("{c:?}").contains("p@ss"));
+        // The URL form sqlx's helpers take decodes back to the same password.
+        let back = DatabaseUrl::parse(c.database.url.expose()).expect("a valid URL");
+        assert_eq!(back.database(), Some("faro"));
+        assert_eq!(
+            c.database.url.expose(),
+            "mysql://faro:p%40ss%3Aw%2Frd%25%3F%23@db.internal:3306/faro"
+        );
+
+        let err = config(&[("FARO_DATABASE_HOST", "db"), ("FARO_DATABASE_NAME", "faro")])
+            .expect_err("user missing");
+        assert_eq!(err.var(), "FARO_DATABASE_USER");
+        let err = config(&[URL, ("FARO_DATABASE_HOST", "db")]).expect_err("both");
+        assert_eq!(err.var(), "DATABASE_URL");
+        assert!(err.to_string().contains("FARO_DATABASE_HOST"), "{err}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod ai;
 pub mod app;
 pub mod audit;
 pub mod auth;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod dynamo;
 pub mod error;
+pub mod external;
 pub mod health;
 pub mod http;
 pub mod openapi;
@@ -20,6 +22,7 @@ pub mod releases;
 pub mod shutdown;
 pub mod telemetry;
 pub mod version;
+pub mod worker;
 
 pub use app::{App, AppState, StartupError, prepare_stores};
 pub use config::Config;

@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: faro-backend [serve | migrate | --version | --help]
   serve     serve the HTTP API (the default)
+  healthcheck  exit 0 when GET /healthz on this container's FARO_PORT answers 200
   migrate   create the database if missing, apply migrations, create the DynamoDB table
             when FARO_CREATE_TABLE=true, and exit
 configuration comes from environment variables; see README.md";
@@ -26,6 +27,9 @@ fn main() -> ExitCode {
     {
         [] | ["serve"] => Command::Serve,
         ["migrate"] => Command::Migrate,
+        // The container health check: the image has no shell or curl, and this must not
+        // depend on the rest of the configuration.
+        ["healthcheck"] => return healthcheck(),
         ["--version"] => {
             println!(
                 "faro-backend {} ({})",
@@ -71,10 +75,13 @@ fn main() -> ExitCode {
                 }),
             Command::Serve => {
                 let app = App::build(config).await.map_err(|e| e.to_string())?;
+                let external = &app.state().external;
                 tracing::info!(
                     addr = %app.local_addr(),
                     version = env!("CARGO_PKG_VERSION"),
                     git_sha = version::GIT_SHA,
+                    deepseek = ?external.deepseek_mode,
+                    sleakops = ?external.sleakops_mode,
                     "listening"
                 );
                 app.run(shutdown::signal()).await.map_err(|e| e.to_string())
@@ -86,6 +93,44 @@ fn main() -> ExitCode {
         Err(err) => {
             tracing::error!(error = %err, "exiting");
             eprintln!("faro-backend: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `GET http://127.0.0.1:$FARO_PORT/healthz` within 3 s: exit 0 on 200, 1 otherwise.
+fn healthcheck() -> ExitCode {
+    use std::io::{Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::time::Duration;
+
+    let port: u16 = match std::env::var("FARO_PORT").ok().map(|p| p.parse()) {
+        None => 8080,
+        Some(Ok(port)) => port,
+        Some(Err(_)) => {
+            eprintln!("faro-backend healthcheck: FARO_PORT is not a port number");
+            return ExitCode::FAILURE;
+        }
+    };
+    let timeout = Duration::from_secs(3);
+    let probe = || -> std::io::Result<bool> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        stream.set_write_timeout(Some(timeout))?;
+        stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head)?;
+        Ok(head.starts_with(b"HTTP/1.") && &head[9..12] == b"200")
+    };
+    match probe() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("faro-backend healthcheck: /healthz did not answer 200");
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("faro-backend healthcheck: {err}");
             ExitCode::FAILURE
         }
     }

@@ -14,10 +14,11 @@ use utoipa_axum::router::OpenApiRouter;
         description = "The release cockpit: projects, environments, releases on SleakOps, their live timelines and delivery metrics. Errors are RFC 9457 problem documents (`application/problem+json`).",
     ),
     tags(
-        (name = "operations", description = "Health, readiness and build information"),
+        (name = "operations", description = "Health, readiness, build information, and what the app runs against"),
         (name = "accounts", description = "Sign-up, sign-in and sessions"),
         (name = "releases", description = "Releases, their timelines and live events, and delivery metrics"),
         (name = "projects", description = "Projects, their environments and members, and each project's audit log"),
+        (name = "ai", description = "DeepSeek's help with a release: notes, explanations of failures, and a chat"),
     )
 )]
 struct ApiDoc;
@@ -27,9 +28,11 @@ pub fn router() -> (Router<AppState>, Arc<utoipa::openapi::OpenApi>) {
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(health::routes())
         .merge(version::routes())
+        .merge(crate::external::routes())
         .merge(accounts::routes())
         .merge(crate::releases::routes())
         .merge(crate::projects::routes())
+        .merge(crate::ai::routes())
         .split_for_parts();
     let api = Arc::new(api);
     let served = api.clone();

@@ -37,6 +37,18 @@ pub async fn count(
     limit: u32,
     window: Duration,
 ) -> Result<Verdict, RateLimitError> {
+    count_in(client, table, &format!("LOGINS#{subject}"), limit, window).await
+}
+
+/// Counts one use against the fixed-window counter stored under partition key `pk` (other
+/// limits than sign-in share the mechanism under their own key prefix).
+pub async fn count_in(
+    client: &Client,
+    table: &str,
+    pk: &str,
+    limit: u32,
+    window: Duration,
+) -> Result<Verdict, RateLimitError> {
     let window_secs = window.as_secs().max(1);
     let now = now_secs();
     let start = now - now % window_secs;
@@ -44,7 +56,7 @@ pub async fn count(
     let output = client
         .update_item()
         .table_name(table)
-        .key(PK, AttributeValue::S(format!("LOGINS#{subject}")))
+        .key(PK, AttributeValue::S(pk.to_owned()))
         .key(SK, AttributeValue::S(format!("WINDOW#{start}")))
         .update_expression("ADD attempts :one SET #ttl = :end")
         .expression_attribute_names("#ttl", TTL_ATTRIBUTE)

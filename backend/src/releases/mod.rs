@@ -9,7 +9,7 @@ mod create;
 mod events;
 pub mod idempotency;
 mod metrics;
-mod query;
+pub mod query;
 pub mod store;
 pub mod timeline;
 mod transitions;

@@ -149,6 +149,25 @@ async fn serves_json_logs_with_request_id_and_latency_then_stops_on_sigterm() {
     assert!(access["latency_ms"].as_f64().is_some(), "{access}");
     assert_eq!(access["span"]["path"], "/healthz");
 
+    // The container health check probes the same port without the rest of the configuration.
+    let port = addr.rsplit(':').next().expect("a port").to_owned();
+    let healthy = Command::new(BIN)
+        .env_clear()
+        .env("FARO_PORT", &port)
+        .arg("healthcheck")
+        .status()
+        .await
+        .expect("runs");
+    assert!(healthy.success());
+    let closed = Command::new(BIN)
+        .env_clear()
+        .env("FARO_PORT", crate::support::closed_port().to_string())
+        .arg("healthcheck")
+        .output()
+        .await
+        .expect("runs");
+    assert!(!closed.status.success());
+
     let pid = child.id().expect("running").to_string();
     let killed = Command::new("kill")
         .args(["-TERM", &pid])

@@ -3,6 +3,7 @@
 //! `cargo xtask test` starts the services and sets the `FARO_TEST_*` variables.
 
 mod accounts;
+mod ai;
 mod binary;
 mod environments;
 mod errors;
@@ -17,3 +18,4 @@ mod release_events;
 mod releases;
 mod shutdown;
 mod support;
+mod worker;

@@ -36,7 +36,10 @@ async fn documented_routes_and_methods_are_exactly_the_served_ones() {
             let status = response.status().as_u16();
             if documented {
                 let op = &item[method];
-                assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path}");
+                assert!(
+                    op["responses"].as_object().is_some_and(|r| !r.is_empty()),
+                    "{method} {path}"
+                );
                 assert!(op["operationId"].is_string(), "{method} {path}");
                 // Routed: a handler answered (its 401 or 404 for an unknown object is fine).
                 // A path the router lacks entirely would answer the fallback's 404 to every
@@ -45,7 +48,10 @@ async fn documented_routes_and_methods_are_exactly_the_served_ones() {
             } else {
                 // The path is routed (so the wrong method is 405, not the 404 fallback), and
                 // a method the document does not list is not served.
-                assert_eq!(status, 405, "{method} {path} is not documented but answered {status}");
+                assert_eq!(
+                    status, 405,
+                    "{method} {path} is not documented but answered {status}"
+                );
             }
         }
     }

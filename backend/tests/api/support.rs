@@ -287,3 +287,77 @@ impl Drop for Sibling {
         }
     }
 }
+
+/// In-process simulators of DeepSeek and SleakOps for one test.
+pub struct Sims {
+    pub deepseek: faro_sim::Running,
+    pub sleakops: faro_sim::Running,
+}
+
+impl Sims {
+    /// Both simulators; SleakOps builds and deployments spend `step` in each state.
+    pub async fn start(step: Duration) -> Self {
+        Self {
+            deepseek: faro_sim::deepseek::start(faro_sim::deepseek::Options::default())
+                .await
+                .expect("DeepSeek simulator starts"),
+            sleakops: faro_sim::sleakops::start(faro_sim::sleakops::Options {
+                step,
+                ..Default::default()
+            })
+            .await
+            .expect("SleakOps simulator starts"),
+        }
+    }
+
+    /// Points an app at these simulators, with a worker paced for tests.
+    pub fn configure(&self, vars: &mut HashMap<String, String>) {
+        for (key, value) in [
+            ("FARO_DEEPSEEK_BASE_URL", self.deepseek.base_url.as_str()),
+            ("FARO_DEEPSEEK_API_KEY", faro_sim::deepseek::DEFAULT_KEY),
+            ("FARO_SLEAKOPS_BASE_URL", self.sleakops.base_url.as_str()),
+            ("FARO_SLEAKOPS_API_KEY", faro_sim::sleakops::DEFAULT_KEY),
+            ("FARO_SLEAKOPS_TIMEOUT_MS", "3000"),
+            ("FARO_SLEAKOPS_BREAKER_COOL_DOWN_MS", "300"),
+            ("FARO_DEEPSEEK_TIMEOUT_MS", "5000"),
+            ("FARO_WORKER_POLL_MS", "50"),
+            ("FARO_WORKER_LEASE_MS", "1500"),
+            ("FARO_WORKER_RETRY_BASE_MS", "100"),
+            ("FARO_WORKER_RETRY_MAX_MS", "400"),
+            ("FARO_WORKER_STATUS_POLL_MS", "30"),
+            ("FARO_WORKER_STATUS_POLL_MAX_MS", "100"),
+            ("FARO_WORKER_MAX_ATTEMPTS", "100"),
+        ] {
+            vars.insert(key.to_owned(), value.to_owned());
+        }
+    }
+}
+
+impl TestApp {
+    /// Starts simulators (SleakOps paced by `step`) and the app pointed at them, with the
+    /// test's adjustments applied last.
+    pub async fn spawn_with_sims(
+        step: Duration,
+        adjust: impl FnOnce(&mut HashMap<String, String>),
+    ) -> (Self, Sims) {
+        let sims = Sims::start(step).await;
+        let app = Self::spawn_with(
+            |vars| {
+                sims.configure(vars);
+                adjust(vars);
+            },
+            Router::new(),
+        )
+        .await;
+        (app, sims)
+    }
+
+    /// Stops the app the way a crash would: no draining, no handing back of claimed work.
+    /// The database and table stay until the app is dropped.
+    pub async fn kill(&mut self) {
+        if let Some(server) = self.server.take() {
+            server.abort();
+            let _ = server.await;
+        }
+    }
+}

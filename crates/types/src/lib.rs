@@ -4,16 +4,22 @@
 //! feature (backend only) derives the OpenAPI schemas.
 
 mod accounts;
+mod ai;
 mod audit;
 mod metrics;
 mod page;
 mod problem;
 mod projects;
 mod releases;
+mod status;
 pub mod validate;
 mod version;
 
 pub use accounts::{LoginRequest, Session, SignupRequest, User};
+pub use ai::{
+    AiUsage, ChatDone, ChatRequest, ChatStarted, ChatToken, DraftNotes, Explanation, MAX_CHANGELOG,
+    MAX_CHAT_MESSAGE, MAX_NOTES, ReleaseNotes, UpdateRelease,
+};
 pub use audit::AuditEntry;
 pub use metrics::{DailyCount, DeliveryMetrics, EnvironmentMetrics, Window};
 pub use page::Page;
@@ -24,5 +30,8 @@ pub use projects::{
 };
 pub use releases::{
     CreateRelease, EventKind, Release, ReleaseStatus, StreamEnd, TimelineEvent, UserRef,
+};
+pub use status::{
+    CircuitState, ExternalService, Notice, NoticeLevel, OpsStatus, ServiceMode, WorkerStatus,
 };
 pub use version::VersionInfo;

@@ -1,0 +1,174 @@
+//! The release worker: takes releases from the outbox and drives each through SleakOps —
+//! build, poll, deployment, poll — writing every change to MySQL and the release's timeline.
+//!
+//! Every backend task runs one, so any number of them share the work: rows are claimed with
+//! `SELECT … FOR UPDATE SKIP LOCKED` as leases ([`outbox`]), and each release is resumed from
+//! its stored state by whichever task claims it next ([`job`]). SleakOps being down makes
+//! releases wait (rescheduled with exponential backoff, up to `FARO_WORKER_MAX_ATTEMPTS`);
+//! a trigger whose outcome is unknown is never sent twice.
+//!
+//! [`run`] is polled inside `App::run`: when shutdown begins it stops claiming, lets each job
+//! finish the step it is in (within the shutdown grace period), hands every claimed row back
+//! (due at once, for another task), and returns before the server stops. A task that dies
+//! instead simply stops renewing its leases, and another resumes its releases after at most
+//! one lease (`FARO_WORKER_LEASE_MS`).
+
+mod job;
+pub mod metrics;
+pub mod outbox;
+
+use crate::AppState;
+use std::{
+    sync::atomic::{AtomicBool, Ordering},
+    time::Duration,
+};
+use tokio::{sync::watch, task::JoinSet};
+
+/// The worker of this task, for `/api/status`.
+#[derive(Debug)]
+pub struct WorkerState {
+    id: String,
+    enabled: bool,
+    running: AtomicBool,
+}
+
+impl WorkerState {
+    pub fn new(enabled: bool) -> Self {
+        Self {
+            id: uuid::Uuid::new_v4().simple().to_string()[..12].to_owned(),
+            enabled,
+            running: AtomicBool::new(false),
+        }
+    }
+
+    /// The prefix of this worker's claim tokens.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs the worker until `stop` turns true (see the module documentation).
+pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
+    let sleakops = match (&state.external.sleakops, state.worker.enabled()) {
+        (Some(client), true) => client.clone(),
+        (None, true) => {
+            tracing::warn!(
+                "release worker off: SleakOps is not configured (FARO_SLEAKOPS_API_KEY)"
+            );
+            let _ = stop.wait_for(|s| *s).await;
+            return;
+        }
+        (_, false) => {
+            let _ = stop.wait_for(|s| *s).await;
+            return;
+        }
+    };
+    let config = state.config.worker.clone();
+    let worker_id = state.worker.id().to_owned();
+    state.worker.running.store(true, Ordering::SeqCst);
+    tracing::info!(worker = %worker_id, concurrency = config.concurrency, "release worker started");
+
+    let mut jobs = JoinSet::new();
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let free = config.concurrency as usize - jobs.len();
+        if free > 0 {
+            match outbox::claim(&state.db, &worker_id, free as u32, config.lease).await {
+                Ok(claims) => {
+                    for claim in claims {
+                        tracing::debug!(release_id = claim.release_id, "claimed");
+                        jobs.spawn(supervise(
+                            state.clone(),
+                            sleakops.clone(),
+                            claim,
+                            stop.clone(),
+                        ));
+                    }
+                }
+                Err(err) => tracing::warn!(error = %err, "cannot claim outbox rows"),
+            }
+        }
+        // A finished job frees a slot (claim again at once); an idle worker polls.
+        tokio::select! {
+            Some(joined) = jobs.join_next(), if !jobs.is_empty() => {
+                if let Err(err) = joined {
+                    tracing::error!(error = %err, "a release job panicked");
+                }
+            }
+            () = tokio::time::sleep(config.poll), if jobs.len() < config.concurrency as usize => {}
+            _ = stop.changed() => {}
+        }
+    }
+
+    state.worker.running.store(false, Ordering::SeqCst);
+    tracing::info!(jobs = jobs.len(), "release worker stopping");
+    let grace = state.config.shutdown.grace;
+    let drained =
+        tokio::time::timeout(grace, async { while jobs.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!("release jobs outlived the shutdown grace period; aborting them");
+        jobs.shutdown().await;
+    }
+    match outbox::release_all(&state.db, &worker_id).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(rows = n, "handed claimed releases back"),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot hand claimed releases back; their leases will lapse")
+        }
+    }
+    tracing::info!("release worker stopped");
+}
+
+/// One job beside the heartbeat that renews its lease; the job learns of a lost claim
+/// through `lost`. Both live in this one task, so aborting it (a dying process) stops both.
+async fn supervise(
+    state: AppState,
+    sleakops: faro_sleakops::Client,
+    claim: outbox::Claim,
+    stop: watch::Receiver<bool>,
+) {
+    let (lost_tx, lost) = watch::channel(false);
+    let lease = state.config.worker.lease;
+    let heartbeat = {
+        let db = state.db.clone();
+        let claim = claim.clone();
+        async move {
+            let every = lease / 3;
+            loop {
+                tokio::time::sleep(every.max(Duration::from_millis(50))).await;
+                match outbox::renew(&db, &claim, lease).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::info!(release_id = claim.release_id, "claim lost");
+                        let _ = lost_tx.send(true);
+                        std::future::pending::<()>().await;
+                    }
+                    Err(err) => {
+                        tracing::warn!(release_id = claim.release_id, error = %err, "cannot renew the claim")
+                    }
+                }
+            }
+        }
+    };
+    let job = job::Job {
+        state,
+        sleakops,
+        claim,
+        stop,
+        lost,
+    };
+    tokio::select! {
+        () = job.run() => {}
+        () = heartbeat => {}
+    }
+}

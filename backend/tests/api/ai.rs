@@ -1,0 +1,541 @@
+//! The AI endpoints against the DeepSeek simulator: notes, explanations, streamed chat,
+//! outages and limits.
+
+use crate::{
+    releases::{Fixture, add_member, body, create, insert_release, project},
+    support::{Signed, Sims, TestApp, problem},
+};
+use faro_sim::{Faults, deepseek::CHAT};
+use faro_types::{
+    ChatDone, ChatStarted, ChatToken, Explanation, Problem, Release, ReleaseNotes, ReleaseStatus,
+};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn setup(
+    adjust: impl FnOnce(&mut std::collections::HashMap<String, String>),
+) -> (TestApp, Sims, Signed, Fixture) {
+    let (app, sims) = TestApp::spawn_with_sims(Duration::from_millis(30), |vars| {
+        // These tests are about AI; releases stay queued unless a test wants the worker.
+        vars.insert("FARO_WORKER_ENABLED".into(), "false".into());
+        adjust(vars);
+    })
+    .await;
+    let ada = app.signup("Ada").await;
+    let fx = project(&app, &ada).await;
+    (app, sims, ada, fx)
+}
+
+async fn post(app: &TestApp, who: &Signed, path: &str, body: &Value) -> reqwest::Response {
+    app.as_user(who, Method::POST, path)
+        .json(body)
+        .send()
+        .await
+        .expect("answered")
+}
+
+#[derive(Debug)]
+struct SseEvent {
+    event: String,
+    data: String,
+}
+
+/// Reads a whole (finite) event stream.
+async fn events(response: reqwest::Response) -> Vec<SseEvent> {
+    assert_eq!(response.status(), 200);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/event-stream"),
+        "{content_type}"
+    );
+    let text = tokio::time::timeout(Duration::from_secs(20), response.text())
+        .await
+        .expect("the stream ends")
+        .expect("body");
+    text.split("\n\n")
+        .filter_map(|block| {
+            let mut event = None;
+            let mut data = Vec::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    event = Some(v.trim().to_owned());
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push(v.strip_prefix(' ').unwrap_or(v).to_owned());
+                }
+            }
+            Some(SseEvent {
+                event: event?,
+                data: data.join("\n"),
+            })
+        })
+        .collect()
+}
+
+fn answer_of(events: &[SseEvent]) -> String {
+    events
+        .iter()
+        .filter(|e| e.event == "token")
+        .map(|e| {
+            serde_json::from_str::<ChatToken>(&e.data)
+                .expect("a token")
+                .text
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn notes_are_drafted_stored_and_editable_by_maintainers() {
+    let (app, sims, ada, fx) = setup(|_| {}).await;
+    let release = create(&app, &ada, &fx, &body("production")).await;
+    let path = format!("/api/releases/{}/notes", release.id);
+    let changelog = "feat: one-click checkout\nfix: rounding of totals";
+    let response = post(&app, &ada, &path, &json!({"changelog": changelog})).await;
+    assert_eq!(response.status(), 200);
+    let notes: ReleaseNotes = response.json().await.expect("notes");
+    // The simulator echoes the prompt's user message: the release's facts and the changelog.
+    assert!(
+        notes
+            .notes
+            .starts_with("Simulated deepseek-chat answer (2 messages"),
+        "{}",
+        notes.notes
+    );
+    assert!(notes.notes.contains(changelog), "{}", notes.notes);
+    assert!(
+        notes.notes.contains(&format!("Project: {}", fx.slug)),
+        "{}",
+        notes.notes
+    );
+    assert!(notes.notes.contains("Environment: production (production)"));
+    assert!(!notes.notes.contains("example.com"), "no emails in prompts");
+    assert_eq!(sims.deepseek.control.requests(CHAT), 1);
+
+    let stored: Release = app
+        .as_user(&ada, Method::GET, &format!("/api/releases/{}", release.id))
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("release");
+    assert_eq!(stored.notes.as_deref(), Some(notes.notes.as_str()));
+
+    let edit = |notes: Value| {
+        app.as_user(
+            &ada,
+            Method::PATCH,
+            &format!("/api/releases/{}", release.id),
+        )
+        .json(&json!({"notes": notes}))
+        .send()
+    };
+    let edited: Release = edit(json!("## 1.2\nHand-written."))
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("release");
+    assert_eq!(edited.notes.as_deref(), Some("## 1.2\nHand-written."));
+    let cleared: Release = edit(Value::Null)
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("release");
+    assert_eq!(cleared.notes, None);
+
+    // Validation and authorization.
+    let p = problem(
+        post(&app, &ada, &path, &json!({"changelog": "  "})).await,
+        422,
+    )
+    .await;
+    assert_eq!(p.field.as_deref(), Some("changelog"));
+    let p = problem(
+        post(
+            &app,
+            &ada,
+            &path,
+            &json!({"changelog": "x", "model": "gpt"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(p.field.as_deref(), Some("model"));
+    let vic = app.signup("Vic").await;
+    add_member(&app, fx.project_id, &vic, "viewer").await;
+    problem(
+        post(&app, &vic, &path, &json!({"changelog": "x"})).await,
+        403,
+    )
+    .await;
+    let response = app
+        .as_user(
+            &vic,
+            Method::PATCH,
+            &format!("/api/releases/{}", release.id),
+        )
+        .json(&json!({"notes": "mine"}))
+        .send()
+        .await
+        .expect("answered");
+    problem(response, 403).await;
+    let stranger = app.signup("Stan").await;
+    problem(
+        post(&app, &stranger, &path, &json!({"changelog": "x"})).await,
+        404,
+    )
+    .await;
+    assert_eq!(
+        sims.deepseek.control.requests(CHAT),
+        1,
+        "refused calls cost nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_release_is_explained() {
+    let (app, _sims, ada, fx) = setup(|_| {}).await;
+    let id = insert_release(&app, &fx, fx.staging, &ada, "failed", "main").await;
+    sqlx::query("UPDATE releases SET failure_reason = ? WHERE id = ?")
+        .bind(
+            "Build 3 failed on SleakOps: Step 5/9 : RUN cargo build returned a non-zero code: 101",
+        )
+        .bind(id)
+        .execute(&app.state.db)
+        .await
+        .expect("reason");
+    let response = post(
+        &app,
+        &ada,
+        &format!("/api/releases/{id}/explain"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let explanation: Explanation = response.json().await.expect("explanation");
+    assert!(
+        explanation.explanation.contains("non-zero code: 101"),
+        "{}",
+        explanation.explanation
+    );
+    assert!(
+        explanation.suggested_fixes.is_empty(),
+        "the simulator suggests nothing"
+    );
+
+    // Viewers may ask; releases that did not fail cannot be explained.
+    let vic = app.signup("Vic").await;
+    add_member(&app, fx.project_id, &vic, "viewer").await;
+    let response = post(
+        &app,
+        &vic,
+        &format!("/api/releases/{id}/explain"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    let queued = create(&app, &ada, &fx, &body("staging")).await;
+    let p = problem(
+        post(
+            &app,
+            &ada,
+            &format!("/api/releases/{}/explain", queued.id),
+            &json!({}),
+        )
+        .await,
+        409,
+    )
+    .await;
+    assert!(p.detail.unwrap_or_default().contains("queued"));
+}
+
+#[tokio::test]
+async fn chat_answers_stream_token_by_token_and_conversations_keep_their_history() {
+    let (app, sims, ada, fx) = setup(|_| {}).await;
+    sims.deepseek.control.set_settings(faro_sim::Settings {
+        token_delay_ms: 2,
+        ..sims.deepseek.control.settings()
+    });
+    let release = create(&app, &ada, &fx, &body("staging")).await;
+    let path = format!("/api/releases/{}/chat", release.id);
+
+    let first = events(post(&app, &ada, &path, &json!({"message": "Is it out yet?"})).await).await;
+    assert_eq!(first[0].event, "conversation");
+    let started: ChatStarted = serde_json::from_str(&first[0].data).expect("started");
+    let answer = answer_of(&first);
+    assert!(
+        answer.starts_with("Simulated deepseek-chat answer (2 messages"),
+        "{answer}"
+    );
+    assert!(answer.ends_with("You said: Is it out yet?"), "{answer}");
+    let tokens = first.iter().filter(|e| e.event == "token").count();
+    assert_eq!(
+        tokens,
+        faro_sim::deepseek::tokens(&answer).len(),
+        "one event per token"
+    );
+    let last = first.last().expect("events");
+    assert_eq!(last.event, "done");
+    let done: ChatDone = serde_json::from_str(&last.data).expect("done");
+    assert_eq!(done.conversation_id, started.conversation_id);
+    assert_eq!(done.usage.completion_tokens as usize, tokens);
+
+    // The second turn sends the history along: system, question, answer, new question.
+    let second = events(
+        post(
+            &app,
+            &ada,
+            &path,
+            &json!({"message": "And now?", "conversation_id": started.conversation_id}),
+        )
+        .await,
+    )
+    .await;
+    let answer = answer_of(&second);
+    assert!(
+        answer.starts_with("Simulated deepseek-chat answer (4 messages"),
+        "{answer}"
+    );
+    assert_eq!(second.last().expect("events").event, "done");
+
+    let stored: i32 = app
+        .state
+        .dynamo
+        .query()
+        .table_name(&*app.state.table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!(
+                "CONVERSATION#{}",
+                started.conversation_id
+            )),
+        )
+        .send()
+        .await
+        .expect("query")
+        .count();
+    assert_eq!(stored, 5, "META and four messages");
+
+    // A conversation belongs to its user and its release.
+    let max = app.signup("Max").await;
+    add_member(&app, fx.project_id, &max, "maintainer").await;
+    let theirs = json!({"message": "hi", "conversation_id": started.conversation_id});
+    problem(post(&app, &max, &path, &theirs).await, 404).await;
+    let other = create(&app, &ada, &fx, &body("production")).await;
+    problem(
+        post(
+            &app,
+            &ada,
+            &format!("/api/releases/{}/chat", other.id),
+            &theirs,
+        )
+        .await,
+        404,
+    )
+    .await;
+    let p = problem(
+        post(
+            &app,
+            &ada,
+            &path,
+            &json!({"message": "hi", "conversation_id": "../x"}),
+        )
+        .await,
+        422,
+    )
+    .await;
+    assert_eq!(p.field.as_deref(), Some("conversation_id"));
+    let p = problem(post(&app, &ada, &path, &json!({"message": ""})).await, 422).await;
+    assert_eq!(p.field.as_deref(), Some("message"));
+}
+
+#[tokio::test]
+async fn an_answer_that_breaks_off_ends_with_an_error_event_and_stores_nothing() {
+    let (app, sims, ada, fx) = setup(|_| {}).await;
+    let release = create(&app, &ada, &fx, &body("staging")).await;
+    sims.deepseek.control.set_faults(Faults::truncate());
+    let got = events(
+        post(
+            &app,
+            &ada,
+            &format!("/api/releases/{}/chat", release.id),
+            &json!({"message": "Tell me everything about this release"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(got[0].event, "conversation");
+    assert!(
+        got.iter().any(|e| e.event == "token"),
+        "some tokens came first"
+    );
+    let last = got.last().expect("events");
+    assert_eq!(last.event, "error");
+    let problem: Problem = serde_json::from_str(&last.data).expect("a problem");
+    assert_eq!(problem.status, 503);
+    let started: ChatStarted = serde_json::from_str(&got[0].data).expect("started");
+    // Nothing stored: the conversation does not exist.
+    let again = json!({"message": "hi", "conversation_id": started.conversation_id});
+    crate::support::problem(
+        post(
+            &app,
+            &ada,
+            &format!("/api/releases/{}/chat", release.id),
+            &again,
+        )
+        .await,
+        404,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_deepseek_outage_is_503_with_retry_after_and_releases_are_unaffected() {
+    let (app, sims) = TestApp::spawn_with_sims(Duration::from_millis(30), |_| {}).await;
+    let ada = app.signup("Ada").await;
+    let fx = project(&app, &ada).await;
+    sims.deepseek.control.set_faults(Faults::status(503));
+    let release = create(&app, &ada, &fx, &body("staging")).await;
+
+    for path in ["notes", "chat"] {
+        let body = json!({"changelog": "fix: x", "message": "hi"});
+        let body = if path == "notes" {
+            json!({"changelog": body["changelog"]})
+        } else {
+            json!({"message": body["message"]})
+        };
+        let response = post(
+            &app,
+            &ada,
+            &format!("/api/releases/{}/{path}", release.id),
+            &body,
+        )
+        .await;
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let p = problem(response, 503).await;
+        assert!(p.detail.unwrap_or_default().contains("DeepSeek"));
+        assert!(retry_after.is_some_and(|s| s >= 1), "{retry_after:?}");
+    }
+    // Repeated failures open the circuit: later calls fail fast, without calling DeepSeek.
+    let before = sims.deepseek.control.requests(CHAT);
+    assert!(before >= 5, "{before}");
+    let response = post(
+        &app,
+        &ada,
+        &format!("/api/releases/{}/notes", release.id),
+        &json!({"changelog": "x"}),
+    )
+    .await;
+    problem(response, 503).await;
+    assert_eq!(sims.deepseek.control.requests(CHAT), before, "failed fast");
+    let status: faro_types::OpsStatus = app.get("/api/status").await.json().await.expect("status");
+    let deepseek = status
+        .services
+        .iter()
+        .find(|s| s.name == "deepseek")
+        .expect("listed");
+    assert_eq!(deepseek.circuit, faro_types::CircuitState::Open);
+    assert!(deepseek.retry_in_secs.is_some());
+
+    // The release went on regardless.
+    let started = std::time::Instant::now();
+    loop {
+        let (_, current) = faro_backend::releases::store::find(&app.state.db, release.id)
+            .await
+            .expect("read")
+            .expect("exists");
+        if current.status == ReleaseStatus::Deployed {
+            break;
+        }
+        assert!(!current.status.is_final(), "{current:?}");
+        assert!(started.elapsed() < Duration::from_secs(20));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn ai_calls_are_limited_per_user_and_globally() {
+    let (app, sims, ada, fx) = setup(|vars| {
+        vars.insert("FARO_AI_REQUESTS_PER_MINUTE".into(), "2".into());
+        vars.insert("FARO_AI_MAX_CONCURRENT".into(), "1".into());
+    })
+    .await;
+    let release = create(&app, &ada, &fx, &body("staging")).await;
+    let path = format!("/api/releases/{}/notes", release.id);
+    // The limit counts fixed minutes; start early in one.
+    let second = chrono::Utc::now().timestamp() % 60;
+    if second > 45 {
+        tokio::time::sleep(Duration::from_secs((61 - second) as u64)).await;
+    }
+    for _ in 0..2 {
+        let response = post(&app, &ada, &path, &json!({"changelog": "x"})).await;
+        assert_eq!(response.status(), 200);
+    }
+    let response = post(&app, &ada, &path, &json!({"changelog": "x"})).await;
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("Retry-After");
+    assert!((1..=60).contains(&retry_after));
+    problem(response, 429).await;
+    assert_eq!(sims.deepseek.control.requests(CHAT), 2);
+
+    // Another user has their own allowance, but the task's one AI slot is taken by a
+    // slow streamed answer.
+    let max = app.signup("Max").await;
+    add_member(&app, fx.project_id, &max, "maintainer").await;
+    sims.deepseek.control.set_settings(faro_sim::Settings {
+        token_delay_ms: 100,
+        ..sims.deepseek.control.settings()
+    });
+    let chat = app
+        .as_user(
+            &max,
+            Method::POST,
+            &format!("/api/releases/{}/chat", release.id),
+        )
+        .json(&json!({"message": "a question with several words in it"}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(chat.status(), 200);
+    let response = post(&app, &max, &path, &json!({"changelog": "x"})).await;
+    let p = problem(response, 503).await;
+    assert!(p.detail.unwrap_or_default().contains("AI assistant"));
+    let done = events(chat).await;
+    assert_eq!(done.last().expect("events").event, "done");
+    let response = post(&app, &max, &path, &json!({"changelog": "x"})).await;
+    assert_eq!(response.status(), 200, "the slot is free again");
+}
+
+#[tokio::test]
+async fn without_a_key_the_ai_features_are_off() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    let fx = project(&app, &ada).await;
+    let release = create(&app, &ada, &fx, &body("staging")).await;
+    let response = post(
+        &app,
+        &ada,
+        &format!("/api/releases/{}/notes", release.id),
+        &json!({"changelog": "x"}),
+    )
+    .await;
+    assert!(response.headers().contains_key("retry-after"));
+    problem(response, 503).await;
+}

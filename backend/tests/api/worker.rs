@@ -1,0 +1,582 @@
+//! The release worker against the SleakOps simulator, real MariaDB and DynamoDB Local.
+
+use crate::{
+    releases::{Fixture, body, create, environment, project},
+    support::{Signed, Sims, TestApp},
+};
+use faro_sim::{
+    Faults,
+    sleakops::{CREATE_BUILD, CREATE_DEPLOYMENT},
+};
+use faro_types::{EventKind, OpsStatus, Release, ReleaseStatus, TimelineEvent};
+use reqwest::Method;
+use serde_json::json;
+use sqlx::MySqlPool;
+use std::time::{Duration, Instant};
+
+const STEP: Duration = Duration::from_millis(60);
+
+async fn release(db: &MySqlPool, id: u64) -> Release {
+    faro_backend::releases::store::find(db, id)
+        .await
+        .expect("read")
+        .expect("exists")
+        .1
+}
+
+/// Waits until the release reaches `status` (panicking on another final status).
+async fn wait_for(db: &MySqlPool, id: u64, status: ReleaseStatus, within: Duration) -> Release {
+    let started = Instant::now();
+    loop {
+        let current = release(db, id).await;
+        if current.status == status {
+            return current;
+        }
+        assert!(
+            !current.status.is_final(),
+            "release {id} ended {:?} ({:?}) instead of {status:?}",
+            current.status,
+            current.failure_reason
+        );
+        assert!(
+            started.elapsed() < within,
+            "release {id} still {:?} after {within:?}",
+            current.status
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn timeline(app: &TestApp, who: &Signed, id: u64) -> Vec<TimelineEvent> {
+    app.as_user(who, Method::GET, &format!("/api/releases/{id}/timeline"))
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("events")
+}
+
+fn kinds(events: &[TimelineEvent]) -> Vec<EventKind> {
+    events
+        .iter()
+        .map(|e| e.kind)
+        .filter(|k| *k != EventKind::Progress)
+        .collect()
+}
+
+/// (done, claimed_by) of the release's outbox row.
+async fn outbox(db: &MySqlPool, id: u64) -> (bool, Option<String>, u32) {
+    sqlx::query_as("SELECT done, claimed_by, attempts FROM outbox WHERE release_id = ?")
+        .bind(id)
+        .fetch_one(db)
+        .await
+        .expect("outbox row")
+}
+
+async fn setup(
+    step: Duration,
+    adjust: impl FnOnce(&mut std::collections::HashMap<String, String>),
+) -> (TestApp, Sims, Signed, Fixture) {
+    let (app, sims) = TestApp::spawn_with_sims(step, adjust).await;
+    let ada = app.signup("Ada").await;
+    let fx = project(&app, &ada).await;
+    (app, sims, ada, fx)
+}
+
+#[tokio::test]
+async fn a_release_is_built_and_deployed_with_its_timeline_in_order() {
+    let (app, sims, ada, fx) = setup(STEP, |_| {}).await;
+    let created = create(&app, &ada, &fx, &body("production")).await;
+    let done = wait_for(
+        &app.state.db,
+        created.id,
+        ReleaseStatus::Deployed,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(done.sleakops_build_id.is_some());
+    assert!(done.sleakops_deployment_id.is_some());
+    assert!(done.started_at.is_some() && done.deployed_at.is_some());
+    assert_eq!(done.finished_at, done.deployed_at);
+    assert_eq!(done.failure_reason, None);
+
+    let events = timeline(&app, &ada, created.id).await;
+    assert_eq!(
+        kinds(&events),
+        [
+            EventKind::Requested,
+            EventKind::BuildStarted,
+            EventKind::BuildSucceeded,
+            EventKind::DeploymentStarted,
+            EventKind::Deployed
+        ]
+    );
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>());
+    let status_of = |kind| {
+        events
+            .iter()
+            .find(|e| e.kind == kind)
+            .map(|e| e.status)
+            .expect("event")
+    };
+    assert_eq!(status_of(EventKind::BuildStarted), ReleaseStatus::Building);
+    assert_eq!(
+        status_of(EventKind::DeploymentStarted),
+        ReleaseStatus::Deploying
+    );
+    assert_eq!(status_of(EventKind::Deployed), ReleaseStatus::Deployed);
+    let build = done.sleakops_build_id.as_deref().expect("build");
+    assert!(
+        events[1]
+            .message
+            .contains(&format!("Build {build} started")),
+        "{}",
+        events[1].message
+    );
+
+    assert_eq!(sims.sleakops.control.requests(CREATE_BUILD), 1);
+    assert_eq!(sims.sleakops.control.requests(CREATE_DEPLOYMENT), 1);
+    let (done_row, claimed_by, _) = outbox(&app.state.db, created.id).await;
+    assert!(done_row);
+    assert_eq!(claimed_by, None);
+}
+
+#[tokio::test]
+async fn a_failed_build_fails_the_release_with_sleakops_errors() {
+    let (app, sims, ada, fx) = setup(STEP, |_| {}).await;
+    let mut request = body("staging");
+    request["branch"] = json!("feature/fail-build");
+    let created = create(&app, &ada, &fx, &request).await;
+    let failed = wait_for(
+        &app.state.db,
+        created.id,
+        ReleaseStatus::Failed,
+        Duration::from_secs(20),
+    )
+    .await;
+    let reason = failed.failure_reason.expect("a reason");
+    assert!(reason.contains("failed on SleakOps"), "{reason}");
+    assert!(reason.contains("returned a non-zero code: 101"), "{reason}");
+    assert!(failed.finished_at.is_some());
+    assert_eq!(sims.sleakops.control.requests(CREATE_DEPLOYMENT), 0);
+    let events = timeline(&app, &ada, created.id).await;
+    assert_eq!(
+        kinds(&events),
+        [
+            EventKind::Requested,
+            EventKind::BuildStarted,
+            EventKind::Failed
+        ]
+    );
+    assert_eq!(events.last().expect("last").message, reason);
+    assert!(outbox(&app.state.db, created.id).await.0);
+}
+
+#[tokio::test]
+async fn a_failed_deployment_fails_the_release_with_sleakops_errors() {
+    let (app, _sims, ada, fx) = setup(STEP, |_| {}).await;
+    environment(&app, fx.project_id, "qa-fail-deploy", false).await;
+    let created = create(&app, &ada, &fx, &body("qa-fail-deploy")).await;
+    let failed = wait_for(
+        &app.state.db,
+        created.id,
+        ReleaseStatus::Failed,
+        Duration::from_secs(20),
+    )
+    .await;
+    let reason = failed.failure_reason.expect("a reason");
+    assert!(
+        reason.contains("to qa-fail-deploy failed on SleakOps"),
+        "{reason}"
+    );
+    assert!(reason.contains("pods did not become ready"), "{reason}");
+    assert!(failed.sleakops_deployment_id.is_some());
+    let events = timeline(&app, &ada, created.id).await;
+    assert_eq!(
+        kinds(&events),
+        [
+            EventKind::Requested,
+            EventKind::BuildStarted,
+            EventKind::BuildSucceeded,
+            EventKind::DeploymentStarted,
+            EventKind::Failed
+        ]
+    );
+}
+
+#[tokio::test]
+async fn releases_wait_while_sleakops_is_down_and_complete_once_it_is_back() {
+    let (app, sims, ada, fx) = setup(STEP, |_| {}).await;
+    sims.sleakops.control.set_faults(Faults::status(503));
+    let created = create(&app, &ada, &fx, &body("staging")).await;
+
+    // The release waits, says so on its timeline, and the circuit opens.
+    let started = Instant::now();
+    loop {
+        let status: OpsStatus = app.get("/api/status").await.json().await.expect("status");
+        let sleakops = status
+            .services
+            .iter()
+            .find(|s| s.name == "sleakops")
+            .expect("listed");
+        let waiting = timeline(&app, &ada, created.id).await.iter().any(|e| {
+            e.kind == EventKind::Progress && e.message.starts_with("Waiting for SleakOps")
+        });
+        if waiting && sleakops.circuit == faro_types::CircuitState::Open {
+            assert!(
+                status
+                    .notices
+                    .iter()
+                    .any(|n| n.message.contains("SleakOps is not answering"))
+            );
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "never waited");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        release(&app.state.db, created.id).await.status,
+        ReleaseStatus::Queued
+    );
+    let (_, _, attempts) = outbox(&app.state.db, created.id).await;
+    assert!(attempts >= 1);
+
+    sims.sleakops.control.clear_faults();
+    wait_for(
+        &app.state.db,
+        created.id,
+        ReleaseStatus::Deployed,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        outbox(&app.state.db, created.id).await.2,
+        0,
+        "attempts reset"
+    );
+}
+
+#[tokio::test]
+async fn a_release_fails_once_its_attempts_are_used_up() {
+    let (app, sims, ada, fx) = setup(STEP, |vars| {
+        vars.insert("FARO_WORKER_MAX_ATTEMPTS".into(), "2".into());
+    })
+    .await;
+    sims.sleakops.control.set_faults(Faults::status(503));
+    let created = create(&app, &ada, &fx, &body("staging")).await;
+    let failed = wait_for(
+        &app.state.db,
+        created.id,
+        ReleaseStatus::Failed,
+        Duration::from_secs(30),
+    )
+    .await;
+    let reason = failed.failure_reason.expect("reason");
+    assert!(reason.contains("after 2 attempts"), "{reason}");
+    assert!(
+        reason.contains("(503)") || reason.contains("calls to it are paused"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn two_workers_never_trigger_a_build_twice() {
+    let (app, sims, ada, fx) = setup(Duration::from_millis(20), |vars| {
+        vars.insert("FARO_WORKER_CONCURRENCY".into(), "3".into());
+    })
+    .await;
+    let _sibling = app
+        .spawn_sibling(|vars| {
+            sims.configure(vars);
+            vars.insert("FARO_WORKER_CONCURRENCY".into(), "3".into());
+        })
+        .await;
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        ids.push(create(&app, &ada, &fx, &body("staging")).await.id);
+    }
+    for id in &ids {
+        wait_for(
+            &app.state.db,
+            *id,
+            ReleaseStatus::Deployed,
+            Duration::from_secs(60),
+        )
+        .await;
+    }
+    assert_eq!(sims.sleakops.control.requests(CREATE_BUILD), 12);
+    assert_eq!(sims.sleakops.control.requests(CREATE_DEPLOYMENT), 12);
+    for id in &ids {
+        let events = timeline(&app, &ada, *id).await;
+        assert_eq!(
+            events
+                .iter()
+                .filter(|e| e.kind == EventKind::BuildStarted)
+                .count(),
+            1,
+            "release {id}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_release_is_resumed_by_another_task() {
+    let (mut app, sims, ada, fx) = setup(Duration::from_millis(700), |_| {}).await;
+    let created = create(&app, &ada, &fx, &body("staging")).await;
+    wait_for(
+        &app.state.db,
+        created.id,
+        ReleaseStatus::Building,
+        Duration::from_secs(20),
+    )
+    .await;
+    app.kill().await;
+    let (done, claimed_by, _) = outbox(&app.state.db, created.id).await;
+    assert!(
+        !done && claimed_by.is_some(),
+        "the dead worker's claim stays until its lease lapses"
+    );
+
+    let sibling = app.spawn_sibling(|vars| sims.configure(vars)).await;
+    let deployed = wait_for(
+        &sibling.state.db,
+        created.id,
+        ReleaseStatus::Deployed,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(
+        sims.sleakops.control.requests(CREATE_BUILD),
+        1,
+        "resumed, not restarted"
+    );
+    assert_eq!(sims.sleakops.control.requests(CREATE_DEPLOYMENT), 1);
+    assert!(deployed.sleakops_build_id.is_some());
+    let events = timeline(&app, &ada, created.id).await;
+    assert_eq!(
+        kinds(&events),
+        [
+            EventKind::Requested,
+            EventKind::BuildStarted,
+            EventKind::BuildSucceeded,
+            EventKind::DeploymentStarted,
+            EventKind::Deployed
+        ]
+    );
+}
+
+#[tokio::test]
+async fn shutdown_hands_claimed_releases_back() {
+    let (mut app, sims, ada, fx) = setup(Duration::from_millis(700), |_| {}).await;
+    let created = create(&app, &ada, &fx, &body("staging")).await;
+    wait_for(
+        &app.state.db,
+        created.id,
+        ReleaseStatus::Building,
+        Duration::from_secs(20),
+    )
+    .await;
+    let stopped = Instant::now();
+    app.begin_shutdown()
+        .await
+        .expect("joined")
+        .expect("clean stop");
+    assert!(stopped.elapsed() < Duration::from_secs(5));
+
+    let sibling = app
+        .spawn_sibling(|vars| {
+            sims.configure(vars);
+            vars.insert("FARO_WORKER_ENABLED".into(), "false".into());
+        })
+        .await;
+    let (done, claimed_by, _) = outbox(&sibling.state.db, created.id).await;
+    assert!(!done);
+    assert_eq!(claimed_by, None, "handed back");
+    let (due,): (bool,) = sqlx::query_as(
+        "SELECT next_attempt_at <= UTC_TIMESTAMP(6) FROM outbox WHERE release_id = ?",
+    )
+    .bind(created.id)
+    .fetch_one(&sibling.state.db)
+    .await
+    .expect("due");
+    assert!(due, "due at once for another task");
+    drop(sibling);
+
+    let worker = app.spawn_sibling(|vars| sims.configure(vars)).await;
+    wait_for(
+        &worker.state.db,
+        created.id,
+        ReleaseStatus::Deployed,
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(sims.sleakops.control.requests(CREATE_BUILD), 1);
+    let _ = ada;
+}
+
+#[tokio::test]
+async fn cancelling_during_the_build_stops_the_worker_from_deploying() {
+    let (app, sims, ada, fx) = setup(Duration::from_millis(400), |_| {}).await;
+    let created = create(&app, &ada, &fx, &body("staging")).await;
+    wait_for(
+        &app.state.db,
+        created.id,
+        ReleaseStatus::Building,
+        Duration::from_secs(20),
+    )
+    .await;
+    let response = app
+        .as_user(
+            &ada,
+            Method::POST,
+            &format!("/api/releases/{}/cancel", created.id),
+        )
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 200);
+    // Well past the build's end.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = release(&app.state.db, created.id).await;
+    assert_eq!(after.status, ReleaseStatus::Cancelled);
+    assert_eq!(after.sleakops_deployment_id, None);
+    assert_eq!(sims.sleakops.control.requests(CREATE_DEPLOYMENT), 0);
+    let events = timeline(&app, &ada, created.id).await;
+    assert_eq!(events.last().expect("last").kind, EventKind::Cancelled);
+    let (done, _, _) = outbox(&app.state.db, created.id).await;
+    assert!(done);
+}
+
+#[tokio::test]
+async fn a_trigger_with_an_unknown_outcome_is_never_repeated() {
+    let (app, sims, ada, fx) = setup(STEP, |_| {}).await;
+    sims.sleakops
+        .control
+        .set_faults(Faults::drop_connections().on("POST", "cli-build"));
+    let created = create(&app, &ada, &fx, &body("staging")).await;
+    let failed = wait_for(
+        &app.state.db,
+        created.id,
+        ReleaseStatus::Failed,
+        Duration::from_secs(20),
+    )
+    .await;
+    let reason = failed.failure_reason.expect("reason");
+    assert!(
+        reason.contains("may or may not have started the build"),
+        "{reason}"
+    );
+    assert!(reason.contains("retry this release"), "{reason}");
+    assert_eq!(sims.sleakops.control.requests(CREATE_BUILD), 1);
+}
+
+#[tokio::test]
+async fn a_release_whose_trigger_was_interrupted_is_reconciled_not_repeated() {
+    // A task died after marking the build as requested, before it learnt the outcome.
+    let (app, sims, ada, fx) = setup(STEP, |vars| {
+        vars.insert("FARO_WORKER_ENABLED".into(), "false".into());
+    })
+    .await;
+    let created = create(&app, &ada, &fx, &body("staging")).await;
+    sqlx::query("UPDATE releases SET build_requested_at = UTC_TIMESTAMP(6) WHERE id = ?")
+        .bind(created.id)
+        .execute(&app.state.db)
+        .await
+        .expect("mark");
+    let _worker = app.spawn_sibling(|vars| sims.configure(vars)).await;
+    let failed = wait_for(
+        &app.state.db,
+        created.id,
+        ReleaseStatus::Failed,
+        Duration::from_secs(20),
+    )
+    .await;
+    assert!(
+        failed
+            .failure_reason
+            .as_deref()
+            .is_some_and(|r| r.contains("unknown whether the build started")),
+        "{:?}",
+        failed.failure_reason
+    );
+    assert_eq!(sims.sleakops.control.requests(CREATE_BUILD), 0);
+}
+
+#[tokio::test]
+async fn status_says_what_the_app_runs_against() {
+    let (app, _sims, _ada, _fx) = setup(STEP, |_| {}).await;
+    let status: OpsStatus = app.get("/api/status").await.json().await.expect("status");
+    assert!(status.simulated);
+    assert!(status.worker.enabled && status.worker.running);
+    for service in &status.services {
+        assert_eq!(
+            service.mode,
+            faro_types::ServiceMode::Simulated,
+            "{service:?}"
+        );
+        assert_eq!(service.circuit, faro_types::CircuitState::Closed);
+    }
+    assert!(
+        status
+            .notices
+            .iter()
+            .any(|n| n.message.contains("simulated DeepSeek and SleakOps")),
+        "{:?}",
+        status.notices
+    );
+
+    let plain = TestApp::spawn().await;
+    let status: OpsStatus = plain.get("/api/status").await.json().await.expect("status");
+    assert!(!status.simulated);
+    assert!(!status.worker.running);
+    assert!(
+        status
+            .services
+            .iter()
+            .all(|s| s.mode == faro_types::ServiceMode::NotConfigured)
+    );
+    assert!(
+        status
+            .notices
+            .iter()
+            .any(|n| n.message.contains("releases stay queued"))
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_sleakops_failures_and_the_outbox_lag() {
+    let (app, sims, ada, fx) = setup(STEP, |_| {}).await;
+    sims.sleakops.control.set_faults(Faults::status(503));
+    let created = create(&app, &ada, &fx, &body("staging")).await;
+    let started = Instant::now();
+    while outbox(&app.state.db, created.id).await.2 == 0 {
+        assert!(started.elapsed() < Duration::from_secs(20), "never retried");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let snapshot = faro_backend::worker::metrics::snapshot(&app.state).await;
+    assert!(snapshot.external_errors >= 1, "{snapshot:?}");
+    assert!(
+        snapshot.outbox_lag >= Duration::from_secs(1),
+        "{snapshot:?}"
+    );
+    let again = faro_backend::worker::metrics::snapshot(&app.state).await;
+    assert!(
+        again.external_errors <= 1,
+        "counters restart after each line: {again:?}"
+    );
+
+    sims.sleakops.control.clear_faults();
+    wait_for(
+        &app.state.db,
+        created.id,
+        ReleaseStatus::Deployed,
+        Duration::from_secs(30),
+    )
+    .await;
+    let snapshot = faro_backend::worker::metrics::snapshot(&app.state).await;
+    assert_eq!(snapshot.outbox_lag, Duration::ZERO);
+    assert!(!snapshot.circuit_open);
+}

@@ -1,0 +1,388 @@
+//! A SleakOps simulator: `POST /api/cli-build/`, `GET /api/cli-build/{id}/`,
+//! `POST /api/cli-deployment/`, `GET /api/cli-deployment/{id}/`, with
+//! `Authorization: Api-Key <key>` and Django REST framework's error bodies.
+//!
+//! Builds and deployments advance `initial` → `creating` → `created`, one step every
+//! `step_ms` (see [`Settings`]). By convention a build whose branch contains `fail-build`, and
+//! a deployment whose environment name contains `fail-deploy`, end in `error` with `errors`.
+//! A deployment of a build that is not `created` is refused with 412, of an unknown build
+//! with 400; a request without its required fields is 400.
+
+use crate::{
+    control::{Control, Settings},
+    server::{self, Running},
+};
+use axum::{
+    Router,
+    body::{Body, Bytes},
+    extract::{Path, State},
+    http::{HeaderMap, Response, header},
+    routing::{get, post},
+};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
+
+pub const CREATE_BUILD: &str = "POST /api/cli-build/";
+pub const GET_BUILD: &str = "GET /api/cli-build/{id}/";
+pub const CREATE_DEPLOYMENT: &str = "POST /api/cli-deployment/";
+pub const GET_DEPLOYMENT: &str = "GET /api/cli-deployment/{id}/";
+pub const DEFAULT_KEY: &str = "sim-sleakops-key";
+/// A branch containing this makes the build fail.
+pub const FAIL_BUILD: &str = "fail-build";
+/// An environment name containing this makes the deployment fail.
+pub const FAIL_DEPLOY: &str = "fail-deploy";
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub addr: SocketAddr,
+    /// The only key accepted.
+    pub api_key: String,
+    /// Time spent in each of `initial` and `creating` (changeable later through the control).
+    pub step: Duration,
+    pub seed: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            api_key: DEFAULT_KEY.to_owned(),
+            step: Duration::from_secs(1),
+            seed: 42,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Job {
+    created: Instant,
+    step: Duration,
+    errors: Option<Vec<String>>,
+    record: Value,
+}
+
+impl Job {
+    fn state(&self) -> &'static str {
+        let elapsed = self.created.elapsed();
+        if elapsed < self.step {
+            "initial"
+        } else if elapsed < self.step * 2 {
+            "creating"
+        } else if self.errors.is_some() {
+            "error"
+        } else {
+            "created"
+        }
+    }
+
+    fn view(&self, id: u64) -> Value {
+        let state = self.state();
+        let mut view = self.record.clone();
+        view["id"] = json!(id);
+        view["state"] = json!(state);
+        view["errors"] = match (&self.errors, state) {
+            (Some(errors), "error") => json!(errors),
+            _ => json!([]),
+        };
+        view
+    }
+}
+
+#[derive(Debug, Default)]
+struct Store {
+    next_id: u64,
+    builds: HashMap<u64, Job>,
+    deployments: HashMap<u64, Job>,
+}
+
+#[derive(Debug)]
+struct Sim {
+    api_key: String,
+    control: Control,
+    store: Mutex<Store>,
+}
+
+impl Sim {
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn authorized(&self, headers: &HeaderMap) -> bool {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Api-Key "))
+            .is_some_and(|key| key == self.api_key)
+    }
+
+    fn step(&self) -> Duration {
+        Duration::from_millis(self.control.settings().step_ms)
+    }
+}
+
+/// Starts the simulator; its base URL is `http://127.0.0.1:<port>/api/`.
+pub async fn start(options: Options) -> std::io::Result<Running> {
+    let control = Control::new(
+        Settings {
+            step_ms: options.step.as_millis() as u64,
+            ..Settings::default()
+        },
+        options.seed,
+    );
+    let sim = Arc::new(Sim {
+        api_key: options.api_key,
+        control: control.clone(),
+        store: Mutex::new(Store {
+            next_id: 1,
+            ..Store::default()
+        }),
+    });
+    let routes = Router::new()
+        .route("/api/cli-build/", post(create_build))
+        .route("/api/cli-build/{id}/", get(get_build))
+        .route("/api/cli-deployment/", post(create_deployment))
+        .route("/api/cli-deployment/{id}/", get(get_deployment))
+        .fallback(|| async { detail(404, "Not found.") })
+        .with_state(sim);
+    server::start(options.addr, "/api/", routes, control, error_for_status).await
+}
+
+fn detail(status: u16, message: &str) -> Response<Body> {
+    server::json(status, &json!({"detail": message}))
+}
+
+/// SleakOps' answer for an error status (fault injection uses these too).
+fn error_for_status(status: u16) -> Response<Body> {
+    match status {
+        400 => detail(400, "Invalid request."),
+        401 => detail(401, "Invalid API key."),
+        403 => detail(403, "You do not have permission to perform this action."),
+        404 => detail(404, "Not found."),
+        412 => detail(412, "Precondition failed."),
+        429 => server::with_retry_after(
+            detail(
+                429,
+                "Request was throttled. Expected available in 1 second.",
+            ),
+            1,
+        ),
+        500 => server::html(500, "Server Error"),
+        502 => server::html(502, "Bad Gateway"),
+        503 => server::html(503, "Service Unavailable"),
+        504 => server::html(504, "Gateway Timeout"),
+        other => detail(other, "Error."),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ProjectEnv {
+    project_name: Option<String>,
+    environment_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BuildBody {
+    project_env: Option<ProjectEnv>,
+    branch: Option<String>,
+    commit: Option<String>,
+    tag: Option<String>,
+    environment: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct DeploymentBody {
+    project_env: Option<ProjectEnv>,
+    build: Option<Value>,
+    image: Option<String>,
+    tag: Option<String>,
+}
+
+const REQUIRED: &str = "This field is required.";
+
+fn required(value: &Option<String>) -> bool {
+    value.as_deref().is_none_or(|v| v.trim().is_empty())
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("JSON parse error - {e}"))
+}
+
+async fn create_build(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    if !sim.authorized(&headers) {
+        return error_for_status(401);
+    }
+    let body: BuildBody = match parse(&body) {
+        Ok(body) => body,
+        Err(message) => return detail(400, &message),
+    };
+    let project = body
+        .project_env
+        .as_ref()
+        .and_then(|p| p.project_name.clone());
+    let mut errors = serde_json::Map::new();
+    if required(&project) {
+        errors.insert("project_env".into(), json!({"project_name": [REQUIRED]}));
+    }
+    if required(&body.branch) {
+        errors.insert("branch".into(), json!([REQUIRED]));
+    }
+    if !errors.is_empty() {
+        return server::json(400, &Value::Object(errors));
+    }
+    let branch = body.branch.unwrap_or_default();
+    let failure = branch.contains(FAIL_BUILD).then(|| {
+        vec![format!(
+            "Step 5/9 : RUN cargo build --release returned a non-zero code: 101 (simulated: the branch {branch:?} contains {FAIL_BUILD})"
+        )]
+    });
+    let record = json!({
+        "project_env": {"project_name": project},
+        "branch": branch,
+        "commit": body.commit,
+        "tag": body.tag,
+        "environment": body.environment,
+    });
+    let step = sim.step();
+    let mut store = sim.store();
+    let id = store.next_id;
+    store.next_id += 1;
+    let job = Job {
+        created: Instant::now(),
+        step,
+        errors: failure,
+        record,
+    };
+    let view = job.view(id);
+    store.builds.insert(id, job);
+    server::json(201, &view)
+}
+
+async fn get_build(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response<Body> {
+    if !sim.authorized(&headers) {
+        return error_for_status(401);
+    }
+    let store = sim.store();
+    match id
+        .parse()
+        .ok()
+        .and_then(|id| store.builds.get(&id).map(|j| j.view(id)))
+    {
+        Some(view) => server::json(200, &view),
+        None => detail(404, "Not found."),
+    }
+}
+
+async fn create_deployment(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
+    if !sim.authorized(&headers) {
+        return error_for_status(401);
+    }
+    let body: DeploymentBody = match parse(&body) {
+        Ok(body) => body,
+        Err(message) => return detail(400, &message),
+    };
+    let project = body
+        .project_env
+        .as_ref()
+        .and_then(|p| p.project_name.clone());
+    let environment = body
+        .project_env
+        .as_ref()
+        .and_then(|p| p.environment_name.clone());
+    let mut missing = serde_json::Map::new();
+    if required(&project) {
+        missing.insert("project_name".into(), json!([REQUIRED]));
+    }
+    if required(&environment) {
+        missing.insert("environment_name".into(), json!([REQUIRED]));
+    }
+    if !missing.is_empty() {
+        return server::json(400, &json!({"project_env": missing}));
+    }
+    let environment = environment.unwrap_or_default();
+    let step = sim.step();
+    let mut store = sim.store();
+    let build_id = match &body.build {
+        None | Some(Value::Null) => None,
+        Some(value) => {
+            let id = match value {
+                Value::Number(n) => n.as_u64(),
+                Value::String(s) => s.parse().ok(),
+                _ => None,
+            };
+            let Some(build) = id.and_then(|id| store.builds.get(&id).map(|b| (id, b))) else {
+                return server::json(
+                    400,
+                    &json!({"build": [format!("Invalid pk \"{value}\" - object does not exist.")]}),
+                );
+            };
+            match build.1.state() {
+                "created" => Some(build.0),
+                state => {
+                    return detail(
+                        412,
+                        &format!("Build {} is not ready to deploy: it is {state}.", build.0),
+                    );
+                }
+            }
+        }
+    };
+    let failure = environment.contains(FAIL_DEPLOY).then(|| {
+        vec![format!(
+            "Deployment to {environment} failed: pods did not become ready within 300s (simulated: the environment name contains {FAIL_DEPLOY})"
+        )]
+    });
+    let record = json!({
+        "project_env": {"project_name": project, "environment_name": environment},
+        "build": build_id,
+        "image": body.image,
+        "tag": body.tag,
+    });
+    let id = store.next_id;
+    store.next_id += 1;
+    let job = Job {
+        created: Instant::now(),
+        step,
+        errors: failure,
+        record,
+    };
+    let view = job.view(id);
+    store.deployments.insert(id, job);
+    server::json(201, &view)
+}
+
+async fn get_deployment(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response<Body> {
+    if !sim.authorized(&headers) {
+        return error_for_status(401);
+    }
+    let store = sim.store();
+    match id
+        .parse()
+        .ok()
+        .and_then(|id| store.deployments.get(&id).map(|j| j.view(id)))
+    {
+        Some(view) => server::json(200, &view),
+        None => detail(404, "Not found."),
+    }
+}

@@ -1,0 +1,150 @@
+//! The simulators' admin routes and the `faro-sim` binary.
+
+use faro_sim::{Faults, Settings, Stats, deepseek, sleakops};
+use serde_json::{Value, json};
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+#[tokio::test]
+async fn faults_settings_and_stats_are_controlled_over_http() {
+    let sim = sleakops::start(sleakops::Options::default())
+        .await
+        .expect("starts");
+    let admin = sim.base_url.trim_end_matches("api/").to_owned();
+    let http = reqwest::Client::new();
+
+    let set: Faults = http
+        .post(format!("{admin}_sim/faults"))
+        .json(&json!({"status": 503, "times": 1, "method": "GET"}))
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("faults");
+    assert_eq!(set.status, Some(503));
+    assert_eq!(sim.control.faults(), set);
+
+    let unauthorized = http
+        .get(format!("{}cli-build/1/", sim.base_url))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(unauthorized.status(), 503, "the fault comes first");
+    let unauthorized = http
+        .get(format!("{}cli-build/1/", sim.base_url))
+        .header("Authorization", "Api-Key nope")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(unauthorized.status(), 401);
+    let body: Value = unauthorized.json().await.expect("json");
+    assert_eq!(body, json!({"detail": "Invalid API key."}));
+
+    let stats: Stats = http
+        .get(format!("{admin}_sim/stats"))
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("stats");
+    assert_eq!(stats.total, 2);
+    assert_eq!(stats.requests[sleakops::GET_BUILD], 2);
+
+    let settings: Settings = http
+        .post(format!("{admin}_sim/settings"))
+        .json(&json!({"step_ms": 5}))
+        .send()
+        .await
+        .expect("answered")
+        .json()
+        .await
+        .expect("settings");
+    assert_eq!(settings.step_ms, 5);
+    assert_eq!(sim.control.settings().step_ms, 5);
+
+    let reset = http
+        .post(format!("{admin}_sim/reset"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(reset.status(), 204);
+    assert_eq!(sim.control.total_requests(), 0);
+}
+
+#[tokio::test]
+async fn deepseek_errors_have_the_real_shape() {
+    let sim = deepseek::start(deepseek::Options::default())
+        .await
+        .expect("starts");
+    let response = reqwest::Client::new()
+        .post(format!("{}/chat/completions", sim.base_url))
+        .bearer_auth("wrong")
+        .json(&json!({"model": "deepseek-chat", "messages": []}))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 401);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["type"], "authentication_error");
+    assert!(body["error"]["message"].is_string());
+    assert!(body["error"].get("code").is_some());
+}
+
+#[test]
+fn the_binary_prints_where_the_simulators_listen() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_faro-sim"))
+        .args(["--step-ms", "10", "--token-delay-ms", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawns");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = Vec::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        if line == "READY" {
+            break;
+        }
+        lines.push(line);
+    }
+    let vars: std::collections::HashMap<_, _> =
+        lines.iter().filter_map(|l| l.split_once('=')).collect();
+    let sleakops_url = vars["FARO_SLEAKOPS_BASE_URL"].to_owned();
+    assert!(sleakops_url.starts_with("http://127.0.0.1:") && sleakops_url.ends_with("/api/"));
+    assert!(vars["FARO_DEEPSEEK_BASE_URL"].starts_with("http://127.0.0.1:"));
+    assert_eq!(vars["FARO_SLEAKOPS_API_KEY"], sleakops::DEFAULT_KEY);
+    assert_eq!(vars["FARO_DEEPSEEK_API_KEY"], deepseek::DEFAULT_KEY);
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let status = runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{sleakops_url}cli-build/"))
+            .header(
+                "Authorization",
+                format!("Api-Key {}", sleakops::DEFAULT_KEY),
+            )
+            .json(&json!({"project_env": {"project_name": "shop"}, "branch": "main"}))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .expect("answered")
+            .status()
+    });
+    assert_eq!(status, 201);
+    // SIGTERM stops it cleanly.
+    let pid = child.id().to_string();
+    Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    let exit = child.wait().expect("exits");
+    assert!(exit.success(), "{exit:?}");
+}

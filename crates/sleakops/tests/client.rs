@@ -1,0 +1,421 @@
+//! The SleakOps client against the simulator.
+
+use faro_sim::{
+    Faults, Running,
+    sleakops::{self, CREATE_BUILD, CREATE_DEPLOYMENT, GET_BUILD, GET_DEPLOYMENT},
+};
+use faro_sleakops::{
+    Backoff, BreakerConfig, BreakerState, Build, BuildRequest, Client, Config, DeploymentRequest,
+    Phase, ResourceId, RetryPolicy, SleakOpsError, State, Timeouts,
+};
+use std::time::Duration;
+
+async fn sim(step_ms: u64) -> Running {
+    sleakops::start(sleakops::Options {
+        step: Duration::from_millis(step_ms),
+        ..Default::default()
+    })
+    .await
+    .expect("simulator starts")
+}
+
+fn config(base_url: &str) -> Config {
+    let mut config = Config::new(base_url, sleakops::DEFAULT_KEY);
+    config.timeouts = Timeouts {
+        connect: Duration::from_secs(2),
+        first_byte: Duration::from_secs(5),
+        total: Duration::from_secs(10),
+    };
+    config.retry = RetryPolicy::new(
+        2,
+        Backoff::new(Duration::from_millis(5), Duration::from_millis(20)),
+    );
+    config.breaker = BreakerConfig {
+        failure_threshold: 100,
+        cool_down: Duration::from_secs(30),
+    };
+    config
+}
+
+fn client(base_url: &str) -> Client {
+    Client::new(config(base_url)).expect("client")
+}
+
+fn build_request(branch: &str) -> BuildRequest {
+    let mut request = BuildRequest::new("shop", branch);
+    request.commit = Some("0a1b2c3d".into());
+    request
+}
+
+async fn wait_build(client: &Client, id: &ResourceId) -> Build {
+    for _ in 0..200 {
+        let build = client.build(id).await.expect("build");
+        if build.state.is_final() {
+            return build;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("build {id} never finished");
+}
+
+#[tokio::test]
+async fn a_build_and_its_deployment_advance_to_created() {
+    let sim = sim(60).await;
+    let client = client(&sim.base_url);
+    let build = client
+        .create_build(&build_request("main"))
+        .await
+        .expect("created");
+    assert_eq!(build.state, State::Initial);
+    let mut seen = vec![build.state.clone()];
+    let finished = loop {
+        let now = client.build(&build.id).await.expect("build");
+        if seen.last() != Some(&now.state) {
+            seen.push(now.state.clone());
+        }
+        if now.state.is_final() {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert_eq!(seen, [State::Initial, State::Creating, State::Created]);
+    assert!(finished.errors.is_empty());
+
+    // Deploying an unfinished build is refused with SleakOps' reason (412).
+    let other = client
+        .create_build(&build_request("main"))
+        .await
+        .expect("created");
+    let mut early = DeploymentRequest::new("shop", "production");
+    early.build = Some(other.id.clone());
+    let err = client
+        .create_deployment(&early)
+        .await
+        .expect_err("not ready");
+    assert!(
+        matches!(&err, SleakOpsError::PreconditionFailed { reason } if reason.contains("not ready")),
+        "{err:?}"
+    );
+
+    let mut request = DeploymentRequest::new("shop", "production");
+    request.build = Some(build.id.clone());
+    let deployment = client.create_deployment(&request).await.expect("created");
+    assert_ne!(deployment.id, build.id);
+    let mut deployed = client.deployment(&deployment.id).await.expect("get");
+    while !deployed.state.is_final() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        deployed = client.deployment(&deployment.id).await.expect("get");
+    }
+    assert_eq!(deployed.state, State::Created);
+    assert_eq!(sim.control.requests(CREATE_BUILD), 2);
+    assert_eq!(sim.control.requests(CREATE_DEPLOYMENT), 2);
+    assert!(sim.control.requests(GET_BUILD) >= 3);
+    assert!(sim.control.requests(GET_DEPLOYMENT) >= 1);
+}
+
+#[tokio::test]
+async fn conventional_names_make_builds_and_deployments_fail_with_errors() {
+    let sim = sim(0).await;
+    let client = client(&sim.base_url);
+    let build = client
+        .create_build(&build_request("feature/fail-build"))
+        .await
+        .expect("created");
+    let build = wait_build(&client, &build.id).await;
+    assert_eq!(build.state, State::Error);
+    assert!(
+        build.errors[0].contains("non-zero code"),
+        "{:?}",
+        build.errors
+    );
+
+    let good = client
+        .create_build(&build_request("main"))
+        .await
+        .expect("created");
+    let good = wait_build(&client, &good.id).await;
+    let mut request = DeploymentRequest::new("shop", "staging-fail-deploy");
+    request.build = Some(good.id);
+    let deployment = client.create_deployment(&request).await.expect("created");
+    let deployment = client.deployment(&deployment.id).await.expect("get");
+    assert_eq!(deployment.state, State::Error);
+    assert!(deployment.errors[0].contains("pods did not become ready"));
+}
+
+#[tokio::test]
+async fn every_status_has_its_variant() {
+    let sim = sim(0).await;
+    let mut config = config(&sim.base_url);
+    config.retry = RetryPolicy::none();
+    let client = Client::new(config.clone()).expect("client");
+
+    // Real refusals from the simulator's own validation.
+    let err = client
+        .create_build(&BuildRequest::new("shop", ""))
+        .await
+        .expect_err("no branch");
+    assert!(
+        matches!(&err, SleakOpsError::BadRequest { reason } if reason == "branch: This field is required."),
+        "{err:?}"
+    );
+    let err = client
+        .build(&ResourceId::new("999"))
+        .await
+        .expect_err("unknown");
+    assert!(
+        matches!(&err, SleakOpsError::NotFound { what } if what == "build 999"),
+        "{err:?}"
+    );
+    let mut bad_key = config.clone();
+    bad_key.api_key = "key-that-is-wrong".into();
+    let err = Client::new(bad_key)
+        .expect("client")
+        .build(&ResourceId::new("1"))
+        .await
+        .expect_err("bad key");
+    assert_eq!(err, SleakOpsError::Unauthorized);
+    assert!(!err.to_string().contains("key-that-is-wrong"));
+
+    // Injected statuses, on reads and on triggers.
+    let read = |status| {
+        let client = client.clone();
+        let sim_control = sim.control.clone();
+        async move {
+            sim_control.set_faults(Faults::status(status));
+            let err = client
+                .build(&ResourceId::new("1"))
+                .await
+                .expect_err("fails");
+            sim_control.clear_faults();
+            err
+        }
+    };
+    let trigger = |status| {
+        let client = client.clone();
+        let sim_control = sim.control.clone();
+        async move {
+            sim_control.set_faults(Faults::status(status));
+            let err = client
+                .create_build(&build_request("main"))
+                .await
+                .expect_err("fails");
+            sim_control.clear_faults();
+            err
+        }
+    };
+    assert!(matches!(read(400).await, SleakOpsError::BadRequest { .. }));
+    assert!(matches!(read(403).await, SleakOpsError::Forbidden { .. }));
+    assert!(matches!(
+        read(412).await,
+        SleakOpsError::PreconditionFailed { .. }
+    ));
+    assert!(matches!(
+        read(429).await,
+        SleakOpsError::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(1)
+    ));
+    assert!(matches!(
+        read(500).await,
+        SleakOpsError::Server { status: 500, .. }
+    ));
+    assert!(matches!(
+        read(503).await,
+        SleakOpsError::Unavailable { status: 503, .. }
+    ));
+    assert!(matches!(
+        read(502).await,
+        SleakOpsError::Server { status: 502, .. }
+    ));
+    // A trigger answered 500 may have been acted on; 503 and 429 certainly were not.
+    let err = trigger(500).await;
+    assert!(err.is_outcome_unknown(), "{err:?}");
+    assert!(err.to_string().contains("check SleakOps"), "{err}");
+    assert!(matches!(
+        trigger(503).await,
+        SleakOpsError::Unavailable { .. }
+    ));
+    assert!(matches!(
+        trigger(429).await,
+        SleakOpsError::RateLimited { .. }
+    ));
+    assert!(
+        matches!(trigger(412).await, SleakOpsError::PreconditionFailed { reason } if reason == "Precondition failed.")
+    );
+}
+
+#[tokio::test]
+async fn reads_are_retried_within_the_bound() {
+    let sim = sim(0).await;
+    let client = client(&sim.base_url);
+    let build = client
+        .create_build(&build_request("main"))
+        .await
+        .expect("created");
+    for faults in [
+        Faults::status(503).times(2),
+        Faults::status(500).times(2),
+        Faults::status(429).times(1),
+        Faults::drop_connections().times(2),
+    ] {
+        sim.control.reset();
+        sim.control.set_faults(faults.clone());
+        client
+            .build(&build.id)
+            .await
+            .unwrap_or_else(|e| panic!("{faults:?}: {e}"));
+        let expected = faults.times.expect("times") as u64 + 1;
+        assert_eq!(sim.control.requests(GET_BUILD), expected, "{faults:?}");
+    }
+    sim.control.reset();
+    sim.control.set_faults(Faults::status(503));
+    client.build(&build.id).await.expect_err("gives up");
+    assert_eq!(
+        sim.control.requests(GET_BUILD),
+        3,
+        "one try and two retries"
+    );
+}
+
+#[tokio::test]
+async fn triggers_are_never_repeated_once_they_may_have_been_received() {
+    let sim = sim(0).await;
+    let mut config = config(&sim.base_url);
+    config.timeouts.first_byte = Duration::from_millis(200);
+    let client = Client::new(config).expect("client");
+
+    // A dropped connection after the request was sent.
+    sim.control
+        .set_faults(Faults::drop_connections().on("POST", "cli-build"));
+    let err = client
+        .create_build(&build_request("main"))
+        .await
+        .expect_err("dropped");
+    assert!(err.is_outcome_unknown(), "{err:?}");
+    assert_eq!(sim.control.requests(CREATE_BUILD), 1, "not repeated");
+
+    // A timeout after sending: the simulator still creates the build, late.
+    sim.control.reset();
+    sim.control
+        .set_faults(Faults::latency(Duration::from_millis(500)).on("POST", "cli-"));
+    let err = client
+        .create_deployment(&DeploymentRequest::new("shop", "production"))
+        .await
+        .expect_err("too slow");
+    assert!(
+        matches!(&err, SleakOpsError::OutcomeUnknown { operation, .. } if *operation == "started the deployment"),
+        "{err:?}"
+    );
+    assert_eq!(sim.control.requests(CREATE_DEPLOYMENT), 1, "not repeated");
+
+    // A half-written answer: acted on, but the id is lost.
+    sim.control.reset();
+    sim.control
+        .set_faults(Faults::truncate().on("POST", "cli-build"));
+    let err = client
+        .create_build(&build_request("main"))
+        .await
+        .expect_err("unreadable");
+    assert!(err.is_outcome_unknown(), "{err:?}");
+    assert_eq!(sim.control.requests(CREATE_BUILD), 1);
+
+    // Refusals before acting are retried.
+    sim.control.reset();
+    sim.control.set_faults(Faults::status(503).times(2));
+    client
+        .create_build(&build_request("main"))
+        .await
+        .expect("retried");
+    assert_eq!(sim.control.requests(CREATE_BUILD), 3);
+
+    // So is a connection that could not be made (nothing was sent).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let err = Client::new(self::config(&format!("http://127.0.0.1:{port}/api/")))
+        .expect("client")
+        .create_build(&build_request("main"))
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, SleakOpsError::Connection { .. }), "{err:?}");
+    assert!(err.is_transient() && !err.is_outcome_unknown());
+}
+
+#[tokio::test]
+async fn reads_time_out_and_malformed_answers_are_errors() {
+    let sim = sim(0).await;
+    let mut config = config(&sim.base_url);
+    config.retry = RetryPolicy::none();
+    config.timeouts.first_byte = Duration::from_millis(150);
+    let client = Client::new(config).expect("client");
+    let build = client
+        .create_build(&build_request("main"))
+        .await
+        .expect("created");
+    sim.control
+        .set_faults(Faults::latency(Duration::from_millis(500)));
+    let err = client.build(&build.id).await.expect_err("slow");
+    assert!(
+        matches!(
+            err,
+            SleakOpsError::Timeout {
+                phase: Phase::FirstByte,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.is_transient());
+    sim.control.set_faults(Faults::truncate());
+    let err = client.build(&build.id).await.expect_err("half a body");
+    assert!(matches!(err, SleakOpsError::Malformed { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn the_breaker_opens_fails_fast_and_probes_after_the_cool_down() {
+    let sim = sim(0).await;
+    let mut config = config(&sim.base_url);
+    config.retry = RetryPolicy::none();
+    config.breaker = BreakerConfig {
+        failure_threshold: 3,
+        cool_down: Duration::from_millis(300),
+    };
+    let client = Client::new(config).expect("client");
+    let id = ResourceId::new("1");
+    client
+        .create_build(&build_request("main"))
+        .await
+        .expect("created");
+    sim.control.set_faults(Faults::status(502));
+    for _ in 0..3 {
+        client.build(&id).await.expect_err("fails");
+    }
+    let err = client.build(&id).await.expect_err("fails fast");
+    assert!(matches!(err, SleakOpsError::CircuitOpen { .. }), "{err:?}");
+    assert!(err.is_transient());
+    // Triggers are refused too, before anything is sent.
+    let err = client
+        .create_build(&build_request("main"))
+        .await
+        .expect_err("fails fast");
+    assert!(matches!(err, SleakOpsError::CircuitOpen { .. }), "{err:?}");
+    assert_eq!(sim.control.requests(GET_BUILD), 3);
+    assert_eq!(sim.control.requests(CREATE_BUILD), 1);
+
+    sim.control.clear_faults();
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert_eq!(client.circuit(), BreakerState::HalfOpen);
+    client.build(&id).await.expect("the probe succeeds");
+    assert_eq!(client.circuit(), BreakerState::Closed);
+}
+
+#[tokio::test]
+async fn debug_output_hides_the_key() {
+    let mut config = config("https://api.sleakops.com/api/");
+    config.api_key = "so-live-abcdef0123456789".into();
+    assert!(!format!("{config:?}").contains("abcdef0123456789"));
+    let client = Client::new(config).expect("client");
+    let debug = format!("{client:?}");
+    assert!(!debug.contains("abcdef0123456789"), "{debug}");
+    assert!(debug.contains("Secret(***)"), "{debug}");
+}

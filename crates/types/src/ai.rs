@@ -1,0 +1,165 @@
+//! The AI features (DeepSeek): release notes, explanations of failed releases, and chats
+//! about a release.
+
+use crate::{FieldError, validate};
+use serde::{Deserialize, Serialize};
+
+/// The longest changelog a notes draft takes, in characters.
+pub const MAX_CHANGELOG: usize = 20_000;
+/// The longest release notes, in characters.
+pub const MAX_NOTES: usize = 20_000;
+/// The longest chat message, in characters.
+pub const MAX_CHAT_MESSAGE: usize = 4_000;
+
+fn text(value: &str, max: usize) -> Option<String> {
+    let n = value.chars().count();
+    if value.trim().is_empty() {
+        Some("must not be empty".to_owned())
+    } else if n > max {
+        Some(format!("must be at most {max} characters"))
+    } else {
+        None
+    }
+}
+
+/// `POST /api/releases/{id}/notes`: the commit messages or changelog to draft notes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DraftNotes {
+    pub changelog: String,
+}
+
+impl DraftNotes {
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        validate::Errors::new()
+            .check("changelog", text(&self.changelog, MAX_CHANGELOG))
+            .finish()
+    }
+}
+
+/// A release's notes, as drafted (and stored on the release).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReleaseNotes {
+    pub notes: String,
+}
+
+/// `PATCH /api/releases/{id}`: edit the release's notes (`null` clears them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRelease {
+    pub notes: Option<String>,
+}
+
+impl UpdateRelease {
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let message = self.notes.as_deref().and_then(|notes| {
+            (notes.chars().count() > MAX_NOTES)
+                .then(|| format!("must be at most {MAX_NOTES} characters"))
+        });
+        validate::Errors::new().check("notes", message).finish()
+    }
+}
+
+/// `POST /api/releases/{id}/explain`: why a failed release failed, and what to try.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Explanation {
+    pub explanation: String,
+    pub suggested_fixes: Vec<String>,
+}
+
+/// `POST /api/releases/{id}/chat`: one message of a conversation about the release. Without
+/// `conversation_id` a new conversation starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChatRequest {
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_id: Option<String>,
+}
+
+impl ChatRequest {
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        let id = self.conversation_id.as_deref().and_then(|id| {
+            let ok = (1..=64).contains(&id.len())
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            (!ok).then(|| "is not a conversation id this API issued".to_owned())
+        });
+        validate::Errors::new()
+            .check("message", text(&self.message, MAX_CHAT_MESSAGE))
+            .check("conversation_id", id)
+            .finish()
+    }
+}
+
+/// The chat stream's first event (`event: conversation`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChatStarted {
+    pub conversation_id: String,
+}
+
+/// A piece of the answer (`event: token`), to append to what came before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChatToken {
+    pub text: String,
+}
+
+/// Tokens an AI answer used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AiUsage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+}
+
+/// The chat stream's last event (`event: done`): the answer is complete and stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChatDone {
+    pub conversation_id: String,
+    pub usage: AiUsage,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inputs_are_checked() {
+        assert!(
+            DraftNotes {
+                changelog: "fix: things".into()
+            }
+            .validate()
+            .is_ok()
+        );
+        let blank = DraftNotes {
+            changelog: "  ".into(),
+        }
+        .validate()
+        .expect_err("blank");
+        assert_eq!(blank[0].field, "changelog");
+        let chat = ChatRequest {
+            message: "hi".into(),
+            conversation_id: Some("../etc".into()),
+        };
+        assert_eq!(
+            chat.validate().expect_err("bad id")[0].field,
+            "conversation_id"
+        );
+        assert!(
+            UpdateRelease { notes: None }.validate().is_ok(),
+            "null clears the notes"
+        );
+        let long = UpdateRelease {
+            notes: Some("x".repeat(MAX_NOTES + 1)),
+        };
+        assert_eq!(long.validate().expect_err("long")[0].field, "notes");
+    }
+}
