@@ -1,6 +1,7 @@
 //! `/api/projects/{slug}/members` and `/api/projects/{slug}/members/{user_id}`.
 
-use super::{access_among, lock_members, normalize_email};
+use super::{access_among, lock_members};
+use crate::accounts::normalize_email;
 use crate::{
     AppState,
     access::ProjectAccess,

@@ -155,11 +155,6 @@ fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::field("cursor", "is not a cursor this API issued"))
 }
 
-/// Emails are compared case-insensitively: stored trimmed and lowercased (as at sign-up).
-fn normalize_email(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
 /// The changed fields of a write, as the audit entry's short JSON `details`.
 fn details(fields: serde_json::Map<String, serde_json::Value>) -> String {
     serde_json::Value::Object(fields).to_string()
