@@ -287,10 +287,7 @@ impl Job {
                     tx.commit().await?;
                     return Ok(End::Finished);
                 }
-                Step::Fail(from, reason) => {
-                    self.fail(from, reason).await?;
-                    Flow::Continue
-                }
+                Step::Fail(from, reason) => self.fail(from, reason).await?,
                 Step::TriggerBuild => self.trigger_build(&row).await?,
                 Step::PollBuild(id) => self.poll_build(&id).await?,
                 Step::TriggerDeployment(build) => self.trigger_deployment(&row, &build).await?,
@@ -327,8 +324,8 @@ impl Job {
         }
     }
 
-    /// Fails the release if it still has status `from`.
-    async fn fail(&self, from: ReleaseStatus, reason: String) -> Result<(), JobError> {
+    /// Fails the release if it still has status `from` (and ends the job), else looks again.
+    async fn fail(&self, from: ReleaseStatus, reason: String) -> Result<Flow, JobError> {
         let reason = clip(reason);
         let now = db::now();
         let mut tx = self.state.db.begin().await?;
@@ -344,7 +341,7 @@ impl Job {
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
-            return Ok(());
+            return Ok(Flow::Continue);
         }
         outbox::done(&mut tx, &self.claim).await?;
         tracing::info!(release_id = self.id(), reason = %reason, "release failed");
@@ -352,7 +349,8 @@ impl Job {
             tx,
             NewEvent::new(EventKind::Failed, ReleaseStatus::Failed, reason),
         )
-        .await
+        .await?;
+        Ok(Flow::End(End::Finished))
     }
 
     /// Records a failed attempt: the release waits (with a timeline note) and is tried again
@@ -373,7 +371,8 @@ impl Job {
                          {error}. Retry the release once SleakOps is back."
                     ),
                 )
-                .await;
+                .await
+                .map(|_| ());
         }
         let delay = Backoff::new(config.retry_base, config.retry_max)
             .equal_jitter(attempts - 1)
@@ -423,17 +422,17 @@ impl Job {
         let build = match self.noted(self.sleakops.create_build(&request).await) {
             Ok(build) => build,
             Err(err) if err.is_outcome_unknown() => {
-                self.fail(
-                    ReleaseStatus::Queued,
-                    format!(
-                        "SleakOps may or may not have started the build: {err}. Faro does not \
+                return self
+                    .fail(
+                        ReleaseStatus::Queued,
+                        format!(
+                            "SleakOps may or may not have started the build: {err}. Faro does not \
                          start it again by itself, so nothing is built twice: check SleakOps \
                          for a build of {} and retry this release.",
-                        row.branch
-                    ),
-                )
-                .await?;
-                return Ok(Flow::Continue);
+                            row.branch
+                        ),
+                    )
+                    .await;
             }
             Err(err) => {
                 // Certainly not acted on: the next attempt may send it again.
@@ -445,12 +444,12 @@ impl Job {
                 .execute(&self.state.db)
                 .await?;
                 if permanent(&err) {
-                    self.fail(
-                        ReleaseStatus::Queued,
-                        format!("SleakOps refused to start the build: {err}"),
-                    )
-                    .await?;
-                    return Ok(Flow::Continue);
+                    return self
+                        .fail(
+                            ReleaseStatus::Queued,
+                            format!("SleakOps refused to start the build: {err}"),
+                        )
+                        .await;
                 }
                 return Ok(Flow::End(End::Retry {
                     error: err,
@@ -534,15 +533,15 @@ impl Job {
                         return Ok(Flow::Continue);
                     }
                     State::Error => {
-                        self.fail(
-                            ReleaseStatus::Building,
-                            format!(
-                                "Build {id} failed on SleakOps: {}",
-                                errors_text(&build.errors)
-                            ),
-                        )
-                        .await?;
-                        return Ok(Flow::Continue);
+                        return self
+                            .fail(
+                                ReleaseStatus::Building,
+                                format!(
+                                    "Build {id} failed on SleakOps: {}",
+                                    errors_text(&build.errors)
+                                ),
+                            )
+                            .await;
                     }
                     state => {
                         if state != State::Initial && announced.as_ref() != Some(&state) {
@@ -556,20 +555,20 @@ impl Job {
                     }
                 },
                 Err(SleakOpsError::NotFound { .. }) => {
-                    self.fail(
-                        ReleaseStatus::Building,
-                        format!("SleakOps no longer knows build {id}; retry the release."),
-                    )
-                    .await?;
-                    return Ok(Flow::Continue);
+                    return self
+                        .fail(
+                            ReleaseStatus::Building,
+                            format!("SleakOps no longer knows build {id}; retry the release."),
+                        )
+                        .await;
                 }
                 Err(err) if permanent(&err) => {
-                    self.fail(
-                        ReleaseStatus::Building,
-                        format!("Build {id} cannot be followed on SleakOps: {err}"),
-                    )
-                    .await?;
-                    return Ok(Flow::Continue);
+                    return self
+                        .fail(
+                            ReleaseStatus::Building,
+                            format!("Build {id} cannot be followed on SleakOps: {err}"),
+                        )
+                        .await;
                 }
                 Err(err) => {
                     return Ok(Flow::End(End::Retry {
@@ -614,17 +613,17 @@ impl Job {
         let deployment = match self.noted(self.sleakops.create_deployment(&request).await) {
             Ok(deployment) => deployment,
             Err(err) if err.is_outcome_unknown() => {
-                self.fail(
-                    ReleaseStatus::Building,
-                    format!(
-                        "SleakOps may or may not have started the deployment of build {build}: \
+                return self
+                    .fail(
+                        ReleaseStatus::Building,
+                        format!(
+                            "SleakOps may or may not have started the deployment of build {build}: \
                          {err}. Faro does not start it again by itself, so nothing is deployed \
                          twice: check SleakOps for a deployment to {} and retry this release.",
-                        row.sleakops_environment
-                    ),
-                )
-                .await?;
-                return Ok(Flow::Continue);
+                            row.sleakops_environment
+                        ),
+                    )
+                    .await;
             }
             Err(err) => {
                 sqlx::query(
@@ -635,12 +634,12 @@ impl Job {
                 .execute(&self.state.db)
                 .await?;
                 if permanent(&err) {
-                    self.fail(
-                        ReleaseStatus::Building,
-                        format!("SleakOps refused to deploy build {build}: {err}"),
-                    )
-                    .await?;
-                    return Ok(Flow::Continue);
+                    return self
+                        .fail(
+                            ReleaseStatus::Building,
+                            format!("SleakOps refused to deploy build {build}: {err}"),
+                        )
+                        .await;
                 }
                 return Ok(Flow::End(End::Retry {
                     error: err,
@@ -725,16 +724,16 @@ impl Job {
                         return Ok(Flow::End(End::Finished));
                     }
                     State::Error => {
-                        self.fail(
-                            ReleaseStatus::Deploying,
-                            format!(
-                                "Deployment {id} to {} failed on SleakOps: {}",
-                                row.sleakops_environment,
-                                errors_text(&deployment.errors)
-                            ),
-                        )
-                        .await?;
-                        return Ok(Flow::Continue);
+                        return self
+                            .fail(
+                                ReleaseStatus::Deploying,
+                                format!(
+                                    "Deployment {id} to {} failed on SleakOps: {}",
+                                    row.sleakops_environment,
+                                    errors_text(&deployment.errors)
+                                ),
+                            )
+                            .await;
                     }
                     state => {
                         if state != State::Initial && announced.as_ref() != Some(&state) {
@@ -748,20 +747,20 @@ impl Job {
                     }
                 },
                 Err(SleakOpsError::NotFound { .. }) => {
-                    self.fail(
-                        ReleaseStatus::Deploying,
-                        format!("SleakOps no longer knows deployment {id}; retry the release."),
-                    )
-                    .await?;
-                    return Ok(Flow::Continue);
+                    return self
+                        .fail(
+                            ReleaseStatus::Deploying,
+                            format!("SleakOps no longer knows deployment {id}; retry the release."),
+                        )
+                        .await;
                 }
                 Err(err) if permanent(&err) => {
-                    self.fail(
-                        ReleaseStatus::Deploying,
-                        format!("Deployment {id} cannot be followed on SleakOps: {err}"),
-                    )
-                    .await?;
-                    return Ok(Flow::Continue);
+                    return self
+                        .fail(
+                            ReleaseStatus::Deploying,
+                            format!("Deployment {id} cannot be followed on SleakOps: {err}"),
+                        )
+                        .await;
                 }
                 Err(err) => {
                     return Ok(Flow::End(End::Retry {

@@ -1,5 +1,10 @@
 //! The AI endpoints against the DeepSeek simulator: notes, explanations, streamed chat,
 //! outages and limits.
+//!
+//! Multi-threaded runtimes: the app keeps working in the background (the worker finishing a
+//! step) when a test ends, and `TestApp`'s drop blocks its thread while it drops the
+//! database, which waits for the app's open transactions; on a single-threaded runtime those
+//! could never finish.
 
 use crate::{
     releases::{Fixture, add_member, body, create, insert_release, project},
@@ -89,7 +94,7 @@ fn answer_of(events: &[SseEvent]) -> String {
         .collect()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notes_are_drafted_stored_and_editable_by_maintainers() {
     let (app, sims, ada, fx) = setup(|_| {}).await;
     let release = create(&app, &ada, &fx, &body("production")).await;
@@ -200,7 +205,7 @@ async fn notes_are_drafted_stored_and_editable_by_maintainers() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_release_is_explained() {
     let (app, _sims, ada, fx) = setup(|_| {}).await;
     let id = insert_release(&app, &fx, fx.staging, &ada, "failed", "main").await;
@@ -257,7 +262,7 @@ async fn a_failed_release_is_explained() {
     assert!(p.detail.unwrap_or_default().contains("queued"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_answers_stream_token_by_token_and_conversations_keep_their_history() {
     let (app, sims, ada, fx) = setup(|_| {}).await;
     sims.deepseek.control.set_settings(faro_sim::Settings {
@@ -358,7 +363,7 @@ async fn chat_answers_stream_token_by_token_and_conversations_keep_their_history
     assert_eq!(p.field.as_deref(), Some("message"));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_that_breaks_off_ends_with_an_error_event_and_stores_nothing() {
     let (app, sims, ada, fx) = setup(|_| {}).await;
     let release = create(&app, &ada, &fx, &body("staging")).await;
@@ -398,7 +403,7 @@ async fn an_answer_that_breaks_off_ends_with_an_error_event_and_stores_nothing()
     .await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deepseek_outage_is_503_with_retry_after_and_releases_are_unaffected() {
     let (app, sims) = TestApp::spawn_with_sims(Duration::from_millis(30), |_| {}).await;
     let ada = app.signup("Ada").await;
@@ -466,7 +471,7 @@ async fn a_deepseek_outage_is_503_with_retry_after_and_releases_are_unaffected()
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ai_calls_are_limited_per_user_and_globally() {
     let (app, sims, ada, fx) = setup(|vars| {
         vars.insert("FARO_AI_REQUESTS_PER_MINUTE".into(), "2".into());
@@ -523,7 +528,7 @@ async fn ai_calls_are_limited_per_user_and_globally() {
     assert_eq!(response.status(), 200, "the slot is free again");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_key_the_ai_features_are_off() {
     let app = TestApp::spawn().await;
     let ada = app.signup("Ada").await;

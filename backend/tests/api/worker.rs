@@ -1,4 +1,9 @@
 //! The release worker against the SleakOps simulator, real MariaDB and DynamoDB Local.
+//!
+//! Multi-threaded runtimes: the app keeps working in the background (the worker finishing a
+//! step) when a test ends, and `TestApp`'s drop blocks its thread while it drops the
+//! database, which waits for the app's open transactions; on a single-threaded runtime those
+//! could never finish.
 
 use crate::{
     releases::{Fixture, body, create, environment, project},
@@ -84,7 +89,7 @@ async fn setup(
     (app, sims, ada, fx)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_is_built_and_deployed_with_its_timeline_in_order() {
     let (app, sims, ada, fx) = setup(STEP, |_| {}).await;
     let created = create(&app, &ada, &fx, &body("production")).await;
@@ -143,7 +148,7 @@ async fn a_release_is_built_and_deployed_with_its_timeline_in_order() {
     assert_eq!(claimed_by, None);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_build_fails_the_release_with_sleakops_errors() {
     let (app, sims, ada, fx) = setup(STEP, |_| {}).await;
     let mut request = body("staging");
@@ -174,7 +179,7 @@ async fn a_failed_build_fails_the_release_with_sleakops_errors() {
     assert!(outbox(&app.state.db, created.id).await.0);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_deployment_fails_the_release_with_sleakops_errors() {
     let (app, _sims, ada, fx) = setup(STEP, |_| {}).await;
     environment(&app, fx.project_id, "qa-fail-deploy", false).await;
@@ -206,7 +211,7 @@ async fn a_failed_deployment_fails_the_release_with_sleakops_errors() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn releases_wait_while_sleakops_is_down_and_complete_once_it_is_back() {
     let (app, sims, ada, fx) = setup(STEP, |_| {}).await;
     sims.sleakops.control.set_faults(Faults::status(503));
@@ -258,7 +263,7 @@ async fn releases_wait_while_sleakops_is_down_and_complete_once_it_is_back() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_fails_once_its_attempts_are_used_up() {
     let (app, sims, ada, fx) = setup(STEP, |vars| {
         vars.insert("FARO_WORKER_MAX_ATTEMPTS".into(), "2".into());
@@ -281,7 +286,7 @@ async fn a_release_fails_once_its_attempts_are_used_up() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_never_trigger_a_build_twice() {
     let (app, sims, ada, fx) = setup(Duration::from_millis(20), |vars| {
         vars.insert("FARO_WORKER_CONCURRENCY".into(), "3".into());
@@ -321,7 +326,7 @@ async fn two_workers_never_trigger_a_build_twice() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_release_is_resumed_by_another_task() {
     let (mut app, sims, ada, fx) = setup(Duration::from_millis(700), |_| {}).await;
     let created = create(&app, &ada, &fx, &body("staging")).await;
@@ -367,7 +372,7 @@ async fn a_worker_killed_mid_release_is_resumed_by_another_task() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_hands_claimed_releases_back() {
     let (mut app, sims, ada, fx) = setup(Duration::from_millis(700), |_| {}).await;
     let created = create(&app, &ada, &fx, &body("staging")).await;
@@ -416,7 +421,7 @@ async fn shutdown_hands_claimed_releases_back() {
     let _ = ada;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_during_the_build_stops_the_worker_from_deploying() {
     let (app, sims, ada, fx) = setup(Duration::from_millis(400), |_| {}).await;
     let created = create(&app, &ada, &fx, &body("staging")).await;
@@ -449,7 +454,7 @@ async fn cancelling_during_the_build_stops_the_worker_from_deploying() {
     assert!(done);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trigger_with_an_unknown_outcome_is_never_repeated() {
     let (app, sims, ada, fx) = setup(STEP, |_| {}).await;
     sims.sleakops
@@ -472,7 +477,7 @@ async fn a_trigger_with_an_unknown_outcome_is_never_repeated() {
     assert_eq!(sims.sleakops.control.requests(CREATE_BUILD), 1);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_whose_trigger_was_interrupted_is_reconciled_not_repeated() {
     // A task died after marking the build as requested, before it learnt the outcome.
     let (app, sims, ada, fx) = setup(STEP, |vars| {
@@ -504,7 +509,7 @@ async fn a_release_whose_trigger_was_interrupted_is_reconciled_not_repeated() {
     assert_eq!(sims.sleakops.control.requests(CREATE_BUILD), 0);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_says_what_the_app_runs_against() {
     let (app, _sims, _ada, _fx) = setup(STEP, |_| {}).await;
     let status: OpsStatus = app.get("/api/status").await.json().await.expect("status");
@@ -545,7 +550,7 @@ async fn status_says_what_the_app_runs_against() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_sleakops_failures_and_the_outbox_lag() {
     let (app, sims, ada, fx) = setup(STEP, |_| {}).await;
     sims.sleakops.control.set_faults(Faults::status(503));
