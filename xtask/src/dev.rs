@@ -10,7 +10,7 @@ use crate::backend::{self, Env};
 use crate::stack::{self, LocalStack, Mode};
 use crate::watch::Watcher;
 use crate::workspace::Workspace;
-use crate::{Hint, prereq, proc};
+use crate::{Hint, prereq, proc, sim};
 
 const DEFAULT_PORT: u16 = 8080;
 const DATABASE: &str = "faro_dev";
@@ -35,6 +35,8 @@ pub enum Error {
     #[error(transparent)]
     Backend(#[from] backend::Error),
     #[error(transparent)]
+    Sim(#[from] sim::Error),
+    #[error(transparent)]
     Proc(#[from] proc::Error),
 }
 
@@ -48,6 +50,7 @@ impl Hint for Error {
                 Some("fix the errors above, then run `cargo xtask dev` again".into())
             }
             Self::Backend(e) => e.hint(),
+            Self::Sim(e) => e.hint(),
             Self::Proc(e) => e.hint(),
         }
     }
@@ -124,7 +127,15 @@ pub fn run(options: &Options) -> Result<ExitCode, Error> {
     let mut watcher = Watcher::new(&ws.root);
 
     let stack = LocalStack::start(Mode::Dev, &ws)?;
-    let env = backend_env(&stack, port);
+    let mut env = backend_env(&stack, port);
+    let simulated = sim::wanted();
+    let simulators = if simulated.is_empty() {
+        None
+    } else {
+        let simulators = sim::start(&ws, &simulated, sim::Settings::DEV)?;
+        env.extend(simulators.env.iter().cloned());
+        Some(simulators)
+    };
     let binary = backend::build(&ws, false)?;
     backend::migrate(&binary, &env)?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -146,6 +157,17 @@ pub fn run(options: &Options) -> Result<ExitCode, Error> {
         }
     );
     eprintln!("  DynamoDB   {} (table {TABLE})", stack.dynamodb);
+    for (name, value) in simulators.iter().flat_map(|s| &s.env) {
+        if name.ends_with("_BASE_URL") {
+            eprintln!("  simulator  {value} ({name})");
+        }
+    }
+    if !simulated.is_empty() {
+        eprintln!(
+            "             {} simulated: set FARO_DEEPSEEK_API_KEY / FARO_SLEAKOPS_API_KEY to use the real services",
+            simulated.join(" and ")
+        );
+    }
     let watched: Vec<String> = watcher
         .roots()
         .iter()
@@ -162,6 +184,10 @@ pub fn run(options: &Options) -> Result<ExitCode, Error> {
     if let Some(running) = backend.take() {
         let pid = running.child.pid();
         eprintln!("xtask: faro-backend (pid {pid}) {}", running.child.stop());
+    }
+    if let Some(simulators) = simulators {
+        let pid = simulators.child.pid();
+        eprintln!("xtask: faro-sim (pid {pid}) {}", simulators.child.stop());
     }
     stack.stop();
     match result {

@@ -15,6 +15,7 @@ mod http;
 mod infra;
 mod prereq;
 mod proc;
+mod sim;
 mod stack;
 mod test;
 mod watch;
@@ -27,7 +28,8 @@ const USAGE: &str = "\
 usage: cargo xtask <command> [flags]
 
 commands:
-  dev      run the local stack (MySQL, DynamoDB Local) and the backend; rebuild and restart on change
+  dev      run the local stack (MySQL, DynamoDB Local, the DeepSeek and SleakOps simulators unless
+           their API keys are set) and the backend; rebuild and restart on change
              --port N            serve on port N (default $FARO_PORT or 8080)
   test     fmt, clippy, doc tests and all tests against the local stack
              --no-lint           skip cargo fmt and cargo clippy
@@ -36,7 +38,8 @@ commands:
   bench    start-up time, idle memory and load scenarios of the release backend
              --duration SECS     measured seconds per scenario (default 10)
              --connections N     concurrent keep-alive connections (default 64)
-             --scenario NAME     run only this scenario (healthz, readyz)
+             --scenario NAME     run only this scenario (healthz, readyz, list-releases,
+                                 get-release, release-timeline, create-release, worker)
   cost     the monthly AWS cost of an environment from infra/env/NAME.json and infra/pricing.json
              --env NAME          the environment (staging, production, ...)
 

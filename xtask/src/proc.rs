@@ -262,6 +262,11 @@ impl Child {
         self.process.id()
     }
 
+    /// The child's stdout, when it was spawned with `Stdio::piped()` and not taken before.
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.process.stdout.take()
+    }
+
     /// `Some(status)` once the child has exited.
     pub fn try_status(&mut self) -> Result<Option<ExitStatus>, Error> {
         if self.exited.is_none() {

@@ -1,4 +1,5 @@
-//! `POST /api/releases/{id}/chat`: a conversation about a release, streamed token by token.
+//! `POST /api/releases/{id}/chat`: a conversation about a release, streamed token by token;
+//! `GET /api/releases/{id}/chat/{conversation_id}`: the conversation so far.
 //!
 //! Conversations live in DynamoDB: `pk = CONVERSATION#<id>`, `sk = META` (the release and
 //! the user it belongs to) and `sk = MSG#<seq, 6 digits>` (each message: `role`, `content`,
@@ -32,7 +33,8 @@ use axum::{
 };
 use faro_deepseek::{ChatStream, Message, Role as ChatRole, Usage};
 use faro_types::{
-    AiUsage, ChatDone, ChatRequest, ChatStarted, ChatToken, Problem, ProblemType, Role,
+    AiUsage, ChatDone, ChatMessage, ChatRequest, ChatStarted, ChatToken, Conversation, Problem,
+    ProblemType, Role,
 };
 use futures_util::{Stream, StreamExt};
 use std::{
@@ -43,7 +45,7 @@ use std::{
 use tokio::sync::OwnedSemaphorePermit;
 
 /// Earlier messages sent along with a new one.
-const HISTORY: i32 = 20;
+const HISTORY: usize = 20;
 const KEEP: Duration = Duration::from_secs(90 * 24 * 3600);
 
 fn pk(conversation: &str) -> String {
@@ -124,14 +126,21 @@ pub(super) async fn chat(
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-/// The conversation's recent messages (oldest first) and the next sequence number, if it
-/// belongs to `release_id` and `user_id`.
-async fn load(
+/// A stored message with its sequence number.
+struct Stored {
+    seq: u64,
+    role: faro_types::ChatRole,
+    content: String,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+/// 404 unless the conversation belongs to `release_id` and `user_id`.
+async fn check_owner(
     state: &AppState,
     conversation: &str,
     release_id: u64,
     user_id: u64,
-) -> Result<(Vec<Message>, u64), ApiError> {
+) -> Result<(), ApiError> {
     let meta = state
         .dynamo
         .get_item()
@@ -152,41 +161,121 @@ async fn load(
     if number("release_id") != Some(release_id) || number("user_id") != Some(user_id) {
         return Err(ApiError::NotFound);
     }
-    let output = state
-        .dynamo
-        .query()
-        .table_name(&*state.table)
-        .key_condition_expression("#pk = :pk AND begins_with(#sk, :msg)")
-        .expression_attribute_names("#pk", PK)
-        .expression_attribute_names("#sk", SK)
-        .expression_attribute_values(":pk", AttributeValue::S(pk(conversation)))
-        .expression_attribute_values(":msg", AttributeValue::S("MSG#".into()))
-        .scan_index_forward(false)
-        .limit(HISTORY)
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(|e| ApiError::dynamo(DisplayErrorContext(e)))?;
-    let mut next = 1;
-    let mut history = Vec::new();
-    for item in output.items() {
-        let seq = item
-            .get(SK)
-            .and_then(|v| v.as_s().ok())
-            .and_then(|sk| sk.strip_prefix("MSG#"))
-            .and_then(|n| n.parse::<u64>().ok());
-        let role = item.get("role").and_then(|v| v.as_s().ok());
-        let content = item.get("content").and_then(|v| v.as_s().ok());
-        if let (Some(seq), Some(role), Some(content)) = (seq, role, content) {
-            next = next.max(seq + 1);
-            history.push(match role.as_str() {
-                "assistant" => Message::assistant(content.clone()),
-                _ => Message::user(content.clone()),
-            });
+    Ok(())
+}
+
+/// The newest `limit` messages of a conversation, oldest first.
+async fn newest_messages(
+    state: &AppState,
+    conversation: &str,
+    limit: usize,
+) -> Result<Vec<Stored>, ApiError> {
+    let mut messages = Vec::new();
+    let mut start = None;
+    loop {
+        let output = state
+            .dynamo
+            .query()
+            .table_name(&*state.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :msg)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", AttributeValue::S(pk(conversation)))
+            .expression_attribute_values(":msg", AttributeValue::S("MSG#".into()))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit - messages.len()).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start.take())
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| ApiError::dynamo(DisplayErrorContext(e)))?;
+        messages.extend(output.items().iter().filter_map(stored));
+        match output.last_evaluated_key {
+            Some(key) if messages.len() < limit => start = Some(key),
+            _ => break,
         }
     }
-    history.reverse();
+    messages.reverse();
+    Ok(messages)
+}
+
+fn stored(item: &HashMap<String, AttributeValue>) -> Option<Stored> {
+    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+    Some(Stored {
+        seq: text(SK)?.strip_prefix("MSG#")?.parse().ok()?,
+        role: match text("role")?.as_str() {
+            "assistant" => faro_types::ChatRole::Assistant,
+            _ => faro_types::ChatRole::User,
+        },
+        content: text("content")?.clone(),
+        at: chrono::DateTime::parse_from_rfc3339(text("at")?)
+            .ok()?
+            .with_timezone(&chrono::Utc),
+    })
+}
+
+/// The conversation's recent messages (oldest first) and the next sequence number, if it
+/// belongs to `release_id` and `user_id`.
+async fn load(
+    state: &AppState,
+    conversation: &str,
+    release_id: u64,
+    user_id: u64,
+) -> Result<(Vec<Message>, u64), ApiError> {
+    check_owner(state, conversation, release_id, user_id).await?;
+    let stored = newest_messages(state, conversation, HISTORY).await?;
+    let next = stored.last().map_or(1, |m| m.seq + 1);
+    let history = stored
+        .into_iter()
+        .map(|m| match m.role {
+            faro_types::ChatRole::Assistant => Message::assistant(m.content),
+            faro_types::ChatRole::User => Message::user(m.content),
+        })
+        .collect();
     Ok((history, next))
+}
+
+/// The messages a conversation shows at most (the newest).
+const SHOWN: usize = 500;
+
+/// A conversation so far, to show it again (after a reload, on another device).
+#[utoipa::path(
+    get, path = "/api/releases/{id}/chat/{conversation_id}", tag = "ai",
+    params(
+        ("id" = u64, Path, description = "The release's id"),
+        ("conversation_id" = String, Path, description = "The id the chat stream's `conversation` event gave"),
+    ),
+    responses(
+        (status = 200, description = "The newest 500 messages at most, oldest first", body = Conversation),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such release or conversation (conversations belong to one release and one user)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A malformed conversation id", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(super) async fn conversation(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, conversation_id)): Path<(u64, String)>,
+) -> Result<axum::Json<Conversation>, ApiError> {
+    if let Some(message) = faro_types::conversation_id_problem(&conversation_id) {
+        return Err(ApiError::field("conversation_id", &message));
+    }
+    release_for(&state, &user, id, Role::Viewer).await?;
+    check_owner(&state, &conversation_id, id, user.id).await?;
+    let messages = newest_messages(&state, &conversation_id, SHOWN)
+        .await?
+        .into_iter()
+        .map(|m| ChatMessage {
+            role: m.role,
+            content: m.content,
+            at: m.at,
+        })
+        .collect();
+    Ok(axum::Json(Conversation {
+        conversation_id,
+        release_id: id,
+        messages,
+    }))
 }
 
 enum Phase {

@@ -32,6 +32,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(notes::update))
         .routes(routes!(explain::explain))
         .routes(routes!(chat::chat))
+        .routes(routes!(chat::conversation))
 }
 
 /// The task's bound on concurrent DeepSeek calls.

@@ -135,20 +135,21 @@ pub async fn page(
     before: Option<u64>,
     limit: u32,
 ) -> Result<Vec<Release>, sqlx::Error> {
-    let mut sql = format!("{} WHERE r.project_id = ?", store::SELECT);
+    let mut ids = String::from("SELECT id FROM releases WHERE project_id = ?");
     if filter.environment_id.is_some() {
-        sql.push_str(" AND r.environment_id = ?");
+        ids.push_str(" AND environment_id = ?");
     }
     if filter.status.is_some() {
-        sql.push_str(" AND r.status = ?");
+        ids.push_str(" AND status = ?");
     }
     if filter.branch.is_some() {
-        sql.push_str(" AND r.branch = ?");
+        ids.push_str(" AND branch = ?");
     }
     if before.is_some() {
-        sql.push_str(" AND r.id < ?");
+        ids.push_str(" AND id < ?");
     }
-    sql.push_str(" ORDER BY r.id DESC LIMIT ?");
+    ids.push_str(" ORDER BY id DESC LIMIT ?");
+    let sql = store::select_ids(&ids);
     let mut q = sqlx::query(&sql).bind(project_id);
     if let Some(id) = filter.environment_id {
         q = q.bind(id);
@@ -206,10 +207,9 @@ pub(super) async fn recent(
     // of other teams' releases however many there are.
     let per_project = "(SELECT id FROM releases WHERE project_id = ? ORDER BY id DESC LIMIT ?)";
     let union = vec![per_project; projects.len()].join(" UNION ALL ");
-    let sql = format!(
-        "{} JOIN ({union}) newest ON newest.id = r.id ORDER BY r.id DESC LIMIT ?",
-        store::SELECT
-    );
+    let sql = store::select_ids(&format!(
+        "SELECT id FROM ({union}) newest ORDER BY id DESC LIMIT ?"
+    ));
     let mut q = sqlx::query(&sql);
     for (project_id,) in &projects {
         q = q.bind(project_id).bind(limit);

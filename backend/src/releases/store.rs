@@ -4,20 +4,27 @@ use chrono::{DateTime, Utc};
 use faro_types::{Release, ReleaseStatus, UserRef};
 use sqlx::{MySqlConnection, MySqlPool, Row, mysql::MySqlRow};
 
-/// The columns [`from_row`] reads; callers append `WHERE …`. `STRAIGHT_JOIN` keeps `releases`
-/// the driving table: left alone, MariaDB starts from the one-row project, environment and
-/// user tables and sorts every release of the project (measured: 32 lists/s over 10,000
-/// releases); driven from `releases`, `ORDER BY id DESC LIMIT n` walks `(project_id, id)`
-/// backwards and stops after n rows. MySQL 8 understands it the same way.
-pub const SELECT: &str = "SELECT STRAIGHT_JOIN r.id, r.project_id, p.slug, e.name AS environment, e.production, \
+/// The columns [`from_row`] reads, from `releases r` and the tables it names.
+const COLUMNS: &str = "r.id, r.project_id, p.slug, e.name AS environment, e.production, \
      r.branch, r.commit_sha, r.tag, r.commit_time, r.status, r.sleakops_build_id, \
      r.sleakops_deployment_id, r.requested_by, u.display_name AS requested_by_name, \
      r.requested_at, r.started_at, r.deployed_at, r.finished_at, r.failure_reason, r.notes, \
-     r.retry_of \
-     FROM releases r \
-     JOIN projects p ON p.id = r.project_id \
+     r.retry_of";
+
+const JOINS: &str = "JOIN projects p ON p.id = r.project_id \
      JOIN environments e ON e.id = r.environment_id \
      JOIN users u ON u.id = r.requested_by";
+
+/// Full rows, newest first, of the release ids `ids` selects (a `SELECT id FROM releases …
+/// ORDER BY id DESC LIMIT ?` subquery). The page is chosen on the index alone and only its rows
+/// are joined: written as one join with `ORDER BY … LIMIT` outside, MariaDB joins the tiny
+/// project, environment and user tables through a join buffer, which loses the index order,
+/// and sorts every release of the project (measured: 10,000 rows read, 34 ms, per page).
+pub fn select_ids(ids: &str) -> String {
+    format!(
+        "SELECT {COLUMNS} FROM ({ids}) k JOIN releases r ON r.id = k.id {JOINS} ORDER BY r.id DESC"
+    )
+}
 
 pub fn status_of(value: &str) -> Result<ReleaseStatus, sqlx::Error> {
     ReleaseStatus::parse(value).ok_or_else(|| sqlx::Error::ColumnDecode {
@@ -56,10 +63,12 @@ pub fn from_row(row: &MySqlRow) -> Result<Release, sqlx::Error> {
 
 /// One release with its project's id (for the caller's authorization), or `None`.
 pub async fn find(db: &MySqlPool, id: u64) -> Result<Option<(u64, Release)>, sqlx::Error> {
-    let row = sqlx::query(&format!("{SELECT} WHERE r.id = ?"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM releases r {JOINS} WHERE r.id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
     row.map(|row| Ok((row.try_get("project_id")?, from_row(&row)?)))
         .transpose()
 }

@@ -12,7 +12,8 @@ use crate::{
 };
 use faro_sim::{Faults, deepseek::CHAT};
 use faro_types::{
-    ChatDone, ChatStarted, ChatToken, Explanation, Problem, Release, ReleaseNotes, ReleaseStatus,
+    ChatDone, ChatRole, ChatStarted, ChatToken, Conversation, Explanation, Problem, Release,
+    ReleaseNotes, ReleaseStatus,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -330,9 +331,41 @@ async fn chat_answers_stream_token_by_token_and_conversations_keep_their_history
         .count();
     assert_eq!(stored, 5, "META and four messages");
 
+    // The conversation can be shown again, oldest message first.
+    let history_path = format!("{path}/{}", started.conversation_id);
+    let get = |who: &Signed, path: &str| app.as_user(who, Method::GET, path).send();
+    let shown = get(&ada, &history_path).await.expect("answered");
+    assert_eq!(shown.status(), 200);
+    let shown: Conversation = shown.json().await.expect("conversation");
+    assert_eq!(shown.conversation_id, started.conversation_id);
+    assert_eq!(shown.release_id, release.id);
+    let said: Vec<(ChatRole, &str)> = shown
+        .messages
+        .iter()
+        .map(|m| (m.role, m.content.as_str()))
+        .collect();
+    assert_eq!(said.len(), 4, "{said:?}");
+    assert_eq!(said[0], (ChatRole::User, "Is it out yet?"));
+    assert_eq!(said[1].0, ChatRole::Assistant);
+    assert!(said[1].1.ends_with("You said: Is it out yet?"));
+    assert_eq!(said[2], (ChatRole::User, "And now?"));
+    assert_eq!(said[3], (ChatRole::Assistant, answer.as_str()));
+    assert!(shown.messages[0].at <= shown.messages[3].at);
+
     // A conversation belongs to its user and its release.
     let max = app.signup("Max").await;
     add_member(&app, fx.project_id, &max, "maintainer").await;
+    problem(get(&max, &history_path).await.expect("answered"), 404).await;
+    let p = problem(
+        get(&ada, &format!("{path}/not_an_id"))
+            .await
+            .expect("answered"),
+        422,
+    )
+    .await;
+    assert_eq!(p.field.as_deref(), Some("conversation_id"));
+    let unknown = format!("{path}/{}", uuid::Uuid::new_v4());
+    problem(get(&ada, &unknown).await.expect("answered"), 404).await;
     let theirs = json!({"message": "hi", "conversation_id": started.conversation_id});
     problem(post(&app, &max, &path, &theirs).await, 404).await;
     let other = create(&app, &ada, &fx, &body("production")).await;

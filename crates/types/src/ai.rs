@@ -82,13 +82,19 @@ pub struct ChatRequest {
     pub conversation_id: Option<String>,
 }
 
+/// Why `id` cannot be a conversation id this API issued, if it cannot.
+pub fn conversation_id_problem(id: &str) -> Option<String> {
+    let ok =
+        (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    (!ok).then(|| "is not a conversation id this API issued".to_owned())
+}
+
 impl ChatRequest {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
-        let id = self.conversation_id.as_deref().and_then(|id| {
-            let ok = (1..=64).contains(&id.len())
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-            (!ok).then(|| "is not a conversation id this API issued".to_owned())
-        });
+        let id = self
+            .conversation_id
+            .as_deref()
+            .and_then(conversation_id_problem);
         validate::Errors::new()
             .check("message", text(&self.message, MAX_CHAT_MESSAGE))
             .check("conversation_id", id)
@@ -108,6 +114,33 @@ pub struct ChatStarted {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChatToken {
     pub text: String,
+}
+
+/// Who wrote a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum ChatRole {
+    User,
+    Assistant,
+}
+
+/// One stored message of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ChatMessage {
+    pub role: ChatRole,
+    pub content: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// `GET /api/releases/{id}/chat/{conversation_id}`: a conversation so far, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Conversation {
+    pub conversation_id: String,
+    pub release_id: u64,
+    pub messages: Vec<ChatMessage>,
 }
 
 /// Tokens an AI answer used.

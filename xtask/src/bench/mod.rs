@@ -8,6 +8,7 @@ pub mod memory;
 pub mod scenarios;
 pub mod seed;
 pub mod stats;
+pub mod worker;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 use crate::backend::{self, Env};
 use crate::stack::{self, LocalStack, Mode, mysql};
 use crate::workspace::Workspace;
-use crate::{Hint, prereq, proc};
+use crate::{Hint, prereq, proc, sim};
 use scenarios::Scenario;
 
 const WARMUP: Duration = Duration::from_secs(1);
@@ -62,6 +63,8 @@ pub enum Error {
     BackendDied { scenario: String, status: String },
     #[error("seeding the bench data failed: {0}")]
     Seed(#[from] seed::Error),
+    #[error(transparent)]
+    Sim(#[from] sim::Error),
 }
 
 impl Hint for Error {
@@ -76,16 +79,22 @@ impl Hint for Error {
             Self::Backend(e) => e.hint(),
             Self::Proc(e) => e.hint(),
             Self::BackendDied { .. } | Self::Seed(_) => Some("see the backend's log above".into()),
+            Self::Sim(e) => e.hint(),
             Self::Io { .. } => None,
         }
     }
 }
 
-/// Which scenarios run: those without data, and the names of those needing the seeded data.
+/// The name that selects the release worker's throughput.
+const WORKER: &str = "worker";
+
+/// Which scenarios run: those without data, the names of those needing the seeded data, and
+/// whether the release worker's throughput is measured.
 #[derive(Debug)]
 struct Selection {
     plain: Vec<Scenario>,
     api: Vec<&'static str>,
+    worker: bool,
 }
 
 fn select(options: &Options) -> Result<Selection, Error> {
@@ -94,18 +103,21 @@ fn select(options: &Options) -> Result<Selection, Error> {
         return Ok(Selection {
             plain,
             api: scenarios::API.to_vec(),
+            worker: true,
         });
     };
     let known: Vec<String> = plain
         .iter()
         .map(|s| s.name.clone())
         .chain(scenarios::API.iter().map(|n| n.to_string()))
+        .chain([WORKER.to_string()])
         .collect();
     let selection = Selection {
         api: scenarios::API.into_iter().filter(|n| n == name).collect(),
         plain: plain.into_iter().filter(|s| &s.name == name).collect(),
+        worker: name == WORKER,
     };
-    if selection.plain.is_empty() && selection.api.is_empty() {
+    if selection.plain.is_empty() && selection.api.is_empty() && !selection.worker {
         Err(Error::UnknownScenario {
             name: name.clone(),
             known,
@@ -225,7 +237,38 @@ fn measure(
         what: "finding a free port",
         source,
     })?;
-    let env: Env = vec![
+    let base_env = |name: &str, port: u16| backend_env(stack, name, port);
+    let env = base_env(name, port);
+    backend::migrate(binary, &env)?;
+    let http = if selection.plain.is_empty() && selection.api.is_empty() {
+        None
+    } else {
+        Some(http_scenarios(
+            stack, binary, name, selection, options, port, &env,
+        )?)
+    };
+    let workers = if selection.worker {
+        worker::run(stack, binary, name, &base_env)?
+    } else {
+        Vec::new()
+    };
+    report(http.as_ref(), &workers);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the HTTP scenarios measured.
+#[derive(Debug)]
+struct HttpResults {
+    rows: Vec<Row>,
+    startup: Duration,
+    idle_kib: Option<u64>,
+    /// The list query's own ceiling, when list-releases ran.
+    ceiling: Option<String>,
+}
+
+/// The release backend's configuration for a bench database and table `name`.
+fn backend_env(stack: &LocalStack, name: &str, port: u16) -> Env {
+    vec![
         ("FARO_ENV", "production".into()),
         ("FARO_HOST", "127.0.0.1".into()),
         ("FARO_PORT", port.to_string()),
@@ -240,15 +283,25 @@ fn measure(
         ("FARO_AUTO_MIGRATE", "false".into()),
         ("FARO_CREATE_TABLE", "true".into()),
         ("FARO_SHUTDOWN_DRAIN_SECS", "0".into()),
-        // the release worker would only add noise here: no SleakOps answers during a bench
+        // the release worker would only add noise to the HTTP scenarios
         ("FARO_WORKER_ENABLED", "false".into()),
-    ];
-    backend::migrate(binary, &env)?;
+    ]
+}
 
+/// One backend, its start-up and idle memory, then the HTTP scenarios one after another.
+fn http_scenarios(
+    stack: &LocalStack,
+    binary: &Path,
+    name: &str,
+    selection: &Selection,
+    options: &Options,
+    port: u16,
+    env: &Env,
+) -> Result<HttpResults, Error> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     eprintln!("xtask: starting the release backend on {addr}");
     let since = Instant::now();
-    let mut child = backend::spawn(binary, &env)?;
+    let mut child = backend::spawn(binary, env)?;
     let startup = backend::wait_ready(
         &mut child,
         addr,
@@ -327,19 +380,33 @@ fn measure(
         (Some(data), true) => Some(list_ceiling(stack, name, data, options)?),
         _ => None,
     };
+    Ok(HttpResults {
+        rows,
+        startup,
+        idle_kib,
+        ceiling,
+    })
+}
 
+fn report(http: Option<&HttpResults>, workers: &[worker::Outcome]) {
     println!();
-    println!("{}", table(&rows));
-    println!();
-    println!(
-        "start-up  {:>8.1} ms   (spawn to the first 200 from /readyz)",
-        startup.as_secs_f64() * 1000.0
-    );
-    println!(
-        "idle RSS  {:>11}   (right after start-up)",
-        idle_kib.map(stats::mb).unwrap_or_else(|| "?".into())
-    );
-    if let Some(line) = &ceiling {
+    if let Some(http) = http {
+        println!("{}", table(&http.rows));
+        println!();
+        println!(
+            "start-up  {:>8.1} ms   (spawn to the first 200 from /readyz)",
+            http.startup.as_secs_f64() * 1000.0
+        );
+        println!(
+            "idle RSS  {:>11}   (right after start-up)",
+            http.idle_kib.map(stats::mb).unwrap_or_else(|| "?".into())
+        );
+    }
+    for outcome in workers {
+        println!("{}", outcome.line());
+    }
+    let rows = http.map_or(&[][..], |h| &h.rows[..]);
+    if let Some(line) = http.and_then(|h| h.ceiling.as_deref()) {
         println!("{line}");
         let endpoint = rows.iter().find(|r| r.name == scenarios::API[0]);
         let queries = line
@@ -360,11 +427,11 @@ fn measure(
     println!(
         "         list-releases ≥ 3,000 req/s with p99 < 20 ms at 32 connections; create-release ≥ 800 req/s"
     );
+    println!("         worker ≥ 200 releases/s with 4 tasks (simulators without delay)");
     println!(
         "(printed, not asserted; the load generator shares this machine's {} cores with the backend)",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The list query alone in a closed loop over a pool (`backend/benches/list_ceiling.rs`).
@@ -421,6 +488,7 @@ mod tests {
         let all = select(&options).unwrap();
         assert_eq!(all.plain.len(), scenarios::all(64).len());
         assert_eq!(all.api, scenarios::API);
+        assert!(all.worker);
         let options = Options {
             scenario: Some("readyz".into()),
             ..Options::default()
@@ -436,6 +504,13 @@ mod tests {
         let chosen = select(&options).unwrap();
         assert!(chosen.plain.is_empty());
         assert_eq!(chosen.api, ["create-release"]);
+        assert!(!chosen.worker);
+        let options = Options {
+            scenario: Some("worker".into()),
+            ..Options::default()
+        };
+        let chosen = select(&options).unwrap();
+        assert!(chosen.worker && chosen.plain.is_empty() && chosen.api.is_empty());
         let options = Options {
             scenario: Some("nope".into()),
             ..Options::default()

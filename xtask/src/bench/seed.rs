@@ -133,17 +133,13 @@ pub fn seed(
 
     // 10^4 rows from a cross join of digits: portable between MySQL 8 and MariaDB, no
     // recursion limits.
-    let digits = "(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL \
-                  SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL \
-                  SELECT 8 UNION ALL SELECT 9)";
+    let seq = numbers(releases);
     let statement = format!(
         "INSERT INTO `{name}`.releases (project_id, environment_id, branch, commit_sha, status, \
          requested_by, requested_at, deployed_at, finished_at, updated_at, event_seq) \
          SELECT {project_id}, {environment_id}, 'main', LPAD(HEX(n), 40, '0'), 'deployed', {user_id}, \
          NOW(6) - INTERVAL n MINUTE, NOW(6) - INTERVAL n MINUTE, NOW(6) - INTERVAL n MINUTE, NOW(6), 0 \
-         FROM (SELECT a.d + 10 * b.d + 100 * c.d + 1000 * e.d AS n \
-               FROM {digits} a CROSS JOIN {digits} b CROSS JOIN {digits} c CROSS JOIN {digits} e) seq \
-         WHERE n < {releases} ORDER BY n DESC"
+         FROM {seq} ORDER BY n DESC"
     );
     mysql::execute(database, &statement)?;
 
@@ -161,4 +157,17 @@ pub fn seed(
         project_id,
         release_id,
     })
+}
+
+/// A derived table `seq` of the numbers `0..count` in a column `n` (at most 10,000), in SQL
+/// both MySQL and MariaDB run.
+pub fn numbers(count: u32) -> String {
+    let digits = "(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL \
+                  SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL \
+                  SELECT 8 UNION ALL SELECT 9)";
+    format!(
+        "(SELECT a.d + 10 * b.d + 100 * c.d + 1000 * e.d AS n \
+          FROM {digits} a CROSS JOIN {digits} b CROSS JOIN {digits} c CROSS JOIN {digits} e \
+          WHERE a.d + 10 * b.d + 100 * c.d + 1000 * e.d < {count}) seq"
+    )
 }
