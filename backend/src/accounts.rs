@@ -222,6 +222,7 @@ async fn logout(
     client: ClientInfo,
     user: CurrentUser,
 ) -> Result<Response, ApiError> {
+    state.sessions.forget(&user.token);
     sessions::revoke(&state.dynamo, &state.table, &user.token)
         .await
         .map_err(ApiError::dynamo)?;

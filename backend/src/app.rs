@@ -30,6 +30,8 @@ pub struct AppState {
     pub ai: Arc<crate::ai::AiGate>,
     /// Counters behind the CloudWatch metrics.
     pub metrics: Arc<crate::worker::metrics::Counters>,
+    /// Sessions this task verified recently.
+    pub sessions: Arc<crate::auth::cache::SessionCache>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +101,9 @@ impl App {
             worker: Arc::new(crate::worker::WorkerState::new(config.worker.enabled)),
             ai: Arc::new(crate::ai::AiGate::new(config.ai.max_concurrent)),
             metrics: Arc::default(),
+            sessions: Arc::new(crate::auth::cache::SessionCache::new(
+                config.auth.session_cache,
+            )),
             config: Arc::new(config),
             db: pool,
             dynamo,

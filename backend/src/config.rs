@@ -212,6 +212,8 @@ pub struct ReadinessConfig {
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
     pub session_ttl: Duration,
+    /// How long a task trusts a session it verified without asking DynamoDB again (0: never).
+    pub session_cache: Duration,
     /// `Secure` on the session cookie; off only for plain-HTTP local development.
     pub secure_cookies: bool,
     /// Sign-in attempts allowed per account and per client address in one window.
@@ -487,6 +489,12 @@ impl Config {
                 "whole hours between 1 and 720",
                 Some("168"),
                 |v| bounded(v, 1, 720).map(|h| Duration::from_secs(u64::from(h) * 3600)),
+            )?,
+            session_cache: vars.parse_with(
+                "FARO_SESSION_CACHE_MS",
+                "milliseconds between 0 and 60000",
+                Some("5000"),
+                |v| bounded(v, 0, 60_000).map(|ms| Duration::from_millis(u64::from(ms))),
             )?,
             secure_cookies: vars.flag("FARO_SECURE_COOKIES", !local)?,
             login_attempts_per_account: vars.parse_with(

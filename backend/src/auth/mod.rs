@@ -1,5 +1,6 @@
 //! Who is calling: sessions, passwords, sign-in limits, and the [`CurrentUser`] extractor.
 
+pub mod cache;
 pub mod password;
 pub mod rate_limit;
 pub mod sessions;
@@ -71,6 +72,10 @@ impl FromRequestParts<AppState> for CurrentUser {
             return Ok(user.clone());
         }
         let token = token_from(&parts.headers).ok_or(ApiError::Unauthorized)?;
+        if let Some(user) = state.sessions.get(&token) {
+            parts.extensions.insert(user.clone());
+            return Ok(user);
+        }
         let session = sessions::find(&state.dynamo, &state.table, &token)
             .await
             .map_err(ApiError::dynamo)?
@@ -88,6 +93,7 @@ impl FromRequestParts<AppState> for CurrentUser {
             created_at,
             token,
         };
+        state.sessions.put(&user, session.expires_at);
         parts.extensions.insert(user.clone());
         Ok(user)
     }

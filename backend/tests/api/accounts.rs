@@ -167,9 +167,58 @@ async fn logout_ends_the_session_everywhere() {
     .await;
 }
 
+/// Signing out on one task, seen from another that verified the token a moment before:
+/// it trusts its memory of the session for `FARO_SESSION_CACHE_MS`, then asks DynamoDB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_tasks_refuse_a_signed_out_session_once_their_memory_of_it_lapses() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    let remembering = app
+        .spawn_sibling(|vars| {
+            vars.insert("FARO_SESSION_CACHE_MS".into(), "400".into());
+        })
+        .await;
+    let asking = app
+        .spawn_sibling(|vars| {
+            vars.insert("FARO_SESSION_CACHE_MS".into(), "0".into());
+        })
+        .await;
+    let me = |base: String| app.client.get(base).bearer_auth(&ada.token).send();
+    for sibling in [&remembering, &asking] {
+        let status = me(sibling.url("/api/me")).await.expect("answered").status();
+        assert_eq!(status, 200);
+    }
+    let response = app
+        .as_user(&ada, Method::POST, "/api/auth/logout")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(response.status(), 204);
+    let signed_out = std::time::Instant::now();
+
+    problem(me(asking.url("/api/me")).await.expect("answered"), 401).await;
+    let early = me(remembering.url("/api/me")).await.expect("answered");
+    if signed_out.elapsed() < std::time::Duration::from_millis(300) {
+        assert_eq!(
+            early.status(),
+            200,
+            "still within its memory of the session"
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(450)).await;
+    problem(me(remembering.url("/api/me")).await.expect("answered"), 401).await;
+}
+
 #[tokio::test]
 async fn an_expired_session_is_refused_even_before_ttl_deletion() {
-    let app = TestApp::spawn().await;
+    // This is about what DynamoDB holds: no task-local memory of the session in between.
+    let app = TestApp::spawn_with(
+        |vars| {
+            vars.insert("FARO_SESSION_CACHE_MS".into(), "0".into());
+        },
+        axum::Router::new(),
+    )
+    .await;
     let ada = app.signup("Ada").await;
     assert_eq!(
         app.as_user(&ada, Method::GET, "/api/me")
