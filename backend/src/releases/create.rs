@@ -2,7 +2,8 @@
 //!
 //! The order makes a crash at any point harmless: in one MySQL transaction the release
 //! (queued, `event_seq = 1`) and its outbox row are inserted; before the commit, the first
-//! timeline event is put and the idempotency record is marked done in DynamoDB; then the
+//! timeline event is put and the idempotency record is marked done in DynamoDB (both at
+//! once); then the
 //! transaction commits. A DynamoDB failure rolls everything back (503); a commit failure
 //! leaves a done record without a release, which a repeat takes over.
 
@@ -234,26 +235,31 @@ async fn record(
         None => None,
     };
     let id = store::insert(&mut tx, &plan.new).await?;
-    let first = NewEvent::new(EventKind::Requested, ReleaseStatus::Queued, &plan.message)
-        .by(actor.clone())
-        .numbered(1, plan.new.requested_at);
-    timeline::put(&state.dynamo, &state.table, id, &first).await?;
-    published.push((id, first));
     if let Some((old, status)) = retried {
         let event = NewEvent::new(
             EventKind::Retried,
             status,
             format!("{} retried this release as release #{id}", user.name),
         )
-        .by(actor);
+        .by(actor.clone());
         let event = timeline::append(state, &mut tx, old, event).await?;
         published.push((old, event));
     }
-    match claim.complete(state, id).await {
+    let first = NewEvent::new(EventKind::Requested, ReleaseStatus::Queued, &plan.message)
+        .by(actor)
+        .numbered(1, plan.new.requested_at);
+    // Independent writes, both needed before the commit: one round trip's wait, not two.
+    let (put, completed) = tokio::join!(
+        timeline::put(&state.dynamo, &state.table, id, &first),
+        claim.complete(state, id)
+    );
+    put?;
+    match completed {
         Ok(()) => {}
         Err(CompleteError::LeaseLost) => return Err(Failure::LeaseLost),
         Err(CompleteError::Store(err)) => return Err(err.into()),
     }
+    published.push((id, first));
     tx.commit().await?;
     for (release_id, event) in published {
         state.release_events.publish(release_id, event);
