@@ -87,6 +87,10 @@ impl App {
             dynamo::ensure_table(&dynamo, &config.dynamodb.table).await?;
         }
         let external = crate::external::External::new(&config)?;
+        let mut routes = openapi::router().0;
+        if let Some(dir) = &config.frontend_dir {
+            routes = routes.merge(crate::frontend_assets::routes(dir));
+        }
         let addr = SocketAddr::new(config.http.host, config.http.port);
         let listener = TcpListener::bind(addr)
             .await
@@ -112,7 +116,7 @@ impl App {
         Ok(Self {
             state,
             listener,
-            routes: openapi::router().0,
+            routes,
         })
     }
 

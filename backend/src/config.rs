@@ -5,7 +5,7 @@
 
 use faro_resilience::Secret;
 use sqlx::mysql::MySqlConnectOptions;
-use std::{collections::HashMap, fmt, net::IpAddr, str::FromStr, time::Duration};
+use std::{collections::HashMap, fmt, net::IpAddr, path::PathBuf, str::FromStr, time::Duration};
 
 /// Fargate sends SIGKILL 30 s after SIGTERM; drain + grace must end before that.
 const FARGATE_STOP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -321,6 +321,9 @@ pub struct Config {
     /// `FARO_METRICS_ENVIRONMENT`: the `Environment` dimension of the CloudWatch metrics
     /// (EMF lines on stdout); unset, no metrics are printed.
     pub metrics_environment: Option<String>,
+    /// `FARO_FRONTEND_DIR`: the built frontend (`frontend/dist`) to serve beside the API from
+    /// one origin (`cargo xtask dev`, end-to-end tests); unset in AWS, where Amplify hosts it.
+    pub frontend_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -625,8 +628,15 @@ impl Config {
             },
         )?;
 
+        let frontend_dir = vars.optional_with(
+            "FARO_FRONTEND_DIR",
+            "a folder holding the built frontend (its index.html), such as frontend/dist",
+            parse_frontend_dir,
+        )?;
+
         Ok(Self {
             metrics_environment,
+            frontend_dir,
             deepseek,
             sleakops,
             worker,
@@ -830,6 +840,19 @@ fn parse_base_url(v: &str) -> Result<String, String> {
     }
 }
 
+fn parse_frontend_dir(v: &str) -> Result<PathBuf, String> {
+    let dir = PathBuf::from(v);
+    if dir.join("index.html").is_file() {
+        Ok(dir)
+    } else if dir.is_dir() {
+        Err(format!(
+            "{v:?} has no index.html; build it with `cargo xtask frontend build`"
+        ))
+    } else {
+        Err(format!("{v:?} is not a folder"))
+    }
+}
+
 fn parse_table_name(v: &str) -> Result<String, String> {
     let ok = (3..=255).contains(&v.len())
         && v.chars()
@@ -1005,6 +1028,27 @@ mod tests {
         let err = config(&[URL, ("FARO_DATABASE_HOST", "db")]).expect_err("both");
         assert_eq!(err.var(), "DATABASE_URL");
         assert!(err.to_string().contains("FARO_DATABASE_HOST"), "{err}");
+    }
+
+    #[test]
+    fn the_frontend_folder_must_hold_a_build() {
+        assert_eq!(config(&[URL]).expect("valid").frontend_dir, None);
+        let dir = std::env::temp_dir().join(format!("faro-config-dist-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let value = dir.to_string_lossy().into_owned();
+        let err = config(&[URL, ("FARO_FRONTEND_DIR", &value)]).expect_err("no index.html");
+        assert_eq!(err.var(), "FARO_FRONTEND_DIR");
+        assert!(
+            err.to_string().contains("cargo xtask frontend build"),
+            "{err}"
+        );
+        std::fs::write(dir.join("index.html"), "<!doctype html>").expect("write");
+        let c = config(&[URL, ("FARO_FRONTEND_DIR", &value)]).expect("valid");
+        assert_eq!(c.frontend_dir.as_deref(), Some(dir.as_path()));
+        let missing = format!("{value}/nope");
+        let err = config(&[URL, ("FARO_FRONTEND_DIR", &missing)]).expect_err("missing");
+        assert!(err.to_string().contains("not a folder"), "{err}");
+        std::fs::remove_dir_all(&dir).expect("clean up");
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod db;
 pub mod dynamo;
 pub mod error;
 pub mod external;
+pub mod frontend_assets;
 pub mod health;
 pub mod http;
 pub mod openapi;

@@ -10,7 +10,7 @@ use crate::backend::{self, Env};
 use crate::stack::{self, LocalStack, Mode};
 use crate::watch::Watcher;
 use crate::workspace::Workspace;
-use crate::{Hint, prereq, proc, sim};
+use crate::{Hint, frontend, prereq, proc, sim};
 
 const DEFAULT_PORT: u16 = 8080;
 const DATABASE: &str = "faro_dev";
@@ -37,6 +37,8 @@ pub enum Error {
     #[error(transparent)]
     Sim(#[from] sim::Error),
     #[error(transparent)]
+    Frontend(#[from] frontend::Error),
+    #[error(transparent)]
     Proc(#[from] proc::Error),
 }
 
@@ -51,6 +53,7 @@ impl Hint for Error {
             }
             Self::Backend(e) => e.hint(),
             Self::Sim(e) => e.hint(),
+            Self::Frontend(e) => e.hint(),
             Self::Proc(e) => e.hint(),
         }
     }
@@ -136,6 +139,9 @@ pub fn run(options: &Options) -> Result<ExitCode, Error> {
         env.extend(simulators.env.iter().cloned());
         Some(simulators)
     };
+    // The app, served by the backend from the same origin (no CORS needed).
+    let mut app = frontend::DevFrontend::start(&ws)?;
+    env.push(app.env());
     let binary = backend::build(&ws, false)?;
     backend::migrate(&binary, &env)?;
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
@@ -171,15 +177,24 @@ pub fn run(options: &Options) -> Result<ExitCode, Error> {
     let watched: Vec<String> = watcher
         .roots()
         .iter()
+        .chain(app.watched().iter())
         .map(|p| ws.display(p).to_string())
         .collect();
     eprintln!(
         "xtask: watching {}; Ctrl-C stops everything",
         watched.join(", ")
     );
+    eprintln!("xtask: open {base}/ in a browser");
     eprintln!();
 
-    let result = watch_loop(&ws, &binary, &env, addr, &mut watcher, &mut backend);
+    let result = watch_loop(
+        &ws,
+        &binary,
+        &env,
+        addr,
+        (&mut watcher, &mut app),
+        &mut backend,
+    );
 
     if let Some(running) = backend.take() {
         let pid = running.child.pid();
@@ -203,13 +218,14 @@ fn watch_loop(
     binary: &Path,
     env: &Env,
     addr: SocketAddr,
-    watcher: &mut Watcher,
+    (watcher, app): (&mut Watcher, &mut frontend::DevFrontend),
     backend: &mut Option<Running>,
 ) -> Result<(), Error> {
     loop {
         if proc::sleep(Duration::from_secs(1)).is_err() {
             return Ok(());
         }
+        app.poll(ws);
         if let Some(running) = backend
             && let Some(status) = running.child.try_status()?
         {

@@ -4,13 +4,18 @@
 //! - `cargo xtask test`: fmt, clippy and every test against a real MariaDB and DynamoDB Local
 //! - `cargo xtask bench`: start-up time, memory and throughput of the release backend
 //! - `cargo xtask cost --env NAME`: the monthly AWS cost of an environment, line by line
+//! - `cargo xtask frontend build [--release]`: the Leptos app into `frontend/dist/`, with sizes
+//! - `cargo xtask image build|push`, `deploy`, `status`, `logs`, `rollback`, `destroy`: the
+//!   release commands, forwarded to `faro-deploy` (tools/deploy)
 //!
 //! Arguments are parsed by hand here (no clap, to keep xtask quick to compile).
 
 mod backend;
 mod bench;
 mod cost;
+mod deploy;
 mod dev;
+mod frontend;
 mod http;
 mod infra;
 mod prereq;
@@ -42,6 +47,30 @@ commands:
                                  get-release, release-timeline, create-release, worker)
   cost     the monthly AWS cost of an environment from infra/env/NAME.json and infra/pricing.json
              --env NAME          the environment (staging, production, ...)
+  frontend build
+           the Leptos app (wasm) into frontend/dist/, printing each file's size raw and gzipped
+             --release           optimise for size (wasm-release profile and wasm-opt)
+
+  image build
+           the backend's OCI image without Docker (static musl binary, reproducible)
+             --target TRIPLE     x86_64-unknown-linux-musl (default) or aarch64-unknown-linux-musl
+             --output DIR        where the image layout goes (default target/faro-image/<arch>)
+  image push
+           push the image over the OCI distribution API (ECR auth via GetAuthorizationToken;
+           FARO_REGISTRY_USER/FARO_REGISTRY_PASSWORD for others); layers it has are skipped
+             --registry HOST/REPO   e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/faro-staging/backend
+             --tag TAG           default: the git SHA
+  deploy   image, stacks, migrations, service, frontend and a smoke test, in that order
+             --env NAME          the environment (infra/env/NAME.json)
+             --plan              stop after printing every stack's diff; change nothing
+             --yes               allow replacing or removing resources that hold data
+             --allow-dirty       deploy uncommitted changes (tagged <sha>-dirty-<digest>)
+             --rollout-timeout SECS, --max-failed-tasks N   when to give up on the service
+  status   stacks, service deployments and tasks, the running image, alarms in ALARM   --env NAME
+  logs     the backend's CloudWatch logs   --env NAME [--follow] [--since 15m] [--filter PATTERN]
+  rollback the service back to the previous image, or --to SHA   --env NAME
+  destroy  delete the environment's stacks after you type its name (data stacks only with
+           --include-data; RDS keeps a final snapshot)   --env NAME
 
 Ctrl-C stops everything xtask started.
 ";
@@ -60,6 +89,9 @@ enum Command {
     Test(test::Options),
     Bench(bench::Options),
     Cost(cost::Options),
+    Frontend(frontend::Options),
+    /// A release command, forwarded to `faro-deploy`.
+    Release(deploy::Forward),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -86,8 +118,10 @@ impl Hint for ArgError {
     fn hint(&self) -> Option<String> {
         Some(match self {
             Self::Missing | Self::UnknownCommand(_) => {
-                "the commands are dev, test, bench and cost: `cargo xtask dev`, `cargo xtask test`, \
-                 `cargo xtask bench`, `cargo xtask cost --env staging`; see `cargo xtask --help`"
+                "the commands are dev, test, bench, cost, frontend, image, deploy, status, logs, \
+                 rollback and destroy: `cargo xtask dev`, `cargo xtask test`, `cargo xtask bench`, \
+                 `cargo xtask cost --env staging`, `cargo xtask frontend build`, \
+                 `cargo xtask deploy --env staging --plan`; see `cargo xtask --help`"
                     .into()
             }
             Self::UnknownFlag { command, .. } | Self::UnexpectedArgument { command, .. } => {
@@ -100,7 +134,9 @@ impl Hint for ArgError {
                 "--duration" => "for example `cargo xtask bench --duration 10`".into(),
                 "--connections" => "for example `cargo xtask bench --connections 64`".into(),
                 "--scenario" => "for example `cargo xtask bench --scenario healthz`".into(),
-                "--env" => "for example `cargo xtask cost --env staging`".into(),
+                "--env" => "for example `cargo xtask cost --env staging` or `cargo xtask deploy --env staging`".into(),
+                "--registry" => "for example `cargo xtask image push --registry 127.0.0.1:5000/faro/backend`".into(),
+                "image build|push" => "`cargo xtask image build` or `cargo xtask image push --registry …`".into(),
                 _ => "see `cargo xtask --help`".into(),
             },
         })
@@ -120,6 +156,10 @@ enum Error {
     Bench(#[from] bench::Error),
     #[error(transparent)]
     Cost(#[from] cost::Error),
+    #[error(transparent)]
+    Frontend(#[from] frontend::Error),
+    #[error(transparent)]
+    Release(#[from] deploy::Error),
 }
 
 impl Hint for Error {
@@ -130,6 +170,8 @@ impl Hint for Error {
             Self::Dev(e) => e.hint(),
             Self::Bench(e) => e.hint(),
             Self::Cost(e) => e.hint(),
+            Self::Frontend(e) => e.hint(),
+            Self::Release(e) => e.hint(),
         }
     }
 }
@@ -156,6 +198,10 @@ fn main() -> ExitCode {
         Command::Dev(options) => dev::run(&options).map_err(Error::from),
         Command::Test(options) => Ok(test::run(&options)),
         Command::Bench(options) => bench::run(&options).map_err(Error::from),
+        Command::Frontend(options) => frontend::run(&options).map_err(Error::from),
+        Command::Release(forward) => {
+            deploy::run(&workspace::Workspace::locate(), &forward).map_err(Error::from)
+        }
         Command::Cost(options) => cost::run(&options)
             .map(|()| ExitCode::SUCCESS)
             .map_err(Error::from),
@@ -199,6 +245,10 @@ fn parse_args(args: &[String]) -> Result<Command, ArgError> {
         "test" => parse_test(rest).map(Command::Test),
         "bench" => parse_bench(rest).map(Command::Bench),
         "cost" => cost::parse(rest).map(Command::Cost),
+        "frontend" => parse_frontend(rest).map(Command::Frontend),
+        "image" | "deploy" | "status" | "logs" | "rollback" | "destroy" => {
+            deploy::parse(command, rest).map(Command::Release)
+        }
         other => Err(ArgError::UnknownCommand(other.to_string())),
     }
 }
@@ -304,6 +354,26 @@ fn parse_test(args: &[String]) -> Result<test::Options, ArgError> {
     Ok(options)
 }
 
+/// `frontend build [--release]`: `build` is the only action so far.
+fn parse_frontend(args: &[String]) -> Result<frontend::Options, ArgError> {
+    let action = args.first().map(String::as_str);
+    if action != Some("build") {
+        return Err(ArgError::UnexpectedArgument {
+            command: "frontend",
+            arg: action.unwrap_or("(nothing)").to_owned(),
+        });
+    }
+    let mut options = frontend::Options::default();
+    let mut flags = Flags::new("frontend", &args[1..]);
+    while let Some((flag, _)) = flags.next_flag()? {
+        match flag {
+            "--release" => options.release = true,
+            _ => return Err(flags.unknown(flag)),
+        }
+    }
+    Ok(options)
+}
+
 fn parse_bench(args: &[String]) -> Result<bench::Options, ArgError> {
     let mut options = bench::Options::default();
     let mut flags = Flags::new("bench", args);
@@ -357,8 +427,8 @@ mod tests {
     #[test]
     fn missing_and_unknown_commands() {
         assert_eq!(parse(""), Err(ArgError::Missing));
-        let err = parse("deploy").unwrap_err();
-        assert_eq!(err, ArgError::UnknownCommand("deploy".into()));
+        let err = parse("ship").unwrap_err();
+        assert_eq!(err, ArgError::UnknownCommand("ship".into()));
         let hint = err.hint().unwrap();
         assert!(
             hint.contains("cargo xtask dev") && hint.contains("cargo xtask bench"),
@@ -422,6 +492,25 @@ mod tests {
     }
 
     #[test]
+    fn frontend_build() {
+        assert_eq!(
+            parse("frontend build"),
+            Ok(Command::Frontend(frontend::Options { release: false }))
+        );
+        assert_eq!(
+            parse("frontend build --release"),
+            Ok(Command::Frontend(frontend::Options { release: true }))
+        );
+        let err = parse("frontend").unwrap_err();
+        assert!(matches!(err, ArgError::UnexpectedArgument { .. }), "{err}");
+        assert!(err.hint().unwrap().contains("--help"));
+        assert!(matches!(
+            parse("frontend build --fast"),
+            Err(ArgError::UnknownFlag { .. })
+        ));
+    }
+
+    #[test]
     fn bench_flags() {
         let Ok(Command::Bench(options)) = parse("bench") else {
             panic!()
@@ -456,6 +545,74 @@ mod tests {
         assert!(matches!(
             parse("bench --scenario --duration 3"),
             Err(ArgError::MissingValue { .. })
+        ));
+    }
+
+    #[test]
+    fn release_commands_are_checked_and_forwarded() {
+        let Ok(Command::Release(f)) = parse("deploy --env staging --plan --rollout-timeout=600")
+        else {
+            panic!()
+        };
+        assert_eq!(f.words, ["deploy"]);
+        assert_eq!(
+            f.args,
+            ["--env", "staging", "--plan", "--rollout-timeout", "600"]
+        );
+        let Ok(Command::Release(f)) = parse("image push --registry 127.0.0.1:5000/faro/backend")
+        else {
+            panic!()
+        };
+        assert_eq!(f.words, ["image", "push"]);
+        let Ok(Command::Release(f)) = parse("logs --env production --follow --since 15m") else {
+            panic!()
+        };
+        assert_eq!(
+            f.args,
+            ["--env", "production", "--follow", "--since", "15m"]
+        );
+        assert!(matches!(parse("image build"), Ok(Command::Release(_))));
+        assert!(matches!(
+            parse("rollback --env staging --to abc123"),
+            Ok(Command::Release(_))
+        ));
+        assert!(matches!(
+            parse("destroy --env staging --confirm staging"),
+            Ok(Command::Release(_))
+        ));
+        // --env is required, flags are per command, numbers are checked
+        let err = parse("deploy --plan").unwrap_err();
+        assert_eq!(
+            err,
+            ArgError::MissingValue {
+                flag: "--env".into()
+            }
+        );
+        assert!(
+            err.hint()
+                .unwrap()
+                .contains("cargo xtask deploy --env staging")
+        );
+        assert!(matches!(
+            parse("status --env x --plan"),
+            Err(ArgError::UnknownFlag { .. })
+        ));
+        assert!(matches!(
+            parse("deploy --env x --rollout-timeout soon"),
+            Err(ArgError::BadValue { .. })
+        ));
+        assert!(matches!(
+            parse("image push"),
+            Err(ArgError::MissingValue { .. })
+        ));
+        assert!(matches!(
+            parse("image pull"),
+            Err(ArgError::UnexpectedArgument { .. })
+        ));
+        assert!(matches!(parse("image"), Err(ArgError::MissingValue { .. })));
+        assert!(matches!(
+            parse("deploy staging"),
+            Err(ArgError::UnexpectedArgument { .. })
         ));
     }
 }

@@ -120,13 +120,37 @@ pub fn run(options: &Options) -> ExitCode {
         &mut cargo(&["test", "--workspace", "--doc"]),
         "run them alone: `cargo test --workspace --doc`",
     ));
+    // The end-to-end tests need the built app (as it ships) and Debian's Chromium.
+    if stack.is_some() {
+        steps.push(frontend_step(&ws));
+        steps.push(chromium_step());
+    }
+    // The deploy tests need moto, an OCI registry and the release image (built once here).
+    let mut deploy_env = Vec::new();
+    if stack.is_some() && !proc::shutdown_requested() {
+        let started = Instant::now();
+        match crate::deploy::prepare_tests(&ws) {
+            Ok(vars) => {
+                deploy_env = vars;
+                steps.push(Step::passed("deploy prep", started));
+            }
+            Err(e) => steps.push(Step::failed(
+                "deploy prep",
+                started,
+                e.to_string(),
+                e.hint(),
+            )),
+        }
+    }
     if stack.is_some() {
         let mut runner = if nextest_available(&ws) {
             cargo(&["nextest", "run", "--workspace", "--no-fail-fast"])
         } else {
             cargo(&["test", "--workspace", "--no-fail-fast"])
         };
-        runner.args(&options.runner_args);
+        runner
+            .args(&options.runner_args)
+            .envs(deploy_env.iter().map(|(k, v)| (*k, v.as_str())));
         steps.push(step(
             "tests",
             &mut runner,
@@ -166,6 +190,15 @@ impl Step {
             name,
             outcome: Outcome::Passed,
             took: started.elapsed(),
+            note: None,
+        }
+    }
+
+    fn skipped(name: &'static str, why: &str) -> Self {
+        Self {
+            name,
+            outcome: Outcome::Skipped(why.into()),
+            took: Duration::ZERO,
             note: None,
         }
     }
@@ -238,6 +271,41 @@ fn infra_step(
             ..Step::passed(name, started)
         },
         Err(e) => Step::failed(name, started, e.why, e.hint),
+    }
+}
+
+/// `cargo xtask frontend build --release`, unless interrupted.
+fn frontend_step(ws: &Workspace) -> Step {
+    let started = Instant::now();
+    if proc::shutdown_requested() {
+        return Step::skipped("frontend", "interrupted");
+    }
+    eprintln!("\nxtask: cargo xtask frontend build --release");
+    match crate::frontend::build(ws, true) {
+        Ok(built) => Step {
+            note: Some(format!(
+                "{} gzipped in {} files",
+                crate::frontend::human(built.report.total_gzip()),
+                built.report.files.len()
+            )),
+            ..Step::passed("frontend", started)
+        },
+        Err(e) => Step::failed("frontend", started, e.to_string(), e.hint()),
+    }
+}
+
+/// Chromium and chromedriver for the end-to-end tests, installed with apt when missing.
+fn chromium_step() -> Step {
+    let started = Instant::now();
+    if proc::shutdown_requested() {
+        return Step::skipped("chromium", "interrupted");
+    }
+    match crate::frontend::ensure_chromium() {
+        Ok(note) => Step {
+            note: Some(note),
+            ..Step::passed("chromium", started)
+        },
+        Err(e) => Step::failed("chromium", started, e.to_string(), e.hint()),
     }
 }
 

@@ -22,6 +22,8 @@ type Snapshot = BTreeMap<PathBuf, (SystemTime, u64)>;
 #[derive(Debug)]
 pub struct Watcher {
     root: PathBuf,
+    /// What to watch instead of the backend's sources (`None`: the backend's).
+    only: Option<&'static [&'static str]>,
     last: Snapshot,
 }
 
@@ -30,18 +32,37 @@ impl Watcher {
     pub fn new(root: &Path) -> Self {
         Self {
             root: root.to_path_buf(),
+            only: None,
             last: scan(&roots(root)),
         }
     }
 
+    /// Watches only these paths (relative to the root), such as the frontend's sources.
+    pub fn of(root: &Path, only: &'static [&'static str]) -> Self {
+        let mut watcher = Self {
+            root: root.to_path_buf(),
+            only: Some(only),
+            last: Snapshot::new(),
+        };
+        watcher.last = scan(&watcher.roots());
+        watcher
+    }
+
     /// The watched files and folders that exist now (`crates/*/src` included).
     pub fn roots(&self) -> Vec<PathBuf> {
-        roots(&self.root)
+        match self.only {
+            Some(only) => only
+                .iter()
+                .map(|p| self.root.join(p))
+                .filter(|p| p.exists())
+                .collect(),
+            None => roots(&self.root),
+        }
     }
 
     /// The paths (relative to the root) that changed, appeared or vanished since the last call.
     pub fn poll(&mut self) -> Option<Vec<PathBuf>> {
-        let now = scan(&roots(&self.root));
+        let now = scan(&self.roots());
         let changed = diff(&self.last, &now);
         self.last = now;
         if changed.is_empty() {
@@ -146,6 +167,23 @@ mod tests {
             diff(&[("a".into(), (t0, 1))].into(), &resized),
             [PathBuf::from("a")]
         );
+    }
+
+    #[test]
+    fn watches_only_what_it_is_told() {
+        let root = std::env::temp_dir().join(format!("xtask-watch-only-{}", std::process::id()));
+        fs::create_dir_all(root.join("frontend/src")).unwrap();
+        fs::create_dir_all(root.join("backend/src")).unwrap();
+        let mut watcher = Watcher::of(&root, &["frontend/src", "frontend/index.html"]);
+        assert_eq!(watcher.roots(), [root.join("frontend/src")]);
+        fs::write(root.join("backend/src/lib.rs"), "").unwrap();
+        assert_eq!(watcher.poll(), None);
+        fs::write(root.join("frontend/index.html"), "<html>").unwrap();
+        assert_eq!(
+            watcher.poll(),
+            Some(vec![PathBuf::from("frontend/index.html")])
+        );
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

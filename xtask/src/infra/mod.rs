@@ -13,7 +13,7 @@
 #[cfg(test)]
 mod fit;
 mod guard;
-mod tools;
+pub mod tools;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -27,7 +27,7 @@ use crate::Hint;
 use crate::workspace::Workspace;
 
 pub use guard::guard;
-pub use tools::lint;
+pub use tools::{MOTO, lint, python_tool};
 
 /// `infra/stacks.json`. Some fields are for the deploy command only.
 #[allow(

@@ -4,6 +4,8 @@
 //! - cfn-lint from PyPI into its own venv: `<cache>/faro/tools/cfn-lint-<version>/`, with the
 //!   exact dependency versions of `infra/cfn-lint-requirements.txt`
 //! - cfn-guard from crates.io with `cargo install --locked`: `<cache>/faro/tools/cfn-guard-<version>/`
+//! - moto's server (the deploy tests' AWS stand-in) the same way as cfn-lint:
+//!   `<cache>/faro/tools/moto-<version>/`, pinned by `tools/deploy/moto-requirements.txt`
 //!
 //! `<cache>` is `$XDG_CACHE_HOME`, else `~/.cache`. Both are built in a side folder and renamed
 //! into place, so an interrupted install, or two xtasks installing at once, never leave a tool
@@ -34,12 +36,20 @@ pub enum Error {
         "neither XDG_CACHE_HOME nor HOME is set, so there is no cache folder for the infra tools"
     )]
     NoCacheDir,
-    #[error("python3 is not installed (cfn-lint runs on it)")]
+    #[error("python3 is not installed (cfn-lint and moto run on it)")]
     PythonMissing,
-    #[error("could not create a Python venv for cfn-lint in {dir}: {detail}")]
-    Venv { dir: PathBuf, detail: String },
-    #[error("pip could not install {CFN_LINT_REQUIREMENTS} into {dir} ({status})")]
-    Pip { dir: PathBuf, status: String },
+    #[error("could not create a Python venv for {tool} in {dir}: {detail}")]
+    Venv {
+        tool: &'static str,
+        dir: PathBuf,
+        detail: String,
+    },
+    #[error("pip could not install {requirements} into {dir} ({status})")]
+    Pip {
+        requirements: &'static str,
+        dir: PathBuf,
+        status: String,
+    },
     #[error("`cargo install cfn-guard --version {CFN_GUARD_VERSION}` failed ({status})")]
     CargoInstall { status: String },
     #[error(
@@ -135,12 +145,49 @@ pub fn cfn_lint_command(python: &Path) -> Command {
     cmd
 }
 
+/// A Python tool installed from PyPI into a venv of its own, from a requirements file that pins
+/// every package (installed with `--no-deps`, so nothing is resolved anew).
+#[derive(Debug, Clone, Copy)]
+pub struct PythonTool {
+    pub name: &'static str,
+    pub version: &'static str,
+    /// Relative to the workspace.
+    pub requirements: &'static str,
+    /// Python code that prints something naming `version`: the installed tool's check.
+    pub version_check: &'static str,
+    /// What the first install takes, for the message.
+    pub expected: &'static str,
+}
+
+pub const CFN_LINT: PythonTool = PythonTool {
+    name: "cfn-lint",
+    version: CFN_LINT_VERSION,
+    requirements: CFN_LINT_REQUIREMENTS,
+    version_check: CFN_LINT_MAIN,
+    expected: "about half a minute",
+};
+
+/// moto's server, the AWS stand-in of the deploy tests (tools/deploy/tests).
+pub const MOTO: PythonTool = PythonTool {
+    name: "moto",
+    version: "5.2.5",
+    requirements: "tools/deploy/moto-requirements.txt",
+    version_check: "import moto; print('moto', moto.__version__)",
+    expected: "about a minute",
+};
+
 /// The Python of the cfn-lint venv, installed first when missing or when the pinned
 /// requirements changed.
 pub fn cfn_lint(ws: &Workspace) -> Result<PathBuf, Error> {
-    let dir = tools_dir()?.join(format!("cfn-lint-{CFN_LINT_VERSION}"));
+    python_tool(ws, &CFN_LINT)
+}
+
+/// The Python of `tool`'s venv, installed first when missing or when its pinned requirements
+/// changed.
+pub fn python_tool(ws: &Workspace, tool: &PythonTool) -> Result<PathBuf, Error> {
+    let dir = tools_dir()?.join(format!("{}-{}", tool.name, tool.version));
     let python = dir.join("bin").join("python");
-    let requirements_file = ws.root.join(CFN_LINT_REQUIREMENTS);
+    let requirements_file = ws.root.join(tool.requirements);
     let requirements = fs::read_to_string(&requirements_file)
         .map_err(io(format!("reading {}", requirements_file.display())))?;
     let installed = fs::read_to_string(dir.join(INSTALLED_MARKER)).ok();
@@ -151,16 +198,27 @@ pub fn cfn_lint(ws: &Workspace) -> Result<PathBuf, Error> {
     let parent = dir.parent().expect("the tool dir has a parent");
     fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
     let staging = parent.join(format!(
-        ".cfn-lint-{CFN_LINT_VERSION}.partial-{}",
+        ".{}-{}.partial-{}",
+        tool.name,
+        tool.version,
         std::process::id()
     ));
     let _ = fs::remove_dir_all(&staging);
     let started = Instant::now();
     eprintln!(
-        "xtask: installing cfn-lint {CFN_LINT_VERSION} from PyPI into {} (once, about half a minute)…",
-        dir.display()
+        "xtask: installing {} {} from PyPI into {} (once, {})…",
+        tool.name,
+        tool.version,
+        dir.display(),
+        tool.expected
     );
-    if let Err(e) = install_cfn_lint(&system_python, &staging, &requirements_file, &requirements) {
+    if let Err(e) = install_venv(
+        tool,
+        &system_python,
+        &staging,
+        &requirements_file,
+        &requirements,
+    ) {
         let _ = fs::remove_dir_all(&staging);
         return Err(e);
     }
@@ -172,16 +230,23 @@ pub fn cfn_lint(ws: &Workspace) -> Result<PathBuf, Error> {
         Err(_) if python.is_file() => {
             let _ = fs::remove_dir_all(&staging);
         }
-        Err(e) => return Err(io(format!("moving cfn-lint into {}", dir.display()))(e)),
+        Err(e) => {
+            return Err(io(format!("moving {} into {}", tool.name, dir.display()))(
+                e,
+            ));
+        }
     }
     eprintln!(
-        "xtask: cfn-lint {CFN_LINT_VERSION} installed ({:.0} s)",
+        "xtask: {} {} installed ({:.0} s)",
+        tool.name,
+        tool.version,
         started.elapsed().as_secs_f64()
     );
     Ok(python)
 }
 
-fn install_cfn_lint(
+fn install_venv(
+    tool: &PythonTool,
     system_python: &Path,
     staging: &Path,
     requirements_file: &Path,
@@ -192,6 +257,7 @@ fn install_cfn_lint(
     let output = proc::capture("python3 -m venv", &mut venv, proc::OnShutdown::Abort)?;
     if !output.status.success() {
         return Err(Error::Venv {
+            tool: tool.name,
             dir: staging.to_path_buf(),
             detail: String::from_utf8_lossy(&output.stderr).trim().to_string(),
         });
@@ -211,19 +277,17 @@ fn install_cfn_lint(
         "--requirement",
     ])
     .arg(requirements_file);
-    let status = proc::status("pip install cfn-lint", &mut pip)?;
+    let status = proc::status(&format!("pip install {}", tool.name), &mut pip)?;
     if !status.success() {
         return Err(Error::Pip {
+            requirements: tool.requirements,
             dir: staging.to_path_buf(),
             status: proc::describe(status),
         });
     }
-    check_version(
-        "cfn-lint",
-        CFN_LINT_VERSION,
-        &mut cfn_lint_command(&python),
-        staging,
-    )?;
+    let mut check = Command::new(&python);
+    check.args(["-c", tool.version_check]);
+    check_version(tool.name, tool.version, &mut check, staging)?;
     fs::write(staging.join(INSTALLED_MARKER), requirements)
         .map_err(io(format!("writing the marker in {}", staging.display())))
 }
@@ -352,5 +416,21 @@ mod tests {
             pins.iter().all(|p| p.contains("==")),
             "every requirement is pinned: {pins:?}"
         );
+    }
+
+    #[test]
+    fn moto_requirements_pin_every_package() {
+        let ws = Workspace::locate();
+        let text = fs::read_to_string(ws.root.join(MOTO.requirements)).unwrap();
+        let pins: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .collect();
+        assert!(pins.contains(&format!("moto=={}", MOTO.version).as_str()));
+        // Installed with --no-deps: moto's server needs Flask, and cfn-lint is shared with ours.
+        assert!(pins.iter().any(|p| p.starts_with("Flask==")), "{pins:?}");
+        assert!(pins.contains(&format!("cfn-lint=={CFN_LINT_VERSION}").as_str()));
+        assert!(pins.iter().all(|p| p.contains("==")), "{pins:?}");
     }
 }

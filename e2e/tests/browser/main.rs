@@ -1,0 +1,497 @@
+//! Faro in a real headless Chromium against the real backend, MariaDB, DynamoDB Local and the
+//! simulators. Each test has its own database, table, backend, simulators and browser.
+
+mod api;
+mod browser;
+mod stack;
+
+use api::{Api, PASSWORD};
+use browser::Browser;
+use stack::Stack;
+use std::time::{Duration, Instant};
+
+/// How long a simulated release may take to finish.
+const RELEASE_DONE: Duration = Duration::from_secs(90);
+
+async fn sign_up_in_browser(browser: &Browser, stack: &Stack, name: &str) -> String {
+    let email = Api::unique_email(&name.to_lowercase());
+    browser.goto(&stack.url("/sign-up")).await;
+    browser.fill("sign-up-name", name).await;
+    browser.fill("sign-up-email", &email).await;
+    browser.fill("sign-up-password", PASSWORD).await;
+    browser.click("#sign-up button[type=submit]").await;
+    browser.element(".dashboard[data-ready=true]").await;
+    email
+}
+
+/// Starts a release from the project page; returns its id from the URL it lands on.
+async fn start_release(
+    browser: &Browser,
+    stack: &Stack,
+    slug: &str,
+    branch: &str,
+    sha: &str,
+    double_click: bool,
+) -> u64 {
+    browser.goto(&stack.url(&format!("/projects/{slug}"))).await;
+    browser
+        .element("#new-release-environment option[value=staging]")
+        .await;
+    browser.fill("new-release-branch", branch).await;
+    browser.fill("new-release-commit_sha", sha).await;
+    if double_click {
+        // Two clicks as fast as WebDriver sends them: the form must send one request.
+        let button = browser.element("#start-release").await;
+        let _ = button.click().await;
+        let _ = button.click().await;
+    } else {
+        browser.click("#start-release").await;
+    }
+    let path = browser
+        .path_where("a release page", |p| p.starts_with("/releases/"))
+        .await;
+    path.trim_start_matches("/releases/")
+        .parse()
+        .expect("the release page's path ends with its id")
+}
+
+fn write_measure(line: &str) {
+    use std::io::Write;
+    println!("e2e: {line}");
+    let path = browser::screenshot_dir().join("measures.txt");
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(file, "{line}");
+    }
+}
+
+/// Sign up → project → environment → release (double-clicked, created once) → live timeline
+/// reaches deployed → release notes drafted, edited and saved → a failing release explained →
+/// a chat answer streams in → the dashboard shows the delivery metrics.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_from_sign_up_to_explained_failure() {
+    let stack = Stack::start().await;
+    let api = Api::new(&stack.base);
+    let browser = Browser::launch("flow").await;
+
+    sign_up_in_browser(&browser, &stack, "Ada").await;
+    let banner = browser
+        .text_where("#status-banner", "the simulator notice", |t| {
+            t.contains("simulated")
+        })
+        .await;
+    assert!(banner.contains("SleakOps"), "{banner}");
+    browser.screenshot("dashboard-empty").await;
+
+    // A project, from the projects page.
+    browser.click("nav a[href='/projects']").await;
+    browser.fill("new-project-name", "Shop API").await;
+    browser.fill("new-project-slug", "shop-api").await;
+    browser.fill("new-project-sleakops_project", "shop").await;
+    browser
+        .fill("new-project-repository_url", "https://github.com/acme/shop")
+        .await;
+    browser.click("#new-project-form button[type=submit]").await;
+    browser
+        .path_where("the new project's settings", |p| {
+            p == "/projects/shop-api/settings"
+        })
+        .await;
+
+    // Its environment.
+    browser.fill("new-environment-name", "staging").await;
+    browser
+        .fill("new-environment-sleakops_environment", "staging")
+        .await;
+    browser.click("#new-environment button[type=submit]").await;
+    browser.element("li[data-environment=staging]").await;
+    browser.screenshot("settings").await;
+
+    // A release, double-clicked.
+    let id = start_release(&browser, &stack, "shop-api", "main", "abc1234", true).await;
+    browser
+        .text_within(
+            "#timeline-state",
+            "the end of the release",
+            RELEASE_DONE,
+            |t| t == "Complete",
+        )
+        .await;
+    let status = browser.element(".page-head .badge").await;
+    assert_eq!(
+        status.attr("data-status").await.unwrap().as_deref(),
+        Some("deployed")
+    );
+    let kinds = browser
+        .js("return [...document.querySelectorAll('#timeline li')].map(li => li.dataset.kind)")
+        .await;
+    let kinds: Vec<&str> = kinds
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|k| k.as_str())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"requested"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"deployed"), "{kinds:?}");
+    browser.screenshot("release-deployed").await;
+
+    // Release notes: generate, edit, save.
+    browser
+        .fill(
+            "draft-notes-changelog",
+            "feat: one-click checkout\nfix: totals rounding",
+        )
+        .await;
+    browser.click("#generate-notes").await;
+    browser.element("#notes-saved:not([hidden])").await;
+    let drafted = browser
+        .js("return document.getElementById('notes-notes').value")
+        .await;
+    let drafted = drafted.as_str().unwrap_or_default().to_owned();
+    assert!(!drafted.trim().is_empty(), "notes were drafted");
+    let edited = format!("{drafted}\nEdited by Ada.");
+    browser.fill("notes-notes", &edited).await;
+    browser.click("#save-notes").await;
+    browser.element("#notes-saved:not([hidden])").await;
+    browser.screenshot("release-notes").await;
+    // What the API holds now, read with the browser's own session.
+    let session = browser
+        .client
+        .get_named_cookie("faro_session")
+        .await
+        .expect("the session cookie");
+    let me = api::User {
+        email: String::new(),
+        token: session.value().to_owned(),
+    };
+    let stored = api.get(&me, &format!("/api/releases/{id}")).await;
+    assert!(
+        stored["notes"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("Edited by Ada."),
+        "{stored}"
+    );
+    assert_eq!(
+        api.releases(&me, "shop-api").await.len(),
+        1,
+        "the double click created one release"
+    );
+
+    // A failing release, and its explanation.
+    let failed = start_release(
+        &browser,
+        &stack,
+        "shop-api",
+        "fail-build-demo",
+        "def5678",
+        false,
+    )
+    .await;
+    assert_ne!(failed, id);
+    browser
+        .text_within(
+            "#timeline-state",
+            "the end of the release",
+            RELEASE_DONE,
+            |t| t == "Complete",
+        )
+        .await;
+    browser
+        .text_where("#failure-reason", "the failure reason", |t| !t.is_empty())
+        .await;
+    browser.click("#explain-failure").await;
+    let explanation = browser
+        .text_where("#explanation", "an explanation", |t| t.len() > 20)
+        .await;
+    assert!(!explanation.is_empty());
+    browser.screenshot("release-failed-explained").await;
+
+    // A chat answer streams in: the page records the answer's length at every change.
+    browser
+        .js("window.answerLengths = []; new MutationObserver(() => { \
+               const a = document.querySelector('#chat-log .message.assistant .text'); \
+               if (a) window.answerLengths.push(a.textContent.length); \
+             }).observe(document.getElementById('chat-log'), \
+               {subtree: true, childList: true, characterData: true})")
+        .await;
+    browser
+        .fill("chat-message", "What should I check first?")
+        .await;
+    browser.click("#chat-send").await;
+    browser
+        .text_where(
+            "#chat-log .message.assistant .text",
+            "a streamed answer",
+            |t| t.len() > 10,
+        )
+        .await;
+    browser
+        .element("#chat-log .message.assistant:not([aria-busy])")
+        .await;
+    let errors = browser
+        .js("return document.querySelectorAll('#chat-log .field-error').length")
+        .await;
+    assert_eq!(errors, serde_json::json!(0), "the answer completed");
+    let lengths = browser.js("return window.answerLengths").await;
+    let mut seen: Vec<u64> = lengths
+        .as_array()
+        .expect("recorded lengths")
+        .iter()
+        .filter_map(serde_json::Value::as_u64)
+        .filter(|n| *n > 1)
+        .collect();
+    seen.dedup();
+    assert!(
+        seen.len() >= 3,
+        "the answer appeared piece by piece, not at once: {seen:?}"
+    );
+    browser.screenshot("release-chat").await;
+
+    // The dashboard: recent releases and the delivery cards with their trend.
+    browser.click("nav a[href='/']").await;
+    browser.element(".dashboard[data-ready=true]").await;
+    browser.element(".metric-card svg.trend").await;
+    let recent = browser
+        .js("return document.querySelectorAll('table.releases tbody tr').length")
+        .await;
+    assert_eq!(
+        recent,
+        serde_json::json!(2),
+        "two releases, the double click made one"
+    );
+    browser.screenshot("dashboard").await;
+    browser
+        .client
+        .set_window_size(360, 800)
+        .await
+        .expect("resize");
+    browser.element(".dashboard[data-ready=true]").await;
+    browser.screenshot("dashboard-360px").await;
+    browser.close().await;
+}
+
+/// A deep link opened directly (signed out, then in), a session surviving reloads, the time to
+/// an interactive dashboard, and the way back to sign-in when the session ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_links_sessions_and_load_time() {
+    let stack = Stack::start().await;
+    let api = Api::new(&stack.base);
+    let owner = api.signup("Grace").await;
+    api.project(&owner, "billing", "staging").await;
+    let release = api.release(&owner, "billing", "staging", "main").await;
+
+    // Cold load of the dashboard: a fresh browser with a session cookie and an empty cache.
+    let browser = Browser::launch("session").await;
+    // On the origin (a tiny file, so nothing of the app is cached), the session cookie as the
+    // sign-in would set it (scripts may set it; the server only reads it).
+    browser.goto(&stack.url("/config.json")).await;
+    browser
+        .js(&format!(
+            "document.cookie = 'faro_session={}; path=/'",
+            owner.token
+        ))
+        .await;
+    let started = Instant::now();
+    browser.goto(&stack.url("/")).await;
+    browser.element(".dashboard[data-ready=true]").await;
+    let wall = started.elapsed();
+    let in_page = browser.js("return performance.now()").await;
+    write_measure(&format!(
+        "navigation to dashboard interactive, cold cache: {:.0} ms in the page (performance.now at ready), {:.0} ms as WebDriver saw it",
+        in_page.as_f64().unwrap_or_default(),
+        wall.as_secs_f64() * 1000.0
+    ));
+    let started = Instant::now();
+    browser.client.refresh().await.expect("reload");
+    browser.element(".dashboard[data-ready=true]").await;
+    let in_page = browser.js("return performance.now()").await;
+    write_measure(&format!(
+        "navigation to dashboard interactive, warm cache: {:.0} ms in the page, {:.0} ms as WebDriver saw it",
+        in_page.as_f64().unwrap_or_default(),
+        started.elapsed().as_secs_f64() * 1000.0
+    ));
+    browser.close().await;
+
+    // A deep link, signed out: sign-in first, then straight to the release.
+    let browser = Browser::launch("deep-link").await;
+    let deep = format!("/releases/{}", release.id);
+    browser.goto(&stack.url(&deep)).await;
+    browser
+        .path_where("the sign-in page", |p| p.starts_with("/sign-in?next="))
+        .await;
+    browser.fill("sign-in-email", &owner.email).await;
+    browser.fill("sign-in-password", PASSWORD).await;
+    browser.click("#sign-in button[type=submit]").await;
+    browser.path_where("the deep link", |p| p == deep).await;
+    browser
+        .text_where("h1", "the release's heading", |t| {
+            t == format!("Release #{}", release.id)
+        })
+        .await;
+    browser.element("#timeline li[data-kind=requested]").await;
+    browser.screenshot("release-deep-link").await;
+
+    // The session survives a reload, and a deep link into settings works too.
+    browser.client.refresh().await.expect("reload");
+    browser
+        .text_where("h1", "the release's heading after a reload", |t| {
+            t.starts_with("Release #")
+        })
+        .await;
+    browser.goto(&stack.url("/projects/billing/settings")).await;
+    browser.element("li[data-environment=staging]").await;
+    browser.element("table.members").await;
+
+    // The session ends elsewhere: the next request sends the app back to sign-in.
+    let cookie = browser
+        .client
+        .get_named_cookie("faro_session")
+        .await
+        .expect("the session cookie");
+    api.logout(cookie.value()).await;
+    browser.click("nav a[href='/projects']").await;
+    browser
+        .path_where("the sign-in page", |p| p.starts_with("/sign-in"))
+        .await;
+    browser
+        .text_where(".auth", "the ended-session notice", |t| {
+            t.contains("session has ended")
+        })
+        .await;
+
+    // Signing out from the header.
+    browser.fill("sign-in-email", &owner.email).await;
+    browser.fill("sign-in-password", PASSWORD).await;
+    browser.click("#sign-in button[type=submit]").await;
+    browser
+        .path_where("the projects page", |p| p == "/projects")
+        .await;
+    browser.click("#sign-out").await;
+    browser
+        .path_where("the sign-in page", |p| p == "/sign-in")
+        .await;
+    browser.goto(&stack.url("/")).await;
+    browser
+        .path_where("the sign-in page", |p| p.starts_with("/sign-in"))
+        .await;
+
+    // An unknown path shows the app's own not-found page, not the server's.
+    browser.goto(&stack.url("/no/such/page")).await;
+    browser
+        .text_where("h1", "the not-found page", |t| t == "Nothing here")
+        .await;
+    browser.close().await;
+}
+
+/// Bad input: the app's own checks and the API's problem+json errors, next to their fields.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_forms_show_errors_next_to_their_fields() {
+    let stack = Stack::start().await;
+    let api = Api::new(&stack.base);
+    let taken = api.signup("Taken").await;
+    let browser = Browser::launch("forms").await;
+
+    // Nothing filled in: every field says what it needs, and the focus goes to the first.
+    browser.goto(&stack.url("/sign-up")).await;
+    browser.click("#sign-up button[type=submit]").await;
+    browser
+        .text_where("#sign-up-name-error", "the name's error", |t| {
+            t.contains("must not be empty")
+        })
+        .await;
+    browser
+        .text_where("#sign-up-email-error", "the email's error", |t| {
+            t.contains("characters")
+        })
+        .await;
+    browser
+        .text_where("#sign-up-password-error", "the password's error", |t| {
+            t.contains("12")
+        })
+        .await;
+    let focused = browser.js("return document.activeElement.id").await;
+    assert_eq!(focused, serde_json::json!("sign-up-name"));
+    let invalid = browser
+        .element("#sign-up-email")
+        .await
+        .attr("aria-invalid")
+        .await
+        .expect("attribute");
+    assert_eq!(invalid.as_deref(), Some("true"));
+    browser.screenshot("sign-up-errors").await;
+
+    // The API's verdict (problem+json 409 naming `email`) lands next to the email field.
+    browser.fill("sign-up-name", "Someone").await;
+    browser.fill("sign-up-email", &taken.email).await;
+    browser.fill("sign-up-password", PASSWORD).await;
+    browser.click("#sign-up button[type=submit]").await;
+    browser
+        .text_where("#sign-up-email-error", "the API's conflict", |t| {
+            t.contains("already exists")
+        })
+        .await;
+    browser.element("#sign-up-name-error[hidden]").await;
+
+    // Signed in: a project whose slug is taken is refused by the API, next to the slug.
+    browser.goto(&stack.url("/sign-in")).await;
+    browser.fill("sign-in-email", &taken.email).await;
+    browser.fill("sign-in-password", "not the password").await;
+    browser.click("#sign-in button[type=submit]").await;
+    browser
+        .text_where("#sign-in-error", "the refusal", |t| {
+            t.contains("Wrong email or password")
+        })
+        .await;
+    browser.fill("sign-in-password", PASSWORD).await;
+    browser.click("#sign-in button[type=submit]").await;
+    browser.element(".dashboard[data-ready=true]").await;
+    api.project(&taken, "taken-slug", "staging").await;
+    browser.goto(&stack.url("/projects")).await;
+    browser.fill("new-project-name", "Again").await;
+    browser.fill("new-project-slug", "Not A Slug").await;
+    browser.fill("new-project-sleakops_project", "again").await;
+    browser
+        .fill(
+            "new-project-repository_url",
+            "https://github.com/acme/again",
+        )
+        .await;
+    browser.click("#new-project-form button[type=submit]").await;
+    browser
+        .text_where("#new-project-slug-error", "the slug rule", |t| {
+            t.contains("lowercase")
+        })
+        .await;
+    browser.fill("new-project-slug", "taken-slug").await;
+    browser.click("#new-project-form button[type=submit]").await;
+    browser
+        .text_where(
+            "#new-project-slug-error",
+            "the API's conflict on the slug",
+            |t| !t.is_empty() && !t.contains("lowercase"),
+        )
+        .await;
+    browser.screenshot("project-errors").await;
+
+    // A release with a bad commit SHA.
+    browser.goto(&stack.url("/projects/taken-slug")).await;
+    browser
+        .element("#new-release-environment option[value=staging]")
+        .await;
+    browser.fill("new-release-commit_sha", "not-a-sha").await;
+    browser.click("#start-release").await;
+    browser
+        .text_where("#new-release-commit_sha-error", "the SHA rule", |t| {
+            t.contains("hexadecimal")
+        })
+        .await;
+    assert!(
+        api.releases(&taken, "taken-slug").await.is_empty(),
+        "nothing was sent"
+    );
+    browser.close().await;
+}

@@ -1,0 +1,3 @@
+fn main() {
+    faro_frontend::start();
+}

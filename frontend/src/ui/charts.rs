@@ -1,0 +1,92 @@
+//! Small SVG charts, drawn by us (no chart library, nothing from a CDN).
+
+use crate::chart;
+use crate::format;
+use faro_types::EnvironmentMetrics;
+use leptos::prelude::*;
+
+const WIDTH: f64 = 240.0;
+const HEIGHT: f64 = 48.0;
+
+/// Deployments per day, failures stacked below in the failure colour.
+#[component]
+pub fn DailyBars(metrics: EnvironmentMetrics) -> impl IntoView {
+    let bars = chart::daily_bars(&metrics.daily, WIDTH, HEIGHT);
+    let summary = chart::summary(&metrics.daily);
+    view! {
+        <svg
+            class="trend"
+            viewBox=format!("0 0 {WIDTH} {HEIGHT}")
+            preserveAspectRatio="none"
+            role="img"
+            aria-label=summary.clone()
+        >
+            <title>{summary.clone()}</title>
+            <line class="axis" x1="0" y1=HEIGHT x2=WIDTH y2=HEIGHT></line>
+            {bars
+                .into_iter()
+                .map(|bar| {
+                    view! {
+                        <g>
+                            <title>{bar.label}</title>
+                            <rect
+                                class="bar-ok"
+                                x=bar.x
+                                y=bar.deployments_y
+                                width=bar.width
+                                height=bar.deployments_height
+                            ></rect>
+                            <rect
+                                class="bar-failed"
+                                x=bar.x
+                                y=bar.failures_y
+                                width=bar.width
+                                height=bar.failures_height
+                            ></rect>
+                        </g>
+                    }
+                })
+                .collect_view()}
+        </svg>
+    }
+}
+
+/// One environment's DORA figures with its trend.
+#[component]
+pub fn MetricCard(project: String, metrics: EnvironmentMetrics) -> impl IntoView {
+    let lead = metrics
+        .lead_time_median_secs
+        .map(format::duration)
+        .unwrap_or_else(|| "—".into());
+    let cfr = metrics
+        .change_failure_rate
+        .map(format::percent)
+        .unwrap_or_else(|| "—".into());
+    let restore = metrics
+        .time_to_restore_median_secs
+        .map(format::duration)
+        .unwrap_or_else(|| "—".into());
+    let title = format!("{project} · {}", metrics.environment);
+    view! {
+        <article class="card metric-card" aria-label=title.clone()>
+            <header class="card-head">
+                <h3>{title.clone()}</h3>
+                {metrics.production.then_some(view! { <span class="tag">"production"</span> })}
+            </header>
+            <dl class="figures">
+                <div><dt>"Deploy frequency"</dt><dd>{format::per_day(metrics.deployments_per_day)}</dd></div>
+                <div><dt>"Lead time (median)"</dt><dd>{lead}</dd></div>
+                <div><dt>"Change failure rate"</dt><dd>{cfr}</dd></div>
+                <div><dt>"Time to restore"</dt><dd>{restore}</dd></div>
+            </dl>
+            <DailyBars metrics=metrics.clone()/>
+            <p class="muted small">
+                {format!(
+                    "{} · {}",
+                    format::count(metrics.deployments, "deployment", "deployments"),
+                    format::count(metrics.failed_deployments, "failure", "failures")
+                )}
+            </p>
+        </article>
+    }
+}

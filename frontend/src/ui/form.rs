@@ -1,0 +1,64 @@
+//! The life of a submitted form, the same for every form: the app's own checks first (the
+//! rules the API applies too), then the request; errors land next to their fields, the focus
+//! moves to the first wrong one, and the button waits while the request is in flight.
+
+use super::components::focus_first_error;
+use crate::api::ApiError;
+use crate::forms::FormErrors;
+use faro_types::FieldError;
+use leptos::prelude::*;
+use std::future::Future;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Form {
+    /// The `<form>`'s id, and the prefix of its fields' ids.
+    pub id: &'static str,
+    /// The fields it shows, whose errors go next to them.
+    fields: &'static [&'static str],
+    pub errors: RwSignal<FormErrors>,
+    pub busy: RwSignal<bool>,
+}
+
+impl Form {
+    pub fn new(id: &'static str, fields: &'static [&'static str]) -> Self {
+        Self {
+            id,
+            fields,
+            errors: RwSignal::new(FormErrors::none()),
+            busy: RwSignal::new(false),
+        }
+    }
+
+    /// Shows `errors` (of our checks or of the API) and focuses the first wrong field.
+    pub fn show(self, errors: FormErrors) {
+        focus_first_error(self.id, &errors);
+        self.errors.try_set(errors);
+    }
+
+    /// Submits: `checked` is the request's `validate()`; `request` runs only when it passed
+    /// and no other submit of this form is in flight; `done` gets its answer.
+    pub fn submit<T: 'static>(
+        self,
+        checked: Result<(), Vec<FieldError>>,
+        request: impl Future<Output = Result<T, ApiError>> + 'static,
+        done: impl FnOnce(T) + 'static,
+    ) {
+        if self.busy.get_untracked() {
+            return;
+        }
+        let checked = FormErrors::from_validation(checked);
+        if !checked.is_empty() {
+            self.show(checked);
+            return;
+        }
+        self.errors.set(FormErrors::none());
+        self.busy.set(true);
+        leptos::task::spawn_local(async move {
+            match request.await {
+                Ok(answer) => done(answer),
+                Err(e) => self.show(FormErrors::from_api(&e, self.fields)),
+            }
+            self.busy.try_set(false);
+        });
+    }
+}

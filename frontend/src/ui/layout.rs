@@ -1,0 +1,127 @@
+//! The frame around every page: the skip link, the header with navigation and the signed-in
+//! user, and the banner saying what the backend runs against.
+
+use super::session::{Auth, use_session};
+use crate::api;
+use crate::config::RuntimeConfig;
+use faro_types::{NoticeLevel, OpsStatus};
+use leptos::prelude::*;
+use leptos_router::NavigateOptions;
+use leptos_router::hooks::{use_location, use_navigate};
+use std::time::Duration;
+
+/// How often the banner asks `/api/status` again.
+const STATUS_EVERY: Duration = Duration::from_secs(60);
+
+#[component]
+pub fn Shell(children: Children) -> impl IntoView {
+    view! {
+        <a class="skip-link" href="#main">"Skip to content"</a>
+        <Header/>
+        <Banner/>
+        <main id="main" tabindex="-1">{children()}</main>
+    }
+}
+
+#[component]
+fn Header() -> impl IntoView {
+    let session = use_session();
+    let config = expect_context::<RuntimeConfig>();
+    let location = use_location();
+    let navigate = use_navigate();
+    let signing_out = RwSignal::new(false);
+    let sign_out = move |_| {
+        signing_out.set(true);
+        let navigate = navigate.clone();
+        leptos::task::spawn_local(async move {
+            // Whatever the answer, this browser is signed out: the cookie is cleared on 204,
+            // and a 401 means it was already over.
+            let _ = api::logout().await;
+            signing_out.set(false);
+            session.expired.set(false);
+            // Leave the page first, so it does not send us to sign-in with itself as `next`.
+            navigate("/sign-in", NavigateOptions::default());
+            session.auth.set(Auth::SignedOut);
+        });
+    };
+    let current = move |prefix: &'static str| {
+        move || {
+            let path = location.pathname.get();
+            let here = if prefix == "/" {
+                path == "/"
+            } else {
+                path.starts_with(prefix)
+            };
+            here.then_some("page")
+        }
+    };
+    view! {
+        <header class="topbar">
+            <a class="brand" href="/">
+                <span class="brand-mark" aria-hidden="true"></span>
+                "Faro"
+            </a>
+            {config.badge().map(|env| view! { <span class="env-badge" title="Environment">{env.to_owned()}</span> })}
+            {move || session.user().map(|user| {
+                let sign_out = sign_out.clone();
+                view! {
+                    <nav class="nav" aria-label="Main">
+                        <a href="/" aria-current=current("/")>"Dashboard"</a>
+                        <a href="/projects" aria-current=current("/projects")>"Projects"</a>
+                    </nav>
+                    <div class="who">
+                        <span class="user-name" title=user.email.clone()>{user.name.clone()}</span>
+                        <button
+                            type="button"
+                            class="button secondary small"
+                            id="sign-out"
+                            on:click=sign_out
+                            disabled=move || signing_out.get()
+                        >
+                            "Sign out"
+                        </button>
+                    </div>
+                }
+            })}
+        </header>
+    }
+}
+
+/// Notices from `/api/status`: simulated services, a worker that is off, open circuits.
+#[component]
+fn Banner() -> impl IntoView {
+    let status = RwSignal::new(None::<OpsStatus>);
+    let refresh = move || {
+        leptos::task::spawn_local(async move {
+            // A failing status call is not news of its own: every page reports its own errors.
+            if let Ok(s) = api::status().await {
+                status.try_set(Some(s));
+            }
+        });
+    };
+    refresh();
+    let handle = set_interval_with_handle(refresh, STATUS_EVERY).ok();
+    on_cleanup(move || {
+        if let Some(h) = handle {
+            h.clear();
+        }
+    });
+    move || {
+        status.get().filter(|s| !s.notices.is_empty()).map(|s| {
+            let simulated = s.simulated;
+            view! {
+                <section class="banner" class:simulated=simulated aria-label="Service status" id="status-banner">
+                    <ul>
+                        {s.notices.into_iter().map(|n| {
+                            let class = match n.level {
+                                NoticeLevel::Info => "notice info",
+                                NoticeLevel::Warning => "notice warning",
+                            };
+                            view! { <li class=class>{n.message}</li> }
+                        }).collect_view()}
+                    </ul>
+                </section>
+            }
+        })
+    }
+}

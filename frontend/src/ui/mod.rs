@@ -1,0 +1,106 @@
+//! The interface: the router, the frame around every page, and the pages.
+
+pub mod charts;
+pub mod components;
+mod form;
+mod layout;
+pub mod live;
+mod pages;
+pub mod session;
+
+use crate::config::{self, RuntimeConfig};
+use leptos::prelude::*;
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+use pages::{
+    auth::{SignIn, SignUp},
+    dashboard::Dashboard,
+    not_found::NotFound,
+    project::ProjectPage,
+    projects::Projects,
+    release::ReleasePage,
+    settings::Settings,
+};
+use session::{Protected, Session};
+
+/// Loads `/config.json`, then mounts the app (or says why it cannot start).
+pub fn start() {
+    report_panics();
+    // Leptos's executor starts with the mount; until then, wasm-bindgen's own.
+    wasm_bindgen_futures::spawn_local(async {
+        let loaded = load_config().await;
+        if let Some(boot) = document().get_element_by_id("boot") {
+            boot.remove();
+        }
+        match loaded {
+            Ok(config) => {
+                crate::api::set_base(&config.api_base_url);
+                mount_to_body(move || view! { <App config=config.clone()/> });
+            }
+            Err(why) => mount_to_body(move || {
+                view! {
+                    <main class="boot-failed" role="alert">
+                        <h1>"Faro cannot start"</h1>
+                        <p>{why.clone()}</p>
+                    </main>
+                }
+            }),
+        }
+    });
+}
+
+/// A bug must not leave a silently frozen page: say so on the page and in the console.
+fn report_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let message =
+            format!("Faro stopped because of a bug ({info}). Reload the page to continue.");
+        web_sys::console::error_1(&message.as_str().into());
+        if let Some(body) = document().body()
+            && let Ok(notice) = document().create_element("p")
+        {
+            notice.set_class_name("panic");
+            let _ = notice.set_attribute("role", "alert");
+            notice.set_text_content(Some(&message));
+            let _ = body.prepend_with_node_1(&notice);
+        }
+    }));
+}
+
+async fn load_config() -> Result<RuntimeConfig, String> {
+    let response = crate::api::send(crate::api::Call {
+        method: "GET",
+        path: config::PATH,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| format!("{} could not be loaded: {e}", config::PATH))?;
+    let text = response.text().map_err(|_| "no body".to_owned())?;
+    let text = wasm_bindgen_futures::JsFuture::from(text)
+        .await
+        .ok()
+        .and_then(|v| v.as_string())
+        .unwrap_or_default();
+    RuntimeConfig::parse(&text).map_err(|e| e.to_string())
+}
+
+#[component]
+fn App(config: RuntimeConfig) -> impl IntoView {
+    let session = Session::start();
+    provide_context(session);
+    provide_context(config);
+    view! {
+        <Router>
+            <layout::Shell>
+                <Routes fallback=|| view! { <NotFound/> }>
+                    <Route path=path!("/sign-in") view=SignIn/>
+                    <Route path=path!("/sign-up") view=SignUp/>
+                    <Route path=path!("/") view=|| view! { <Protected><Dashboard/></Protected> }/>
+                    <Route path=path!("/projects") view=|| view! { <Protected><Projects/></Protected> }/>
+                    <Route path=path!("/projects/:slug") view=|| view! { <Protected><ProjectPage/></Protected> }/>
+                    <Route path=path!("/projects/:slug/settings") view=|| view! { <Protected><Settings/></Protected> }/>
+                    <Route path=path!("/releases/:id") view=|| view! { <Protected><ReleasePage/></Protected> }/>
+                </Routes>
+            </layout::Shell>
+        </Router>
+    }
+}

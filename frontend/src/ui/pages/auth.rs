@@ -1,0 +1,138 @@
+//! Sign in and sign up.
+
+use crate::api::{self, ApiError};
+use crate::ui::components::{Field, FormError, Submit, set_title};
+use crate::ui::form::Form;
+use crate::ui::session::{Auth, safe_next, use_session};
+use faro_types::{LoginRequest, Problem, ProblemType, SignupRequest};
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+use leptos_router::NavigateOptions;
+use leptos_router::components::Redirect;
+use leptos_router::hooks::{use_navigate, use_query_map};
+
+const FORM_IN: &str = "sign-in";
+const FORM_UP: &str = "sign-up";
+
+/// Where to go once signed in: `?next=` when it is a path of this app.
+fn next_path() -> Signal<String> {
+    let query = use_query_map();
+    Signal::derive(move || safe_next(query.with(|q| q.get("next"))))
+}
+
+#[component]
+pub fn SignIn() -> impl IntoView {
+    set_title("Sign in");
+    let session = use_session();
+    let next = next_path();
+    let navigate = use_navigate();
+    let email = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let form = Form::new(FORM_IN, &["email", "password"]);
+
+    let submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let request = LoginRequest {
+            email: email.get_untracked().trim().to_owned(),
+            password: password.get_untracked(),
+        };
+        let navigate = navigate.clone();
+        let checked = request.validate();
+        // A 401 here is a wrong password, not a session that ended.
+        let sent = async move {
+            api::login(&request).await.map_err(|e| {
+                if e.is_unauthorized() {
+                    ApiError::Problem(Box::new(Problem::new(
+                        ProblemType::Unauthorized,
+                        401,
+                        "Wrong email or password.",
+                    )))
+                } else {
+                    e
+                }
+            })
+        };
+        form.submit(checked, sent, move |signed| {
+            session.signed_in(signed.user);
+            navigate(&next.get_untracked(), NavigateOptions::default());
+        });
+    };
+
+    move || {
+        if let Auth::SignedIn(_) = session.auth.get()
+            && !form.busy.get_untracked()
+        {
+            return view! { <Redirect path=next.get_untracked()/> }.into_any();
+        }
+        view! {
+            <section class="auth panel" aria-labelledby="sign-in-title">
+                <h1 id="sign-in-title">"Sign in to Faro"</h1>
+                {move || session.expired.get().then_some(view! {
+                    <p class="notice warning" role="status">"Your session has ended. Sign in again to continue."</p>
+                })}
+                <form id="sign-in" novalidate on:submit=submit.clone()>
+                    <Field form="sign-in" name="email" label="Email" kind="email" value=email errors=form.errors autocomplete="email" required=true/>
+                    <Field form="sign-in" name="password" label="Password" kind="password" value=password errors=form.errors autocomplete="current-password" required=true/>
+                    <FormError form="sign-in" errors=form.errors/>
+                    <Submit label="Sign in" busy_label="Signing in…" busy=form.busy/>
+                </form>
+                <p class="muted">"New to Faro? " <a href=move || format!("/sign-up?next={}", api::encode(&next.get()))>"Create an account"</a></p>
+            </section>
+        }
+        .into_any()
+    }
+}
+
+#[component]
+pub fn SignUp() -> impl IntoView {
+    set_title("Create an account");
+    let session = use_session();
+    let next = next_path();
+    let navigate = use_navigate();
+    let name = RwSignal::new(String::new());
+    let email = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let form = Form::new(FORM_UP, &["name", "email", "password"]);
+
+    let submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let request = SignupRequest {
+            email: email.get_untracked().trim().to_owned(),
+            password: password.get_untracked(),
+            name: name.get_untracked().trim().to_owned(),
+        };
+        let navigate = navigate.clone();
+        let checked = request.validate();
+        form.submit(
+            checked,
+            async move { api::signup(&request).await },
+            move |signed| {
+                session.signed_in(signed.user);
+                navigate(&next.get_untracked(), NavigateOptions::default());
+            },
+        );
+    };
+
+    move || {
+        if let Auth::SignedIn(_) = session.auth.get()
+            && !form.busy.get_untracked()
+        {
+            return view! { <Redirect path=next.get_untracked()/> }.into_any();
+        }
+        view! {
+            <section class="auth panel" aria-labelledby="sign-up-title">
+                <h1 id="sign-up-title">"Create your Faro account"</h1>
+                <form id="sign-up" novalidate on:submit=submit.clone()>
+                    <Field form="sign-up" name="name" label="Name" value=name errors=form.errors autocomplete="name" required=true/>
+                    <Field form="sign-up" name="email" label="Email" kind="email" value=email errors=form.errors autocomplete="email" required=true/>
+                    <Field form="sign-up" name="password" label="Password" kind="password" value=password errors=form.errors autocomplete="new-password" required=true
+                        hint="At least 12 characters."/>
+                    <FormError form="sign-up" errors=form.errors/>
+                    <Submit label="Create account" busy_label="Creating…" busy=form.busy/>
+                </form>
+                <p class="muted">"Already have an account? " <a href=move || format!("/sign-in?next={}", api::encode(&next.get()))>"Sign in"</a></p>
+            </section>
+        }
+        .into_any()
+    }
+}

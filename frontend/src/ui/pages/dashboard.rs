@@ -1,0 +1,141 @@
+//! The dashboard: the caller's projects, recent releases across them, and each environment's
+//! delivery (DORA) figures with their trend.
+
+use super::release_list::ReleaseTable;
+use crate::api::{self, ApiError};
+use crate::ui::charts::MetricCard;
+use crate::ui::components::{Empty, ErrorState, Loading, set_title};
+use faro_types::{DeliveryMetrics, Project, Window};
+use leptos::prelude::*;
+
+/// Metrics are fetched for this many projects at most (one request each).
+const METRIC_PROJECTS: usize = 6;
+const RECENT: u32 = 10;
+
+#[component]
+pub fn Dashboard() -> impl IntoView {
+    set_title("Dashboard");
+    let projects = LocalResource::new(|| async { api::projects(None).await });
+    let recent = LocalResource::new(|| api::recent_releases(RECENT));
+    let window = RwSignal::new(Window::Days30);
+    let metrics = LocalResource::new(move || {
+        let window = window.get();
+        async move {
+            let page = projects.await?;
+            let mut all: Vec<(String, DeliveryMetrics)> = Vec::new();
+            for project in page.items.iter().take(METRIC_PROJECTS) {
+                all.push((
+                    project.slug.clone(),
+                    api::metrics(&project.slug, window).await?,
+                ));
+            }
+            Ok::<_, ApiError>(all)
+        }
+    });
+    let ready =
+        move || matches!(projects.get(), Some(Ok(_))) && matches!(recent.get(), Some(Ok(_)));
+
+    view! {
+        <div class="page dashboard" data-ready=move || ready().then_some("true")>
+            <h1>"Dashboard"</h1>
+            <div class="columns">
+                <section class="panel" aria-labelledby="projects-title">
+                    <div class="panel-head">
+                        <h2 id="projects-title">"Your projects"</h2>
+                        <a class="button secondary small" href="/projects#new-project">"New project"</a>
+                    </div>
+                    {move || match projects.get() {
+                        None => view! { <Loading what="projects"/> }.into_any(),
+                        Some(Err(e)) => view! { <ErrorState error=e retry=move || projects.refetch()/> }.into_any(),
+                        Some(Ok(page)) if page.items.is_empty() => view! {
+                            <Empty>
+                                <p>"You are not in any project yet."</p>
+                                <p><a href="/projects#new-project">"Create your first project"</a>" or ask an owner to add you."</p>
+                            </Empty>
+                        }.into_any(),
+                        Some(Ok(page)) => view! { <ProjectList projects=page.items/> }.into_any(),
+                    }}
+                </section>
+                <section class="panel wide" aria-labelledby="recent-title">
+                    <h2 id="recent-title">"Recent releases"</h2>
+                    {move || match recent.get() {
+                        None => view! { <Loading what="releases"/> }.into_any(),
+                        Some(Err(e)) => view! { <ErrorState error=e retry=move || recent.refetch()/> }.into_any(),
+                        Some(Ok(list)) if list.is_empty() => view! {
+                            <Empty><p>"No releases yet. Start one from a project's page."</p></Empty>
+                        }.into_any(),
+                        Some(Ok(list)) => view! { <ReleaseTable releases=list show_project=true caption="Recent releases across your projects"/> }.into_any(),
+                    }}
+                </section>
+            </div>
+            <section class="panel" aria-labelledby="metrics-title">
+                <div class="panel-head">
+                    <h2 id="metrics-title">"Delivery"</h2>
+                    <WindowPicker window=window/>
+                </div>
+                {move || match metrics.get() {
+                    None => view! { <Loading what="delivery metrics"/> }.into_any(),
+                    Some(Err(e)) => view! { <ErrorState error=e retry=move || metrics.refetch()/> }.into_any(),
+                    Some(Ok(all)) => {
+                        let cards: Vec<_> = all
+                            .into_iter()
+                            .flat_map(|(project, m)| m.environments.into_iter().map(move |e| (project.clone(), e)))
+                            .collect();
+                        if cards.is_empty() {
+                            view! { <Empty><p>"Metrics appear once a project has environments."</p></Empty> }.into_any()
+                        } else {
+                            view! {
+                                <div class="card-grid">
+                                    {cards.into_iter().map(|(project, m)| view! { <MetricCard project=project metrics=m/> }).collect_view()}
+                                </div>
+                            }.into_any()
+                        }
+                    }
+                }}
+            </section>
+        </div>
+    }
+}
+
+#[component]
+fn ProjectList(projects: Vec<Project>) -> impl IntoView {
+    view! {
+        <ul class="project-list">
+            {projects
+                .into_iter()
+                .map(|p| view! {
+                    <li>
+                        <a href=format!("/projects/{}", p.slug)>{p.name}</a>
+                        <span class="muted small">{format!(" {} · {}", p.slug, crate::format::role_label(p.role))}</span>
+                    </li>
+                })
+                .collect_view()}
+        </ul>
+    }
+}
+
+/// 7, 30 or 90 days, as a group of toggle buttons.
+#[component]
+fn WindowPicker(window: RwSignal<Window>) -> impl IntoView {
+    let choices = [
+        (Window::Days7, "7 days"),
+        (Window::Days30, "30 days"),
+        (Window::Days90, "90 days"),
+    ];
+    view! {
+        <div class="segmented" role="group" aria-label="Period">
+            {choices
+                .into_iter()
+                .map(|(w, label)| view! {
+                    <button
+                        type="button"
+                        aria-pressed=move || (window.get() == w).to_string()
+                        on:click=move |_| window.set(w)
+                    >
+                        {label}
+                    </button>
+                })
+                .collect_view()}
+        </div>
+    }
+}

@@ -1,0 +1,147 @@
+//! All of the caller's projects, and a new one.
+
+use crate::api;
+use crate::format;
+use crate::ui::components::{Empty, ErrorState, Field, FormError, Loading, Submit, set_title};
+use crate::ui::form::Form;
+use faro_types::{CreateProject, Page, Project};
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+use leptos_router::NavigateOptions;
+use leptos_router::hooks::use_navigate;
+
+#[component]
+pub fn Projects() -> impl IntoView {
+    set_title("Projects");
+    let first = LocalResource::new(|| async { api::projects(None).await });
+    // Pages loaded with "Load more", after the first.
+    let more = RwSignal::new(Vec::<Project>::new());
+    let cursor = RwSignal::new(None::<String>);
+    let loading_more = RwSignal::new(false);
+    let more_error = RwSignal::new(None::<String>);
+    Effect::new(move || {
+        if let Some(Ok(page)) = first.get() {
+            more.set(Vec::new());
+            cursor.set(page.next_cursor);
+        }
+    });
+    let load_more = move |_| {
+        let Some(next) = cursor.get_untracked() else {
+            return;
+        };
+        loading_more.set(true);
+        leptos::task::spawn_local(async move {
+            match api::projects(Some(&next)).await {
+                Ok(Page { items, next_cursor }) => {
+                    more.update(|m| m.extend(items));
+                    cursor.set(next_cursor);
+                    more_error.set(None);
+                }
+                Err(e) => more_error.set(Some(e.to_string())),
+            }
+            loading_more.set(false);
+        });
+    };
+
+    view! {
+        <div class="page">
+            <h1>"Projects"</h1>
+            <div class="columns">
+                <section class="panel wide" aria-labelledby="all-projects">
+                    <h2 id="all-projects">"Your projects"</h2>
+                    {move || match first.get() {
+                        None => view! { <Loading what="projects"/> }.into_any(),
+                        Some(Err(e)) => view! { <ErrorState error=e retry=move || first.refetch()/> }.into_any(),
+                        Some(Ok(page)) if page.items.is_empty() => view! {
+                            <Empty><p>"No projects yet: create one with the form."</p></Empty>
+                        }.into_any(),
+                        Some(Ok(page)) => view! {
+                            <ul class="project-list">
+                                {page.items.into_iter().map(project_item).collect_view()}
+                                {move || more.get().into_iter().map(project_item).collect_view()}
+                            </ul>
+                            <p class="form-error" role="alert" hidden=move || more_error.get().is_none()>{move || more_error.get()}</p>
+                            {move || cursor.get().map(|_| view! {
+                                <button type="button" class="button secondary" on:click=load_more disabled=move || loading_more.get()>
+                                    {move || if loading_more.get() { "Loading…" } else { "Load more" }}
+                                </button>
+                            })}
+                        }.into_any(),
+                    }}
+                </section>
+                <NewProject/>
+            </div>
+        </div>
+    }
+}
+
+fn project_item(p: Project) -> impl IntoView {
+    view! {
+        <li>
+            <a href=format!("/projects/{}", p.slug)>{p.name}</a>
+            <span class="muted small">
+                {format!(" {} · SleakOps {} · {}", p.slug, p.sleakops_project, format::role_label(p.role))}
+            </span>
+        </li>
+    }
+}
+
+#[component]
+fn NewProject() -> impl IntoView {
+    let navigate = use_navigate();
+    let name = RwSignal::new(String::new());
+    let slug = RwSignal::new(String::new());
+    let sleakops = RwSignal::new(String::new());
+    let repository = RwSignal::new(String::new());
+    let branch = RwSignal::new("main".to_owned());
+    let form = Form::new(
+        "new-project",
+        &[
+            "slug",
+            "name",
+            "sleakops_project",
+            "repository_url",
+            "default_branch",
+        ],
+    );
+
+    let submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let request = CreateProject {
+            slug: slug.get_untracked().trim().to_owned(),
+            name: name.get_untracked().trim().to_owned(),
+            sleakops_project: sleakops.get_untracked().trim().to_owned(),
+            repository_url: repository.get_untracked().trim().to_owned(),
+            default_branch: branch.get_untracked().trim().to_owned(),
+        };
+        let navigate = navigate.clone();
+        let checked = request.validate();
+        form.submit(
+            checked,
+            async move { api::create_project(&request).await },
+            move |project| {
+                navigate(
+                    &format!("/projects/{}/settings", project.slug),
+                    NavigateOptions::default(),
+                )
+            },
+        );
+    };
+
+    view! {
+        <section class="panel" aria-labelledby="new-project-title" id="new-project">
+            <h2 id="new-project-title">"New project"</h2>
+            <form id="new-project-form" novalidate on:submit=submit>
+                <Field form="new-project" name="name" label="Name" value=name errors=form.errors required=true/>
+                <Field form="new-project" name="slug" label="Slug" value=slug errors=form.errors required=true
+                    hint="In URLs: lowercase letters, digits and hyphens, e.g. shop-api."/>
+                <Field form="new-project" name="sleakops_project" label="SleakOps project" value=sleakops errors=form.errors required=true/>
+                <Field form="new-project" name="repository_url" label="Repository URL" value=repository errors=form.errors required=true
+                    placeholder="https://github.com/acme/shop"/>
+                <Field form="new-project" name="default_branch" label="Default branch" value=branch errors=form.errors required=true/>
+                <FormError form="new-project" errors=form.errors/>
+                <Submit label="Create project" busy_label="Creating…" busy=form.busy/>
+            </form>
+        </section>
+    }
+}

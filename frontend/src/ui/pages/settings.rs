@@ -1,0 +1,442 @@
+//! A project's settings: its details, environments and members.
+
+use crate::api;
+use crate::format;
+use crate::forms::FormErrors;
+use crate::ui::components::{
+    Empty, ErrorState, Field, FormError, Loading, SelectField, Submit, Time, focus_first_error,
+    set_title,
+};
+use crate::ui::form::Form;
+use crate::ui::session::use_session;
+use faro_types::{
+    AddMember, CreateEnvironment, Environment, Member, Project, Role, UpdateEnvironment,
+    UpdateMember, UpdateProject,
+};
+use leptos::ev::SubmitEvent;
+use leptos::prelude::*;
+use leptos_router::hooks::use_params_map;
+
+#[component]
+pub fn Settings() -> impl IntoView {
+    let params = use_params_map();
+    let slug = Memo::new(move |_| params.with(|p| p.get("slug").unwrap_or_default()));
+    let project = LocalResource::new(move || {
+        let slug = slug.get();
+        async move { api::project(&slug).await }
+    });
+    Effect::new(move || {
+        if let Some(Ok(p)) = project.get() {
+            set_title(&format!("{} settings", p.name));
+        }
+    });
+    move || {
+        match project.get() {
+        None => view! { <Loading what="the project"/> }.into_any(),
+        Some(Err(e)) => view! { <ErrorState error=e retry=move || project.refetch()/> }.into_any(),
+        Some(Ok(p)) => view! {
+            <div class="page">
+                <nav class="crumbs" aria-label="Breadcrumb">
+                    <a href="/projects">"Projects"</a>" / "<a href=format!("/projects/{}", p.slug)>{p.name.clone()}</a>" / "
+                </nav>
+                <h1>{format!("{} settings", p.name)}</h1>
+                <div class="columns">
+                    <Environments project=p.clone()/>
+                    <EditProject project=p.clone() on_saved=move || project.refetch()/>
+                </div>
+                <Members project=p/>
+            </div>
+        }
+        .into_any(),
+    }
+    }
+}
+
+#[component]
+fn EditProject(project: Project, #[prop(into)] on_saved: Callback<()>) -> impl IntoView {
+    let name = RwSignal::new(project.name.clone());
+    let sleakops = RwSignal::new(project.sleakops_project.clone());
+    let repository = RwSignal::new(project.repository_url.clone());
+    let branch = RwSignal::new(project.default_branch.clone());
+    let errors = RwSignal::new(FormErrors::none());
+    let busy = RwSignal::new(false);
+    let saved = RwSignal::new(false);
+    let original = StoredValue::new(project.clone());
+    let can_write = project.role.can_write();
+
+    let submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let before = original.get_value();
+        // Only what changed is sent: a maintainer may edit the rest without being refused for
+        // the owner-only `sleakops_project`.
+        let changed = |now: String, was: &str| (now.trim() != was).then(|| now.trim().to_owned());
+        let request = UpdateProject {
+            name: changed(name.get_untracked(), &before.name),
+            sleakops_project: changed(sleakops.get_untracked(), &before.sleakops_project),
+            repository_url: changed(repository.get_untracked(), &before.repository_url),
+            default_branch: changed(branch.get_untracked(), &before.default_branch),
+        };
+        let checked = FormErrors::from_validation(request.validate());
+        if !checked.is_empty() {
+            focus_first_error("edit-project", &checked);
+            errors.set(checked);
+            return;
+        }
+        if request == UpdateProject::default() {
+            errors.set(FormErrors::general("Nothing changed."));
+            return;
+        }
+        errors.set(FormErrors::none());
+        busy.set(true);
+        saved.set(false);
+        leptos::task::spawn_local(async move {
+            match api::update_project(&before.slug, &request).await {
+                Ok(_) => {
+                    saved.set(true);
+                    on_saved.run(());
+                }
+                Err(e) => {
+                    let shown = FormErrors::from_api(
+                        &e,
+                        &[
+                            "name",
+                            "sleakops_project",
+                            "repository_url",
+                            "default_branch",
+                        ],
+                    );
+                    focus_first_error("edit-project", &shown);
+                    errors.set(shown);
+                }
+            }
+            busy.set(false);
+        });
+    };
+
+    view! {
+        <section class="panel" aria-labelledby="edit-project-title">
+            <h2 id="edit-project-title">"Project"</h2>
+            <form id="edit-project" novalidate on:submit=submit>
+                <fieldset disabled=!can_write>
+                    <Field form="edit-project" name="name" label="Name" value=name errors=errors/>
+                    <Field form="edit-project" name="sleakops_project" label="SleakOps project" value=sleakops errors=errors
+                        hint="Where deployments go: only owners may change it."/>
+                    <Field form="edit-project" name="repository_url" label="Repository URL" value=repository errors=errors/>
+                    <Field form="edit-project" name="default_branch" label="Default branch" value=branch errors=errors/>
+                    <FormError form="edit-project" errors=errors/>
+                    <p class="notice ok" role="status" hidden=move || !saved.get()>"Saved."</p>
+                    <Submit label="Save" busy_label="Saving…" busy=busy/>
+                </fieldset>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+fn Environments(project: Project) -> impl IntoView {
+    let slug = StoredValue::new(project.slug.clone());
+    let list = LocalResource::new(move || {
+        let slug = slug.get_value();
+        async move { api::environments(&slug).await }
+    });
+    let name = RwSignal::new(String::new());
+    let sleakops = RwSignal::new(String::new());
+    let production = RwSignal::new(false);
+    let form = Form::new(
+        "new-environment",
+        &["name", "sleakops_environment", "production"],
+    );
+    let can_write = project.role.can_write();
+    let owner = project.role == Role::Owner;
+
+    let submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let request = CreateEnvironment {
+            name: name.get_untracked().trim().to_owned(),
+            sleakops_environment: sleakops.get_untracked().trim().to_owned(),
+            production: production.get_untracked(),
+        };
+        let checked = request.validate();
+        let sent = async move { api::create_environment(&slug.get_value(), &request).await };
+        form.submit(checked, sent, move |_| {
+            name.set(String::new());
+            sleakops.set(String::new());
+            production.set(false);
+            list.refetch();
+        });
+    };
+
+    view! {
+        <section class="panel wide" aria-labelledby="environments-title">
+            <h2 id="environments-title">"Environments"</h2>
+            {move || match list.get() {
+                None => view! { <Loading what="environments"/> }.into_any(),
+                Some(Err(e)) => view! { <ErrorState error=e retry=move || list.refetch()/> }.into_any(),
+                Some(Ok(envs)) if envs.is_empty() => view! {
+                    <Empty><p>"No environments yet. Add the first one below to start releasing."</p></Empty>
+                }.into_any(),
+                Some(Ok(envs)) => view! {
+                    <ul class="env-list">
+                        {envs.into_iter().map(|e| view! {
+                            <EnvironmentRow slug=slug.get_value() environment=e can_write=can_write owner=owner on_change=move || list.refetch()/>
+                        }).collect_view()}
+                    </ul>
+                }.into_any(),
+            }}
+            {can_write.then(|| view! {
+                <h3>"Add an environment"</h3>
+                <form id="new-environment" novalidate on:submit=submit>
+                    <Field form="new-environment" name="name" label="Name" value=name errors=form.errors required=true
+                        hint="Lowercase, e.g. staging."/>
+                    <Field form="new-environment" name="sleakops_environment" label="SleakOps environment" value=sleakops errors=form.errors required=true/>
+                    <div class="field checkbox">
+                        <input type="checkbox" id="new-environment-production" disabled=!owner
+                            prop:checked=move || production.get()
+                            on:change=move |ev| production.set(event_target_checked(&ev))/>
+                        <label for="new-environment-production">"Production"{(!owner).then_some(" (owners only)")}</label>
+                        <p class="field-error" id="new-environment-production-error" hidden=move || form.errors.with(|e| e.field("production").is_none())>
+                            {move || form.errors.with(|e| e.field("production"))}
+                        </p>
+                    </div>
+                    <FormError form="new-environment" errors=form.errors/>
+                    <Submit label="Add environment" busy_label="Adding…" busy=form.busy/>
+                </form>
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn EnvironmentRow(
+    slug: String,
+    environment: Environment,
+    can_write: bool,
+    owner: bool,
+    #[prop(into)] on_change: Callback<()>,
+) -> impl IntoView {
+    let editing = RwSignal::new(false);
+    let sleakops = RwSignal::new(environment.sleakops_environment.clone());
+    let production = RwSignal::new(environment.production);
+    let errors = RwSignal::new(FormErrors::none());
+    let busy = RwSignal::new(false);
+    let form = StoredValue::new(format!("env-{}", environment.name));
+    let names = StoredValue::new((slug, environment.name.clone()));
+    let original = StoredValue::new(environment.clone());
+
+    let save = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let was = original.get_value();
+        let now = sleakops.get_untracked().trim().to_owned();
+        let request = UpdateEnvironment {
+            sleakops_environment: (now != was.sleakops_environment).then_some(now),
+            production: (production.get_untracked() != was.production)
+                .then(|| production.get_untracked()),
+        };
+        let checked = FormErrors::from_validation(request.validate());
+        if !checked.is_empty() {
+            focus_first_error(&form.get_value(), &checked);
+            errors.set(checked);
+            return;
+        }
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let (slug, name) = names.get_value();
+            match api::update_environment(&slug, &name, &request).await {
+                Ok(_) => {
+                    editing.set(false);
+                    on_change.run(());
+                }
+                Err(e) => errors.set(FormErrors::from_api(
+                    &e,
+                    &["sleakops_environment", "production"],
+                )),
+            }
+            busy.set(false);
+        });
+    };
+    let remove = move |_| {
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let (slug, name) = names.get_value();
+            match api::delete_environment(&slug, &name).await {
+                Ok(()) => on_change.run(()),
+                Err(e) => errors.set(FormErrors::general(e.to_string())),
+            }
+            busy.set(false);
+        });
+    };
+
+    view! {
+        <li class="env-row" data-environment=environment.name.clone()>
+            <div class="env-summary">
+                <strong>{environment.name.clone()}</strong>
+                {environment.production.then_some(view! { " " <span class="tag">"production"</span> })}
+                <span class="muted small">{format!(" SleakOps: {}", environment.sleakops_environment)}</span>
+                {can_write.then(|| view! {
+                    <button type="button" class="button link" on:click=move |_| editing.update(|e| *e = !*e)
+                        aria-expanded=move || editing.get().to_string()>
+                        "Edit"
+                    </button>
+                })}
+            </div>
+            <p class="form-error" role="alert" hidden=move || editing.get() || errors.with(|e| e.general.is_none())>
+                {move || errors.with(|e| e.general.clone())}
+            </p>
+            {move || editing.get().then(|| view! {
+                <form id=form.get_value() novalidate on:submit=save class="inline-form">
+                    <Field form=form.get_value() name="sleakops_environment" label="SleakOps environment" value=sleakops errors=errors/>
+                    <div class="field checkbox">
+                        <input type="checkbox" id=format!("{}-production", form.get_value()) disabled=!owner
+                            prop:checked=move || production.get()
+                            on:change=move |ev| production.set(event_target_checked(&ev))/>
+                        <label for=format!("{}-production", form.get_value())>"Production"{(!owner).then_some(" (owners only)")}</label>
+                    </div>
+                    <FormError form=form.get_value() errors=errors/>
+                    <div class="actions">
+                        <Submit label="Save" busy_label="Saving…" busy=busy/>
+                        <button type="button" class="button danger" on:click=remove disabled=move || busy.get()>"Delete"</button>
+                    </div>
+                </form>
+            })}
+        </li>
+    }
+}
+
+#[component]
+fn Members(project: Project) -> impl IntoView {
+    let session = use_session();
+    let slug = StoredValue::new(project.slug.clone());
+    let list = LocalResource::new(move || {
+        let slug = slug.get_value();
+        async move { api::members(&slug).await }
+    });
+    let email = RwSignal::new(String::new());
+    let role = RwSignal::new("maintainer".to_owned());
+    let form = Form::new("add-member", &["email", "role"]);
+    let owner = project.role == Role::Owner;
+    let me = session.user().map(|u| u.id);
+    let role_options = Signal::derive(|| {
+        [Role::Viewer, Role::Maintainer, Role::Owner]
+            .into_iter()
+            .map(|r| (r.as_str().to_owned(), format::role_label(r).to_owned()))
+            .collect::<Vec<_>>()
+    });
+
+    let submit = move |ev: SubmitEvent| {
+        ev.prevent_default();
+        let request = AddMember {
+            email: email.get_untracked().trim().to_owned(),
+            role: Role::parse(&role.get_untracked()).unwrap_or(Role::Viewer),
+        };
+        let checked = request.validate();
+        let sent = async move { api::add_member(&slug.get_value(), &request).await };
+        form.submit(checked, sent, move |_| {
+            email.set(String::new());
+            list.refetch();
+        });
+    };
+
+    view! {
+        <section class="panel" aria-labelledby="members-title">
+            <h2 id="members-title">"Members and roles"</h2>
+            <p class="muted small">"Owners manage members; maintainers change the project and release; viewers follow."</p>
+            {move || match list.get() {
+                None => view! { <Loading what="members"/> }.into_any(),
+                Some(Err(e)) => view! { <ErrorState error=e retry=move || list.refetch()/> }.into_any(),
+                Some(Ok(members)) => view! {
+                    <div class="table-wrap">
+                        <table class="members">
+                            <caption class="visually-hidden">"Members of this project"</caption>
+                            <thead><tr><th scope="col">"Name"</th><th scope="col">"Email"</th><th scope="col">"Role"</th><th scope="col">"Since"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
+                            <tbody>
+                                {members.into_iter().map(|m| view! {
+                                    <MemberRow slug=slug.get_value() member=m owner=owner me=me on_change=move || list.refetch()/>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    </div>
+                }.into_any(),
+            }}
+            {owner.then(|| view! {
+                <h3>"Add a member"</h3>
+                <form id="add-member" class="inline-form" novalidate on:submit=submit>
+                    <Field form="add-member" name="email" label="Email of an existing account" kind="email" value=email errors=form.errors required=true/>
+                    <SelectField form="add-member" name="role" label="Role" value=role errors=form.errors options=role_options/>
+                    <FormError form="add-member" errors=form.errors/>
+                    <Submit label="Add member" busy_label="Adding…" busy=form.busy/>
+                </form>
+            })}
+        </section>
+    }
+}
+
+#[component]
+fn MemberRow(
+    slug: String,
+    member: Member,
+    owner: bool,
+    me: Option<u64>,
+    #[prop(into)] on_change: Callback<()>,
+) -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let user_id = member.user_id;
+    let slug = StoredValue::new(slug);
+    let change_role = move |ev: leptos::ev::Event| {
+        let Some(role) = Role::parse(&event_target_value(&ev)) else {
+            return;
+        };
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match api::update_member(&slug.get_value(), user_id, &UpdateMember { role }).await {
+                Ok(_) => on_change.run(()),
+                Err(e) => {
+                    error.set(Some(e.to_string()));
+                    on_change.run(());
+                }
+            }
+            busy.set(false);
+        });
+    };
+    let remove = move |_| {
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            match api::remove_member(&slug.get_value(), user_id).await {
+                Ok(()) => on_change.run(()),
+                Err(e) => error.set(Some(e.to_string())),
+            }
+            busy.set(false);
+        });
+    };
+    let select_id = format!("member-{user_id}-role");
+    let is_me = me == Some(user_id);
+    view! {
+        <tr>
+            <td>{member.name.clone()}{is_me.then_some(" (you)")}</td>
+            <td>{member.email.clone()}</td>
+            <td>
+                {if owner {
+                    view! {
+                        <label class="visually-hidden" for=select_id.clone()>{format!("Role of {}", member.name)}</label>
+                        <select id=select_id on:change=change_role disabled=move || busy.get()>
+                            {[Role::Viewer, Role::Maintainer, Role::Owner].into_iter().map(|r| view! {
+                                <option value=r.as_str() selected=r == member.role>{format::role_label(r)}</option>
+                            }).collect_view()}
+                        </select>
+                    }.into_any()
+                } else {
+                    format::role_label(member.role).into_any()
+                }}
+                <p class="field-error" role="alert" hidden=move || error.get().is_none()>{move || error.get()}</p>
+            </td>
+            <td><Time at=member.added_at/></td>
+            <td>
+                {(owner || is_me).then(|| view! {
+                    <button type="button" class="button link danger" on:click=remove disabled=move || busy.get()>
+                        {if is_me { "Leave" } else { "Remove" }}
+                    </button>
+                })}
+            </td>
+        </tr>
+    }
+}

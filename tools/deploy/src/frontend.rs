@@ -1,0 +1,185 @@
+//! The frontend bundle of an environment: the static files of `frontend/dist/` (built by
+//! `cargo xtask frontend build --release`) plus a `config.json` naming the environment's API,
+//! zipped the way Amplify's manual deployments take it.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::Hint;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("`cargo xtask frontend build --release` failed")]
+    Build,
+    #[error("could not run cargo: {0}")]
+    Spawn(std::io::Error),
+    #[error("{0} has no index.html")]
+    NoIndex(PathBuf),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot zip the frontend: {0}")]
+    Zip(String),
+}
+
+impl Hint for Error {
+    fn hint(&self) -> Option<String> {
+        Some(match self {
+            Self::Build | Self::Spawn(_) => {
+                "run `cargo xtask frontend build --release` alone to see why, or pass --frontend-dir with a built bundle".into()
+            }
+            Self::NoIndex(dir) => format!("build the frontend into {} first", dir.display()),
+            Self::Read { .. } | Self::Zip(_) => "check the frontend folder and rerun".into(),
+        })
+    }
+}
+
+/// Builds the frontend with xtask; returns `frontend/dist`.
+pub fn build(root: &Path) -> Result<PathBuf, Error> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .args(["xtask", "frontend", "build", "--release"])
+        .status()
+        .map_err(Error::Spawn)?;
+    if !status.success() {
+        return Err(Error::Build);
+    }
+    Ok(root.join("frontend").join("dist"))
+}
+
+/// `config.json` of an environment: what the app reads at start-up.
+pub fn config_json(api_base_url: &str, environment: &str) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(&serde_json::json!({
+        "api_base_url": api_base_url,
+        "environment": environment,
+    }))
+    .expect("JSON serializes");
+    bytes.push(b'\n');
+    bytes
+}
+
+fn files(dir: &Path, base: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), Error> {
+    let entries = fs::read_dir(dir).map_err(|source| Error::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    for entry in entries {
+        let entry = entry.map_err(|source| Error::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = entry.path();
+        if path.is_dir() {
+            files(&path, base, out)?;
+        } else {
+            let name = path
+                .strip_prefix(base)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.push((name, path));
+        }
+    }
+    Ok(())
+}
+
+/// The zip Amplify gets: every file of `dist` at the zip's root, sorted, with `config.json`
+/// replaced by the environment's. Returns the bytes and the number of files.
+pub fn bundle(dist: &Path, config: &[u8]) -> Result<(Vec<u8>, usize), Error> {
+    bundle_with(dist, config, None)
+}
+
+/// [`bundle`] plus one more file (the marker naming the bundle's hash).
+pub fn bundle_with_marker(
+    dist: &Path,
+    config: &[u8],
+    name: &str,
+    content: &str,
+) -> Result<(Vec<u8>, usize), Error> {
+    bundle_with(dist, config, Some((name, content.as_bytes())))
+}
+
+fn bundle_with(
+    dist: &Path,
+    config: &[u8],
+    extra: Option<(&str, &[u8])>,
+) -> Result<(Vec<u8>, usize), Error> {
+    if !dist.join("index.html").is_file() {
+        return Err(Error::NoIndex(dist.to_path_buf()));
+    }
+    let mut list = Vec::new();
+    files(dist, dist, &mut list)?;
+    list.retain(|(name, _)| name != "config.json" && extra.is_none_or(|(extra, _)| name != extra));
+    list.sort();
+    let zip_err = |e: zip::result::ZipError| Error::Zip(e.to_string());
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    // A fixed timestamp: the same build gives the same zip.
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(zip::DateTime::default());
+    for (name, path) in &list {
+        let bytes = fs::read(path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        writer.start_file(name.as_str(), options).map_err(zip_err)?;
+        writer
+            .write_all(&bytes)
+            .map_err(|e| Error::Zip(e.to_string()))?;
+    }
+    writer.start_file("config.json", options).map_err(zip_err)?;
+    writer
+        .write_all(config)
+        .map_err(|e| Error::Zip(e.to_string()))?;
+    if let Some((name, bytes)) = extra {
+        writer.start_file(name, options).map_err(zip_err)?;
+        writer
+            .write_all(bytes)
+            .map_err(|e| Error::Zip(e.to_string()))?;
+    }
+    let cursor = writer.finish().map_err(zip_err)?;
+    Ok((cursor.into_inner(), list.len() + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundle_replaces_config_and_is_reproducible() {
+        let dir = std::env::temp_dir().join(format!("faro-frontend-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("pkg")).unwrap();
+        fs::write(dir.join("index.html"), "<html></html>").unwrap();
+        fs::write(dir.join("pkg/app.wasm"), [0, 97, 115, 109]).unwrap();
+        fs::write(
+            dir.join("config.json"),
+            r#"{"api_base_url":"http://localhost:8080"}"#,
+        )
+        .unwrap();
+        let config = config_json("https://api.faro.dev", "staging");
+        let (a, n) = bundle(&dir, &config).unwrap();
+        let (b, _) = bundle(&dir, &config).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(n, 3);
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(a)).unwrap();
+        let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
+        assert_eq!(names, ["index.html", "pkg/app.wasm", "config.json"]);
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut archive.by_name("config.json").unwrap(), &mut text)
+            .unwrap();
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["api_base_url"], "https://api.faro.dev");
+        assert_eq!(value["environment"], "staging");
+        assert!(matches!(
+            bundle(&dir.join("pkg"), &config),
+            Err(Error::NoIndex(_))
+        ));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

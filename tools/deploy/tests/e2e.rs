@@ -1,0 +1,591 @@
+//! End to end against local stand-ins: moto (CloudFormation, ECS control plane, ECR's
+//! GetAuthorizationToken, CloudWatch Logs, STS), Debian's docker-registry (the image really goes
+//! there and comes back with the same digest), the Fargate stand-in (the backend really runs from
+//! the image, against the test MariaDB and DynamoDB Local) and the Amplify stand-in.
+//!
+//! `cargo xtask test` provides what this needs (FARO_TEST_* variables): moto's Python, the
+//! registry binary, the release image built once, MariaDB and DynamoDB Local.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use faro_deploy::standin::amplify::Amplify;
+use faro_deploy::standin::fargate::{self, Fargate};
+
+const ENV: &str = "e2e";
+const APP_ID: &str = "d1e2eapp";
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the deploy tests through `cargo xtask test` (it installs moto, the registry and builds the image once)")
+    })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_for_port(port: u16, what: &str) {
+    let started = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{what} did not listen on {port}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The checkout whose commit is deployed (its HEAD must be the image's revision):
+/// `FARO_TEST_WORKSPACE`, else this one.
+fn workspace() -> PathBuf {
+    match std::env::var_os("FARO_TEST_WORKSPACE") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .canonicalize()
+            .unwrap(),
+    }
+}
+
+/// This checkout's `infra/`.
+fn real_infra() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra")
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The stand-ins of one test, stopped when dropped.
+struct Standins {
+    dir: PathBuf,
+    moto_url: String,
+    registry_url: String,
+    amplify: Amplify,
+    fargate: Fargate,
+    _moto: tokio::process::Child,
+    _registry: tokio::process::Child,
+}
+
+impl Standins {
+    async fn start(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("faro-deploy-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let moto_port = free_port();
+        let moto = tokio::process::Command::new(var("FARO_TEST_MOTO_PYTHON"))
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_server.py"))
+            .arg(moto_port.to_string())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("moto.log")).unwrap())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let registry_port = free_port();
+        let config = dir.join("registry.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{registry_port}\n",
+                dir.join("registry").display()
+            ),
+        )
+        .unwrap();
+        let registry = tokio::process::Command::new(var("FARO_TEST_REGISTRY_BIN"))
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("registry.log")).unwrap())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        wait_for_port(moto_port, "moto").await;
+        // Listening is not serving yet: wait for moto's own API to answer.
+        let started = Instant::now();
+        while !reqwest::get(format!("http://127.0.0.1:{moto_port}/moto-api/data.json"))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "moto did not answer"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        wait_for_port(registry_port, "docker-registry").await;
+        let moto_url = format!("http://127.0.0.1:{moto_port}");
+        let registry_url = format!("http://127.0.0.1:{registry_port}");
+        let amplify = Amplify::start(APP_ID, "main", None).await.unwrap();
+        // SAFETY of the environment: the stand-in's own SDK client reads credentials from here.
+        let fargate = Fargate::start(fargate::Config {
+            moto_url: moto_url.clone(),
+            registry_url: registry_url.clone(),
+            work_dir: dir.join("fargate"),
+            region: "us-east-1".into(),
+        })
+        .await
+        .unwrap();
+        Self {
+            dir,
+            moto_url,
+            registry_url,
+            amplify,
+            fargate,
+            _moto: moto,
+            _registry: registry,
+        }
+    }
+
+    /// `faro-deploy ARGS` against the stand-ins: (exit ok, stdout + stderr).
+    async fn run(&self, args: &[&str]) -> (bool, String) {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_faro-deploy"))
+            .args(args)
+            .env("FARO_WORKSPACE", workspace())
+            .env("AWS_ENDPOINT_URL", &self.moto_url)
+            .env("AWS_ENDPOINT_URL_ECS", &self.fargate.url)
+            .env("AWS_ENDPOINT_URL_AMPLIFY", &self.amplify.url)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env_remove("AWS_PROFILE")
+            .env("FARO_REGISTRY_URL", &self.registry_url)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        eprintln!("$ faro-deploy {}\n{text}", args.join(" "));
+        (out.status.success(), text)
+    }
+}
+
+impl Drop for Standins {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // What the stand-ins said is the first thing to read when a step failed.
+            for log in ["moto.log", "registry.log"] {
+                let text = std::fs::read_to_string(self.dir.join(log)).unwrap_or_default();
+                let lines: Vec<&str> = text.lines().filter(|l| !l.contains(" 200 -")).collect();
+                eprintln!(
+                    "--- last lines of {log}:\n{}",
+                    lines[lines.len().saturating_sub(40)..].join("\n")
+                );
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn write_env(infra: &Path, service_extra: &[(&str, &str)], s: &Standins) {
+    let prefix = std::env::var("FARO_TEST_DB_PREFIX").unwrap_or_else(|_| "faro_t_".into());
+    let mysql = var("FARO_TEST_MYSQL_URL");
+    let mut service = serde_json::json!({
+        "EnvironmentName": ENV,
+        "DatabaseUrl": format!("{}/{prefix}deploy_e2e", mysql.trim_end_matches('/')),
+        "DynamoDbEndpoint": var("FARO_TEST_DYNAMODB_URL"),
+        "DynamoDbTable": format!("{prefix}deploy_e2e"),
+        "PublicApiUrl": s.fargate.lb_url,
+    });
+    for (k, v) in service_extra {
+        service[*k] = serde_json::json!(v);
+    }
+    let env = serde_json::json!({
+        "environment": ENV,
+        "region": "us-east-1",
+        "parameters": {
+            "network": { "EnvironmentName": ENV },
+            "registry": { "EnvironmentName": ENV },
+            "service": service,
+            "frontend": {
+                "EnvironmentName": ENV, "AppId": APP_ID, "BranchName": "main",
+                "AppUrl": s.amplify.site_url(APP_ID, "main"),
+            },
+        },
+    });
+    std::fs::write(
+        infra.join("env").join(format!("{ENV}.json")),
+        serde_json::to_vec_pretty(&env).unwrap(),
+    )
+    .unwrap();
+}
+
+/// `deploy` of the fixture environment in `infra` with the test's image and frontend.
+fn fixture_deploy(infra: &Path, extra: &[&str]) -> Vec<String> {
+    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dist");
+    let mut args: Vec<String> = ["deploy", "--env", ENV, "--allow-dirty", "--infra-dir"]
+        .map(String::from)
+        .to_vec();
+    args.push(infra.display().to_string());
+    args.extend(["--image-dir".into(), var("FARO_TEST_IMAGE_DIR")]);
+    args.extend(["--frontend-dir".into(), dist.display().to_string()]);
+    args.extend(extra.iter().map(|a| a.to_string()));
+    args
+}
+
+fn head_sha() -> String {
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "HEAD"])
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn plan_deploy_noop_failed_rollout_and_rollback() {
+    let s = Standins::start("e2e").await;
+    let infra = s.dir.join("infra");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/infra"),
+        &infra,
+    );
+    write_env(&infra, &[], &s);
+    let image_dir = var("FARO_TEST_IMAGE_DIR");
+    let infra_arg = infra.display().to_string();
+    let deploy_args = fixture_deploy(
+        &infra,
+        &["--rollout-timeout", "120", "--smoke-timeout", "30"],
+    );
+    let deploy: Vec<&str> = deploy_args.iter().map(String::as_str).collect();
+
+    // --plan: every stack's diff, nothing created.
+    let mut plan = deploy.to_vec();
+    plan.push("--plan");
+    let (ok, out) = s.run(&plan).await;
+    assert!(ok, "plan failed:\n{out}");
+    assert!(
+        out.contains("faro-e2e-network: new stack") && out.contains("add Vpc [AWS::EC2::VPC]"),
+        "{out}"
+    );
+    assert!(out.contains("plan only: nothing was changed"), "{out}");
+    let (_, status) = s
+        .run(&["status", "--env", ENV, "--infra-dir", &infra_arg])
+        .await;
+    assert!(
+        status.contains("faro-e2e-network") && status.contains("not deployed"),
+        "{status}"
+    );
+
+    // The first deploy: every step, the real backend behind the load balancer.
+    let (ok, out) = s.run(&deploy).await;
+    assert!(ok, "deploy failed:\n{out}");
+    for step in [
+        "[1/8] preflight",
+        "[4/8] database migrations",
+        "[7/8] smoke test",
+        "[8/8] summary",
+    ] {
+        assert!(out.contains(step), "{step} missing:\n{out}");
+    }
+    assert!(out.contains("exited 0"), "the migration ran: {out}");
+    let version: serde_json::Value = reqwest::get(format!("{}/api/version", s.fargate.lb_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(version["git_sha"], head_sha());
+    let config: serde_json::Value = reqwest::get(format!(
+        "{}/config.json",
+        s.amplify.site_url(APP_ID, "main")
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(config["environment"], ENV);
+    assert_eq!(config["api_base_url"], s.fargate.lb_url.as_str());
+
+    // The image came back from the registry with the digest it was pushed with.
+    let image = faro_deploy::image::layout::open(Path::new(&image_dir)).unwrap();
+    let tag = out
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("image ")
+                .and_then(|r| r.split(":").last())
+        })
+        .map(str::to_owned);
+    let mut reference = faro_deploy::registry::Reference::parse(&format!(
+        "{}/faro-{ENV}/backend",
+        s.registry_url.trim_start_matches("http://")
+    ))
+    .unwrap();
+    reference.base = s.registry_url.clone();
+    let mut client = faro_deploy::registry::Client::new(reference, Default::default());
+    let full_tag = out
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("image        ")
+                .map(|r| r.rsplit(':').next().unwrap_or("").to_string())
+        })
+        .or(tag)
+        .expect("the summary names the image");
+    let pulled = client.pull(&full_tag).await.unwrap();
+    assert_eq!(pulled.digest, image.manifest.digest);
+
+    // A second deploy changes nothing and is quick.
+    let started = Instant::now();
+    let (ok, out) = s.run(&deploy).await;
+    let noop = started.elapsed();
+    assert!(ok, "no-op deploy failed:\n{out}");
+    assert!(out.contains("already in the registry"), "{out}");
+    assert!(out.contains("skipped: the image did not change"), "{out}");
+    assert!(out.contains("unchanged (bundle"), "{out}");
+    assert!(
+        !out.contains("applying "),
+        "a no-op deploy applied a change set:\n{out}"
+    );
+    eprintln!("NO-OP DEPLOY: {:.2} s", noop.as_secs_f64());
+    assert_eq!(
+        s.amplify.calls("CreateDeployment"),
+        1,
+        "the unchanged frontend was not re-published"
+    );
+
+    // A configuration the tasks cannot start with: the circuit breaker fails the rollout.
+    write_env(&infra, &[("ReadinessTimeoutMs", "soon")], &s);
+    let (ok, out) = s.run(&deploy).await;
+    assert!(!ok, "a failing rollout must end non-zero:\n{out}");
+    assert!(out.contains("circuit breaker"), "{out}");
+    assert!(
+        out.contains("FARO_READINESS_TIMEOUT_MS"),
+        "the failing task's log lines are shown:\n{out}"
+    );
+    assert!(out.contains("hint:"), "{out}");
+    // The service is back on the working configuration and still answers.
+    let ready = reqwest::get(format!("{}/readyz", s.fargate.lb_url))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    write_env(&infra, &[], &s);
+
+    // Rollback: to a named image, then back to the previous one.
+    let registry_ref = format!("{}/faro-{ENV}/backend", s.registry_url);
+    let (ok, out) = s
+        .run(&[
+            "image",
+            "push",
+            "--registry",
+            &registry_ref,
+            "--image-dir",
+            &image_dir,
+            "--tag",
+            "e2e-previous",
+        ])
+        .await;
+    assert!(
+        ok && out.contains("0 blobs uploaded, 2 already in the registry"),
+        "{out}"
+    );
+    let (ok, out) = s
+        .run(&[
+            "rollback",
+            "--env",
+            ENV,
+            "--infra-dir",
+            &infra_arg,
+            "--to",
+            "e2e-previous",
+        ])
+        .await;
+    assert!(ok, "rollback --to failed:\n{out}");
+    let (ok, out) = s
+        .run(&["rollback", "--env", ENV, "--infra-dir", &infra_arg])
+        .await;
+    assert!(ok, "rollback failed:\n{out}");
+    assert!(out.contains(&format!("now runs {full_tag}")), "{out}");
+
+    let (ok, out) = s
+        .run(&["status", "--env", ENV, "--infra-dir", &infra_arg])
+        .await;
+    assert!(
+        ok && out.contains("tasks: 2 running of 2 desired") && out.contains(&full_tag),
+        "{out}"
+    );
+    let (ok, out) = s
+        .run(&[
+            "logs",
+            "--env",
+            ENV,
+            "--infra-dir",
+            &infra_arg,
+            "--since",
+            "1h",
+            "--filter",
+            "listening",
+        ])
+        .await;
+    assert!(ok && out.contains("listening"), "{out}");
+
+    // destroy: a wrong name deletes nothing; the right one deletes all but the data stacks.
+    let (ok, out) = s
+        .run(&[
+            "destroy",
+            "--env",
+            ENV,
+            "--infra-dir",
+            &infra_arg,
+            "--confirm",
+            "staging",
+        ])
+        .await;
+    assert!(!ok && out.contains("nothing was deleted"), "{out}");
+    let (ok, out) = s
+        .run(&[
+            "destroy",
+            "--env",
+            ENV,
+            "--infra-dir",
+            &infra_arg,
+            "--confirm",
+            ENV,
+        ])
+        .await;
+    assert!(ok && out.contains("keeping faro-e2e-registry"), "{out}");
+    let (_, status) = s
+        .run(&["status", "--env", ENV, "--infra-dir", &infra_arg])
+        .await;
+    assert_eq!(status.matches("not deployed").count(), 3, "{status}");
+}
+
+/// A migration that fails stops the deploy before the service or the frontend change, and
+/// shows the task's log lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_migration_stops_the_deploy() {
+    let s = Standins::start("migration").await;
+    let infra = s.dir.join("infra");
+    copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/infra"),
+        &infra,
+    );
+    // Nothing listens on port 9: the migration cannot connect.
+    write_env(
+        &infra,
+        &[("DatabaseUrl", "mysql://root@127.0.0.1:9/faro")],
+        &s,
+    );
+    let args = fixture_deploy(&infra, &["--migration-timeout", "120"]);
+    let (ok, out) = s
+        .run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+        .await;
+    assert!(!ok, "{out}");
+    assert!(out.contains("the migration ended with exit code"), "{out}");
+    assert!(out.contains("last log lines of task"), "{out}");
+    assert!(
+        out.contains("      | "),
+        "the task's own lines are shown:\n{out}"
+    );
+    assert!(!out.contains("[6/8] frontend"), "{out}");
+    assert_eq!(s.amplify.calls("CreateDeployment"), 0);
+}
+
+/// The real `infra/` templates, planned against moto: every stack gets a change set and a
+/// readable diff. moto cannot execute them (it lacks Amplify and skips or mis-parses some of
+/// their resource types), so this stops at `--plan`; the deploy itself is the test above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plan_of_the_real_templates() {
+    let s = Standins::start("plan").await;
+    let infra = s.dir.join("infra");
+    copy_dir(&real_infra(), &infra);
+    // The shipped placeholders are refused by the preflight (a test of its own below); the
+    // image here is linux/amd64.
+    let path = infra.join("env/staging.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("staging.faro.example.com", "staging.faro.dev")
+        .replace("Z0000000000000EXAMPLE", "Z0123456789ABCDEFGHIJ")
+        .replace(
+            r#""CpuArchitecture": "ARM64""#,
+            r#""CpuArchitecture": "X86_64""#,
+        );
+    std::fs::write(&path, text).unwrap();
+    let image_dir = var("FARO_TEST_IMAGE_DIR");
+    let infra_arg = infra.display().to_string();
+    let (ok, out) = s
+        .run(&[
+            "deploy",
+            "--env",
+            "staging",
+            "--plan",
+            "--allow-dirty",
+            "--infra-dir",
+            &infra_arg,
+            "--image-dir",
+            &image_dir,
+        ])
+        .await;
+    assert!(ok, "plan failed:\n{out}");
+    for stack in [
+        "network",
+        "data",
+        "registry",
+        "service",
+        "frontend",
+        "dns",
+        "observability",
+    ] {
+        assert!(
+            out.contains(&format!("faro-staging-{stack}: new stack")),
+            "{stack} not planned:\n{out}"
+        );
+    }
+    assert!(out.contains("add Database [AWS::RDS::DBInstance]"), "{out}");
+    assert!(out.contains("add App [AWS::Amplify::App]"), "{out}");
+    assert!(out.contains("(plan) the image is not pushed"), "{out}");
+    // Nothing stays behind: no stack, not even one under review.
+    let (_, status) = s
+        .run(&["status", "--env", "staging", "--infra-dir", &infra_arg])
+        .await;
+    assert_eq!(status.matches("not deployed").count(), 7, "{status}");
+}
+
+/// The shipped parameter files still hold placeholders, and the preflight names each of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preflight_refuses_placeholders() {
+    let s = Standins::start("preflight").await;
+    let infra = real_infra().display().to_string();
+    let image_dir = var("FARO_TEST_IMAGE_DIR");
+    let (ok, out) = s
+        .run(&[
+            "deploy",
+            "--env",
+            "production",
+            "--plan",
+            "--infra-dir",
+            &infra,
+            "--image-dir",
+            &image_dir,
+        ])
+        .await;
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("service: HostedZoneId is still the placeholder `Z0000000000000EXAMPLE`"),
+        "{out}"
+    );
+    assert!(
+        out.contains("hint: edit infra/env/production.json"),
+        "{out}"
+    );
+}

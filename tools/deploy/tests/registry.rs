@@ -1,0 +1,114 @@
+//! The image against Debian's docker-registry behind HTTP basic auth: refused without or with
+//! wrong credentials, pushed with the right ones, pushed again without uploading a blob, and
+//! pulled back with the digest it was pushed with.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use faro_deploy::image::layout::{self, BINARY_PATH};
+use faro_deploy::registry::{Client, Credentials, Error, Reference};
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the deploy tests through `cargo xtask test` (it installs the registry and builds the image once)")
+    })
+}
+
+#[tokio::test]
+async fn push_with_basic_auth_skip_existing_and_pull_back() {
+    let dir = std::env::temp_dir().join(format!("faro-registry-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let hash = bcrypt::hash("s3cret", 4).unwrap();
+    std::fs::write(dir.join("htpasswd"), format!("faro:{hash}\n")).unwrap();
+    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        dir.join("config.yml"),
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: faro-test\n    path: {}\n",
+            dir.join("data").display(),
+            dir.join("htpasswd").display()
+        ),
+    )
+    .unwrap();
+    let _registry = tokio::process::Command::new(var("FARO_TEST_REGISTRY_BIN"))
+        .arg("serve")
+        .arg(dir.join("config.yml"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "docker-registry did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let image = layout::open(Path::new(&var("FARO_TEST_IMAGE_DIR"))).unwrap();
+    let reference = Reference::parse(&format!("127.0.0.1:{port}/faro/backend")).unwrap();
+    let client = |user: Option<&str>, password: &str| {
+        Client::new(
+            reference.clone(),
+            Credentials {
+                username: user.map(str::to_owned),
+                password: Some(password.to_string()),
+            },
+        )
+    };
+
+    let err = client(None, "").push(&image, "t1").await.unwrap_err();
+    assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
+    let err = client(Some("faro"), "wrong")
+        .push(&image, "t1")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unauthorized { .. }), "{err}");
+
+    let mut good = client(Some("faro"), "s3cret");
+    let first = good.push(&image, "t1").await.unwrap();
+    assert_eq!(first.uploaded.len(), 2, "config and layer");
+    assert_eq!(first.digest, image.manifest.digest);
+    let second = good.push(&image, "t2").await.unwrap();
+    assert!(
+        second.uploaded.is_empty(),
+        "the registry had every blob: {second:?}"
+    );
+    assert_eq!(second.skipped.len(), 2);
+
+    let pulled = good.pull("t2").await.unwrap();
+    assert_eq!(
+        pulled.digest, image.manifest.digest,
+        "pulled back with the pushed digest"
+    );
+    let (binary, mode) = layout::extract_file(&pulled.layers[0], BINARY_PATH).unwrap();
+    assert_eq!(mode & 0o777, 0o755);
+    assert!(binary.starts_with(b"\x7fELF"));
+    let config: serde_json::Value = serde_json::from_slice(&pulled.config).unwrap();
+    assert_eq!(config["config"]["User"], "65532:65532");
+    assert_eq!(
+        config["config"]["Entrypoint"][0],
+        "/usr/local/bin/faro-backend"
+    );
+    assert_eq!(
+        config["config"]["Labels"]["org.opencontainers.image.revision"],
+        image.revision().unwrap()
+    );
+    // Budget: 15 MB compressed.
+    assert!(
+        image.compressed_size() < 15_000_000,
+        "{} bytes",
+        image.compressed_size()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,120 @@
+//! `cargo xtask deploy|status|logs|rollback|destroy`: forwarded to the `faro-deploy` binary
+//! (tools/deploy), which holds the AWS SDK code. Keeping the SDK out of xtask keeps `cargo xtask
+//! dev` and `test` quick to compile; the release commands compile it on first use.
+//!
+//! Also what `cargo xtask test` prepares for the deploy tests: moto's server (pinned, in a
+//! cached venv), Debian's `docker-registry`, and the release image built once per run.
+
+mod args;
+
+pub use args::parse;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use crate::workspace::Workspace;
+use crate::{Hint, infra, prereq, proc};
+
+/// A release command and its flags, checked by xtask's parser, for `faro-deploy`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forward {
+    /// `["deploy"]`, `["image", "build"]`, …
+    pub words: Vec<&'static str>,
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not run `cargo run -p faro-deploy`: {0}")]
+    Spawn(std::io::Error),
+    #[error("`docker-registry` is not installed and apt-get could not install it")]
+    RegistryMissing,
+    #[error("building the release image for the tests failed")]
+    Image,
+    #[error(transparent)]
+    Tools(#[from] infra::tools::Error),
+    #[error(transparent)]
+    Proc(#[from] proc::Error),
+}
+
+impl Hint for Error {
+    fn hint(&self) -> Option<String> {
+        match self {
+            Self::Spawn(_) => Some("cargo must be on PATH".into()),
+            Self::RegistryMissing => Some(
+                "install Debian's OCI registry as root: `apt-get update && apt-get install -y docker-registry`".into(),
+            ),
+            Self::Image => Some(
+                "run `cargo xtask image build` to see why; it needs `rustup target add x86_64-unknown-linux-musl` and `apt-get install -y musl-tools`".into(),
+            ),
+            Self::Tools(e) => e.hint(),
+            Self::Proc(e) => e.hint(),
+        }
+    }
+}
+
+/// Runs `faro-deploy` with the terminal attached (destroy reads the typed confirmation) and
+/// returns its exit code.
+pub fn run(ws: &Workspace, forward: &Forward) -> Result<ExitCode, Error> {
+    let mut cmd = ws.cargo();
+    cmd.args(["run", "--quiet", "-p", "faro-deploy", "--"])
+        .args(&forward.words)
+        .args(&forward.args);
+    let status = cmd.status().map_err(Error::Spawn)?;
+    Ok(match status.code() {
+        Some(0) => ExitCode::SUCCESS,
+        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+        None => ExitCode::from(130),
+    })
+}
+
+/// The OCI registry binary, installed through apt when missing and xtask runs as root.
+pub fn registry_binary() -> Result<PathBuf, Error> {
+    if let Some(path) = prereq::find_program("docker-registry", &[]) {
+        return Ok(path);
+    }
+    let root = std::env::var("USER").is_ok_and(|u| u == "root")
+        || std::env::var_os("HOME").is_some_and(|h| h == "/root");
+    if root && prereq::find_program("apt-get", &[]).is_some() {
+        eprintln!(
+            "xtask: installing docker-registry with apt-get (the deploy tests push images to it)…"
+        );
+        let mut install = Command::new("sh");
+        install.args([
+            "-c",
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-registry",
+        ]);
+        let _ = proc::status("apt-get install docker-registry", &mut install)?;
+    }
+    prereq::find_program("docker-registry", &[]).ok_or(Error::RegistryMissing)
+}
+
+/// What the deploy tests need, as environment variables for the test runner: moto's Python,
+/// the registry binary, and the image built once (the musl release build is the expensive part
+/// of a test run; every test reuses it).
+pub fn prepare_tests(ws: &Workspace) -> Result<Vec<(&'static str, String)>, Error> {
+    let moto = infra::python_tool(ws, &infra::MOTO)?;
+    let registry = registry_binary()?;
+    let image_dir = ws.target.join("faro-image").join("test");
+    let mut cmd = ws.cargo();
+    cmd.args([
+        "run",
+        "--quiet",
+        "-p",
+        "faro-deploy",
+        "--",
+        "image",
+        "build",
+        "--output",
+    ])
+    .arg(&image_dir);
+    eprintln!("\nxtask: building the release image once for the deploy tests");
+    if !proc::status("faro-deploy image build", &mut cmd)?.success() {
+        return Err(Error::Image);
+    }
+    Ok(vec![
+        ("FARO_TEST_MOTO_PYTHON", moto.display().to_string()),
+        ("FARO_TEST_REGISTRY_BIN", registry.display().to_string()),
+        ("FARO_TEST_IMAGE_DIR", image_dir.display().to_string()),
+    ])
+}
