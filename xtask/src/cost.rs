@@ -677,8 +677,8 @@ mod tests {
         assert!((item(&prod, "NAT gateways") - 2.0 * 730.0 * 0.045).abs() < 1e-9);
         // Multi-AZ doubles the instance: db.t4g.micro 0.016/h.
         assert!((item(&s, "RDS MySQL") - 730.0 * 0.016 * 2.0).abs() < 1e-9);
-        // 2 tasks x 0.25 vCPU on Graviton.
-        assert!((item(&s, "Fargate vCPU") - 2.0 * 0.25 * 730.0 * 0.03238).abs() < 1e-9);
+        // 2 tasks x 0.25 vCPU on x86_64.
+        assert!((item(&s, "Fargate vCPU") - 2.0 * 0.25 * 730.0 * 0.04048).abs() < 1e-9);
         let total: f64 = s.lines.iter().map(|l| l.monthly).sum();
         assert_eq!(s.total(), total);
         assert!(prod.total() > s.total());
@@ -702,12 +702,8 @@ mod tests {
         let (dir, p, c) = repo();
         let mut staging = infra::env_file(&dir, "staging").unwrap();
         let offs = trade_offs(&staging, &c, &p).unwrap();
-        let x86 = offs
-            .iter()
-            .find(|(w, _)| w.starts_with("X86_64"))
-            .unwrap()
-            .1;
-        assert!(x86 > 0.0, "x86 costs more than Graviton: {x86}");
+        let graviton = offs.iter().find(|(w, _)| w.starts_with("ARM64")).unwrap().1;
+        assert!(graviton < 0.0, "Graviton costs less than x86: {graviton}");
         staging
             .parameters
             .get_mut("data")
