@@ -171,6 +171,15 @@ fn clip(mut text: String) -> String {
     text
 }
 
+/// Where following a SleakOps build or deployment ended.
+enum Followed {
+    Succeeded,
+    /// It failed on SleakOps, with these errors.
+    Failed(Vec<String>),
+    /// The job ends or moves on without it (the release failed, a retry, a stop).
+    Ended(Flow),
+}
+
 fn errors_text(errors: &[String]) -> String {
     if errors.is_empty() {
         "SleakOps reported no details".to_owned()
@@ -498,91 +507,102 @@ impl Job {
         Ok(Flow::Continue)
     }
 
-    async fn poll_build(&self, id: &ResourceId) -> Result<Flow, JobError> {
+    /// Polls a SleakOps build or deployment (`what`, for messages) until it succeeds, fails
+    /// or can no longer be followed, announcing each new state on the timeline as `status`.
+    async fn follow<F, Fut>(
+        &self,
+        what: &str,
+        status: ReleaseStatus,
+        id: &ResourceId,
+        fetch: F,
+    ) -> Result<Followed, JobError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<(State, Vec<String>), SleakOpsError>>,
+    {
         let mut delay = self.config().status_poll;
         let mut announced: Option<State> = None;
         loop {
-            match self.noted(self.sleakops.build(id).await) {
-                Ok(build) => match build.state {
-                    State::Created => {
-                        let now = db::now();
-                        let mut tx = self.state.db.begin().await?;
-                        let marked = sqlx::query(
-                            "UPDATE releases SET built_at = ?, updated_at = ? WHERE id = ? \
-                             AND status = 'building' AND built_at IS NULL",
-                        )
-                        .bind(now)
-                        .bind(now)
-                        .bind(self.id())
-                        .execute(&mut *tx)
-                        .await?;
-                        if marked.rows_affected() == 0 {
-                            tx.rollback().await?;
-                            return Ok(Flow::Continue);
-                        }
-                        outbox::progressed(&mut tx, &self.claim).await?;
-                        self.commit_with(
-                            tx,
-                            NewEvent::new(
-                                EventKind::BuildSucceeded,
-                                ReleaseStatus::Building,
-                                format!("Build {id} succeeded on SleakOps"),
-                            ),
-                        )
-                        .await?;
-                        return Ok(Flow::Continue);
-                    }
-                    State::Error => {
-                        return self
-                            .fail(
-                                ReleaseStatus::Building,
-                                format!(
-                                    "Build {id} failed on SleakOps: {}",
-                                    errors_text(&build.errors)
-                                ),
-                            )
-                            .await;
-                    }
-                    state => {
-                        if state != State::Initial && announced.as_ref() != Some(&state) {
-                            self.progress(
-                                ReleaseStatus::Building,
-                                format!("Build {id} is {state} on SleakOps"),
-                            )
+            let end = |flow| Ok(Followed::Ended(flow));
+            match self.noted(fetch().await) {
+                Ok((State::Created, _)) => return Ok(Followed::Succeeded),
+                Ok((State::Error, errors)) => return Ok(Followed::Failed(errors)),
+                Ok((state, _)) => {
+                    if state != State::Initial && announced.as_ref() != Some(&state) {
+                        self.progress(status, format!("{what} {id} is {state} on SleakOps"))
                             .await?;
-                        }
-                        announced = Some(state);
                     }
-                },
+                    announced = Some(state);
+                }
                 Err(SleakOpsError::NotFound { .. }) => {
-                    return self
-                        .fail(
-                            ReleaseStatus::Building,
-                            format!("SleakOps no longer knows build {id}; retry the release."),
-                        )
-                        .await;
+                    let reason = format!(
+                        "SleakOps no longer knows {} {id}; retry the release.",
+                        what.to_lowercase()
+                    );
+                    return end(self.fail(status, reason).await?);
                 }
                 Err(err) if permanent(&err) => {
-                    return self
-                        .fail(
-                            ReleaseStatus::Building,
-                            format!("Build {id} cannot be followed on SleakOps: {err}"),
-                        )
-                        .await;
+                    let reason = format!("{what} {id} cannot be followed on SleakOps: {err}");
+                    return end(self.fail(status, reason).await?);
                 }
-                Err(err) => {
-                    return Ok(Flow::End(End::Retry {
-                        error: err,
-                        status: ReleaseStatus::Building,
-                    }));
-                }
+                Err(error) => return end(Flow::End(End::Retry { error, status })),
             }
             match self.pause(delay).await {
                 Woke::Timer => {}
-                Woke::Stop => return Ok(Flow::End(End::Stopped)),
-                Woke::Lost => return Ok(Flow::End(End::Lost)),
+                Woke::Stop => return end(Flow::End(End::Stopped)),
+                Woke::Lost => return end(Flow::End(End::Lost)),
             }
             delay = (delay * 3 / 2).min(self.config().status_poll_max);
+        }
+    }
+
+    async fn poll_build(&self, id: &ResourceId) -> Result<Flow, JobError> {
+        let fetch = || async move {
+            self.sleakops
+                .build(id)
+                .await
+                .map(|build| (build.state, build.errors))
+        };
+        match self
+            .follow("Build", ReleaseStatus::Building, id, fetch)
+            .await?
+        {
+            Followed::Ended(flow) => Ok(flow),
+            Followed::Failed(errors) => {
+                self.fail(
+                    ReleaseStatus::Building,
+                    format!("Build {id} failed on SleakOps: {}", errors_text(&errors)),
+                )
+                .await
+            }
+            Followed::Succeeded => {
+                let now = db::now();
+                let mut tx = self.state.db.begin().await?;
+                let marked = sqlx::query(
+                    "UPDATE releases SET built_at = ?, updated_at = ? WHERE id = ? \
+                     AND status = 'building' AND built_at IS NULL",
+                )
+                .bind(now)
+                .bind(now)
+                .bind(self.id())
+                .execute(&mut *tx)
+                .await?;
+                if marked.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(Flow::Continue);
+                }
+                outbox::progressed(&mut tx, &self.claim).await?;
+                self.commit_with(
+                    tx,
+                    NewEvent::new(
+                        EventKind::BuildSucceeded,
+                        ReleaseStatus::Building,
+                        format!("Build {id} succeeded on SleakOps"),
+                    ),
+                )
+                .await?;
+                Ok(Flow::Continue)
+            }
         }
     }
 
@@ -688,93 +708,58 @@ impl Job {
     }
 
     async fn poll_deployment(&self, row: &Row, id: &ResourceId) -> Result<Flow, JobError> {
-        let mut delay = self.config().status_poll;
-        let mut announced: Option<State> = None;
-        loop {
-            match self.noted(self.sleakops.deployment(id).await) {
-                Ok(deployment) => match deployment.state {
-                    State::Created => {
-                        let now = db::now();
-                        let mut tx = self.state.db.begin().await?;
-                        let moved = sqlx::query(
-                            "UPDATE releases SET status = 'deployed', deployed_at = ?, \
-                             finished_at = ?, updated_at = ? WHERE id = ? AND status = 'deploying'",
-                        )
-                        .bind(now)
-                        .bind(now)
-                        .bind(now)
-                        .bind(self.id())
-                        .execute(&mut *tx)
-                        .await?;
-                        if moved.rows_affected() == 0 {
-                            tx.rollback().await?;
-                            return Ok(Flow::Continue);
-                        }
-                        outbox::done(&mut tx, &self.claim).await?;
-                        self.commit_with(
-                            tx,
-                            NewEvent::new(
-                                EventKind::Deployed,
-                                ReleaseStatus::Deployed,
-                                format!("Deployed to {} (deployment {id})", row.environment),
-                            ),
-                        )
-                        .await?;
-                        tracing::info!(release_id = self.id(), "release deployed");
-                        return Ok(Flow::End(End::Finished));
-                    }
-                    State::Error => {
-                        return self
-                            .fail(
-                                ReleaseStatus::Deploying,
-                                format!(
-                                    "Deployment {id} to {} failed on SleakOps: {}",
-                                    row.sleakops_environment,
-                                    errors_text(&deployment.errors)
-                                ),
-                            )
-                            .await;
-                    }
-                    state => {
-                        if state != State::Initial && announced.as_ref() != Some(&state) {
-                            self.progress(
-                                ReleaseStatus::Deploying,
-                                format!("Deployment {id} is {state} on SleakOps"),
-                            )
-                            .await?;
-                        }
-                        announced = Some(state);
-                    }
-                },
-                Err(SleakOpsError::NotFound { .. }) => {
-                    return self
-                        .fail(
-                            ReleaseStatus::Deploying,
-                            format!("SleakOps no longer knows deployment {id}; retry the release."),
-                        )
-                        .await;
-                }
-                Err(err) if permanent(&err) => {
-                    return self
-                        .fail(
-                            ReleaseStatus::Deploying,
-                            format!("Deployment {id} cannot be followed on SleakOps: {err}"),
-                        )
-                        .await;
-                }
-                Err(err) => {
-                    return Ok(Flow::End(End::Retry {
-                        error: err,
-                        status: ReleaseStatus::Deploying,
-                    }));
-                }
+        let fetch = || async move {
+            self.sleakops
+                .deployment(id)
+                .await
+                .map(|deployment| (deployment.state, deployment.errors))
+        };
+        match self
+            .follow("Deployment", ReleaseStatus::Deploying, id, fetch)
+            .await?
+        {
+            Followed::Ended(flow) => Ok(flow),
+            Followed::Failed(errors) => {
+                self.fail(
+                    ReleaseStatus::Deploying,
+                    format!(
+                        "Deployment {id} to {} failed on SleakOps: {}",
+                        row.sleakops_environment,
+                        errors_text(&errors)
+                    ),
+                )
+                .await
             }
-            match self.pause(delay).await {
-                Woke::Timer => {}
-                Woke::Stop => return Ok(Flow::End(End::Stopped)),
-                Woke::Lost => return Ok(Flow::End(End::Lost)),
+            Followed::Succeeded => {
+                let now = db::now();
+                let mut tx = self.state.db.begin().await?;
+                let moved = sqlx::query(
+                    "UPDATE releases SET status = 'deployed', deployed_at = ?, \
+                     finished_at = ?, updated_at = ? WHERE id = ? AND status = 'deploying'",
+                )
+                .bind(now)
+                .bind(now)
+                .bind(now)
+                .bind(self.id())
+                .execute(&mut *tx)
+                .await?;
+                if moved.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Ok(Flow::Continue);
+                }
+                outbox::done(&mut tx, &self.claim).await?;
+                self.commit_with(
+                    tx,
+                    NewEvent::new(
+                        EventKind::Deployed,
+                        ReleaseStatus::Deployed,
+                        format!("Deployed to {} (deployment {id})", row.environment),
+                    ),
+                )
+                .await?;
+                tracing::info!(release_id = self.id(), "release deployed");
+                Ok(Flow::End(End::Finished))
             }
-            delay = (delay * 3 / 2).min(self.config().status_poll_max);
         }
     }
 }
