@@ -221,6 +221,8 @@ fn write_env(infra: &Path, service_extra: &[(&str, &str)], s: &Standins) {
             },
         },
     });
+    // The fixture holds templates only: each test writes its own environment.
+    std::fs::create_dir_all(infra.join("env")).unwrap();
     std::fs::write(
         infra.join("env").join(format!("{ENV}.json")),
         serde_json::to_vec_pretty(&env).unwrap(),
