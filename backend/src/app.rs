@@ -19,6 +19,8 @@ pub struct AppState {
     pub db: MySqlPool,
     pub dynamo: aws_sdk_dynamodb::Client,
     pub table: Arc<str>,
+    /// Timeline events and audit entries, grouped into batch writes.
+    pub writes: dynamo::writer::Writer,
     pub readiness: Arc<Readiness>,
     /// Wakes this task's release event streams when a timeline event is committed here.
     pub release_events: crate::releases::timeline::Hub,
@@ -95,12 +97,14 @@ impl App {
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartupError::Bind { addr, source })?;
+        let table: Arc<str> = config.dynamodb.table.as_str().into();
         let state = AppState {
+            writes: dynamo::writer::Writer::start(dynamo.clone(), table.clone()),
+            table,
             readiness: Arc::new(Readiness::new(
                 config.readiness.cache_ttl,
                 config.readiness.check_timeout,
             )),
-            table: config.dynamodb.table.as_str().into(),
             external: Arc::new(external),
             worker: Arc::new(crate::worker::WorkerState::new(config.worker.enabled)),
             ai: Arc::new(crate::ai::AiGate::new(config.ai.max_concurrent)),

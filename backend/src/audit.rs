@@ -78,29 +78,36 @@ pub async fn record(state: &AppState, event: Event<'_>) {
         at.to_rfc3339_opts(SecondsFormat::Micros, true),
         hex::encode(suffix)
     );
-    let mut request = state
-        .dynamo
-        .put_item()
-        .table_name(&*state.table)
-        .item(PK, AttributeValue::S(event.scope.pk()))
-        .item(SK, AttributeValue::S(sk))
-        .item("actor_id", AttributeValue::N(event.actor_id.to_string()))
-        .item(
-            "actor_email",
+    let mut item = HashMap::from([
+        (PK.to_owned(), AttributeValue::S(event.scope.pk())),
+        (SK.to_owned(), AttributeValue::S(sk)),
+        (
+            "actor_id".to_owned(),
+            AttributeValue::N(event.actor_id.to_string()),
+        ),
+        (
+            "actor_email".to_owned(),
             AttributeValue::S(event.actor_email.to_owned()),
-        )
-        .item("action", AttributeValue::S(event.action.to_owned()))
-        .item("target", AttributeValue::S(event.target.clone()))
-        .item("source_ip", AttributeValue::S(event.client.ip.clone()));
+        ),
+        (
+            "action".to_owned(),
+            AttributeValue::S(event.action.to_owned()),
+        ),
+        ("target".to_owned(), AttributeValue::S(event.target.clone())),
+        (
+            "source_ip".to_owned(),
+            AttributeValue::S(event.client.ip.clone()),
+        ),
+    ]);
     if let Some(details) = &event.details {
-        request = request.item("details", AttributeValue::S(details.clone()));
+        item.insert("details".into(), AttributeValue::S(details.clone()));
     }
     if let Some(agent) = &event.client.user_agent {
-        request = request.item("user_agent", AttributeValue::S(agent.clone()));
+        item.insert("user_agent".into(), AttributeValue::S(agent.clone()));
     }
-    if let Err(err) = request.send().await {
+    if let Err(err) = state.writes.put(item).await {
         tracing::error!(
-            error = %aws_sdk_dynamodb::error::DisplayErrorContext(err),
+            error = %err,
             audit.scope = %event.scope.pk(),
             audit.actor_id = event.actor_id,
             audit.action = event.action,

@@ -1,14 +1,13 @@
 //! Creating a release: `POST /api/projects/{slug}/releases`, and the flow a retry shares.
 //!
 //! The order makes a crash at any point harmless: in one MySQL transaction the release
-//! (queued, `event_seq = 1`) and its outbox row are inserted; before the commit, the first
-//! timeline event is put and the idempotency record is marked done in DynamoDB (both at
-//! once); then the
-//! transaction commits. A DynamoDB failure rolls everything back (503); a commit failure
-//! leaves a done record without a release, which a repeat takes over.
+//! (queued, `event_seq = 1`, carrying its idempotency key) and its outbox row are inserted;
+//! before the commit, the first timeline event is put in DynamoDB; then the transaction
+//! commits. A DynamoDB failure rolls everything back (503); a crash or a commit failure
+//! leaves a claimed key without a release, which a repeat takes over once the lease ends.
 
 use super::{
-    idempotency::{self, Begin, Claim, CompleteError},
+    idempotency::{self, Begin, Claim},
     store::{self, NewRelease},
     timeline::{self, NewEvent, TimelineError},
 };
@@ -158,7 +157,9 @@ pub(super) struct Plan {
 }
 
 enum Failure {
-    LeaseLost,
+    /// The key created a release meanwhile (this request outlived its lease and another one
+    /// took the key over): answer with that release.
+    KeyUsed,
     Api(ApiError),
 }
 
@@ -170,7 +171,11 @@ impl From<ApiError> for Failure {
 
 impl From<sqlx::Error> for Failure {
     fn from(err: sqlx::Error) -> Self {
-        Self::Api(err.into())
+        // The only unique key a new release can violate is its idempotency key.
+        match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => Self::KeyUsed,
+            _ => Self::Api(err.into()),
+        }
     }
 }
 
@@ -189,14 +194,14 @@ pub(super) async fn run(
     hash: &str,
     plan: &Plan,
 ) -> Result<(StatusCode, Release), ApiError> {
-    // A claim lost to a takeover (this request outlived its lease) sends us back to wait
-    // for the request that took over; twice is plenty.
+    // A key used meanwhile (by the request that took this one's lease over) sends us back
+    // to find its release; twice is plenty.
     for _ in 0..3 {
         let (status, id) = match idempotency::begin(state, user.id, key, hash).await? {
             Begin::Replay(id) => (StatusCode::OK, id),
             Begin::Claimed(claim) => match record(state, user, &claim, plan).await {
                 Ok(id) => (StatusCode::CREATED, id),
-                Err(Failure::LeaseLost) => continue,
+                Err(Failure::KeyUsed) => continue,
                 Err(Failure::Api(err)) => {
                     claim.abandon(state).await;
                     return Err(err);
@@ -234,7 +239,7 @@ async fn record(
         }
         None => None,
     };
-    let id = store::insert(&mut tx, &plan.new).await?;
+    let id = store::insert(&mut tx, &plan.new, claim.key_hash()).await?;
     if let Some((old, status)) = retried {
         let event = NewEvent::new(
             EventKind::Retried,
@@ -248,17 +253,7 @@ async fn record(
     let first = NewEvent::new(EventKind::Requested, ReleaseStatus::Queued, &plan.message)
         .by(actor)
         .numbered(1, plan.new.requested_at);
-    // Independent writes, both needed before the commit: one round trip's wait, not two.
-    let (put, completed) = tokio::join!(
-        timeline::put(&state.dynamo, &state.table, id, &first),
-        claim.complete(state, id)
-    );
-    put?;
-    match completed {
-        Ok(()) => {}
-        Err(CompleteError::LeaseLost) => return Err(Failure::LeaseLost),
-        Err(CompleteError::Store(err)) => return Err(err.into()),
-    }
+    timeline::put(&state.writes, id, &first).await?;
     published.push((id, first));
     tx.commit().await?;
     for (release_id, event) in published {

@@ -3,10 +3,15 @@
 //! same release whichever backend task answers it.
 //!
 //! A request first *claims* its key with a conditional put: a pending record holding the
-//! SHA-256 of the request and a 30 s lease. The claimant marks the record done with the new
-//! release's id *before* committing the release; a repeat then answers with that release. A
-//! repeat that finds the key pending waits for the claimant; an expired lease (the claimant
-//! died) or a done record whose release never committed may be taken over.
+//! SHA-256 of the request and a 30 s lease. The release it then creates carries the key's
+//! hash in MySQL, unique per user, so the release row itself says the key is used: a repeat
+//! with the same request answers with that release, one with another request gets 422. A
+//! repeat that finds no release yet waits for the claimant; once the claimant's lease is over
+//! (it died, or its request failed without giving the key up) the key may be taken over. A
+//! slow claimant and the request that took over cannot both create a release: the second
+//! commit is a unique violation, and that request answers with the first one's release.
+//!
+//! One DynamoDB write per new release (the claim), and nothing to mark afterwards.
 
 use crate::{
     AppState,
@@ -123,20 +128,19 @@ pub enum Begin {
 pub struct Claim {
     pk: String,
     token: String,
+    key_hash: String,
 }
 
-#[derive(Debug)]
-pub enum CompleteError {
-    /// Another request took the key over (this one outlived its lease); roll back.
-    LeaseLost,
-    Store(ApiError),
+impl Claim {
+    /// What the release stores in `releases.idempotency_key`.
+    pub fn key_hash(&self) -> &str {
+        &self.key_hash
+    }
 }
 
 #[derive(Debug)]
 struct Record {
     hash: String,
-    done: bool,
-    release_id: Option<u64>,
     token: String,
     lease_until_ms: u128,
 }
@@ -151,8 +155,6 @@ fn record(item: &HashMap<String, AttributeValue>) -> Option<Record> {
     }
     Some(Record {
         hash: s("request_hash")?,
-        done: s("phase")? == "done",
-        release_id: n("release_id").and_then(|v| v.parse().ok()),
         token: s("lease_token")?,
         lease_until_ms: n("lease_until")?.parse().ok()?,
     })
@@ -167,6 +169,7 @@ pub async fn begin(
     hash: &str,
 ) -> Result<Begin, ApiError> {
     let pk = format!("IDEMPOTENCY#{user_id}#{key}");
+    let key_hash = hex::encode(Sha256::digest(key.as_bytes()));
     let deadline = Instant::now() + WAIT;
     loop {
         let token = random_token()?;
@@ -176,7 +179,6 @@ pub async fn begin(
             .table_name(&*state.table)
             .item(PK, AttributeValue::S(pk.clone()))
             .item(SK, AttributeValue::S("IDEMPOTENCY".into()))
-            .item("phase", AttributeValue::S("pending".into()))
             .item("request_hash", AttributeValue::S(hash.to_owned()))
             .item("lease_token", AttributeValue::S(token.clone()))
             .item("lease_until", AttributeValue::N(millis(LEASE)))
@@ -188,7 +190,13 @@ pub async fn begin(
             .send()
             .await;
         match put {
-            Ok(_) => return Ok(Begin::Claimed(Claim { pk, token })),
+            Ok(_) => {
+                return Ok(Begin::Claimed(Claim {
+                    pk,
+                    token,
+                    key_hash,
+                }));
+            }
             Err(err) if is_condition_failure(&err) => {}
             Err(err) => return Err(dynamo(err)),
         }
@@ -211,22 +219,17 @@ pub async fn begin(
         if existing.hash != hash {
             return Err(reused());
         }
-        let lease_over = existing.lease_until_ms < epoch(Duration::ZERO).as_millis();
-        if existing.done
-            && let Some(release_id) = existing.release_id
-        {
-            let committed: Option<(u64,)> = sqlx::query_as("SELECT id FROM releases WHERE id = ?")
-                .bind(release_id)
-                .fetch_optional(&state.db)
-                .await?;
-            if committed.is_some() {
-                return Ok(Begin::Replay(release_id));
-            }
-            // Marked done but not (yet) committed: the claimant is committing, or its commit
-            // failed, which the end of its lease tells.
+        if let Some(release_id) = created(state, user_id, &key_hash).await? {
+            return Ok(Begin::Replay(release_id));
         }
+        let lease_over = existing.lease_until_ms < epoch(Duration::ZERO).as_millis();
         if lease_over {
-            if let Some(claim) = take_over(state, &pk, &existing.token).await? {
+            if let Some(token) = take_over(state, &pk, &existing.token).await? {
+                let claim = Claim {
+                    pk,
+                    token,
+                    key_hash,
+                };
                 return Ok(Begin::Claimed(claim));
             }
             continue;
@@ -238,8 +241,28 @@ pub async fn begin(
     }
 }
 
-/// Takes a key over from a claimant whose lease ended; `None` if someone else was faster.
-async fn take_over(state: &AppState, pk: &str, old_token: &str) -> Result<Option<Claim>, ApiError> {
+/// The release `user_id`'s key (its hash) created, if one committed.
+pub async fn created(
+    state: &AppState,
+    user_id: u64,
+    key_hash: &str,
+) -> Result<Option<u64>, ApiError> {
+    let row: Option<(u64,)> =
+        sqlx::query_as("SELECT id FROM releases WHERE requested_by = ? AND idempotency_key = ?")
+            .bind(user_id)
+            .bind(key_hash)
+            .fetch_optional(&state.db)
+            .await?;
+    Ok(row.map(|(id,)| id))
+}
+
+/// Takes a key over from a claimant whose lease ended: the new lease token, or `None` if
+/// someone else was faster.
+async fn take_over(
+    state: &AppState,
+    pk: &str,
+    old_token: &str,
+) -> Result<Option<String>, ApiError> {
     let token = random_token()?;
     let updated = state
         .dynamo
@@ -247,17 +270,11 @@ async fn take_over(state: &AppState, pk: &str, old_token: &str) -> Result<Option
         .table_name(&*state.table)
         .key(PK, AttributeValue::S(pk.to_owned()))
         .key(SK, AttributeValue::S("IDEMPOTENCY".into()))
-        .update_expression(
-            "SET #phase = :pending, #token = :token, #until = :until, #ttl = :ttl \
-             REMOVE #release",
-        )
+        .update_expression("SET #token = :token, #until = :until, #ttl = :ttl")
         .condition_expression("#token = :old")
-        .expression_attribute_names("#phase", "phase")
         .expression_attribute_names("#token", "lease_token")
         .expression_attribute_names("#until", "lease_until")
-        .expression_attribute_names("#release", "release_id")
         .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
-        .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
         .expression_attribute_values(":token", AttributeValue::S(token.clone()))
         .expression_attribute_values(":until", AttributeValue::N(millis(LEASE)))
         .expression_attribute_values(":ttl", AttributeValue::N(secs(TTL)))
@@ -267,10 +284,7 @@ async fn take_over(state: &AppState, pk: &str, old_token: &str) -> Result<Option
     match updated {
         Ok(_) => {
             tracing::info!("took over an idempotency key whose claimant did not finish");
-            Ok(Some(Claim {
-                pk: pk.to_owned(),
-                token,
-            }))
+            Ok(Some(token))
         }
         Err(err) if is_condition_failure(&err) => Ok(None),
         Err(err) => Err(dynamo(err)),
@@ -278,32 +292,6 @@ async fn take_over(state: &AppState, pk: &str, old_token: &str) -> Result<Option
 }
 
 impl Claim {
-    /// Records that the key produced `release_id`. Called before the release commits.
-    pub async fn complete(&self, state: &AppState, release_id: u64) -> Result<(), CompleteError> {
-        let updated = state
-            .dynamo
-            .update_item()
-            .table_name(&*state.table)
-            .key(PK, AttributeValue::S(self.pk.clone()))
-            .key(SK, AttributeValue::S("IDEMPOTENCY".into()))
-            .update_expression("SET #phase = :done, #release = :release")
-            .condition_expression("#token = :token AND #phase = :pending")
-            .expression_attribute_names("#phase", "phase")
-            .expression_attribute_names("#token", "lease_token")
-            .expression_attribute_names("#release", "release_id")
-            .expression_attribute_values(":done", AttributeValue::S("done".into()))
-            .expression_attribute_values(":pending", AttributeValue::S("pending".into()))
-            .expression_attribute_values(":release", AttributeValue::N(release_id.to_string()))
-            .expression_attribute_values(":token", AttributeValue::S(self.token.clone()))
-            .send()
-            .await;
-        match updated {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Err(CompleteError::LeaseLost),
-            Err(err) => Err(CompleteError::Store(dynamo(err))),
-        }
-    }
-
     /// Gives the key up after a failure, so a repeat starts afresh. Best effort: if this
     /// fails too, the lease runs out in 30 s.
     pub async fn abandon(&self, state: &AppState) {

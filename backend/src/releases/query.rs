@@ -135,21 +135,30 @@ pub async fn page(
     before: Option<u64>,
     limit: u32,
 ) -> Result<Vec<Release>, sqlx::Error> {
-    let mut ids = String::from("SELECT id FROM releases WHERE project_id = ?");
+    // Each filter has an index that ends in the id; a page reads one of them backwards.
+    let index = if filter.status.is_some() {
+        "ix_releases_project_status"
+    } else if filter.branch.is_some() {
+        "ix_releases_project_branch"
+    } else if filter.environment_id.is_some() {
+        "ix_releases_environment"
+    } else {
+        "ix_releases_project"
+    };
+    let mut conditions = String::from("r.project_id = ?");
     if filter.environment_id.is_some() {
-        ids.push_str(" AND environment_id = ?");
+        conditions.push_str(" AND r.environment_id = ?");
     }
     if filter.status.is_some() {
-        ids.push_str(" AND status = ?");
+        conditions.push_str(" AND r.status = ?");
     }
     if filter.branch.is_some() {
-        ids.push_str(" AND branch = ?");
+        conditions.push_str(" AND r.branch = ?");
     }
     if before.is_some() {
-        ids.push_str(" AND id < ?");
+        conditions.push_str(" AND r.id < ?");
     }
-    ids.push_str(" ORDER BY id DESC LIMIT ?");
-    let sql = store::select_ids(&ids);
+    let sql = store::select_newest(index, &conditions);
     let mut q = sqlx::query(&sql).bind(project_id);
     if let Some(id) = filter.environment_id {
         q = q.bind(id);

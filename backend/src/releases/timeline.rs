@@ -18,7 +18,7 @@
 
 use crate::{
     AppState,
-    dynamo::{PK, SK},
+    dynamo::{PK, SK, writer::Writer},
     error::ApiError,
 };
 use aws_sdk_dynamodb::{
@@ -130,7 +130,7 @@ pub async fn append(
 ) -> Result<TimelineEvent, TimelineError> {
     let seq = next_seq(tx, release_id).await?;
     let event = event.numbered(seq, crate::db::now());
-    put(&state.dynamo, &state.table, release_id, &event).await?;
+    put(&state.writes, release_id, &event).await?;
     Ok(event)
 }
 
@@ -163,64 +163,18 @@ fn item(release_id: u64, event: &TimelineEvent) -> HashMap<String, AttributeValu
     item
 }
 
-/// Writes one event. The put is conditional on the sequence number being free, so writing
-/// the same event again (a retried step) is harmless; a *different* event already at that
-/// number is an orphan of a transaction that rolled back after its put, and is replaced.
+/// Writes one event (through the batching writer). Writing the same event again (a retried
+/// step) is harmless, and an event already at that number is an orphan of a transaction that
+/// rolled back after its put: MySQL handed the number out again, so this event replaces it.
 pub async fn put(
-    client: &Client,
-    table: &str,
+    writes: &Writer,
     release_id: u64,
     event: &TimelineEvent,
 ) -> Result<(), TimelineError> {
-    let written = client
-        .put_item()
-        .table_name(table)
-        .set_item(Some(item(release_id, event)))
-        .condition_expression("attribute_not_exists(#sk)")
-        .expression_attribute_names("#sk", SK)
-        .send()
-        .await;
-    let err = match written {
-        Ok(_) => return Ok(()),
-        Err(err) => err,
-    };
-    let taken = err
-        .as_service_error()
-        .is_some_and(|e| e.is_conditional_check_failed_exception());
-    if !taken {
-        return Err(store_error(err));
-    }
-    let existing = client
-        .get_item()
-        .table_name(table)
-        .key(PK, AttributeValue::S(pk(release_id)))
-        .key(SK, AttributeValue::S(sk(event.seq)))
-        .consistent_read(true)
-        .send()
+    writes
+        .put(item(release_id, event))
         .await
-        .map_err(store_error)?
-        .item
-        .as_ref()
-        .and_then(parse);
-    let same = existing.as_ref().is_some_and(|e| {
-        e.kind == event.kind && e.status == event.status && e.message == event.message
-    });
-    if same {
-        return Ok(());
-    }
-    tracing::warn!(
-        release_id,
-        seq = event.seq,
-        "replacing an orphaned timeline event"
-    );
-    client
-        .put_item()
-        .table_name(table)
-        .set_item(Some(item(release_id, event)))
-        .send()
-        .await
-        .map_err(store_error)?;
-    Ok(())
+        .map_err(|err| TimelineError::Store(err.to_string()))
 }
 
 /// Events after `after_seq`, oldest first (`after_seq = 0`: the whole timeline), at most

@@ -19,3 +19,4 @@ mod releases;
 mod shutdown;
 mod support;
 mod worker;
+mod writes;

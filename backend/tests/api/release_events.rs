@@ -319,10 +319,8 @@ async fn a_repeated_put_is_harmless_and_an_orphan_is_replaced() {
     )
     .numbered(2, faro_backend::db::now());
     // The same event twice (a step retried after a crash) is stored once.
-    timeline::put(&state.dynamo, &state.table, id, &event)
-        .await
-        .expect("put");
-    timeline::put(&state.dynamo, &state.table, id, &event)
+    timeline::put(&state.writes, id, &event).await.expect("put");
+    timeline::put(&state.writes, id, &event)
         .await
         .expect("repeat");
     let stored = timeline::after(&state.dynamo, &state.table, id, 0, 100)

@@ -1,6 +1,8 @@
 //! DynamoDB through the AWS SDK: one table, single-table design (`pk`/`sk` strings and an
 //! `expires_at` TTL attribute). Key patterns are documented in `docs/dynamodb.md`.
 
+pub mod writer;
+
 use crate::config::DynamoConfig;
 use aws_config::{BehaviorVersion, Region, retry::RetryConfig, timeout::TimeoutConfig};
 use aws_sdk_dynamodb::{

@@ -1,0 +1,94 @@
+//! The batching DynamoDB writer against DynamoDB Local: many concurrent puts (some to the
+//! same key) all land, and a write that cannot land is reported to its caller.
+
+use crate::support::TestApp;
+use aws_sdk_dynamodb::types::AttributeValue;
+use faro_backend::dynamo::writer::{Item, WriteError, Writer};
+use std::{collections::HashMap, sync::Arc};
+
+fn item(pk: &str, sk: usize, value: &str) -> Item {
+    HashMap::from([
+        ("pk".to_owned(), AttributeValue::S(pk.to_owned())),
+        ("sk".to_owned(), AttributeValue::S(format!("N#{sk:04}"))),
+        ("value".to_owned(), AttributeValue::S(value.to_owned())),
+    ])
+}
+
+#[tokio::test]
+async fn concurrent_puts_all_land_and_the_last_of_a_key_wins() {
+    let app = TestApp::spawn().await;
+    let writes = app.state.writes.clone();
+    // 300 puts at once form batches; every fifth key is written twice, the second time
+    // after the first resolved, so its final value is known.
+    let puts: Vec<_> = (0..300)
+        .map(|n| {
+            let writes = writes.clone();
+            tokio::spawn(async move { writes.put(item("WRITES", n, "first")).await })
+        })
+        .collect();
+    for put in puts {
+        put.await.expect("task").expect("stored");
+    }
+    let again: Vec<_> = (0..300)
+        .step_by(5)
+        .map(|n| {
+            let writes = writes.clone();
+            tokio::spawn(async move { writes.put(item("WRITES", n, "second")).await })
+        })
+        .collect();
+    for put in again {
+        put.await.expect("task").expect("stored");
+    }
+
+    let mut values = Vec::new();
+    let mut start = None;
+    loop {
+        let page = app
+            .state
+            .dynamo
+            .query()
+            .table_name(&*app.state.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S("WRITES".into()))
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("query");
+        values.extend(page.items().iter().map(|i| {
+            i.get("value")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        }));
+        start = page.last_evaluated_key().map(|k| k.to_owned());
+        if start.is_none() {
+            break;
+        }
+    }
+    assert_eq!(values.len(), 300);
+    for (n, value) in values.iter().enumerate() {
+        let expected = if n % 5 == 0 { "second" } else { "first" };
+        assert_eq!(value, expected, "item {n}");
+    }
+}
+
+#[tokio::test]
+async fn a_put_that_cannot_land_fails_its_caller() {
+    let app = TestApp::spawn().await;
+    let writer = Writer::start(app.state.dynamo.clone(), Arc::from("no_such_table_here"));
+    let puts: Vec<_> = (0..40)
+        .map(|n| {
+            let writer = writer.clone();
+            tokio::spawn(async move { writer.put(item("LOST", n, "x")).await })
+        })
+        .collect();
+    for put in puts {
+        match put.await.expect("task") {
+            Err(WriteError::Store(detail)) => {
+                assert!(detail.contains("ResourceNotFound"), "{detail}")
+            }
+            other => panic!("expected a store error, got {other:?}"),
+        }
+    }
+}
