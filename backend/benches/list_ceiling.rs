@@ -1,7 +1,7 @@
 //! The database's own ceiling for the release list: the list endpoint's exact query
 //! (`releases::query::page`) in a closed loop over the pool, without HTTP, auth or JSON.
 //! `cargo xtask bench` runs it after the HTTP scenarios so the endpoint's overhead shows as a
-//! ratio. Configured by `DATABASE_URL`, `FARO_BENCH_PROJECT_ID`, `FARO_BENCH_SECS` and
+//! ratio. Configured by `DATABASE_URL`, `FARO_BENCH_USER_ID`, `FARO_BENCH_PROJECT`, `FARO_BENCH_SECS` and
 //! `FARO_BENCH_CONNECTIONS`; prints one line of results.
 
 use faro_backend::releases::query::{ListFilter, page};
@@ -24,7 +24,8 @@ fn var<T: std::str::FromStr>(name: &str, default: Option<T>) -> T {
 
 fn main() {
     let url: String = var("DATABASE_URL", None);
-    let project_id: u64 = var("FARO_BENCH_PROJECT_ID", None);
+    let user_id: u64 = var("FARO_BENCH_USER_ID", None);
+    let slug: String = var("FARO_BENCH_PROJECT", None);
     let secs: u64 = var("FARO_BENCH_SECS", Some(5));
     let connections: usize = var("FARO_BENCH_CONNECTIONS", Some(32));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -38,11 +39,12 @@ fn main() {
         let tasks: Vec<_> = (0..connections)
             .map(|_| {
                 let pool = pool.clone();
+                let slug = slug.clone();
                 tokio::spawn(async move {
                     let mut latencies = Vec::new();
                     while Instant::now() < until {
                         let started = Instant::now();
-                        let rows = page(&pool, project_id, &ListFilter::default(), None, 21)
+                        let rows = page(&pool, user_id, &slug, &ListFilter::default(), None, 21)
                             .await
                             .expect("query");
                         assert_eq!(rows.len(), 21, "the bench project has at least 21 releases");

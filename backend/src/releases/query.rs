@@ -72,7 +72,49 @@ pub(super) async fn list(
     Path(slug): Path<String>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<Release>>, ApiError> {
-    let access = ProjectAccess::load(&state, &user, &slug).await?;
+    let checked = list_parameters(&query);
+    let (limit, status, before) = match checked {
+        Ok(parameters) => parameters,
+        Err(err) => {
+            // A stranger learns nothing from the parameters: 404 comes first.
+            ProjectAccess::load(&state, &user, &slug).await?;
+            return Err(err);
+        }
+    };
+    let filter = ListFilter {
+        environment: query.environment,
+        status,
+        branch: query.branch,
+    };
+    let mut items = page(&state.db, user.id, &slug, &filter, before, limit + 1).await?;
+    if items.is_empty() {
+        // No project, not a member, no such environment, or simply no releases: which?
+        let access = ProjectAccess::load(&state, &user, &slug).await?;
+        if let Some(name) = &filter.environment {
+            let row: Option<(u64,)> =
+                sqlx::query_as("SELECT id FROM environments WHERE project_id = ? AND name = ?")
+                    .bind(access.project_id)
+                    .bind(name)
+                    .fetch_optional(&state.db)
+                    .await?;
+            row.ok_or_else(|| {
+                ApiError::field("environment", "the project has no environment of this name")
+            })?;
+        }
+    }
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|r| encode_cursor(r.id))
+    } else {
+        None
+    };
+    Ok(Json(Page { items, next_cursor }))
+}
+
+/// The list's limit, status and cursor, checked.
+fn list_parameters(
+    query: &ListQuery,
+) -> Result<(u32, Option<ReleaseStatus>, Option<u64>), ApiError> {
     let limit = limit(query.limit, DEFAULT_LIMIT, MAX_LIMIT)?;
     let status = query
         .status
@@ -87,50 +129,27 @@ pub(super) async fn list(
         })
         .transpose()?;
     let before = query.cursor.as_deref().map(decode_cursor).transpose()?;
-    let environment_id = match &query.environment {
-        Some(name) => {
-            let row: Option<(u64,)> =
-                sqlx::query_as("SELECT id FROM environments WHERE project_id = ? AND name = ?")
-                    .bind(access.project_id)
-                    .bind(name)
-                    .fetch_optional(&state.db)
-                    .await?;
-            let (id,) = row.ok_or_else(|| {
-                ApiError::field("environment", "the project has no environment of this name")
-            })?;
-            Some(id)
-        }
-        None => None,
-    };
-
-    let filter = ListFilter {
-        environment_id,
-        status,
-        branch: query.branch,
-    };
-    let mut items = page(&state.db, access.project_id, &filter, before, limit + 1).await?;
-    let next_cursor = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(|r| encode_cursor(r.id))
-    } else {
-        None
-    };
-    Ok(Json(Page { items, next_cursor }))
+    Ok((limit, status, before))
 }
 
 /// What a project's release list is narrowed to.
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
-    pub environment_id: Option<u64>,
+    /// An environment's name.
+    pub environment: Option<String>,
     pub status: Option<ReleaseStatus>,
     pub branch: Option<String>,
 }
 
-/// Up to `limit` releases of a project older than `before`, newest first: the list
-/// endpoint's query (the bench runs it alone to show the database's own ceiling).
+/// Up to `limit` releases of project `slug` older than `before`, newest first, as member
+/// `user_id` sees them: the list endpoint's query (the bench runs it alone to show the
+/// database's own ceiling). The membership check and the environment's name are part of the
+/// query, so a page is one round trip; it is empty for a stranger (and for an unknown
+/// environment), and the caller finds out which.
 pub async fn page(
     db: &sqlx::MySqlPool,
-    project_id: u64,
+    user_id: u64,
+    slug: &str,
     filter: &ListFilter,
     before: Option<u64>,
     limit: u32,
@@ -140,14 +159,14 @@ pub async fn page(
         "ix_releases_project_status"
     } else if filter.branch.is_some() {
         "ix_releases_project_branch"
-    } else if filter.environment_id.is_some() {
+    } else if filter.environment.is_some() {
         "ix_releases_environment"
     } else {
         "ix_releases_project"
     };
-    let mut conditions = String::from("r.project_id = ?");
-    if filter.environment_id.is_some() {
-        conditions.push_str(" AND r.environment_id = ?");
+    let mut conditions = String::new();
+    if filter.environment.is_some() {
+        conditions.push_str(" AND r.environment_id = fe.id");
     }
     if filter.status.is_some() {
         conditions.push_str(" AND r.status = ?");
@@ -158,11 +177,12 @@ pub async fn page(
     if before.is_some() {
         conditions.push_str(" AND r.id < ?");
     }
-    let sql = store::select_newest(index, &conditions);
-    let mut q = sqlx::query(&sql).bind(project_id);
-    if let Some(id) = filter.environment_id {
-        q = q.bind(id);
+    let sql = store::select_member_page(index, filter.environment.is_some(), &conditions);
+    let mut q = sqlx::query(&sql).bind(user_id);
+    if let Some(name) = &filter.environment {
+        q = q.bind(name);
     }
+    q = q.bind(slug);
     if let Some(status) = filter.status {
         q = q.bind(status.as_str());
     }

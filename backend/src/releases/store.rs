@@ -17,16 +17,31 @@ const JOINS: &str = "JOIN projects p ON p.id = r.project_id \
      JOIN environments e FORCE INDEX (PRIMARY) ON e.id = r.environment_id \
      JOIN users u FORCE INDEX (PRIMARY) ON u.id = r.requested_by";
 
-/// Full rows of the newest releases (`LIMIT ?`) that match `conditions`, read backwards
-/// along `index`, which must start with the conditions' equalities and end with `id`. The
-/// join order and the index are fixed: the page is then the first rows of one index range
-/// joined by primary key, where the optimizer's own choices (an index merge, or the small
-/// tables first) read and sort every release of the project, and its range estimates on
-/// four candidate indexes cost more than the query itself (measured with `ANALYZE`).
-pub fn select_newest(index: &str, conditions: &str) -> String {
+/// Full rows of the newest releases (`LIMIT ?`) of the project with slug `?` whose member is
+/// user `?`, read backwards along `index` (which must start with the project id and the
+/// equalities of `conditions`, and end with the id). With `by_environment` the environment
+/// of name `?` is joined as `fe` for `conditions` to use. Parameters: the user, the
+/// environment's name, the slug, then those of `conditions`, then the limit.
+///
+/// The join order and the index are fixed: project, membership (and environment) are single
+/// rows by unique key, so the page is the first rows of one index range joined by primary
+/// key. Left to itself the optimizer reads the tiny tables into a join buffer or merges two
+/// indexes, and either way reads and sorts every release of the project; its range
+/// estimates on four candidate indexes also cost more than the query (measured with
+/// `ANALYZE`: 0.43 ms and 0.37 ms of optimization before, a quarter of that after).
+pub fn select_member_page(index: &str, by_environment: bool, conditions: &str) -> String {
+    let environment = if by_environment {
+        "JOIN environments fe ON fe.project_id = p.id AND fe.name = ?"
+    } else {
+        ""
+    };
     format!(
-        "SELECT STRAIGHT_JOIN {COLUMNS} FROM releases r FORCE INDEX ({index}) {JOINS} \
-         WHERE {conditions} ORDER BY r.id DESC LIMIT ?"
+        "SELECT STRAIGHT_JOIN {COLUMNS} FROM projects p \
+         JOIN memberships m ON m.project_id = p.id AND m.user_id = ? {environment} \
+         JOIN releases r FORCE INDEX ({index}) ON r.project_id = p.id \
+         JOIN environments e FORCE INDEX (PRIMARY) ON e.id = r.environment_id \
+         JOIN users u FORCE INDEX (PRIMARY) ON u.id = r.requested_by \
+         WHERE p.slug = ?{conditions} ORDER BY r.id DESC LIMIT ?"
     )
 }
 

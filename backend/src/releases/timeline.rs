@@ -105,19 +105,18 @@ fn sk(seq: u64) -> String {
 
 /// Hands out the release's next sequence number inside the caller's transaction. The row
 /// stays locked until the transaction ends, so no other writer gets the same number.
+/// `LAST_INSERT_ID(expr)` hands the new value back in the UPDATE's own reply (MySQL and
+/// MariaDB alike), one round trip instead of an UPDATE and a SELECT.
 pub async fn next_seq(tx: &mut MySqlConnection, release_id: u64) -> Result<u64, TimelineError> {
-    let updated = sqlx::query("UPDATE releases SET event_seq = event_seq + 1 WHERE id = ?")
-        .bind(release_id)
-        .execute(&mut *tx)
-        .await?;
+    let updated =
+        sqlx::query("UPDATE releases SET event_seq = LAST_INSERT_ID(event_seq + 1) WHERE id = ?")
+            .bind(release_id)
+            .execute(&mut *tx)
+            .await?;
     if updated.rows_affected() == 0 {
         return Err(TimelineError::NoSuchRelease(release_id));
     }
-    let (seq,): (u32,) = sqlx::query_as("SELECT event_seq FROM releases WHERE id = ?")
-        .bind(release_id)
-        .fetch_one(&mut *tx)
-        .await?;
-    Ok(seq.into())
+    Ok(updated.last_insert_id())
 }
 
 /// Numbers `event` in the caller's transaction and writes it to DynamoDB. The caller commits

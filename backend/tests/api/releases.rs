@@ -581,6 +581,21 @@ async fn lists_filter_by_environment_status_and_branch() {
         let p = problem(response, 422).await;
         assert_eq!(p.field.as_deref(), Some(field), "{query}");
     }
+
+    // A stranger learns nothing, whatever the parameters.
+    let bob = app.signup("Bob").await;
+    for query in ["", "?environment=production", "?environment=qa", "?limit=0"] {
+        let response = app
+            .as_user(
+                &bob,
+                Method::GET,
+                &format!("/api/projects/{}/releases{query}", fx.slug),
+            )
+            .send()
+            .await
+            .expect("answered");
+        problem(response, 404).await;
+    }
 }
 
 #[tokio::test]

@@ -452,7 +452,8 @@ fn list_ceiling(
         "list_ceiling",
     ])
     .env("DATABASE_URL", stack.mysql.with_database(name).to_url())
-    .env("FARO_BENCH_PROJECT_ID", data.project_id.to_string())
+    .env("FARO_BENCH_USER_ID", data.user_id.to_string())
+    .env("FARO_BENCH_PROJECT", seed::SLUG)
     .env("FARO_BENCH_SECS", options.duration.as_secs().to_string())
     .env(
         "FARO_BENCH_CONNECTIONS",

@@ -35,7 +35,8 @@ pub enum Error {
 #[derive(Debug, Clone)]
 pub struct Seeded {
     pub token: String,
-    pub project_id: u64,
+    /// The signed-up user (the project's owner).
+    pub user_id: u64,
     /// A release created through the API, with its first timeline event.
     pub release_id: u64,
 }
@@ -154,7 +155,7 @@ pub fn seed(
     let release_id = number(&release, "creating a release", "/id")?;
     Ok(Seeded {
         token,
-        project_id,
+        user_id,
         release_id,
     })
 }

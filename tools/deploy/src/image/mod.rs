@@ -32,6 +32,7 @@ pub fn build(
         target,
         commit,
         binary,
+        "release",
         &default_dir(target_dir, target),
     )
 }
@@ -42,11 +43,12 @@ pub fn build_into(
     target: &Target,
     commit: &Commit,
     binary: Option<&Path>,
+    profile: &str,
     out: &Path,
 ) -> Result<Image, Error> {
     let binary = match binary {
         Some(path) => path.to_path_buf(),
-        None => build::backend_binary(root, target_dir, target, commit)?,
+        None => build::backend_binary(root, target_dir, target, commit, profile)?,
     };
     let inputs = layout::Inputs {
         binary,
