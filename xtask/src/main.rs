@@ -55,8 +55,6 @@ commands:
            the backend's OCI image without Docker (static musl binary, reproducible)
              --target TRIPLE     x86_64-unknown-linux-musl (default) or aarch64-unknown-linux-musl
              --output DIR        where the image layout goes (default target/faro-image/<arch>)
-             --profile NAME      cargo profile of the binary (default release; the deploy tests
-                                 use image-test, the same build without LTO, faster to compile)
   image push
            push the image over the OCI distribution API (ECR auth via GetAuthorizationToken;
            FARO_REGISTRY_USER/FARO_REGISTRY_PASSWORD for others); layers it has are skipped

@@ -167,7 +167,7 @@ async fn run(args: Args) -> Result<(), Error> {
     let words: Vec<&str> = args.words.iter().map(String::as_str).collect();
     match words.as_slice() {
         ["image", "build"] => {
-            args.check(&["--target", "--output", "--binary", "--profile"])
+            args.check(&["--target", "--output", "--binary"])
                 .map_err(usage)?;
             let target =
                 Target::parse(args.get("--target").unwrap_or("x86_64-unknown-linux-musl"))?;
@@ -183,7 +183,6 @@ async fn run(args: Args) -> Result<(), Error> {
                 &target,
                 &commit,
                 args.get("--binary").map(Path::new),
-                args.get("--profile").unwrap_or("release"),
                 &out,
             )?;
             println!("{}", image::describe(&built));

@@ -55,7 +55,6 @@ fn flags_of(command: &str) -> &'static [(&'static str, Kind)] {
             ("--target", Value),
             ("--output", Value),
             ("--binary", Value),
-            ("--profile", Value),
         ],
         "image push" => &[
             ("--registry", Value),

@@ -90,10 +90,8 @@ pub fn registry_binary() -> Result<PathBuf, Error> {
 }
 
 /// What the deploy tests need, as environment variables for the test runner: moto's Python,
-/// the registry binary, and the image built once (the musl build is the expensive part of a test
-/// run; every test reuses it). It is built with the `image-test` profile: the release build
-/// without link-time optimisation, a fraction of the compile time and a larger binary, so the
-/// tests' size budget holds for the release image all the more.
+/// the registry binary, and the image built once (the musl release build is the expensive part
+/// of a test run; every test reuses it).
 pub fn prepare_tests(ws: &Workspace) -> Result<Vec<(&'static str, String)>, Error> {
     let moto = infra::python_tool(ws, &infra::MOTO)?;
     let registry = registry_binary()?;
@@ -107,8 +105,6 @@ pub fn prepare_tests(ws: &Workspace) -> Result<Vec<(&'static str, String)>, Erro
         "--",
         "image",
         "build",
-        "--profile",
-        "image-test",
         "--output",
     ])
     .arg(&image_dir);

@@ -522,12 +522,12 @@ fn shutdown_fits_health_checks_and_the_stop_timeout() {
 #[test]
 fn table_matches_the_backend_key_schema() {
     let infra = load();
-    let source = std::fs::read_to_string(infra.root.join("backend/src/dynamo.rs")).unwrap();
+    let source = std::fs::read_to_string(infra.root.join("backend/src/dynamo/mod.rs")).unwrap();
     let constant = |name: &str| -> String {
         let re =
             regex_lite::Regex::new(&format!(r#"pub const {name}: &str = "([^"]+)";"#)).unwrap();
         re.captures(&source)
-            .unwrap_or_else(|| panic!("dynamo.rs defines {name}"))[1]
+            .unwrap_or_else(|| panic!("dynamo/mod.rs defines {name}"))[1]
             .to_string()
     };
     let table = &resources_of(infra.template("data"), "AWS::DynamoDB::Table")[0].1["Properties"];

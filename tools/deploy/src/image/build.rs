@@ -11,8 +11,8 @@ use crate::git::Commit;
 pub enum Error {
     #[error("could not run cargo: {0}")]
     Spawn(std::io::Error),
-    #[error("`cargo build --profile {profile} --target {target} -p faro-backend` failed")]
-    Cargo { target: String, profile: String },
+    #[error("`cargo build --release --target {target} -p faro-backend` failed")]
+    Cargo { target: String },
     #[error("cargo finished but {0} is missing")]
     Missing(PathBuf),
     #[error("unsupported target `{0}` (the image is linux/amd64 or linux/arm64)")]
@@ -23,7 +23,7 @@ impl Hint for Error {
     fn hint(&self) -> Option<String> {
         Some(match self {
             Self::Spawn(_) => "cargo must be on PATH".into(),
-            Self::Cargo { target, .. } => format!(
+            Self::Cargo { target } => format!(
                 "see cargo's output above; a missing target or C compiler shows as a linker or \
                  `cc` error: `rustup target add {target}` and `apt-get install -y musl-tools`"
             ),
@@ -79,8 +79,7 @@ impl Default for Target {
     }
 }
 
-/// `cargo build --profile <profile>` (`release` for what ships) of the backend for `target`;
-/// returns the binary.
+/// `cargo build --release` of the backend for `target`; returns the binary.
 ///
 /// Paths of the workspace and of cargo's registry are remapped so that the binary does not
 /// depend on where the checkout lives, and symbols are stripped (the image has no debugger).
@@ -90,7 +89,6 @@ pub fn backend_binary(
     target_dir: &Path,
     target: &Target,
     commit: &Commit,
-    profile: &str,
 ) -> Result<PathBuf, Error> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let cargo_home = std::env::var_os("CARGO_HOME")
@@ -107,15 +105,14 @@ pub fn backend_binary(
         target.triple.to_uppercase().replace('-', "_")
     );
     eprintln!(
-        "faro-deploy: building faro-backend for {} ({profile}, static)…",
+        "faro-deploy: building faro-backend for {} (release, static)…",
         target.triple
     );
     let status = Command::new(cargo)
         .current_dir(root)
         .args([
             "build",
-            "--profile",
-            profile,
+            "--release",
             "--locked",
             "-p",
             "faro-backend",
@@ -133,12 +130,11 @@ pub fn backend_binary(
     if !status.success() {
         return Err(Error::Cargo {
             target: target.triple.clone(),
-            profile: profile.to_owned(),
         });
     }
     let binary = target_dir
         .join(&target.triple)
-        .join(profile)
+        .join("release")
         .join("faro-backend");
     if binary.is_file() {
         Ok(binary)

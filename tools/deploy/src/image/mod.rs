@@ -32,7 +32,6 @@ pub fn build(
         target,
         commit,
         binary,
-        "release",
         &default_dir(target_dir, target),
     )
 }
@@ -43,12 +42,11 @@ pub fn build_into(
     target: &Target,
     commit: &Commit,
     binary: Option<&Path>,
-    profile: &str,
     out: &Path,
 ) -> Result<Image, Error> {
     let binary = match binary {
         Some(path) => path.to_path_buf(),
-        None => build::backend_binary(root, target_dir, target, commit, profile)?,
+        None => build::backend_binary(root, target_dir, target, commit)?,
     };
     let inputs = layout::Inputs {
         binary,
