@@ -131,13 +131,6 @@ pub struct Claim {
     key_hash: String,
 }
 
-impl Claim {
-    /// What the release stores in `releases.idempotency_key`.
-    pub fn key_hash(&self) -> &str {
-        &self.key_hash
-    }
-}
-
 #[derive(Debug)]
 struct Record {
     hash: String,
@@ -292,6 +285,11 @@ async fn take_over(
 }
 
 impl Claim {
+    /// What the release stores in `releases.idempotency_key`.
+    pub fn key_hash(&self) -> &str {
+        &self.key_hash
+    }
+
     /// Gives the key up after a failure, so a repeat starts afresh. Best effort: if this
     /// fails too, the lease runs out in 30 s.
     pub async fn abandon(&self, state: &AppState) {
