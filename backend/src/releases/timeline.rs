@@ -103,16 +103,30 @@ fn sk(seq: u64) -> String {
     format!("EVENT#{seq:010}")
 }
 
+/// The assignment that hands out the release's next sequence number (a literal, for
+/// `concat!`), for a writer that changes the release row anyway: its UPDATE sets this too
+/// and reads the number from `last_insert_id()` of the reply, saving [`next_seq`]'s round
+/// trip.
+macro_rules! next_seq_sql {
+    () => {
+        "event_seq = LAST_INSERT_ID(event_seq + 1)"
+    };
+}
+pub(crate) use next_seq_sql;
+
 /// Hands out the release's next sequence number inside the caller's transaction. The row
 /// stays locked until the transaction ends, so no other writer gets the same number.
 /// `LAST_INSERT_ID(expr)` hands the new value back in the UPDATE's own reply (MySQL and
 /// MariaDB alike), one round trip instead of an UPDATE and a SELECT.
 pub async fn next_seq(tx: &mut MySqlConnection, release_id: u64) -> Result<u64, TimelineError> {
-    let updated =
-        sqlx::query("UPDATE releases SET event_seq = LAST_INSERT_ID(event_seq + 1) WHERE id = ?")
-            .bind(release_id)
-            .execute(&mut *tx)
-            .await?;
+    let updated = sqlx::query(concat!(
+        "UPDATE releases SET ",
+        next_seq_sql!(),
+        " WHERE id = ?"
+    ))
+    .bind(release_id)
+    .execute(&mut *tx)
+    .await?;
     if updated.rows_affected() == 0 {
         return Err(TimelineError::NoSuchRelease(release_id));
     }
@@ -128,6 +142,17 @@ pub async fn append(
     event: NewEvent,
 ) -> Result<TimelineEvent, TimelineError> {
     let seq = next_seq(tx, release_id).await?;
+    append_numbered(state, release_id, seq, event).await
+}
+
+/// [`append`] for a writer whose UPDATE of the release row handed out `seq`
+/// ([`next_seq_sql`]).
+pub async fn append_numbered(
+    state: &AppState,
+    release_id: u64,
+    seq: u64,
+    event: NewEvent,
+) -> Result<TimelineEvent, TimelineError> {
     let event = event.numbered(seq, crate::db::now());
     put(&state.writes, release_id, &event).await?;
     Ok(event)

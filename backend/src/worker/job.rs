@@ -16,7 +16,13 @@
 //! SleakOps certainly did not act on (refused with 429/503, no connection) clears its mark
 //! again. Every change of the release is an `UPDATE … WHERE status = <expected>` in a
 //! transaction that appends its timeline event as `releases::timeline` prescribes, so a
-//! cancel that got there first is never overwritten.
+//! cancel that got there first is never overwritten. The same UPDATE hands out the event's
+//! sequence number ([`timeline::next_seq_sql`]).
+//!
+//! The job reads the release once and then keeps its copy in step with each change it
+//! makes; only a change that did not apply (someone else moved the release) makes it read
+//! the release again. A release that goes straight through thus costs 16 round trips to
+//! MySQL (one read, two marks, four transactions of three or four) and four timeline puts.
 
 use super::outbox::{self, Claim};
 use crate::{
@@ -31,7 +37,7 @@ use faro_sleakops::{
     BuildRequest, DeploymentRequest, ProjectEnv, ResourceId, SleakOpsError, State,
 };
 use faro_types::{EventKind, ReleaseStatus};
-use sqlx::{MySql, Transaction};
+use sqlx::{MySql, Transaction, mysql::MySqlArguments, query::Query};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -63,8 +69,10 @@ enum End {
 }
 
 enum Flow {
-    /// The release changed (or may have): look at it again.
-    Continue,
+    /// The step moved the release as planned, and the job's copy says where it is now.
+    Moved,
+    /// The release changed beneath the job (or may have): read it again.
+    Reload,
     End(End),
 }
 
@@ -188,6 +196,79 @@ fn errors_text(errors: &[String]) -> String {
     }
 }
 
+/// Something the job starts on SleakOps: the build, or the deployment of the build.
+struct Trigger {
+    /// The release's status before the call, and once SleakOps started it.
+    from: ReleaseStatus,
+    to: ReleaseStatus,
+    /// The column of the mark written before the call, and the one keeping SleakOps' id.
+    mark: &'static str,
+    id_column: &'static str,
+    /// What must hold besides `from` for the call to be sent (SQL).
+    ready: &'static str,
+    started: EventKind,
+}
+
+const BUILD: Trigger = Trigger {
+    from: ReleaseStatus::Queued,
+    to: ReleaseStatus::Building,
+    mark: "build_requested_at",
+    id_column: "sleakops_build_id",
+    ready: "TRUE",
+    started: EventKind::BuildStarted,
+};
+
+const DEPLOYMENT: Trigger = Trigger {
+    from: ReleaseStatus::Building,
+    to: ReleaseStatus::Deploying,
+    mark: "deployment_requested_at",
+    id_column: "sleakops_deployment_id",
+    ready: "built_at IS NOT NULL",
+    started: EventKind::DeploymentStarted,
+};
+
+impl Trigger {
+    /// Brings the job's copy of the release up to date after the mark was written.
+    fn marked(&self, row: &mut Row, at: DateTime<Utc>) {
+        match self.to {
+            ReleaseStatus::Building => row.build_requested_at = Some(at),
+            _ => row.deployment_requested_at = Some(at),
+        }
+    }
+
+    /// Brings the job's copy of the release up to date after it moved to `to`.
+    fn started(&self, row: &mut Row, id: &ResourceId) {
+        row.status = self.to.as_str().to_owned();
+        let id = Some(id.as_str().to_owned());
+        match self.to {
+            ReleaseStatus::Building => row.sleakops_build_id = id,
+            _ => row.sleakops_deployment_id = id,
+        }
+    }
+}
+
+/// How a trigger's outcomes are told on the release.
+struct Wording {
+    /// What may have started ("the build").
+    what: String,
+    /// What must not happen twice ("built").
+    twice: &'static str,
+    /// What to look for on SleakOps ("a build of main").
+    check: String,
+    /// What SleakOps refused to do ("start the build").
+    refused: String,
+}
+
+/// Runs `update`, an UPDATE of the release row that also sets [`timeline::next_seq_sql`], in
+/// `tx`: the new event's number, or `None` when the release was not as `update` expects.
+async fn numbered(
+    tx: &mut Transaction<'_, MySql>,
+    update: Query<'_, MySql, MySqlArguments>,
+) -> Result<Option<u64>, sqlx::Error> {
+    let done = update.execute(&mut **tx).await?;
+    Ok((done.rows_affected() == 1).then(|| done.last_insert_id()))
+}
+
 pub(super) struct Job {
     pub state: AppState,
     pub sleakops: faro_sleakops::Client,
@@ -277,6 +358,7 @@ impl Job {
     }
 
     async fn drive(&self) -> Result<End, JobError> {
+        let mut copy: Option<Row> = None;
         loop {
             if self.stopping() {
                 return Ok(End::Stopped);
@@ -284,12 +366,16 @@ impl Job {
             if self.is_lost() {
                 return Ok(End::Lost);
             }
-            let Some(row) = self.load().await? else {
-                // Deleted with its project; the outbox row went with it.
-                return Ok(End::Finished);
+            let row = match copy.as_mut() {
+                Some(row) => row,
+                None => match self.load().await? {
+                    Some(row) => copy.insert(row),
+                    // Deleted with its project; the outbox row went with it.
+                    None => return Ok(End::Finished),
+                },
             };
             let status = crate::releases::store::status_of(&row.status)?;
-            let flow = match decide(&row, status) {
+            let flow = match decide(row, status) {
                 Step::Done => {
                     let mut tx = self.state.db.begin().await?;
                     outbox::done(&mut tx, &self.claim).await?;
@@ -297,39 +383,59 @@ impl Job {
                     return Ok(End::Finished);
                 }
                 Step::Fail(from, reason) => self.fail(from, reason).await?,
-                Step::TriggerBuild => self.trigger_build(&row).await?,
-                Step::PollBuild(id) => self.poll_build(&id).await?,
-                Step::TriggerDeployment(build) => self.trigger_deployment(&row, &build).await?,
-                Step::PollDeployment(id) => self.poll_deployment(&row, &id).await?,
+                Step::TriggerBuild => self.trigger_build(row).await?,
+                Step::PollBuild(id) => self.poll_build(row, &id).await?,
+                Step::TriggerDeployment(build) => self.trigger_deployment(row, &build).await?,
+                Step::PollDeployment(id) => self.poll_deployment(row, &id).await?,
             };
-            if let Flow::End(end) = flow {
-                return Ok(end);
+            match flow {
+                Flow::Moved => {}
+                Flow::Reload => copy = None,
+                Flow::End(end) => return Ok(end),
             }
         }
     }
 
-    /// Appends `event` in `tx` (which holds the release row's lock), commits, and announces
-    /// the event to this task's streams.
+    /// Writes event number `seq` (handed out in `tx`, which holds the release row's lock),
+    /// commits, and announces the event to this task's streams.
     async fn commit_with(
         &self,
-        mut tx: Transaction<'_, MySql>,
+        tx: Transaction<'_, MySql>,
+        seq: u64,
         event: NewEvent,
     ) -> Result<(), JobError> {
-        let event = timeline::append(&self.state, &mut tx, self.id(), event).await?;
+        let event = timeline::append_numbered(&self.state, self.id(), seq, event).await?;
         tx.commit().await?;
         self.state.release_events.publish(self.id(), event);
         Ok(())
     }
 
+    /// The release's next event number in `tx`, if the release still has `status`. Locks the
+    /// release row either way.
+    async fn next_seq_if(
+        &self,
+        tx: &mut Transaction<'_, MySql>,
+        status: ReleaseStatus,
+    ) -> Result<Option<u64>, sqlx::Error> {
+        let update = sqlx::query(concat!(
+            "UPDATE releases SET ",
+            timeline::next_seq_sql!(),
+            " WHERE id = ? AND status = ?"
+        ))
+        .bind(self.id())
+        .bind(status.as_str());
+        numbered(tx, update).await
+    }
+
     /// Appends an event that does not change the status, if the release still has `status`.
     async fn progress(&self, status: ReleaseStatus, message: String) -> Result<(), JobError> {
         let mut tx = self.state.db.begin().await?;
-        match crate::releases::store::lock(&mut tx, self.id()).await? {
-            Some((current, _)) if current == status => {
-                self.commit_with(tx, NewEvent::new(EventKind::Progress, status, message))
+        match self.next_seq_if(&mut tx, status).await? {
+            Some(seq) => {
+                self.commit_with(tx, seq, NewEvent::new(EventKind::Progress, status, message))
                     .await
             }
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 
@@ -338,27 +444,24 @@ impl Job {
         let reason = clip(reason);
         let now = db::now();
         let mut tx = self.state.db.begin().await?;
-        let updated = sqlx::query(
+        let update = sqlx::query(concat!(
             "UPDATE releases SET status = 'failed', failure_reason = ?, finished_at = ?, \
-             updated_at = ? WHERE id = ? AND status = ?",
-        )
+             updated_at = ?, ",
+            timeline::next_seq_sql!(),
+            " WHERE id = ? AND status = ?"
+        ))
         .bind(&reason)
         .bind(now)
         .bind(now)
         .bind(self.id())
-        .bind(from.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Ok(Flow::Continue);
-        }
+        .bind(from.as_str());
+        let Some(seq) = numbered(&mut tx, update).await? else {
+            return Ok(Flow::Reload);
+        };
         outbox::done(&mut tx, &self.claim).await?;
         tracing::info!(release_id = self.id(), reason = %reason, "release failed");
-        self.commit_with(
-            tx,
-            NewEvent::new(EventKind::Failed, ReleaseStatus::Failed, reason),
-        )
-        .await?;
+        let event = NewEvent::new(EventKind::Failed, ReleaseStatus::Failed, reason);
+        self.commit_with(tx, seq, event).await?;
         Ok(Flow::End(End::Finished))
     }
 
@@ -393,31 +496,125 @@ impl Job {
         );
         tracing::info!(release_id = self.id(), attempts, delay_ms = delay.as_millis() as u64, error = %error, "release waits for SleakOps");
         let mut tx = self.state.db.begin().await?;
-        let current = crate::releases::store::lock(&mut tx, self.id()).await?;
+        // The release row first, then the outbox row: the order cancelling locks them in.
+        let seq = self.next_seq_if(&mut tx, status).await?;
         outbox::reschedule(&mut tx, &self.claim, attempts, delay, &error.to_string()).await?;
-        match current {
-            Some((current, _)) if current == status => {
-                self.commit_with(tx, NewEvent::new(EventKind::Progress, status, message))
+        match seq {
+            Some(seq) => {
+                self.commit_with(tx, seq, NewEvent::new(EventKind::Progress, status, message))
                     .await
             }
-            _ => Ok(tx.commit().await?),
+            None => Ok(tx.commit().await?),
         }
     }
 
-    async fn trigger_build(&self, row: &Row) -> Result<Flow, JobError> {
+    /// Starts `trigger` on SleakOps with `send`: writes the mark, sends, and moves the
+    /// release on with the event `started` words, or fails it or has it wait, as the outcome
+    /// requires. Reads nothing: `row` is the job's copy, kept up to date.
+    async fn trigger<Fut>(
+        &self,
+        row: &mut Row,
+        trigger: &Trigger,
+        send: Fut,
+        wording: Wording,
+        started: impl FnOnce(&ResourceId) -> String,
+    ) -> Result<Flow, JobError>
+    where
+        Fut: Future<Output = Result<ResourceId, SleakOpsError>>,
+    {
+        let Trigger {
+            from,
+            to,
+            mark,
+            id_column,
+            ready,
+            ..
+        } = trigger;
         let now = db::now();
-        let marked = sqlx::query(
-            "UPDATE releases SET build_requested_at = ?, updated_at = ? WHERE id = ? \
-             AND status = 'queued' AND build_requested_at IS NULL AND sleakops_build_id IS NULL",
-        )
+        let marked = sqlx::query(&format!(
+            "UPDATE releases SET {mark} = ?, updated_at = ? WHERE id = ? AND status = ? \
+             AND {ready} AND {mark} IS NULL AND {id_column} IS NULL"
+        ))
         .bind(now)
         .bind(now)
         .bind(self.id())
+        .bind(from.as_str())
         .execute(&self.state.db)
         .await?;
         if marked.rows_affected() == 0 || self.is_lost() {
-            return Ok(Flow::Continue);
+            return Ok(Flow::Reload);
         }
+        trigger.marked(row, now);
+        let id = match self.noted(send.await) {
+            Ok(id) => id,
+            Err(err) if err.is_outcome_unknown() => {
+                let Wording {
+                    what, twice, check, ..
+                } = wording;
+                let reason = format!(
+                    "SleakOps may or may not have started {what}: {err}. Faro does not start \
+                     it again by itself, so nothing is {twice} twice: check SleakOps for \
+                     {check} and retry this release."
+                );
+                return self.fail(*from, reason).await;
+            }
+            Err(err) => {
+                // Certainly not acted on: the next attempt may send it again.
+                sqlx::query(&format!(
+                    "UPDATE releases SET {mark} = NULL WHERE id = ? AND {id_column} IS NULL"
+                ))
+                .bind(self.id())
+                .execute(&self.state.db)
+                .await?;
+                if permanent(&err) {
+                    let reason = format!("SleakOps refused to {}: {err}", wording.refused);
+                    return self.fail(*from, reason).await;
+                }
+                return Ok(Flow::End(End::Retry {
+                    error: err,
+                    status: *from,
+                }));
+            }
+        };
+        let now = db::now();
+        let mut tx = self.state.db.begin().await?;
+        let sql = format!(
+            concat!(
+                "UPDATE releases SET status = ?, {} = ?, started_at = COALESCE(started_at, ?), \
+                 updated_at = ?, ",
+                timeline::next_seq_sql!(),
+                " WHERE id = ? AND status = ?"
+            ),
+            id_column
+        );
+        let update = sqlx::query(&sql)
+            .bind(to.as_str())
+            .bind(id.as_str())
+            .bind(now)
+            .bind(now)
+            .bind(self.id())
+            .bind(from.as_str());
+        let Some(seq) = numbered(&mut tx, update).await? else {
+            tx.rollback().await?;
+            // Cancelled meanwhile: keep SleakOps' id for the record, nothing more.
+            sqlx::query(&format!(
+                "UPDATE releases SET {id_column} = ? WHERE id = ? AND {id_column} IS NULL"
+            ))
+            .bind(id.as_str())
+            .bind(self.id())
+            .execute(&self.state.db)
+            .await?;
+            tracing::info!(release_id = self.id(), started = %id, what = %wording.what, "started on SleakOps for a release that changed meanwhile");
+            return Ok(Flow::Reload);
+        };
+        outbox::progressed(&mut tx, &self.claim).await?;
+        let event = NewEvent::new(trigger.started, *to, started(&id));
+        self.commit_with(tx, seq, event).await?;
+        trigger.started(row, &id);
+        Ok(Flow::Moved)
+    }
+
+    async fn trigger_build(&self, row: &mut Row) -> Result<Flow, JobError> {
         let request = BuildRequest {
             project_env: ProjectEnv {
                 project_name: row.sleakops_project.clone(),
@@ -428,83 +625,54 @@ impl Job {
             tag: row.tag.clone(),
             environment: Some(row.sleakops_environment.clone()),
         };
-        let build = match self.noted(self.sleakops.create_build(&request).await) {
-            Ok(build) => build,
-            Err(err) if err.is_outcome_unknown() => {
-                return self
-                    .fail(
-                        ReleaseStatus::Queued,
-                        format!(
-                            "SleakOps may or may not have started the build: {err}. Faro does not \
-                         start it again by itself, so nothing is built twice: check SleakOps \
-                         for a build of {} and retry this release.",
-                            row.branch
-                        ),
-                    )
-                    .await;
-            }
-            Err(err) => {
-                // Certainly not acted on: the next attempt may send it again.
-                sqlx::query(
-                    "UPDATE releases SET build_requested_at = NULL WHERE id = ? \
-                     AND sleakops_build_id IS NULL",
-                )
-                .bind(self.id())
-                .execute(&self.state.db)
-                .await?;
-                if permanent(&err) {
-                    return self
-                        .fail(
-                            ReleaseStatus::Queued,
-                            format!("SleakOps refused to start the build: {err}"),
-                        )
-                        .await;
-                }
-                return Ok(Flow::End(End::Retry {
-                    error: err,
-                    status: ReleaseStatus::Queued,
-                }));
-            }
+        let wording = Wording {
+            what: "the build".into(),
+            twice: "built",
+            check: format!("a build of {}", row.branch),
+            refused: "start the build".into(),
         };
-        let now = db::now();
-        let mut tx = self.state.db.begin().await?;
-        let moved = sqlx::query(
-            "UPDATE releases SET status = 'building', sleakops_build_id = ?, \
-             started_at = COALESCE(started_at, ?), updated_at = ? WHERE id = ? AND status = 'queued'",
-        )
-        .bind(build.id.as_str())
-        .bind(now)
-        .bind(now)
-        .bind(self.id())
-        .execute(&mut *tx)
-        .await?;
-        if moved.rows_affected() == 0 {
-            tx.rollback().await?;
-            // Cancelled meanwhile: keep the build's id for the record, nothing more.
-            sqlx::query(
-                "UPDATE releases SET sleakops_build_id = ? WHERE id = ? AND sleakops_build_id IS NULL",
-            )
-            .bind(build.id.as_str())
-            .bind(self.id())
-            .execute(&self.state.db)
-            .await?;
-            tracing::info!(release_id = self.id(), build = %build.id, "build started for a release that changed meanwhile");
-            return Ok(Flow::Continue);
-        }
-        outbox::progressed(&mut tx, &self.claim).await?;
-        let message = format!(
-            "Build {} started on SleakOps: {} at {} of project {}",
-            build.id,
+        let detail = format!(
+            "{} at {} of project {}",
             row.branch,
             short(&row.commit_sha),
             row.sleakops_project
         );
-        self.commit_with(
-            tx,
-            NewEvent::new(EventKind::BuildStarted, ReleaseStatus::Building, message),
-        )
-        .await?;
-        Ok(Flow::Continue)
+        let send = async { self.sleakops.create_build(&request).await.map(|b| b.id) };
+        self.trigger(row, &BUILD, send, wording, |id| {
+            format!("Build {id} started on SleakOps: {detail}")
+        })
+        .await
+    }
+
+    async fn trigger_deployment(
+        &self,
+        row: &mut Row,
+        build: &ResourceId,
+    ) -> Result<Flow, JobError> {
+        let request = DeploymentRequest {
+            project_env: ProjectEnv {
+                project_name: row.sleakops_project.clone(),
+                environment_name: Some(row.sleakops_environment.clone()),
+            },
+            build: Some(build.clone()),
+            image: None,
+            tag: row.tag.clone(),
+        };
+        let environment = row.sleakops_environment.clone();
+        let wording = Wording {
+            what: format!("the deployment of build {build}"),
+            twice: "deployed",
+            check: format!("a deployment to {environment}"),
+            refused: format!("deploy build {build}"),
+        };
+        let send = async {
+            let deployment = self.sleakops.create_deployment(&request).await;
+            deployment.map(|d| d.id)
+        };
+        self.trigger(row, &DEPLOYMENT, send, wording, |id| {
+            format!("Deployment {id} of build {build} to {environment} started on SleakOps")
+        })
+        .await
     }
 
     /// Polls a SleakOps build or deployment (`what`, for messages) until it succeeds, fails
@@ -556,7 +724,7 @@ impl Job {
         }
     }
 
-    async fn poll_build(&self, id: &ResourceId) -> Result<Flow, JobError> {
+    async fn poll_build(&self, row: &mut Row, id: &ResourceId) -> Result<Flow, JobError> {
         let fetch = || async move {
             self.sleakops
                 .build(id)
@@ -578,133 +746,30 @@ impl Job {
             Followed::Succeeded => {
                 let now = db::now();
                 let mut tx = self.state.db.begin().await?;
-                let marked = sqlx::query(
-                    "UPDATE releases SET built_at = ?, updated_at = ? WHERE id = ? \
-                     AND status = 'building' AND built_at IS NULL",
-                )
+                let update = sqlx::query(concat!(
+                    "UPDATE releases SET built_at = ?, updated_at = ?, ",
+                    timeline::next_seq_sql!(),
+                    " WHERE id = ? \
+                     AND status = 'building' AND built_at IS NULL"
+                ))
                 .bind(now)
                 .bind(now)
-                .bind(self.id())
-                .execute(&mut *tx)
-                .await?;
-                if marked.rows_affected() == 0 {
+                .bind(self.id());
+                let Some(seq) = numbered(&mut tx, update).await? else {
                     tx.rollback().await?;
-                    return Ok(Flow::Continue);
-                }
+                    return Ok(Flow::Reload);
+                };
                 outbox::progressed(&mut tx, &self.claim).await?;
-                self.commit_with(
-                    tx,
-                    NewEvent::new(
-                        EventKind::BuildSucceeded,
-                        ReleaseStatus::Building,
-                        format!("Build {id} succeeded on SleakOps"),
-                    ),
-                )
-                .await?;
-                Ok(Flow::Continue)
+                let event = NewEvent::new(
+                    EventKind::BuildSucceeded,
+                    ReleaseStatus::Building,
+                    format!("Build {id} succeeded on SleakOps"),
+                );
+                self.commit_with(tx, seq, event).await?;
+                row.built_at = Some(now);
+                Ok(Flow::Moved)
             }
         }
-    }
-
-    async fn trigger_deployment(&self, row: &Row, build: &ResourceId) -> Result<Flow, JobError> {
-        let now = db::now();
-        let marked = sqlx::query(
-            "UPDATE releases SET deployment_requested_at = ?, updated_at = ? WHERE id = ? \
-             AND status = 'building' AND built_at IS NOT NULL \
-             AND deployment_requested_at IS NULL AND sleakops_deployment_id IS NULL",
-        )
-        .bind(now)
-        .bind(now)
-        .bind(self.id())
-        .execute(&self.state.db)
-        .await?;
-        if marked.rows_affected() == 0 || self.is_lost() {
-            return Ok(Flow::Continue);
-        }
-        let request = DeploymentRequest {
-            project_env: ProjectEnv {
-                project_name: row.sleakops_project.clone(),
-                environment_name: Some(row.sleakops_environment.clone()),
-            },
-            build: Some(build.clone()),
-            image: None,
-            tag: row.tag.clone(),
-        };
-        let deployment = match self.noted(self.sleakops.create_deployment(&request).await) {
-            Ok(deployment) => deployment,
-            Err(err) if err.is_outcome_unknown() => {
-                return self
-                    .fail(
-                        ReleaseStatus::Building,
-                        format!(
-                            "SleakOps may or may not have started the deployment of build {build}: \
-                         {err}. Faro does not start it again by itself, so nothing is deployed \
-                         twice: check SleakOps for a deployment to {} and retry this release.",
-                            row.sleakops_environment
-                        ),
-                    )
-                    .await;
-            }
-            Err(err) => {
-                sqlx::query(
-                    "UPDATE releases SET deployment_requested_at = NULL WHERE id = ? \
-                     AND sleakops_deployment_id IS NULL",
-                )
-                .bind(self.id())
-                .execute(&self.state.db)
-                .await?;
-                if permanent(&err) {
-                    return self
-                        .fail(
-                            ReleaseStatus::Building,
-                            format!("SleakOps refused to deploy build {build}: {err}"),
-                        )
-                        .await;
-                }
-                return Ok(Flow::End(End::Retry {
-                    error: err,
-                    status: ReleaseStatus::Building,
-                }));
-            }
-        };
-        let now = db::now();
-        let mut tx = self.state.db.begin().await?;
-        let moved = sqlx::query(
-            "UPDATE releases SET status = 'deploying', sleakops_deployment_id = ?, updated_at = ? \
-             WHERE id = ? AND status = 'building'",
-        )
-        .bind(deployment.id.as_str())
-        .bind(now)
-        .bind(self.id())
-        .execute(&mut *tx)
-        .await?;
-        if moved.rows_affected() == 0 {
-            tx.rollback().await?;
-            sqlx::query(
-                "UPDATE releases SET sleakops_deployment_id = ? WHERE id = ? \
-                 AND sleakops_deployment_id IS NULL",
-            )
-            .bind(deployment.id.as_str())
-            .bind(self.id())
-            .execute(&self.state.db)
-            .await?;
-            tracing::info!(release_id = self.id(), deployment = %deployment.id, "deployment started for a release that changed meanwhile");
-            return Ok(Flow::Continue);
-        }
-        outbox::progressed(&mut tx, &self.claim).await?;
-        self.commit_with(
-            tx,
-            NewEvent::new(
-                EventKind::DeploymentStarted,
-                ReleaseStatus::Deploying,
-                format!(
-                    "Deployment {} of build {build} to {} started on SleakOps",
-                    deployment.id, row.sleakops_environment
-                ),
-            ),
-        )
-        .await?;
-        Ok(Flow::Continue)
     }
 
     async fn poll_deployment(&self, row: &Row, id: &ResourceId) -> Result<Flow, JobError> {
@@ -733,30 +798,27 @@ impl Job {
             Followed::Succeeded => {
                 let now = db::now();
                 let mut tx = self.state.db.begin().await?;
-                let moved = sqlx::query(
+                let update = sqlx::query(concat!(
                     "UPDATE releases SET status = 'deployed', deployed_at = ?, \
-                     finished_at = ?, updated_at = ? WHERE id = ? AND status = 'deploying'",
-                )
+                     finished_at = ?, updated_at = ?, ",
+                    timeline::next_seq_sql!(),
+                    " WHERE id = ? AND status = 'deploying'"
+                ))
                 .bind(now)
                 .bind(now)
                 .bind(now)
-                .bind(self.id())
-                .execute(&mut *tx)
-                .await?;
-                if moved.rows_affected() == 0 {
+                .bind(self.id());
+                let Some(seq) = numbered(&mut tx, update).await? else {
                     tx.rollback().await?;
-                    return Ok(Flow::Continue);
-                }
+                    return Ok(Flow::Reload);
+                };
                 outbox::done(&mut tx, &self.claim).await?;
-                self.commit_with(
-                    tx,
-                    NewEvent::new(
-                        EventKind::Deployed,
-                        ReleaseStatus::Deployed,
-                        format!("Deployed to {} (deployment {id})", row.environment),
-                    ),
-                )
-                .await?;
+                let event = NewEvent::new(
+                    EventKind::Deployed,
+                    ReleaseStatus::Deployed,
+                    format!("Deployed to {} (deployment {id})", row.environment),
+                );
+                self.commit_with(tx, seq, event).await?;
                 tracing::info!(release_id = self.id(), "release deployed");
                 Ok(Flow::End(End::Finished))
             }

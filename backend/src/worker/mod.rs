@@ -81,6 +81,10 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             break;
         }
+        // Jobs that ended meanwhile free their slots too, so one claim fills them all.
+        while let Some(joined) = jobs.try_join_next() {
+            ended(joined);
+        }
         let free = config.concurrency as usize - jobs.len();
         if free > 0 {
             match outbox::claim(&state.db, &worker_id, free as u32, config.lease).await {
@@ -100,11 +104,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         }
         // A finished job frees a slot (claim again at once); an idle worker polls.
         tokio::select! {
-            Some(joined) = jobs.join_next(), if !jobs.is_empty() => {
-                if let Err(err) = joined {
-                    tracing::error!(error = %err, "a release job panicked");
-                }
-            }
+            Some(joined) = jobs.join_next(), if !jobs.is_empty() => ended(joined),
             () = tokio::time::sleep(config.poll), if jobs.len() < config.concurrency as usize => {}
             _ = stop.changed() => {}
         }
@@ -127,6 +127,12 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         }
     }
     tracing::info!("release worker stopped");
+}
+
+fn ended(joined: Result<(), tokio::task::JoinError>) {
+    if let Err(err) = joined {
+        tracing::error!(error = %err, "a release job panicked");
+    }
 }
 
 /// One job beside the heartbeat that renews its lease; the job learns of a lost claim
