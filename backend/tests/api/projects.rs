@@ -121,7 +121,8 @@ impl Team {
     }
 }
 
-async fn audit(app: &TestApp, who: &Signed, slug: &str) -> Vec<AuditEntry> {
+/// The project's audit log, newest first (one page of up to 100).
+pub async fn audit(app: &TestApp, who: &Signed, slug: &str) -> Vec<AuditEntry> {
     let response = send(
         app,
         Some(who),

@@ -353,6 +353,55 @@ async fn the_same_key_with_a_different_body_is_422() {
 }
 
 #[tokio::test]
+async fn a_dynamodb_outage_records_nothing_and_the_key_stays_usable() {
+    // Sessions stay verified in memory, so the outage hits the release, not the sign-in.
+    let app = TestApp::spawn_with(
+        |vars| {
+            vars.insert("FARO_SESSION_CACHE_MS".into(), "60000".into());
+        },
+        axum::Router::new(),
+    )
+    .await;
+    let ada = app.signup("Ada").await;
+    let fx = project(&app, &ada).await;
+    // Verified once while DynamoDB is up, so this task remembers the session.
+    let me = app.as_user(&ada, Method::GET, "/api/me").send().await;
+    assert_eq!(me.expect("answered").status(), 200);
+    let (dynamo, table) = (&app.state.dynamo, &*app.state.table);
+    dynamo
+        .delete_table()
+        .table_name(table)
+        .send()
+        .await
+        .expect("table deleted");
+    let me = app.as_user(&ada, Method::GET, "/api/me").send().await;
+    assert_eq!(
+        me.expect("answered").status(),
+        200,
+        "the session is verified from memory, so what fails below is the release"
+    );
+
+    let key = new_key();
+    let response = post_release(&app, &ada, &fx.slug, Some(&key), &body("staging")).await;
+    let p = problem(response, 503).await;
+    assert!(p.detail.unwrap_or_default().contains("DynamoDB"));
+    for sql in [
+        "SELECT COUNT(*) FROM releases",
+        "SELECT COUNT(*) FROM outbox",
+    ] {
+        assert_eq!(count(&app, sql).await, 0, "{sql}");
+    }
+
+    // Once DynamoDB is back, the same request under the same key is a new release.
+    faro_backend::dynamo::ensure_table(dynamo, table)
+        .await
+        .expect("table created");
+    let response = post_release(&app, &ada, &fx.slug, Some(&key), &body("staging")).await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox").await, 1);
+}
+
+#[tokio::test]
 async fn concurrent_duplicates_create_one_release_and_one_outbox_row() {
     let app = TestApp::spawn().await;
     let ada = app.signup("Ada").await;
@@ -884,6 +933,29 @@ async fn retry_starts_a_new_release_from_a_failed_or_cancelled_one() {
         ]
     );
     assert_eq!(old[2].status, ReleaseStatus::Cancelled);
+
+    // Each write is audited once (a repeat is not a write), with who, what and from where.
+    let entries = crate::projects::audit(&app, &ada, &fx.slug).await;
+    let releases: Vec<(&str, String)> = entries
+        .iter()
+        .filter(|e| e.action.starts_with("release."))
+        .map(|e| (e.action.as_str(), e.target.clone()))
+        .collect();
+    assert_eq!(
+        releases,
+        [
+            ("release.retry", format!("release:{}", retry.id)),
+            ("release.cancel", format!("release:{}", original.id)),
+            ("release.create", format!("release:{}", original.id)),
+        ]
+    );
+    for entry in entries.iter().filter(|e| e.action.starts_with("release.")) {
+        assert_eq!(
+            (entry.actor_id, entry.source_ip.as_str()),
+            (ada.user.id, "127.0.0.1")
+        );
+        assert!(entry.details.is_some(), "{} has details", entry.action);
+    }
 
     // Failed releases retry too; deployed ones do not.
     let failed = insert_release(&app, &fx, fx.staging, &ada, "failed", "main").await;

@@ -292,12 +292,18 @@ async fn two_workers_never_trigger_a_build_twice() {
         vars.insert("FARO_WORKER_CONCURRENCY".into(), "3".into());
     })
     .await;
-    let _sibling = app
+    let sibling = app
         .spawn_sibling(|vars| {
             sims.configure(vars);
             vars.insert("FARO_WORKER_CONCURRENCY".into(), "3".into());
         })
         .await;
+    // Each task announces the events it wrote to its own hub: that tells whose worker
+    // started which build.
+    let mut heard = [
+        app.state.release_events.subscribe(),
+        sibling.state.release_events.subscribe(),
+    ];
     let mut ids = Vec::new();
     for _ in 0..12 {
         ids.push(create(&app, &ada, &fx, &body("staging")).await.id);
@@ -313,6 +319,22 @@ async fn two_workers_never_trigger_a_build_twice() {
     }
     assert_eq!(sims.sleakops.control.requests(CREATE_BUILD), 12);
     assert_eq!(sims.sleakops.control.requests(CREATE_DEPLOYMENT), 12);
+    let started: Vec<Vec<u64>> = heard
+        .iter_mut()
+        .map(|rx| {
+            std::iter::from_fn(|| rx.try_recv().ok())
+                .filter(|p| p.event.kind == EventKind::BuildStarted)
+                .map(|p| p.release_id)
+                .collect()
+        })
+        .collect();
+    assert!(
+        started.iter().all(|builds| !builds.is_empty()),
+        "both tasks' workers took releases: {started:?}"
+    );
+    let mut all: Vec<u64> = started.concat();
+    all.sort_unstable();
+    assert_eq!(all, ids, "every build started once, by one of the two");
     for id in &ids {
         let events = timeline(&app, &ada, *id).await;
         assert_eq!(

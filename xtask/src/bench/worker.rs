@@ -32,24 +32,28 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Deployed releases per second: a failed release is not throughput (a worker failing
+    /// everything quickly must not look fast).
     pub fn per_second(&self) -> f64 {
-        (self.deployed + self.failed) as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+        self.deployed as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
     }
 
     pub fn line(&self) -> String {
+        let mut notes = String::new();
+        if self.deployed + self.failed < u64::from(RELEASES) {
+            notes.push_str(&format!("; stopped at the {} s limit", LIMIT.as_secs()));
+        }
+        if self.failed > 0 {
+            notes.push_str("; FAILURES: the simulators should fail none, see the backend's log");
+        }
         format!(
-            "worker    {:>8.0} releases/s with {} task{}  ({} deployed, {} failed, {:.1} s{})",
+            "worker    {:>8.0} releases/s with {} task{}  ({} deployed, {} failed, {:.1} s{notes})",
             self.per_second(),
             self.tasks,
             if self.tasks == 1 { "" } else { "s" },
             self.deployed,
             self.failed,
             self.elapsed.as_secs_f64(),
-            if self.deployed + self.failed < u64::from(RELEASES) {
-                format!("; stopped at the {} s limit", LIMIT.as_secs())
-            } else {
-                String::new()
-            }
         )
     }
 }
@@ -215,4 +219,26 @@ fn finished(stack: &LocalStack, database: &str) -> Result<(u64, u64), Error> {
 
 fn seed_error(e: mysql::Error) -> Error {
     Error::Seed(super::seed::Error::Sql(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_deployed_releases_count_and_failures_are_flagged() {
+        let outcome = |deployed, failed| Outcome {
+            tasks: 4,
+            deployed,
+            failed,
+            elapsed: Duration::from_secs(2),
+        };
+        let clean = outcome(2_000, 0);
+        assert_eq!(clean.per_second(), 1_000.0);
+        assert!(!clean.line().contains("FAILURES"), "{}", clean.line());
+        let failing = outcome(1_000, 1_000);
+        assert_eq!(failing.per_second(), 500.0);
+        assert!(failing.line().contains("FAILURES"), "{}", failing.line());
+        assert!(outcome(10, 0).line().contains("limit"));
+    }
 }
