@@ -232,9 +232,18 @@ async fn a_failed_release_is_explained() {
         "{}",
         explanation.explanation
     );
+    // The simulator answers the requested list with the failing lines of the prompt, so the
+    // fixes show what reached the model and that the answer's list was parsed out of it.
     assert!(
-        explanation.suggested_fixes.is_empty(),
-        "the simulator suggests nothing"
+        !explanation.explanation.contains("Suggested fixes"),
+        "{}",
+        explanation.explanation
+    );
+    let fixes = &explanation.suggested_fixes;
+    assert!(
+        fixes.iter().all(|f| f.starts_with("Look into: "))
+            && fixes.iter().any(|f| f.contains("non-zero code: 101")),
+        "{fixes:?}"
     );
 
     // Viewers may ask; releases that did not fail cannot be explained.

@@ -102,8 +102,16 @@ struct ChatBody {
     max_tokens: Option<u32>,
 }
 
+/// Items the simulator lists when asked for a list (see [`answer`]).
+const MAX_ITEMS: usize = 3;
+
 /// The simulator's answer to `messages`: a fixed transformation of the last user message
 /// plus a summary of the conversation, so tests can predict it.
+///
+/// Like a model following its instructions, it obeys one format request: a system message
+/// that asks for a line such as `` `Suggested fixes:` `` (a backticked heading ending in a
+/// colon) gets that heading, followed by `- Look into: <line>` for each of the first three
+/// lines of the last user message that mention an error or a failure.
 pub fn answer(model: &str, messages: &[SimMessage]) -> String {
     let last = messages
         .iter()
@@ -111,10 +119,40 @@ pub fn answer(model: &str, messages: &[SimMessage]) -> String {
         .find(|m| m.role == "user")
         .map_or("", |m| m.content.as_str());
     let characters: usize = messages.iter().map(|m| m.content.chars().count()).sum();
-    format!(
+    let mut text = format!(
         "Simulated {model} answer ({} messages, {characters} characters). You said: {last}",
         messages.len()
-    )
+    );
+    let heading = messages
+        .iter()
+        .filter(|m| m.role == "system")
+        .find_map(|m| requested_heading(&m.content));
+    if let Some(heading) = heading {
+        text.push_str("\n\n");
+        text.push_str(heading);
+        for line in last
+            .lines()
+            .map(str::trim)
+            .filter(|line| {
+                let lower = line.to_lowercase();
+                lower.contains("error") || lower.contains("fail")
+            })
+            .take(MAX_ITEMS)
+        {
+            text.push_str("\n- Look into: ");
+            text.push_str(line);
+        }
+    }
+    text
+}
+
+/// The first backticked text in `instructions` that ends in a colon, such as `Fixes:`.
+fn requested_heading(instructions: &str) -> Option<&str> {
+    instructions
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .find(|quoted| quoted.len() > 1 && quoted.ends_with(':'))
 }
 
 /// The answer split into the tokens it is streamed as: each word with the whitespace before
@@ -427,5 +465,29 @@ mod tests {
             "Simulated deepseek-chat answer (2 messages, 20 characters). You said: What broke?"
         );
         assert_eq!(prompt_tokens(&messages), 6);
+    }
+
+    #[test]
+    fn a_requested_list_heading_gets_the_failing_lines() {
+        let messages = vec![
+            SimMessage {
+                role: "system".into(),
+                content: "Explain. Then write a line `Fixes:` and one fix per line, `- ` first."
+                    .into(),
+            },
+            SimMessage {
+                role: "user".into(),
+                content: "Release 4\nBuild failed: exit 101\nok\nerror: linker".into(),
+            },
+        ];
+        let text = answer("deepseek-chat", &messages);
+        let (said, list) = text.split_once("\n\nFixes:\n").expect("the heading");
+        assert!(said.ends_with("error: linker"), "{said}");
+        assert_eq!(
+            list,
+            "- Look into: Build failed: exit 101\n- Look into: error: linker"
+        );
+        assert_eq!(requested_heading("a `- ` b `Sum:` c"), Some("Sum:"));
+        assert_eq!(requested_heading("no `heading` here"), None);
     }
 }
