@@ -310,6 +310,9 @@ pub struct Config {
     pub auth: AuthConfig,
     /// How often server-sent event streams look for timeline events written by other tasks.
     pub events_poll: Duration,
+    /// How long an event stream may stay silent before it sends a comment line, so proxies
+    /// (the ALB closes connections idle for 60 s) and browsers keep it open.
+    pub events_keep_alive: Duration,
     /// Apply migrations at start-up (dev and test; deployments run `faro-backend migrate`).
     pub auto_migrate: bool,
     /// Create the DynamoDB table when missing (dev and test; in AWS CloudFormation owns it).
@@ -643,6 +646,7 @@ impl Config {
             ai,
             auth,
             events_poll: vars.millis("FARO_EVENTS_POLL_MS", "1000")?,
+            events_keep_alive: vars.millis("FARO_EVENTS_KEEPALIVE_MS", "15000")?,
             env,
             http,
             database,

@@ -21,13 +21,12 @@ use axum::{
 use faro_types::{Problem, StreamEnd, TimelineEvent};
 use futures_util::Stream;
 use serde::Deserialize;
-use std::{collections::VecDeque, convert::Infallible, sync::Arc, time::Duration};
+use std::{collections::VecDeque, convert::Infallible, sync::Arc};
 use tokio::{
     sync::broadcast::{self, error::RecvError},
     time::{Interval, MissedTickBehavior},
 };
 
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Events read per DynamoDB query while catching up.
 const BATCH: usize = 500;
 
@@ -87,6 +86,7 @@ pub(super) async fn events(
     let notices = state.release_events.subscribe();
     let backlog = timeline::after(&state.dynamo, &state.table, id, resume, BATCH).await?;
     let poll = state.config.events_poll;
+    let keep_alive = state.config.events_keep_alive;
     let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + poll, poll);
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let cursor = Cursor {
@@ -104,7 +104,7 @@ pub(super) async fn events(
     let stream = futures_util::stream::unfold(cursor, |mut cursor| async move {
         cursor.next().await.map(|event| (Ok(event), cursor))
     });
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(keep_alive)))
 }
 
 struct Cursor {

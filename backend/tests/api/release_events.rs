@@ -41,6 +41,8 @@ type Body = Pin<Box<dyn Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
 struct Sse {
     body: Body,
     buf: String,
+    /// Comment blocks (keep-alives) skipped so far.
+    comments: usize,
 }
 
 impl Sse {
@@ -60,6 +62,7 @@ impl Sse {
         Self {
             body: Box::pin(response.bytes_stream()),
             buf: String::new(),
+            comments: 0,
         }
     }
 
@@ -72,6 +75,7 @@ impl Sse {
                     if let Some(event) = parse(&block) {
                         return Some(event);
                     }
+                    self.comments += usize::from(block.starts_with(':'));
                     continue;
                 }
                 match self.body.next().await {
@@ -305,6 +309,36 @@ async fn events_written_by_another_task_reach_the_stream() {
         ReleaseStatus::Cancelled
     );
     assert!(sse.next().await.is_none());
+}
+
+#[tokio::test]
+async fn a_silent_stream_sends_keep_alive_comments() {
+    let app = TestApp::spawn_with(
+        |vars| {
+            vars.insert("FARO_EVENTS_KEEPALIVE_MS".into(), "100".into());
+        },
+        axum::Router::new(),
+    )
+    .await;
+    let (ada, _, id) = setup(&app).await;
+    let mut sse = Sse::open(events_of(&app, &ada, id, "")).await;
+    assert_eq!(sse.next().await.expect("event").timeline().seq, 1);
+    assert_eq!(sse.comments, 0);
+
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let event = worker_step(
+        &app.state,
+        id,
+        ReleaseStatus::Building,
+        EventKind::BuildStarted,
+    )
+    .await;
+    assert_eq!(sse.next().await.expect("event").timeline(), event);
+    assert!(
+        sse.comments >= 2,
+        "{} keep-alive comments in 450 ms of silence",
+        sse.comments
+    );
 }
 
 #[tokio::test]
