@@ -212,13 +212,7 @@ async fn other_tasks_refuse_a_signed_out_session_once_their_memory_of_it_lapses(
 #[tokio::test]
 async fn an_expired_session_is_refused_even_before_ttl_deletion() {
     // This is about what DynamoDB holds: no task-local memory of the session in between.
-    let app = TestApp::spawn_with(
-        |vars| {
-            vars.insert("FARO_SESSION_CACHE_MS".into(), "0".into());
-        },
-        axum::Router::new(),
-    )
-    .await;
+    let app = TestApp::spawn_setting("FARO_SESSION_CACHE_MS", "0").await;
     let ada = app.signup("Ada").await;
     assert_eq!(
         app.as_user(&ada, Method::GET, "/api/me")
@@ -259,13 +253,7 @@ async fn an_expired_session_is_refused_even_before_ttl_deletion() {
 
 #[tokio::test]
 async fn sign_in_is_rate_limited_per_account_with_retry_after() {
-    let app = TestApp::spawn_with(
-        |vars| {
-            vars.insert("FARO_LOGIN_ATTEMPTS_PER_ACCOUNT".into(), "3".into());
-        },
-        axum::Router::new(),
-    )
-    .await;
+    let app = TestApp::spawn_setting("FARO_LOGIN_ATTEMPTS_PER_ACCOUNT", "3").await;
     let ada = app.signup("Ada").await;
     for _ in 0..3 {
         problem(
@@ -291,13 +279,7 @@ async fn sign_in_is_rate_limited_per_account_with_retry_after() {
 
 #[tokio::test]
 async fn sign_in_is_rate_limited_per_address_across_accounts() {
-    let app = TestApp::spawn_with(
-        |vars| {
-            vars.insert("FARO_LOGIN_ATTEMPTS_PER_ADDRESS".into(), "4".into());
-        },
-        axum::Router::new(),
-    )
-    .await;
+    let app = TestApp::spawn_setting("FARO_LOGIN_ATTEMPTS_PER_ADDRESS", "4").await;
     for n in 0..4 {
         problem(
             login(&app, &format!("guess{n}@example.com"), PASSWORD).await,
@@ -310,13 +292,7 @@ async fn sign_in_is_rate_limited_per_address_across_accounts() {
 
 #[tokio::test]
 async fn concurrent_guesses_cannot_exceed_the_limit() {
-    let app = TestApp::spawn_with(
-        |vars| {
-            vars.insert("FARO_LOGIN_ATTEMPTS_PER_ACCOUNT".into(), "5".into());
-        },
-        axum::Router::new(),
-    )
-    .await;
+    let app = TestApp::spawn_setting("FARO_LOGIN_ATTEMPTS_PER_ACCOUNT", "5").await;
     let ada = app.signup("Ada").await;
     let attempts = (0..20).map(|_| login(&app, &ada.user.email, "wrong password here"));
     let statuses: Vec<u16> = futures_util::future::join_all(attempts)

@@ -47,13 +47,7 @@ async fn request_id_is_generated_when_missing_or_unfit() {
 
 #[tokio::test]
 async fn cors_admits_only_configured_origins() {
-    let app = TestApp::spawn_with(
-        |vars| {
-            vars.insert("FARO_CORS_ORIGINS".into(), "https://app.example.com".into());
-        },
-        axum::Router::new(),
-    )
-    .await;
+    let app = TestApp::spawn_setting("FARO_CORS_ORIGINS", "https://app.example.com").await;
     let allowed = app
         .client
         .get(app.url("/api/version"))

@@ -278,13 +278,7 @@ async fn resuming_sends_only_later_events() {
 
 #[tokio::test]
 async fn events_written_by_another_task_reach_the_stream() {
-    let app = TestApp::spawn_with(
-        |vars| {
-            vars.insert("FARO_EVENTS_POLL_MS".into(), "100".into());
-        },
-        axum::Router::new(),
-    )
-    .await;
+    let app = TestApp::spawn_setting("FARO_EVENTS_POLL_MS", "100").await;
     let other = app.spawn_sibling(|_| {}).await;
     let (ada, _, id) = setup(&app).await;
     let mut sse = Sse::open(events_of(&app, &ada, id, "")).await;
@@ -313,13 +307,7 @@ async fn events_written_by_another_task_reach_the_stream() {
 
 #[tokio::test]
 async fn a_silent_stream_sends_keep_alive_comments() {
-    let app = TestApp::spawn_with(
-        |vars| {
-            vars.insert("FARO_EVENTS_KEEPALIVE_MS".into(), "100".into());
-        },
-        axum::Router::new(),
-    )
-    .await;
+    let app = TestApp::spawn_setting("FARO_EVENTS_KEEPALIVE_MS", "100").await;
     let (ada, _, id) = setup(&app).await;
     let mut sse = Sse::open(events_of(&app, &ada, id, "")).await;
     assert_eq!(sse.next().await.expect("event").timeline().seq, 1);
@@ -384,13 +372,7 @@ async fn a_repeated_put_is_harmless_and_an_orphan_is_replaced() {
 
 #[tokio::test]
 async fn end_follows_a_final_event_read_before_its_commit() {
-    let app = TestApp::spawn_with(
-        |vars| {
-            vars.insert("FARO_EVENTS_POLL_MS".into(), "50".into());
-        },
-        axum::Router::new(),
-    )
-    .await;
+    let app = TestApp::spawn_setting("FARO_EVENTS_POLL_MS", "50").await;
     let other = app.spawn_sibling(|_| {}).await;
     let (ada, _, id) = setup(&app).await;
     let mut sse = Sse::open(events_of(&app, &ada, id, "")).await;

@@ -355,13 +355,7 @@ async fn the_same_key_with_a_different_body_is_422() {
 #[tokio::test]
 async fn a_dynamodb_outage_records_nothing_and_the_key_stays_usable() {
     // Sessions stay verified in memory, so the outage hits the release, not the sign-in.
-    let app = TestApp::spawn_with(
-        |vars| {
-            vars.insert("FARO_SESSION_CACHE_MS".into(), "60000".into());
-        },
-        axum::Router::new(),
-    )
-    .await;
+    let app = TestApp::spawn_setting("FARO_SESSION_CACHE_MS", "60000").await;
     let ada = app.signup("Ada").await;
     let fx = project(&app, &ada).await;
     // Verified once while DynamoDB is up, so this task remembers the session.

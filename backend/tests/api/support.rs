@@ -84,6 +84,17 @@ impl TestApp {
     }
 
     /// Starts the app with adjusted variables and extra routes of the test's own.
+    /// The app with one variable set (a test's one deviation from the defaults).
+    pub async fn spawn_setting(var: &str, value: &str) -> Self {
+        Self::spawn_with(
+            |vars| {
+                vars.insert(var.to_owned(), value.to_owned());
+            },
+            Router::new(),
+        )
+        .await
+    }
+
     pub async fn spawn_with(
         adjust: impl FnOnce(&mut HashMap<String, String>),
         routes: Router<AppState>,
