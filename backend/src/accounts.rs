@@ -141,6 +141,7 @@ async fn login(
         rate_limit::count(
             &state.dynamo,
             &state.table,
+            &state.clock,
             &account_subject,
             limits.login_attempts_per_account,
             limits.login_window
@@ -148,6 +149,7 @@ async fn login(
         rate_limit::count(
             &state.dynamo,
             &state.table,
+            &state.clock,
             &address_subject,
             limits.login_attempts_per_address,
             limits.login_window
@@ -180,6 +182,7 @@ async fn login(
     if let Err(err) = rate_limit::reset(
         &state.dynamo,
         &state.table,
+        &state.clock,
         &account_subject,
         limits.login_window,
     )

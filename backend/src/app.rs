@@ -34,6 +34,8 @@ pub struct AppState {
     pub metrics: Arc<crate::worker::metrics::Counters>,
     /// Sessions this task verified recently.
     pub sessions: Arc<crate::auth::cache::SessionCache>,
+    /// What the caches and rate-limit windows read the time from (tests move it on).
+    pub clock: crate::clock::Clock,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -98,12 +100,14 @@ impl App {
             .await
             .map_err(|source| StartupError::Bind { addr, source })?;
         let table: Arc<str> = config.dynamodb.table.as_str().into();
+        let clock = crate::clock::Clock::default();
         let state = AppState {
             writes: dynamo::writer::Writer::start(dynamo.clone(), table.clone()),
             table,
             readiness: Arc::new(Readiness::new(
                 config.readiness.cache_ttl,
                 config.readiness.check_timeout,
+                clock.clone(),
             )),
             external: Arc::new(external),
             worker: Arc::new(crate::worker::WorkerState::new(config.worker.enabled)),
@@ -111,7 +115,9 @@ impl App {
             metrics: Arc::default(),
             sessions: Arc::new(crate::auth::cache::SessionCache::new(
                 config.auth.session_cache,
+                clock.clone(),
             )),
+            clock,
             config: Arc::new(config),
             db: pool,
             dynamo,

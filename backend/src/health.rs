@@ -4,7 +4,7 @@
 //! number of load-balancer probes cost at most one pair of round trips per cache period.
 //! Once shutdown begins it answers 503 at once so the load balancer drains this task.
 
-use crate::{AppState, db, dynamo, error::ApiError};
+use crate::{AppState, clock::Clock, db, dynamo, error::ApiError};
 use axum::{Json, extract::State, response::IntoResponse};
 use serde::Serialize;
 use std::{
@@ -42,17 +42,19 @@ pub struct Readiness {
     ttl: Duration,
     timeout: Duration,
     cached: RwLock<Option<(Instant, Verdict)>>,
+    clock: Clock,
     /// Held while a check runs, so concurrent probes wait for that one instead of piling on.
     refresh: tokio::sync::Mutex<()>,
 }
 
 impl Readiness {
-    pub fn new(ttl: Duration, timeout: Duration) -> Self {
+    pub fn new(ttl: Duration, timeout: Duration, clock: Clock) -> Self {
         Self {
             draining: AtomicBool::new(false),
             ttl,
             timeout,
             cached: RwLock::new(None),
+            clock,
             refresh: tokio::sync::Mutex::new(()),
         }
     }
@@ -69,7 +71,7 @@ impl Readiness {
         let guard = self.cached.read().unwrap_or_else(|e| e.into_inner());
         guard
             .as_ref()
-            .filter(|(at, _)| at.elapsed() < self.ttl)
+            .filter(|(at, _)| self.clock.now().saturating_duration_since(*at) < self.ttl)
             .map(|(_, v)| v.clone())
     }
 
@@ -105,7 +107,7 @@ impl Readiness {
             tracing::warn!(failures = %verdict.failures(), "not ready");
         }
         *self.cached.write().unwrap_or_else(|e| e.into_inner()) =
-            Some((Instant::now(), verdict.clone()));
+            Some((self.clock.now(), verdict.clone()));
         verdict
     }
 }

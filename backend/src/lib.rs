@@ -9,6 +9,7 @@ pub mod ai;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod dynamo;

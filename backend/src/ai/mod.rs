@@ -89,6 +89,7 @@ pub(crate) async fn admit(
     let verdict = rate_limit::count_in(
         &state.dynamo,
         &state.table,
+        &state.clock,
         &format!("AI#USER#{}", user.id),
         state.config.ai.requests_per_minute,
         RATE_WINDOW,

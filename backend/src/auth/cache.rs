@@ -8,6 +8,7 @@
 //! interval. `0` turns the cache off.
 
 use super::CurrentUser;
+use crate::clock::Clock;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use std::{
@@ -30,6 +31,7 @@ struct Entry {
 pub struct SessionCache {
     ttl: Duration,
     entries: Mutex<HashMap<[u8; 32], Entry>>,
+    clock: Clock,
 }
 
 /// Tokens are kept hashed, like in DynamoDB: a heap dump shows no usable token.
@@ -38,11 +40,18 @@ fn key(token: &str) -> [u8; 32] {
 }
 
 impl SessionCache {
-    pub fn new(ttl: Duration) -> Self {
+    pub fn new(ttl: Duration, clock: Clock) -> Self {
         Self {
             ttl,
             entries: Mutex::default(),
+            clock,
         }
+    }
+
+    fn remembered_for(&self, entry: &Entry) -> Duration {
+        self.clock
+            .now()
+            .saturating_duration_since(entry.remembered_at)
     }
 
     /// The user of `token` if it was verified less than the TTL ago and has not expired.
@@ -53,7 +62,7 @@ impl SessionCache {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let key = key(token);
         let entry = entries.get(&key)?;
-        if entry.remembered_at.elapsed() < self.ttl && entry.session_expires_at > Utc::now() {
+        if self.remembered_for(entry) < self.ttl && entry.session_expires_at > Utc::now() {
             return Some(entry.user.clone());
         }
         entries.remove(&key);
@@ -66,8 +75,7 @@ impl SessionCache {
         }
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= CAPACITY {
-            let ttl = self.ttl;
-            entries.retain(|_, e| e.remembered_at.elapsed() < ttl);
+            entries.retain(|_, e| self.remembered_for(e) < self.ttl);
             if entries.len() >= CAPACITY {
                 entries.clear();
             }
@@ -76,7 +84,7 @@ impl SessionCache {
             key(&user.token),
             Entry {
                 user: user.clone(),
-                remembered_at: Instant::now(),
+                remembered_at: self.clock.now(),
                 session_expires_at,
             },
         );
@@ -104,12 +112,13 @@ mod tests {
 
     #[test]
     fn remembers_until_the_ttl_or_the_session_ends() {
-        let cache = SessionCache::new(Duration::from_millis(200));
+        let clock = Clock::default();
+        let cache = SessionCache::new(Duration::from_secs(60), clock.clone());
         let later = Utc::now() + chrono::Duration::hours(1);
         cache.put(&user("a"), later);
         assert_eq!(cache.get("a").map(|u| u.id), Some(7));
         assert!(cache.get("b").is_none());
-        std::thread::sleep(Duration::from_millis(250));
+        clock.advance(Duration::from_secs(60));
         assert!(cache.get("a").is_none(), "past the TTL");
 
         cache.put(&user("c"), Utc::now() - chrono::Duration::seconds(1));
@@ -118,20 +127,20 @@ mod tests {
 
     #[test]
     fn forgetting_is_immediate_and_zero_turns_it_off() {
-        let cache = SessionCache::new(Duration::from_secs(60));
+        let cache = SessionCache::new(Duration::from_secs(60), Clock::default());
         let later = Utc::now() + chrono::Duration::hours(1);
         cache.put(&user("a"), later);
         cache.forget("a");
         assert!(cache.get("a").is_none());
 
-        let off = SessionCache::new(Duration::ZERO);
+        let off = SessionCache::new(Duration::ZERO, Clock::default());
         off.put(&user("a"), later);
         assert!(off.get("a").is_none());
     }
 
     #[test]
     fn stays_bounded() {
-        let cache = SessionCache::new(Duration::from_secs(60));
+        let cache = SessionCache::new(Duration::from_secs(60), Clock::default());
         let later = Utc::now() + chrono::Duration::hours(1);
         for i in 0..CAPACITY + 10 {
             cache.put(&user(&i.to_string()), later);

@@ -2,9 +2,12 @@
 //! (`pk = LOGINS#<subject>`, `sk = WINDOW#<start>`), incremented atomically *before* the
 //! password is checked, so concurrent guesses cannot slip past the limit.
 
-use crate::dynamo::{PK, SK, TTL_ATTRIBUTE};
+use crate::{
+    clock::Clock,
+    dynamo::{PK, SK, TTL_ATTRIBUTE},
+};
 use aws_sdk_dynamodb::{Client, types::AttributeValue, types::ReturnValue};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RateLimitError {
@@ -22,8 +25,9 @@ pub enum Verdict {
     },
 }
 
-fn now_secs() -> u64 {
-    SystemTime::now()
+fn now_secs(clock: &Clock) -> u64 {
+    clock
+        .wall()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default()
@@ -33,11 +37,20 @@ fn now_secs() -> u64 {
 pub async fn count(
     client: &Client,
     table: &str,
+    clock: &Clock,
     subject: &str,
     limit: u32,
     window: Duration,
 ) -> Result<Verdict, RateLimitError> {
-    count_in(client, table, &format!("LOGINS#{subject}"), limit, window).await
+    count_in(
+        client,
+        table,
+        clock,
+        &format!("LOGINS#{subject}"),
+        limit,
+        window,
+    )
+    .await
 }
 
 /// Counts one use against the fixed-window counter stored under partition key `pk` (other
@@ -45,12 +58,13 @@ pub async fn count(
 pub async fn count_in(
     client: &Client,
     table: &str,
+    clock: &Clock,
     pk: &str,
     limit: u32,
     window: Duration,
 ) -> Result<Verdict, RateLimitError> {
     let window_secs = window.as_secs().max(1);
-    let now = now_secs();
+    let now = now_secs(clock);
     let start = now - now % window_secs;
     let end = start + window_secs;
     let output = client
@@ -87,11 +101,12 @@ pub async fn count_in(
 pub async fn reset(
     client: &Client,
     table: &str,
+    clock: &Clock,
     subject: &str,
     window: Duration,
 ) -> Result<(), RateLimitError> {
     let window_secs = window.as_secs().max(1);
-    let now = now_secs();
+    let now = now_secs(clock);
     let start = now - now % window_secs;
     client
         .delete_item()

@@ -522,11 +522,16 @@ async fn ai_calls_are_limited_per_user_and_globally() {
     .await;
     let release = create(&app, &ada, &fx, &body("staging")).await;
     let path = format!("/api/releases/{}/notes", release.id);
-    // The limit counts fixed minutes; start early in one.
-    let second = chrono::Utc::now().timestamp() % 60;
-    if second > 45 {
-        tokio::time::sleep(Duration::from_secs((61 - second) as u64)).await;
-    }
+    // The limit counts fixed minutes of the app's clock: move it to the start of one, so
+    // the three calls below have a whole minute to share, not what was left of the current.
+    let clock = &app.state.clock;
+    let into_minute = clock
+        .wall()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+        % 60;
+    clock.advance(Duration::from_secs(60 - into_minute));
     for _ in 0..2 {
         let response = post(&app, &ada, &path, &json!({"changelog": "x"})).await;
         assert_eq!(response.status(), 200);

@@ -445,7 +445,14 @@ async fn shutdown_hands_claimed_releases_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_during_the_build_stops_the_worker_from_deploying() {
-    let (app, sims, ada, fx) = setup(Duration::from_millis(400), |_| {}).await;
+    // A lease that outlasts the test: the heartbeat never notices the cancel, so the job can
+    // only end by seeing its build finish, the point at which it would deploy.
+    let (app, sims, ada, fx) = setup(STEP, |vars| {
+        vars.insert("FARO_WORKER_LEASE_MS".into(), "600000".into());
+    })
+    .await;
+    // The build cannot finish before the cancel has landed, however slow the machine.
+    sims.sleakops.control.hold();
     let created = create(&app, &ada, &fx, &body("staging")).await;
     wait_for(
         &app.state.db,
@@ -464,16 +471,37 @@ async fn cancelling_during_the_build_stops_the_worker_from_deploying() {
         .await
         .expect("answered");
     assert_eq!(response.status(), 200);
-    // Well past the build's end.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (done, claimed_by, _) = outbox(&app.state.db, created.id).await;
+    assert!(
+        done && claimed_by.is_some(),
+        "the cancel dropped the work, and the worker is still on it"
+    );
+
+    // The build finishes; the job sees it, finds the release cancelled and lets go of its
+    // claim, which nothing else in this test would clear.
+    sims.sleakops.control.resume();
+    let started = Instant::now();
+    while outbox(&app.state.db, created.id).await.1.is_some() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the job never ended after the build finished"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
     let after = release(&app.state.db, created.id).await;
     assert_eq!(after.status, ReleaseStatus::Cancelled);
     assert_eq!(after.sleakops_deployment_id, None);
     assert_eq!(sims.sleakops.control.requests(CREATE_DEPLOYMENT), 0);
     let events = timeline(&app, &ada, created.id).await;
-    assert_eq!(events.last().expect("last").kind, EventKind::Cancelled);
-    let (done, _, _) = outbox(&app.state.db, created.id).await;
-    assert!(done);
+    assert_eq!(
+        kinds(&events),
+        [
+            EventKind::Requested,
+            EventKind::BuildStarted,
+            EventKind::Cancelled
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

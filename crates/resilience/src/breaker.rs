@@ -66,6 +66,27 @@ enum Inner {
 pub struct CircuitBreaker {
     config: BreakerConfig,
     inner: Mutex<Inner>,
+    clock: Clock,
+}
+
+/// Where the breaker reads the time. Its tests move a clock by hand: a cool-down they
+/// waited out with a real one would also run out between two lines on a loaded machine.
+#[derive(Debug, Default)]
+enum Clock {
+    #[default]
+    System,
+    #[cfg(test)]
+    Manual(std::sync::Arc<Mutex<Instant>>),
+}
+
+impl Clock {
+    fn now(&self) -> Instant {
+        match self {
+            Self::System => Instant::now(),
+            #[cfg(test)]
+            Self::Manual(at) => *at.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
 }
 
 impl fmt::Debug for CircuitBreaker {
@@ -88,6 +109,7 @@ impl CircuitBreaker {
                 ..config
             },
             inner: Mutex::new(Inner::Closed { failures: 0 }),
+            clock: Clock::default(),
         }
     }
 
@@ -103,7 +125,7 @@ impl CircuitBreaker {
         match &*self.lock() {
             Inner::Closed { .. } => BreakerState::Closed,
             Inner::Open { until } => {
-                let now = Instant::now();
+                let now = self.clock.now();
                 if *until > now {
                     BreakerState::Open {
                         retry_in: *until - now,
@@ -123,7 +145,7 @@ impl CircuitBreaker {
         let probe = match &mut *inner {
             Inner::Closed { .. } => false,
             Inner::Open { until } => {
-                let now = Instant::now();
+                let now = self.clock.now();
                 if *until > now {
                     return Err(CircuitOpen {
                         retry_in: *until - now,
@@ -178,7 +200,7 @@ impl CircuitBreaker {
                 "circuit open"
             );
             *inner = Inner::Open {
-                until: Instant::now() + self.config.cool_down,
+                until: self.clock.now() + self.config.cool_down,
             };
         }
     }
@@ -224,17 +246,33 @@ impl Drop for Permit<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
-    fn breaker(threshold: u32, cool_down_ms: u64) -> CircuitBreaker {
-        CircuitBreaker::new(BreakerConfig {
+    /// A breaker whose time stands still until the test moves it on.
+    struct Stopped {
+        breaker: CircuitBreaker,
+        at: Arc<Mutex<Instant>>,
+    }
+
+    impl Stopped {
+        fn advance(&self, by: Duration) {
+            *self.at.lock().expect("clock") += by;
+        }
+    }
+
+    fn breaker(threshold: u32, cool_down_ms: u64) -> Stopped {
+        let at = Arc::new(Mutex::new(Instant::now()));
+        let mut breaker = CircuitBreaker::new(BreakerConfig {
             failure_threshold: threshold,
             cool_down: Duration::from_millis(cool_down_ms),
-        })
+        });
+        breaker.clock = Clock::Manual(at.clone());
+        Stopped { breaker, at }
     }
 
     #[test]
     fn opens_after_consecutive_failures_only() {
-        let b = breaker(3, 10_000);
+        let b = &breaker(3, 10_000).breaker;
         b.try_acquire().expect("closed").failure();
         b.try_acquire().expect("closed").failure();
         b.try_acquire().expect("closed").success();
@@ -244,15 +282,17 @@ mod tests {
         b.try_acquire().expect("closed").failure();
         assert!(b.state().is_open());
         let refused = b.try_acquire().expect_err("open");
-        assert!(refused.retry_in <= Duration::from_secs(10));
+        assert_eq!(refused.retry_in, Duration::from_secs(10));
     }
 
     #[test]
     fn half_open_lets_one_probe_through_and_closes_on_success() {
-        let b = breaker(1, 30);
+        let stopped = breaker(1, 30);
+        let b = &stopped.breaker;
         b.try_acquire().expect("closed").failure();
-        assert!(b.try_acquire().is_err());
-        std::thread::sleep(Duration::from_millis(40));
+        stopped.advance(Duration::from_millis(29));
+        assert!(b.try_acquire().is_err(), "open until the cool-down ends");
+        stopped.advance(Duration::from_millis(1));
         assert_eq!(b.state(), BreakerState::HalfOpen);
         let probe = b.try_acquire().expect("the probe");
         assert!(b.try_acquire().is_err(), "only one probe at a time");
@@ -263,9 +303,10 @@ mod tests {
 
     #[test]
     fn a_failed_probe_reopens_and_a_dropped_one_frees_the_slot() {
-        let b = breaker(1, 30);
+        let stopped = breaker(1, 30);
+        let b = &stopped.breaker;
         b.try_acquire().expect("closed").failure();
-        std::thread::sleep(Duration::from_millis(40));
+        stopped.advance(Duration::from_millis(30));
         drop(b.try_acquire().expect("probe"));
         let probe = b.try_acquire().expect("the slot is free again");
         probe.failure();

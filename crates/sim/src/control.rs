@@ -1,5 +1,5 @@
 //! What a test (or a person, through `/_sim/…`) can change while a simulator runs: faults,
-//! pacing, and the request counters.
+//! pacing, holding SleakOps' work short of its end, and the request counters.
 
 use serde::{Deserialize, Serialize};
 use std::{
@@ -133,6 +133,7 @@ pub struct Stats {
 struct Shared {
     faults: Mutex<Faults>,
     settings: Mutex<Settings>,
+    held: Mutex<bool>,
     stats: Mutex<Stats>,
     rng: Mutex<fastrand::Rng>,
 }
@@ -148,6 +149,7 @@ impl std::fmt::Debug for Control {
         f.debug_struct("Control")
             .field("faults", &self.faults())
             .field("settings", &self.settings())
+            .field("held", &self.is_held())
             .finish()
     }
 }
@@ -177,6 +179,7 @@ impl Control {
             shared: Arc::new(Shared {
                 faults: Mutex::new(Faults::none()),
                 settings: Mutex::new(settings),
+                held: Mutex::new(false),
                 stats: Mutex::new(Stats::default()),
                 rng: Mutex::new(fastrand::Rng::with_seed(seed)),
             }),
@@ -203,6 +206,23 @@ impl Control {
         *lock(&self.shared.settings) = settings;
     }
 
+    /// SleakOps: no build or deployment ends (`creating` at most, whatever the pacing says)
+    /// until [`Control::resume`]. A test holds one so that it can act while the work is
+    /// certainly still running, however slowly the test itself runs.
+    pub fn hold(&self) {
+        *lock(&self.shared.held) = true;
+    }
+
+    /// Ends a [`Control::hold`]: every build and deployment is again where its pacing puts it,
+    /// so those older than two steps have ended.
+    pub fn resume(&self) {
+        *lock(&self.shared.held) = false;
+    }
+
+    pub fn is_held(&self) -> bool {
+        *lock(&self.shared.held)
+    }
+
     pub fn stats(&self) -> Stats {
         lock(&self.shared.stats).clone()
     }
@@ -220,9 +240,10 @@ impl Control {
         lock(&self.shared.stats).total
     }
 
-    /// Clears the faults and the counters.
+    /// Clears the faults, a hold and the counters.
     pub fn reset(&self) {
         self.clear_faults();
+        self.resume();
         *lock(&self.shared.stats) = Stats::default();
     }
 

@@ -18,8 +18,9 @@
 //! |---|---|
 //! | `GET/POST/DELETE /_sim/faults` | read, set ([`Faults`] as JSON) or clear the faults |
 //! | `GET/POST /_sim/settings` | read or set the pacing ([`Settings`]) |
+//! | `GET/POST/DELETE /_sim/hold` | read (`{"held": bool}`), start or end holding SleakOps' builds and deployments short of their end ([`Control::hold`]) |
 //! | `GET /_sim/stats` | request counters ([`Stats`]) |
-//! | `POST /_sim/reset` | clear faults and counters |
+//! | `POST /_sim/reset` | clear faults, a hold and counters |
 
 pub mod control;
 pub mod deepseek;

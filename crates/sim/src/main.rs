@@ -117,6 +117,9 @@ fn main() -> ExitCode {
             ..Default::default()
         })
         .await?;
+        // Listening for the stop signals before READY: whoever waits for READY may send one at
+        // once, and it must stop us cleanly, not kill us.
+        let stop = stop_signal()?;
         {
             let mut out = std::io::stdout().lock();
             writeln!(out, "FARO_DEEPSEEK_BASE_URL={}", deepseek.base_url)?;
@@ -131,7 +134,7 @@ fn main() -> ExitCode {
             sleakops = %sleakops.base_url,
             "simulators listening; admin routes under /_sim/"
         );
-        stop_signal().await;
+        stop.await;
         tracing::info!("stopping");
         drop((deepseek, sleakops));
         Ok(())
@@ -145,17 +148,15 @@ fn main() -> ExitCode {
     }
 }
 
-async fn stop_signal() {
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// SIGTERM or SIGINT (Ctrl-C), registered now, awaited later.
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = terminate => {}
-    }
+    })
 }

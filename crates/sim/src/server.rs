@@ -213,6 +213,18 @@ fn admin_routes(control: Control) -> Router {
             ),
         )
         .route(
+            "/_sim/hold",
+            get(|State(c): State<Control>| async move { held(&c) })
+                .post(|State(c): State<Control>| async move {
+                    c.hold();
+                    held(&c)
+                })
+                .delete(|State(c): State<Control>| async move {
+                    c.resume();
+                    held(&c)
+                }),
+        )
+        .route(
             "/_sim/stats",
             get(|State(c): State<Control>| async move { Json(c.stats()) }),
         )
@@ -225,6 +237,10 @@ fn admin_routes(control: Control) -> Router {
         )
         .fallback(|| async { (StatusCode::NOT_FOUND, "no such admin route").into_response() })
         .with_state(control)
+}
+
+fn held(control: &Control) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"held": control.is_held()}))
 }
 
 /// A JSON answer with a status.

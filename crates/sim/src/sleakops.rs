@@ -3,7 +3,8 @@
 //! `Authorization: Api-Key <key>` and Django REST framework's error bodies.
 //!
 //! Builds and deployments advance `initial` → `creating` → `created`, one step every
-//! `step_ms` (see [`Settings`]). By convention a build whose branch contains `fail-build`, and
+//! `step_ms` (see [`Settings`]); while the control holds them ([`Control::hold`]), none gets
+//! past `creating`. By convention a build whose branch contains `fail-build`, and
 //! a deployment whose environment name contains `fail-deploy`, end in `error` with `errors`.
 //! A deployment of a build that is not `created` is refused with 412, of an unknown build
 //! with 400; a request without its required fields is 400.
@@ -68,11 +69,11 @@ struct Job {
 }
 
 impl Job {
-    fn state(&self) -> &'static str {
+    fn state(&self, held: bool) -> &'static str {
         let elapsed = self.created.elapsed();
         if elapsed < self.step {
             "initial"
-        } else if elapsed < self.step * 2 {
+        } else if elapsed < self.step * 2 || held {
             "creating"
         } else if self.errors.is_some() {
             "error"
@@ -81,8 +82,8 @@ impl Job {
         }
     }
 
-    fn view(&self, id: u64) -> Value {
-        let state = self.state();
+    fn view(&self, id: u64, held: bool) -> Value {
+        let state = self.state(held);
         let mut view = self.record.clone();
         view["id"] = json!(id);
         view["state"] = json!(state);
@@ -252,7 +253,7 @@ async fn create_build(
         "tag": body.tag,
         "environment": body.environment,
     });
-    let step = sim.step();
+    let (step, held) = (sim.step(), sim.control.is_held());
     let mut store = sim.store();
     let id = store.next_id;
     store.next_id += 1;
@@ -262,7 +263,7 @@ async fn create_build(
         errors: failure,
         record,
     };
-    let view = job.view(id);
+    let view = job.view(id, held);
     store.builds.insert(id, job);
     server::json(201, &view)
 }
@@ -275,11 +276,12 @@ async fn get_build(
     if !sim.authorized(&headers) {
         return error_for_status(401);
     }
+    let held = sim.control.is_held();
     let store = sim.store();
     match id
         .parse()
         .ok()
-        .and_then(|id| store.builds.get(&id).map(|j| j.view(id)))
+        .and_then(|id| store.builds.get(&id).map(|j| j.view(id, held)))
     {
         Some(view) => server::json(200, &view),
         None => detail(404, "Not found."),
@@ -317,7 +319,7 @@ async fn create_deployment(
         return server::json(400, &json!({"project_env": missing}));
     }
     let environment = environment.unwrap_or_default();
-    let step = sim.step();
+    let (step, held) = (sim.step(), sim.control.is_held());
     let mut store = sim.store();
     let build_id = match &body.build {
         None | Some(Value::Null) => None,
@@ -333,7 +335,7 @@ async fn create_deployment(
                     &json!({"build": [format!("Invalid pk \"{value}\" - object does not exist.")]}),
                 );
             };
-            match build.1.state() {
+            match build.1.state(held) {
                 "created" => Some(build.0),
                 state => {
                     return detail(
@@ -363,7 +365,7 @@ async fn create_deployment(
         errors: failure,
         record,
     };
-    let view = job.view(id);
+    let view = job.view(id, held);
     store.deployments.insert(id, job);
     server::json(201, &view)
 }
@@ -376,11 +378,12 @@ async fn get_deployment(
     if !sim.authorized(&headers) {
         return error_for_status(401);
     }
+    let held = sim.control.is_held();
     let store = sim.store();
     match id
         .parse()
         .ok()
-        .and_then(|id| store.deployments.get(&id).map(|j| j.view(id)))
+        .and_then(|id| store.deployments.get(&id).map(|j| j.view(id, held)))
     {
         Some(view) => server::json(200, &view),
         None => detail(404, "Not found."),

@@ -77,6 +77,85 @@ async fn faults_settings_and_stats_are_controlled_over_http() {
 }
 
 #[tokio::test]
+async fn a_hold_keeps_builds_and_deployments_short_of_their_end_until_resumed() {
+    // With no pacing, everything is finished as soon as it is created, unless held.
+    let sim = sleakops::start(sleakops::Options {
+        step: Duration::ZERO,
+        ..Default::default()
+    })
+    .await
+    .expect("starts");
+    let admin = sim.base_url.trim_end_matches("api/").to_owned();
+    let http = reqwest::Client::new();
+    let call = |request: reqwest::RequestBuilder| async move {
+        request
+            .header(
+                "Authorization",
+                format!("Api-Key {}", sleakops::DEFAULT_KEY),
+            )
+            .send()
+            .await
+            .expect("answered")
+    };
+    let hold = |method| {
+        let request = http.request(method, format!("{admin}_sim/hold"));
+        async move {
+            let held: Value = request
+                .send()
+                .await
+                .expect("answered")
+                .json()
+                .await
+                .expect("json");
+            held
+        }
+    };
+
+    assert_eq!(hold(reqwest::Method::POST).await, json!({"held": true}));
+    assert!(sim.control.is_held());
+    let build: Value = call(
+        http.post(format!("{}cli-build/", sim.base_url))
+            .json(&json!({"project_env": {"project_name": "shop"}, "branch": "main"})),
+    )
+    .await
+    .json()
+    .await
+    .expect("the build");
+    assert_eq!(build["state"], "creating");
+    let build_url = format!("{}cli-build/{}/", sim.base_url, build["id"]);
+    let state = |url: String| {
+        let request = http.get(url);
+        async move {
+            let view: Value = call(request).await.json().await.expect("json");
+            view["state"].clone()
+        }
+    };
+    assert_eq!(state(build_url.clone()).await, "creating");
+    let deployment = json!({
+        "project_env": {"project_name": "shop", "environment_name": "staging"},
+        "build": build["id"],
+    });
+    let refused = call(
+        http.post(format!("{}cli-deployment/", sim.base_url))
+            .json(&deployment),
+    );
+    assert_eq!(refused.await.status(), 412, "the build is not ready");
+
+    assert_eq!(hold(reqwest::Method::GET).await, json!({"held": true}));
+    assert_eq!(hold(reqwest::Method::DELETE).await, json!({"held": false}));
+    assert_eq!(state(build_url).await, "created");
+    let started = call(
+        http.post(format!("{}cli-deployment/", sim.base_url))
+            .json(&deployment),
+    );
+    assert_eq!(started.await.status(), 201);
+
+    sim.control.hold();
+    sim.control.reset();
+    assert!(!sim.control.is_held(), "a reset ends the hold");
+}
+
+#[tokio::test]
 async fn deepseek_errors_have_the_real_shape() {
     let sim = deepseek::start(deepseek::Options::default())
         .await
