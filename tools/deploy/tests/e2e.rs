@@ -156,9 +156,14 @@ impl Standins {
 
     /// `faro-deploy ARGS` against the stand-ins: (exit ok, stdout + stderr).
     async fn run(&self, args: &[&str]) -> (bool, String) {
+        self.run_in(&workspace(), args).await
+    }
+
+    /// `faro-deploy ARGS` with `checkout` as the workspace (the commit it builds and deploys).
+    async fn run_in(&self, checkout: &Path, args: &[&str]) -> (bool, String) {
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_faro-deploy"))
             .args(args)
-            .env("FARO_WORKSPACE", workspace())
+            .env("FARO_WORKSPACE", checkout)
             .env("AWS_ENDPOINT_URL", &self.moto_url)
             .env("AWS_ENDPOINT_URL_ECS", &self.fargate.url)
             .env("AWS_ENDPOINT_URL_AMPLIFY", &self.amplify.url)
@@ -232,15 +237,55 @@ fn write_env(infra: &Path, service_extra: &[(&str, &str)], s: &Standins) {
 
 /// `deploy` of the fixture environment in `infra` with the test's image and frontend.
 fn fixture_deploy(infra: &Path, extra: &[&str]) -> Vec<String> {
+    fixture_deploy_of(infra, Path::new(&var("FARO_TEST_IMAGE_DIR")), extra)
+}
+
+/// `deploy` of the fixture environment in `infra` with the image in `image_dir`.
+fn fixture_deploy_of(infra: &Path, image_dir: &Path, extra: &[&str]) -> Vec<String> {
     let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dist");
     let mut args: Vec<String> = ["deploy", "--env", ENV, "--allow-dirty", "--infra-dir"]
         .map(String::from)
         .to_vec();
     args.push(infra.display().to_string());
-    args.extend(["--image-dir".into(), var("FARO_TEST_IMAGE_DIR")]);
+    args.extend(["--image-dir".into(), image_dir.display().to_string()]);
     args.extend(["--frontend-dir".into(), dist.display().to_string()]);
     args.extend(extra.iter().map(|a| a.to_string()));
     args
+}
+
+/// A git checkout in `dir` whose HEAD is a commit of its own, not the one the test's backend was
+/// built from; returns its SHA.
+fn other_checkout(dir: &Path) -> String {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("README"),
+        "not the commit the backend was built from\n",
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=Faro tests",
+                "-c",
+                "user.email=t@faro.invalid",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "README"]);
+    git(&["commit", "-q", "-m", "another commit"]);
+    git(&["rev-parse", "HEAD"]).trim().to_string()
 }
 
 fn head_sha() -> String {
@@ -440,6 +485,94 @@ async fn plan_deploy_noop_failed_rollout_and_rollback() {
         ])
         .await;
     assert!(ok && out.contains("listening"), "{out}");
+
+    // A deploy whose backend does not report the commit being deployed: the image of another
+    // commit (a checkout of its own) holding this test's backend, which names this commit in
+    // /api/version. The rollout succeeds, the smoke test fails, and the service goes back to
+    // the image it ran before.
+    let other = s.dir.join("other-checkout");
+    let other_sha = other_checkout(&other);
+    assert_ne!(other_sha, head_sha());
+    let binary = s.dir.join("faro-backend");
+    let (bytes, _) = faro_deploy::image::layout::extract_file(
+        &std::fs::read(image.blob_path(&image.layers[0].digest)).unwrap(),
+        faro_deploy::image::layout::BINARY_PATH,
+    )
+    .unwrap();
+    std::fs::write(&binary, bytes).unwrap();
+    let other_image = s.dir.join("other-image");
+    let (ok, out) = s
+        .run_in(
+            &other,
+            &[
+                "image",
+                "build",
+                "--binary",
+                &binary.display().to_string(),
+                "--output",
+                &other_image.display().to_string(),
+            ],
+        )
+        .await;
+    assert!(
+        ok && out.contains(&format!("revision      {other_sha}")),
+        "{out}"
+    );
+    let wrong = fixture_deploy_of(
+        &infra,
+        &other_image,
+        &["--rollout-timeout", "120", "--smoke-timeout", "5"],
+    );
+    let (ok, out) = s
+        .run_in(
+            &other,
+            &wrong.iter().map(String::as_str).collect::<Vec<_>>(),
+        )
+        .await;
+    assert!(!ok, "a failed smoke test must end non-zero:\n{out}");
+    assert!(
+        out.contains(&format!("running {other_sha}")),
+        "the service switched to the new image first:\n{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "/api/version says git_sha {}, expected {other_sha}",
+            head_sha()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("rolling the service back to {full_tag}")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("the service was rolled back to {full_tag}")),
+        "{out}"
+    );
+    assert!(!out.contains("[8/8] summary"), "{out}");
+    // The service still answers, and `status` shows the previous image (both images hold the
+    // same backend, so /api/version cannot tell them apart).
+    let version: serde_json::Value = reqwest::get(format!("{}/api/version", s.fargate.lb_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(version["git_sha"], head_sha());
+    let ready = reqwest::get(format!("{}/readyz", s.fargate.lb_url))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let (ok, out) = s
+        .run(&["status", "--env", ENV, "--infra-dir", &infra_arg])
+        .await;
+    let running = out.lines().find_map(|l| l.trim().strip_prefix("image: "));
+    assert!(
+        ok && out.contains("tasks: 2 running of 2 desired")
+            && out.contains(&format!("stack ImageTag: {full_tag}"))
+            && running.is_some_and(|image| image.ends_with(&format!(":{full_tag}"))),
+        "{out}"
+    );
 
     // destroy: a wrong name deletes nothing; the right one deletes all but the data stacks.
     let (ok, out) = s

@@ -1,8 +1,11 @@
-//! `cargo xtask bench`: start-up time, idle memory and load scenarios of the release backend.
+//! `cargo xtask bench`: start-up time, idle memory and load scenarios of the release backend,
+//! and the sizes of what ships (the release image, the frontend's first load).
 //!
 //! Numbers are printed next to their budgets and never asserted: they depend on the machine and
-//! on what else runs on it (here the load generator shares the cores with the backend).
+//! on what else runs on it (here the load generator shares the cores with the backend), and the
+//! tests build what they need in debug, which is bigger.
 
+pub mod artifacts;
 pub mod loadgen;
 pub mod memory;
 pub mod scenarios;
@@ -18,7 +21,7 @@ use std::time::{Duration, Instant};
 use crate::backend::{self, Env};
 use crate::stack::{self, LocalStack, Mode, mysql};
 use crate::workspace::Workspace;
-use crate::{Hint, prereq, proc, sim};
+use crate::{Hint, frontend, prereq, proc, sim};
 use scenarios::Scenario;
 
 /// Long enough for DynamoDB Local's JIT (a JVM) to compile its hot paths: with 1 s, the
@@ -67,6 +70,12 @@ pub enum Error {
     Seed(#[from] seed::Error),
     #[error(transparent)]
     Sim(#[from] sim::Error),
+    #[error(transparent)]
+    Frontend(#[from] frontend::Error),
+    #[error("`cargo run -p faro-deploy -- image build` failed ({status})")]
+    ImageBuild { status: String },
+    #[error("the image layout in {dir} cannot be read: {reason}")]
+    Layout { dir: String, reason: String },
 }
 
 impl Hint for Error {
@@ -82,6 +91,16 @@ impl Hint for Error {
             Self::Proc(e) => e.hint(),
             Self::BackendDied { .. } | Self::Seed(_) => Some("see the backend's log above".into()),
             Self::Sim(e) => e.hint(),
+            Self::Frontend(e) => e.hint(),
+            Self::Layout { .. } => Some(
+                "each build rewrites the layout: rerun `cargo xtask bench --scenario image`".into(),
+            ),
+            Self::ImageBuild { .. } => Some(
+                "see faro-deploy's output above; `cargo xtask image build` alone shows it again \
+                 (it needs `rustup target add x86_64-unknown-linux-musl` and \
+                 `apt-get install -y musl-tools`)"
+                    .into(),
+            ),
             Self::Io { .. } => None,
         }
     }
@@ -90,13 +109,22 @@ impl Hint for Error {
 /// The name that selects the release worker's throughput.
 const WORKER: &str = "worker";
 
-/// Which scenarios run: those without data, the names of those needing the seeded data, and
-/// whether the release worker's throughput is measured.
+/// Which scenarios run: those without data, the names of those needing the seeded data,
+/// whether the release worker's throughput is measured, and which builds are measured.
 #[derive(Debug)]
 struct Selection {
     plain: Vec<Scenario>,
     api: Vec<&'static str>,
     worker: bool,
+    image: bool,
+    first_load: bool,
+}
+
+impl Selection {
+    /// Whether the release backend runs (against the local stack).
+    fn runs_backend(&self) -> bool {
+        !self.plain.is_empty() || !self.api.is_empty() || self.worker
+    }
 }
 
 fn select(options: &Options) -> Result<Selection, Error> {
@@ -106,20 +134,24 @@ fn select(options: &Options) -> Result<Selection, Error> {
             plain,
             api: scenarios::API.to_vec(),
             worker: true,
+            image: true,
+            first_load: true,
         });
     };
     let known: Vec<String> = plain
         .iter()
         .map(|s| s.name.clone())
         .chain(scenarios::API.iter().map(|n| n.to_string()))
-        .chain([WORKER.to_string()])
+        .chain([WORKER, artifacts::IMAGE, artifacts::FIRST_LOAD].map(String::from))
         .collect();
     let selection = Selection {
         api: scenarios::API.into_iter().filter(|n| n == name).collect(),
         plain: plain.into_iter().filter(|s| &s.name == name).collect(),
         worker: name == WORKER,
+        image: name == artifacts::IMAGE,
+        first_load: name == artifacts::FIRST_LOAD,
     };
-    if selection.plain.is_empty() && selection.api.is_empty() && !selection.worker {
+    if !selection.runs_backend() && !selection.image && !selection.first_load {
         Err(Error::UnknownScenario {
             name: name.clone(),
             known,
@@ -213,12 +245,28 @@ fn table(rows: &[Row]) -> String {
 pub fn run(options: &Options) -> Result<ExitCode, Error> {
     let scenarios = select(options)?;
     let ws = Workspace::locate();
+    let (http, workers) = if scenarios.runs_backend() {
+        run_backend(&ws, &scenarios, options)?
+    } else {
+        (None, Vec::new())
+    };
+    let built = artifacts::run(&ws, scenarios.image, scenarios.first_load)?;
+    report(http.as_ref(), &workers, &built, &ws);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The release backend's scenarios, against the local stack.
+fn run_backend(
+    ws: &Workspace,
+    scenarios: &Selection,
+    options: &Options,
+) -> Result<(Option<HttpResults>, Vec<worker::Outcome>), Error> {
     let name = format!("faro_bench_{}", crate::test::run_id());
     // The stack first: a missing prerequisite shows before a release build of several minutes.
-    let stack = LocalStack::start(Mode::Bench, &ws)?;
-    let result = backend::build(&ws, true)
+    let stack = LocalStack::start(Mode::Bench, ws)?;
+    let result = backend::build(ws, true)
         .map_err(Error::from)
-        .and_then(|binary| measure(&stack, &binary, &name, &scenarios, options));
+        .and_then(|binary| measure(&stack, &binary, &name, scenarios, options));
     match mysql::drop_databases_like(&stack.mysql, &mysql::like_exact(&name)) {
         Ok(dropped) if !dropped.is_empty() => eprintln!("xtask: dropped database {name}"),
         Ok(_) => {}
@@ -234,7 +282,7 @@ fn measure(
     name: &str,
     selection: &Selection,
     options: &Options,
-) -> Result<ExitCode, Error> {
+) -> Result<(Option<HttpResults>, Vec<worker::Outcome>), Error> {
     let port = prereq::free_port().map_err(|source| Error::Io {
         what: "finding a free port",
         source,
@@ -254,8 +302,7 @@ fn measure(
     } else {
         Vec::new()
     };
-    report(http.as_ref(), &workers);
-    Ok(ExitCode::SUCCESS)
+    Ok((http, workers))
 }
 
 /// What the HTTP scenarios measured.
@@ -390,7 +437,12 @@ fn http_scenarios(
     })
 }
 
-fn report(http: Option<&HttpResults>, workers: &[worker::Outcome]) {
+fn report(
+    http: Option<&HttpResults>,
+    workers: &[worker::Outcome],
+    built: &artifacts::Results,
+    ws: &Workspace,
+) {
     println!();
     if let Some(http) = http {
         println!("{}", table(&http.rows));
@@ -422,18 +474,37 @@ fn report(http: Option<&HttpResults>, workers: &[worker::Outcome]) {
             );
         }
     }
-    println!();
-    println!(
-        "budgets: healthz ≥ 30,000 req/s and p99 < 5 ms at 64 connections; start-up < 150 ms; idle RSS < 25 MB"
-    );
-    println!(
-        "         list-releases ≥ 3,000 req/s with p99 < 20 ms at 32 connections; create-release ≥ 800 req/s"
-    );
-    println!("         worker ≥ 200 releases/s with 4 tasks (simulators without delay)");
-    println!(
-        "(printed, not asserted; the load generator shares this machine's {} cores with the backend)",
-        std::thread::available_parallelism().map_or(1, |n| n.get())
-    );
+    let backend_ran = http.is_some() || !workers.is_empty();
+    if backend_ran {
+        println!();
+        println!(
+            "budgets: healthz ≥ 30,000 req/s and p99 < 5 ms at 64 connections; start-up < 150 ms; idle RSS < 25 MB"
+        );
+        println!(
+            "         list-releases ≥ 3,000 req/s with p99 < 20 ms at 32 connections; create-release ≥ 800 req/s"
+        );
+        println!("         worker ≥ 200 releases/s with 4 tasks (simulators without delay)");
+    }
+    // What ships: each with its budget beside it.
+    if backend_ran && !built.is_empty() {
+        println!();
+    }
+    if let Some(load) = &built.first_load {
+        println!("{}", load.line());
+    }
+    if let Some(image) = &built.image {
+        for line in image.lines(ws) {
+            println!("{line}");
+        }
+    }
+    if backend_ran {
+        println!(
+            "(printed, not asserted; the load generator shares this machine's {} cores with the backend)",
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        );
+    } else {
+        println!("(printed, not asserted)");
+    }
 }
 
 /// The list query alone in a closed loop over a pool (`backend/benches/list_ceiling.rs`).
@@ -491,7 +562,7 @@ mod tests {
         let all = select(&options).unwrap();
         assert_eq!(all.plain.len(), scenarios::all(64).len());
         assert_eq!(all.api, scenarios::API);
-        assert!(all.worker);
+        assert!(all.worker && all.image && all.first_load);
         let options = Options {
             scenario: Some("readyz".into()),
             ..Options::default()
@@ -514,16 +585,24 @@ mod tests {
         };
         let chosen = select(&options).unwrap();
         assert!(chosen.worker && chosen.plain.is_empty() && chosen.api.is_empty());
+        assert!(!chosen.image && !chosen.first_load);
+        for (name, image) in [("image", true), ("first-load", false)] {
+            let options = Options {
+                scenario: Some(name.into()),
+                ..Options::default()
+            };
+            let chosen = select(&options).unwrap();
+            assert!(!chosen.runs_backend(), "{name} needs no backend");
+            assert_eq!((chosen.image, chosen.first_load), (image, !image));
+        }
         let options = Options {
             scenario: Some("nope".into()),
             ..Options::default()
         };
         let err = select(&options).unwrap_err();
-        assert!(
-            err.hint()
-                .unwrap()
-                .contains("healthz, readyz, list-releases")
-        );
+        let hint = err.hint().unwrap();
+        assert!(hint.contains("healthz, readyz, list-releases"), "{hint}");
+        assert!(hint.contains("worker, image, first-load"), "{hint}");
     }
 
     #[test]
