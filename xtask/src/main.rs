@@ -2,7 +2,8 @@
 //!
 //! - `cargo xtask dev`: the local stack plus the backend, rebuilt and restarted on change
 //! - `cargo xtask test`: fmt, clippy and every test against a real MariaDB and DynamoDB Local
-//! - `cargo xtask bench`: start-up time, memory and throughput of the release backend
+//! - `cargo xtask bench`: start-up time, memory and throughput of the release backend, the
+//!   image's and the frontend's sizes
 //! - `cargo xtask cost --env NAME`: the monthly AWS cost of an environment, line by line
 //! - `cargo xtask frontend build [--release]`: the Leptos app into `frontend/dist/`, with sizes
 //! - `cargo xtask image build|push`, `deploy`, `status`, `logs`, `rollback`, `destroy`: the
@@ -15,9 +16,11 @@ mod bench;
 mod cost;
 mod deploy;
 mod dev;
+mod features;
 mod frontend;
 mod http;
 mod infra;
+mod npm;
 mod prereq;
 mod proc;
 mod sim;
@@ -40,11 +43,14 @@ commands:
              --no-lint           skip cargo fmt and cargo clippy
              --no-infra          skip cfn-lint and the cfn-guard rules on infra/
              -- ARGS...          pass ARGS to the test runner, e.g. `cargo xtask test -- health`
-  bench    start-up time, idle memory and load scenarios of the release backend
+  bench    start-up time, idle memory and load scenarios of the release backend; the release
+           image's size and reproducibility (two builds) and the frontend's first load, each
+           beside its budget (printed, not asserted)
              --duration SECS     measured seconds per scenario (default 10)
              --connections N     concurrent keep-alive connections (default 64)
              --scenario NAME     run only this scenario (healthz, readyz, list-releases,
-                                 get-release, release-timeline, create-release, worker)
+                                 get-release, release-timeline, create-release, worker,
+                                 image, first-load)
   cost     the monthly AWS cost of an environment from infra/env/NAME.json and infra/pricing.json
              --env NAME          the environment (staging, production, ...)
   frontend build

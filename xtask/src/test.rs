@@ -4,6 +4,7 @@
 //! the stack could not start). Doc tests run before the main test runner so that the run's last
 //! lines are the runner's summary.
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -60,28 +61,83 @@ pub fn run_id() -> String {
     format!("{:x}{:05x}", std::process::id(), secs & 0xfffff)
 }
 
+/// `CLIPPY_ARGS` as `cargo clippy -- -D warnings` sets it for clippy-driver.
+const CLIPPY_DENY_WARNINGS: &str = "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__";
+
+/// What makes a build of the workspace also its lint: clippy-driver wraps rustc for the
+/// workspace's own crates (not for dependencies, so they are compiled once for clippy, doc tests
+/// and tests alike) and denies every warning, rustc's and clippy's.
+pub fn lint_env() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "RUSTC_WORKSPACE_WRAPPER",
+            clippy_driver().display().to_string(),
+        ),
+        ("CLIPPY_ARGS", CLIPPY_DENY_WARNINGS.to_string()),
+    ]
+}
+
+/// The clippy-driver beside the cargo that runs xtask (the toolchain of rust-toolchain.toml),
+/// else the one on PATH.
+fn clippy_driver() -> PathBuf {
+    std::env::var_os("CARGO")
+        .map(|cargo| Path::new(&cargo).with_file_name("clippy-driver"))
+        .filter(|driver| driver.is_file())
+        .unwrap_or_else(|| PathBuf::from("clippy-driver"))
+}
+
+/// The one compile of the workspace: every target, as the test runner and the doc tests will
+/// want them, with clippy's lints when `lint` is on.
+pub fn build_command(ws: &Workspace, lint: bool) -> Command {
+    let mut cmd = ws.cargo();
+    cmd.args(["test", "--workspace", "--all-targets", "--no-run"]);
+    if lint {
+        cmd.envs(lint_env());
+    } else {
+        for (name, _) in lint_env() {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
 /// Every failure becomes a failed step in the summary, so this has no error of its own.
 pub fn run(options: &Options) -> ExitCode {
+    let run_started = Instant::now();
     let ws = Workspace::locate();
     let run_id = run_id();
     let prefix = format!("faro_t{run_id}_");
     eprintln!("xtask: test run {run_id} (databases {prefix}*)");
     let mut steps = Vec::new();
 
-    let started = Instant::now();
-    let stack = match LocalStack::start(Mode::Test, &ws) {
-        Ok(stack) => {
-            steps.push(Step::passed("stack", started));
-            Some(stack)
-        }
-        Err(_) if proc::shutdown_requested() => None,
-        Err(e) => {
-            eprintln!("error: {e}");
-            steps.push(Step::failed("stack", started, e.to_string(), e.hint()));
-            None
-        }
+    // The local stack and the tools wait mostly on the network and on start-ups, not on the
+    // CPU: they get ready while the workspace compiles.
+    let background = {
+        let ws = ws.clone();
+        let infra = options.infra;
+        std::thread::spawn(move || Background::prepare(&ws, infra))
     };
-    let env: Vec<(&str, String)> = match &stack {
+    // The app's wasm build is a dependency graph of its own (another target, another profile,
+    // other cargo locks): compiled beside the workspace, it fills the cores that the
+    // workspace's compile leaves idle at its narrow points (and the reverse).
+    let frontend = {
+        let ws = ws.clone();
+        std::thread::spawn(move || frontend_step(&ws))
+    };
+
+    if options.lint {
+        steps.push(step(
+            "fmt",
+            ws.cargo().args(["fmt", "--all", "--", "--check"]),
+            "format the code: `cargo fmt --all`",
+        ));
+    }
+    let compile_env = compile(&ws, options.lint, &mut steps);
+
+    let background = background.join().unwrap_or_else(|_| Background::panicked());
+    let stack = background.stack;
+    steps.extend(background.steps);
+    let mut env: Vec<(&str, String)> = match &stack {
         Some(stack) => vec![
             ("FARO_TEST_MYSQL_URL", stack.mysql.to_url()),
             ("FARO_TEST_DB_PREFIX", prefix.clone()),
@@ -92,42 +148,38 @@ pub fn run(options: &Options) -> ExitCode {
         ],
         None => Vec::new(),
     };
+    env.extend(compile_env.iter().flatten().cloned());
     let cargo = |args: &[&str]| {
         let mut cmd = ws.cargo();
         cmd.args(args)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
         cmd
     };
+    let built = compile_env.is_some();
 
-    if options.lint {
-        steps.push(step(
-            "fmt",
-            &mut cargo(&["fmt", "--all", "--", "--check"]),
-            "format the code: `cargo fmt --all`",
-        ));
-        steps.push(step(
-            "clippy",
-            &mut cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
-            "fix the warnings above; `cargo clippy --workspace --all-targets -- -D warnings` checks again",
-        ));
-    }
     if options.infra {
         steps.push(infra_step("cfn-lint", &ws, crate::infra::lint));
         steps.push(infra_step("cfn-guard", &ws, crate::infra::guard));
     }
-    steps.push(step(
-        "doc tests",
-        &mut cargo(&["test", "--workspace", "--doc"]),
-        "run them alone: `cargo test --workspace --doc`",
-    ));
+    if built {
+        steps.push(step(
+            "doc tests",
+            &mut cargo(&["test", "--workspace", "--doc"]),
+            "run them alone: `cargo test --workspace --doc`",
+        ));
+    }
     // The end-to-end tests need the built app (as it ships) and Debian's Chromium.
+    steps.push(
+        frontend
+            .join()
+            .unwrap_or_else(|_| Step::failed("frontend", Instant::now(), "panicked".into(), None)),
+    );
     if stack.is_some() {
-        steps.push(frontend_step(&ws));
         steps.push(chromium_step());
     }
-    // The deploy tests need moto, an OCI registry and the release image (built once here).
+    // The deploy tests need moto, an OCI registry and an image of the backend just built.
     let mut deploy_env = Vec::new();
-    if stack.is_some() && !proc::shutdown_requested() {
+    if stack.is_some() && built && !proc::shutdown_requested() {
         let started = Instant::now();
         match crate::deploy::prepare_tests(&ws) {
             Ok(vars) => {
@@ -142,11 +194,22 @@ pub fn run(options: &Options) -> ExitCode {
             )),
         }
     }
-    if stack.is_some() {
-        let mut runner = if nextest_available(&ws) {
-            cargo(&["nextest", "run", "--workspace", "--no-fail-fast"])
-        } else {
-            cargo(&["test", "--workspace", "--no-fail-fast"])
+    if stack.is_some() && built {
+        let mut runner = match crate::infra::nextest(&ws) {
+            Ok(nextest) => {
+                let mut cmd = Command::new(nextest);
+                cmd.current_dir(&ws.root)
+                    .args(["nextest", "run", "--workspace", "--no-fail-fast"])
+                    .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+                cmd
+            }
+            Err(e) => {
+                eprintln!(
+                    "xtask: note: cargo-nextest is not available ({e}); running `cargo test`, \
+                     which ignores the browser tests' limit in .config/nextest.toml"
+                );
+                cargo(&["test", "--workspace", "--no-fail-fast"])
+            }
         };
         runner
             .args(&options.runner_args)
@@ -159,7 +222,11 @@ pub fn run(options: &Options) -> ExitCode {
     } else if !proc::shutdown_requested() {
         steps.push(Step {
             name: "tests",
-            outcome: Outcome::Skipped("the local stack did not start".into()),
+            outcome: Outcome::Skipped(if built {
+                "the local stack did not start".into()
+            } else {
+                "the workspace did not compile".into()
+            }),
             took: Duration::ZERO,
             note: None,
         });
@@ -171,7 +238,7 @@ pub fn run(options: &Options) -> ExitCode {
     }
 
     let interrupted = proc::shutdown_requested();
-    summary(&run_id, &steps, interrupted);
+    summary(&run_id, &steps, interrupted, run_started.elapsed());
     let failed = steps
         .iter()
         .any(|s| matches!(s.outcome, Outcome::Failed { .. }));
@@ -181,6 +248,103 @@ pub fn run(options: &Options) -> ExitCode {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// The one compile, linted when `lint` is on; returns the environment later cargo calls need to
+/// reuse it, or `None` when nothing compiled. A lint failure still compiles once more without
+/// the lint, so that the tests run and report as well.
+fn compile(
+    ws: &Workspace,
+    lint: bool,
+    steps: &mut Vec<Step>,
+) -> Option<Vec<(&'static str, String)>> {
+    if lint {
+        let linted = step(
+            "clippy",
+            &mut build_command(ws, true),
+            "fix the errors above; `cargo clippy --workspace --all-targets -- -D warnings` \
+             checks again",
+        );
+        let passed = linted.outcome == Outcome::Passed;
+        steps.push(Step {
+            note: passed.then(|| "and the test build, in one compile".into()),
+            ..linted
+        });
+        if passed {
+            return Some(lint_env());
+        }
+    }
+    let built = step(
+        "build",
+        &mut build_command(ws, false),
+        "fix the compile errors above",
+    );
+    let passed = built.outcome == Outcome::Passed;
+    steps.push(built);
+    passed.then(Vec::new)
+}
+
+/// What gets ready beside the compile: the local stack, and the tools of the later steps
+/// installed (each later step finds its tool in place, or reports why it is not).
+struct Background {
+    stack: Option<LocalStack>,
+    steps: Vec<Step>,
+}
+
+impl Background {
+    fn prepare(ws: &Workspace, infra: bool) -> Self {
+        let mut steps = Vec::new();
+        let started = Instant::now();
+        let stack = match LocalStack::start(Mode::Test, ws) {
+            Ok(stack) => {
+                steps.push(Step::passed("stack", started));
+                Some(stack)
+            }
+            Err(_) if proc::shutdown_requested() => None,
+            Err(e) => {
+                eprintln!("error: {e}");
+                steps.push(Step::failed("stack", started, e.to_string(), e.hint()));
+                None
+            }
+        };
+        let started = Instant::now();
+        let mut ready = Vec::new();
+        let mut note = |name: &str, ok: bool| {
+            if ok {
+                ready.push(name.to_string());
+            }
+        };
+        note("cargo-nextest", crate::infra::nextest(ws).is_ok());
+        if infra {
+            note("cfn-lint", crate::infra::tools::cfn_lint(ws).is_ok());
+            note("cfn-guard", crate::infra::tools::cfn_guard().is_ok());
+        }
+        if stack.is_some() {
+            note("chromium", crate::frontend::ensure_chromium().is_ok());
+            note(
+                "moto",
+                crate::infra::python_tool(ws, &crate::infra::MOTO).is_ok(),
+            );
+            note("docker-registry", crate::deploy::registry_binary().is_ok());
+        }
+        steps.push(Step {
+            note: Some(format!("ready: {}", ready.join(", "))),
+            ..Step::passed("tools", started)
+        });
+        Self { stack, steps }
+    }
+
+    fn panicked() -> Self {
+        Self {
+            stack: None,
+            steps: vec![Step::failed(
+                "stack",
+                Instant::now(),
+                "preparing the stack and the tools panicked".into(),
+                None,
+            )],
+        }
     }
 }
 
@@ -309,13 +473,6 @@ fn chromium_step() -> Step {
     }
 }
 
-fn nextest_available(ws: &Workspace) -> bool {
-    let mut cmd = ws.cargo();
-    cmd.args(["nextest", "--version"]);
-    proc::capture("cargo nextest --version", &mut cmd, proc::OnShutdown::Abort)
-        .is_ok_and(|out| out.status.success())
-}
-
 /// Drops this run's databases; runs even after an interruption.
 fn cleanup(stack: &LocalStack, prefix: &str) -> Step {
     let started = Instant::now();
@@ -333,7 +490,7 @@ fn cleanup(stack: &LocalStack, prefix: &str) -> Step {
     }
 }
 
-fn summary(run_id: &str, steps: &[Step], interrupted: bool) {
+fn summary(run_id: &str, steps: &[Step], interrupted: bool, total: Duration) {
     eprintln!("\nxtask: summary of test run {run_id}");
     for step in steps {
         let took = if step.took.is_zero() {
@@ -360,6 +517,12 @@ fn summary(run_id: &str, steps: &[Step], interrupted: bool) {
         .iter()
         .filter(|s| matches!(s.outcome, Outcome::Failed { .. }))
         .count();
+    eprintln!(
+        "  {:<8} {:<10} {:>8}",
+        "",
+        "total",
+        format!("{:.1} s", total.as_secs_f64())
+    );
     if interrupted {
         eprintln!("xtask: interrupted");
     } else if failed == 0 {
@@ -386,6 +549,75 @@ mod tests {
             prefix.len() + 40 <= 64,
             "leaves tests 40 characters of MySQL's 64"
         );
+    }
+
+    /// A crate outside the workspace, built the way `cargo xtask test` builds the workspace.
+    fn probe_crate(name: &str, lib: &str) -> (Workspace, PathBuf) {
+        let root = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("src")).unwrap();
+        std::fs::write(
+            root.join("Cargo.toml"),
+            format!("[package]\nname = \"{name}\"\nedition = \"2024\"\n\n[workspace]\n"),
+        )
+        .unwrap();
+        // The same toolchain as the workspace, so rustc and clippy-driver agree.
+        let toolchain = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rust-toolchain.toml");
+        std::fs::copy(toolchain, root.join("rust-toolchain.toml")).unwrap();
+        std::fs::write(root.join("src/lib.rs"), lib).unwrap();
+        let ws = Workspace {
+            target: root.join("target"),
+            root: root.clone(),
+        };
+        (ws, root)
+    }
+
+    fn builds(ws: &Workspace, lint: bool) -> (bool, String) {
+        let output = build_command(ws, lint)
+            .env("CARGO_TARGET_DIR", &ws.target)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    #[test]
+    fn the_linted_build_fails_on_a_clippy_warning_in_test_code_and_passes_without() {
+        let with_warning = "pub fn double(x: u32) -> u32 {\n    x * 2\n}\n\n\
+            #[cfg(test)]\nmod tests {\n    fn two() -> u32 {\n        return 2;\n    }\n\n    \
+            #[test]\n    fn doubles() {\n        assert_eq!(super::double(1), two());\n    }\n}\n";
+        let (ws, root) = probe_crate("lint-probe", with_warning);
+        let (ok, stderr) = builds(&ws, true);
+        assert!(
+            !ok,
+            "a clippy warning must fail the linted build:\n{stderr}"
+        );
+        assert!(stderr.contains("needless_return"), "{stderr}");
+        let (ok, stderr) = builds(&ws, false);
+        assert!(ok, "the same code builds without the lint:\n{stderr}");
+
+        std::fs::write(
+            root.join("src/lib.rs"),
+            with_warning.replace("return 2;", "2"),
+        )
+        .unwrap();
+        let (ok, stderr) = builds(&ws, true);
+        assert!(ok, "clean code passes the linted build:\n{stderr}");
+
+        std::fs::write(
+            root.join("src/lib.rs"),
+            "pub fn f() {\n    let unused = 1;\n}\n",
+        )
+        .unwrap();
+        let (ok, stderr) = builds(&ws, true);
+        assert!(!ok, "a rustc warning fails it too:\n{stderr}");
+        assert!(
+            stderr.contains("unused_variables") || stderr.contains("unused variable"),
+            "{stderr}"
+        );
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

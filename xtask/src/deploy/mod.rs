@@ -3,7 +3,7 @@
 //! dev` and `test` quick to compile; the release commands compile it on first use.
 //!
 //! Also what `cargo xtask test` prepares for the deploy tests: moto's server (pinned, in a
-//! cached venv), Debian's `docker-registry`, and the release image built once per run.
+//! cached venv), Debian's `docker-registry`, and an image of the test build's backend.
 
 mod args;
 
@@ -29,8 +29,10 @@ pub enum Error {
     Spawn(std::io::Error),
     #[error("`docker-registry` is not installed and apt-get could not install it")]
     RegistryMissing,
-    #[error("building the release image for the tests failed")]
+    #[error("making the deploy tests' image failed")]
     Image,
+    #[error("{} is missing: the test build did not make it", .0.display())]
+    NotBuilt(PathBuf),
     #[error(transparent)]
     Tools(#[from] infra::tools::Error),
     #[error(transparent)]
@@ -44,8 +46,9 @@ impl Hint for Error {
             Self::RegistryMissing => Some(
                 "install Debian's OCI registry as root: `apt-get update && apt-get install -y docker-registry`".into(),
             ),
-            Self::Image => Some(
-                "run `cargo xtask image build` to see why; it needs `rustup target add x86_64-unknown-linux-musl` and `apt-get install -y musl-tools`".into(),
+            Self::Image => Some("faro-deploy's output above says why".into()),
+            Self::NotBuilt(_) => Some(
+                "build the workspace's test targets: `cargo test --workspace --all-targets --no-run`".into(),
             ),
             Self::Tools(e) => e.hint(),
             Self::Proc(e) => e.hint(),
@@ -90,25 +93,32 @@ pub fn registry_binary() -> Result<PathBuf, Error> {
 }
 
 /// What the deploy tests need, as environment variables for the test runner: moto's Python,
-/// the registry binary, and the image built once (the musl release build is the expensive part
-/// of a test run; every test reuses it).
+/// the registry binary, and an image made once from the debug `faro-backend` of the test build
+/// (the deploy tests only run it on this machine, inside the Fargate stand-in, so the static
+/// musl release build that ships is not needed here; `cargo xtask image build` and
+/// `cargo xtask bench --scenario image` cover that one). Expects `cargo test --no-run` to have
+/// built both binaries.
 pub fn prepare_tests(ws: &Workspace) -> Result<Vec<(&'static str, String)>, Error> {
     let moto = infra::python_tool(ws, &infra::MOTO)?;
     let registry = registry_binary()?;
     let image_dir = ws.target.join("faro-image").join("test");
-    let mut cmd = ws.cargo();
-    cmd.args([
-        "run",
-        "--quiet",
-        "-p",
-        "faro-deploy",
-        "--",
-        "image",
-        "build",
-        "--output",
-    ])
-    .arg(&image_dir);
-    eprintln!("\nxtask: building the release image once for the deploy tests");
+    let deploy = ws.binary("faro-deploy", false);
+    let backend = ws.binary("faro-backend", false);
+    for binary in [&deploy, &backend] {
+        if !binary.is_file() {
+            return Err(Error::NotBuilt(binary.clone()));
+        }
+    }
+    let mut cmd = Command::new(&deploy);
+    cmd.current_dir(&ws.root)
+        .args(["image", "build", "--binary"])
+        .arg(&backend)
+        .arg("--output")
+        .arg(&image_dir);
+    eprintln!(
+        "\nxtask: the deploy tests' image, from {}",
+        ws.display(&backend)
+    );
     if !proc::status("faro-deploy image build", &mut cmd)?.success() {
         return Err(Error::Image);
     }

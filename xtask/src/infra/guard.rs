@@ -116,7 +116,7 @@ fn parse_report(report: &Value) -> Result<BTreeMap<PathBuf, Verdicts>, String> {
 
 /// The fixture checks and the run against the real templates; a note with the counts.
 pub fn guard(ws: &Workspace) -> Result<String, CheckError> {
-    let exe = cfn_guard(ws)?;
+    let exe = cfn_guard()?;
     let infra = dir(ws);
     let rules_dir = infra.join("rules");
     let rules = rules(&rules_dir)?;

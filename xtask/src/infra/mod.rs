@@ -27,7 +27,7 @@ use crate::Hint;
 use crate::workspace::Workspace;
 
 pub use guard::guard;
-pub use tools::{MOTO, lint, python_tool};
+pub use tools::{MOTO, lint, nextest, python_tool};
 
 /// `infra/stacks.json`. Some fields are for the deploy command only.
 #[allow(

