@@ -373,6 +373,9 @@ fn signal_group(pgid: u32, signal: &str) -> bool {
 // `pre_exec` is unsafe because its closure runs in the forked child before exec, where only
 // async-signal-safe calls are sound; this is the one place in xtask that needs `unsafe`.
 #[allow(unsafe_code)]
+///
+/// The kernel sends the signal when the *thread* that spawned the child ends, not the process:
+/// children that must outlive a step (the local stack's servers) are spawned on the main thread.
 fn die_with_parent(cmd: &mut Command) {
     let parent = std::process::id();
     // SAFETY: the closure only calls prctl(2) and getppid(2), which are async-signal-safe, and

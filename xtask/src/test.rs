@@ -110,12 +110,12 @@ pub fn run(options: &Options) -> ExitCode {
     eprintln!("xtask: test run {run_id} (databases {prefix}*)");
     let mut steps = Vec::new();
 
-    // The local stack and the tools wait mostly on the network and on start-ups, not on the
-    // CPU: they get ready while the workspace compiles.
-    let background = {
+    // The tools wait mostly on the network, not on the CPU: they are installed while the
+    // workspace compiles.
+    let tools = {
         let ws = ws.clone();
         let infra = options.infra;
-        std::thread::spawn(move || Background::prepare(&ws, infra))
+        std::thread::spawn(move || tools_step(&ws, infra))
     };
     // The app's wasm build is a dependency graph of its own (another target, another profile,
     // other cargo locks): compiled beside the workspace, it fills the cores that the
@@ -125,6 +125,20 @@ pub fn run(options: &Options) -> ExitCode {
         std::thread::spawn(move || frontend_step(&ws))
     };
 
+    // On this thread: its servers must live until the end of the run (see `proc::spawn`).
+    let started = Instant::now();
+    let stack = match LocalStack::start(Mode::Test, &ws) {
+        Ok(stack) => {
+            steps.push(Step::passed("stack", started));
+            Some(stack)
+        }
+        Err(_) if proc::shutdown_requested() => None,
+        Err(e) => {
+            eprintln!("error: {e}");
+            steps.push(Step::failed("stack", started, e.to_string(), e.hint()));
+            None
+        }
+    };
     if options.lint {
         steps.push(step(
             "fmt",
@@ -134,9 +148,11 @@ pub fn run(options: &Options) -> ExitCode {
     }
     let compile_env = compile(&ws, options.lint, &mut steps);
 
-    let background = background.join().unwrap_or_else(|_| Background::panicked());
-    let stack = background.stack;
-    steps.extend(background.steps);
+    steps.push(
+        tools
+            .join()
+            .unwrap_or_else(|_| Step::failed("tools", Instant::now(), "panicked".into(), None)),
+    );
     let mut env: Vec<(&str, String)> = match &stack {
         Some(stack) => vec![
             ("FARO_TEST_MYSQL_URL", stack.mysql.to_url()),
@@ -285,66 +301,30 @@ fn compile(
     passed.then(Vec::new)
 }
 
-/// What gets ready beside the compile: the local stack, and the tools of the later steps
-/// installed (each later step finds its tool in place, or reports why it is not).
-struct Background {
-    stack: Option<LocalStack>,
-    steps: Vec<Step>,
-}
-
-impl Background {
-    fn prepare(ws: &Workspace, infra: bool) -> Self {
-        let mut steps = Vec::new();
-        let started = Instant::now();
-        let stack = match LocalStack::start(Mode::Test, ws) {
-            Ok(stack) => {
-                steps.push(Step::passed("stack", started));
-                Some(stack)
-            }
-            Err(_) if proc::shutdown_requested() => None,
-            Err(e) => {
-                eprintln!("error: {e}");
-                steps.push(Step::failed("stack", started, e.to_string(), e.hint()));
-                None
-            }
-        };
-        let started = Instant::now();
-        let mut ready = Vec::new();
-        let mut note = |name: &str, ok: bool| {
-            if ok {
-                ready.push(name.to_string());
-            }
-        };
-        note("cargo-nextest", crate::infra::nextest(ws).is_ok());
-        if infra {
-            note("cfn-lint", crate::infra::tools::cfn_lint(ws).is_ok());
-            note("cfn-guard", crate::infra::tools::cfn_guard().is_ok());
+/// The tools of the later steps, installed beside the compile: each later step finds its tool
+/// in place, or reports why it is not there.
+fn tools_step(ws: &Workspace, infra: bool) -> Step {
+    let started = Instant::now();
+    let mut ready = Vec::new();
+    let mut note = |name: &'static str, ok: bool| {
+        if ok {
+            ready.push(name);
         }
-        if stack.is_some() {
-            note("chromium", crate::frontend::ensure_chromium().is_ok());
-            note(
-                "moto",
-                crate::infra::python_tool(ws, &crate::infra::MOTO).is_ok(),
-            );
-            note("docker-registry", crate::deploy::registry_binary().is_ok());
-        }
-        steps.push(Step {
-            note: Some(format!("ready: {}", ready.join(", "))),
-            ..Step::passed("tools", started)
-        });
-        Self { stack, steps }
+    };
+    note("cargo-nextest", crate::infra::nextest(ws).is_ok());
+    if infra {
+        note("cfn-lint", crate::infra::tools::cfn_lint(ws).is_ok());
+        note("cfn-guard", crate::infra::tools::cfn_guard().is_ok());
     }
-
-    fn panicked() -> Self {
-        Self {
-            stack: None,
-            steps: vec![Step::failed(
-                "stack",
-                Instant::now(),
-                "preparing the stack and the tools panicked".into(),
-                None,
-            )],
-        }
+    note("chromium", crate::frontend::ensure_chromium().is_ok());
+    note(
+        "moto",
+        crate::infra::python_tool(ws, &crate::infra::MOTO).is_ok(),
+    );
+    note("docker-registry", crate::deploy::registry_binary().is_ok());
+    Step {
+        note: Some(format!("ready: {}", ready.join(", "))),
+        ..Step::passed("tools", started)
     }
 }
 

@@ -149,7 +149,7 @@ fn main() -> ExitCode {
 }
 
 /// SIGTERM or SIGINT (Ctrl-C), registered now, awaited later.
-fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+fn stop_signal() -> std::io::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;
