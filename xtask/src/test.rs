@@ -1,8 +1,10 @@
 //! `cargo xtask test`: lint and every test of the workspace against the real local stack.
 //!
-//! Steps run in order and all of them run even when one fails (the tests are skipped only when
-//! the stack could not start). Doc tests run before the main test runner so that the run's last
-//! lines are the runner's summary.
+//! Every step runs even when another fails (the tests are skipped only when the stack could not
+//! start or the workspace did not compile). The workspace is compiled once, linted, and the doc
+//! tests and the runner reuse that build; the app's wasm build and the tool installs run in
+//! threads beside it. Doc tests run before the main test runner so that the run's last lines are
+//! the runner's summary, followed by the table of steps and the total time.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -532,7 +534,7 @@ mod tests {
     }
 
     /// A crate outside the workspace, built the way `cargo xtask test` builds the workspace.
-    fn probe_crate(name: &str, lib: &str) -> (Workspace, PathBuf) {
+    fn probe_crate(name: &str, lib: &str) -> Workspace {
         let root = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(root.join("src")).unwrap();
@@ -545,11 +547,10 @@ mod tests {
         let toolchain = Path::new(env!("CARGO_MANIFEST_DIR")).join("../rust-toolchain.toml");
         std::fs::copy(toolchain, root.join("rust-toolchain.toml")).unwrap();
         std::fs::write(root.join("src/lib.rs"), lib).unwrap();
-        let ws = Workspace {
+        Workspace {
             target: root.join("target"),
-            root: root.clone(),
-        };
-        (ws, root)
+            root,
+        }
     }
 
     fn builds(ws: &Workspace, lint: bool) -> (bool, String) {
@@ -568,7 +569,7 @@ mod tests {
         let with_warning = "pub fn double(x: u32) -> u32 {\n    x * 2\n}\n\n\
             #[cfg(test)]\nmod tests {\n    fn two() -> u32 {\n        return 2;\n    }\n\n    \
             #[test]\n    fn doubles() {\n        assert_eq!(super::double(1), two());\n    }\n}\n";
-        let (ws, root) = probe_crate("lint-probe", with_warning);
+        let ws = probe_crate("lint-probe", with_warning);
         let (ok, stderr) = builds(&ws, true);
         assert!(
             !ok,
@@ -579,7 +580,7 @@ mod tests {
         assert!(ok, "the same code builds without the lint:\n{stderr}");
 
         std::fs::write(
-            root.join("src/lib.rs"),
+            ws.root.join("src/lib.rs"),
             with_warning.replace("return 2;", "2"),
         )
         .unwrap();
@@ -587,7 +588,7 @@ mod tests {
         assert!(ok, "clean code passes the linted build:\n{stderr}");
 
         std::fs::write(
-            root.join("src/lib.rs"),
+            ws.root.join("src/lib.rs"),
             "pub fn f() {\n    let unused = 1;\n}\n",
         )
         .unwrap();
@@ -597,7 +598,7 @@ mod tests {
             stderr.contains("unused_variables") || stderr.contains("unused variable"),
             "{stderr}"
         );
-        let _ = std::fs::remove_dir_all(&root);
+        let _ = std::fs::remove_dir_all(&ws.root);
     }
 
     #[test]

@@ -44,6 +44,11 @@ async fn wait_for_port(port: u16, what: &str) {
     }
 }
 
+/// The JSON body of a GET that must succeed.
+async fn get_json(url: &str) -> serde_json::Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
 /// The checkout whose commit is deployed (its HEAD must be the image's revision):
 /// `FARO_TEST_WORKSPACE`, else this one.
 fn workspace() -> PathBuf {
@@ -344,22 +349,13 @@ async fn plan_deploy_noop_failed_rollout_and_rollback() {
         assert!(out.contains(step), "{step} missing:\n{out}");
     }
     assert!(out.contains("exited 0"), "the migration ran: {out}");
-    let version: serde_json::Value = reqwest::get(format!("{}/api/version", s.fargate.lb_url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let version = get_json(&format!("{}/api/version", s.fargate.lb_url)).await;
     assert_eq!(version["git_sha"], head_sha());
-    let config: serde_json::Value = reqwest::get(format!(
+    let config = get_json(&format!(
         "{}/config.json",
         s.amplify.site_url(APP_ID, "main")
     ))
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(config["environment"], ENV);
     assert_eq!(config["api_base_url"], s.fargate.lb_url.as_str());
 
@@ -552,12 +548,7 @@ async fn plan_deploy_noop_failed_rollout_and_rollback() {
     assert!(!out.contains("[8/8] summary"), "{out}");
     // The service still answers, and `status` shows the previous image (both images hold the
     // same backend, so /api/version cannot tell them apart).
-    let version: serde_json::Value = reqwest::get(format!("{}/api/version", s.fargate.lb_url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let version = get_json(&format!("{}/api/version", s.fargate.lb_url)).await;
     assert_eq!(version["git_sha"], head_sha());
     let ready = reqwest::get(format!("{}/readyz", s.fargate.lb_url))
         .await
