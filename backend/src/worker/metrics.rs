@@ -71,19 +71,6 @@ pub fn line(environment: &str, snapshot: &Snapshot, at: SystemTime) -> String {
     .to_string()
 }
 
-/// Age of the oldest release still waiting for its build to be triggered.
-pub async fn outbox_lag(state: &AppState) -> Result<Duration, sqlx::Error> {
-    let oldest: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
-        "SELECT MIN(o.created_at) FROM outbox o JOIN releases r ON r.id = o.release_id \
-         WHERE o.done = FALSE AND r.status = 'queued'",
-    )
-    .fetch_one(&state.db)
-    .await?;
-    Ok(oldest
-        .and_then(|at| (crate::db::now() - at).to_std().ok())
-        .unwrap_or_default())
-}
-
 pub async fn snapshot(state: &AppState) -> Snapshot {
     let external = &state.external;
     let circuit_open = external
@@ -94,10 +81,12 @@ pub async fn snapshot(state: &AppState) -> Snapshot {
             .sleakops
             .as_ref()
             .is_some_and(|c| c.circuit().is_open());
-    let outbox_lag = outbox_lag(state).await.unwrap_or_else(|err| {
-        tracing::warn!(error = %err, "cannot measure the outbox lag");
-        Duration::ZERO
-    });
+    let outbox_lag = super::store::outbox_lag(&state.db)
+        .await
+        .unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "cannot measure the outbox lag");
+            Duration::ZERO
+        });
     Snapshot {
         external_errors: state.metrics.take_external_errors(),
         circuit_open,

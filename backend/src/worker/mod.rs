@@ -2,8 +2,9 @@
 //! build, poll, deployment, poll — writing every change to MySQL and the release's timeline.
 //!
 //! Every backend task runs one, so any number of them share the work: rows are claimed with
-//! `SELECT … FOR UPDATE SKIP LOCKED` as leases ([`outbox`]), and each release is resumed from
-//! its stored state by whichever task claims it next ([`job`]). SleakOps being down makes
+//! `SELECT … FOR UPDATE SKIP LOCKED` as leases ([`store`]), and each release is resumed from
+//! its stored state by whichever task claims it next: [`machine`] decides each step from
+//! that state, [`job`] does the I/O. SleakOps being down makes
 //! releases wait (rescheduled with exponential backoff, up to `FARO_WORKER_MAX_ATTEMPTS`);
 //! a trigger whose outcome is unknown is never sent twice.
 //!
@@ -14,8 +15,9 @@
 //! one lease (`FARO_WORKER_LEASE_MS`).
 
 mod job;
+mod machine;
 pub mod metrics;
-pub mod outbox;
+mod store;
 
 use crate::AppState;
 use std::{
@@ -87,7 +89,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         }
         let free = config.concurrency as usize - jobs.len();
         if free > 0 {
-            match outbox::claim(&state.db, &worker_id, free as u32, config.lease).await {
+            match store::claim(&state.db, &worker_id, free as u32, config.lease).await {
                 Ok(claims) => {
                     for claim in claims {
                         tracing::debug!(release_id = claim.release_id, "claimed");
@@ -119,7 +121,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
         tracing::warn!("release jobs outlived the shutdown grace period; aborting them");
         jobs.shutdown().await;
     }
-    match outbox::release_all(&state.db, &worker_id).await {
+    match store::release_all(&state.db, &worker_id).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(rows = n, "handed claimed releases back"),
         Err(err) => {
@@ -140,7 +142,7 @@ fn ended(joined: Result<(), tokio::task::JoinError>) {
 async fn supervise(
     state: AppState,
     sleakops: faro_sleakops::Client,
-    claim: outbox::Claim,
+    claim: store::Claim,
     stop: watch::Receiver<bool>,
 ) {
     let (lost_tx, lost) = watch::channel(false);
@@ -152,7 +154,7 @@ async fn supervise(
             let every = lease / 3;
             loop {
                 tokio::time::sleep(every.max(Duration::from_millis(50))).await;
-                match outbox::renew(&db, &claim, lease).await {
+                match store::renew(&db, &claim, lease).await {
                     Ok(true) => {}
                     Ok(false) => {
                         tracing::info!(release_id = claim.release_id, "claim lost");
