@@ -173,8 +173,9 @@ pub async fn apply(
     change: &Change,
     now: DateTime<Utc>,
 ) -> Result<Option<u64>, sqlx::Error> {
-    let from = change.from().as_str();
-    let done = match change {
+    let to = change.to().as_str();
+    // Each statement binds its own values first, then the release and its expected status.
+    let query = match change {
         Change::Started { trigger, id } => {
             let sql = match trigger {
                 Trigger::Build => concat!(
@@ -191,72 +192,48 @@ pub async fn apply(
                 ),
             };
             sqlx::query(sql)
-                .bind(change.to().as_str())
+                .bind(to)
                 .bind(id.as_str())
                 .bind(now)
                 .bind(now)
-                .bind(release_id)
-                .bind(from)
-                .execute(&mut *tx)
-                .await?
         }
-        Change::Built { .. } => {
-            sqlx::query(concat!(
-                "UPDATE releases SET built_at = ?, updated_at = ?, ",
-                timeline::next_seq_sql!(),
-                " WHERE id = ? AND status = ? AND built_at IS NULL"
-            ))
-            .bind(now)
-            .bind(now)
-            .bind(release_id)
-            .bind(from)
-            .execute(&mut *tx)
-            .await?
-        }
-        Change::Deployed { .. } => {
-            sqlx::query(concat!(
-                "UPDATE releases SET status = ?, deployed_at = ?, finished_at = ?, \
-                 updated_at = ?, ",
-                timeline::next_seq_sql!(),
-                " WHERE id = ? AND status = ?"
-            ))
-            .bind(change.to().as_str())
-            .bind(now)
-            .bind(now)
-            .bind(now)
-            .bind(release_id)
-            .bind(from)
-            .execute(&mut *tx)
-            .await?
-        }
-        Change::Failed { reason, .. } => {
-            sqlx::query(concat!(
-                "UPDATE releases SET status = ?, failure_reason = ?, finished_at = ?, \
-                 updated_at = ?, ",
-                timeline::next_seq_sql!(),
-                " WHERE id = ? AND status = ?"
-            ))
-            .bind(change.to().as_str())
-            .bind(reason)
-            .bind(now)
-            .bind(now)
-            .bind(release_id)
-            .bind(from)
-            .execute(&mut *tx)
-            .await?
-        }
-        Change::Noted { .. } => {
-            sqlx::query(concat!(
-                "UPDATE releases SET ",
-                timeline::next_seq_sql!(),
-                " WHERE id = ? AND status = ?"
-            ))
-            .bind(release_id)
-            .bind(from)
-            .execute(&mut *tx)
-            .await?
-        }
+        Change::Built { .. } => sqlx::query(concat!(
+            "UPDATE releases SET built_at = ?, updated_at = ?, ",
+            timeline::next_seq_sql!(),
+            " WHERE id = ? AND status = ? AND built_at IS NULL"
+        ))
+        .bind(now)
+        .bind(now),
+        Change::Deployed { .. } => sqlx::query(concat!(
+            "UPDATE releases SET status = ?, deployed_at = ?, finished_at = ?, updated_at = ?, ",
+            timeline::next_seq_sql!(),
+            " WHERE id = ? AND status = ?"
+        ))
+        .bind(to)
+        .bind(now)
+        .bind(now)
+        .bind(now),
+        Change::Failed { reason, .. } => sqlx::query(concat!(
+            "UPDATE releases SET status = ?, failure_reason = ?, finished_at = ?, \
+             updated_at = ?, ",
+            timeline::next_seq_sql!(),
+            " WHERE id = ? AND status = ?"
+        ))
+        .bind(to)
+        .bind(reason.as_str())
+        .bind(now)
+        .bind(now),
+        Change::Noted { .. } => sqlx::query(concat!(
+            "UPDATE releases SET ",
+            timeline::next_seq_sql!(),
+            " WHERE id = ? AND status = ?"
+        )),
     };
+    let done = query
+        .bind(release_id)
+        .bind(change.from().as_str())
+        .execute(&mut *tx)
+        .await?;
     Ok(numbered(&done))
 }
 
