@@ -19,8 +19,10 @@ const MAX_REASON: usize = 2000;
 pub struct Release {
     pub status: ReleaseStatus,
     pub branch: String,
+    /// The full commit; the timeline shows its first seven characters.
     pub commit_sha: String,
     pub tag: Option<String>,
+    /// SleakOps' ids of what it started for the release.
     pub build: Option<ResourceId>,
     pub deployment: Option<ResourceId>,
     /// Written before the build is triggered: once set, the build may have started.
@@ -602,11 +604,8 @@ mod tests {
 
     #[test]
     fn a_queued_release_without_a_build_id_or_request_starts_its_build() {
-        decides(
-            Queued,
-            |m| !m.build && !m.build_requested,
-            &Step::Start(Trigger::Build),
-        );
+        let start = Step::Start(Trigger::Build);
+        decides(Queued, |m| !m.build && !m.build_requested, &start);
     }
 
     #[test]
@@ -617,29 +616,21 @@ mod tests {
 
     #[test]
     fn a_building_release_with_a_deployment_id_follows_that_deployment() {
-        decides(
-            Building,
-            |m| m.build && m.deployment,
-            &Step::Follow(Follow::Deployment(deployment())),
-        );
+        let follow = Step::Follow(Follow::Deployment(deployment()));
+        decides(Building, |m| m.build && m.deployment, &follow);
     }
 
     #[test]
     fn a_building_release_whose_build_has_not_succeeded_follows_the_build() {
-        decides(
-            Building,
-            |m| m.build && !m.built && !m.deployment,
-            &Step::Follow(Follow::Build(build())),
-        );
+        let follow = Step::Follow(Follow::Build(build()));
+        decides(Building, |m| m.build && !m.built && !m.deployment, &follow);
     }
 
     #[test]
     fn a_built_release_starts_the_deployment_of_its_build() {
-        decides(
-            Building,
-            |m| m.build && m.built && !m.deployment && !m.deployment_requested,
-            &Step::Start(Trigger::Deployment { build: build() }),
-        );
+        let start = Step::Start(Trigger::Deployment { build: build() });
+        let built = |m: Marks| m.build && m.built && !m.deployment;
+        decides(Building, |m| built(m) && !m.deployment_requested, &start);
     }
 
     #[test]
@@ -649,20 +640,18 @@ mod tests {
                       so it is unknown whether it started. Faro does not start it again by \
                       itself, so nothing is deployed twice: check SleakOps for a deployment to \
                       shop-prod and retry this release.";
+        let built = |m: Marks| m.build && m.built && !m.deployment;
         decides(
             Building,
-            |m| m.build && m.built && !m.deployment && m.deployment_requested,
+            |m| built(m) && m.deployment_requested,
             &failure(Building, reason),
         );
     }
 
     #[test]
     fn a_deploying_release_follows_its_deployment() {
-        decides(
-            Deploying,
-            |m| m.deployment,
-            &Step::Follow(Follow::Deployment(deployment())),
-        );
+        let follow = Step::Follow(Follow::Deployment(deployment()));
+        decides(Deploying, |m| m.deployment, &follow);
     }
 
     #[test]

@@ -197,6 +197,7 @@ pub async fn apply(
                 .bind(now)
                 .bind(now)
         }
+        // `built_at IS NULL`: of two jobs that both saw the build succeed, one tells it.
         Change::Built { .. } => sqlx::query(concat!(
             "UPDATE releases SET built_at = ?, updated_at = ?, ",
             timeline::next_seq_sql!(),
@@ -213,6 +214,7 @@ pub async fn apply(
         .bind(now)
         .bind(now)
         .bind(now),
+        // Any unfinished status can fail; `from` is the one the job last saw.
         Change::Failed { reason, .. } => sqlx::query(concat!(
             "UPDATE releases SET status = ?, failure_reason = ?, finished_at = ?, \
              updated_at = ?, ",
