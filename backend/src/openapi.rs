@@ -1,5 +1,5 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations (the paths come with
-//! the routes, see [`crate::routes`]), and the problem responses handlers share.
+//! the routes, see [`crate::routes`]), and the problem responses handlers list by name.
 
 use faro_types::{PROBLEM_CONTENT_TYPE, Problem};
 use std::collections::BTreeMap;
@@ -14,18 +14,8 @@ use utoipa::{
         title = "Faro API",
         description = "The release cockpit: projects, environments, releases on SleakOps, their live timelines and delivery metrics. Errors are RFC 9457 problem documents (`application/problem+json`).",
     ),
-    components(
-        schemas(Problem),
-        responses(
-            NotSignedIn,
-            Forbidden,
-            NotFound,
-            Conflict,
-            InvalidInput,
-            TooManyRequests,
-            Unavailable
-        )
-    ),
+    // The problem responses refer to it by name.
+    components(schemas(Problem)),
     tags(
         (name = "operations", description = "Health, readiness, build information, and what the app runs against"),
         (name = "accounts", description = "Sign-up, sign-in and sessions"),
@@ -41,17 +31,17 @@ pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
-/// Declares a problem response: a component of the document under the type's name, and a
-/// type an operation lists by name in its `responses(...)`, which refers to the component
-/// under the problem's status.
+/// Declares a problem response: a type an operation lists by name in its `responses(...)`,
+/// which describes the problem under its status (a `Problem` body, as
+/// `application/problem+json`).
 macro_rules! problem {
     ($(#[doc = $doc:literal])+ $name:ident = $status:literal) => {
         $(#[doc = $doc])+
         #[derive(Debug)]
         pub struct $name;
 
-        impl<'a> utoipa::ToResponse<'a> for $name {
-            fn response() -> (&'a str, RefOr<Response>) {
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<Response>> {
                 let description = [$($doc),+].map(str::trim).join(" ");
                 let content = ContentBuilder::new()
                     .schema(Some(Ref::from_schema_name("Problem")))
@@ -60,14 +50,7 @@ macro_rules! problem {
                     .description(description)
                     .content(PROBLEM_CONTENT_TYPE, content)
                     .build();
-                (stringify!($name), response.into())
-            }
-        }
-
-        impl utoipa::IntoResponses for $name {
-            fn responses() -> BTreeMap<String, RefOr<Response>> {
-                let reference = Ref::from_response_name(stringify!($name));
-                BTreeMap::from([($status.to_string(), reference.into())])
+                BTreeMap::from([($status.to_string(), response.into())])
             }
         }
     };
