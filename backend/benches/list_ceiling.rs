@@ -1,10 +1,10 @@
 //! The database's own ceiling for the release list: the list endpoint's exact query
-//! (`releases::query::page`) in a closed loop over the pool, without HTTP, auth or JSON.
+//! (`releases::store::member_page`) in a closed loop over the pool, without HTTP, auth or JSON.
 //! `cargo xtask bench` runs it after the HTTP scenarios so the endpoint's overhead shows as a
 //! ratio. Configured by `DATABASE_URL`, `FARO_BENCH_USER_ID`, `FARO_BENCH_PROJECT`, `FARO_BENCH_SECS` and
 //! `FARO_BENCH_CONNECTIONS`; prints one line of results.
 
-use faro_backend::releases::query::{ListFilter, page};
+use faro_backend::releases::store::{ListFilter, member_page};
 use sqlx::mysql::MySqlPoolOptions;
 use std::time::{Duration, Instant};
 
@@ -44,7 +44,7 @@ fn main() {
                     let mut latencies = Vec::new();
                     while Instant::now() < until {
                         let started = Instant::now();
-                        let rows = page(&pool, user_id, &slug, &ListFilter::default(), None, 21)
+                        let rows = member_page(&pool, user_id, &slug, &ListFilter::default(), None, 21)
                             .await
                             .expect("query");
                         assert_eq!(rows.len(), 21, "the bench project has at least 21 releases");

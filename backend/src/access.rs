@@ -2,8 +2,20 @@
 //! membership, so a project the caller is not a member of does not exist for them (404),
 //! and a role too low for a write is refused (403).
 
-use crate::{AppState, auth::CurrentUser, error::ApiError};
+use crate::{
+    AppState,
+    auth::CurrentUser,
+    error::ApiError,
+    http::ClientInfo,
+    projects::store,
+    write::{Lock, ProjectWrite},
+};
+use axum::{
+    extract::{FromRequestParts, Path},
+    http::request::Parts,
+};
 use faro_types::Role;
+use std::collections::HashMap;
 
 /// The caller's standing in one project.
 #[derive(Debug, Clone)]
@@ -16,17 +28,14 @@ pub struct ProjectAccess {
 impl ProjectAccess {
     /// Resolves `slug` for `user`; not found and not a member are the same 404.
     pub async fn load(state: &AppState, user: &CurrentUser, slug: &str) -> Result<Self, ApiError> {
-        let row: Option<(u64, String)> = sqlx::query_as(
-            "SELECT p.id, m.role FROM projects p \
-             JOIN memberships m ON m.project_id = p.id AND m.user_id = ? \
-             WHERE p.slug = ?",
-        )
-        .bind(user.id)
-        .bind(slug)
-        .fetch_optional(&state.db)
-        .await?;
-        let (project_id, role) = row.ok_or(ApiError::NotFound)?;
-        Self::from_row(project_id, slug.to_owned(), &role)
+        let (project_id, role) = store::membership(&state.db, user.id, slug)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        Ok(Self {
+            project_id,
+            slug: slug.to_owned(),
+            role,
+        })
     }
 
     /// Resolves the project of `project_id` for `user` (for URLs that name a child object,
@@ -36,22 +45,9 @@ impl ProjectAccess {
         user: &CurrentUser,
         project_id: u64,
     ) -> Result<Self, ApiError> {
-        let row: Option<(String, String)> = sqlx::query_as(
-            "SELECT p.slug, m.role FROM projects p \
-             JOIN memberships m ON m.project_id = p.id AND m.user_id = ? \
-             WHERE p.id = ?",
-        )
-        .bind(user.id)
-        .bind(project_id)
-        .fetch_optional(&state.db)
-        .await?;
-        let (slug, role) = row.ok_or(ApiError::NotFound)?;
-        Self::from_row(project_id, slug, &role)
-    }
-
-    fn from_row(project_id: u64, slug: String, role: &str) -> Result<Self, ApiError> {
-        let role = Role::parse(role)
-            .ok_or_else(|| ApiError::Internal(format!("unknown role {role:?} in memberships")))?;
+        let (slug, role) = store::membership_by_id(&state.db, user.id, project_id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
         Ok(Self {
             project_id,
             slug,
@@ -83,5 +79,54 @@ impl ProjectAccess {
                 field: Some(field.to_owned()),
             })
         }
+    }
+}
+
+/// A signed-in member of the project the URL's `{slug}` names: what a handler under
+/// `/api/projects/{slug}` starts from. Resolving it answers 401 to anonymous callers and 404
+/// to strangers, before anything else of the request is looked at.
+#[derive(Debug)]
+pub struct InProject {
+    pub state: AppState,
+    pub user: CurrentUser,
+    pub client: ClientInfo,
+    pub access: ProjectAccess,
+}
+
+impl InProject {
+    /// Begins a write that needs the caller to be at least `needs` (see [`ProjectWrite`]).
+    pub async fn write(&self, lock: Lock, needs: Role) -> Result<ProjectWrite<'_>, ApiError> {
+        ProjectWrite::begin(
+            &self.state,
+            &self.user,
+            &self.client,
+            &self.access,
+            lock,
+            needs,
+        )
+        .await
+    }
+}
+
+impl FromRequestParts<AppState> for InProject {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NotFound)?;
+        let slug = params.get("slug").ok_or(ApiError::NotFound)?;
+        let access = ProjectAccess::load(state, &user, slug).await?;
+        Ok(Self {
+            state: state.clone(),
+            user,
+            client,
+            access,
+        })
     }
 }

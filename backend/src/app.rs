@@ -5,7 +5,7 @@ use crate::{
     db::{self, DbError},
     dynamo::{self, DynamoError},
     health::Readiness,
-    http, openapi,
+    http, routes,
 };
 use axum::{Router, serve::ListenerExt};
 use sqlx::MySqlPool;
@@ -91,7 +91,7 @@ impl App {
             dynamo::ensure_table(&dynamo, &config.dynamodb.table).await?;
         }
         let external = crate::external::External::new(&config)?;
-        let mut routes = openapi::router().0;
+        let mut routes = routes::router().0;
         if let Some(dir) = &config.frontend_dir {
             routes = routes.merge(crate::frontend_assets::routes(dir));
         }

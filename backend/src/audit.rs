@@ -30,30 +30,17 @@ impl Scope {
     }
 }
 
+/// What an entry says happened.
 #[derive(Debug)]
-pub struct Event<'a> {
-    pub scope: Scope,
-    pub actor_id: u64,
-    pub actor_email: &'a str,
-    pub client: &'a ClientInfo,
+pub struct Entry {
     pub action: &'static str,
     pub target: String,
     pub details: Option<String>,
 }
 
-impl<'a> Event<'a> {
-    pub fn new(
-        scope: Scope,
-        actor: &'a CurrentUser,
-        client: &'a ClientInfo,
-        action: &'static str,
-        target: String,
-    ) -> Self {
+impl Entry {
+    pub fn new(action: &'static str, target: String) -> Self {
         Self {
-            scope,
-            actor_id: actor.id,
-            actor_email: &actor.email,
-            client,
             action,
             target,
             details: None,
@@ -63,6 +50,27 @@ impl<'a> Event<'a> {
     pub fn details(mut self, details: impl Into<String>) -> Self {
         self.details = Some(details.into());
         self
+    }
+}
+
+#[derive(Debug)]
+pub struct Event<'a> {
+    pub scope: Scope,
+    pub actor_id: u64,
+    pub actor_email: &'a str,
+    pub client: &'a ClientInfo,
+    pub entry: Entry,
+}
+
+impl<'a> Event<'a> {
+    pub fn new(scope: Scope, actor: &'a CurrentUser, client: &'a ClientInfo, entry: Entry) -> Self {
+        Self {
+            scope,
+            actor_id: actor.id,
+            actor_email: &actor.email,
+            client,
+            entry,
+        }
     }
 }
 
@@ -91,15 +99,18 @@ pub async fn record(state: &AppState, event: Event<'_>) {
         ),
         (
             "action".to_owned(),
-            AttributeValue::S(event.action.to_owned()),
+            AttributeValue::S(event.entry.action.to_owned()),
         ),
-        ("target".to_owned(), AttributeValue::S(event.target.clone())),
+        (
+            "target".to_owned(),
+            AttributeValue::S(event.entry.target.clone()),
+        ),
         (
             "source_ip".to_owned(),
             AttributeValue::S(event.client.ip.clone()),
         ),
     ]);
-    if let Some(details) = &event.details {
+    if let Some(details) = &event.entry.details {
         item.insert("details".into(), AttributeValue::S(details.clone()));
     }
     if let Some(agent) = &event.client.user_agent {
@@ -110,10 +121,10 @@ pub async fn record(state: &AppState, event: Event<'_>) {
             error = %err,
             audit.scope = %event.scope.pk(),
             audit.actor_id = event.actor_id,
-            audit.action = event.action,
-            audit.target = %event.target,
+            audit.action = event.entry.action,
+            audit.target = %event.entry.target,
             audit.source_ip = %event.client.ip,
-            audit.details = ?event.details,
+            audit.details = ?event.entry.details,
             "audit entry not stored"
         );
     }
@@ -137,11 +148,7 @@ pub async fn list(
         .scan_index_forward(false)
         .limit(limit as i32);
     if let Some(cursor) = cursor {
-        let sk = hex::decode(cursor)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .filter(|s| s.starts_with("AT#"))
-            .ok_or_else(|| ApiError::field("cursor", "is not a cursor this API issued"))?;
+        let sk = crate::paging::decode(cursor, |sk| sk.starts_with("AT#").then_some(sk))?;
         query = query
             .exclusive_start_key(PK, AttributeValue::S(pk))
             .exclusive_start_key(SK, AttributeValue::S(sk));
@@ -152,7 +159,7 @@ pub async fn list(
         .last_evaluated_key()
         .and_then(|k| k.get(SK))
         .and_then(|v| v.as_s().ok())
-        .map(|sk| hex::encode(sk.as_bytes()));
+        .map(|sk| crate::paging::encode(sk));
     Ok(Page { items, next_cursor })
 }
 

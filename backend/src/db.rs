@@ -70,7 +70,12 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-/// One round trip, for readiness.
-pub async fn ping(pool: &MySqlPool) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
+/// A write whose unique key is already taken answers `Ok(None)`: the one place a duplicate
+/// is told apart from other failures, which each caller turns into its own 409.
+pub fn unless_duplicate<T>(result: Result<T, sqlx::Error>) -> Result<Option<T>, sqlx::Error> {
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(sqlx::Error::Database(err)) if err.is_unique_violation() => Ok(None),
+        Err(err) => Err(err),
+    }
 }

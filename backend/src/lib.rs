@@ -19,12 +19,15 @@ pub mod frontend_assets;
 pub mod health;
 pub mod http;
 pub mod openapi;
+pub mod paging;
 pub mod projects;
 pub mod releases;
+pub mod routes;
 pub mod shutdown;
 pub mod telemetry;
 pub mod version;
 pub mod worker;
+pub mod write;
 
 pub use app::{App, AppState, StartupError, prepare_stores};
 pub use config::Config;

@@ -1,11 +1,12 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations: every route is
-//! registered together with its description, so the two cannot drift apart.
+//! The OpenAPI 3.1 document, generated from the handlers' annotations (the paths come with
+//! the routes, see [`crate::routes`]), and the problem responses handlers list by name.
 
-use crate::{AppState, accounts, health, version};
-use axum::{Json, Router, routing::get};
-use std::sync::Arc;
-use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
+use faro_types::{PROBLEM_CONTENT_TYPE, Problem};
+use std::collections::BTreeMap;
+use utoipa::{
+    OpenApi,
+    openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder},
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,6 +14,8 @@ use utoipa_axum::router::OpenApiRouter;
         title = "Faro API",
         description = "The release cockpit: projects, environments, releases on SleakOps, their live timelines and delivery metrics. Errors are RFC 9457 problem documents (`application/problem+json`).",
     ),
+    // The problem responses refer to it by name.
+    components(schemas(Problem)),
     tags(
         (name = "operations", description = "Health, readiness, build information, and what the app runs against"),
         (name = "accounts", description = "Sign-up, sign-in and sessions"),
@@ -23,25 +26,70 @@ use utoipa_axum::router::OpenApiRouter;
 )]
 struct ApiDoc;
 
-/// Every route of the API with its document, and `/api/openapi.json` serving it.
-pub fn router() -> (Router<AppState>, Arc<utoipa::openapi::OpenApi>) {
-    let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(health::routes())
-        .merge(version::routes())
-        .merge(crate::external::routes())
-        .merge(accounts::routes())
-        .merge(crate::releases::routes())
-        .merge(crate::projects::routes())
-        .merge(crate::ai::routes())
-        .split_for_parts();
-    let api = Arc::new(api);
-    let served = api.clone();
-    let router = router.route(
-        "/api/openapi.json",
-        get(move || {
-            let api = served.clone();
-            async move { Json(api) }
-        }),
-    );
-    (router, api)
+/// The document's frame (title, tags, shared components); [`crate::routes`] adds the paths.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// Declares a problem response: a type an operation lists by name in its `responses(...)`,
+/// which describes the problem under its status (a `Problem` body, as
+/// `application/problem+json`).
+macro_rules! problem {
+    ($(#[doc = $doc:literal])+ $name:ident = $status:literal) => {
+        $(#[doc = $doc])+
+        #[derive(Debug)]
+        pub struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<Response>> {
+                let description = [$($doc),+].map(str::trim).join(" ");
+                let content = ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build();
+                let response = ResponseBuilder::new()
+                    .description(description)
+                    .content(PROBLEM_CONTENT_TYPE, content)
+                    .build();
+                BTreeMap::from([($status.to_string(), response.into())])
+            }
+        }
+    };
+}
+
+problem! {
+    /// Not signed in: send the session cookie or `Authorization: Bearer <token>`.
+    NotSignedIn = 401
+}
+
+problem! {
+    /// The caller's role in the project does not allow this; the detail names the role
+    /// needed, and `field` the input only a higher role may set.
+    Forbidden = 403
+}
+
+problem! {
+    /// No such object, or the caller is not a member of its project.
+    NotFound = 404
+}
+
+problem! {
+    /// The request conflicts with the current state; the detail says how, and `field`
+    /// names the input concerned.
+    Conflict = 409
+}
+
+problem! {
+    /// Invalid or unknown fields or parameters; `errors` names each.
+    InvalidInput = 422
+}
+
+problem! {
+    /// Too many requests; see Retry-After.
+    TooManyRequests = 429
+}
+
+problem! {
+    /// A dependency (MySQL, DynamoDB or DeepSeek) is unavailable or busy, or the instance
+    /// is draining; see Retry-After. Nothing changed.
+    Unavailable = 503
 }

@@ -14,73 +14,47 @@
 //! stored — or `event: error` (a problem document) if DeepSeek broke off. Failures before the
 //! first byte (DeepSeek down, limits) are ordinary problem answers with `Retry-After`.
 
+use super::store;
 use super::{admit, deepseek_error, prompts, release_for};
-use crate::{
-    AppState,
-    auth::CurrentUser,
-    dynamo::{PK, SK, TTL_ATTRIBUTE},
-    error::ApiError,
-    http::ApiJson,
-    releases::timeline,
-};
-use aws_sdk_dynamodb::{
-    error::DisplayErrorContext,
-    types::{AttributeValue, Put, TransactWriteItem},
-};
+use crate::openapi::{InvalidInput, NotFound, NotSignedIn, TooManyRequests, Unavailable};
+use crate::releases::ReleasePath;
+use crate::{AppState, auth::CurrentUser, error::ApiError, http::ApiJson, releases::timeline};
 use axum::{
     extract::{Path, State},
     response::sse::{Event, KeepAlive, Sse},
 };
-use faro_deepseek::{ChatStream, Message, Role as ChatRole, Usage};
+use faro_deepseek::{ChatStream, Message, Usage};
 use faro_types::{
     AiUsage, ChatDone, ChatMessage, ChatRequest, ChatStarted, ChatToken, Conversation, Problem,
     ProblemType, Role,
 };
 use futures_util::{Stream, StreamExt};
-use std::{
-    collections::HashMap,
-    convert::Infallible,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{convert::Infallible, time::Duration};
 use tokio::sync::OwnedSemaphorePermit;
 
 /// Earlier messages sent along with a new one.
 const HISTORY: usize = 20;
-const KEEP: Duration = Duration::from_secs(90 * 24 * 3600);
-
-fn pk(conversation: &str) -> String {
-    format!("CONVERSATION#{conversation}")
-}
-
-fn msg_sk(seq: u64) -> String {
-    format!("MSG#{seq:06}")
-}
-
-fn expires_at() -> AttributeValue {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    AttributeValue::N((now + KEEP).as_secs().to_string())
-}
 
 /// Ask about a release; the answer streams back as server-sent events.
+///
+/// Problems, beyond what their status says:
+/// - 404: No such release or conversation (conversations belong to one release and one user).
+/// - 422: The message is empty or too long, or the conversation id is malformed.
+/// - 429: Too many AI requests from this user; see Retry-After.
+/// - 503: DeepSeek is unavailable, not configured or busy; see Retry-After.
 #[utoipa::path(
     post, path = "/api/releases/{id}/chat", tag = "ai",
-    params(("id" = u64, Path, description = "The release's id")),
+    params(ReleasePath),
     request_body = ChatRequest,
     responses(
         (status = 200, description = "`text/event-stream`: `event: conversation` with a ChatStarted, `event: token` with a ChatToken per piece of the answer, then `event: done` with a ChatDone once the exchange is stored, or `event: error` with a problem document if DeepSeek broke off", body = ChatToken, content_type = "text/event-stream"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such release or conversation (conversations belong to one release and one user)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The message is empty or too long, or the conversation id is malformed", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many AI requests from this user; see Retry-After", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "DeepSeek is unavailable, not configured or busy; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, NotFound, InvalidInput, TooManyRequests, Unavailable,
     )
 )]
 pub(super) async fn chat(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<u64>,
+    Path(ReleasePath { id }): Path<ReleasePath>,
     ApiJson(request): ApiJson<ChatRequest>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     request.validate()?;
@@ -126,94 +100,6 @@ pub(super) async fn chat(
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-/// A stored message with its sequence number.
-struct Stored {
-    seq: u64,
-    role: faro_types::ChatRole,
-    content: String,
-    at: chrono::DateTime<chrono::Utc>,
-}
-
-/// 404 unless the conversation belongs to `release_id` and `user_id`.
-async fn check_owner(
-    state: &AppState,
-    conversation: &str,
-    release_id: u64,
-    user_id: u64,
-) -> Result<(), ApiError> {
-    let meta = state
-        .dynamo
-        .get_item()
-        .table_name(&*state.table)
-        .key(PK, AttributeValue::S(pk(conversation)))
-        .key(SK, AttributeValue::S("META".into()))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(|e| ApiError::dynamo(DisplayErrorContext(e)))?
-        .item
-        .unwrap_or_default();
-    let number = |name: &str| {
-        meta.get(name)
-            .and_then(|v| v.as_n().ok())
-            .and_then(|v| v.parse::<u64>().ok())
-    };
-    if number("release_id") != Some(release_id) || number("user_id") != Some(user_id) {
-        return Err(ApiError::NotFound);
-    }
-    Ok(())
-}
-
-/// The newest `limit` messages of a conversation, oldest first.
-async fn newest_messages(
-    state: &AppState,
-    conversation: &str,
-    limit: usize,
-) -> Result<Vec<Stored>, ApiError> {
-    let mut messages = Vec::new();
-    let mut start = None;
-    loop {
-        let output = state
-            .dynamo
-            .query()
-            .table_name(&*state.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :msg)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", AttributeValue::S(pk(conversation)))
-            .expression_attribute_values(":msg", AttributeValue::S("MSG#".into()))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit - messages.len()).unwrap_or(i32::MAX))
-            .set_exclusive_start_key(start.take())
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| ApiError::dynamo(DisplayErrorContext(e)))?;
-        messages.extend(output.items().iter().filter_map(stored));
-        match output.last_evaluated_key {
-            Some(key) if messages.len() < limit => start = Some(key),
-            _ => break,
-        }
-    }
-    messages.reverse();
-    Ok(messages)
-}
-
-fn stored(item: &HashMap<String, AttributeValue>) -> Option<Stored> {
-    let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
-    Some(Stored {
-        seq: text(SK)?.strip_prefix("MSG#")?.parse().ok()?,
-        role: match text("role")?.as_str() {
-            "assistant" => faro_types::ChatRole::Assistant,
-            _ => faro_types::ChatRole::User,
-        },
-        content: text("content")?.clone(),
-        at: chrono::DateTime::parse_from_rfc3339(text("at")?)
-            .ok()?
-            .with_timezone(&chrono::Utc),
-    })
-}
-
 /// The conversation's recent messages (oldest first) and the next sequence number, if it
 /// belongs to `release_id` and `user_id`.
 async fn load(
@@ -222,8 +108,8 @@ async fn load(
     release_id: u64,
     user_id: u64,
 ) -> Result<(Vec<Message>, u64), ApiError> {
-    check_owner(state, conversation, release_id, user_id).await?;
-    let stored = newest_messages(state, conversation, HISTORY).await?;
+    store::check_owner(state, conversation, release_id, user_id).await?;
+    let stored = store::newest_messages(state, conversation, HISTORY).await?;
     let next = stored.last().map_or(1, |m| m.seq + 1);
     let history = stored
         .into_iter()
@@ -239,6 +125,10 @@ async fn load(
 const SHOWN: usize = 500;
 
 /// A conversation so far, to show it again (after a reload, on another device).
+///
+/// Problems, beyond what their status says:
+/// - 404: No such release or conversation (conversations belong to one release and one user).
+/// - 422: A malformed conversation id.
 #[utoipa::path(
     get, path = "/api/releases/{id}/chat/{conversation_id}", tag = "ai",
     params(
@@ -247,9 +137,7 @@ const SHOWN: usize = 500;
     ),
     responses(
         (status = 200, description = "The newest 500 messages at most, oldest first", body = Conversation),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such release or conversation (conversations belong to one release and one user)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A malformed conversation id", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, NotFound, InvalidInput,
     )
 )]
 pub(super) async fn conversation(
@@ -261,8 +149,8 @@ pub(super) async fn conversation(
         return Err(ApiError::field("conversation_id", &message));
     }
     release_for(&state, &user, id, Role::Viewer).await?;
-    check_owner(&state, &conversation_id, id, user.id).await?;
-    let messages = newest_messages(&state, &conversation_id, SHOWN)
+    store::check_owner(&state, &conversation_id, id, user.id).await?;
+    let messages = store::newest_messages(&state, &conversation_id, SHOWN)
         .await?
         .into_iter()
         .map(|m| ChatMessage {
@@ -350,7 +238,15 @@ impl Turn {
                     }
                     None => {
                         self.phase = Phase::Finished;
-                        return Some(match self.store().await {
+                        let exchange = store::Exchange {
+                            conversation: &self.conversation,
+                            owner: self.new.then_some((self.release_id, self.user_id)),
+                            seq: self.seq,
+                            question: &self.question,
+                            answer: &self.answer,
+                        };
+                        let stored = store::put_exchange(&self.state, &exchange);
+                        return Some(match stored.await {
                             Ok(()) => {
                                 let usage = self.usage.unwrap_or_default();
                                 json_event(
@@ -375,76 +271,6 @@ impl Turn {
                 }
             },
             Phase::Finished => None,
-        }
-    }
-
-    fn put(&self, sk: String, mut item: HashMap<String, AttributeValue>) -> TransactWriteItem {
-        item.insert(PK.into(), AttributeValue::S(pk(&self.conversation)));
-        item.insert(SK.into(), AttributeValue::S(sk));
-        item.insert(TTL_ATTRIBUTE.into(), expires_at());
-        let put = Put::builder()
-            .table_name(&*self.state.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#sk)")
-            .expression_attribute_names("#sk", SK)
-            .build()
-            .expect("table, item and condition are set");
-        TransactWriteItem::builder().put(put).build()
-    }
-
-    fn message(&self, role: ChatRole, content: &str) -> HashMap<String, AttributeValue> {
-        let role = match role {
-            ChatRole::Assistant => "assistant",
-            _ => "user",
-        };
-        HashMap::from([
-            ("role".into(), AttributeValue::S(role.into())),
-            ("content".into(), AttributeValue::S(content.to_owned())),
-            (
-                "at".into(),
-                AttributeValue::S(crate::db::now().to_rfc3339()),
-            ),
-        ])
-    }
-
-    /// Writes the question and the answer (and, for a new conversation, its owner) at once.
-    /// (Owned values only across the await: the upstream stream is not `Sync`.)
-    fn store(&self) -> impl Future<Output = Result<(), String>> + Send + use<> {
-        let mut writes = Vec::new();
-        if self.new {
-            writes.push(self.put(
-                "META".into(),
-                HashMap::from([
-                    (
-                        "release_id".into(),
-                        AttributeValue::N(self.release_id.to_string()),
-                    ),
-                    (
-                        "user_id".into(),
-                        AttributeValue::N(self.user_id.to_string()),
-                    ),
-                ]),
-            ));
-        }
-        writes.push(self.put(
-            msg_sk(self.seq),
-            self.message(ChatRole::User, &self.question),
-        ));
-        writes.push(self.put(
-            msg_sk(self.seq + 1),
-            self.message(ChatRole::Assistant, &self.answer),
-        ));
-        let request = self
-            .state
-            .dynamo
-            .transact_write_items()
-            .set_transact_items(Some(writes));
-        async move {
-            request
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| DisplayErrorContext(e).to_string())
         }
     }
 }

@@ -12,13 +12,13 @@ mod chat;
 mod explain;
 mod notes;
 mod prompts;
+mod store;
 
 use crate::{
     AppState,
     access::ProjectAccess,
     auth::{CurrentUser, rate_limit},
     error::ApiError,
-    releases::store,
 };
 use faro_deepseek::DeepSeekError;
 use faro_types::{Release, Role};
@@ -121,6 +121,23 @@ pub(crate) fn deepseek_error(state: &AppState, err: DeepSeekError) -> ApiError {
     }
 }
 
+/// One answer from DeepSeek to `messages`, once the call is admitted ([`admit`]).
+pub(crate) async fn complete(
+    state: &AppState,
+    user: &CurrentUser,
+    messages: Vec<faro_deepseek::Message>,
+    temperature: f32,
+) -> Result<faro_deepseek::Completion, ApiError> {
+    let (deepseek, _slot) = admit(state, user).await?;
+    let request = faro_deepseek::ChatRequest::new(messages)
+        .temperature(temperature)
+        .max_tokens(state.config.ai.max_tokens);
+    deepseek
+        .chat(&request)
+        .await
+        .map_err(|e| deepseek_error(state, e))
+}
+
 /// The release `id` if `user` may see it with at least `role`.
 pub(crate) async fn release_for(
     state: &AppState,
@@ -128,10 +145,7 @@ pub(crate) async fn release_for(
     id: u64,
     role: Role,
 ) -> Result<(ProjectAccess, Release), ApiError> {
-    let (project_id, release) = store::find(&state.db, id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let access = ProjectAccess::load_by_id(state, user, project_id).await?;
+    let (access, release) = crate::releases::query::load(state, user, id).await?;
     access.require(role)?;
     Ok((access, release))
 }

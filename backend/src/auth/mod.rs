@@ -4,6 +4,7 @@ pub mod cache;
 pub mod password;
 pub mod rate_limit;
 pub mod sessions;
+mod store;
 
 use crate::{AppState, error::ApiError};
 use axum::{
@@ -80,17 +81,14 @@ impl FromRequestParts<AppState> for CurrentUser {
             .await
             .map_err(ApiError::dynamo)?
             .ok_or(ApiError::Unauthorized)?;
-        let row: Option<(String, String, DateTime<Utc>)> =
-            sqlx::query_as("SELECT email, display_name, created_at FROM users WHERE id = ?")
-                .bind(session.user_id)
-                .fetch_optional(&state.db)
-                .await?;
-        let (email, name, created_at) = row.ok_or(ApiError::Unauthorized)?;
+        let row = store::user(&state.db, session.user_id)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
         let user = CurrentUser {
             id: session.user_id,
-            email,
-            name,
-            created_at,
+            email: row.email,
+            name: row.display_name,
+            created_at: row.created_at,
             token,
         };
         state.sessions.put(&user, session.expires_at);

@@ -1,95 +1,55 @@
 //! `/api/projects/{slug}/environments` and `/api/projects/{slug}/environments/{name}`.
 
-use super::{details, is_unique_violation, relock};
+use super::{details, store};
+use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn};
+use crate::projects::{EnvironmentPath, ProjectPath};
 use crate::{
-    AppState,
-    access::ProjectAccess,
-    audit::{self, Scope},
-    auth::CurrentUser,
+    access::{InProject, ProjectAccess},
+    audit::Entry,
     error::ApiError,
-    http::{ApiJson, ClientInfo},
+    http::ApiJson,
+    write::Lock,
 };
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
-use chrono::{DateTime, Utc};
-use faro_types::{CreateEnvironment, Environment, Problem, Role, UpdateEnvironment};
+use axum::{Json, extract::Path, http::StatusCode};
+use faro_types::{CreateEnvironment, Environment, Role, UpdateEnvironment};
 use serde_json::{Map, json};
-
-const COLUMNS: &str = "id, name, sleakops_environment, production, created_at, updated_at";
-
-#[derive(Debug, sqlx::FromRow)]
-struct EnvironmentRow {
-    id: u64,
-    name: String,
-    sleakops_environment: String,
-    production: bool,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl From<EnvironmentRow> for Environment {
-    fn from(row: EnvironmentRow) -> Self {
-        Self {
-            id: row.id,
-            name: row.name,
-            sleakops_environment: row.sleakops_environment,
-            production: row.production,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        }
-    }
-}
 
 /// The project's environments, ordered by name.
 #[utoipa::path(
     get, path = "/api/projects/{slug}/environments", tag = "projects",
-    params(("slug" = String, Path, description = "The project's slug")),
+    params(ProjectPath),
     responses(
         (status = 200, description = "The project's environments, ordered by name", body = Vec<Environment>),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project, or the caller is not a member", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, NotFound,
     )
 )]
 pub(super) async fn list_environments(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path(slug): Path<String>,
+    InProject { state, access, .. }: InProject,
 ) -> Result<Json<Vec<Environment>>, ApiError> {
-    let access = ProjectAccess::load(&state, &user, &slug).await?;
-    let rows: Vec<EnvironmentRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM environments WHERE project_id = ? ORDER BY name"
+    Ok(Json(
+        store::environments(&state.db, access.project_id).await?,
     ))
-    .bind(access.project_id)
-    .fetch_all(&state.db)
-    .await?;
-    Ok(Json(rows.into_iter().map(Environment::from).collect()))
 }
 
 /// Add an environment. Maintainers and owners; only owners may create a production one.
+///
+/// Problems, beyond what their status says:
+/// - 403: A viewer, or a maintainer creating a production environment (field `production`).
+/// - 409: The project has an environment of this name (field `name`).
 #[utoipa::path(
     post, path = "/api/projects/{slug}/environments", tag = "projects",
-    params(("slug" = String, Path, description = "The project's slug")),
+    params(ProjectPath),
     request_body = CreateEnvironment,
     responses(
         (status = 201, description = "Environment created", body = Environment),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A viewer, or a maintainer creating a production environment (field `production`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project, or the caller is not a member", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The project has an environment of this name (field `name`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, Forbidden, NotFound, Conflict, InvalidInput,
     )
 )]
 pub(super) async fn create_environment(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    user: CurrentUser,
-    Path(slug): Path<String>,
+    caller: InProject,
     body: Result<ApiJson<CreateEnvironment>, ApiError>,
 ) -> Result<(StatusCode, Json<Environment>), ApiError> {
-    let access = ProjectAccess::load(&state, &user, &slug).await?;
+    let access = &caller.access;
     access.require(Role::Maintainer)?;
     let ApiJson(request) = body?;
     request.validate()?;
@@ -100,143 +60,93 @@ pub(super) async fn create_environment(
         }
         Ok::<_, ApiError>(())
     };
-    authorize(&access)?;
+    authorize(access)?;
 
     let now = crate::db::now();
-    let mut tx = state.db.begin().await?;
-    authorize(&relock(&mut tx, &access, &user).await?)?;
-    let inserted = sqlx::query(
-        "INSERT INTO environments (project_id, name, sleakops_environment, production, \
-         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(access.project_id)
-    .bind(&request.name)
-    .bind(&request.sleakops_environment)
-    .bind(request.production)
-    .bind(now)
-    .bind(now)
-    .execute(&mut *tx)
-    .await;
-    let id = match inserted {
-        Ok(done) => done.last_insert_id(),
-        Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::Conflict {
-                detail: format!(
-                    "Project {slug} already has an environment named {}.",
-                    request.name
-                ),
-                field: Some("name".into()),
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
-    tx.commit().await?;
-
-    let environment = Environment {
-        id,
+    let mut write = caller.write(Lock::Caller, Role::Maintainer).await?;
+    authorize(write.access())?;
+    let mut environment = Environment {
+        id: 0,
         name: request.name,
         sleakops_environment: request.sleakops_environment,
         production: request.production,
         created_at: now,
         updated_at: now,
     };
+    environment.id = store::insert_environment(write.tx(), access.project_id, &environment)
+        .await?
+        .ok_or_else(|| ApiError::Conflict {
+            detail: format!(
+                "Project {} already has an environment named {}.",
+                access.slug, environment.name
+            ),
+            field: Some("name".into()),
+        })?;
     let changed = json!({
         "sleakops_environment": environment.sleakops_environment,
         "production": environment.production,
     });
-    audit::record(
-        &state,
-        audit::Event::new(
-            Scope::Project(access.project_id),
-            &user,
-            &client,
-            "environment.create",
-            format!("environment:{}", environment.name),
+    write
+        .commit(
+            Entry::new(
+                "environment.create",
+                format!("environment:{}", environment.name),
+            )
+            .details(changed.to_string()),
         )
-        .details(changed.to_string()),
-    )
-    .await;
+        .await?;
     Ok((StatusCode::CREATED, Json(environment)))
 }
 
 /// One environment.
+///
+/// Problems, beyond what their status says:
+/// - 404: No such project or environment, or the caller is not a member.
 #[utoipa::path(
     get, path = "/api/projects/{slug}/environments/{name}", tag = "projects",
-    params(
-        ("slug" = String, Path, description = "The project's slug"),
-        ("name" = String, Path, description = "The environment's name"),
-    ),
+    params(EnvironmentPath),
     responses(
         (status = 200, description = "The environment", body = Environment),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project or environment, or the caller is not a member", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, NotFound,
     )
 )]
 pub(super) async fn get_environment(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path((slug, name)): Path<(String, String)>,
+    InProject { state, access, .. }: InProject,
+    Path(EnvironmentPath { name, .. }): Path<EnvironmentPath>,
 ) -> Result<Json<Environment>, ApiError> {
-    let access = ProjectAccess::load(&state, &user, &slug).await?;
-    let row: Option<EnvironmentRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM environments WHERE project_id = ? AND name = ?"
-    ))
-    .bind(access.project_id)
-    .bind(&name)
-    .fetch_optional(&state.db)
-    .await?;
-    Ok(Json(row.ok_or(ApiError::NotFound)?.into()))
-}
-
-/// The environment `name` of the project, locked for update until commit.
-async fn lock(
-    conn: &mut sqlx::MySqlConnection,
-    project_id: u64,
-    name: &str,
-) -> Result<EnvironmentRow, ApiError> {
-    let row: Option<EnvironmentRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM environments WHERE project_id = ? AND name = ? FOR UPDATE"
-    ))
-    .bind(project_id)
-    .bind(name)
-    .fetch_optional(conn)
-    .await?;
-    row.ok_or(ApiError::NotFound)
+    let environment = store::environment(&state.db, access.project_id, &name).await?;
+    Ok(Json(environment.ok_or(ApiError::NotFound)?))
 }
 
 /// Change an environment: only the fields present change. Maintainers and owners; only
 /// owners may change `production`. The name never changes (it is in URLs and releases).
+///
+/// Problems, beyond what their status says:
+/// - 403: A viewer, or a maintainer changing `production` (named in `field`).
+/// - 404: No such project or environment, or the caller is not a member.
 #[utoipa::path(
     patch, path = "/api/projects/{slug}/environments/{name}", tag = "projects",
-    params(
-        ("slug" = String, Path, description = "The project's slug"),
-        ("name" = String, Path, description = "The environment's name"),
-    ),
+    params(EnvironmentPath),
     request_body = UpdateEnvironment,
     responses(
         (status = 200, description = "The environment after the change", body = Environment),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A viewer, or a maintainer changing `production` (named in `field`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project or environment, or the caller is not a member", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, Forbidden, NotFound, InvalidInput,
     )
 )]
 pub(super) async fn update_environment(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    user: CurrentUser,
-    Path((slug, name)): Path<(String, String)>,
+    caller: InProject,
+    Path(EnvironmentPath { name, .. }): Path<EnvironmentPath>,
     body: Result<ApiJson<UpdateEnvironment>, ApiError>,
 ) -> Result<Json<Environment>, ApiError> {
-    let access = ProjectAccess::load(&state, &user, &slug).await?;
-    access.require(Role::Maintainer)?;
+    caller.access.require(Role::Maintainer)?;
     let ApiJson(request) = body?;
     request.validate()?;
 
-    let mut tx = state.db.begin().await?;
-    let access = relock(&mut tx, &access, &user).await?;
-    access.require(Role::Maintainer)?;
-    let mut environment: Environment = lock(&mut tx, access.project_id, &name).await?.into();
+    let mut write = caller.write(Lock::Caller, Role::Maintainer).await?;
+    let access = write.access().clone();
+    let mut environment = store::lock_environment(write.tx(), access.project_id, &name)
+        .await?
+        .ok_or(ApiError::NotFound)?;
 
     let mut changed = Map::new();
     if let Some(production) = request.production
@@ -256,98 +166,59 @@ pub(super) async fn update_environment(
         return Ok(Json(environment));
     }
 
-    let now = crate::db::now();
-    sqlx::query(
-        "UPDATE environments SET sleakops_environment = ?, production = ?, updated_at = ? \
-         WHERE id = ? AND project_id = ?",
-    )
-    .bind(&environment.sleakops_environment)
-    .bind(environment.production)
-    .bind(now)
-    .bind(environment.id)
-    .bind(access.project_id)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    environment.updated_at = now;
-
-    audit::record(
-        &state,
-        audit::Event::new(
-            Scope::Project(access.project_id),
-            &user,
-            &client,
-            "environment.update",
-            format!("environment:{name}"),
+    environment.updated_at = crate::db::now();
+    store::update_environment(write.tx(), access.project_id, &environment).await?;
+    write
+        .commit(
+            Entry::new("environment.update", format!("environment:{name}"))
+                .details(details(changed)),
         )
-        .details(details(changed)),
-    )
-    .await;
+        .await?;
     Ok(Json(environment))
 }
 
 /// Delete an environment that has no releases (their history must not vanish). Maintainers
 /// and owners; only owners may delete a production environment.
+///
+/// Problems, beyond what their status says:
+/// - 403: A viewer, or a maintainer deleting a production environment.
+/// - 404: No such project or environment, or the caller is not a member.
+/// - 409: The environment has releases.
 #[utoipa::path(
     delete, path = "/api/projects/{slug}/environments/{name}", tag = "projects",
-    params(
-        ("slug" = String, Path, description = "The project's slug"),
-        ("name" = String, Path, description = "The environment's name"),
-    ),
+    params(EnvironmentPath),
     responses(
         (status = 204, description = "The environment is gone"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A viewer, or a maintainer deleting a production environment", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project or environment, or the caller is not a member", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The environment has releases", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, Forbidden, NotFound, Conflict,
     )
 )]
 pub(super) async fn delete_environment(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    user: CurrentUser,
-    Path((slug, name)): Path<(String, String)>,
+    caller: InProject,
+    Path(EnvironmentPath { name, .. }): Path<EnvironmentPath>,
 ) -> Result<StatusCode, ApiError> {
-    let access = ProjectAccess::load(&state, &user, &slug).await?;
-    access.require(Role::Maintainer)?;
+    caller.access.require(Role::Maintainer)?;
 
-    let mut tx = state.db.begin().await?;
-    let access = relock(&mut tx, &access, &user).await?;
-    access.require(Role::Maintainer)?;
+    let mut write = caller.write(Lock::Caller, Role::Maintainer).await?;
+    let access = write.access().clone();
     // The row lock also holds off releases being created in it meanwhile (their foreign key
     // check needs a shared lock on this row).
-    let environment = lock(&mut tx, access.project_id, &name).await?;
+    let environment = store::lock_environment(write.tx(), access.project_id, &name)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     if environment.production {
         access.require(Role::Owner)?;
     }
-    let release: Option<(u64,)> = sqlx::query_as(
-        "SELECT id FROM releases WHERE environment_id = ? LIMIT 1 LOCK IN SHARE MODE",
-    )
-    .bind(environment.id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if release.is_some() {
+    if store::has_releases(write.tx(), environment.id).await? {
         return Err(ApiError::conflict(format!(
             "Environment {name} has releases; it cannot be deleted without losing their history."
         )));
     }
-    sqlx::query("DELETE FROM environments WHERE id = ? AND project_id = ?")
-        .bind(environment.id)
-        .bind(access.project_id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-
-    audit::record(
-        &state,
-        audit::Event::new(
-            Scope::Project(access.project_id),
-            &user,
-            &client,
+    store::delete_environment(write.tx(), access.project_id, environment.id).await?;
+    write
+        .commit(Entry::new(
             "environment.delete",
             format!("environment:{name}"),
-        ),
-    )
-    .await;
+        ))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

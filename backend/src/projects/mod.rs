@@ -2,19 +2,20 @@
 //!
 //! Every URL under `/api/projects/{slug}` is resolved through the caller's membership
 //! ([`ProjectAccess::load`]): a project the caller is not a member of answers 404, a role too
-//! low for a write 403. Writes re-read the caller's role inside their transaction under a lock
-//! ([`relock`]), so a role taken away concurrently cannot authorize a write, and fields only
-//! owners may set are checked one by one (no mass assignment).
+//! low for a write 403. Writes go through [`crate::write::ProjectWrite`], which re-reads the
+//! caller's role inside their transaction under a lock, so a role taken away concurrently
+//! cannot authorize a write; fields only owners may set are checked one by one (no mass
+//! assignment). Every statement is in [`store`].
 
 mod audit_log;
 mod environments;
 mod members;
 mod project;
+pub mod store;
 
-use crate::{AppState, access::ProjectAccess, auth::CurrentUser, error::ApiError};
-use faro_types::{Role, validate};
+use crate::{AppState, error::ApiError};
+use faro_types::validate;
 use serde::Deserialize;
-use sqlx::MySqlConnection;
 use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -40,6 +41,35 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(audit_log::list_audit))
 }
 
+/// `/api/projects/{slug}`: the project.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProjectPath {
+    /// The project's slug
+    pub slug: String,
+}
+
+/// `/api/projects/{slug}/environments/{name}`: one environment of the project.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct EnvironmentPath {
+    /// The project's slug
+    pub slug: String,
+    /// The environment's name
+    pub name: String,
+}
+
+/// `/api/projects/{slug}/members/{user_id}`: one member of the project.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MemberPath {
+    /// The project's slug
+    pub slug: String,
+    /// The member's user id (anything else names no member: 404)
+    #[param(value_type = u64)]
+    pub user_id: String,
+}
+
 /// Page size when `limit` is absent, and the most a caller may ask for.
 const DEFAULT_LIMIT: u32 = 50;
 const MAX_LIMIT: u32 = 100;
@@ -58,14 +88,7 @@ pub struct PageQuery {
 
 impl PageQuery {
     pub fn limit(&self) -> Result<u32, ApiError> {
-        match self.limit {
-            None => Ok(DEFAULT_LIMIT),
-            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            Some(_) => Err(ApiError::field(
-                "limit",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            )),
-        }
+        crate::paging::limit(self.limit, DEFAULT_LIMIT, MAX_LIMIT)
     }
 
     /// The cursor, with an empty `?cursor=` meaning none.
@@ -74,85 +97,11 @@ impl PageQuery {
     }
 }
 
-/// Re-reads the caller's role inside a write transaction, under a shared lock on their
-/// membership row held until commit: a concurrent demotion or removal waits for this write
-/// (or this write sees it and is refused). The membership row is locked before any other row,
-/// in every write of this module, so the lock order is the same everywhere.
-async fn relock(
-    conn: &mut MySqlConnection,
-    access: &ProjectAccess,
-    user: &CurrentUser,
-) -> Result<ProjectAccess, ApiError> {
-    let role: Option<String> = sqlx::query_scalar(
-        "SELECT role FROM memberships WHERE project_id = ? AND user_id = ? LOCK IN SHARE MODE",
-    )
-    .bind(access.project_id)
-    .bind(user.id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let role = role.ok_or(ApiError::NotFound)?;
-    Ok(ProjectAccess {
-        role: parse_role(&role)?,
-        ..access.clone()
-    })
-}
-
-/// Every membership of a project, locked for update until commit: member changes and project
-/// deletion serialize on these rows, so "the last owner" is decided on a consistent view.
-async fn lock_members(
-    conn: &mut MySqlConnection,
-    project_id: u64,
-) -> Result<Vec<(u64, Role)>, ApiError> {
-    let rows: Vec<(u64, String)> = sqlx::query_as(
-        "SELECT user_id, role FROM memberships WHERE project_id = ? ORDER BY user_id FOR UPDATE",
-    )
-    .bind(project_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.into_iter()
-        .map(|(id, role)| Ok((id, parse_role(&role)?)))
-        .collect()
-}
-
-/// The caller's role among locked memberships, as a refreshed [`ProjectAccess`].
-fn access_among(
-    members: &[(u64, Role)],
-    access: &ProjectAccess,
-    user: &CurrentUser,
-) -> Result<ProjectAccess, ApiError> {
-    let role = members
-        .iter()
-        .find(|(id, _)| *id == user.id)
-        .map(|(_, role)| *role)
-        .ok_or(ApiError::NotFound)?;
-    Ok(ProjectAccess {
-        role,
-        ..access.clone()
-    })
-}
-
-fn parse_role(role: &str) -> Result<Role, ApiError> {
-    Role::parse(role)
-        .ok_or_else(|| ApiError::Internal(format!("unknown role {role:?} in memberships")))
-}
-
-/// Whether `err` is a duplicate-key violation.
-fn is_unique_violation(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(e) if e.is_unique_violation())
-}
-
-/// Keyset cursors over slugs: the last slug of a page, hex-encoded so clients treat it as
-/// opaque.
-fn encode_cursor(slug: &str) -> String {
-    hex::encode(slug.as_bytes())
-}
-
+/// The slug a cursor of the projects list carries (the last slug of a page).
 fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
-    hex::decode(cursor)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .filter(|slug| validate::slug(slug, 64).is_none())
-        .ok_or_else(|| ApiError::field("cursor", "is not a cursor this API issued"))
+    crate::paging::decode(cursor, |slug| {
+        validate::slug(&slug, 64).is_none().then_some(slug)
+    })
 }
 
 /// The changed fields of a write, as the audit entry's short JSON `details`.
@@ -166,22 +115,10 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_foreign_values() {
-        let cursor = encode_cursor("shop-api");
+        let cursor = crate::paging::encode("shop-api");
         assert_eq!(decode_cursor(&cursor).expect("valid"), "shop-api");
         for bad in ["zz", "41", &hex::encode("AT#2026"), ""] {
             assert!(decode_cursor(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn limits_default_and_are_bounded() {
-        let query = |limit| PageQuery {
-            cursor: None,
-            limit,
-        };
-        assert_eq!(query(None).limit().expect("default"), DEFAULT_LIMIT);
-        assert_eq!(query(Some(100)).limit().expect("max"), 100);
-        assert!(query(Some(0)).limit().is_err());
-        assert!(query(Some(101)).limit().is_err());
     }
 }

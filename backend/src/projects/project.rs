@@ -1,74 +1,31 @@
 //! `/api/projects` and `/api/projects/{slug}`.
 
-use super::{
-    PageQuery, access_among, decode_cursor, details, encode_cursor, is_unique_violation,
-    lock_members, relock,
-};
+use super::{PageQuery, decode_cursor, details, store};
+use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn};
+use crate::projects::ProjectPath;
 use crate::{
     AppState,
-    access::ProjectAccess,
-    audit::{self, Scope},
+    access::InProject,
+    audit::Entry,
     auth::CurrentUser,
     error::ApiError,
     http::{ApiJson, ApiQuery, ClientInfo},
+    write::{Lock, ProjectWrite},
 };
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::StatusCode,
-};
-use chrono::{DateTime, Utc};
-use faro_types::{CreateProject, Page, Problem, Project, Role, UpdateProject};
+use axum::{Json, extract::State, http::StatusCode};
+use faro_types::{CreateProject, Page, Project, Role, UpdateProject};
 use serde_json::{Map, json};
 
-const COLUMNS: &str = "p.id, p.slug, p.name, p.sleakops_project, p.repository_url, \
-                       p.default_branch, p.created_at, p.updated_at";
-
-#[derive(Debug, sqlx::FromRow)]
-struct ProjectRow {
-    id: u64,
-    slug: String,
-    name: String,
-    sleakops_project: String,
-    repository_url: String,
-    default_branch: String,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-/// A project with the caller's role, as lists read it.
-#[derive(Debug, sqlx::FromRow)]
-struct ListedRow {
-    #[sqlx(flatten)]
-    project: ProjectRow,
-    role: String,
-}
-
-impl ProjectRow {
-    fn into_project(self, role: Role) -> Project {
-        Project {
-            role,
-            id: self.id,
-            slug: self.slug,
-            name: self.name,
-            sleakops_project: self.sleakops_project,
-            repository_url: self.repository_url,
-            default_branch: self.default_branch,
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-        }
-    }
-}
-
 /// Create a project; the caller becomes its owner.
+///
+/// Problems, beyond what their status says:
+/// - 409: A project with this slug exists (field `slug`).
 #[utoipa::path(
     post, path = "/api/projects", tag = "projects",
     request_body = CreateProject,
     responses(
         (status = 201, description = "Project created; the caller is its owner", body = Project),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A project with this slug exists (field `slug`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, Conflict, InvalidInput,
     )
 )]
 pub(super) async fn create_project(
@@ -80,41 +37,24 @@ pub(super) async fn create_project(
     request.validate()?;
     let name = request.name.trim().to_owned();
     let now = crate::db::now();
-    let mut tx = state.db.begin().await?;
-    let inserted = sqlx::query(
-        "INSERT INTO projects (slug, name, sleakops_project, repository_url, default_branch, \
-         created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&request.slug)
-    .bind(&name)
-    .bind(&request.sleakops_project)
-    .bind(&request.repository_url)
-    .bind(&request.default_branch)
-    .bind(user.id)
-    .bind(now)
-    .bind(now)
-    .execute(&mut *tx)
-    .await;
-    let id = match inserted {
-        Ok(done) => done.last_insert_id(),
-        Err(e) if is_unique_violation(&e) => {
-            return Err(ApiError::Conflict {
-                detail: format!("A project with the slug {} already exists.", request.slug),
-                field: Some("slug".into()),
-            });
-        }
-        Err(e) => return Err(e.into()),
+    let mut write = ProjectWrite::create(&state, &user, &client).await?;
+    let new = store::NewProject {
+        slug: &request.slug,
+        name: &name,
+        sleakops_project: &request.sleakops_project,
+        repository_url: &request.repository_url,
+        default_branch: &request.default_branch,
+        created_by: user.id,
+        now,
     };
-    sqlx::query(
-        "INSERT INTO memberships (project_id, user_id, role, created_at) VALUES (?, ?, ?, ?)",
-    )
-    .bind(id)
-    .bind(user.id)
-    .bind(Role::Owner.as_str())
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
+    let id = store::insert_project(write.tx(), &new)
+        .await?
+        .ok_or_else(|| ApiError::Conflict {
+            detail: format!("A project with the slug {} already exists.", request.slug),
+            field: Some("slug".into()),
+        })?;
+    store::insert_member(write.tx(), id, user.id, Role::Owner, now).await?;
+    write.created(id, &request.slug);
 
     let project = Project {
         id,
@@ -133,18 +73,12 @@ pub(super) async fn create_project(
         "repository_url": project.repository_url,
         "default_branch": project.default_branch,
     });
-    audit::record(
-        &state,
-        audit::Event::new(
-            Scope::Project(id),
-            &user,
-            &client,
-            "project.create",
-            format!("project:{}", project.slug),
+    write
+        .commit(
+            Entry::new("project.create", format!("project:{}", project.slug))
+                .details(changed.to_string()),
         )
-        .details(changed.to_string()),
-    )
-    .await;
+        .await?;
     Ok((StatusCode::CREATED, Json(project)))
 }
 
@@ -154,8 +88,7 @@ pub(super) async fn create_project(
     params(PageQuery),
     responses(
         (status = 200, description = "A page of the caller's projects, ordered by slug", body = Page<Project>),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid or unknown query parameters", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, InvalidInput,
     )
 )]
 pub(super) async fn list_projects(
@@ -169,93 +102,54 @@ pub(super) async fn list_projects(
         .map(decode_cursor)
         .transpose()?
         .unwrap_or_default();
-    let rows: Vec<ListedRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS}, m.role FROM memberships m \
-         JOIN projects p ON p.id = m.project_id \
-         WHERE m.user_id = ? AND p.slug > ? \
-         ORDER BY p.slug LIMIT ?"
-    ))
-    .bind(user.id)
-    .bind(&after)
-    .bind(limit + 1)
-    .fetch_all(&state.db)
-    .await?;
-    let mut items = rows
-        .into_iter()
-        .map(|row| super::parse_role(&row.role).map(|role| row.project.into_project(role)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let next_cursor = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(|p| encode_cursor(&p.slug))
-    } else {
-        None
-    };
-    Ok(Json(Page { items, next_cursor }))
+    let items = store::projects_of(&state.db, user.id, &after, limit + 1).await?;
+    Ok(Json(crate::paging::page(items, limit, |p| p.slug.clone())))
 }
 
 /// One project.
 #[utoipa::path(
     get, path = "/api/projects/{slug}", tag = "projects",
-    params(("slug" = String, Path, description = "The project's slug")),
+    params(ProjectPath),
     responses(
         (status = 200, description = "The project, with the caller's role", body = Project),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project, or the caller is not a member", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, NotFound,
     )
 )]
 pub(super) async fn get_project(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    Path(slug): Path<String>,
+    InProject { state, access, .. }: InProject,
 ) -> Result<Json<Project>, ApiError> {
-    let access = ProjectAccess::load(&state, &user, &slug).await?;
-    let row: Option<ProjectRow> =
-        sqlx::query_as(&format!("SELECT {COLUMNS} FROM projects p WHERE p.id = ?"))
-            .bind(access.project_id)
-            .fetch_optional(&state.db)
-            .await?;
-    Ok(Json(
-        row.ok_or(ApiError::NotFound)?.into_project(access.role),
-    ))
+    let project = store::project(&state.db, access.project_id, access.role).await?;
+    Ok(Json(project.ok_or(ApiError::NotFound)?))
 }
 
 /// Change a project: only the fields present change. Maintainers and owners; only owners
 /// may change `sleakops_project`. The slug never changes.
+///
+/// Problems, beyond what their status says:
+/// - 403: A viewer, or a maintainer changing `sleakops_project` (named in `field`).
 #[utoipa::path(
     patch, path = "/api/projects/{slug}", tag = "projects",
-    params(("slug" = String, Path, description = "The project's slug")),
+    params(ProjectPath),
     request_body = UpdateProject,
     responses(
         (status = 200, description = "The project after the change", body = Project),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A viewer, or a maintainer changing `sleakops_project` (named in `field`)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project, or the caller is not a member", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid or unknown fields", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, Forbidden, NotFound, InvalidInput,
     )
 )]
 pub(super) async fn update_project(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    user: CurrentUser,
-    Path(slug): Path<String>,
+    caller: InProject,
     body: Result<ApiJson<UpdateProject>, ApiError>,
 ) -> Result<Json<Project>, ApiError> {
-    let access = ProjectAccess::load(&state, &user, &slug).await?;
-    access.require(Role::Maintainer)?;
+    caller.access.require(Role::Maintainer)?;
     // The body is looked at only once the caller may write here.
     let ApiJson(request) = body?;
     request.validate()?;
 
-    let mut tx = state.db.begin().await?;
-    let access = relock(&mut tx, &access, &user).await?;
-    access.require(Role::Maintainer)?;
-    let row: Option<ProjectRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM projects p WHERE p.id = ? FOR UPDATE"
-    ))
-    .bind(access.project_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let mut project = row.ok_or(ApiError::NotFound)?.into_project(access.role);
+    let mut write = caller.write(Lock::Caller, Role::Maintainer).await?;
+    let access = write.access().clone();
+    let mut project = store::lock_project(write.tx(), access.project_id, access.role)
+        .await?
+        .ok_or(ApiError::NotFound)?;
 
     let mut changed = Map::new();
     if let Some(name) = request.name.as_deref().map(str::trim)
@@ -288,77 +182,41 @@ pub(super) async fn update_project(
         return Ok(Json(project));
     }
 
-    let now = crate::db::now();
-    sqlx::query(
-        "UPDATE projects SET name = ?, sleakops_project = ?, repository_url = ?, \
-         default_branch = ?, updated_at = ? WHERE id = ?",
-    )
-    .bind(&project.name)
-    .bind(&project.sleakops_project)
-    .bind(&project.repository_url)
-    .bind(&project.default_branch)
-    .bind(now)
-    .bind(project.id)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    project.updated_at = now;
-
-    audit::record(
-        &state,
-        audit::Event::new(
-            Scope::Project(project.id),
-            &user,
-            &client,
-            "project.update",
-            format!("project:{slug}"),
+    project.updated_at = crate::db::now();
+    store::update_project(write.tx(), &project).await?;
+    write
+        .commit(
+            Entry::new("project.update", format!("project:{}", access.slug))
+                .details(details(changed)),
         )
-        .details(details(changed)),
-    )
-    .await;
+        .await?;
     Ok(Json(project))
 }
 
 /// Delete a project with its environments, members and releases. Owners only.
+///
+/// Problems, beyond what their status says:
+/// - 403: Not an owner.
 #[utoipa::path(
     delete, path = "/api/projects/{slug}", tag = "projects",
-    params(("slug" = String, Path, description = "The project's slug")),
+    params(ProjectPath),
     responses(
         (status = 204, description = "The project and everything in it are gone"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an owner", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project, or the caller is not a member", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, Forbidden, NotFound,
     )
 )]
-pub(super) async fn delete_project(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    user: CurrentUser,
-    Path(slug): Path<String>,
-) -> Result<StatusCode, ApiError> {
-    let access = ProjectAccess::load(&state, &user, &slug).await?;
+pub(super) async fn delete_project(caller: InProject) -> Result<StatusCode, ApiError> {
+    let access = &caller.access;
     access.require(Role::Owner)?;
 
-    let mut tx = state.db.begin().await?;
-    // Memberships first, as in every write here; the cascade deletes them too.
-    let members = lock_members(&mut tx, access.project_id).await?;
-    access_among(&members, &access, &user)?.require(Role::Owner)?;
-    sqlx::query("DELETE FROM projects WHERE id = ?")
-        .bind(access.project_id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
-
-    audit::record(
-        &state,
-        audit::Event::new(
-            Scope::Project(access.project_id),
-            &user,
-            &client,
+    // Every membership is locked (the cascade deletes them too).
+    let mut write = caller.write(Lock::Members, Role::Owner).await?;
+    store::delete_project(write.tx(), access.project_id).await?;
+    write
+        .commit(Entry::new(
             "project.delete",
-            format!("project:{slug}"),
-        ),
-    )
-    .await;
+            format!("project:{}", access.slug),
+        ))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,13 +11,16 @@ use super::{
     store::{self, NewRelease},
     timeline::{self, NewEvent, TimelineError},
 };
+use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn, Unavailable};
+use crate::projects::ProjectPath;
 use crate::{
     AppState,
     access::ProjectAccess,
-    audit,
+    audit::Entry,
     auth::CurrentUser,
     error::ApiError,
     http::{ApiJson, ClientInfo},
+    write::{Lock, ProjectWrite},
 };
 use axum::{
     Json,
@@ -26,15 +29,19 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::SubsecRound;
-use faro_types::{
-    CreateRelease, EventKind, Problem, Release, ReleaseStatus, Role, TimelineEvent, UserRef,
-};
+use faro_types::{CreateRelease, EventKind, Release, ReleaseStatus, Role, UserRef};
 
 /// Request a build and deployment of a commit to one of the project's environments.
+///
+/// Problems, beyond what their status says:
+/// - 403: Releasing needs the maintainer role.
+/// - 409: A request with the same Idempotency-Key is still being processed.
+/// - 422: Invalid fields, unknown environment, or an Idempotency-Key that is missing, malformed or was used for a different request.
+/// - 503: DynamoDB or MySQL is unavailable; nothing was recorded.
 #[utoipa::path(
     post, path = "/api/projects/{slug}/releases", tag = "releases",
     params(
-        ("slug" = String, Path, description = "The project's slug"),
+        ProjectPath,
         ("Idempotency-Key" = String, Header, description = "1–255 visible ASCII characters, unique per release you mean to create (such as a UUID); a repeat with the same key and body answers with the same release"),
     ),
     request_body = CreateRelease,
@@ -42,19 +49,14 @@ use faro_types::{
         (status = 201, description = "Release queued", body = Release,
             headers(("Location" = String, description = "The release's URL"))),
         (status = 200, description = "A repeat of an earlier request with this Idempotency-Key: the release it created", body = Release),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Releasing needs the maintainer role", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project, or not a member", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A request with the same Idempotency-Key is still being processed", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields, unknown environment, or an Idempotency-Key that is missing, malformed or was used for a different request", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "DynamoDB or MySQL is unavailable; nothing was recorded", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, Forbidden, NotFound, Conflict, InvalidInput, Unavailable,
     )
 )]
 pub(super) async fn create(
     State(state): State<AppState>,
     client: ClientInfo,
     user: CurrentUser,
-    Path(slug): Path<String>,
+    Path(ProjectPath { slug }): Path<ProjectPath>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<CreateRelease>,
 ) -> Result<Response, ApiError> {
@@ -73,13 +75,10 @@ pub(super) async fn create(
         commit_time: request.commit_time.map(|t| t.trunc_subsecs(6)),
         ..request
     };
-    let environment: Option<(u64,)> =
-        sqlx::query_as("SELECT id FROM environments WHERE project_id = ? AND name = ?")
-            .bind(access.project_id)
-            .bind(&request.environment)
-            .fetch_optional(&state.db)
+    let environment_id =
+        crate::projects::store::environment_id(&state.db, access.project_id, &request.environment)
             .await?;
-    let Some((environment_id,)) = environment else {
+    let Some(environment_id) = environment_id else {
         return Err(ApiError::field(
             "environment",
             format!("project {} has no environment of this name", access.slug),
@@ -107,32 +106,26 @@ pub(super) async fn create(
             short(&request.commit_sha),
             request.environment
         ),
+        action: "release.create",
+        details: format!(
+            "environment={} branch={} commit_sha={}{}",
+            request.environment,
+            request.branch,
+            request.commit_sha,
+            request
+                .tag
+                .as_ref()
+                .map(|t| format!(" tag={t}"))
+                .unwrap_or_default()
+        ),
     };
-    let (status, release) = run(&state, &user, &key, &hash, &plan).await?;
-    if status == StatusCode::CREATED {
-        audit::record(
-            &state,
-            audit::Event::new(
-                audit::Scope::Project(access.project_id),
-                &user,
-                &client,
-                "release.create",
-                format!("release:{}", release.id),
-            )
-            .details(format!(
-                "environment={} branch={} commit_sha={}{}",
-                release.environment,
-                release.branch,
-                release.commit_sha,
-                release
-                    .tag
-                    .as_ref()
-                    .map(|t| format!(" tag={t}"))
-                    .unwrap_or_default()
-            )),
-        )
-        .await;
-    }
+    let requester = Requester {
+        state: &state,
+        user: &user,
+        client: &client,
+        access: &access,
+    };
+    let (status, release) = run(&requester, &key, &hash, &plan).await?;
     Ok(respond(status, release))
 }
 
@@ -154,6 +147,18 @@ pub(super) struct Plan {
     pub new: NewRelease,
     /// The first timeline event's message.
     pub message: String,
+    /// The audit entry's action and details.
+    pub action: &'static str,
+    pub details: String,
+}
+
+/// Who records a release, where.
+#[derive(Debug)]
+pub(super) struct Requester<'a> {
+    pub state: &'a AppState,
+    pub user: &'a CurrentUser,
+    pub client: &'a ClientInfo,
+    pub access: &'a ProjectAccess,
 }
 
 enum Failure {
@@ -171,11 +176,7 @@ impl From<ApiError> for Failure {
 
 impl From<sqlx::Error> for Failure {
     fn from(err: sqlx::Error) -> Self {
-        // The only unique key a new release can violate is its idempotency key.
-        match &err {
-            sqlx::Error::Database(db) if db.is_unique_violation() => Self::KeyUsed,
-            _ => Self::Api(err.into()),
-        }
+        Self::Api(err.into())
     }
 }
 
@@ -188,18 +189,18 @@ impl From<TimelineError> for Failure {
 /// Records `plan` under the idempotency key, or answers with the release the key already
 /// made: `(201, new release)` or `(200, earlier release)`.
 pub(super) async fn run(
-    state: &AppState,
-    user: &CurrentUser,
+    requester: &Requester<'_>,
     key: &str,
     hash: &str,
     plan: &Plan,
 ) -> Result<(StatusCode, Release), ApiError> {
+    let Requester { state, user, .. } = *requester;
     // A key used meanwhile (by the request that took this one's lease over) sends us back
     // to find its release; twice is plenty.
     for _ in 0..3 {
         let (status, id) = match idempotency::begin(state, user.id, key, hash).await? {
             Begin::Replay(id) => (StatusCode::OK, id),
-            Begin::Claimed(claim) => match record(state, user, &claim, plan).await {
+            Begin::Claimed(claim) => match record(requester, &claim, plan).await {
                 Ok(id) => (StatusCode::CREATED, id),
                 Err(Failure::KeyUsed) => continue,
                 Err(Failure::Api(err)) => {
@@ -217,21 +218,24 @@ pub(super) async fn run(
 }
 
 /// The transaction of one new release; see the module documentation for the order.
-async fn record(
-    state: &AppState,
-    user: &CurrentUser,
-    claim: &Claim,
-    plan: &Plan,
-) -> Result<u64, Failure> {
+async fn record(requester: &Requester<'_>, claim: &Claim, plan: &Plan) -> Result<u64, Failure> {
+    let Requester {
+        state,
+        user,
+        client,
+        access,
+    } = *requester;
     let actor = UserRef {
         id: user.id,
         name: user.name.clone(),
     };
-    let mut tx = state.db.begin().await?;
-    let mut published: Vec<(u64, TimelineEvent)> = Vec::new();
+    let mut write =
+        ProjectWrite::begin(state, user, client, access, Lock::Caller, Role::Maintainer).await?;
     let retried = match plan.new.retry_of {
         Some(old) => {
-            let (status, _) = store::lock(&mut tx, old).await?.ok_or(ApiError::NotFound)?;
+            let (status, _) = store::lock(write.tx(), old)
+                .await?
+                .ok_or(ApiError::NotFound)?;
             if !status.can_retry() {
                 return Err(not_retryable(old, status).into());
             }
@@ -239,7 +243,10 @@ async fn record(
         }
         None => None,
     };
-    let id = store::insert(&mut tx, &plan.new, claim.key_hash()).await?;
+    // The only unique key a new release can violate is its idempotency key.
+    let Some(id) = store::insert(write.tx(), &plan.new, claim.key_hash()).await? else {
+        return Err(Failure::KeyUsed);
+    };
     if let Some((old, status)) = retried {
         let event = NewEvent::new(
             EventKind::Retried,
@@ -247,18 +254,17 @@ async fn record(
             format!("{} retried this release as release #{id}", user.name),
         )
         .by(actor.clone());
-        let event = timeline::append(state, &mut tx, old, event).await?;
-        published.push((old, event));
+        let event = timeline::append(state, write.tx(), old, event).await?;
+        write.publish(old, event);
     }
     let first = NewEvent::new(EventKind::Requested, ReleaseStatus::Queued, &plan.message)
         .by(actor)
         .numbered(1, plan.new.requested_at);
     timeline::put(&state.writes, id, &first).await?;
-    published.push((id, first));
-    tx.commit().await?;
-    for (release_id, event) in published {
-        state.release_events.publish(release_id, event);
-    }
+    write.publish(id, first);
+    write
+        .commit(Entry::new(plan.action, format!("release:{id}")).details(plan.details.clone()))
+        .await?;
     Ok(id)
 }
 

@@ -12,13 +12,15 @@ use super::{
     query, store,
     timeline::{self, Published},
 };
+use crate::openapi::{InvalidInput, NotFound, NotSignedIn, Unavailable};
+use crate::releases::ReleasePath;
 use crate::{AppState, auth::CurrentUser, error::ApiError, http::ApiQuery};
 use axum::{
     extract::{Path, State},
     http::HeaderMap,
     response::sse::{Event, KeepAlive, Sse},
 };
-use faro_types::{Problem, StreamEnd, TimelineEvent};
+use faro_types::{StreamEnd, TimelineEvent};
 use futures_util::Stream;
 use serde::Deserialize;
 use std::{collections::VecDeque, convert::Infallible, sync::Arc};
@@ -56,25 +58,26 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
 }
 
 /// A release's timeline, then its new events, as server-sent events.
+///
+/// Problems, beyond what their status says:
+/// - 422: Last-Event-ID or last_event_id is not a sequence number.
+/// - 503: DynamoDB is unavailable.
 #[utoipa::path(
     get, path = "/api/releases/{id}/events", tag = "releases",
     params(
-        ("id" = u64, Path, description = "The release's id"),
+        ReleasePath,
         ("Last-Event-ID" = Option<u64>, Header, description = "Resume after this sequence number (browsers send it when they reconnect)"),
         EventsQuery,
     ),
     responses(
         (status = 200, description = "`text/event-stream`: `event: timeline` with `id: <seq>` and a TimelineEvent as data, for every event after the one resumed from; `event: end` with a StreamEnd once the release is final; comments as keep-alives", body = TimelineEvent, content_type = "text/event-stream"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such release, or not a member of its project", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Last-Event-ID or last_event_id is not a sequence number", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "DynamoDB is unavailable", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, NotFound, InvalidInput, Unavailable,
     )
 )]
 pub(super) async fn events(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<u64>,
+    Path(ReleasePath { id }): Path<ReleasePath>,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {

@@ -240,13 +240,7 @@ pub async fn created(
     user_id: u64,
     key_hash: &str,
 ) -> Result<Option<u64>, ApiError> {
-    let row: Option<(u64,)> =
-        sqlx::query_as("SELECT id FROM releases WHERE requested_by = ? AND idempotency_key = ?")
-            .bind(user_id)
-            .bind(key_hash)
-            .fetch_optional(&state.db)
-            .await?;
-    Ok(row.map(|(id,)| id))
+    Ok(super::store::by_idempotency_key(&state.db, user_id, key_hash).await?)
 }
 
 /// Takes a key over from a claimant whose lease ended: the new lease token, or `None` if

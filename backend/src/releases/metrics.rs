@@ -13,15 +13,17 @@
 //! - time to restore: from each failed deployment's `finished_at` to the next `deployed_at`
 //!   in the same environment (failures not yet restored are left out), median.
 
+use super::store;
+use crate::openapi::{InvalidInput, NotFound, NotSignedIn};
+use crate::projects::ProjectPath;
 use crate::{AppState, access::ProjectAccess, auth::CurrentUser, error::ApiError, http::ApiQuery};
 use axum::{
     Json,
     extract::{Path, State},
 };
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use faro_types::{DailyCount, DeliveryMetrics, EnvironmentMetrics, Problem, Window};
+use faro_types::{DailyCount, DeliveryMetrics, EnvironmentMetrics, Window};
 use serde::Deserialize;
-use sqlx::Row;
 use std::collections::HashMap;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -31,86 +33,6 @@ pub(super) struct MetricsQuery {
     /// `7d`, `30d` (the default) or `90d`: the last N UTC days, today included.
     window: Option<String>,
 }
-
-/// One query for the per-environment figures. Binds: project, start, end (deployments);
-/// project, start, end (failures); project (environments).
-const FIGURES: &str = "
-WITH deployed AS (
-    SELECT environment_id,
-           CAST(GREATEST(0, TIMESTAMPDIFF(SECOND, COALESCE(commit_time, requested_at), deployed_at)) AS SIGNED) AS lead_secs
-    FROM releases
-    WHERE project_id = ? AND status = 'deployed' AND deployed_at >= ? AND deployed_at < ?
-),
-lead_ranked AS (
-    SELECT environment_id, lead_secs,
-           ROW_NUMBER() OVER (PARTITION BY environment_id ORDER BY lead_secs) AS rn,
-           COUNT(*) OVER (PARTITION BY environment_id) AS n
-    FROM deployed
-),
-lead_times AS (
-    SELECT environment_id,
-           MAX(n) AS deployments,
-           MAX(CASE WHEN rn = (n + 1) DIV 2 THEN lead_secs END) AS lead_median,
-           MAX(CASE WHEN rn = (9 * n + 9) DIV 10 THEN lead_secs END) AS lead_p90
-    FROM lead_ranked
-    GROUP BY environment_id
-),
-failed AS (
-    SELECT f.environment_id, f.finished_at,
-           (SELECT MIN(d.deployed_at) FROM releases d
-             WHERE d.environment_id = f.environment_id AND d.status = 'deployed'
-               AND d.deployed_at > f.finished_at) AS restored_at
-    FROM releases f
-    WHERE f.project_id = ? AND f.status = 'failed' AND f.sleakops_deployment_id IS NOT NULL
-      AND f.finished_at >= ? AND f.finished_at < ?
-),
-failures AS (
-    SELECT environment_id, COUNT(*) AS failed_deployments
-    FROM failed
-    GROUP BY environment_id
-),
-restore_ranked AS (
-    SELECT environment_id, restore_secs,
-           ROW_NUMBER() OVER (PARTITION BY environment_id ORDER BY restore_secs) AS rn,
-           COUNT(*) OVER (PARTITION BY environment_id) AS n
-    FROM (
-        SELECT environment_id,
-               CAST(TIMESTAMPDIFF(SECOND, finished_at, restored_at) AS SIGNED) AS restore_secs
-        FROM failed
-        WHERE restored_at IS NOT NULL
-    ) restored
-),
-restores AS (
-    SELECT environment_id,
-           MAX(CASE WHEN rn = (n + 1) DIV 2 THEN restore_secs END) AS restore_median
-    FROM restore_ranked
-    GROUP BY environment_id
-)
-SELECT e.id, e.name, e.production,
-       CAST(COALESCE(l.deployments, 0) AS SIGNED) AS deployments,
-       CAST(COALESCE(f.failed_deployments, 0) AS SIGNED) AS failed_deployments,
-       CAST(l.lead_median AS SIGNED) AS lead_median,
-       CAST(l.lead_p90 AS SIGNED) AS lead_p90,
-       CAST(r.restore_median AS SIGNED) AS restore_median
-FROM environments e
-LEFT JOIN lead_times l ON l.environment_id = e.id
-LEFT JOIN failures f ON f.environment_id = e.id
-LEFT JOIN restores r ON r.environment_id = e.id
-WHERE e.project_id = ?
-ORDER BY e.name";
-
-/// Counts per environment and day; the days without any are filled in Rust.
-const DAILY: &str = "
-SELECT environment_id, 'deployed' AS kind, DATE(deployed_at) AS day, COUNT(*) AS n
-FROM releases
-WHERE project_id = ? AND status = 'deployed' AND deployed_at >= ? AND deployed_at < ?
-GROUP BY environment_id, DATE(deployed_at)
-UNION ALL
-SELECT environment_id, 'failed' AS kind, DATE(finished_at) AS day, COUNT(*) AS n
-FROM releases
-WHERE project_id = ? AND status = 'failed' AND sleakops_deployment_id IS NOT NULL
-  AND finished_at >= ? AND finished_at < ?
-GROUP BY environment_id, DATE(finished_at)";
 
 /// The window's first day and `[start, end)` as instants.
 fn bounds(window: Window, today: NaiveDate) -> (NaiveDate, DateTime<Utc>, DateTime<Utc>) {
@@ -128,20 +50,21 @@ fn secs(value: Option<i64>) -> Option<u64> {
 }
 
 /// DORA figures per environment of the project.
+///
+/// Problems, beyond what their status says:
+/// - 422: An unknown window.
 #[utoipa::path(
     get, path = "/api/projects/{slug}/metrics", tag = "releases",
-    params(("slug" = String, Path, description = "The project's slug"), MetricsQuery),
+    params(ProjectPath, MetricsQuery),
     responses(
         (status = 200, description = "Delivery metrics of every environment of the project", body = DeliveryMetrics),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such project, or not a member", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An unknown window", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, NotFound, InvalidInput,
     )
 )]
 pub(super) async fn metrics(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(slug): Path<String>,
+    Path(ProjectPath { slug }): Path<ProjectPath>,
     ApiQuery(query): ApiQuery<MetricsQuery>,
 ) -> Result<Json<DeliveryMetrics>, ApiError> {
     let access = ProjectAccess::load(&state, &user, &slug).await?;
@@ -153,34 +76,13 @@ pub(super) async fn metrics(
     let (first_day, start, end) = bounds(window, Utc::now().date_naive());
     let project = access.project_id;
 
-    let figures = sqlx::query(FIGURES)
-        .bind(project)
-        .bind(start)
-        .bind(end)
-        .bind(project)
-        .bind(start)
-        .bind(end)
-        .bind(project)
-        .fetch_all(&state.db)
-        .await?;
-    let daily_rows = sqlx::query(DAILY)
-        .bind(project)
-        .bind(start)
-        .bind(end)
-        .bind(project)
-        .bind(start)
-        .bind(end)
-        .fetch_all(&state.db)
-        .await?;
+    let figures = store::figures(&state.db, project, start, end).await?;
+    let daily_rows = store::daily_counts(&state.db, project, start, end).await?;
     let mut counts: HashMap<(u64, NaiveDate), (u64, u64)> = HashMap::new();
     for row in &daily_rows {
-        let kind: String = row.try_get("kind")?;
-        let n: i64 = row.try_get("n")?;
-        let entry = counts
-            .entry((row.try_get("environment_id")?, row.try_get("day")?))
-            .or_default();
-        let n = n.unsigned_abs();
-        if kind == "deployed" {
+        let entry = counts.entry((row.environment_id, row.day)).or_default();
+        let n = row.n.unsigned_abs();
+        if row.kind == "deployed" {
             entry.0 += n;
         } else {
             entry.1 += n;
@@ -189,15 +91,15 @@ pub(super) async fn metrics(
 
     let days = window.days();
     let mut environments = Vec::with_capacity(figures.len());
-    for row in &figures {
-        let id: u64 = row.try_get("id")?;
-        let deployments = row.try_get::<i64, _>("deployments")?.unsigned_abs();
-        let failed = row.try_get::<i64, _>("failed_deployments")?.unsigned_abs();
+    for row in figures {
+        let deployments = row.deployments.unsigned_abs();
+        let failed = row.failed_deployments.unsigned_abs();
         let attempts = deployments + failed;
         let daily = (0..days)
             .map(|offset| {
                 let date = first_day + Days::new(u64::from(offset));
-                let (deployments, failures) = counts.get(&(id, date)).copied().unwrap_or_default();
+                let (deployments, failures) =
+                    counts.get(&(row.id, date)).copied().unwrap_or_default();
                 DailyCount {
                     date,
                     deployments,
@@ -206,15 +108,15 @@ pub(super) async fn metrics(
             })
             .collect();
         environments.push(EnvironmentMetrics {
-            environment: row.try_get("name")?,
-            production: row.try_get("production")?,
+            environment: row.name,
+            production: row.production,
             deployments,
             failed_deployments: failed,
             deployments_per_day: deployments as f64 / f64::from(days),
-            lead_time_median_secs: secs(row.try_get("lead_median")?),
-            lead_time_p90_secs: secs(row.try_get("lead_p90")?),
+            lead_time_median_secs: secs(row.lead_median),
+            lead_time_p90_secs: secs(row.lead_p90),
             change_failure_rate: (attempts > 0).then(|| failed as f64 / attempts as f64),
-            time_to_restore_median_secs: secs(row.try_get("restore_median")?),
+            time_to_restore_median_secs: secs(row.restore_median),
             daily,
         });
     }

@@ -15,7 +15,17 @@ pub mod timeline;
 mod transitions;
 
 use crate::AppState;
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::{router::OpenApiRouter, routes};
+
+/// `/api/releases/{id}`: the release.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ReleasePath {
+    /// The release's id
+    pub id: u64,
+}
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -1,58 +1,87 @@
-//! Releases in MySQL: the row as the API shows it, and the writes every flow shares.
+//! Releases in MySQL: every statement of the feature, from the row as the API shows it to
+//! the writes of creating, cancelling and numbering, and the delivery metrics' queries.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use faro_types::{Release, ReleaseStatus, UserRef};
-use sqlx::{MySqlConnection, MySqlPool, Row, mysql::MySqlRow};
+use sqlx::{MySqlConnection, MySqlPool};
 
-/// The columns [`from_row`] reads, from `releases r` and the tables it names.
-const COLUMNS: &str = "r.id, r.project_id, p.slug, e.name AS environment, e.production, \
-     r.branch, r.commit_sha, r.tag, r.commit_time, r.status, r.sleakops_build_id, \
-     r.sleakops_deployment_id, r.requested_by, u.display_name AS requested_by_name, \
-     r.requested_at, r.started_at, r.deployed_at, r.finished_at, r.failure_reason, r.notes, \
-     r.retry_of";
+/// The columns [`ReleaseRow`] reads, from `releases r` and the tables `joins!` names.
+macro_rules! columns {
+    () => {
+        "r.id, r.project_id, p.slug, e.name AS environment, e.production, r.branch, \
+         r.commit_sha, r.tag, r.commit_time, r.status, r.sleakops_build_id, \
+         r.sleakops_deployment_id, r.requested_by, u.display_name AS requested_by_name, \
+         r.requested_at, r.started_at, r.deployed_at, r.finished_at, r.failure_reason, \
+         r.notes, r.retry_of"
+    };
+}
 
 /// The tiny tables by primary key, whatever their size: left to itself, the optimizer scans
 /// them into a join buffer, which loses the releases' index order and sorts the result.
-const JOINS: &str = "JOIN projects p ON p.id = r.project_id \
-     JOIN environments e FORCE INDEX (PRIMARY) ON e.id = r.environment_id \
-     JOIN users u FORCE INDEX (PRIMARY) ON u.id = r.requested_by";
-
-/// Full rows of the newest releases (`LIMIT ?`) of the project with slug `?` whose member is
-/// user `?`, read backwards along `index` (which must start with the project id and the
-/// equalities of `conditions`, and end with the id). With `by_environment` the environment
-/// of name `?` is joined as `fe` for `conditions` to use. Parameters: the user, the
-/// environment's name, the slug, then those of `conditions`, then the limit.
-///
-/// The join order and the index are fixed: project, membership (and environment) are single
-/// rows by unique key, so the page is the first rows of one index range joined by primary
-/// key. Left to itself the optimizer reads the tiny tables into a join buffer or merges two
-/// indexes, and either way reads and sorts every release of the project; its range
-/// estimates on four candidate indexes also cost more than the query (measured with
-/// `ANALYZE`: 0.43 ms and 0.37 ms of optimization before, a quarter of that after).
-pub fn select_member_page(index: &str, by_environment: bool, conditions: &str) -> String {
-    let environment = if by_environment {
-        "JOIN environments fe ON fe.project_id = p.id AND fe.name = ?"
-    } else {
-        ""
-    };
-    format!(
-        "SELECT STRAIGHT_JOIN {COLUMNS} FROM projects p \
-         JOIN memberships m ON m.project_id = p.id AND m.user_id = ? {environment} \
-         JOIN releases r FORCE INDEX ({index}) ON r.project_id = p.id \
+macro_rules! joins {
+    () => {
+        "JOIN projects p ON p.id = r.project_id \
          JOIN environments e FORCE INDEX (PRIMARY) ON e.id = r.environment_id \
-         JOIN users u FORCE INDEX (PRIMARY) ON u.id = r.requested_by \
-         WHERE p.slug = ?{conditions} ORDER BY r.id DESC LIMIT ?"
-    )
+         JOIN users u FORCE INDEX (PRIMARY) ON u.id = r.requested_by"
+    };
 }
 
-/// Full rows, newest first, of the release ids `ids` selects (a `SELECT id FROM releases …
-/// ORDER BY id DESC LIMIT ?` subquery): for pages merged from several index ranges.
-pub fn select_ids(ids: &str) -> String {
-    format!(
-        "SELECT {COLUMNS} FROM ({ids}) k JOIN releases r ON r.id = k.id {JOINS} ORDER BY r.id DESC"
-    )
+/// A release as the API shows it, with its project's id.
+#[derive(Debug, sqlx::FromRow)]
+struct ReleaseRow {
+    id: u64,
+    project_id: u64,
+    slug: String,
+    environment: String,
+    production: bool,
+    branch: String,
+    commit_sha: String,
+    tag: Option<String>,
+    commit_time: Option<DateTime<Utc>>,
+    status: ReleaseStatus,
+    sleakops_build_id: Option<String>,
+    sleakops_deployment_id: Option<String>,
+    requested_by: u64,
+    requested_by_name: String,
+    requested_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    deployed_at: Option<DateTime<Utc>>,
+    finished_at: Option<DateTime<Utc>>,
+    failure_reason: Option<String>,
+    notes: Option<String>,
+    retry_of: Option<u64>,
 }
 
+impl From<ReleaseRow> for Release {
+    fn from(row: ReleaseRow) -> Self {
+        Self {
+            id: row.id,
+            project: row.slug,
+            environment: row.environment,
+            production: row.production,
+            branch: row.branch,
+            commit_sha: row.commit_sha,
+            tag: row.tag,
+            commit_time: row.commit_time,
+            status: row.status,
+            sleakops_build_id: row.sleakops_build_id,
+            sleakops_deployment_id: row.sleakops_deployment_id,
+            requested_by: UserRef {
+                id: row.requested_by,
+                name: row.requested_by_name,
+            },
+            requested_at: row.requested_at,
+            started_at: row.started_at,
+            deployed_at: row.deployed_at,
+            finished_at: row.finished_at,
+            failure_reason: row.failure_reason,
+            notes: row.notes,
+            retry_of: row.retry_of,
+        }
+    }
+}
+
+/// A status read as text elsewhere (the release worker's job), checked like the column.
 pub fn status_of(value: &str) -> Result<ReleaseStatus, sqlx::Error> {
     ReleaseStatus::parse(value).ok_or_else(|| sqlx::Error::ColumnDecode {
         index: "status".into(),
@@ -60,44 +89,167 @@ pub fn status_of(value: &str) -> Result<ReleaseStatus, sqlx::Error> {
     })
 }
 
-pub fn from_row(row: &MySqlRow) -> Result<Release, sqlx::Error> {
-    let status: String = row.try_get("status")?;
-    Ok(Release {
-        id: row.try_get("id")?,
-        project: row.try_get("slug")?,
-        environment: row.try_get("environment")?,
-        production: row.try_get("production")?,
-        branch: row.try_get("branch")?,
-        commit_sha: row.try_get("commit_sha")?,
-        tag: row.try_get("tag")?,
-        commit_time: row.try_get("commit_time")?,
-        status: status_of(&status)?,
-        sleakops_build_id: row.try_get("sleakops_build_id")?,
-        sleakops_deployment_id: row.try_get("sleakops_deployment_id")?,
-        requested_by: UserRef {
-            id: row.try_get("requested_by")?,
-            name: row.try_get("requested_by_name")?,
-        },
-        requested_at: row.try_get("requested_at")?,
-        started_at: row.try_get("started_at")?,
-        deployed_at: row.try_get("deployed_at")?,
-        finished_at: row.try_get("finished_at")?,
-        failure_reason: row.try_get("failure_reason")?,
-        notes: row.try_get("notes")?,
-        retry_of: row.try_get("retry_of")?,
-    })
-}
-
 /// One release with its project's id (for the caller's authorization), or `None`.
 pub async fn find(db: &MySqlPool, id: u64) -> Result<Option<(u64, Release)>, sqlx::Error> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM releases r {JOINS} WHERE r.id = ?"
+    let row: Option<ReleaseRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM releases r ",
+        joins!(),
+        " WHERE r.id = ?"
     ))
     .bind(id)
     .fetch_optional(db)
     .await?;
-    row.map(|row| Ok((row.try_get("project_id")?, from_row(&row)?)))
-        .transpose()
+    Ok(row.map(|row| (row.project_id, row.into())))
+}
+
+/// The id of release `id`'s project.
+pub async fn project_of(db: &MySqlPool, id: u64) -> Result<Option<u64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT project_id FROM releases WHERE id = ?")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// What a project's release list is narrowed to.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    /// An environment's name.
+    pub environment: Option<String>,
+    pub status: Option<ReleaseStatus>,
+    pub branch: Option<String>,
+}
+
+/// Up to `limit` releases of project `slug` older than `before`, newest first, as member
+/// `user_id` sees them. The membership check and the environment's name are part of the
+/// query, so a page is one round trip; it is empty for a stranger (and for an unknown
+/// environment), and the caller finds out which.
+///
+/// Each filter has an index that ends in the id, and a page reads the most selective one
+/// backwards: status, else branch, else environment, else just the project; the other
+/// filters apply to the rows it reads. The join order and the index are fixed: project,
+/// membership (and environment) are single rows by unique key, so the page is the first
+/// rows of one index range joined by primary key. Left to itself the optimizer reads the
+/// tiny tables into a join buffer or merges two indexes, and either way reads and sorts
+/// every release of the project; its range estimates on four candidate indexes also cost
+/// more than the query (measured with `ANALYZE`: 0.43 ms and 0.37 ms of optimization
+/// before, a quarter of that after).
+pub async fn member_page(
+    db: &MySqlPool,
+    user_id: u64,
+    slug: &str,
+    filter: &ListFilter,
+    before: Option<u64>,
+    limit: u32,
+) -> Result<Vec<Release>, sqlx::Error> {
+    let before = before.unwrap_or(u64::MAX);
+    let environment = filter.environment.as_deref();
+    let branch = filter.branch.as_deref();
+    let query = if let Some(status) = filter.status {
+        sqlx::query_as(BY_STATUS)
+            .bind(user_id)
+            .bind(environment)
+            .bind(slug)
+            .bind(status)
+            .bind(branch)
+            .bind(branch)
+            .bind(environment)
+    } else if let Some(branch) = branch {
+        sqlx::query_as(BY_BRANCH)
+            .bind(user_id)
+            .bind(environment)
+            .bind(slug)
+            .bind(branch)
+            .bind(environment)
+    } else if let Some(environment) = environment {
+        sqlx::query_as(BY_ENVIRONMENT)
+            .bind(user_id)
+            .bind(environment)
+            .bind(slug)
+    } else {
+        sqlx::query_as(BY_PROJECT).bind(user_id).bind(slug)
+    };
+    let rows: Vec<ReleaseRow> = query.bind(before).bind(limit).fetch_all(db).await?;
+    Ok(rows.into_iter().map(Release::from).collect())
+}
+
+/// Binds: user, environment name (or NULL), slug, status, branch (or NULL) twice,
+/// environment name (or NULL), before, limit.
+const BY_STATUS: &str = concat!(
+    "SELECT STRAIGHT_JOIN ",
+    columns!(),
+    " FROM projects p \
+     JOIN memberships m ON m.project_id = p.id AND m.user_id = ? \
+     LEFT JOIN environments fe ON fe.project_id = p.id AND fe.name = ? \
+     JOIN releases r FORCE INDEX (ix_releases_project_status) ON r.project_id = p.id \
+     JOIN environments e FORCE INDEX (PRIMARY) ON e.id = r.environment_id \
+     JOIN users u FORCE INDEX (PRIMARY) ON u.id = r.requested_by \
+     WHERE p.slug = ? AND r.status = ? AND (? IS NULL OR r.branch = ?) \
+     AND (? IS NULL OR r.environment_id = fe.id) AND r.id < ? \
+     ORDER BY r.id DESC LIMIT ?"
+);
+
+/// Binds: user, environment name (or NULL), slug, branch, environment name (or NULL),
+/// before, limit.
+const BY_BRANCH: &str = concat!(
+    "SELECT STRAIGHT_JOIN ",
+    columns!(),
+    " FROM projects p \
+     JOIN memberships m ON m.project_id = p.id AND m.user_id = ? \
+     LEFT JOIN environments fe ON fe.project_id = p.id AND fe.name = ? \
+     JOIN releases r FORCE INDEX (ix_releases_project_branch) ON r.project_id = p.id \
+     JOIN environments e FORCE INDEX (PRIMARY) ON e.id = r.environment_id \
+     JOIN users u FORCE INDEX (PRIMARY) ON u.id = r.requested_by \
+     WHERE p.slug = ? AND r.branch = ? AND (? IS NULL OR r.environment_id = fe.id) \
+     AND r.id < ? ORDER BY r.id DESC LIMIT ?"
+);
+
+/// Binds: user, environment name, slug, before, limit.
+const BY_ENVIRONMENT: &str = concat!(
+    "SELECT STRAIGHT_JOIN ",
+    columns!(),
+    " FROM projects p \
+     JOIN memberships m ON m.project_id = p.id AND m.user_id = ? \
+     JOIN environments fe ON fe.project_id = p.id AND fe.name = ? \
+     JOIN releases r FORCE INDEX (ix_releases_environment) ON r.project_id = p.id \
+     JOIN environments e FORCE INDEX (PRIMARY) ON e.id = r.environment_id \
+     JOIN users u FORCE INDEX (PRIMARY) ON u.id = r.requested_by \
+     WHERE p.slug = ? AND r.environment_id = fe.id AND r.id < ? \
+     ORDER BY r.id DESC LIMIT ?"
+);
+
+/// Binds: user, slug, before, limit.
+const BY_PROJECT: &str = concat!(
+    "SELECT STRAIGHT_JOIN ",
+    columns!(),
+    " FROM projects p \
+     JOIN memberships m ON m.project_id = p.id AND m.user_id = ? \
+     JOIN releases r FORCE INDEX (ix_releases_project) ON r.project_id = p.id \
+     JOIN environments e FORCE INDEX (PRIMARY) ON e.id = r.environment_id \
+     JOIN users u FORCE INDEX (PRIMARY) ON u.id = r.requested_by \
+     WHERE p.slug = ? AND r.id < ? ORDER BY r.id DESC LIMIT ?"
+);
+
+/// The newest `limit` releases of project `project_id`, newest first, read along its
+/// (project_id, id) index: no scan of other teams' releases however many there are.
+pub async fn newest_of_project(
+    db: &MySqlPool,
+    project_id: u64,
+    limit: u32,
+) -> Result<Vec<Release>, sqlx::Error> {
+    let rows: Vec<ReleaseRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM releases r FORCE INDEX (ix_releases_project) ",
+        joins!(),
+        " WHERE r.project_id = ? ORDER BY r.id DESC LIMIT ?"
+    ))
+    .bind(project_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(Release::from).collect())
 }
 
 /// The fields of a release a request decides; the rest starts empty.
@@ -115,14 +267,14 @@ pub struct NewRelease {
 }
 
 /// Inserts a queued release whose first timeline event (seq 1) the caller writes, and the
-/// outbox row that hands it to the release worker, in the caller's transaction. A second
-/// release for the same `idempotency_key` (its hash) of the same user is a unique violation.
+/// outbox row that hands it to the release worker, in the caller's transaction: the new id,
+/// or `None` when the same user already has a release for `idempotency_key` (its hash).
 pub async fn insert(
     tx: &mut MySqlConnection,
     new: &NewRelease,
     idempotency_key: &str,
-) -> Result<u64, sqlx::Error> {
-    let id = sqlx::query(
+) -> Result<Option<u64>, sqlx::Error> {
+    let inserted = sqlx::query(
         "INSERT INTO releases (project_id, environment_id, branch, commit_sha, tag, commit_time, \
          status, requested_by, requested_at, retry_of, idempotency_key, event_seq, updated_at) \
          VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, 1, ?)",
@@ -139,8 +291,10 @@ pub async fn insert(
     .bind(idempotency_key)
     .bind(new.requested_at)
     .execute(&mut *tx)
-    .await?
-    .last_insert_id();
+    .await;
+    let Some(id) = crate::db::unless_duplicate(inserted)?.map(|done| done.last_insert_id()) else {
+        return Ok(None);
+    };
     let payload = serde_json::json!({ "release_id": id }).to_string();
     sqlx::query(
         "INSERT INTO outbox (kind, release_id, payload, next_attempt_at, created_at, updated_at) \
@@ -154,7 +308,7 @@ pub async fn insert(
     .bind(new.requested_at)
     .execute(&mut *tx)
     .await?;
-    Ok(id)
+    Ok(Some(id))
 }
 
 /// The outbox kind that asks the release worker to build and deploy a release; its payload
@@ -167,13 +321,12 @@ pub async fn lock(
     tx: &mut MySqlConnection,
     id: u64,
 ) -> Result<Option<(ReleaseStatus, u64)>, sqlx::Error> {
-    let row: Option<(String, u32)> =
+    let row: Option<(ReleaseStatus, u32)> =
         sqlx::query_as("SELECT status, event_seq FROM releases WHERE id = ? FOR UPDATE")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-    row.map(|(status, seq)| Ok((status_of(&status)?, seq.into())))
-        .transpose()
+    Ok(row.map(|(status, seq)| (status, seq.into())))
 }
 
 /// A release's status and last timeline sequence number, unlocked (streams use it to know
@@ -182,11 +335,242 @@ pub async fn progress(
     db: &MySqlPool,
     id: u64,
 ) -> Result<Option<(ReleaseStatus, u64)>, sqlx::Error> {
-    let row: Option<(String, u32)> =
+    let row: Option<(ReleaseStatus, u32)> =
         sqlx::query_as("SELECT status, event_seq FROM releases WHERE id = ?")
             .bind(id)
             .fetch_optional(db)
             .await?;
-    row.map(|(status, seq)| Ok((status_of(&status)?, seq.into())))
-        .transpose()
+    Ok(row.map(|(status, seq)| (status, seq.into())))
+}
+
+/// Marks the release cancelled and drops its pending outbox work, in the caller's
+/// transaction (which holds the row's lock): how many outbox rows were dropped.
+pub async fn cancel(
+    tx: &mut MySqlConnection,
+    id: u64,
+    now: DateTime<Utc>,
+) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "UPDATE releases SET status = 'cancelled', finished_at = ?, updated_at = ? WHERE id = ?",
+    )
+    .bind(now)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    let dropped = sqlx::query(
+        "UPDATE outbox SET done = TRUE, updated_at = ? WHERE release_id = ? AND done = FALSE",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    Ok(dropped)
+}
+
+/// What a retry copies from the release it retries.
+#[derive(Debug, sqlx::FromRow)]
+pub struct RetrySource {
+    pub environment_id: u64,
+    pub environment: String,
+    pub branch: String,
+    pub commit_sha: String,
+    pub tag: Option<String>,
+    pub commit_time: Option<DateTime<Utc>>,
+    pub status: ReleaseStatus,
+}
+
+pub async fn retry_source(db: &MySqlPool, id: u64) -> Result<Option<RetrySource>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.environment_id, e.name AS environment, r.branch, r.commit_sha, r.tag, \
+         r.commit_time, r.status \
+         FROM releases r JOIN environments e ON e.id = r.environment_id WHERE r.id = ?",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// The release the user created with the idempotency key of hash `key_hash`.
+pub async fn by_idempotency_key(
+    db: &MySqlPool,
+    user_id: u64,
+    key_hash: &str,
+) -> Result<Option<u64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM releases WHERE requested_by = ? AND idempotency_key = ?")
+        .bind(user_id)
+        .bind(key_hash)
+        .fetch_optional(db)
+        .await
+}
+
+pub async fn set_notes(
+    tx: &mut MySqlConnection,
+    id: u64,
+    notes: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE releases SET notes = ?, updated_at = ? WHERE id = ?")
+        .bind(notes)
+        .bind(now)
+        .bind(id)
+        .execute(tx)
+        .await
+        .map(drop)
+}
+
+/// Hands out the release's next timeline sequence number (see
+/// [`super::timeline::next_seq`]), or `None` when there is no such release.
+pub async fn next_seq(tx: &mut MySqlConnection, id: u64) -> Result<Option<u64>, sqlx::Error> {
+    let updated = sqlx::query(concat!(
+        "UPDATE releases SET ",
+        super::timeline::next_seq_sql!(),
+        " WHERE id = ?"
+    ))
+    .bind(id)
+    .execute(tx)
+    .await?;
+    Ok((updated.rows_affected() > 0).then(|| updated.last_insert_id()))
+}
+
+// Delivery metrics (see `super::metrics` for what each figure means).
+
+/// One query for the per-environment figures. Binds: project, start, end (deployments);
+/// project, start, end (failures); project (environments).
+const FIGURES: &str = "
+WITH deployed AS (
+    SELECT environment_id,
+           CAST(GREATEST(0, TIMESTAMPDIFF(SECOND, COALESCE(commit_time, requested_at), deployed_at)) AS SIGNED) AS lead_secs
+    FROM releases
+    WHERE project_id = ? AND status = 'deployed' AND deployed_at >= ? AND deployed_at < ?
+),
+lead_ranked AS (
+    SELECT environment_id, lead_secs,
+           ROW_NUMBER() OVER (PARTITION BY environment_id ORDER BY lead_secs) AS rn,
+           COUNT(*) OVER (PARTITION BY environment_id) AS n
+    FROM deployed
+),
+lead_times AS (
+    SELECT environment_id,
+           MAX(n) AS deployments,
+           MAX(CASE WHEN rn = (n + 1) DIV 2 THEN lead_secs END) AS lead_median,
+           MAX(CASE WHEN rn = (9 * n + 9) DIV 10 THEN lead_secs END) AS lead_p90
+    FROM lead_ranked
+    GROUP BY environment_id
+),
+failed AS (
+    SELECT f.environment_id, f.finished_at,
+           (SELECT MIN(d.deployed_at) FROM releases d
+             WHERE d.environment_id = f.environment_id AND d.status = 'deployed'
+               AND d.deployed_at > f.finished_at) AS restored_at
+    FROM releases f
+    WHERE f.project_id = ? AND f.status = 'failed' AND f.sleakops_deployment_id IS NOT NULL
+      AND f.finished_at >= ? AND f.finished_at < ?
+),
+failures AS (
+    SELECT environment_id, COUNT(*) AS failed_deployments
+    FROM failed
+    GROUP BY environment_id
+),
+restore_ranked AS (
+    SELECT environment_id, restore_secs,
+           ROW_NUMBER() OVER (PARTITION BY environment_id ORDER BY restore_secs) AS rn,
+           COUNT(*) OVER (PARTITION BY environment_id) AS n
+    FROM (
+        SELECT environment_id,
+               CAST(TIMESTAMPDIFF(SECOND, finished_at, restored_at) AS SIGNED) AS restore_secs
+        FROM failed
+        WHERE restored_at IS NOT NULL
+    ) restored
+),
+restores AS (
+    SELECT environment_id,
+           MAX(CASE WHEN rn = (n + 1) DIV 2 THEN restore_secs END) AS restore_median
+    FROM restore_ranked
+    GROUP BY environment_id
+)
+SELECT e.id, e.name, e.production,
+       CAST(COALESCE(l.deployments, 0) AS SIGNED) AS deployments,
+       CAST(COALESCE(f.failed_deployments, 0) AS SIGNED) AS failed_deployments,
+       CAST(l.lead_median AS SIGNED) AS lead_median,
+       CAST(l.lead_p90 AS SIGNED) AS lead_p90,
+       CAST(r.restore_median AS SIGNED) AS restore_median
+FROM environments e
+LEFT JOIN lead_times l ON l.environment_id = e.id
+LEFT JOIN failures f ON f.environment_id = e.id
+LEFT JOIN restores r ON r.environment_id = e.id
+WHERE e.project_id = ?
+ORDER BY e.name";
+
+/// Counts per environment and day; the days without any are filled in Rust.
+const DAILY: &str = "
+SELECT environment_id, 'deployed' AS kind, DATE(deployed_at) AS day, COUNT(*) AS n
+FROM releases
+WHERE project_id = ? AND status = 'deployed' AND deployed_at >= ? AND deployed_at < ?
+GROUP BY environment_id, DATE(deployed_at)
+UNION ALL
+SELECT environment_id, 'failed' AS kind, DATE(finished_at) AS day, COUNT(*) AS n
+FROM releases
+WHERE project_id = ? AND status = 'failed' AND sleakops_deployment_id IS NOT NULL
+  AND finished_at >= ? AND finished_at < ?
+GROUP BY environment_id, DATE(finished_at)";
+
+/// One environment's figures over a window.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Figures {
+    pub id: u64,
+    pub name: String,
+    pub production: bool,
+    pub deployments: i64,
+    pub failed_deployments: i64,
+    pub lead_median: Option<i64>,
+    pub lead_p90: Option<i64>,
+    pub restore_median: Option<i64>,
+}
+
+/// Every environment of the project with its figures over `[start, end)`, by name.
+pub async fn figures(
+    db: &MySqlPool,
+    project_id: u64,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<Figures>, sqlx::Error> {
+    sqlx::query_as(FIGURES)
+        .bind(project_id)
+        .bind(start)
+        .bind(end)
+        .bind(project_id)
+        .bind(start)
+        .bind(end)
+        .bind(project_id)
+        .fetch_all(db)
+        .await
+}
+
+/// Deployments or failures (`kind`) of one environment on one day.
+#[derive(Debug, sqlx::FromRow)]
+pub struct DailyCount {
+    pub environment_id: u64,
+    pub kind: String,
+    pub day: NaiveDate,
+    pub n: i64,
+}
+
+/// The days of `[start, end)` with any deployment or failure.
+pub async fn daily_counts(
+    db: &MySqlPool,
+    project_id: u64,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<Vec<DailyCount>, sqlx::Error> {
+    sqlx::query_as(DAILY)
+        .bind(project_id)
+        .bind(start)
+        .bind(end)
+        .bind(project_id)
+        .bind(start)
+        .bind(end)
+        .fetch_all(db)
+        .await
 }

@@ -119,18 +119,9 @@ pub(crate) use next_seq_sql;
 /// `LAST_INSERT_ID(expr)` hands the new value back in the UPDATE's own reply (MySQL and
 /// MariaDB alike), one round trip instead of an UPDATE and a SELECT.
 pub async fn next_seq(tx: &mut MySqlConnection, release_id: u64) -> Result<u64, TimelineError> {
-    let updated = sqlx::query(concat!(
-        "UPDATE releases SET ",
-        next_seq_sql!(),
-        " WHERE id = ?"
-    ))
-    .bind(release_id)
-    .execute(&mut *tx)
-    .await?;
-    if updated.rows_affected() == 0 {
-        return Err(TimelineError::NoSuchRelease(release_id));
-    }
-    Ok(updated.last_insert_id())
+    super::store::next_seq(tx, release_id)
+        .await?
+        .ok_or(TimelineError::NoSuchRelease(release_id))
 }
 
 /// Numbers `event` in the caller's transaction and writes it to DynamoDB. The caller commits

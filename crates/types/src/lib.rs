@@ -1,7 +1,8 @@
 //! API types shared by the backend and the frontend, so the compiler keeps both in step.
 //!
 //! Everything here compiles for the host and for `wasm32-unknown-unknown`. The `openapi`
-//! feature (backend only) derives the OpenAPI schemas.
+//! feature (backend only) derives the OpenAPI schemas; the `sqlx` feature (backend only) maps
+//! the enums stored as text to their MySQL columns.
 
 mod accounts;
 mod ai;
@@ -11,6 +12,8 @@ mod page;
 mod problem;
 mod projects;
 mod releases;
+#[cfg(feature = "sqlx")]
+mod sql;
 mod status;
 pub mod validate;
 mod version;

@@ -1,5 +1,8 @@
 //! Accounts: sign up, sign in, sign out, and who am I.
 
+pub mod store;
+
+use crate::openapi::{Conflict, InvalidInput, NotSignedIn, TooManyRequests};
 use crate::{
     AppState,
     audit::{self, Scope},
@@ -13,9 +16,7 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
-use chrono::{DateTime, Utc};
-
-use faro_types::{LoginRequest, Problem, Session, SignupRequest, User};
+use faro_types::{LoginRequest, Session, SignupRequest, User};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -29,6 +30,18 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// Emails are compared case-insensitively: stored trimmed and lowercased.
 pub(crate) fn normalize_email(email: &str) -> String {
     email.trim().to_lowercase()
+}
+
+/// Records `action` in the account's own audit log.
+async fn record(state: &AppState, client: &ClientInfo, id: u64, email: &str, action: &'static str) {
+    let event = audit::Event {
+        scope: Scope::User(id),
+        actor_id: id,
+        actor_email: email,
+        client,
+        entry: audit::Entry::new(action, format!("user:{id}")),
+    };
+    audit::record(state, event).await;
 }
 
 async fn start_session(
@@ -54,13 +67,16 @@ async fn start_session(
 }
 
 /// Create an account and sign in.
+///
+/// Problems, beyond what their status says:
+/// - 409: The email is already registered.
+/// - 422: Invalid fields.
 #[utoipa::path(
     post, path = "/api/auth/signup", tag = "accounts",
     request_body = SignupRequest,
     responses(
         (status = 201, description = "Account created and signed in", body = Session),
-        (status = 409, description = "The email is already registered", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        Conflict, InvalidInput,
     )
 )]
 async fn signup(
@@ -75,56 +91,33 @@ async fn signup(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let now = crate::db::now();
-    let inserted = sqlx::query(
-        "INSERT INTO users (email, display_name, password_hash, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(&email)
-    .bind(&name)
-    .bind(&hash)
-    .bind(now)
-    .bind(now)
-    .execute(&state.db)
-    .await;
-    let id = match inserted {
-        Ok(done) => done.last_insert_id(),
-        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-            return Err(ApiError::Conflict {
-                detail: "An account with this email already exists; sign in instead.".into(),
-                field: Some("email".into()),
-            });
-        }
-        Err(e) => return Err(e.into()),
-    };
+    let id = store::insert(&state.db, &email, &name, &hash, now)
+        .await?
+        .ok_or_else(|| ApiError::Conflict {
+            detail: "An account with this email already exists; sign in instead.".into(),
+            field: Some("email".into()),
+        })?;
     let user = User {
         id,
         email: email.clone(),
         name,
         created_at: now,
     };
-    audit::record(
-        &state,
-        audit::Event {
-            scope: Scope::User(id),
-            actor_id: id,
-            actor_email: &email,
-            client: &client,
-            action: "account.signup",
-            target: format!("user:{id}"),
-            details: None,
-        },
-    )
-    .await;
+    record(&state, &client, id, &email, "account.signup").await;
     start_session(&state, user, StatusCode::CREATED).await
 }
 
 /// Sign in; rate limited per account and per client address across all backend tasks.
+///
+/// Problems, beyond what their status says:
+/// - 401: Wrong email or password.
+/// - 429: Too many attempts; see Retry-After.
 #[utoipa::path(
     post, path = "/api/auth/login", tag = "accounts",
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in; the token is also set as an HttpOnly cookie", body = Session),
-        (status = 401, description = "Wrong email or password", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many attempts; see Retry-After", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn, TooManyRequests,
     )
 )]
 async fn login(
@@ -165,17 +158,18 @@ async fn login(
         }
     }
 
-    let row: Option<(u64, String, String, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT id, display_name, password_hash, created_at FROM users WHERE email = ?",
-    )
-    .bind(&email)
-    .fetch_optional(&state.db)
-    .await?;
-    let stored = row.as_ref().map(|(_, _, hash, _)| hash.clone());
+    let row = store::credentials(&state.db, &email).await?;
+    let stored = row.as_ref().map(|row| row.password_hash.clone());
     let matches = password::verify(request.password, stored)
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let Some((id, name, _, created_at)) = row.filter(|_| matches) else {
+    let Some(store::Credentials {
+        id,
+        display_name: name,
+        created_at,
+        ..
+    }) = row.filter(|_| matches)
+    else {
         return Err(ApiError::Unauthorized);
     };
     // A successful sign-in clears the account's count; the address count stays.
@@ -190,19 +184,7 @@ async fn login(
     {
         tracing::warn!(error = %err, "could not reset the sign-in counter");
     }
-    audit::record(
-        &state,
-        audit::Event {
-            scope: Scope::User(id),
-            actor_id: id,
-            actor_email: &email,
-            client: &client,
-            action: "account.login",
-            target: format!("user:{id}"),
-            details: None,
-        },
-    )
-    .await;
+    record(&state, &client, id, &email, "account.login").await;
     let user = User {
         id,
         email,
@@ -217,7 +199,7 @@ async fn login(
     post, path = "/api/auth/logout", tag = "accounts",
     responses(
         (status = 204, description = "Signed out; the cookie is cleared"),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn,
     )
 )]
 async fn logout(
@@ -229,17 +211,7 @@ async fn logout(
     sessions::revoke(&state.dynamo, &state.table, &user.token)
         .await
         .map_err(ApiError::dynamo)?;
-    audit::record(
-        &state,
-        audit::Event::new(
-            Scope::User(user.id),
-            &user,
-            &client,
-            "account.logout",
-            format!("user:{}", user.id),
-        ),
-    )
-    .await;
+    record(&state, &client, user.id, &user.email, "account.logout").await;
     let cookie = auth::clear_cookie(state.config.auth.secure_cookies);
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
 }
@@ -249,7 +221,7 @@ async fn logout(
     get, path = "/api/me", tag = "accounts",
     responses(
         (status = 200, description = "The signed-in user", body = User),
-        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+        NotSignedIn,
     )
 )]
 async fn me(user: CurrentUser) -> Json<User> {

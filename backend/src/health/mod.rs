@@ -4,7 +4,10 @@
 //! number of load-balancer probes cost at most one pair of round trips per cache period.
 //! Once shutdown begins it answers 503 at once so the load balancer drains this task.
 
-use crate::{AppState, clock::Clock, db, dynamo, error::ApiError};
+mod store;
+
+use crate::openapi::Unavailable;
+use crate::{AppState, clock::Clock, dynamo, error::ApiError};
 use axum::{Json, extract::State, response::IntoResponse};
 use serde::Serialize;
 use std::{
@@ -87,7 +90,7 @@ impl Readiness {
         let timed_out = || format!("no answer within {} ms", timeout.as_millis());
         let (mysql, dynamodb) = tokio::join!(
             async {
-                match tokio::time::timeout(timeout, db::ping(&state.db)).await {
+                match tokio::time::timeout(timeout, store::ping(&state.db)).await {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(e)) => Err(e.to_string()),
                     Err(_) => Err(timed_out()),
@@ -132,10 +135,13 @@ async fn healthz() -> impl IntoResponse {
 }
 
 /// Readiness: MySQL and DynamoDB answer and the instance is not shutting down.
+///
+/// Problems, beyond what their status says:
+/// - 503: A dependency is down or the instance is draining.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready for traffic", body = Status),
-        (status = 503, description = "A dependency is down or the instance is draining", body = faro_types::Problem, content_type = "application/problem+json"),
+        Unavailable,
     ))]
 async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError> {
     let readiness = &state.readiness;

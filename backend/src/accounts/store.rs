@@ -1,0 +1,53 @@
+//! Accounts in MySQL: the `users` table.
+
+use chrono::{DateTime, Utc};
+use sqlx::{MySqlExecutor, MySqlPool};
+
+/// What signing in checks a password against.
+#[derive(Debug, sqlx::FromRow)]
+pub struct Credentials {
+    pub id: u64,
+    pub display_name: String,
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The new account's id, or `None` when the email is taken.
+pub async fn insert(
+    db: &MySqlPool,
+    email: &str,
+    name: &str,
+    password_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<u64>, sqlx::Error> {
+    let inserted = sqlx::query(
+        "INSERT INTO users (email, display_name, password_hash, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(email)
+    .bind(name)
+    .bind(password_hash)
+    .bind(now)
+    .bind(now)
+    .execute(db)
+    .await;
+    Ok(crate::db::unless_duplicate(inserted)?.map(|done| done.last_insert_id()))
+}
+
+pub async fn credentials(db: &MySqlPool, email: &str) -> Result<Option<Credentials>, sqlx::Error> {
+    sqlx::query_as("SELECT id, display_name, password_hash, created_at FROM users WHERE email = ?")
+        .bind(email)
+        .fetch_optional(db)
+        .await
+}
+
+/// The id of the account with this (normalized) email.
+pub async fn id_by_email(
+    db: impl MySqlExecutor<'_>,
+    email: &str,
+) -> Result<Option<u64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
+        .bind(email)
+        .fetch_optional(db)
+        .await
+}

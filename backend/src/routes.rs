@@ -1,0 +1,30 @@
+//! The route table: each feature's routes, registered together with their OpenAPI
+//! descriptions so the two cannot drift apart, and `/api/openapi.json` serving the document.
+
+use crate::{AppState, accounts, ai, external, health, openapi, projects, releases, version};
+use axum::{Json, Router, routing::get};
+use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+
+/// Every route of the API with its document.
+pub fn router() -> (Router<AppState>, Arc<utoipa::openapi::OpenApi>) {
+    let (router, api) = OpenApiRouter::with_openapi(openapi::document())
+        .merge(health::routes())
+        .merge(version::routes())
+        .merge(external::routes())
+        .merge(accounts::routes())
+        .merge(releases::routes())
+        .merge(projects::routes())
+        .merge(ai::routes())
+        .split_for_parts();
+    let api = Arc::new(api);
+    let served = api.clone();
+    let router = router.route(
+        "/api/openapi.json",
+        get(move || {
+            let api = served.clone();
+            async move { Json(api) }
+        }),
+    );
+    (router, api)
+}
