@@ -253,12 +253,10 @@ trait Create: for<'de> Deserialize<'de> {
 
     /// Checks the request and files the job, or answers why not.
     fn create(self, sim: &Sim) -> Response<Body>;
+}
 
-    fn project(&self) -> Option<&ProjectEnv>;
-
-    fn project_name(&self) -> Option<String> {
-        self.project().and_then(|p| p.project_name.clone())
-    }
+fn project_name(project_env: &Option<ProjectEnv>) -> Option<String> {
+    project_env.as_ref().and_then(|p| p.project_name.clone())
 }
 
 /// `POST` of a build or deployment, authorized and parsed as SleakOps does.
@@ -300,12 +298,8 @@ async fn show<T: Create>(
 impl Create for BuildBody {
     const KIND: Kind = Kind::Build;
 
-    fn project(&self) -> Option<&ProjectEnv> {
-        self.project_env.as_ref()
-    }
-
     fn create(self, sim: &Sim) -> Response<Body> {
-        let project = self.project_name();
+        let project = project_name(&self.project_env);
         let mut errors = serde_json::Map::new();
         if required(&project) {
             errors.insert("project_env".into(), json!({"project_name": [REQUIRED]}));
@@ -337,13 +331,12 @@ impl Create for BuildBody {
 impl Create for DeploymentBody {
     const KIND: Kind = Kind::Deployment;
 
-    fn project(&self) -> Option<&ProjectEnv> {
-        self.project_env.as_ref()
-    }
-
     fn create(self, sim: &Sim) -> Response<Body> {
-        let project = self.project_name();
-        let environment = self.project().and_then(|p| p.environment_name.clone());
+        let project = project_name(&self.project_env);
+        let environment = self
+            .project_env
+            .as_ref()
+            .and_then(|p| p.environment_name.clone());
         let mut missing = serde_json::Map::new();
         if required(&project) {
             missing.insert("project_name".into(), json!([REQUIRED]));
