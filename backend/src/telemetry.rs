@@ -3,7 +3,11 @@
 use crate::config::LogFormat;
 use tracing_subscriber::{EnvFilter, fmt, layer::SubscriberExt, util::SubscriberInitExt};
 
-const DEFAULT_FILTER: &str = "info,sqlx=warn,aws_config=warn,aws_smithy_runtime=warn";
+/// `RUST_LOG`'s default, as listed with the other variables.
+const DEFAULT_FILTER: &str = match faro_config_vars::RUST_LOG.default {
+    faro_config_vars::Fallback::Value(filter) => filter,
+    _ => panic!("RUST_LOG is listed with a default"),
+};
 
 /// Installs the global subscriber; `RUST_LOG` overrides the default filter.
 pub fn init(format: LogFormat) {

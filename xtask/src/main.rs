@@ -5,6 +5,7 @@
 //! - `cargo xtask bench`: start-up time, memory and throughput of the release backend, the
 //!   image's and the frontend's sizes
 //! - `cargo xtask cost --env NAME`: the monthly AWS cost of an environment, line by line
+//! - `cargo xtask config-table [--check]`: the README's configuration table, from its list
 //! - `cargo xtask frontend build [--release]`: the Leptos app into `frontend/dist/`, with sizes
 //! - `cargo xtask image build|push`, `deploy`, `status`, `logs`, `rollback`, `destroy`: the
 //!   release commands, forwarded to `faro-deploy` (tools/deploy)
@@ -13,6 +14,7 @@
 
 mod backend;
 mod bench;
+mod config_table;
 mod cost;
 mod deploy;
 mod dev;
@@ -53,6 +55,9 @@ commands:
                                  image, first-load)
   cost     the monthly AWS cost of an environment from infra/env/NAME.json and infra/pricing.json
              --env NAME          the environment (staging, production, ...)
+  config-table
+           write README.md's configuration table from crates/config-vars/src/lib.rs
+             --check             only say whether it is up to date (`cargo xtask test` does)
   frontend build
            the Leptos app (wasm) into frontend/dist/, printing each file's size raw and gzipped
              --release           optimise for size (wasm-release profile and wasm-opt)
@@ -95,6 +100,10 @@ enum Command {
     Test(test::Options),
     Bench(bench::Options),
     Cost(cost::Options),
+    /// `config-table`; `check`: compare only.
+    ConfigTable {
+        check: bool,
+    },
     Frontend(frontend::Options),
     /// A release command, forwarded to `faro-deploy`.
     Release(deploy::Forward),
@@ -124,8 +133,8 @@ impl Hint for ArgError {
     fn hint(&self) -> Option<String> {
         Some(match self {
             Self::Missing | Self::UnknownCommand(_) => {
-                "the commands are dev, test, bench, cost, frontend, image, deploy, status, logs, \
-                 rollback and destroy: `cargo xtask dev`, `cargo xtask test`, `cargo xtask bench`, \
+                "the commands are dev, test, bench, cost, config-table, frontend, image, deploy, \
+                 status, logs, rollback and destroy: `cargo xtask dev`, `cargo xtask test`, `cargo xtask bench`, \
                  `cargo xtask cost --env staging`, `cargo xtask frontend build`, \
                  `cargo xtask deploy --env staging --plan`; see `cargo xtask --help`"
                     .into()
@@ -163,6 +172,8 @@ enum Error {
     #[error(transparent)]
     Cost(#[from] cost::Error),
     #[error(transparent)]
+    ConfigTable(#[from] config_table::Error),
+    #[error(transparent)]
     Frontend(#[from] frontend::Error),
     #[error(transparent)]
     Release(#[from] deploy::Error),
@@ -176,6 +187,7 @@ impl Hint for Error {
             Self::Dev(e) => e.hint(),
             Self::Bench(e) => e.hint(),
             Self::Cost(e) => e.hint(),
+            Self::ConfigTable(e) => e.hint(),
             Self::Frontend(e) => e.hint(),
             Self::Release(e) => e.hint(),
         }
@@ -209,6 +221,9 @@ fn main() -> ExitCode {
             deploy::run(&workspace::Workspace::locate(), &forward).map_err(Error::from)
         }
         Command::Cost(options) => cost::run(&options)
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(Error::from),
+        Command::ConfigTable { check } => config_table::run(&workspace::Workspace::locate(), check)
             .map(|()| ExitCode::SUCCESS)
             .map_err(Error::from),
     };
@@ -251,6 +266,7 @@ fn parse_args(args: &[String]) -> Result<Command, ArgError> {
         "test" => parse_test(rest).map(Command::Test),
         "bench" => parse_bench(rest).map(Command::Bench),
         "cost" => cost::parse(rest).map(Command::Cost),
+        "config-table" => parse_config_table(rest),
         "frontend" => parse_frontend(rest).map(Command::Frontend),
         "image" | "deploy" | "status" | "logs" | "rollback" | "destroy" => {
             deploy::parse(command, rest).map(Command::Release)
@@ -380,6 +396,18 @@ fn parse_frontend(args: &[String]) -> Result<frontend::Options, ArgError> {
     Ok(options)
 }
 
+fn parse_config_table(args: &[String]) -> Result<Command, ArgError> {
+    let mut check = false;
+    let mut flags = Flags::new("config-table", args);
+    while let Some((flag, _)) = flags.next_flag()? {
+        match flag {
+            "--check" => check = true,
+            _ => return Err(flags.unknown(flag)),
+        }
+    }
+    Ok(Command::ConfigTable { check })
+}
+
 fn parse_bench(args: &[String]) -> Result<bench::Options, ArgError> {
     let mut options = bench::Options::default();
     let mut flags = Flags::new("bench", args);
@@ -440,6 +468,22 @@ mod tests {
             hint.contains("cargo xtask dev") && hint.contains("cargo xtask bench"),
             "{hint}"
         );
+    }
+
+    #[test]
+    fn config_table_writes_or_checks() {
+        assert_eq!(
+            parse("config-table"),
+            Ok(Command::ConfigTable { check: false })
+        );
+        assert_eq!(
+            parse("config-table --check"),
+            Ok(Command::ConfigTable { check: true })
+        );
+        assert!(matches!(
+            parse("config-table --write"),
+            Err(ArgError::UnknownFlag { .. })
+        ));
     }
 
     #[test]

@@ -148,6 +148,7 @@ pub fn run(options: &Options) -> ExitCode {
             "format the code: `cargo fmt --all`",
         ));
     }
+    steps.push(tidy_step(&ws));
     let compile_env = compile(&ws, options.lint, &mut steps);
 
     steps.push(
@@ -437,6 +438,15 @@ fn frontend_step(ws: &Workspace) -> Step {
             ..Step::passed("frontend", started)
         },
         Err(e) => Step::failed("frontend", started, e.to_string(), e.hint()),
+    }
+}
+
+/// The README's generated configuration table matches the list it comes from.
+fn tidy_step(ws: &Workspace) -> Step {
+    let started = Instant::now();
+    match crate::config_table::check(ws) {
+        Ok(()) => Step::passed("tidy", started),
+        Err(e) => Step::failed("tidy", started, e.to_string(), e.hint()),
     }
 }
 

@@ -270,6 +270,13 @@ mod tests {
         Stopped { breaker, at }
     }
 
+    /// A breaker that one failure has just opened for `cool_down_ms`.
+    fn opened(cool_down_ms: u64) -> Stopped {
+        let stopped = breaker(1, cool_down_ms);
+        stopped.breaker.try_acquire().expect("closed").failure();
+        stopped
+    }
+
     #[test]
     fn opens_after_consecutive_failures_only() {
         let b = &breaker(3, 10_000).breaker;
@@ -287,9 +294,8 @@ mod tests {
 
     #[test]
     fn half_open_lets_one_probe_through_and_closes_on_success() {
-        let stopped = breaker(1, 30);
+        let stopped = opened(30);
         let b = &stopped.breaker;
-        b.try_acquire().expect("closed").failure();
         stopped.advance(Duration::from_millis(29));
         assert!(b.try_acquire().is_err(), "open until the cool-down ends");
         stopped.advance(Duration::from_millis(1));
@@ -303,9 +309,8 @@ mod tests {
 
     #[test]
     fn a_failed_probe_reopens_and_a_dropped_one_frees_the_slot() {
-        let stopped = breaker(1, 30);
+        let stopped = opened(30);
         let b = &stopped.breaker;
-        b.try_acquire().expect("closed").failure();
         stopped.advance(Duration::from_millis(30));
         drop(b.try_acquire().expect("probe"));
         let probe = b.try_acquire().expect("the slot is free again");

@@ -85,7 +85,7 @@ mod tests {
     use crate::{Backoff, BreakerConfig};
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    #[derive(Debug)]
+    #[derive(Debug, Clone)]
     enum E {
         Busy(Option<Duration>),
         Bad,
@@ -131,6 +131,18 @@ mod tests {
         })
     }
 
+    /// Runs an operation that always fails with `error`: the outcome and how often it ran.
+    async fn always_failing(retries: u32, b: &CircuitBreaker, error: E) -> (Result<(), E>, u32) {
+        let calls = AtomicU32::new(0);
+        let out = run(&policy(retries), b, "test", |_| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            let error = error.clone();
+            async move { Err(error) }
+        })
+        .await;
+        (out, calls.into_inner())
+    }
+
     #[tokio::test]
     async fn retries_until_success_within_the_bound() {
         let calls = AtomicU32::new(0);
@@ -143,34 +155,19 @@ mod tests {
         assert_eq!(out.expect("third attempt"), 2);
         assert_eq!(calls.load(Ordering::SeqCst), 3);
 
-        let calls = AtomicU32::new(0);
-        let out: Result<u32, E> = run(&policy(2), &b, "test", |_| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async { Err(E::Busy(None)) }
-        })
-        .await;
+        let (out, calls) = always_failing(2, &b, E::Busy(None)).await;
         assert!(matches!(out, Err(E::Busy(_))));
-        assert_eq!(calls.load(Ordering::SeqCst), 3, "one try and two retries");
+        assert_eq!(calls, 3, "one try and two retries");
     }
 
     #[tokio::test]
     async fn does_not_retry_what_may_not_be_retried_or_waits_too_long() {
         let b = breaker(10);
-        let calls = AtomicU32::new(0);
-        let _: Result<(), E> = run(&policy(5), &b, "test", |_| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async { Err(E::Bad) }
-        })
-        .await;
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        let (_, calls) = always_failing(5, &b, E::Bad).await;
+        assert_eq!(calls, 1);
 
-        let calls = AtomicU32::new(0);
-        let _: Result<(), E> = run(&policy(5), &b, "test", |_| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async { Err(E::Busy(Some(Duration::from_secs(3600)))) }
-        })
-        .await;
-        assert_eq!(calls.load(Ordering::SeqCst), 1, "an hour is not waited for");
+        let (_, calls) = always_failing(5, &b, E::Busy(Some(Duration::from_secs(3600)))).await;
+        assert_eq!(calls, 1, "an hour is not waited for");
     }
 
     #[tokio::test]
@@ -186,14 +183,8 @@ mod tests {
 
     #[tokio::test]
     async fn the_open_circuit_stops_the_loop() {
-        let b = breaker(2);
-        let calls = AtomicU32::new(0);
-        let out: Result<(), E> = run(&policy(10), &b, "test", |_| {
-            calls.fetch_add(1, Ordering::SeqCst);
-            async { Err(E::Busy(None)) }
-        })
-        .await;
+        let (out, calls) = always_failing(10, &breaker(2), E::Busy(None)).await;
         assert!(matches!(out, Err(E::Open)));
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(calls, 2);
     }
 }

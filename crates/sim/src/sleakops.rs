@@ -69,6 +69,15 @@ struct Job {
 }
 
 impl Job {
+    fn new(step: Duration, errors: Option<Vec<String>>, record: Value) -> Self {
+        Self {
+            created: Instant::now(),
+            step,
+            errors,
+            record,
+        }
+    }
+
     fn state(&self, held: bool) -> &'static str {
         let elapsed = self.created.elapsed();
         if elapsed < self.step {
@@ -102,6 +111,31 @@ struct Store {
     deployments: HashMap<u64, Job>,
 }
 
+/// Builds and deployments are the same kind of record, kept apart.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Build,
+    Deployment,
+}
+
+impl Store {
+    fn jobs(&mut self, kind: Kind) -> &mut HashMap<u64, Job> {
+        match kind {
+            Kind::Build => &mut self.builds,
+            Kind::Deployment => &mut self.deployments,
+        }
+    }
+
+    /// Files `job` under the next id and answers 201 with its view.
+    fn create(&mut self, kind: Kind, job: Job, held: bool) -> Response<Body> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let view = job.view(id, held);
+        self.jobs(kind).insert(id, job);
+        server::json(201, &view)
+    }
+}
+
 #[derive(Debug)]
 struct Sim {
     api_key: String,
@@ -110,6 +144,21 @@ struct Sim {
 }
 
 impl Sim {
+    fn new(options: &Options) -> Self {
+        let settings = Settings {
+            step_ms: options.step.as_millis() as u64,
+            ..Settings::default()
+        };
+        Self {
+            api_key: options.api_key.clone(),
+            control: Control::new(settings, options.seed),
+            store: Mutex::new(Store {
+                next_id: 1,
+                ..Store::default()
+            }),
+        }
+    }
+
     fn store(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -129,26 +178,13 @@ impl Sim {
 
 /// Starts the simulator; its base URL is `http://127.0.0.1:<port>/api/`.
 pub async fn start(options: Options) -> std::io::Result<Running> {
-    let control = Control::new(
-        Settings {
-            step_ms: options.step.as_millis() as u64,
-            ..Settings::default()
-        },
-        options.seed,
-    );
-    let sim = Arc::new(Sim {
-        api_key: options.api_key,
-        control: control.clone(),
-        store: Mutex::new(Store {
-            next_id: 1,
-            ..Store::default()
-        }),
-    });
+    let sim = Arc::new(Sim::new(&options));
+    let control = sim.control.clone();
     let routes = Router::new()
-        .route("/api/cli-build/", post(create_build))
-        .route("/api/cli-build/{id}/", get(get_build))
-        .route("/api/cli-deployment/", post(create_deployment))
-        .route("/api/cli-deployment/{id}/", get(get_deployment))
+        .route("/api/cli-build/", post(create::<BuildBody>))
+        .route("/api/cli-build/{id}/", get(show::<BuildBody>))
+        .route("/api/cli-deployment/", post(create::<DeploymentBody>))
+        .route("/api/cli-deployment/{id}/", get(show::<DeploymentBody>))
         .fallback(|| async { detail(404, "Not found.") })
         .with_state(sim);
     server::start(options.addr, "/api/", routes, control, error_for_status).await
@@ -210,11 +246,21 @@ fn required(value: &Option<String>) -> bool {
     value.as_deref().is_none_or(|v| v.trim().is_empty())
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, String> {
-    serde_json::from_slice(body).map_err(|e| format!("JSON parse error - {e}"))
+/// The body of a `POST` that creates a build or a deployment.
+trait Create: for<'de> Deserialize<'de> {
+    /// Where the jobs it creates are kept.
+    const KIND: Kind;
+
+    /// Checks the request and files the job, or answers why not.
+    fn create(self, sim: &Sim) -> Response<Body>;
 }
 
-async fn create_build(
+fn project_name(project_env: &Option<ProjectEnv>) -> Option<String> {
+    project_env.as_ref().and_then(|p| p.project_name.clone())
+}
+
+/// `POST` of a build or deployment, authorized and parsed as SleakOps does.
+async fn create<T: Create>(
     State(sim): State<Arc<Sim>>,
     headers: HeaderMap,
     body: Bytes,
@@ -222,170 +268,124 @@ async fn create_build(
     if !sim.authorized(&headers) {
         return error_for_status(401);
     }
-    let body: BuildBody = match parse(&body) {
-        Ok(body) => body,
-        Err(message) => return detail(400, &message),
-    };
-    let project = body
-        .project_env
-        .as_ref()
-        .and_then(|p| p.project_name.clone());
-    let mut errors = serde_json::Map::new();
-    if required(&project) {
-        errors.insert("project_env".into(), json!({"project_name": [REQUIRED]}));
+    match serde_json::from_slice::<T>(&body) {
+        Ok(body) => body.create(&sim),
+        Err(e) => detail(400, &format!("JSON parse error - {e}")),
     }
-    if required(&body.branch) {
-        errors.insert("branch".into(), json!([REQUIRED]));
+}
+
+/// `GET` of one build or deployment: its view as of now, or 404.
+async fn show<T: Create>(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response<Body> {
+    if !sim.authorized(&headers) {
+        return error_for_status(401);
     }
-    if !errors.is_empty() {
-        return server::json(400, &Value::Object(errors));
+    let held = sim.control.is_held();
+    let mut store = sim.store();
+    match id
+        .parse()
+        .ok()
+        .and_then(|id| store.jobs(T::KIND).get(&id).map(|j| j.view(id, held)))
+    {
+        Some(view) => server::json(200, &view),
+        None => detail(404, "Not found."),
     }
-    let branch = body.branch.unwrap_or_default();
-    let failure = branch.contains(FAIL_BUILD).then(|| {
+}
+
+impl Create for BuildBody {
+    const KIND: Kind = Kind::Build;
+
+    fn create(self, sim: &Sim) -> Response<Body> {
+        let project = project_name(&self.project_env);
+        let mut errors = serde_json::Map::new();
+        if required(&project) {
+            errors.insert("project_env".into(), json!({"project_name": [REQUIRED]}));
+        }
+        if required(&self.branch) {
+            errors.insert("branch".into(), json!([REQUIRED]));
+        }
+        if !errors.is_empty() {
+            return server::json(400, &Value::Object(errors));
+        }
+        let branch = self.branch.unwrap_or_default();
+        let failure = branch.contains(FAIL_BUILD).then(|| {
         vec![format!(
             "Step 5/9 : RUN cargo build --release returned a non-zero code: 101 (simulated: the branch {branch:?} contains {FAIL_BUILD})"
         )]
     });
-    let record = json!({
-        "project_env": {"project_name": project},
-        "branch": branch,
-        "commit": body.commit,
-        "tag": body.tag,
-        "environment": body.environment,
-    });
-    let (step, held) = (sim.step(), sim.control.is_held());
-    let mut store = sim.store();
-    let id = store.next_id;
-    store.next_id += 1;
-    let job = Job {
-        created: Instant::now(),
-        step,
-        errors: failure,
-        record,
-    };
-    let view = job.view(id, held);
-    store.builds.insert(id, job);
-    server::json(201, &view)
-}
-
-async fn get_build(
-    State(sim): State<Arc<Sim>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response<Body> {
-    if !sim.authorized(&headers) {
-        return error_for_status(401);
-    }
-    let held = sim.control.is_held();
-    let store = sim.store();
-    match id
-        .parse()
-        .ok()
-        .and_then(|id| store.builds.get(&id).map(|j| j.view(id, held)))
-    {
-        Some(view) => server::json(200, &view),
-        None => detail(404, "Not found."),
+        let record = json!({
+            "project_env": {"project_name": project},
+            "branch": branch,
+            "commit": self.commit,
+            "tag": self.tag,
+            "environment": self.environment,
+        });
+        let job = Job::new(sim.step(), failure, record);
+        sim.store().create(Self::KIND, job, sim.control.is_held())
     }
 }
 
-async fn create_deployment(
-    State(sim): State<Arc<Sim>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response<Body> {
-    if !sim.authorized(&headers) {
-        return error_for_status(401);
-    }
-    let body: DeploymentBody = match parse(&body) {
-        Ok(body) => body,
-        Err(message) => return detail(400, &message),
-    };
-    let project = body
-        .project_env
-        .as_ref()
-        .and_then(|p| p.project_name.clone());
-    let environment = body
-        .project_env
-        .as_ref()
-        .and_then(|p| p.environment_name.clone());
-    let mut missing = serde_json::Map::new();
-    if required(&project) {
-        missing.insert("project_name".into(), json!([REQUIRED]));
-    }
-    if required(&environment) {
-        missing.insert("environment_name".into(), json!([REQUIRED]));
-    }
-    if !missing.is_empty() {
-        return server::json(400, &json!({"project_env": missing}));
-    }
-    let environment = environment.unwrap_or_default();
-    let (step, held) = (sim.step(), sim.control.is_held());
-    let mut store = sim.store();
-    let build_id = match &body.build {
-        None | Some(Value::Null) => None,
-        Some(value) => {
-            let id = match value {
-                Value::Number(n) => n.as_u64(),
-                Value::String(s) => s.parse().ok(),
-                _ => None,
-            };
-            let Some(build) = id.and_then(|id| store.builds.get(&id).map(|b| (id, b))) else {
-                return server::json(
-                    400,
-                    &json!({"build": [format!("Invalid pk \"{value}\" - object does not exist.")]}),
-                );
-            };
-            match build.1.state(held) {
-                "created" => Some(build.0),
-                state => {
-                    return detail(
-                        412,
-                        &format!("Build {} is not ready to deploy: it is {state}.", build.0),
+impl Create for DeploymentBody {
+    const KIND: Kind = Kind::Deployment;
+
+    fn create(self, sim: &Sim) -> Response<Body> {
+        let project = project_name(&self.project_env);
+        let environment = self
+            .project_env
+            .as_ref()
+            .and_then(|p| p.environment_name.clone());
+        let mut missing = serde_json::Map::new();
+        if required(&project) {
+            missing.insert("project_name".into(), json!([REQUIRED]));
+        }
+        if required(&environment) {
+            missing.insert("environment_name".into(), json!([REQUIRED]));
+        }
+        if !missing.is_empty() {
+            return server::json(400, &json!({"project_env": missing}));
+        }
+        let environment = environment.unwrap_or_default();
+        let (step, held) = (sim.step(), sim.control.is_held());
+        let mut store = sim.store();
+        let build_id = match &self.build {
+            None | Some(Value::Null) => None,
+            Some(value) => {
+                let id = match value {
+                    Value::Number(n) => n.as_u64(),
+                    Value::String(s) => s.parse().ok(),
+                    _ => None,
+                };
+                let Some(build) = id.and_then(|id| store.builds.get(&id).map(|b| (id, b))) else {
+                    return server::json(
+                        400,
+                        &json!({"build": [format!("Invalid pk \"{value}\" - object does not exist.")]}),
                     );
+                };
+                match build.1.state(held) {
+                    "created" => Some(build.0),
+                    state => {
+                        return detail(
+                            412,
+                            &format!("Build {} is not ready to deploy: it is {state}.", build.0),
+                        );
+                    }
                 }
             }
-        }
-    };
-    let failure = environment.contains(FAIL_DEPLOY).then(|| {
+        };
+        let failure = environment.contains(FAIL_DEPLOY).then(|| {
         vec![format!(
             "Deployment to {environment} failed: pods did not become ready within 300s (simulated: the environment name contains {FAIL_DEPLOY})"
         )]
     });
-    let record = json!({
-        "project_env": {"project_name": project, "environment_name": environment},
-        "build": build_id,
-        "image": body.image,
-        "tag": body.tag,
-    });
-    let id = store.next_id;
-    store.next_id += 1;
-    let job = Job {
-        created: Instant::now(),
-        step,
-        errors: failure,
-        record,
-    };
-    let view = job.view(id, held);
-    store.deployments.insert(id, job);
-    server::json(201, &view)
-}
-
-async fn get_deployment(
-    State(sim): State<Arc<Sim>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response<Body> {
-    if !sim.authorized(&headers) {
-        return error_for_status(401);
-    }
-    let held = sim.control.is_held();
-    let store = sim.store();
-    match id
-        .parse()
-        .ok()
-        .and_then(|id| store.deployments.get(&id).map(|j| j.view(id, held)))
-    {
-        Some(view) => server::json(200, &view),
-        None => detail(404, "Not found."),
+        let record = json!({
+            "project_env": {"project_name": project, "environment_name": environment},
+            "build": build_id,
+            "image": self.image,
+            "tag": self.tag,
+        });
+        store.create(Self::KIND, Job::new(step, failure, record), held)
     }
 }

@@ -8,6 +8,14 @@ use std::{
     time::Duration,
 };
 
+async fn send(request: reqwest::RequestBuilder) -> reqwest::Response {
+    request.send().await.expect("answered")
+}
+
+async fn json<T: serde::de::DeserializeOwned>(request: reqwest::RequestBuilder) -> T {
+    send(request).await.json().await.expect("a JSON body")
+}
+
 #[tokio::test]
 async fn faults_settings_and_stats_are_controlled_over_http() {
     let sim = sleakops::start(sleakops::Options::default())
@@ -16,62 +24,38 @@ async fn faults_settings_and_stats_are_controlled_over_http() {
     let admin = sim.base_url.trim_end_matches("api/").to_owned();
     let http = reqwest::Client::new();
 
-    let set: Faults = http
-        .post(format!("{admin}_sim/faults"))
-        .json(&json!({"status": 503, "times": 1, "method": "GET"}))
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("faults");
+    let set: Faults = json(
+        http.post(format!("{admin}_sim/faults"))
+            .json(&json!({"status": 503, "times": 1, "method": "GET"})),
+    )
+    .await;
     assert_eq!(set.status, Some(503));
     assert_eq!(sim.control.faults(), set);
 
-    let unauthorized = http
-        .get(format!("{}cli-build/1/", sim.base_url))
-        .send()
-        .await
-        .expect("answered");
+    let unauthorized = send(http.get(format!("{}cli-build/1/", sim.base_url))).await;
     assert_eq!(unauthorized.status(), 503, "the fault comes first");
-    let unauthorized = http
-        .get(format!("{}cli-build/1/", sim.base_url))
-        .header("Authorization", "Api-Key nope")
-        .send()
-        .await
-        .expect("answered");
+    let unauthorized = send(
+        http.get(format!("{}cli-build/1/", sim.base_url))
+            .header("Authorization", "Api-Key nope"),
+    )
+    .await;
     assert_eq!(unauthorized.status(), 401);
     let body: Value = unauthorized.json().await.expect("json");
     assert_eq!(body, json!({"detail": "Invalid API key."}));
 
-    let stats: Stats = http
-        .get(format!("{admin}_sim/stats"))
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("stats");
+    let stats: Stats = json(http.get(format!("{admin}_sim/stats"))).await;
     assert_eq!(stats.total, 2);
     assert_eq!(stats.requests[sleakops::GET_BUILD], 2);
 
-    let settings: Settings = http
-        .post(format!("{admin}_sim/settings"))
-        .json(&json!({"step_ms": 5}))
-        .send()
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("settings");
+    let settings: Settings = json(
+        http.post(format!("{admin}_sim/settings"))
+            .json(&json!({"step_ms": 5})),
+    )
+    .await;
     assert_eq!(settings.step_ms, 5);
     assert_eq!(sim.control.settings().step_ms, 5);
 
-    let reset = http
-        .post(format!("{admin}_sim/reset"))
-        .send()
-        .await
-        .expect("answered");
+    let reset = send(http.post(format!("{admin}_sim/reset"))).await;
     assert_eq!(reset.status(), 204);
     assert_eq!(sim.control.total_requests(), 0);
 }
@@ -87,29 +71,13 @@ async fn a_hold_keeps_builds_and_deployments_short_of_their_end_until_resumed() 
     .expect("starts");
     let admin = sim.base_url.trim_end_matches("api/").to_owned();
     let http = reqwest::Client::new();
-    let call = |request: reqwest::RequestBuilder| async move {
-        request
-            .header(
-                "Authorization",
-                format!("Api-Key {}", sleakops::DEFAULT_KEY),
-            )
-            .send()
-            .await
-            .expect("answered")
+    let call = |request: reqwest::RequestBuilder| {
+        send(request.header(
+            "Authorization",
+            format!("Api-Key {}", sleakops::DEFAULT_KEY),
+        ))
     };
-    let hold = |method| {
-        let request = http.request(method, format!("{admin}_sim/hold"));
-        async move {
-            let held: Value = request
-                .send()
-                .await
-                .expect("answered")
-                .json()
-                .await
-                .expect("json");
-            held
-        }
-    };
+    let hold = |method| json::<Value>(http.request(method, format!("{admin}_sim/hold")));
 
     assert_eq!(hold(reqwest::Method::POST).await, json!({"held": true}));
     assert!(sim.control.is_held());
@@ -160,13 +128,13 @@ async fn deepseek_errors_have_the_real_shape() {
     let sim = deepseek::start(deepseek::Options::default())
         .await
         .expect("starts");
-    let response = reqwest::Client::new()
-        .post(format!("{}/chat/completions", sim.base_url))
-        .bearer_auth("wrong")
-        .json(&json!({"model": "deepseek-chat", "messages": []}))
-        .send()
-        .await
-        .expect("answered");
+    let response = send(
+        reqwest::Client::new()
+            .post(format!("{}/chat/completions", sim.base_url))
+            .bearer_auth("wrong")
+            .json(&json!({"model": "deepseek-chat", "messages": []})),
+    )
+    .await;
     assert_eq!(response.status(), 401);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["error"]["type"], "authentication_error");
@@ -204,18 +172,18 @@ fn the_binary_prints_where_the_simulators_listen() {
         .build()
         .expect("runtime");
     let status = runtime.block_on(async {
-        reqwest::Client::new()
-            .post(format!("{sleakops_url}cli-build/"))
-            .header(
-                "Authorization",
-                format!("Api-Key {}", sleakops::DEFAULT_KEY),
-            )
-            .json(&json!({"project_env": {"project_name": "shop"}, "branch": "main"}))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .expect("answered")
-            .status()
+        send(
+            reqwest::Client::new()
+                .post(format!("{sleakops_url}cli-build/"))
+                .header(
+                    "Authorization",
+                    format!("Api-Key {}", sleakops::DEFAULT_KEY),
+                )
+                .json(&json!({"project_env": {"project_name": "shop"}, "branch": "main"}))
+                .timeout(Duration::from_secs(5)),
+        )
+        .await
+        .status()
     });
     assert_eq!(status, 201);
     // SIGTERM stops it cleanly.

@@ -47,6 +47,24 @@ fn build_request(branch: &str) -> BuildRequest {
     request
 }
 
+/// A build of `branch` of the shop, started.
+async fn started_build(client: &Client, branch: &str) -> Build {
+    client
+        .create_build(&build_request(branch))
+        .await
+        .expect("created")
+}
+
+/// Starting a build while `faults` are injected, on a simulator reset first: the error.
+async fn failed_build(sim: &Running, client: &Client, faults: Faults) -> SleakOpsError {
+    sim.control.reset();
+    sim.control.set_faults(faults);
+    client
+        .create_build(&build_request("main"))
+        .await
+        .expect_err("fails")
+}
+
 async fn wait_build(client: &Client, id: &ResourceId) -> Build {
     for _ in 0..200 {
         let build = client.build(id).await.expect("build");
@@ -62,10 +80,7 @@ async fn wait_build(client: &Client, id: &ResourceId) -> Build {
 async fn a_build_and_its_deployment_advance_to_created() {
     let sim = sim(60).await;
     let client = client(&sim.base_url);
-    let build = client
-        .create_build(&build_request("main"))
-        .await
-        .expect("created");
+    let build = started_build(&client, "main").await;
     assert_eq!(build.state, State::Initial);
     let mut seen = vec![build.state.clone()];
     let finished = loop {
@@ -82,10 +97,7 @@ async fn a_build_and_its_deployment_advance_to_created() {
     assert!(finished.errors.is_empty());
 
     // Deploying an unfinished build is refused with SleakOps' reason (412).
-    let other = client
-        .create_build(&build_request("main"))
-        .await
-        .expect("created");
+    let other = started_build(&client, "main").await;
     let mut early = DeploymentRequest::new("shop", "production");
     early.build = Some(other.id.clone());
     let err = client
@@ -117,10 +129,7 @@ async fn a_build_and_its_deployment_advance_to_created() {
 async fn conventional_names_make_builds_and_deployments_fail_with_errors() {
     let sim = sim(0).await;
     let client = client(&sim.base_url);
-    let build = client
-        .create_build(&build_request("feature/fail-build"))
-        .await
-        .expect("created");
+    let build = started_build(&client, "feature/fail-build").await;
     let build = wait_build(&client, &build.id).await;
     assert_eq!(build.state, State::Error);
     assert!(
@@ -129,10 +138,7 @@ async fn conventional_names_make_builds_and_deployments_fail_with_errors() {
         build.errors
     );
 
-    let good = client
-        .create_build(&build_request("main"))
-        .await
-        .expect("created");
+    let good = started_build(&client, "main").await;
     let good = wait_build(&client, &good.id).await;
     let mut request = DeploymentRequest::new("shop", "staging-fail-deploy");
     request.build = Some(good.id);
@@ -177,32 +183,22 @@ async fn every_status_has_its_variant() {
     assert!(!err.to_string().contains("key-that-is-wrong"));
 
     // Injected statuses, on reads and on triggers.
-    let read = |status| {
+    let faulted = |status, trigger: bool| {
         let client = client.clone();
         let sim_control = sim.control.clone();
         async move {
             sim_control.set_faults(Faults::status(status));
-            let err = client
-                .build(&ResourceId::new("1"))
-                .await
-                .expect_err("fails");
+            let result = if trigger {
+                client.create_build(&build_request("main")).await
+            } else {
+                client.build(&ResourceId::new("1")).await
+            };
             sim_control.clear_faults();
-            err
+            result.expect_err("fails")
         }
     };
-    let trigger = |status| {
-        let client = client.clone();
-        let sim_control = sim.control.clone();
-        async move {
-            sim_control.set_faults(Faults::status(status));
-            let err = client
-                .create_build(&build_request("main"))
-                .await
-                .expect_err("fails");
-            sim_control.clear_faults();
-            err
-        }
-    };
+    let read = |status| faulted(status, false);
+    let trigger = |status| faulted(status, true);
     assert!(matches!(read(400).await, SleakOpsError::BadRequest { .. }));
     assert!(matches!(read(403).await, SleakOpsError::Forbidden { .. }));
     assert!(matches!(
@@ -246,10 +242,7 @@ async fn every_status_has_its_variant() {
 async fn reads_are_retried_within_the_bound() {
     let sim = sim(0).await;
     let client = client(&sim.base_url);
-    let build = client
-        .create_build(&build_request("main"))
-        .await
-        .expect("created");
+    let build = started_build(&client, "main").await;
     for faults in [
         Faults::status(503).times(2),
         Faults::status(500).times(2),
@@ -283,12 +276,12 @@ async fn triggers_are_never_repeated_once_they_may_have_been_received() {
     let client = Client::new(config).expect("client");
 
     // A dropped connection after the request was sent.
-    sim.control
-        .set_faults(Faults::drop_connections().on("POST", "cli-build"));
-    let err = client
-        .create_build(&build_request("main"))
-        .await
-        .expect_err("dropped");
+    let err = failed_build(
+        &sim,
+        &client,
+        Faults::drop_connections().on("POST", "cli-build"),
+    )
+    .await;
     assert!(err.is_outcome_unknown(), "{err:?}");
     assert_eq!(sim.control.requests(CREATE_BUILD), 1, "not repeated");
 
@@ -307,13 +300,7 @@ async fn triggers_are_never_repeated_once_they_may_have_been_received() {
     assert_eq!(sim.control.requests(CREATE_DEPLOYMENT), 1, "not repeated");
 
     // A half-written answer: acted on, but the id is lost.
-    sim.control.reset();
-    sim.control
-        .set_faults(Faults::truncate().on("POST", "cli-build"));
-    let err = client
-        .create_build(&build_request("main"))
-        .await
-        .expect_err("unreadable");
+    let err = failed_build(&sim, &client, Faults::truncate().on("POST", "cli-build")).await;
     assert!(err.is_outcome_unknown(), "{err:?}");
     assert_eq!(sim.control.requests(CREATE_BUILD), 1);
 
@@ -348,10 +335,7 @@ async fn reads_time_out_and_malformed_answers_are_errors() {
     config.retry = RetryPolicy::none();
     config.timeouts.first_byte = Duration::from_millis(150);
     let client = Client::new(config).expect("client");
-    let build = client
-        .create_build(&build_request("main"))
-        .await
-        .expect("created");
+    let build = started_build(&client, "main").await;
     sim.control
         .set_faults(Faults::latency(Duration::from_millis(500)));
     let err = client.build(&build.id).await.expect_err("slow");
@@ -382,10 +366,7 @@ async fn the_breaker_opens_fails_fast_and_probes_after_the_cool_down() {
     };
     let client = Client::new(config).expect("client");
     let id = ResourceId::new("1");
-    client
-        .create_build(&build_request("main"))
-        .await
-        .expect("created");
+    started_build(&client, "main").await;
     sim.control.set_faults(Faults::status(502));
     for _ in 0..3 {
         client.build(&id).await.expect_err("fails");

@@ -47,25 +47,35 @@ impl LoginRequest {
     }
 }
 
-// Passwords never reach logs, not even through `{:?}`.
-impl fmt::Debug for SignupRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SignupRequest")
-            .field("email", &self.email)
-            .field("password", &"[redacted]")
-            .field("name", &self.name)
-            .finish()
-    }
+/// `Debug` for a type holding a credential, whose value it replaces with `[redacted]`:
+/// passwords and tokens never reach logs, not even through `{:?}`.
+macro_rules! debug_redacting {
+    ($name:ident { $($field:ident: $how:ident),* $(,)? }) => {
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    $(.field(stringify!($field), debug_redacting!(@$how self.$field)))*
+                    .finish()
+            }
+        }
+    };
+    (@shown $value:expr) => {
+        &$value
+    };
+    (@redacted $value:expr) => {
+        &"[redacted]"
+    };
 }
 
-impl fmt::Debug for LoginRequest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LoginRequest")
-            .field("email", &self.email)
-            .field("password", &"[redacted]")
-            .finish()
-    }
-}
+debug_redacting!(SignupRequest {
+    email: shown,
+    password: redacted,
+    name: shown
+});
+debug_redacting!(LoginRequest {
+    email: shown,
+    password: redacted
+});
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -85,28 +95,45 @@ pub struct Session {
     pub expires_at: DateTime<Utc>,
 }
 
-impl fmt::Debug for Session {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session")
-            .field("token", &"[redacted]")
-            .field("user", &self.user)
-            .field("expires_at", &self.expires_at)
-            .finish()
-    }
-}
+debug_redacting!(Session {
+    token: redacted,
+    user: shown,
+    expires_at: shown
+});
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn debug_hides_passwords() {
+    fn debug_hides_passwords_and_tokens() {
         let req = SignupRequest {
             email: "a@b.co".into(),
             password: "hunter2hunter2".into(),
             name: "A".into(),
         };
-        assert!(!format!("{req:?}").contains("hunter2"));
+        assert_eq!(
+            format!("{req:?}"),
+            r#"SignupRequest { email: "a@b.co", password: "[redacted]", name: "A" }"#
+        );
+        let login = LoginRequest {
+            email: "a@b.co".into(),
+            password: "hunter2hunter2".into(),
+        };
+        assert!(!format!("{login:?}").contains("hunter2"));
+        let session = Session {
+            token: "t0k3n".into(),
+            user: User {
+                id: 1,
+                email: "a@b.co".into(),
+                name: "A".into(),
+                created_at: DateTime::UNIX_EPOCH,
+            },
+            expires_at: DateTime::UNIX_EPOCH,
+        };
+        let debug = format!("{session:?}");
+        assert!(debug.starts_with(r#"Session { token: "[redacted]", user: User { id: 1"#));
+        assert!(!debug.contains("t0k3n"), "{debug}");
     }
 
     #[test]

@@ -22,13 +22,11 @@ impl Window {
         }
     }
 
+    /// `7d`, `30d` or `90d`: the number of days and a `d`.
     pub fn parse(value: &str) -> Option<Self> {
-        match value {
-            "7d" => Some(Self::Days7),
-            "30d" => Some(Self::Days30),
-            "90d" => Some(Self::Days90),
-            _ => None,
-        }
+        [Self::Days7, Self::Days30, Self::Days90]
+            .into_iter()
+            .find(|window| value.strip_suffix('d') == Some(&window.days().to_string()))
     }
 }
 
@@ -67,4 +65,23 @@ pub struct DailyCount {
 pub struct DeliveryMetrics {
     pub window: Window,
     pub environments: Vec<EnvironmentMetrics>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_parse_from_their_serde_names() {
+        for window in [Window::Days7, Window::Days30, Window::Days90] {
+            let name = serde_json::to_value(window).expect("serializes");
+            assert_eq!(
+                Window::parse(name.as_str().expect("a string")),
+                Some(window)
+            );
+        }
+        for other in ["1d", "7", "d", "07d", "30D", ""] {
+            assert_eq!(Window::parse(other), None, "{other}");
+        }
+    }
 }

@@ -331,12 +331,11 @@ fn task_sizes_and_database_connections_fit() {
     }
 }
 
-/// The environment variable names backend/src/config.rs reads.
-fn backend_vars(root: &std::path::Path) -> BTreeSet<String> {
-    let source = std::fs::read_to_string(root.join("backend/src/config.rs")).unwrap();
-    let re = regex_lite::Regex::new(r#""((?:FARO|AWS|DATABASE|RUST)_[A-Z0-9_]*)""#).unwrap();
-    re.captures_iter(&source)
-        .map(|c| c[1].to_string())
+/// The environment variable names the backend reads, from their list (crates/config-vars).
+fn backend_vars() -> BTreeSet<String> {
+    faro_config_vars::ALL
+        .iter()
+        .map(|var| var.name.to_string())
         .collect()
 }
 
@@ -344,7 +343,7 @@ fn backend_vars(root: &std::path::Path) -> BTreeSet<String> {
 fn task_definition_gives_the_backend_what_it_reads() {
     let infra = load();
     let container = infra.container();
-    let backend = backend_vars(&infra.root);
+    let backend = backend_vars();
     assert!(
         backend.contains("FARO_DYNAMODB_TABLE") && backend.contains("FARO_ENV"),
         "{backend:?}"
@@ -375,7 +374,7 @@ fn task_definition_gives_the_backend_what_it_reads() {
     for name in environment.keys().chain(secrets.keys()) {
         assert!(
             backend.contains(name.as_str()),
-            "the task definition sets {name}, which backend/src/config.rs does not read"
+            "the task definition sets {name}, which crates/config-vars does not list"
         );
     }
 

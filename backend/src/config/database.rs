@@ -1,0 +1,191 @@
+//! The MySQL database: `DATABASE_URL` or its pieces, and the pool.
+
+use super::{
+    ConfigError,
+    reader::{Vars, invalid, missing},
+};
+use faro_config_vars::{self as var, Var};
+use sqlx::mysql::MySqlConnectOptions;
+use std::{fmt, str::FromStr, time::Duration};
+
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub url: DatabaseUrl,
+    pub max_connections: u32,
+    pub min_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl DatabaseConfig {
+    pub(super) fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        let database = Self {
+            url: database_url(vars)?,
+            max_connections: vars.count(&var::FARO_DATABASE_MAX_CONNECTIONS)?,
+            min_connections: vars.count(&var::FARO_DATABASE_MIN_CONNECTIONS)?,
+            acquire_timeout: vars.duration(&var::FARO_DATABASE_ACQUIRE_TIMEOUT_MS)?,
+        };
+        if database.min_connections > database.max_connections {
+            return Err(ConfigError::Invalid {
+                var: var::FARO_DATABASE_MIN_CONNECTIONS.name,
+                expected: "at most FARO_DATABASE_MAX_CONNECTIONS".into(),
+                reason: format!(
+                    "{} is more than {}",
+                    database.min_connections, database.max_connections
+                ),
+            });
+        }
+        Ok(database)
+    }
+}
+
+/// The variables that describe the database piece by piece, as ECS fills them from the
+/// RDS-managed secret (a password may hold characters a URL would need escaped).
+const PIECES: [Var; 5] = [
+    var::FARO_DATABASE_HOST,
+    var::FARO_DATABASE_PORT,
+    var::FARO_DATABASE_NAME,
+    var::FARO_DATABASE_USER,
+    var::FARO_DATABASE_PASSWORD,
+];
+
+/// `DATABASE_URL`, or the same from `FARO_DATABASE_*` pieces; never both.
+fn database_url(vars: &Vars<'_>) -> Result<DatabaseUrl, ConfigError> {
+    let piece_given = PIECES
+        .iter()
+        .find(|piece| vars.get(piece).is_some_and(|v| !v.is_empty()));
+    if vars.get(&var::DATABASE_URL).is_none() && piece_given.is_some() {
+        let host = vars.required(&var::FARO_DATABASE_HOST)?;
+        let name = vars.required(&var::FARO_DATABASE_NAME)?;
+        let user = vars.required(&var::FARO_DATABASE_USER)?;
+        let password = vars
+            .verbatim(&var::FARO_DATABASE_PASSWORD)
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| missing(&var::FARO_DATABASE_PASSWORD))?;
+        let port = vars.parse(&var::FARO_DATABASE_PORT)?;
+        return Ok(DatabaseUrl::from_parts(
+            &host, port, &name, &user, &password,
+        ));
+    }
+    if let Some(piece) = piece_given {
+        return Err(ConfigError::Invalid {
+            var: var::DATABASE_URL.name,
+            expected: "either DATABASE_URL or the FARO_DATABASE_* variables, not both".into(),
+            reason: format!("{} is set too", piece.name),
+        });
+    }
+    let url = vars.parse_with(&var::DATABASE_URL, DatabaseUrl::parse)?;
+    if url.database().is_none() {
+        return Err(invalid(&var::DATABASE_URL, "it names no database".into()));
+    }
+    Ok(url)
+}
+
+/// `DATABASE_URL`, parsed. `Debug` and `Display` show it with the password masked.
+#[derive(Clone)]
+pub struct DatabaseUrl {
+    raw: String,
+    options: MySqlConnectOptions,
+    redacted: String,
+    database: Option<String>,
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if !(raw.starts_with("mysql://") || raw.starts_with("mariadb://")) {
+            return Err("the scheme must be mysql://".into());
+        }
+        let options = MySqlConnectOptions::from_str(raw).map_err(|e| {
+            // sqlx's message may quote the URL; keep only its kind so the password never leaks.
+            let msg = e.to_string();
+            if msg.contains(raw) {
+                "not a valid URL".to_string()
+            } else {
+                msg
+            }
+        })?;
+        let database = options.get_database().map(str::to_owned);
+        Ok(Self {
+            raw: raw.to_owned(),
+            options,
+            redacted: redact_url_password(raw),
+            database,
+        })
+    }
+
+    /// The same database from separate pieces; the password is used verbatim.
+    pub fn from_parts(host: &str, port: u16, database: &str, user: &str, password: &str) -> Self {
+        let options = MySqlConnectOptions::new()
+            .host(host)
+            .port(port)
+            .database(database)
+            .username(user)
+            .password(password);
+        let encode = |s: &str| -> String {
+            s.bytes()
+                .map(|b| {
+                    if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                        (b as char).to_string()
+                    } else {
+                        format!("%{b:02X}")
+                    }
+                })
+                .collect()
+        };
+        Self {
+            raw: format!(
+                "mysql://{}:{}@{host}:{port}/{database}",
+                encode(user),
+                encode(password)
+            ),
+            options,
+            redacted: format!("mysql://{user}:***@{host}:{port}/{database}"),
+            database: Some(database.to_owned()),
+        }
+    }
+
+    pub fn connect_options(&self) -> &MySqlConnectOptions {
+        &self.options
+    }
+
+    pub fn database(&self) -> Option<&str> {
+        self.database.as_deref()
+    }
+
+    /// The URL with its password, for the few sqlx calls that take a string. Never log it.
+    pub fn expose(&self) -> &str {
+        &self.raw
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("DatabaseUrl").field(&self.redacted).finish()
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted)
+    }
+}
+
+/// `scheme://user:secret@host` → `scheme://user:***@host`.
+fn redact_url_password(raw: &str) -> String {
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return "***".into();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_string()
+            };
+            format!("{scheme}://{masked}@{host}{tail}")
+        }
+        None => raw.to_string(),
+    }
+}
