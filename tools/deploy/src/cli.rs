@@ -10,21 +10,37 @@ use crate::Hint;
 /// What a flag takes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// Present or not.
+    /// Present or not: `--plan`.
     Switch,
-    /// A value, named in the help.
-    Value(&'static str),
-    /// A value that must be given.
-    Required(&'static str),
-    /// A whole number, at least 1 (seconds, a count).
+    /// A value: `--tag TAG`.
+    Value,
+    /// A value that must be given: `--env NAME ... (required)`.
+    Required,
+    /// A whole number, at least 1 (seconds, a count): `--stack-timeout N`.
     Number,
 }
 
-#[derive(Debug)]
-pub struct Flag {
-    pub name: &'static str,
+/// A flag as its line of the help describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag<'a> {
+    pub name: &'a str,
     pub kind: Kind,
-    pub help: &'static str,
+}
+
+impl<'a> Flag<'a> {
+    /// Reads `--name [VALUE]  what it does [(required)]`: no value is a switch, `N` a number.
+    fn of_line(line: &'a str) -> Self {
+        let (usage, help) = line.trim().split_once("  ").unwrap_or((line.trim(), ""));
+        let mut words = usage.split_whitespace();
+        let name = words.next().unwrap_or_default();
+        let kind = match words.next() {
+            None => Kind::Switch,
+            Some("N") => Kind::Number,
+            Some(_) if help.trim_end().ends_with("(required)") => Kind::Required,
+            Some(_) => Kind::Value,
+        };
+        Self { name, kind }
+    }
 }
 
 /// The release commands.
@@ -39,45 +55,25 @@ pub enum Command {
     Destroy,
 }
 
-/// One release command.
+/// One release command. Its flags are the lines of its help, so that the two always agree.
 #[derive(Debug)]
 pub struct Spec {
     pub command: Command,
     /// `["deploy"]`, `["image", "build"]`, …
     pub words: &'static [&'static str],
     pub summary: &'static str,
-    pub flags: &'static [Flag],
+    /// One flag a line, as [`Flag::of_line`] reads it.
+    pub flags: &'static str,
 }
 
-const fn flag(name: &'static str, kind: Kind, help: &'static str) -> Flag {
-    Flag { name, kind, help }
+impl Spec {
+    pub fn flags(&self) -> impl Iterator<Item = Flag<'static>> {
+        self.flags
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(Flag::of_line)
+    }
 }
-
-const ENV: Flag = flag(
-    "--env",
-    Kind::Required("NAME"),
-    "the environment (infra/env/NAME.json)",
-);
-const INFRA_DIR: Flag = flag(
-    "--infra-dir",
-    Kind::Value("DIR"),
-    "the stacks and environments (default: the checkout's infra/)",
-);
-const ROLLOUT_TIMEOUT: Flag = flag(
-    "--rollout-timeout",
-    Kind::Number,
-    "seconds before giving up on the service's rollout (default 900)",
-);
-const MAX_FAILED_TASKS: Flag = flag(
-    "--max-failed-tasks",
-    Kind::Number,
-    "failed tasks before giving up on the rollout (default 3)",
-);
-const STACK_TIMEOUT: Flag = flag(
-    "--stack-timeout",
-    Kind::Number,
-    "seconds a stack may take to update or delete (default 3600)",
-);
 
 /// Every release command, in the order of the help.
 pub const COMMANDS: &[Spec] = &[
@@ -85,162 +81,89 @@ pub const COMMANDS: &[Spec] = &[
         command: Command::ImageBuild,
         words: &["image", "build"],
         summary: "the backend's OCI image without Docker (static musl binary, reproducible)",
-        flags: &[
-            flag(
-                "--target",
-                Kind::Value("TRIPLE"),
-                "x86_64-unknown-linux-musl (default) or aarch64-unknown-linux-musl",
-            ),
-            flag(
-                "--output",
-                Kind::Value("DIR"),
-                "where the image layout goes (default target/faro-image/<arch>)",
-            ),
-            flag(
-                "--binary",
-                Kind::Value("FILE"),
-                "package this backend binary instead of building one",
-            ),
-        ],
+        flags: "
+  --target TRIPLE        x86_64-unknown-linux-musl (default) or aarch64-unknown-linux-musl
+  --output DIR           where the image layout goes (default target/faro-image/<arch>)
+  --binary FILE          package this backend binary instead of building one
+",
     },
     Spec {
         command: Command::ImagePush,
         words: &["image", "push"],
         summary: "push the image over the OCI distribution API (ECR auth via GetAuthorizationToken; \
                   FARO_REGISTRY_USER/FARO_REGISTRY_PASSWORD for others); layers it has are skipped",
-        flags: &[
-            flag(
-                "--registry",
-                Kind::Required("HOST/REPO"),
-                "e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/faro-staging/backend",
-            ),
-            flag(
-                "--image-dir",
-                Kind::Value("DIR"),
-                "the image layout (default target/faro-image/<arch>)",
-            ),
-            flag(
-                "--tag",
-                Kind::Value("TAG"),
-                "default: the git SHA and the image's digest",
-            ),
-            flag(
-                "--region",
-                Kind::Value("REGION"),
-                "ECR's region (default: the one in the registry's host name)",
-            ),
-        ],
+        flags: "
+  --registry HOST/REPO   e.g. 123456789012.dkr.ecr.us-east-1.amazonaws.com/faro-staging/backend (required)
+  --image-dir DIR        the image layout (default target/faro-image/<arch>)
+  --tag TAG              default: the git SHA and the image's digest
+  --region REGION        ECR's region (default: the one in the registry's host name)
+",
     },
     Spec {
         command: Command::Deploy,
         words: &["deploy"],
         summary: "image, stacks, migrations, service, frontend and a smoke test, in that order",
-        flags: &[
-            ENV,
-            flag(
-                "--plan",
-                Kind::Switch,
-                "stop after printing every stack's diff; change nothing",
-            ),
-            flag(
-                "--yes",
-                Kind::Switch,
-                "allow replacing or removing resources that hold data",
-            ),
-            flag(
-                "--allow-dirty",
-                Kind::Switch,
-                "deploy uncommitted changes (tagged <sha>-dirty-<digest>)",
-            ),
-            INFRA_DIR,
-            flag(
-                "--image-dir",
-                Kind::Value("DIR"),
-                "ship this built image layout instead of building one",
-            ),
-            flag(
-                "--frontend-dir",
-                Kind::Value("DIR"),
-                "ship this built frontend (dist/) instead of building one",
-            ),
-            ROLLOUT_TIMEOUT,
-            MAX_FAILED_TASKS,
-            STACK_TIMEOUT,
-            flag(
-                "--migration-timeout",
-                Kind::Number,
-                "seconds the migration task may take (default 900)",
-            ),
-            flag(
-                "--smoke-timeout",
-                Kind::Number,
-                "seconds the smoke test may take to pass (default 60)",
-            ),
-        ],
+        flags: "
+  --env NAME             the environment, infra/env/NAME.json (required)
+  --plan                 stop after printing every stack's diff; change nothing
+  --yes                  allow replacing or removing resources that hold data
+  --allow-dirty          deploy uncommitted changes (tagged <sha>-dirty-<digest>)
+  --infra-dir DIR        the stacks and environments (default: the checkout's infra/)
+  --image-dir DIR        ship this built image layout instead of building one
+  --frontend-dir DIR     ship this built frontend (dist/) instead of building one
+  --rollout-timeout N    seconds before giving up on the service's rollout (default 900)
+  --max-failed-tasks N   failed tasks before giving up on the rollout (default 3)
+  --stack-timeout N      seconds a stack may take to update or delete (default 3600)
+  --migration-timeout N  seconds the migration task may take (default 900)
+  --smoke-timeout N      seconds the smoke test may take to pass (default 60)
+",
     },
     Spec {
         command: Command::Status,
         words: &["status"],
         summary: "stacks, service deployments and tasks, the running image, alarms in ALARM",
-        flags: &[ENV, INFRA_DIR],
+        flags: "
+  --env NAME             the environment, infra/env/NAME.json (required)
+  --infra-dir DIR        the stacks and environments (default: the checkout's infra/)
+",
     },
     Spec {
         command: Command::Logs,
         words: &["logs"],
         summary: "the backend's CloudWatch logs",
-        flags: &[
-            ENV,
-            INFRA_DIR,
-            flag("--follow", Kind::Switch, "keep printing new events"),
-            flag(
-                "--since",
-                Kind::Value("AGE"),
-                "how far back, e.g. 15m, 2h, 1d (default 15m)",
-            ),
-            flag(
-                "--filter",
-                Kind::Value("PATTERN"),
-                "a CloudWatch Logs filter pattern",
-            ),
-        ],
+        flags: "
+  --env NAME             the environment, infra/env/NAME.json (required)
+  --infra-dir DIR        the stacks and environments (default: the checkout's infra/)
+  --follow               keep printing new events
+  --since AGE            how far back, e.g. 15m, 2h, 1d (default 10m)
+  --filter PATTERN       a CloudWatch Logs filter pattern
+",
     },
     Spec {
         command: Command::Rollback,
         words: &["rollback"],
         summary: "the service back to the previous image, or to --to",
-        flags: &[
-            ENV,
-            flag(
-                "--to",
-                Kind::Value("SHA"),
-                "an image tag (or its start) in the repository",
-            ),
-            INFRA_DIR,
-            ROLLOUT_TIMEOUT,
-            MAX_FAILED_TASKS,
-            STACK_TIMEOUT,
-        ],
+        flags: "
+  --env NAME             the environment, infra/env/NAME.json (required)
+  --to SHA               an image tag (or its start) in the repository
+  --infra-dir DIR        the stacks and environments (default: the checkout's infra/)
+  --rollout-timeout N    seconds before giving up on the service's rollout (default 900)
+  --max-failed-tasks N   failed tasks before giving up on the rollout (default 3)
+  --stack-timeout N      seconds the service stack may take to update (default 3600)
+",
     },
     Spec {
         command: Command::Destroy,
         words: &["destroy"],
         summary: "delete the environment's stacks after you type its name (data stacks only with \
                   --include-data; RDS keeps a final snapshot)",
-        flags: &[
-            ENV,
-            INFRA_DIR,
-            flag(
-                "--include-data",
-                Kind::Switch,
-                "delete the stacks that hold data too",
-            ),
-            flag(
-                "--confirm",
-                Kind::Value("NAME"),
-                "the environment's name, instead of typing it",
-            ),
-            STACK_TIMEOUT,
-        ],
+        flags: "
+  --env NAME             the environment, infra/env/NAME.json (required)
+  --infra-dir DIR        the stacks and environments (default: the checkout's infra/)
+  --include-data         delete the stacks that hold data too
+  --confirm NAME         the environment's name, instead of typing it
+  --stack-timeout N      seconds a stack may take to delete (default 3600)
+",
     },
 ];
 
@@ -309,7 +232,7 @@ impl Invocation {
             .and_then(|(_, v)| v.as_deref())
     }
 
-    /// The value of a `Kind::Required` flag.
+    /// The value of a [`Kind::Required`] flag.
     pub fn required(&self, flag: &str) -> &str {
         self.get(flag)
             .expect("the parser checked the required flags")
@@ -385,7 +308,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, Error> {
                 arg: arg.clone(),
             });
         };
-        let Some(known) = spec.flags.iter().find(|f| f.name == name) else {
+        let Some(known) = spec.flags().find(|f| f.name == name) else {
             return Err(Error::Unexpected {
                 command,
                 arg: name.to_string(),
@@ -393,7 +316,7 @@ pub fn parse(args: &[String]) -> Result<Parsed, Error> {
         };
         let value = match known.kind {
             Kind::Switch => None,
-            Kind::Value(_) | Kind::Required(_) | Kind::Number => {
+            Kind::Value | Kind::Required | Kind::Number => {
                 let value = match inline {
                     Some(value) => value,
                     None => match rest.next() {
@@ -418,9 +341,8 @@ pub fn parse(args: &[String]) -> Result<Parsed, Error> {
         flags.push((known.name, value));
     }
     if let Some(missing) = spec
-        .flags
-        .iter()
-        .find(|f| matches!(f.kind, Kind::Required(_)) && !flags.iter().any(|(n, _)| *n == f.name))
+        .flags()
+        .find(|f| f.kind == Kind::Required && !flags.iter().any(|(n, _)| *n == f.name))
     {
         return Err(Error::Missing {
             command,
@@ -432,22 +354,12 @@ pub fn parse(args: &[String]) -> Result<Parsed, Error> {
 
 /// `cargo xtask <command> --help`: what it does and its flags.
 pub fn help(spec: &Spec) -> String {
-    let command = spec.words.join(" ");
-    let mut out = format!("cargo xtask {command}: {}\n\nflags:\n", spec.summary);
-    for f in spec.flags {
-        let name = match f.kind {
-            Kind::Switch => f.name.to_string(),
-            Kind::Value(v) | Kind::Required(v) => format!("{} {v}", f.name),
-            Kind::Number => format!("{} N", f.name),
-        };
-        let required = if matches!(f.kind, Kind::Required(_)) {
-            " (required)"
-        } else {
-            ""
-        };
-        let _ = writeln!(out, "  {name:<24} {}{required}", f.help);
-    }
-    out
+    format!(
+        "cargo xtask {}: {}\n\nflags:{}",
+        spec.words.join(" "),
+        spec.summary,
+        spec.flags
+    )
 }
 
 /// The list of commands.
@@ -566,6 +478,21 @@ mod tests {
                 "{line}: {:?}",
                 err.hint()
             );
+        }
+    }
+
+    #[test]
+    fn flag_lines_say_what_each_flag_takes() {
+        let kinds: Vec<Kind> = COMMANDS[2].flags().map(|f| f.kind).collect();
+        assert_eq!(COMMANDS[2].command, Command::Deploy);
+        assert_eq!(kinds[..3], [Kind::Required, Kind::Switch, Kind::Switch]);
+        assert_eq!(kinds[4], Kind::Value);
+        assert_eq!(kinds[7], Kind::Number);
+        for spec in COMMANDS {
+            let names: Vec<&str> = spec.flags().map(|f| f.name).collect();
+            assert!(names.iter().all(|n| n.starts_with("--")), "{names:?}");
+            let unique: std::collections::BTreeSet<&&str> = names.iter().collect();
+            assert_eq!(unique.len(), names.len(), "{names:?}");
         }
     }
 

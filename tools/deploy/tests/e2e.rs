@@ -39,6 +39,11 @@ fn real_infra() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra")
 }
 
+/// The templates of the fixture environment (each test writes its parameters).
+fn fixture_infra() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/infra")
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -89,6 +94,13 @@ impl Standins {
             amplify,
             fargate,
         }
+    }
+
+    /// A copy of `infra` in the test's directory, which the test may change.
+    fn infra_copy(&self, infra: &Path) -> PathBuf {
+        let copy = self.dir.join("infra");
+        copy_dir(infra, &copy);
+        copy
     }
 
     /// `faro-deploy ARGS` against the stand-ins: (exit ok, stdout + stderr).
@@ -237,11 +249,7 @@ fn head_sha() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn plan_deploy_noop_failed_rollout_and_rollback() {
     let s = Standins::start("e2e").await;
-    let infra = s.dir.join("infra");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/infra"),
-        &infra,
-    );
+    let infra = s.infra_copy(&fixture_infra());
     write_env(&infra, &[], &s);
     let image_dir = var("FARO_TEST_IMAGE_DIR");
     let infra_arg = infra.display().to_string();
@@ -523,11 +531,7 @@ async fn plan_deploy_noop_failed_rollout_and_rollback() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_migration_stops_the_deploy() {
     let s = Standins::start("migration").await;
-    let infra = s.dir.join("infra");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/infra"),
-        &infra,
-    );
+    let infra = s.infra_copy(&fixture_infra());
     // Nothing listens on port 9: the migration cannot connect.
     write_env(
         &infra,
@@ -555,8 +559,7 @@ async fn a_failing_migration_stops_the_deploy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_of_the_real_templates() {
     let s = Standins::start("plan").await;
-    let infra = s.dir.join("infra");
-    copy_dir(&real_infra(), &infra);
+    let infra = s.infra_copy(&real_infra());
     // The shipped placeholders are refused by the preflight (a test of its own below); the
     // image here is linux/amd64.
     let path = infra.join("env/staging.json");
