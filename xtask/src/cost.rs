@@ -5,10 +5,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use faro_infra_model::{EnvFile, read_json};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::infra::{self, EnvFile};
+use crate::infra;
 use crate::workspace::Workspace;
 use crate::{ArgError, Flags, Hint};
 
@@ -35,7 +36,7 @@ pub fn parse(args: &[String]) -> Result<Options, ArgError> {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Infra(#[from] infra::Error),
+    Infra(#[from] faro_infra_model::Error),
     #[error("{0}")]
     Model(String),
 }
@@ -199,6 +200,14 @@ fn usage(env: &EnvFile, name: &str) -> Result<f64, Error> {
         .ok_or_else(|| Error::Model(format!("env/{}.json has no usage.{name}", env.environment)))
 }
 
+/// `quantity` at `price` each: the line's detail (`"{quantity}{unit} x {price}{per}"`) and cost.
+fn priced(quantity: f64, unit: &str, price: f64, per: &str) -> (String, f64) {
+    (
+        format!("{quantity}{unit} x {}{per}", money(price)),
+        quantity * price,
+    )
+}
+
 fn money(x: f64) -> String {
     if x >= 1.0 || x == 0.0 {
         format!("${x:.2}")
@@ -217,7 +226,7 @@ pub fn estimate(env: &EnvFile, counts: &TemplateCounts, p: &Pricing) -> Result<E
     }
     let h = p.hours_per_month;
     let mut lines = Vec::new();
-    let mut add = |group: &'static str, item: &str, detail: String, monthly: f64| {
+    let mut add = |group: &'static str, item: &str, (detail, monthly): (String, f64)| {
         lines.push(Line {
             group,
             item: item.to_string(),
@@ -236,41 +245,45 @@ pub fn estimate(env: &EnvFile, counts: &TemplateCounts, p: &Pricing) -> Result<E
     add(
         "network",
         "NAT gateways",
-        format!("{nats} x {h} h x {}/h", money(p.nat_gateway_per_hour)),
-        nats * h * p.nat_gateway_per_hour,
+        (
+            format!("{nats} x {h} h x {}/h", money(p.nat_gateway_per_hour)),
+            nats * h * p.nat_gateway_per_hour,
+        ),
     );
     let nat_gb = usage(env, "nat_processed_gb_per_month")?;
     add(
         "network",
         "NAT data processed",
-        format!("{nat_gb} GB x {}/GB", money(p.nat_gateway_per_gb)),
-        nat_gb * p.nat_gateway_per_gb,
+        priced(nat_gb, " GB", p.nat_gateway_per_gb, "/GB"),
     );
     let addresses = nats + f64::from(counts.load_balancer_addresses);
     add(
         "network",
         "public IPv4 addresses",
-        format!(
-            "{addresses} (NAT + load balancer) x {h} h x {}/h",
-            money(p.public_ipv4_per_hour)
+        (
+            format!(
+                "{addresses} (NAT + load balancer) x {h} h x {}/h",
+                money(p.public_ipv4_per_hour)
+            ),
+            addresses * h * p.public_ipv4_per_hour,
         ),
-        addresses * h * p.public_ipv4_per_hour,
     );
     let egress = usage(env, "internet_egress_gb_per_month")?;
     let billed = (egress - p.internet_egress_free_gb).max(0.0);
     add(
         "network",
         "data transfer out",
-        format!("{egress} GB, first {} GB free", p.internet_egress_free_gb),
-        billed * p.internet_egress_per_gb,
+        (
+            format!("{egress} GB, first {} GB free", p.internet_egress_free_gb),
+            billed * p.internet_egress_per_gb,
+        ),
     );
 
     // load balancer: LCUs are the largest of the dimensions, per hour
     add(
         "load balancer",
         "ALB hours",
-        format!("{h} h x {}/h", money(p.alb_per_hour)),
-        h * p.alb_per_hour,
+        priced(h, " h", p.alb_per_hour, "/h"),
     );
     let lcu = (usage(env, "alb_processed_gb_per_month")? / h)
         .max(usage(env, "alb_new_connections_per_second")? / 25.0)
@@ -278,8 +291,10 @@ pub fn estimate(env: &EnvFile, counts: &TemplateCounts, p: &Pricing) -> Result<E
     add(
         "load balancer",
         "ALB LCUs",
-        format!("{lcu:.3} LCU x {h} h x {}/LCU-h", money(p.alb_per_lcu_hour)),
-        lcu * h * p.alb_per_lcu_hour,
+        (
+            format!("{lcu:.3} LCU x {h} h x {}/LCU-h", money(p.alb_per_lcu_hour)),
+            lcu * h * p.alb_per_lcu_hour,
+        ),
     );
     let log_gb = usage(env, "alb_access_log_gb_per_month")?;
     let log_days: f64 = param(env, "service", "AccessLogRetentionDays")?;
@@ -287,11 +302,13 @@ pub fn estimate(env: &EnvFile, counts: &TemplateCounts, p: &Pricing) -> Result<E
     add(
         "load balancer",
         "access logs in S3",
-        format!(
-            "{stored:.1} GB kept ({log_days} days) x {}/GB",
-            money(p.s3_standard_per_gb_month)
+        (
+            format!(
+                "{stored:.1} GB kept ({log_days} days) x {}/GB",
+                money(p.s3_standard_per_gb_month)
+            ),
+            stored * p.s3_standard_per_gb_month,
         ),
-        stored * p.s3_standard_per_gb_month,
     );
 
     // compute
@@ -307,20 +324,24 @@ pub fn estimate(env: &EnvFile, counts: &TemplateCounts, p: &Pricing) -> Result<E
     add(
         "compute",
         &format!("Fargate vCPU ({arch})"),
-        format!(
-            "{tasks} tasks x {vcpu} vCPU x {h} h x {}/vCPU-h",
-            money(price.per_vcpu_hour)
+        (
+            format!(
+                "{tasks} tasks x {vcpu} vCPU x {h} h x {}/vCPU-h",
+                money(price.per_vcpu_hour)
+            ),
+            tasks * vcpu * h * price.per_vcpu_hour,
         ),
-        tasks * vcpu * h * price.per_vcpu_hour,
     );
     add(
         "compute",
         &format!("Fargate memory ({arch})"),
-        format!(
-            "{tasks} tasks x {gb} GB x {h} h x {}/GB-h",
-            money(price.per_gb_hour)
+        (
+            format!(
+                "{tasks} tasks x {gb} GB x {h} h x {}/GB-h",
+                money(price.per_gb_hour)
+            ),
+            tasks * gb * h * price.per_gb_hour,
         ),
-        tasks * gb * h * price.per_gb_hour,
     );
 
     // MySQL (Multi-AZ doubles instance and storage)
@@ -339,25 +360,28 @@ pub fn estimate(env: &EnvFile, counts: &TemplateCounts, p: &Pricing) -> Result<E
     add(
         "database",
         &format!("RDS MySQL {class} Multi-AZ"),
-        format!("{h} h x {}/h x {f}", money(hourly)),
-        h * hourly * f,
+        (format!("{h} h x {}/h x {f}", money(hourly)), h * hourly * f),
     );
     let storage: f64 = param(env, "data", "DbAllocatedStorage")?;
     add(
         "database",
         "RDS gp3 storage Multi-AZ",
-        format!(
-            "{storage} GB x {}/GB x {f}",
-            money(p.rds_gp3_single_az_per_gb_month)
+        (
+            format!(
+                "{storage} GB x {}/GB x {f}",
+                money(p.rds_gp3_single_az_per_gb_month)
+            ),
+            storage * p.rds_gp3_single_az_per_gb_month * f,
         ),
-        storage * p.rds_gp3_single_az_per_gb_month * f,
     );
     let backup = usage(env, "rds_backup_gb_beyond_free")?;
     add(
         "database",
         "RDS backups",
-        format!("{backup} GB beyond the free size of the storage"),
-        backup * p.rds_backup_per_gb_month,
+        (
+            format!("{backup} GB beyond the free size of the storage"),
+            backup * p.rds_backup_per_gb_month,
+        ),
     );
 
     // DynamoDB on demand
@@ -367,30 +391,24 @@ pub fn estimate(env: &EnvFile, counts: &TemplateCounts, p: &Pricing) -> Result<E
     add(
         "dynamodb",
         "reads (on demand)",
-        format!(
-            "{reads} M x {}/M",
-            money(p.dynamodb_on_demand_per_million_reads)
-        ),
-        reads * p.dynamodb_on_demand_per_million_reads,
+        priced(reads, " M", p.dynamodb_on_demand_per_million_reads, "/M"),
     );
     add(
         "dynamodb",
         "writes (on demand)",
-        format!(
-            "{writes} M x {}/M",
-            money(p.dynamodb_on_demand_per_million_writes)
-        ),
-        writes * p.dynamodb_on_demand_per_million_writes,
+        priced(writes, " M", p.dynamodb_on_demand_per_million_writes, "/M"),
     );
     add(
         "dynamodb",
         "storage + PITR",
-        format!(
-            "{table_gb} GB x ({} + {})/GB",
-            money(p.dynamodb_storage_per_gb_month),
-            money(p.dynamodb_pitr_per_gb_month)
+        (
+            format!(
+                "{table_gb} GB x ({} + {})/GB",
+                money(p.dynamodb_storage_per_gb_month),
+                money(p.dynamodb_pitr_per_gb_month)
+            ),
+            table_gb * (p.dynamodb_storage_per_gb_month + p.dynamodb_pitr_per_gb_month),
         ),
-        table_gb * (p.dynamodb_storage_per_gb_month + p.dynamodb_pitr_per_gb_month),
     );
 
     // frontend
@@ -400,17 +418,18 @@ pub fn estimate(env: &EnvFile, counts: &TemplateCounts, p: &Pricing) -> Result<E
     add(
         "frontend",
         "Amplify builds",
-        format!("{minutes} min x {}/min", money(p.amplify_build_per_minute)),
-        minutes * p.amplify_build_per_minute,
+        priced(minutes, " min", p.amplify_build_per_minute, "/min"),
     );
     add(
         "frontend",
         "Amplify hosting",
-        format!(
-            "{served} GB served x {}/GB + {kept} GB stored",
-            money(p.amplify_served_per_gb)
+        (
+            format!(
+                "{served} GB served x {}/GB + {kept} GB stored",
+                money(p.amplify_served_per_gb)
+            ),
+            served * p.amplify_served_per_gb + kept * p.amplify_stored_per_gb_month,
         ),
-        served * p.amplify_served_per_gb + kept * p.amplify_stored_per_gb_month,
     );
 
     // DNS (alias queries to the load balancer are free)
@@ -419,12 +438,14 @@ pub fn estimate(env: &EnvFile, counts: &TemplateCounts, p: &Pricing) -> Result<E
     add(
         "dns",
         "Route 53",
-        format!(
-            "{zones} zone x {} + {queries} M queries x {}/M",
-            money(p.route53_zone_per_month),
-            money(p.route53_per_million_queries)
+        (
+            format!(
+                "{zones} zone x {} + {queries} M queries x {}/M",
+                money(p.route53_zone_per_month),
+                money(p.route53_per_million_queries)
+            ),
+            zones * p.route53_zone_per_month + queries * p.route53_per_million_queries,
         ),
-        zones * p.route53_zone_per_month + queries * p.route53_per_million_queries,
     );
 
     // CloudWatch
@@ -434,44 +455,41 @@ pub fn estimate(env: &EnvFile, counts: &TemplateCounts, p: &Pricing) -> Result<E
     add(
         "observability",
         "logs ingested",
-        format!("{ingest} GB x {}/GB", money(p.logs_ingest_per_gb)),
-        ingest * p.logs_ingest_per_gb,
+        priced(ingest, " GB", p.logs_ingest_per_gb, "/GB"),
     );
     add(
         "observability",
         "logs stored",
-        format!(
-            "{log_stored:.2} GB compressed ({days} days) x {}/GB",
-            money(p.logs_storage_per_gb_month)
+        (
+            format!(
+                "{log_stored:.2} GB compressed ({days} days) x {}/GB",
+                money(p.logs_storage_per_gb_month)
+            ),
+            log_stored * p.logs_storage_per_gb_month,
         ),
-        log_stored * p.logs_storage_per_gb_month,
     );
     let metrics = usage(env, "container_insights_metrics")? + usage(env, "custom_metrics")?;
     add(
         "observability",
         "metrics (Container Insights + EMF)",
-        format!("{metrics} x {}", money(p.metric_per_month)),
-        metrics * p.metric_per_month,
+        priced(metrics, "", p.metric_per_month, ""),
     );
     let alarms = f64::from(counts.alarm_metrics);
     add(
         "observability",
         "alarms",
-        format!(
-            "{alarms} alarm metrics x {}",
-            money(p.alarm_metric_per_month)
-        ),
-        alarms * p.alarm_metric_per_month,
+        priced(alarms, " alarm metrics", p.alarm_metric_per_month, ""),
     );
     let dashboards = f64::from(counts.dashboards);
     add(
         "observability",
         "dashboard",
-        format!(
-            "{dashboards} x {} (the first 3 of an account are free)",
-            money(p.dashboard_per_month)
+        priced(
+            dashboards,
+            "",
+            p.dashboard_per_month,
+            " (the first 3 of an account are free)",
         ),
-        dashboards * p.dashboard_per_month,
     );
 
     // security and images
@@ -480,26 +498,26 @@ pub fn estimate(env: &EnvFile, counts: &TemplateCounts, p: &Pricing) -> Result<E
     add(
         "other",
         "Secrets Manager",
-        format!("{secrets} secrets x {}", money(p.secret_per_month)),
-        secrets * p.secret_per_month,
+        priced(secrets, " secrets", p.secret_per_month, ""),
     );
     let keys = f64::from(counts.kms_keys);
     add(
         "other",
         "KMS keys",
-        format!("{keys} keys x {}", money(p.kms_key_per_month)),
-        keys * p.kms_key_per_month,
+        priced(keys, " keys", p.kms_key_per_month, ""),
     );
     let images: f64 = param(env, "registry", "ImagesToKeep")?;
     let image_gb = images * usage(env, "image_size_mb")? / 1024.0;
     add(
         "other",
         "ECR storage",
-        format!(
-            "{images} images, {image_gb:.2} GB x {}/GB",
-            money(p.ecr_storage_per_gb_month)
+        (
+            format!(
+                "{images} images, {image_gb:.2} GB x {}/GB",
+                money(p.ecr_storage_per_gb_month)
+            ),
+            image_gb * p.ecr_storage_per_gb_month,
         ),
-        image_gb * p.ecr_storage_per_gb_month,
     );
 
     Ok(Estimate {
@@ -570,21 +588,11 @@ pub fn trade_offs(
 }
 
 pub fn pricing(infra: &Path) -> Result<Pricing, Error> {
-    let path = infra.join("pricing.json");
-    let text = std::fs::read_to_string(&path).map_err(|source| infra::Error::Read {
-        path: path.clone(),
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|e| {
-        Error::Infra(infra::Error::Parse {
-            path,
-            reason: e.to_string(),
-        })
-    })
+    Ok(read_json(&infra.join("pricing.json"))?)
 }
 
 pub fn counts(infra_dir: &Path) -> Result<TemplateCounts, Error> {
-    let manifest = infra::manifest(infra_dir)?;
+    let manifest = faro_infra_model::Manifest::load(infra_dir)?;
     let templates = manifest
         .stacks
         .iter()
@@ -624,7 +632,7 @@ pub fn render(estimate: &Estimate, trade_offs: &[(String, f64)], p: &Pricing) ->
 pub fn run(options: &Options) -> Result<(), Error> {
     let ws = Workspace::locate();
     let dir = infra::dir(&ws);
-    let env = infra::env_file(&dir, &options.env)?;
+    let env = EnvFile::load(&dir, &options.env)?;
     let p = pricing(&dir)?;
     let counts = counts(&dir)?;
     let estimate = estimate(&env, &counts, &p)?;
@@ -661,8 +669,8 @@ mod tests {
     #[test]
     fn lines_follow_the_parameters() {
         let (dir, p, c) = repo();
-        let staging = infra::env_file(&dir, "staging").unwrap();
-        let production = infra::env_file(&dir, "production").unwrap();
+        let staging = EnvFile::load(&dir, "staging").unwrap();
+        let production = EnvFile::load(&dir, "production").unwrap();
         let s = estimate(&staging, &c, &p).unwrap();
         let item = |e: &Estimate, name: &str| {
             e.lines
@@ -687,7 +695,7 @@ mod tests {
     #[test]
     fn single_nat_is_ignored_in_production() {
         let (dir, p, c) = repo();
-        let mut production = infra::env_file(&dir, "production").unwrap();
+        let mut production = EnvFile::load(&dir, "production").unwrap();
         let before = estimate(&production, &c, &p).unwrap().total();
         production
             .parameters
@@ -700,7 +708,7 @@ mod tests {
     #[test]
     fn graviton_is_cheaper_and_unknown_classes_are_named() {
         let (dir, p, c) = repo();
-        let mut staging = infra::env_file(&dir, "staging").unwrap();
+        let mut staging = EnvFile::load(&dir, "staging").unwrap();
         let offs = trade_offs(&staging, &c, &p).unwrap();
         let graviton = offs.iter().find(|(w, _)| w.starts_with("ARM64")).unwrap().1;
         assert!(graviton < 0.0, "Graviton costs less than x86: {graviton}");
@@ -719,7 +727,7 @@ mod tests {
     #[test]
     fn unknown_environments_list_the_known_ones() {
         let (dir, ..) = repo();
-        let err = infra::env_file(&dir, "qa").unwrap_err();
+        let err = EnvFile::load(&dir, "qa").unwrap_err();
         let text = err.to_string();
         assert!(
             text.contains("`qa`") && text.contains("production, staging"),
@@ -732,7 +740,7 @@ mod tests {
         let (dir, p, c) = repo();
         let doc = std::fs::read_to_string(dir.join("../docs/cost.md")).unwrap();
         for name in ["staging", "production"] {
-            let env = infra::env_file(&dir, name).unwrap();
+            let env = EnvFile::load(&dir, name).unwrap();
             let total = format!("{:.2}", estimate(&env, &c, &p).unwrap().total());
             assert!(
                 doc.contains(&total),

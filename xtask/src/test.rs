@@ -370,12 +370,7 @@ fn describe(cmd: &Command) -> String {
 fn step(name: &'static str, cmd: &mut Command, hint: &str) -> Step {
     let started = Instant::now();
     if proc::shutdown_requested() {
-        return Step {
-            name,
-            outcome: Outcome::Skipped("interrupted".into()),
-            took: Duration::ZERO,
-            note: None,
-        };
+        return Step::skipped(name, "interrupted");
     }
     let command = describe(cmd);
     eprintln!("\nxtask: {command}");
@@ -405,12 +400,7 @@ fn infra_step(
 ) -> Step {
     let started = Instant::now();
     if proc::shutdown_requested() {
-        return Step {
-            name,
-            outcome: Outcome::Skipped("interrupted".into()),
-            took: Duration::ZERO,
-            note: None,
-        };
+        return Step::skipped(name, "interrupted");
     }
     match check(ws) {
         Ok(note) => Step {

@@ -18,20 +18,17 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use faro_infra_model::manifest::{FRONTEND_STACK, IMAGE_TAG, REGISTRY_STACK, SERVICE_STACK};
+use faro_infra_model::{Environment, StackEntry};
+
 use crate::aws::Aws;
 use crate::cfn::{self, Planned, StackInfo};
 use crate::ecs::{self, Limits, Placement};
 use crate::git::{self, Commit};
 use crate::image::{self, build::Target, layout::Image};
-use crate::infra::{Environment, StackEntry};
 use crate::registry::{self, Reference};
 use crate::{Error, amplify, frontend, preflight, smoke};
 
-/// The service stack and its image parameter (infra/stacks.json `deployParameters`).
-pub const SERVICE_STACK: &str = "service";
-pub const IMAGE_TAG: &str = "ImageTag";
-pub const REGISTRY_STACK: &str = "registry";
-pub const FRONTEND_STACK: &str = "frontend";
 /// Holds the bundle's hash on the published site, so an unchanged frontend is not re-published.
 pub const BUNDLE_MARKER: &str = "faro-bundle.txt";
 

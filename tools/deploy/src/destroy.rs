@@ -5,8 +5,9 @@
 
 use std::io::BufRead;
 
+use faro_infra_model::Environment;
+
 use crate::aws::Aws;
-use crate::infra::Environment;
 use crate::{Error, cfn};
 
 #[derive(Debug, Clone)]

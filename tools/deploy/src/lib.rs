@@ -7,38 +7,33 @@
 //! - [`image`]: the backend's OCI image, reproducible, without Docker
 //! - [`registry`]: the OCI distribution API (push, pull, ECR authentication)
 //! - [`deploy`]: the eight steps of a deploy; [`rollback`], [`status`], [`destroy`], [`logs`]
-//! - [`standin`]: what the tests run instead of AWS where moto cannot serve (Amplify, the
-//!   Fargate data plane)
+//!
+//! The stand-ins its tests run instead of AWS live in crates/aws-standin, outside the product.
 
 pub mod amplify;
 pub mod aws;
 pub mod cfn;
+pub mod cli;
 pub mod deploy;
 pub mod destroy;
 pub mod ecs;
 pub mod frontend;
 pub mod git;
 pub mod image;
-pub mod infra;
 pub mod logs;
 pub mod preflight;
 pub mod registry;
 pub mod rollback;
 pub mod smoke;
-pub mod standin;
 pub mod status;
 
-/// An error that can say what to do next.
-pub trait Hint {
-    /// The next step for the user, with the exact command where there is one.
-    fn hint(&self) -> Option<String>;
-}
+pub use faro_infra_model::Hint;
 
 /// Every error a release command can end with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
-    Infra(#[from] infra::Error),
+    Infra(#[from] faro_infra_model::Error),
     #[error(transparent)]
     Git(#[from] git::Error),
     #[error(transparent)]

@@ -33,6 +33,16 @@ impl Hint for Error {
     }
 }
 
+/// The error of CloudWatch Logs call `name` on `group`, from the failure's description.
+fn call(name: &'static str, group: &str) -> impl FnOnce(String) -> Error {
+    let group = group.to_string();
+    move |detail| Error::Call {
+        call: name,
+        group,
+        detail,
+    }
+}
+
 /// `30s`, `15m`, `2h`, `1d`.
 pub fn parse_since(text: &str) -> Result<Duration, Error> {
     let bad = || Error::Since(text.to_string());
@@ -66,11 +76,7 @@ pub async fn task_lines(
         .limit(n)
         .send()
         .await
-        .map_err(|e| Error::Call {
-            call: "GetLogEvents",
-            group: group.to_string(),
-            detail: describe(&e),
-        })?;
+        .map_err(|e| call("GetLogEvents", group)(describe(&e)))?;
     Ok(out
         .events()
         .iter()
@@ -119,11 +125,7 @@ pub async fn print(
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(|e| Error::Call {
-                    call: "FilterLogEvents",
-                    group: group.to_string(),
-                    detail: describe(&e),
-                })?;
+                .map_err(|e| call("FilterLogEvents", group)(describe(&e)))?;
             // Pages come stream by stream: show each page in time order.
             let mut events: Vec<_> = page.events().iter().collect();
             events.sort_by_key(|e| e.timestamp().unwrap_or(0));

@@ -1,103 +1,14 @@
 //! `faro-deploy`: the release commands that `cargo xtask image|deploy|status|logs|rollback|destroy`
-//! forward to (see `cargo xtask --help` for the flags).
+//! forward to; `faro-deploy <command> --help` (or `cargo xtask <command> --help`) lists the flags.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
+use faro_deploy::cli::{self, Command, Invocation, Parsed};
 use faro_deploy::ecs::Limits;
 use faro_deploy::image::build::Target;
-use faro_deploy::infra::Environment;
 use faro_deploy::{Error, Hint, deploy, destroy, git, image, logs, registry, rollback, status};
-
-const USAGE: &str = "usage: faro-deploy <image build|image push|deploy|status|logs|rollback|destroy> [flags]; see `cargo xtask --help`";
-
-/// The parsed command line: the command words, then `--flag [value]` pairs.
-#[derive(Debug, Default)]
-struct Args {
-    words: Vec<String>,
-    flags: Vec<(String, Option<String>)>,
-}
-
-/// Flags that take no value.
-const SWITCHES: &[&str] = &[
-    "--plan",
-    "--yes",
-    "--allow-dirty",
-    "--follow",
-    "--include-data",
-];
-
-fn parse(args: &[String]) -> Result<Args, String> {
-    let mut out = Args::default();
-    let mut iter = args.iter();
-    while let Some(arg) = iter.next() {
-        if let Some(flag) = arg.strip_prefix("--") {
-            let (name, inline) = match flag.split_once('=') {
-                Some((n, v)) => (format!("--{n}"), Some(v.to_string())),
-                None => (arg.clone(), None),
-            };
-            let value = if SWITCHES.contains(&name.as_str()) {
-                None
-            } else {
-                Some(match inline {
-                    Some(v) => v,
-                    None => iter
-                        .next()
-                        .cloned()
-                        .ok_or(format!("`{name}` needs a value"))?,
-                })
-            };
-            out.flags.push((name, value));
-        } else {
-            out.words.push(arg.clone());
-        }
-    }
-    Ok(out)
-}
-
-impl Args {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.flags
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.as_deref())
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.flags.iter().any(|(n, _)| n == name)
-    }
-
-    fn secs(&self, name: &str, default: u64) -> Result<Duration, String> {
-        match self.get(name) {
-            None => Ok(Duration::from_secs(default)),
-            Some(v) => v
-                .parse()
-                .map(Duration::from_secs)
-                .map_err(|_| format!("`{name}` takes whole seconds, got `{v}`")),
-        }
-    }
-
-    fn check(&self, allowed: &[&str]) -> Result<(), String> {
-        match self
-            .flags
-            .iter()
-            .find(|(n, _)| !allowed.contains(&n.as_str()))
-        {
-            Some((flag, _)) => Err(format!(
-                "unknown flag `{flag}` for `{}`",
-                self.words.join(" ")
-            )),
-            None => Ok(()),
-        }
-    }
-
-    fn env(&self) -> Result<&str, String> {
-        self.get("--env")
-            .ok_or_else(|| "`--env NAME` is required".to_string())
-    }
-}
+use faro_infra_model::Environment;
 
 fn root() -> PathBuf {
     std::env::var_os("FARO_WORKSPACE")
@@ -117,58 +28,40 @@ fn target_dir(root: &Path) -> PathBuf {
     }
 }
 
-fn deploy_options(args: &Args, root: &Path) -> Result<deploy::Options, String> {
-    Ok(deploy::Options {
-        env: args.env()?.to_string(),
+fn infra_dir(args: &Invocation, root: &Path) -> PathBuf {
+    args.get("--infra-dir")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("infra"))
+}
+
+fn deploy_options(args: &Invocation, root: &Path) -> deploy::Options {
+    deploy::Options {
+        env: args.required("--env").to_string(),
         plan: args.has("--plan"),
         yes: args.has("--yes"),
         allow_dirty: args.has("--allow-dirty"),
         root: root.to_path_buf(),
-        infra_dir: args
-            .get("--infra-dir")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("infra")),
+        infra_dir: infra_dir(args, root),
         target_dir: target_dir(root),
         image_dir: args.get("--image-dir").map(PathBuf::from),
         frontend_dir: args.get("--frontend-dir").map(PathBuf::from),
         limits: Limits {
-            timeout: args.secs("--rollout-timeout", 900)?,
-            max_failed_tasks: match args.get("--max-failed-tasks") {
-                None => 3,
-                Some(v) => v
-                    .parse()
-                    .map_err(|_| format!("`--max-failed-tasks` takes a number, got `{v}`"))?,
-            },
+            timeout: args.secs("--rollout-timeout", 900),
+            max_failed_tasks: args
+                .number("--max-failed-tasks", 3)
+                .try_into()
+                .unwrap_or(u32::MAX),
         },
-        stack_timeout: args.secs("--stack-timeout", 3600)?,
-        migration_timeout: args.secs("--migration-timeout", 900)?,
-        smoke_within: args.secs("--smoke-timeout", 60)?,
-    })
+        stack_timeout: args.secs("--stack-timeout", 3600),
+        migration_timeout: args.secs("--migration-timeout", 900),
+        smoke_within: args.secs("--smoke-timeout", 60),
+    }
 }
 
-const DEPLOY_FLAGS: &[&str] = &[
-    "--env",
-    "--plan",
-    "--yes",
-    "--allow-dirty",
-    "--infra-dir",
-    "--image-dir",
-    "--frontend-dir",
-    "--rollout-timeout",
-    "--max-failed-tasks",
-    "--stack-timeout",
-    "--migration-timeout",
-    "--smoke-timeout",
-];
-
-async fn run(args: Args) -> Result<(), Error> {
+async fn run(args: Invocation) -> Result<(), Error> {
     let root = root();
-    let usage = |m: String| Error::Other(format!("{m}\n{USAGE}"));
-    let words: Vec<&str> = args.words.iter().map(String::as_str).collect();
-    match words.as_slice() {
-        ["image", "build"] => {
-            args.check(&["--target", "--output", "--binary"])
-                .map_err(usage)?;
+    match args.spec.command {
+        Command::ImageBuild => {
             let target =
                 Target::parse(args.get("--target").unwrap_or("x86_64-unknown-linux-musl"))?;
             let commit = git::Commit::head(&root)?;
@@ -192,13 +85,8 @@ async fn run(args: Args) -> Result<(), Error> {
             );
             Ok(())
         }
-        ["image", "push"] => {
-            args.check(&["--registry", "--image-dir", "--tag", "--region"])
-                .map_err(usage)?;
-            let registry_arg = args
-                .get("--registry")
-                .ok_or_else(|| usage("`--registry HOST/REPOSITORY` is required".into()))?;
-            let reference = registry::Reference::parse(registry_arg)?;
+        Command::ImagePush => {
+            let reference = registry::Reference::parse(args.required("--registry"))?;
             let dir = args
                 .get("--image-dir")
                 .map(PathBuf::from)
@@ -238,26 +126,12 @@ async fn run(args: Args) -> Result<(), Error> {
             );
             Ok(())
         }
-        ["deploy"] => {
-            args.check(DEPLOY_FLAGS).map_err(usage)?;
-            let options = deploy_options(&args, &root).map_err(usage)?;
-            deploy::run(&options).await.map(|_| ())
-        }
-        ["rollback"] => {
-            let mut allowed = DEPLOY_FLAGS.to_vec();
-            allowed.push("--to");
-            args.check(&allowed).map_err(usage)?;
-            let options = deploy_options(&args, &root).map_err(usage)?;
-            rollback::run(&options, args.get("--to")).await.map(|_| ())
-        }
-        ["status"] => {
-            args.check(&["--env", "--infra-dir"]).map_err(usage)?;
-            let env = load_env(&args, &root)?;
-            status::run(&env).await
-        }
-        ["logs"] => {
-            args.check(&["--env", "--infra-dir", "--follow", "--since", "--filter"])
-                .map_err(usage)?;
+        Command::Deploy => deploy::run(&deploy_options(&args, &root)).await.map(|_| ()),
+        Command::Rollback => rollback::run(&deploy_options(&args, &root), args.get("--to"))
+            .await
+            .map(|_| ()),
+        Command::Status => status::run(&load_env(&args, &root)?).await,
+        Command::Logs => {
             let env = load_env(&args, &root)?;
             let query = logs::Query {
                 since: args.get("--since").map(logs::parse_since).transpose()?,
@@ -272,42 +146,38 @@ async fn run(args: Args) -> Result<(), Error> {
             }
             Ok(())
         }
-        ["destroy"] => {
-            args.check(&[
-                "--env",
-                "--infra-dir",
-                "--include-data",
-                "--confirm",
-                "--stack-timeout",
-            ])
-            .map_err(usage)?;
+        Command::Destroy => {
             let env = load_env(&args, &root)?;
             let options = destroy::Options {
                 include_data: args.has("--include-data"),
                 confirm: args.get("--confirm").map(str::to_owned),
-                stack_timeout: args.secs("--stack-timeout", 3600).map_err(usage)?,
+                stack_timeout: args.secs("--stack-timeout", 3600),
             };
             destroy::run(&env, &options).await.map(|_| ())
         }
-        _ => Err(usage(format!("unknown command `{}`", args.words.join(" ")))),
     }
 }
 
-fn load_env(args: &Args, root: &Path) -> Result<Environment, Error> {
-    let env = args.env().map_err(Error::Other)?;
-    let dir = args
-        .get("--infra-dir")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("infra"));
-    Ok(Environment::load(&dir, env)?)
+fn load_env(args: &Invocation, root: &Path) -> Result<Environment, Error> {
+    Ok(Environment::load(
+        &infra_dir(args, root),
+        args.required("--env"),
+    )?)
 }
 
 fn main() -> ExitCode {
     let raw: Vec<String> = std::env::args().skip(1).collect();
-    let args = match parse(&raw) {
-        Ok(args) => args,
+    let args = match cli::parse(&raw) {
+        Ok(Parsed::Run(args)) => args,
+        Ok(Parsed::Help(text)) => {
+            print!("{text}");
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
-            eprintln!("error: {e}\n{USAGE}");
+            eprintln!("error: {e}");
+            if let Some(hint) = e.hint() {
+                eprintln!("  hint: {hint}");
+            }
             return ExitCode::from(2);
         }
     };

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use faro_infra_model::{Environment, is_placeholder};
+
 use crate::Hint;
 use crate::aws::{Aws, describe};
 use crate::cfn;
 use crate::git::Commit;
-use crate::infra::{Environment, is_placeholder};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -3,12 +3,13 @@
 //! a deploy.
 
 use aws_sdk_ecs::types::TaskDefinitionStatus;
+use faro_infra_model::Environment;
+use faro_infra_model::manifest::{IMAGE_TAG, REGISTRY_STACK, SERVICE_STACK};
 
 use crate::aws::{Aws, describe};
 use crate::cfn;
-use crate::deploy::{self, IMAGE_TAG, Options, SERVICE_STACK};
+use crate::deploy::{self, Options};
 use crate::ecs;
-use crate::infra::Environment;
 use crate::{Error, registry};
 
 /// The images the service ran, newest first (from its task definition revisions).
@@ -87,8 +88,7 @@ pub async fn to_tag(
     let current = cfn::describe_stack(aws, &stack)
         .await?
         .ok_or(Error::NotDeployed(env.name.clone()))?;
-    if let Some(registry) =
-        cfn::describe_stack(aws, &env.stack_name(deploy::REGISTRY_STACK)).await?
+    if let Some(registry) = cfn::describe_stack(aws, &env.stack_name(REGISTRY_STACK)).await?
         && let Some(uri) = registry.outputs.get("RepositoryUri")
     {
         let mut reference = registry::Reference::parse(uri)?;

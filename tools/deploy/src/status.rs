@@ -2,10 +2,10 @@
 //! image that runs, and the alarms that are firing.
 
 use aws_sdk_cloudwatch::types::StateValue;
+use faro_infra_model::Environment;
+use faro_infra_model::manifest::{IMAGE_TAG, SERVICE_STACK};
 
 use crate::aws::{Aws, describe};
-use crate::deploy::{IMAGE_TAG, SERVICE_STACK};
-use crate::infra::Environment;
 use crate::{Error, cfn, ecs};
 
 pub async fn run(env: &Environment) -> Result<(), Error> {

@@ -8,41 +8,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use faro_deploy::standin::amplify::Amplify;
-use faro_deploy::standin::fargate::{self, Fargate};
+use faro_aws_standin::amplify::Amplify;
+use faro_aws_standin::fargate::{self, Fargate};
+use faro_aws_standin::local::{Moto, Registry, required_var as var};
 
 const ENV: &str = "e2e";
 const APP_ID: &str = "d1e2eapp";
-
-fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the deploy tests through `cargo xtask test` (it installs moto, the registry and builds the image once)")
-    })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-async fn wait_for_port(port: u16, what: &str) {
-    let started = Instant::now();
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{what} did not listen on {port}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// The JSON body of a GET that must succeed.
 async fn get_json(url: &str) -> serde_json::Value {
@@ -66,6 +39,11 @@ fn real_infra() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra")
 }
 
+/// The templates of the fixture environment (each test writes its parameters).
+fn fixture_infra() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/infra")
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -82,12 +60,10 @@ fn copy_dir(from: &Path, to: &Path) {
 /// The stand-ins of one test, stopped when dropped.
 struct Standins {
     dir: PathBuf,
-    moto_url: String,
-    registry_url: String,
+    moto: Moto,
+    registry: Registry,
     amplify: Amplify,
     fargate: Fargate,
-    _moto: tokio::process::Child,
-    _registry: tokio::process::Child,
 }
 
 impl Standins {
@@ -95,54 +71,17 @@ impl Standins {
         let dir = std::env::temp_dir().join(format!("faro-deploy-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let moto_port = free_port();
-        let moto = tokio::process::Command::new(var("FARO_TEST_MOTO_PYTHON"))
-            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/moto_server.py"))
-            .arg(moto_port.to_string())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("moto.log")).unwrap())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let registry_port = free_port();
-        let config = dir.join("registry.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{registry_port}\n",
-                dir.join("registry").display()
-            ),
-        )
-        .unwrap();
-        let registry = tokio::process::Command::new(var("FARO_TEST_REGISTRY_BIN"))
-            .arg("serve")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("registry.log")).unwrap())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        wait_for_port(moto_port, "moto").await;
-        // Listening is not serving yet: wait for moto's own API to answer.
-        let started = Instant::now();
-        while !reqwest::get(format!("http://127.0.0.1:{moto_port}/moto-api/data.json"))
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "moto did not answer"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        wait_for_port(registry_port, "docker-registry").await;
-        let moto_url = format!("http://127.0.0.1:{moto_port}");
-        let registry_url = format!("http://127.0.0.1:{registry_port}");
+        let (python, registry_bin) = (var("FARO_TEST_MOTO_PYTHON"), var("FARO_TEST_REGISTRY_BIN"));
+        let (moto, registry) = tokio::join!(
+            Moto::start(Path::new(&python), &dir),
+            Registry::start(Path::new(&registry_bin), &dir, None),
+        );
+        let (moto, registry) = (moto.unwrap(), registry.unwrap());
         let amplify = Amplify::start(APP_ID, "main", None).await.unwrap();
         // SAFETY of the environment: the stand-in's own SDK client reads credentials from here.
         let fargate = Fargate::start(fargate::Config {
-            moto_url: moto_url.clone(),
-            registry_url: registry_url.clone(),
+            moto_url: moto.url.clone(),
+            registry_url: registry.url.clone(),
             work_dir: dir.join("fargate"),
             region: "us-east-1".into(),
         })
@@ -150,13 +89,18 @@ impl Standins {
         .unwrap();
         Self {
             dir,
-            moto_url,
-            registry_url,
+            moto,
+            registry,
             amplify,
             fargate,
-            _moto: moto,
-            _registry: registry,
         }
+    }
+
+    /// A copy of `infra` in the test's directory, which the test may change.
+    fn infra_copy(&self, infra: &Path) -> PathBuf {
+        let copy = self.dir.join("infra");
+        copy_dir(infra, &copy);
+        copy
     }
 
     /// `faro-deploy ARGS` against the stand-ins: (exit ok, stdout + stderr).
@@ -169,14 +113,14 @@ impl Standins {
         let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_faro-deploy"))
             .args(args)
             .env("FARO_WORKSPACE", checkout)
-            .env("AWS_ENDPOINT_URL", &self.moto_url)
+            .env("AWS_ENDPOINT_URL", &self.moto.url)
             .env("AWS_ENDPOINT_URL_ECS", &self.fargate.url)
             .env("AWS_ENDPOINT_URL_AMPLIFY", &self.amplify.url)
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
             .env("AWS_REGION", "us-east-1")
             .env_remove("AWS_PROFILE")
-            .env("FARO_REGISTRY_URL", &self.registry_url)
+            .env("FARO_REGISTRY_URL", &self.registry.url)
             .stdin(Stdio::null())
             .output()
             .await
@@ -305,11 +249,7 @@ fn head_sha() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn plan_deploy_noop_failed_rollout_and_rollback() {
     let s = Standins::start("e2e").await;
-    let infra = s.dir.join("infra");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/infra"),
-        &infra,
-    );
+    let infra = s.infra_copy(&fixture_infra());
     write_env(&infra, &[], &s);
     let image_dir = var("FARO_TEST_IMAGE_DIR");
     let infra_arg = infra.display().to_string();
@@ -369,12 +309,10 @@ async fn plan_deploy_noop_failed_rollout_and_rollback() {
                 .and_then(|r| r.split(":").last())
         })
         .map(str::to_owned);
-    let mut reference = faro_deploy::registry::Reference::parse(&format!(
-        "{}/faro-{ENV}/backend",
-        s.registry_url.trim_start_matches("http://")
-    ))
-    .unwrap();
-    reference.base = s.registry_url.clone();
+    let mut reference =
+        faro_deploy::registry::Reference::parse(&format!("{}/faro-{ENV}/backend", s.registry.host))
+            .unwrap();
+    reference.base = s.registry.url.clone();
     let mut client = faro_deploy::registry::Client::new(reference, Default::default());
     let full_tag = out
         .lines()
@@ -425,7 +363,7 @@ async fn plan_deploy_noop_failed_rollout_and_rollback() {
     write_env(&infra, &[], &s);
 
     // Rollback: to a named image, then back to the previous one.
-    let registry_ref = format!("{}/faro-{ENV}/backend", s.registry_url);
+    let registry_ref = format!("{}/faro-{ENV}/backend", s.registry.url);
     let (ok, out) = s
         .run(&[
             "image",
@@ -566,29 +504,21 @@ async fn plan_deploy_noop_failed_rollout_and_rollback() {
     );
 
     // destroy: a wrong name deletes nothing; the right one deletes all but the data stacks.
-    let (ok, out) = s
-        .run(&[
+    let destroy = |confirm: &'static str| {
+        let infra: &str = &infra_arg;
+        [
             "destroy",
             "--env",
             ENV,
             "--infra-dir",
-            &infra_arg,
+            infra,
             "--confirm",
-            "staging",
-        ])
-        .await;
+            confirm,
+        ]
+    };
+    let (ok, out) = s.run(&destroy("staging")).await;
     assert!(!ok && out.contains("nothing was deleted"), "{out}");
-    let (ok, out) = s
-        .run(&[
-            "destroy",
-            "--env",
-            ENV,
-            "--infra-dir",
-            &infra_arg,
-            "--confirm",
-            ENV,
-        ])
-        .await;
+    let (ok, out) = s.run(&destroy(ENV)).await;
     assert!(ok && out.contains("keeping faro-e2e-registry"), "{out}");
     let (_, status) = s
         .run(&["status", "--env", ENV, "--infra-dir", &infra_arg])
@@ -601,11 +531,7 @@ async fn plan_deploy_noop_failed_rollout_and_rollback() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_migration_stops_the_deploy() {
     let s = Standins::start("migration").await;
-    let infra = s.dir.join("infra");
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/infra"),
-        &infra,
-    );
+    let infra = s.infra_copy(&fixture_infra());
     // Nothing listens on port 9: the migration cannot connect.
     write_env(
         &infra,
@@ -633,8 +559,7 @@ async fn a_failing_migration_stops_the_deploy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_of_the_real_templates() {
     let s = Standins::start("plan").await;
-    let infra = s.dir.join("infra");
-    copy_dir(&real_infra(), &infra);
+    let infra = s.infra_copy(&real_infra());
     // The shipped placeholders are refused by the preflight (a test of its own below); the
     // image here is linux/amd64.
     let path = infra.join("env/staging.json");

@@ -3,17 +3,10 @@
 //! pulled back with the digest it was pushed with.
 
 use std::path::Path;
-use std::process::Stdio;
-use std::time::{Duration, Instant};
 
+use faro_aws_standin::local::{Registry, required_var as var};
 use faro_deploy::image::layout::{self, BINARY_PATH};
 use faro_deploy::registry::{Client, Credentials, Error, Reference};
-
-fn var(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the deploy tests through `cargo xtask test` (it installs the registry and builds the image once)")
-    })
-}
 
 #[tokio::test]
 async fn push_with_basic_auth_skip_existing_and_pull_back() {
@@ -22,41 +15,15 @@ async fn push_with_basic_auth_skip_existing_and_pull_back() {
     std::fs::create_dir_all(&dir).unwrap();
     let hash = bcrypt::hash("s3cret", 4).unwrap();
     std::fs::write(dir.join("htpasswd"), format!("faro:{hash}\n")).unwrap();
-    let port = std::net::TcpListener::bind(("127.0.0.1", 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    std::fs::write(
-        dir.join("config.yml"),
-        format!(
-            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  htpasswd:\n    realm: faro-test\n    path: {}\n",
-            dir.join("data").display(),
-            dir.join("htpasswd").display()
-        ),
+    let registry = Registry::start(
+        Path::new(&var("FARO_TEST_REGISTRY_BIN")),
+        &dir,
+        Some(&dir.join("htpasswd")),
     )
+    .await
     .unwrap();
-    let _registry = tokio::process::Command::new(var("FARO_TEST_REGISTRY_BIN"))
-        .arg("serve")
-        .arg(dir.join("config.yml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .is_err()
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "docker-registry did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     let image = layout::open(Path::new(&var("FARO_TEST_IMAGE_DIR"))).unwrap();
-    let reference = Reference::parse(&format!("127.0.0.1:{port}/faro/backend")).unwrap();
+    let reference = Reference::parse(&format!("{}/faro/backend", registry.host)).unwrap();
     let client = |user: Option<&str>, password: &str| {
         Client::new(
             reference.clone(),

@@ -1,13 +1,10 @@
-//! `cargo xtask deploy|status|logs|rollback|destroy`: forwarded to the `faro-deploy` binary
-//! (tools/deploy), which holds the AWS SDK code. Keeping the SDK out of xtask keeps `cargo xtask
-//! dev` and `test` quick to compile; the release commands compile it on first use.
+//! `cargo xtask image|deploy|status|logs|rollback|destroy`: forwarded, arguments unchanged, to
+//! the `faro-deploy` binary (tools/deploy), which parses them (`--help` included) and holds the
+//! AWS SDK code. Keeping the SDK out of xtask keeps `cargo xtask dev` and `test` quick to
+//! compile; the release commands compile it on first use.
 //!
 //! Also what `cargo xtask test` prepares for the deploy tests: moto's server (pinned, in a
 //! cached venv), Debian's `docker-registry`, and an image of the test build's backend.
-
-mod args;
-
-pub use args::parse;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -15,13 +12,8 @@ use std::process::{Command, ExitCode};
 use crate::workspace::Workspace;
 use crate::{Hint, infra, prereq, proc};
 
-/// A release command and its flags, checked by xtask's parser, for `faro-deploy`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Forward {
-    /// `["deploy"]`, `["image", "build"]`, …
-    pub words: Vec<&'static str>,
-    pub args: Vec<String>,
-}
+/// The commands that are `faro-deploy`'s.
+pub const COMMANDS: &[&str] = &["image", "deploy", "status", "logs", "rollback", "destroy"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -56,13 +48,12 @@ impl Hint for Error {
     }
 }
 
-/// Runs `faro-deploy` with the terminal attached (destroy reads the typed confirmation) and
-/// returns its exit code.
-pub fn run(ws: &Workspace, forward: &Forward) -> Result<ExitCode, Error> {
+/// Runs `faro-deploy ARGS` (the command and its flags, as given to xtask) with the terminal
+/// attached (destroy reads the typed confirmation) and returns its exit code.
+pub fn run(ws: &Workspace, args: &[String]) -> Result<ExitCode, Error> {
     let mut cmd = ws.cargo();
     cmd.args(["run", "--quiet", "-p", "faro-deploy", "--"])
-        .args(&forward.words)
-        .args(&forward.args);
+        .args(args);
     let status = cmd.status().map_err(Error::Spawn)?;
     Ok(match status.code() {
         Some(0) => ExitCode::SUCCESS,

@@ -3,9 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use faro_infra_model::{EnvFile, Manifest, env_names};
 use serde_json::Value;
 
-use super::{EnvFile, Manifest, env_file, env_names, manifest, template};
+use super::template;
 use crate::workspace::Workspace;
 
 struct Infra {
@@ -19,7 +20,7 @@ struct Infra {
 fn load() -> Infra {
     let ws = Workspace::locate();
     let infra = super::dir(&ws);
-    let manifest = manifest(&infra).unwrap();
+    let manifest = Manifest::load(&infra).unwrap();
     let templates = manifest
         .stacks
         .iter()
@@ -29,7 +30,7 @@ fn load() -> Infra {
         .unwrap()
         .into_iter()
         .map(|name| {
-            let file = env_file(&infra, &name).unwrap();
+            let file = EnvFile::load(&infra, &name).unwrap();
             (name, file)
         })
         .collect();

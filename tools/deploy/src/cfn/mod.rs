@@ -61,6 +61,16 @@ impl Hint for Error {
     }
 }
 
+/// The error of CloudFormation call `name` on `stack`, from the failure's description.
+fn call(name: &'static str, stack: &str) -> impl FnOnce(String) -> Error {
+    let stack = stack.to_string();
+    move |detail| Error::Call {
+        call: name,
+        stack,
+        detail,
+    }
+}
+
 /// What CloudFormation says about a stack.
 #[derive(Debug, Clone, Default)]
 pub struct StackInfo {
@@ -99,11 +109,7 @@ pub async fn describe_stack(aws: &Aws, name: &str) -> Result<Option<StackInfo>, 
             if is_missing(&detail) {
                 return Ok(None);
             }
-            return Err(Error::Call {
-                call: "DescribeStacks",
-                stack: name.to_string(),
-                detail,
-            });
+            return Err(call("DescribeStacks", name)(detail));
         }
     };
     let Some(stack) = out.stacks().first() else {
@@ -154,11 +160,7 @@ pub async fn exports(aws: &Aws) -> Result<BTreeMap<String, String>, Error> {
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| Error::Call {
-                call: "ListExports",
-                stack: "(all)".into(),
-                detail: describe(&e),
-            })?;
+            .map_err(|e| call("ListExports", "(all)")(describe(&e)))?;
         for export in out.exports() {
             if let (Some(name), Some(value)) = (export.name(), export.value()) {
                 all.insert(name.to_string(), value.to_string());
@@ -183,11 +185,7 @@ pub async fn template_parameters(
         .template_body(body)
         .send()
         .await
-        .map_err(|e| Error::Call {
-            call: "GetTemplateSummary",
-            stack: stack.to_string(),
-            detail: describe(&e),
-        })?;
+        .map_err(|e| call("GetTemplateSummary", stack)(describe(&e)))?;
     Ok(out
         .parameters()
         .iter()
@@ -228,13 +226,6 @@ pub async fn plan(
     current: Option<&StackInfo>,
 ) -> Result<Option<Planned>, Error> {
     let stack = request.stack;
-    let call = |call: &'static str| {
-        move |e: String| Error::Call {
-            call,
-            stack: stack.to_string(),
-            detail: e,
-        }
-    };
     if let Some(current) = current {
         let status = current.status.as_str();
         if status.ends_with("_IN_PROGRESS") && status != "REVIEW_IN_PROGRESS"
@@ -293,7 +284,7 @@ pub async fn plan(
         if detail.contains("No updates are to be performed") {
             return Ok(None);
         }
-        return Err(call("CreateChangeSet")(detail));
+        return Err(call("CreateChangeSet", stack)(detail));
     }
 
     // Wait until CloudFormation has computed it.
@@ -306,7 +297,7 @@ pub async fn plan(
             .change_set_name(request.change_set_name)
             .send()
             .await
-            .map_err(|e| call("DescribeChangeSet")(describe(&e)))?;
+            .map_err(|e| call("DescribeChangeSet", stack)(describe(&e)))?;
         let status = out
             .status()
             .cloned()
@@ -355,7 +346,7 @@ pub async fn plan(
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| call("DescribeChangeSet")(describe(&e)))?;
+            .map_err(|e| call("DescribeChangeSet", stack)(describe(&e)))?;
         for change in out.changes() {
             let Some(rc) = change.resource_change() else {
                 continue;
@@ -449,11 +440,7 @@ pub async fn execute(aws: &Aws, planned: &Planned) -> Result<(), Error> {
         .change_set_name(&planned.change_set)
         .send()
         .await
-        .map_err(|e| Error::Call {
-            call: "ExecuteChangeSet",
-            stack: planned.stack.clone(),
-            detail: describe(&e),
-        })?;
+        .map_err(|e| call("ExecuteChangeSet", &planned.stack)(describe(&e)))?;
     Ok(())
 }
 
@@ -481,11 +468,7 @@ pub async fn new_events(aws: &Aws, stack: &str, seen: &mut Seen) -> Result<Vec<E
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| Error::Call {
-                call: "DescribeStackEvents",
-                stack: stack.to_string(),
-                detail: describe(&e),
-            })?;
+            .map_err(|e| call("DescribeStackEvents", stack)(describe(&e)))?;
         let mut fresh = 0;
         for e in out.stack_events() {
             let id = e.event_id().unwrap_or_default().to_string();
@@ -628,11 +611,7 @@ pub async fn cancel_update(aws: &Aws, stack: &str) -> Result<(), Error> {
         .stack_name(stack)
         .send()
         .await
-        .map_err(|e| Error::Call {
-            call: "CancelUpdateStack",
-            stack: stack.to_string(),
-            detail: describe(&e),
-        })?;
+        .map_err(|e| call("CancelUpdateStack", stack)(describe(&e)))?;
     Ok(())
 }
 
@@ -642,10 +621,6 @@ pub async fn delete(aws: &Aws, stack: &str) -> Result<(), Error> {
         .stack_name(stack)
         .send()
         .await
-        .map_err(|e| Error::Call {
-            call: "DeleteStack",
-            stack: stack.to_string(),
-            detail: describe(&e),
-        })?;
+        .map_err(|e| call("DeleteStack", stack)(describe(&e)))?;
     Ok(())
 }

@@ -20,12 +20,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use faro_deploy::image::layout::{self, BINARY_PATH};
+use faro_deploy::registry::{self, Reference};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use super::serve::{self, Req, json as reply, respond};
-use crate::image::layout::{self, BINARY_PATH};
-use crate::registry::{self, Reference};
+use crate::serve::{self, Req, json as reply, respond};
 
 const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113.";
 /// ECS's circuit breaker: failed tasks before a deployment fails (its minimum threshold).
@@ -115,7 +115,7 @@ fn tail(arn: &str) -> &str {
 impl Fargate {
     pub async fn start(config: Config) -> std::io::Result<Self> {
         std::fs::create_dir_all(&config.work_dir)?;
-        let sdk = crate::aws::shared(&config.region)
+        let sdk = faro_deploy::aws::shared(&config.region)
             .await
             .into_builder()
             .endpoint_url(&config.moto_url)

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::serve::{self, Req, json as reply, respond};
+use crate::serve::{self, Req, json as reply, respond};
 
 #[derive(Debug, Default)]
 struct Job {
