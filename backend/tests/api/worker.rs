@@ -168,8 +168,11 @@ async fn a_failed_build_fails_the_release_with_sleakops_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_deployment_fails_the_release_with_sleakops_errors() {
     let (app, _sims, ada, fx) = setup(STEP, |app| app).await;
-    app.create_environment(&ada, &fx.slug, "qa-fail-deploy", false)
-        .await;
+    // Known to SleakOps by its own name, which the failure quotes.
+    let body = json!({"name": "qa-fail-deploy", "sleakops_environment": "qa-fail-deploy"});
+    let path = format!("/api/projects/{}/environments", fx.slug);
+    let response = app.send(Some(&ada), Method::POST, &path, Some(&body)).await;
+    assert_eq!(response.status(), 201);
     let created = app.start_release(&ada, &fx, "qa-fail-deploy").await;
     let failed = wait_for(&app.state.db, created.id, ReleaseStatus::Failed, 20).await;
     let reason = failed.failure_reason.expect("a reason");
