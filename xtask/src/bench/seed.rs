@@ -1,10 +1,10 @@
 //! The data the API scenarios run against: a user, a project with an environment, 10,000
 //! releases (inserted in one SQL statement: the API would take minutes) and one release made
-//! through the API, so it has a real timeline. The API calls are the test kit's fixtures.
+//! through the API, so it has a real timeline. The API calls are `faro-fixtures`'.
 
 use std::net::SocketAddr;
 
-use faro_testkit::{Api, fixtures::release_body};
+use faro_fixtures::{Api, fixtures::release_body};
 
 use crate::stack::mysql::{self, MysqlUrl};
 

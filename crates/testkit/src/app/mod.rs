@@ -9,10 +9,10 @@ mod sims;
 pub use services::{Services, Vars, closed_port, services, test_vars, unique_name};
 pub use sims::Sims;
 
-use crate::api::Api;
 use axum::Router;
 use cleanup::Cleanup;
 use faro_backend::{App, AppState, Config};
+use faro_fixtures::Api;
 use std::{ops::Deref, path::Path};
 use tokio::{sync::oneshot, task::JoinHandle};
 
