@@ -1,5 +1,5 @@
-//! A tiny blocking HTTP/1.1 client for readiness polls and the bench's set-up: one request per
-//! connection (`Connection: close`).
+//! A tiny blocking HTTP/1.1 client for readiness polls: one request per connection
+//! (`Connection: close`).
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -62,33 +62,6 @@ pub fn send(addr: SocketAddr, request: &Request<'_>, timeout: Duration) -> Resul
             n => buf.extend_from_slice(&chunk[..n]),
         }
     }
-}
-
-/// Sends `request` and returns the status code and the body (read to the end of the
-/// connection; the backend answers JSON with a `Content-Length`, never chunked).
-pub fn exchange(
-    addr: SocketAddr,
-    request: &Request<'_>,
-    timeout: Duration,
-) -> Result<(u16, Vec<u8>), Error> {
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)
-        .map_err(|source| Error::Connect { addr, source })?;
-    let io = |source| Error::Io { addr, source };
-    stream.set_read_timeout(Some(timeout)).map_err(io)?;
-    stream.set_write_timeout(Some(timeout)).map_err(io)?;
-    stream.write_all(&serialize(addr, request)).map_err(io)?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).map_err(io)?;
-    let head_end = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or(Error::NotHttp { addr })?;
-    let line_end = response
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .unwrap_or(head_end);
-    let status = parse_status_line(&response[..line_end]).ok_or(Error::NotHttp { addr })?;
-    Ok((status, response[head_end + 4..].to_vec()))
 }
 
 fn serialize(addr: SocketAddr, request: &Request<'_>) -> Vec<u8> {

@@ -1,36 +1,30 @@
 //! Sign-up, sign-in, sessions and their limits.
 
-use crate::support::{PASSWORD, TestApp, problem};
 use aws_sdk_dynamodb::types::AttributeValue;
+use faro_testkit::{PASSWORD, TestApp, header, problem};
 use reqwest::Method;
 use serde_json::json;
 
 async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
-    app.client
-        .post(app.url("/api/auth/login"))
-        .json(&json!({"email": email, "password": password}))
-        .send()
-        .await
-        .expect("answered")
+    app.send(
+        None,
+        Method::POST,
+        "/api/auth/login",
+        Some(&json!({"email": email, "password": password})),
+    )
+    .await
 }
 
 #[tokio::test]
 async fn signup_signs_in_and_me_answers_with_bearer_or_cookie() {
     let app = TestApp::spawn().await;
+    let body =
+        json!({"email": "  Grace@Example.COM ", "password": PASSWORD, "name": " Grace Hopper "});
     let response = app
-        .client
-        .post(app.url("/api/auth/signup"))
-        .json(&json!({"email": "  Grace@Example.COM ", "password": PASSWORD, "name": " Grace Hopper "}))
-        .send()
-        .await
-        .expect("answered");
+        .send(None, Method::POST, "/api/auth/signup", Some(&body))
+        .await;
     assert_eq!(response.status(), 201);
-    let cookie = response
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .expect("a session cookie")
-        .to_owned();
+    let cookie = header(&response, "set-cookie").expect("a session cookie");
     assert!(cookie.starts_with("faro_session="), "{cookie}");
     assert!(
         cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
@@ -46,12 +40,8 @@ async fn signup_signs_in_and_me_answers_with_bearer_or_cookie() {
     assert_eq!(session.token.len(), 64);
 
     let me = app
-        .client
-        .get(app.url("/api/me"))
-        .bearer_auth(&session.token)
-        .send()
-        .await
-        .expect("answered");
+        .call_with_token(&session.token, Method::GET, "/api/me")
+        .await;
     assert_eq!(me.status(), 200);
     assert_eq!(
         me.json::<faro_types::User>().await.expect("user"),
@@ -72,23 +62,21 @@ async fn signup_signs_in_and_me_answers_with_bearer_or_cookie() {
 async fn signup_validates_every_field_and_refuses_duplicates() {
     let app = TestApp::spawn().await;
     let response = app
-        .client
-        .post(app.url("/api/auth/signup"))
-        .json(&json!({"email": "nope", "password": "short", "name": ""}))
-        .send()
-        .await
-        .expect("answered");
+        .send(
+            None,
+            Method::POST,
+            "/api/auth/signup",
+            Some(&json!({"email": "nope", "password": "short", "name": ""})),
+        )
+        .await;
     let p = problem(response, 422).await;
     let fields: Vec<_> = p.errors.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(fields, ["email", "password", "name"]);
 
+    let body = json!({"email": "a@example.com", "password": PASSWORD, "name": "A", "admin": true});
     let response = app
-        .client
-        .post(app.url("/api/auth/signup"))
-        .json(&json!({"email": "a@example.com", "password": PASSWORD, "name": "A", "admin": true}))
-        .send()
-        .await
-        .expect("answered");
+        .send(None, Method::POST, "/api/auth/signup", Some(&body))
+        .await;
     assert_eq!(problem(response, 422).await.field.as_deref(), Some("admin"));
 
     let ada = app.signup("Ada").await;
@@ -130,13 +118,7 @@ async fn signed_out_or_bogus_tokens_are_401() {
     assert!(response.headers().contains_key("www-authenticate"));
     problem(response, 401).await;
     for token in ["x", &"0".repeat(64), &"z".repeat(64)] {
-        let response = app
-            .client
-            .get(app.url("/api/me"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("answered");
+        let response = app.call_with_token(token, Method::GET, "/api/me").await;
         problem(response, 401).await;
     }
 }
@@ -145,26 +127,11 @@ async fn signed_out_or_bogus_tokens_are_401() {
 async fn logout_ends_the_session_everywhere() {
     let app = TestApp::spawn().await;
     let ada = app.signup("Ada").await;
-    let response = app
-        .as_user(&ada, Method::POST, "/api/auth/logout")
-        .send()
-        .await
-        .expect("answered");
+    let response = app.call(&ada, Method::POST, "/api/auth/logout").await;
     assert_eq!(response.status(), 204);
-    let cleared = response
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let cleared = header(&response, "set-cookie").unwrap_or_default();
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
-    problem(
-        app.as_user(&ada, Method::GET, "/api/me")
-            .send()
-            .await
-            .expect("answered"),
-        401,
-    )
-    .await;
+    problem(app.call(&ada, Method::GET, "/api/me").await, 401).await;
 }
 
 /// Signing out on one task, seen from another that verified the token a moment before:
@@ -175,26 +142,20 @@ async fn other_tasks_refuse_a_signed_out_session_once_their_memory_of_it_lapses(
     let ada = app.signup("Ada").await;
     // The longest memory allowed, which no slow machine outlasts by accident: the test ends
     // it by moving that task's clock on.
-    let remembering = app
-        .spawn_sibling(|vars| {
-            vars.insert("FARO_SESSION_CACHE_MS".into(), "60000".into());
-        })
+    let remembering = TestApp::builder()
+        .set("FARO_SESSION_CACHE_MS", "60000")
+        .spawn_beside(&app)
         .await;
-    let asking = app
-        .spawn_sibling(|vars| {
-            vars.insert("FARO_SESSION_CACHE_MS".into(), "0".into());
-        })
+    let asking = TestApp::builder()
+        .set("FARO_SESSION_CACHE_MS", "0")
+        .spawn_beside(&app)
         .await;
     let me = |base: String| app.client.get(base).bearer_auth(&ada.token).send();
     for sibling in [&remembering, &asking] {
         let status = me(sibling.url("/api/me")).await.expect("answered").status();
         assert_eq!(status, 200);
     }
-    let response = app
-        .as_user(&ada, Method::POST, "/api/auth/logout")
-        .send()
-        .await
-        .expect("answered");
+    let response = app.call(&ada, Method::POST, "/api/auth/logout").await;
     assert_eq!(response.status(), 204);
 
     problem(me(asking.url("/api/me")).await.expect("answered"), 401).await;
@@ -218,14 +179,7 @@ async fn an_expired_session_is_refused_even_before_ttl_deletion() {
     // This is about what DynamoDB holds: no task-local memory of the session in between.
     let app = TestApp::spawn_setting("FARO_SESSION_CACHE_MS", "0").await;
     let ada = app.signup("Ada").await;
-    assert_eq!(
-        app.as_user(&ada, Method::GET, "/api/me")
-            .send()
-            .await
-            .expect("answered")
-            .status(),
-        200
-    );
+    assert_eq!(app.call(&ada, Method::GET, "/api/me").await.status(), 200);
 
     // DynamoDB deletes expired items lazily; the backend must not trust an item that lingers.
     use sha2::Digest;
@@ -245,14 +199,7 @@ async fn an_expired_session_is_refused_even_before_ttl_deletion() {
         .send()
         .await
         .expect("update");
-    problem(
-        app.as_user(&ada, Method::GET, "/api/me")
-            .send()
-            .await
-            .expect("answered"),
-        401,
-    )
-    .await;
+    problem(app.call(&ada, Method::GET, "/api/me").await, 401).await;
 }
 
 #[tokio::test]
@@ -268,10 +215,7 @@ async fn sign_in_is_rate_limited_per_account_with_retry_after() {
     }
     // Over the limit even with the right password: the counter is checked first.
     let limited = login(&app, &ada.user.email, PASSWORD).await;
-    let retry_after: u64 = limited
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
+    let retry_after: u64 = header(&limited, "retry-after")
         .and_then(|v| v.parse().ok())
         .expect("Retry-After seconds");
     assert!((1..=900).contains(&retry_after), "{retry_after}");

@@ -6,30 +6,30 @@
 //! database, which waits for the app's open transactions; on a single-threaded runtime those
 //! could never finish.
 
-use crate::{
-    releases::{Fixture, add_member, body, create, insert_release, project},
-    support::{Signed, Sims, TestApp, problem},
-};
+use crate::releases::insert_release;
 use faro_sim::{Faults, deepseek::CHAT};
+use faro_testkit::{
+    ProjectWithEnvironments, Signed, Sims, TestApp, app::Builder, expect_event_stream, header,
+    problem,
+};
 use faro_types::{
     ChatDone, ChatRole, ChatStarted, ChatToken, Conversation, Explanation, Problem, Release,
-    ReleaseNotes, ReleaseStatus,
+    ReleaseNotes, ReleaseStatus, Role,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
 
 async fn setup(
-    adjust: impl FnOnce(&mut std::collections::HashMap<String, String>),
-) -> (TestApp, Sims, Signed, Fixture) {
-    let (app, sims) = TestApp::spawn_with_sims(Duration::from_millis(30), |vars| {
-        // These tests are about AI; releases stay queued unless a test wants the worker.
-        vars.insert("FARO_WORKER_ENABLED".into(), "false".into());
-        adjust(vars);
-    })
-    .await;
-    let ada = app.signup("Ada").await;
-    let fx = project(&app, &ada).await;
+    adjust: impl FnOnce(Builder) -> Builder,
+) -> (TestApp, Sims, Signed, ProjectWithEnvironments) {
+    let sims = Sims::start(Duration::from_millis(30)).await;
+    // These tests are about AI; releases stay queued unless a test wants the worker.
+    let app = TestApp::builder()
+        .sims(&sims)
+        .set("FARO_WORKER_ENABLED", "false");
+    let app = adjust(app).spawn().await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
     (app, sims, ada, fx)
 }
 
@@ -49,17 +49,7 @@ struct SseEvent {
 
 /// Reads a whole (finite) event stream.
 async fn events(response: reqwest::Response) -> Vec<SseEvent> {
-    assert_eq!(response.status(), 200);
-    let content_type = response
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(
-        content_type.starts_with("text/event-stream"),
-        "{content_type}"
-    );
+    expect_event_stream(&response);
     let text = tokio::time::timeout(Duration::from_secs(20), response.text())
         .await
         .expect("the stream ends")
@@ -97,8 +87,8 @@ fn answer_of(events: &[SseEvent]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notes_are_drafted_stored_and_editable_by_maintainers() {
-    let (app, sims, ada, fx) = setup(|_| {}).await;
-    let release = create(&app, &ada, &fx, &body("production")).await;
+    let (app, sims, ada, fx) = setup(|app| app).await;
+    let release = app.start_release(&ada, &fx, "production").await;
     let path = format!("/api/releases/{}/notes", release.id);
     let changelog = "feat: one-click checkout\nfix: rounding of totals";
     let response = post(&app, &ada, &path, &json!({"changelog": changelog})).await;
@@ -123,10 +113,8 @@ async fn notes_are_drafted_stored_and_editable_by_maintainers() {
     assert_eq!(sims.deepseek.control.requests(CHAT), 1);
 
     let stored: Release = app
-        .as_user(&ada, Method::GET, &format!("/api/releases/{}", release.id))
-        .send()
+        .call(&ada, Method::GET, &format!("/api/releases/{}", release.id))
         .await
-        .expect("answered")
         .json()
         .await
         .expect("release");
@@ -176,7 +164,7 @@ async fn notes_are_drafted_stored_and_editable_by_maintainers() {
     .await;
     assert_eq!(p.field.as_deref(), Some("model"));
     let vic = app.signup("Vic").await;
-    add_member(&app, fx.project_id, &vic, "viewer").await;
+    app.add_member(&ada, &fx.slug, &vic, Role::Viewer).await;
     problem(
         post(&app, &vic, &path, &json!({"changelog": "x"})).await,
         403,
@@ -208,7 +196,7 @@ async fn notes_are_drafted_stored_and_editable_by_maintainers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_release_is_explained() {
-    let (app, _sims, ada, fx) = setup(|_| {}).await;
+    let (app, _sims, ada, fx) = setup(|app| app).await;
     let id = insert_release(&app, &fx, fx.staging, &ada, "failed", "main").await;
     sqlx::query("UPDATE releases SET failure_reason = ? WHERE id = ?")
         .bind(
@@ -248,7 +236,7 @@ async fn a_failed_release_is_explained() {
 
     // Viewers may ask; releases that did not fail cannot be explained.
     let vic = app.signup("Vic").await;
-    add_member(&app, fx.project_id, &vic, "viewer").await;
+    app.add_member(&ada, &fx.slug, &vic, Role::Viewer).await;
     let response = post(
         &app,
         &vic,
@@ -257,7 +245,7 @@ async fn a_failed_release_is_explained() {
     )
     .await;
     assert_eq!(response.status(), 200);
-    let queued = create(&app, &ada, &fx, &body("staging")).await;
+    let queued = app.start_release(&ada, &fx, "staging").await;
     let p = problem(
         post(
             &app,
@@ -274,12 +262,12 @@ async fn a_failed_release_is_explained() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_answers_stream_token_by_token_and_conversations_keep_their_history() {
-    let (app, sims, ada, fx) = setup(|_| {}).await;
+    let (app, sims, ada, fx) = setup(|app| app).await;
     sims.deepseek.control.set_settings(faro_sim::Settings {
         token_delay_ms: 2,
         ..sims.deepseek.control.settings()
     });
-    let release = create(&app, &ada, &fx, &body("staging")).await;
+    let release = app.start_release(&ada, &fx, "staging").await;
     let path = format!("/api/releases/{}/chat", release.id);
 
     let first = events(post(&app, &ada, &path, &json!({"message": "Is it out yet?"})).await).await;
@@ -363,7 +351,7 @@ async fn chat_answers_stream_token_by_token_and_conversations_keep_their_history
 
     // A conversation belongs to its user and its release.
     let max = app.signup("Max").await;
-    add_member(&app, fx.project_id, &max, "maintainer").await;
+    app.add_member(&ada, &fx.slug, &max, Role::Maintainer).await;
     problem(get(&max, &history_path).await.expect("answered"), 404).await;
     let p = problem(
         get(&ada, &format!("{path}/not_an_id"))
@@ -377,7 +365,7 @@ async fn chat_answers_stream_token_by_token_and_conversations_keep_their_history
     problem(get(&ada, &unknown).await.expect("answered"), 404).await;
     let theirs = json!({"message": "hi", "conversation_id": started.conversation_id});
     problem(post(&app, &max, &path, &theirs).await, 404).await;
-    let other = create(&app, &ada, &fx, &body("production")).await;
+    let other = app.start_release(&ada, &fx, "production").await;
     problem(
         post(
             &app,
@@ -407,8 +395,8 @@ async fn chat_answers_stream_token_by_token_and_conversations_keep_their_history
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_answer_that_breaks_off_ends_with_an_error_event_and_stores_nothing() {
-    let (app, sims, ada, fx) = setup(|_| {}).await;
-    let release = create(&app, &ada, &fx, &body("staging")).await;
+    let (app, sims, ada, fx) = setup(|app| app).await;
+    let release = app.start_release(&ada, &fx, "staging").await;
     sims.deepseek.control.set_faults(Faults::truncate());
     let got = events(
         post(
@@ -432,7 +420,7 @@ async fn an_answer_that_breaks_off_ends_with_an_error_event_and_stores_nothing()
     let started: ChatStarted = serde_json::from_str(&got[0].data).expect("started");
     // Nothing stored: the conversation does not exist.
     let again = json!({"message": "hi", "conversation_id": started.conversation_id});
-    crate::support::problem(
+    faro_testkit::problem(
         post(
             &app,
             &ada,
@@ -447,11 +435,11 @@ async fn an_answer_that_breaks_off_ends_with_an_error_event_and_stores_nothing()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deepseek_outage_is_503_with_retry_after_and_releases_are_unaffected() {
-    let (app, sims) = TestApp::spawn_with_sims(Duration::from_millis(30), |_| {}).await;
-    let ada = app.signup("Ada").await;
-    let fx = project(&app, &ada).await;
+    let sims = Sims::start(Duration::from_millis(30)).await;
+    let app = TestApp::builder().sims(&sims).spawn().await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
     sims.deepseek.control.set_faults(Faults::status(503));
-    let release = create(&app, &ada, &fx, &body("staging")).await;
+    let release = app.start_release(&ada, &fx, "staging").await;
 
     for path in ["notes", "chat"] {
         let body = json!({"changelog": "fix: x", "message": "hi"});
@@ -467,11 +455,7 @@ async fn a_deepseek_outage_is_503_with_retry_after_and_releases_are_unaffected()
             &body,
         )
         .await;
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let retry_after = header(&response, "retry-after").and_then(|v| v.parse::<u64>().ok());
         let p = problem(response, 503).await;
         assert!(p.detail.unwrap_or_default().contains("DeepSeek"));
         assert!(retry_after.is_some_and(|s| s >= 1), "{retry_after:?}");
@@ -515,12 +499,12 @@ async fn a_deepseek_outage_is_503_with_retry_after_and_releases_are_unaffected()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ai_calls_are_limited_per_user_and_globally() {
-    let (app, sims, ada, fx) = setup(|vars| {
-        vars.insert("FARO_AI_REQUESTS_PER_MINUTE".into(), "2".into());
-        vars.insert("FARO_AI_MAX_CONCURRENT".into(), "1".into());
+    let (app, sims, ada, fx) = setup(|app| {
+        app.set("FARO_AI_REQUESTS_PER_MINUTE", "2")
+            .set("FARO_AI_MAX_CONCURRENT", "1")
     })
     .await;
-    let release = create(&app, &ada, &fx, &body("staging")).await;
+    let release = app.start_release(&ada, &fx, "staging").await;
     let path = format!("/api/releases/{}/notes", release.id);
     // The limit counts fixed minutes of the app's clock: move it to the start of one, so
     // the three calls below have a whole minute to share, not what was left of the current.
@@ -537,10 +521,7 @@ async fn ai_calls_are_limited_per_user_and_globally() {
         assert_eq!(response.status(), 200);
     }
     let response = post(&app, &ada, &path, &json!({"changelog": "x"})).await;
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
+    let retry_after = header(&response, "retry-after")
         .and_then(|v| v.parse::<u64>().ok())
         .expect("Retry-After");
     assert!((1..=60).contains(&retry_after));
@@ -550,7 +531,7 @@ async fn ai_calls_are_limited_per_user_and_globally() {
     // Another user has their own allowance, but the task's one AI slot is taken by a
     // slow streamed answer.
     let max = app.signup("Max").await;
-    add_member(&app, fx.project_id, &max, "maintainer").await;
+    app.add_member(&ada, &fx.slug, &max, Role::Maintainer).await;
     sims.deepseek.control.set_settings(faro_sim::Settings {
         token_delay_ms: 100,
         ..sims.deepseek.control.settings()
@@ -578,9 +559,8 @@ async fn ai_calls_are_limited_per_user_and_globally() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_key_the_ai_features_are_off() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let fx = project(&app, &ada).await;
-    let release = create(&app, &ada, &fx, &body("staging")).await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
+    let release = app.start_release(&ada, &fx, "staging").await;
     let response = post(
         &app,
         &ada,

@@ -1,6 +1,6 @@
 //! The shipped binary: configuration errors, the `migrate` subcommand, JSON logs, SIGTERM.
 
-use crate::support::{services, test_vars, unique_name};
+use faro_testkit::app::{services, test_vars, unique_name};
 use std::{process::Stdio, time::Duration};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
@@ -161,7 +161,7 @@ async fn serves_json_logs_with_request_id_and_latency_then_stops_on_sigterm() {
     assert!(healthy.success());
     let closed = Command::new(BIN)
         .env_clear()
-        .env("FARO_PORT", crate::support::closed_port().to_string())
+        .env("FARO_PORT", faro_testkit::app::closed_port().to_string())
         .arg("healthcheck")
         .output()
         .await

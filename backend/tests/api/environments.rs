@@ -1,8 +1,7 @@
 //! Environments: CRUD, validation, the production flag only owners may set, and the
 //! history a deletion must not destroy.
 
-use crate::projects::{Team, create_environment, create_project, send};
-use crate::support::{TestApp, problem};
+use faro_testkit::{Team, TestApp, problem};
 use faro_types::{Environment, Role};
 use reqwest::Method;
 use serde_json::json;
@@ -11,9 +10,9 @@ use serde_json::json;
 async fn create_list_get_update_and_delete_environments() {
     let app = TestApp::spawn().await;
     let ada = app.signup("Ada").await;
-    create_project(&app, &ada, "shop").await;
+    app.create_project(&ada, "shop").await;
 
-    let staging = create_environment(&app, &ada, "shop", "staging", false).await;
+    let staging = app.create_environment(&ada, "shop", "staging", false).await;
     assert_eq!(
         (
             staging.name.as_str(),
@@ -22,18 +21,18 @@ async fn create_list_get_update_and_delete_environments() {
         ),
         ("staging", "staging-env", false)
     );
-    let prod = create_environment(&app, &ada, "shop", "prod", true).await;
+    let prod = app.create_environment(&ada, "shop", "prod", true).await;
     assert!(prod.production);
     // `production` defaults to false.
     let body = json!({"name": "dev", "sleakops_environment": "dev"});
-    let response = send(
-        &app,
-        Some(&ada),
-        Method::POST,
-        "/api/projects/shop/environments",
-        Some(&body),
-    )
-    .await;
+    let response = app
+        .send(
+            Some(&ada),
+            Method::POST,
+            "/api/projects/shop/environments",
+            Some(&body),
+        )
+        .await;
     assert_eq!(response.status(), 201);
     assert!(
         !response
@@ -43,41 +42,32 @@ async fn create_list_get_update_and_delete_environments() {
             .production
     );
 
-    let response = send(
-        &app,
-        Some(&ada),
-        Method::GET,
-        "/api/projects/shop/environments",
-        None,
-    )
-    .await;
-    assert_eq!(response.status(), 200);
-    let listed: Vec<Environment> = response.json().await.expect("environments");
+    let listed: Vec<Environment> = app.get_as(&ada, "/api/projects/shop/environments").await;
     let names: Vec<&str> = listed.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["dev", "prod", "staging"], "ordered by name");
 
-    let response = send(
-        &app,
-        Some(&ada),
-        Method::GET,
-        "/api/projects/shop/environments/staging",
-        None,
-    )
-    .await;
+    let response = app
+        .send(
+            Some(&ada),
+            Method::GET,
+            "/api/projects/shop/environments/staging",
+            None,
+        )
+        .await;
     assert_eq!(
         response.json::<Environment>().await.expect("environment"),
         staging
     );
 
     let patch = json!({"sleakops_environment": "stg-2", "production": true});
-    let response = send(
-        &app,
-        Some(&ada),
-        Method::PATCH,
-        "/api/projects/shop/environments/staging",
-        Some(&patch),
-    )
-    .await;
+    let response = app
+        .send(
+            Some(&ada),
+            Method::PATCH,
+            "/api/projects/shop/environments/staging",
+            Some(&patch),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let updated: Environment = response.json().await.expect("environment");
     assert_eq!(
@@ -85,44 +75,43 @@ async fn create_list_get_update_and_delete_environments() {
         ("stg-2", true)
     );
     assert!(updated.updated_at > staging.updated_at);
-    let response = send(
-        &app,
-        Some(&ada),
-        Method::GET,
-        "/api/projects/shop/environments/staging",
-        None,
-    )
-    .await;
+    let response = app
+        .send(
+            Some(&ada),
+            Method::GET,
+            "/api/projects/shop/environments/staging",
+            None,
+        )
+        .await;
     assert_eq!(
         response.json::<Environment>().await.expect("environment"),
         updated
     );
     // An empty patch changes nothing.
-    let response = send(
-        &app,
-        Some(&ada),
-        Method::PATCH,
-        "/api/projects/shop/environments/staging",
-        Some(&json!({})),
-    )
-    .await;
+    let response = app
+        .send(
+            Some(&ada),
+            Method::PATCH,
+            "/api/projects/shop/environments/staging",
+            Some(&json!({})),
+        )
+        .await;
     assert_eq!(
         response.json::<Environment>().await.expect("environment"),
         updated
     );
 
-    let response = send(
-        &app,
-        Some(&ada),
-        Method::DELETE,
-        "/api/projects/shop/environments/staging",
-        None,
-    )
-    .await;
+    let response = app
+        .send(
+            Some(&ada),
+            Method::DELETE,
+            "/api/projects/shop/environments/staging",
+            None,
+        )
+        .await;
     assert_eq!(response.status(), 204);
     problem(
-        send(
-            &app,
+        app.send(
             Some(&ada),
             Method::GET,
             "/api/projects/shop/environments/staging",
@@ -133,8 +122,7 @@ async fn create_list_get_update_and_delete_environments() {
     )
     .await;
     problem(
-        send(
-            &app,
+        app.send(
             Some(&ada),
             Method::DELETE,
             "/api/projects/shop/environments/staging",
@@ -145,8 +133,7 @@ async fn create_list_get_update_and_delete_environments() {
     )
     .await;
     problem(
-        send(
-            &app,
+        app.send(
             Some(&ada),
             Method::PATCH,
             "/api/projects/shop/environments/staging",
@@ -162,13 +149,12 @@ async fn create_list_get_update_and_delete_environments() {
 async fn invalid_environment_fields_are_named() {
     let app = TestApp::spawn().await;
     let ada = app.signup("Ada").await;
-    create_project(&app, &ada, "shop").await;
-    create_environment(&app, &ada, "shop", "staging", false).await;
+    app.create_project(&ada, "shop").await;
+    app.create_environment(&ada, "shop", "staging", false).await;
 
     let bad = json!({"name": "Staging!", "sleakops_environment": ""});
     let p = problem(
-        send(
-            &app,
+        app.send(
             Some(&ada),
             Method::POST,
             "/api/projects/shop/environments",
@@ -203,8 +189,7 @@ async fn invalid_environment_fields_are_named() {
         ),
     ] {
         let p = problem(
-            send(
-                &app,
+            app.send(
                 Some(&ada),
                 Method::POST,
                 "/api/projects/shop/environments",
@@ -227,20 +212,21 @@ async fn invalid_environment_fields_are_named() {
     ] {
         let path = "/api/projects/shop/environments/staging";
         let p = problem(
-            send(&app, Some(&ada), Method::PATCH, path, Some(&patch)).await,
+            app.send(Some(&ada), Method::PATCH, path, Some(&patch))
+                .await,
             422,
         )
         .await;
         assert_eq!(p.field.as_deref(), Some(field), "{patch}");
     }
-    let response = send(
-        &app,
-        Some(&ada),
-        Method::GET,
-        "/api/projects/shop/environments",
-        None,
-    )
-    .await;
+    let response = app
+        .send(
+            Some(&ada),
+            Method::GET,
+            "/api/projects/shop/environments",
+            None,
+        )
+        .await;
     assert_eq!(
         response
             .json::<Vec<Environment>>()
@@ -255,13 +241,12 @@ async fn invalid_environment_fields_are_named() {
 async fn a_duplicate_environment_name_is_409_naming_name() {
     let app = TestApp::spawn().await;
     let ada = app.signup("Ada").await;
-    create_project(&app, &ada, "shop").await;
-    create_project(&app, &ada, "blog").await;
-    create_environment(&app, &ada, "shop", "staging", false).await;
+    app.create_project(&ada, "shop").await;
+    app.create_project(&ada, "blog").await;
+    app.create_environment(&ada, "shop", "staging", false).await;
     let body = json!({"name": "staging", "sleakops_environment": "other"});
     let p = problem(
-        send(
-            &app,
+        app.send(
             Some(&ada),
             Method::POST,
             "/api/projects/shop/environments",
@@ -273,7 +258,7 @@ async fn a_duplicate_environment_name_is_409_naming_name() {
     .await;
     assert_eq!(p.field.as_deref(), Some("name"));
     // Names are per project.
-    create_environment(&app, &ada, "blog", "staging", false).await;
+    app.create_environment(&ada, "blog", "staging", false).await;
 }
 
 #[tokio::test]
@@ -285,8 +270,7 @@ async fn only_owners_decide_what_is_production() {
 
     let body = json!({"name": "prod", "sleakops_environment": "prod", "production": true});
     let p = problem(
-        send(
-            &app,
+        app.send(
             maintainer,
             Method::POST,
             "/api/projects/shop/environments",
@@ -298,8 +282,7 @@ async fn only_owners_decide_what_is_production() {
     .await;
     assert_eq!(p.field.as_deref(), Some("production"));
     problem(
-        send(
-            &app,
+        app.send(
             maintainer,
             Method::GET,
             "/api/projects/shop/environments/prod",
@@ -312,8 +295,7 @@ async fn only_owners_decide_what_is_production() {
     // Not production: fine, also said explicitly.
     let body = json!({"name": "staging", "sleakops_environment": "stg", "production": false});
     assert_eq!(
-        send(
-            &app,
+        app.send(
             maintainer,
             Method::POST,
             "/api/projects/shop/environments",
@@ -323,18 +305,21 @@ async fn only_owners_decide_what_is_production() {
         .status(),
         201
     );
-    create_environment(&app, &team.owner, "shop", "prod", true).await;
+    app.create_environment(&team.owner, "shop", "prod", true)
+        .await;
 
     // Changing the flag either way is the owner's; sending the current value is no change.
     let path = "/api/projects/shop/environments/staging";
     let patch = json!({"sleakops_environment": "stg-2", "production": true});
     let p = problem(
-        send(&app, maintainer, Method::PATCH, path, Some(&patch)).await,
+        app.send(maintainer, Method::PATCH, path, Some(&patch))
+            .await,
         403,
     )
     .await;
     assert_eq!(p.field.as_deref(), Some("production"));
-    let staging: Environment = send(&app, maintainer, Method::GET, path, None)
+    let staging: Environment = app
+        .send(maintainer, Method::GET, path, None)
         .await
         .json()
         .await
@@ -346,15 +331,14 @@ async fn only_owners_decide_what_is_production() {
     );
     let patch = json!({"sleakops_environment": "stg-2", "production": false});
     assert_eq!(
-        send(&app, maintainer, Method::PATCH, path, Some(&patch))
+        app.send(maintainer, Method::PATCH, path, Some(&patch))
             .await
             .status(),
         200
     );
     let prod_path = "/api/projects/shop/environments/prod";
     let p = problem(
-        send(
-            &app,
+        app.send(
             maintainer,
             Method::PATCH,
             prod_path,
@@ -368,7 +352,7 @@ async fn only_owners_decide_what_is_production() {
     // A maintainer may still rename where a production environment deploys to.
     let patch = json!({"sleakops_environment": "prod-2"});
     assert_eq!(
-        send(&app, maintainer, Method::PATCH, prod_path, Some(&patch))
+        app.send(maintainer, Method::PATCH, prod_path, Some(&patch))
             .await
             .status(),
         200
@@ -376,18 +360,18 @@ async fn only_owners_decide_what_is_production() {
 
     // Deleting production is the owner's too.
     problem(
-        send(&app, maintainer, Method::DELETE, prod_path, None).await,
+        app.send(maintainer, Method::DELETE, prod_path, None).await,
         403,
     )
     .await;
     assert_eq!(
-        send(&app, Some(&team.owner), Method::DELETE, prod_path, None)
+        app.send(Some(&team.owner), Method::DELETE, prod_path, None)
             .await
             .status(),
         204
     );
     assert_eq!(
-        send(&app, maintainer, Method::DELETE, path, None)
+        app.send(maintainer, Method::DELETE, path, None)
             .await
             .status(),
         204
@@ -396,8 +380,7 @@ async fn only_owners_decide_what_is_production() {
     // A viewer writes nothing, whatever the body.
     let body = json!({"name": "qa", "sleakops_environment": "qa"});
     problem(
-        send(
-            &app,
+        app.send(
             Some(&team.viewer),
             Method::POST,
             "/api/projects/shop/environments",
@@ -408,14 +391,9 @@ async fn only_owners_decide_what_is_production() {
     )
     .await;
 
-    let owner_role = send(
-        &app,
-        Some(&team.owner),
-        Method::GET,
-        "/api/projects/shop",
-        None,
-    )
-    .await;
+    let owner_role = app
+        .send(Some(&team.owner), Method::GET, "/api/projects/shop", None)
+        .await;
     assert_eq!(
         owner_role
             .json::<faro_types::Project>()
@@ -430,8 +408,8 @@ async fn only_owners_decide_what_is_production() {
 async fn an_environment_with_releases_cannot_be_deleted() {
     let app = TestApp::spawn().await;
     let ada = app.signup("Ada").await;
-    let project = create_project(&app, &ada, "shop").await;
-    let staging = create_environment(&app, &ada, "shop", "staging", false).await;
+    let project = app.create_project(&ada, "shop").await;
+    let staging = app.create_environment(&ada, "shop", "staging", false).await;
     let now = faro_backend::db::now();
     sqlx::query(
         "INSERT INTO releases (project_id, environment_id, branch, commit_sha, status, \
@@ -447,21 +425,15 @@ async fn an_environment_with_releases_cannot_be_deleted() {
     .expect("a release");
 
     let path = "/api/projects/shop/environments/staging";
-    let p = problem(
-        send(&app, Some(&ada), Method::DELETE, path, None).await,
-        409,
-    )
-    .await;
+    let p = problem(app.send(Some(&ada), Method::DELETE, path, None).await, 409).await;
     assert!(p.detail.unwrap_or_default().contains("releases"));
     assert_eq!(
-        send(&app, Some(&ada), Method::GET, path, None)
-            .await
-            .status(),
+        app.send(Some(&ada), Method::GET, path, None).await.status(),
         200
     );
     // The project itself may go, releases and all.
     assert_eq!(
-        send(&app, Some(&ada), Method::DELETE, "/api/projects/shop", None)
+        app.send(Some(&ada), Method::DELETE, "/api/projects/shop", None)
             .await
             .status(),
         204
@@ -476,18 +448,16 @@ async fn an_environment_with_releases_cannot_be_deleted() {
 #[tokio::test]
 async fn environment_names_resolve_only_within_their_project() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let bob = app.signup("Bob").await;
-    create_project(&app, &ada, "shop").await;
-    create_project(&app, &bob, "blog").await;
-    create_environment(&app, &bob, "blog", "qa", false).await;
+    let [ada, bob] = app.signup_each(["Ada", "Bob"]).await;
+    app.create_project(&ada, "shop").await;
+    app.create_project(&bob, "blog").await;
+    app.create_environment(&bob, "blog", "qa", false).await;
 
     // Ada's project has no "qa": Bob's is not reachable through her URL.
     for method in [Method::GET, Method::PATCH, Method::DELETE] {
         let body = (method == Method::PATCH).then(|| json!({"sleakops_environment": "stolen"}));
         problem(
-            send(
-                &app,
+            app.send(
                 Some(&ada),
                 method.clone(),
                 "/api/projects/shop/environments/qa",
@@ -498,8 +468,7 @@ async fn environment_names_resolve_only_within_their_project() {
         )
         .await;
         problem(
-            send(
-                &app,
+            app.send(
                 Some(&ada),
                 method,
                 "/api/projects/blog/environments/qa",
@@ -510,16 +479,16 @@ async fn environment_names_resolve_only_within_their_project() {
         )
         .await;
     }
-    let qa: Environment = send(
-        &app,
-        Some(&bob),
-        Method::GET,
-        "/api/projects/blog/environments/qa",
-        None,
-    )
-    .await
-    .json()
-    .await
-    .expect("environment");
+    let qa: Environment = app
+        .send(
+            Some(&bob),
+            Method::GET,
+            "/api/projects/blog/environments/qa",
+            None,
+        )
+        .await
+        .json()
+        .await
+        .expect("environment");
     assert_eq!(qa.sleakops_environment, "qa-env");
 }

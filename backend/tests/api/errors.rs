@@ -1,11 +1,12 @@
 //! Every error is `application/problem+json`, never an empty body or an HTML page.
 
-use crate::support::{TestApp, problem};
 use axum::{
     Json, Router,
     routing::{get, post},
 };
 use faro_backend::{AppState, http::ApiJson};
+use faro_testkit::{TestApp, header, problem};
+use reqwest::Method;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -49,15 +50,24 @@ fn routes() -> Router<AppState> {
         )
 }
 
+/// A raw `body` of `content_type` sent to the echo route.
+async fn echo(
+    app: &TestApp,
+    content_type: &str,
+    body: impl Into<reqwest::Body>,
+) -> reqwest::Response {
+    let request = app.client.post(app.url("/test/echo"));
+    let request = request.header("content-type", content_type).body(body);
+    request.send().await.expect("answered")
+}
+
 async fn app() -> TestApp {
-    TestApp::spawn_with(
-        |vars| {
-            vars.insert("FARO_BODY_LIMIT_BYTES".into(), "1024".into());
-            vars.insert("FARO_REQUEST_TIMEOUT_MS".into(), "300".into());
-        },
-        routes(),
-    )
-    .await
+    TestApp::builder()
+        .set("FARO_BODY_LIMIT_BYTES", "1024")
+        .set("FARO_REQUEST_TIMEOUT_MS", "300")
+        .routes(routes())
+        .spawn()
+        .await
 }
 
 #[tokio::test]
@@ -77,12 +87,7 @@ async fn wrong_method_is_405_with_allow() {
         .send()
         .await
         .expect("answered");
-    let allow = response
-        .headers()
-        .get("allow")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let allow = header(&response, "allow").unwrap_or_default();
     assert!(allow.contains("GET"), "Allow: {allow}");
     let p = problem(response, 405).await;
     assert_eq!(p.type_uri, "/problems/method-not-allowed");
@@ -93,12 +98,13 @@ async fn wrong_method_is_405_with_allow() {
 async fn valid_json_is_accepted() {
     let app = app().await;
     let response = app
-        .client
-        .post(app.url("/test/echo"))
-        .json(&serde_json::json!({"branch": "main", "commit": {"sha": "abc1234"}}))
-        .send()
-        .await
-        .expect("answered");
+        .send(
+            None,
+            Method::POST,
+            "/test/echo",
+            Some(&serde_json::json!({"branch": "main", "commit": {"sha": "abc1234"}})),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.json::<String>().await.expect("json"),
@@ -110,43 +116,26 @@ async fn valid_json_is_accepted() {
 async fn oversized_body_is_413() {
     let app = app().await;
     let big = serde_json::json!({"branch": "x".repeat(4096), "commit": {"sha": "a"}});
-    let response = app
-        .client
-        .post(app.url("/test/echo"))
-        .json(&big)
-        .send()
-        .await
-        .expect("answered");
+    let response = app.send(None, Method::POST, "/test/echo", Some(&big)).await;
     let p = problem(response, 413).await;
     assert_eq!(p.type_uri, "/problems/payload-too-large");
 
     // Without a Content-Length the limit still holds while the body streams in.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         (0..8).map(|_| Ok(vec![b' '; 512])).collect();
-    let response = app
-        .client
-        .post(app.url("/test/echo"))
-        .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
-        .await
-        .expect("answered");
+    let response = echo(
+        &app,
+        "application/json",
+        reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)),
+    )
+    .await;
     problem(response, 413).await;
 }
 
 #[tokio::test]
 async fn non_json_body_is_415_naming_content_type() {
     let app = app().await;
-    let response = app
-        .client
-        .post(app.url("/test/echo"))
-        .header("content-type", "text/plain")
-        .body("branch=main")
-        .send()
-        .await
-        .expect("answered");
+    let response = echo(&app, "text/plain", "branch=main").await;
     let p = problem(response, 415).await;
     assert_eq!(p.field.as_deref(), Some("content-type"));
 }
@@ -175,12 +164,8 @@ async fn invalid_fields_are_422_naming_the_field() {
     ];
     for (body, field) in cases {
         let response = app
-            .client
-            .post(app.url("/test/echo"))
-            .json(&body)
-            .send()
-            .await
-            .expect("answered");
+            .send(None, Method::POST, "/test/echo", Some(&body))
+            .await;
         let p = problem(response, 422).await;
         assert_eq!(p.type_uri, "/problems/validation");
         assert_eq!(p.field.as_deref(), Some(field), "{body}");
@@ -191,14 +176,7 @@ async fn invalid_fields_are_422_naming_the_field() {
 #[tokio::test]
 async fn malformed_json_is_400() {
     let app = app().await;
-    let response = app
-        .client
-        .post(app.url("/test/echo"))
-        .header("content-type", "application/json")
-        .body("{\"branch\": ")
-        .send()
-        .await
-        .expect("answered");
+    let response = echo(&app, "application/json", "{\"branch\": ").await;
     let p = problem(response, 400).await;
     assert!(p.detail.unwrap_or_default().contains("not valid JSON"));
 }

@@ -1,4 +1,4 @@
-use crate::support::{TestApp, closed_port, problem};
+use faro_testkit::{TestApp, app::closed_port, problem};
 use std::time::Duration;
 
 #[tokio::test]
@@ -22,18 +22,15 @@ async fn readyz_is_200_when_mysql_and_dynamodb_answer() {
 #[tokio::test]
 async fn readyz_is_503_when_mysql_is_down() {
     let port = closed_port();
-    let app = TestApp::spawn_with(
-        |vars| {
-            vars.insert(
-                "DATABASE_URL".into(),
-                format!("mysql://root@127.0.0.1:{port}/faro"),
-            );
-            vars.insert("FARO_AUTO_MIGRATE".into(), "false".into());
-            vars.insert("FARO_DATABASE_ACQUIRE_TIMEOUT_MS".into(), "300".into());
-        },
-        axum::Router::new(),
-    )
-    .await;
+    let app = TestApp::builder()
+        .set(
+            "DATABASE_URL",
+            format!("mysql://root@127.0.0.1:{port}/faro"),
+        )
+        .set("FARO_AUTO_MIGRATE", "false")
+        .set("FARO_DATABASE_ACQUIRE_TIMEOUT_MS", "300")
+        .spawn()
+        .await;
     let response = app.get("/readyz").await;
     assert!(response.headers().contains_key("retry-after"));
     let problem = problem(response, 503).await;
@@ -53,17 +50,14 @@ async fn readyz_is_503_when_mysql_is_down() {
 #[tokio::test]
 async fn readyz_is_503_when_dynamodb_is_down() {
     let port = closed_port();
-    let app = TestApp::spawn_with(
-        |vars| {
-            vars.insert(
-                "AWS_ENDPOINT_URL_DYNAMODB".into(),
-                format!("http://127.0.0.1:{port}"),
-            );
-            vars.insert("FARO_CREATE_TABLE".into(), "false".into());
-        },
-        axum::Router::new(),
-    )
-    .await;
+    let app = TestApp::builder()
+        .set(
+            "AWS_ENDPOINT_URL_DYNAMODB",
+            format!("http://127.0.0.1:{port}"),
+        )
+        .set("FARO_CREATE_TABLE", "false")
+        .spawn()
+        .await;
     let problem = problem(app.get("/readyz").await, 503).await;
     let detail = problem.detail.unwrap_or_default();
     assert!(
@@ -76,14 +70,11 @@ async fn readyz_is_503_when_dynamodb_is_down() {
 async fn readiness_is_cached_then_rechecked() {
     // A cache period no slow machine outlasts by accident: the test ends it by moving the
     // app's clock on.
-    let app = TestApp::spawn_with(
-        |vars| {
-            vars.insert("FARO_READINESS_CACHE_MS".into(), "600000".into());
-            vars.insert("FARO_DATABASE_ACQUIRE_TIMEOUT_MS".into(), "300".into());
-        },
-        axum::Router::new(),
-    )
-    .await;
+    let app = TestApp::builder()
+        .set("FARO_READINESS_CACHE_MS", "600000")
+        .set("FARO_DATABASE_ACQUIRE_TIMEOUT_MS", "300")
+        .spawn()
+        .await;
     assert_eq!(app.get("/readyz").await.status(), 200);
     // Take MySQL away: probes within the cache period reuse the last verdict...
     app.state.db.close().await;

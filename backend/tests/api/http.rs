@@ -1,26 +1,21 @@
 //! Request ids and CORS.
 
-use crate::support::TestApp;
+use faro_testkit::{TestApp, header};
 
 fn request_id(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .expect("every response carries x-request-id")
-        .to_owned()
+    header(response, "x-request-id").expect("every response carries x-request-id")
 }
 
 #[tokio::test]
 async fn request_id_is_echoed_when_given() {
     let app = TestApp::spawn().await;
     let response = app
-        .client
-        .get(app.url("/healthz"))
-        .header("x-request-id", "Root=1-67891233-abcdef012345678912345678")
-        .send()
-        .await
-        .expect("answered");
+        .get_with_header(
+            "/healthz",
+            "x-request-id",
+            "Root=1-67891233-abcdef012345678912345678",
+        )
+        .await;
     assert_eq!(
         request_id(&response),
         "Root=1-67891233-abcdef012345678912345678"
@@ -36,12 +31,8 @@ async fn request_id_is_generated_when_missing_or_unfit() {
     assert!(uuid::Uuid::parse_str(&first).is_ok(), "{first}");
 
     let response = app
-        .client
-        .get(app.url("/healthz"))
-        .header("x-request-id", "{\"forged\": \"log line\"}")
-        .send()
-        .await
-        .expect("answered");
+        .get_with_header("/healthz", "x-request-id", "{\"forged\": \"log line\"}")
+        .await;
     assert!(uuid::Uuid::parse_str(&request_id(&response)).is_ok());
 }
 
@@ -49,25 +40,15 @@ async fn request_id_is_generated_when_missing_or_unfit() {
 async fn cors_admits_only_configured_origins() {
     let app = TestApp::spawn_setting("FARO_CORS_ORIGINS", "https://app.example.com").await;
     let allowed = app
-        .client
-        .get(app.url("/api/version"))
-        .header("origin", "https://app.example.com")
-        .send()
-        .await
-        .expect("answered");
+        .get_with_header("/api/version", "origin", "https://app.example.com")
+        .await;
     assert_eq!(
-        allowed
-            .headers()
-            .get("access-control-allow-origin")
-            .map(|v| v.as_bytes()),
-        Some(&b"https://app.example.com"[..])
+        header(&allowed, "access-control-allow-origin").as_deref(),
+        Some("https://app.example.com")
     );
     assert_eq!(
-        allowed
-            .headers()
-            .get("access-control-allow-credentials")
-            .map(|v| v.as_bytes()),
-        Some(&b"true"[..])
+        header(&allowed, "access-control-allow-credentials").as_deref(),
+        Some("true")
     );
 
     let preflight = app
@@ -83,10 +64,7 @@ async fn cors_admits_only_configured_origins() {
         .await
         .expect("answered");
     assert!(preflight.status().is_success());
-    let allowed_headers = preflight
-        .headers()
-        .get("access-control-allow-headers")
-        .and_then(|v| v.to_str().ok())
+    let allowed_headers = header(&preflight, "access-control-allow-headers")
         .unwrap_or_default()
         .to_ascii_lowercase();
     assert!(
@@ -95,16 +73,7 @@ async fn cors_admits_only_configured_origins() {
     );
 
     let foreign = app
-        .client
-        .get(app.url("/api/version"))
-        .header("origin", "https://evil.example.net")
-        .send()
-        .await
-        .expect("answered");
-    assert!(
-        foreign
-            .headers()
-            .get("access-control-allow-origin")
-            .is_none()
-    );
+        .get_with_header("/api/version", "origin", "https://evil.example.net")
+        .await;
+    assert!(header(&foreign, "access-control-allow-origin").is_none());
 }

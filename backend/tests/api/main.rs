@@ -17,6 +17,5 @@ mod projects;
 mod release_events;
 mod releases;
 mod shutdown;
-mod support;
 mod worker;
 mod writes;

@@ -1,43 +1,34 @@
 //! Members: adding by email, changing roles, leaving and removal, the last owner, and user
 //! ids from other projects.
 
-use crate::projects::{Team, add_member, create_project, send};
-use crate::support::{TestApp, problem};
+use faro_testkit::{Signed, Team, TestApp, problem};
 use faro_types::{Member, Page, Project, Role};
 use reqwest::Method;
 use serde_json::json;
 
-async fn members(app: &TestApp, who: &crate::support::Signed, slug: &str) -> Vec<(u64, Role)> {
-    let response = send(
-        app,
-        Some(who),
-        Method::GET,
-        &format!("/api/projects/{slug}/members"),
-        None,
-    )
-    .await;
-    assert_eq!(response.status(), 200);
-    let members: Vec<Member> = response.json().await.expect("members");
+async fn members(app: &TestApp, who: &Signed, slug: &str) -> Vec<(u64, Role)> {
+    let members: Vec<Member> = app
+        .get_as(who, &format!("/api/projects/{slug}/members"))
+        .await;
     members.into_iter().map(|m| (m.user_id, m.role)).collect()
 }
 
 #[tokio::test]
 async fn add_change_and_remove_members() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let bob = app.signup("Bob").await;
-    create_project(&app, &ada, "shop").await;
+    let [ada, bob] = app.signup_each(["Ada", "Bob"]).await;
+    app.create_project(&ada, "shop").await;
 
     // Emails match whatever their case and surrounding spaces.
     let body = json!({"email": format!("  {}  ", bob.user.email.to_uppercase()), "role": "viewer"});
-    let response = send(
-        &app,
-        Some(&ada),
-        Method::POST,
-        "/api/projects/shop/members",
-        Some(&body),
-    )
-    .await;
+    let response = app
+        .send(
+            Some(&ada),
+            Method::POST,
+            "/api/projects/shop/members",
+            Some(&body),
+        )
+        .await;
     assert_eq!(response.status(), 201);
     let added: Member = response.json().await.expect("member");
     assert_eq!(
@@ -51,7 +42,8 @@ async fn add_change_and_remove_members() {
     );
 
     // Bob now sees the project, as a viewer.
-    let page: Page<Project> = send(&app, Some(&bob), Method::GET, "/api/projects", None)
+    let page: Page<Project> = app
+        .send(Some(&bob), Method::GET, "/api/projects", None)
         .await
         .json()
         .await
@@ -64,14 +56,14 @@ async fn add_change_and_remove_members() {
     );
 
     let path = format!("/api/projects/shop/members/{}", bob.user.id);
-    let response = send(
-        &app,
-        Some(&ada),
-        Method::PATCH,
-        &path,
-        Some(&json!({"role": "maintainer"})),
-    )
-    .await;
+    let response = app
+        .send(
+            Some(&ada),
+            Method::PATCH,
+            &path,
+            Some(&json!({"role": "maintainer"})),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.json::<Member>().await.expect("member").role,
@@ -80,8 +72,7 @@ async fn add_change_and_remove_members() {
     // The new role takes effect at once.
     let patch = json!({"name": "By Bob"});
     assert_eq!(
-        send(
-            &app,
+        app.send(
             Some(&bob),
             Method::PATCH,
             "/api/projects/shop",
@@ -91,18 +82,17 @@ async fn add_change_and_remove_members() {
         .status(),
         200
     );
-    let response = send(
-        &app,
-        Some(&ada),
-        Method::PATCH,
-        &path,
-        Some(&json!({"role": "viewer"})),
-    )
-    .await;
+    let response = app
+        .send(
+            Some(&ada),
+            Method::PATCH,
+            &path,
+            Some(&json!({"role": "viewer"})),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     problem(
-        send(
-            &app,
+        app.send(
             Some(&bob),
             Method::PATCH,
             "/api/projects/shop",
@@ -114,13 +104,14 @@ async fn add_change_and_remove_members() {
     .await;
 
     assert_eq!(
-        send(&app, Some(&ada), Method::DELETE, &path, None)
+        app.send(Some(&ada), Method::DELETE, &path, None)
             .await
             .status(),
         204
     );
     problem(
-        send(&app, Some(&bob), Method::GET, "/api/projects/shop", None).await,
+        app.send(Some(&bob), Method::GET, "/api/projects/shop", None)
+            .await,
         404,
     )
     .await;
@@ -128,24 +119,19 @@ async fn add_change_and_remove_members() {
         members(&app, &ada, "shop").await,
         [(ada.user.id, Role::Owner)]
     );
-    problem(
-        send(&app, Some(&ada), Method::DELETE, &path, None).await,
-        404,
-    )
-    .await;
+    problem(app.send(Some(&ada), Method::DELETE, &path, None).await, 404).await;
 }
 
 #[tokio::test]
 async fn adding_members_validates_and_names_the_field() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let bob = app.signup("Bob").await;
-    create_project(&app, &ada, "shop").await;
+    let [ada, bob] = app.signup_each(["Ada", "Bob"]).await;
+    app.create_project(&ada, "shop").await;
     let path = "/api/projects/shop/members";
 
     let body = json!({"email": "nobody@example.com", "role": "viewer"});
     let p = problem(
-        send(&app, Some(&ada), Method::POST, path, Some(&body)).await,
+        app.send(Some(&ada), Method::POST, path, Some(&body)).await,
         422,
     )
     .await;
@@ -163,17 +149,17 @@ async fn adding_members_validates_and_names_the_field() {
         ),
     ] {
         let p = problem(
-            send(&app, Some(&ada), Method::POST, path, Some(&body)).await,
+            app.send(Some(&ada), Method::POST, path, Some(&body)).await,
             422,
         )
         .await;
         assert_eq!(p.field.as_deref(), Some(field), "{body}");
     }
 
-    add_member(&app, &ada, "shop", &bob, Role::Viewer).await;
+    app.add_member(&ada, "shop", &bob, Role::Viewer).await;
     let body = json!({"email": bob.user.email, "role": "owner"});
     let p = problem(
-        send(&app, Some(&ada), Method::POST, path, Some(&body)).await,
+        app.send(Some(&ada), Method::POST, path, Some(&body)).await,
         409,
     )
     .await;
@@ -190,7 +176,8 @@ async fn adding_members_validates_and_names_the_field() {
         (json!({"role": "viewer", "email": "x@y.z"}), "email"),
     ] {
         let p = problem(
-            send(&app, Some(&ada), Method::PATCH, &member_path, Some(&patch)).await,
+            app.send(Some(&ada), Method::PATCH, &member_path, Some(&patch))
+                .await,
             422,
         )
         .await;
@@ -201,15 +188,13 @@ async fn adding_members_validates_and_names_the_field() {
 #[tokio::test]
 async fn the_last_owner_cannot_be_demoted_or_removed() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let bob = app.signup("Bob").await;
-    create_project(&app, &ada, "shop").await;
+    let [ada, bob] = app.signup_each(["Ada", "Bob"]).await;
+    app.create_project(&ada, "shop").await;
     let ada_path = format!("/api/projects/shop/members/{}", ada.user.id);
     let bob_path = format!("/api/projects/shop/members/{}", bob.user.id);
 
     let p = problem(
-        send(
-            &app,
+        app.send(
             Some(&ada),
             Method::PATCH,
             &ada_path,
@@ -221,14 +206,13 @@ async fn the_last_owner_cannot_be_demoted_or_removed() {
     .await;
     assert_eq!(p.field.as_deref(), Some("role"));
     problem(
-        send(&app, Some(&ada), Method::DELETE, &ada_path, None).await,
+        app.send(Some(&ada), Method::DELETE, &ada_path, None).await,
         409,
     )
     .await;
     // Re-stating the owner's role is not a demotion.
     assert_eq!(
-        send(
-            &app,
+        app.send(
             Some(&ada),
             Method::PATCH,
             &ada_path,
@@ -240,19 +224,18 @@ async fn the_last_owner_cannot_be_demoted_or_removed() {
     );
 
     // With a second owner, either may step down, but not both.
-    add_member(&app, &ada, "shop", &bob, Role::Owner).await;
-    let response = send(
-        &app,
-        Some(&ada),
-        Method::PATCH,
-        &ada_path,
-        Some(&json!({"role": "viewer"})),
-    )
-    .await;
+    app.add_member(&ada, "shop", &bob, Role::Owner).await;
+    let response = app
+        .send(
+            Some(&ada),
+            Method::PATCH,
+            &ada_path,
+            Some(&json!({"role": "viewer"})),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     problem(
-        send(
-            &app,
+        app.send(
             Some(&bob),
             Method::PATCH,
             &bob_path,
@@ -263,14 +246,13 @@ async fn the_last_owner_cannot_be_demoted_or_removed() {
     )
     .await;
     problem(
-        send(&app, Some(&bob), Method::DELETE, &bob_path, None).await,
+        app.send(Some(&bob), Method::DELETE, &bob_path, None).await,
         409,
     )
     .await;
     // Ada, now a viewer, manages nobody.
     problem(
-        send(
-            &app,
+        app.send(
             Some(&ada),
             Method::PATCH,
             &bob_path,
@@ -281,7 +263,7 @@ async fn the_last_owner_cannot_be_demoted_or_removed() {
     )
     .await;
     problem(
-        send(&app, Some(&ada), Method::DELETE, &bob_path, None).await,
+        app.send(Some(&ada), Method::DELETE, &bob_path, None).await,
         403,
     )
     .await;
@@ -293,15 +275,15 @@ async fn the_last_owner_cannot_be_demoted_or_removed() {
     // Two owners demoting each other at once: one of them stays an owner.
     let patch = json!({"role": "owner"});
     assert_eq!(
-        send(&app, Some(&bob), Method::PATCH, &ada_path, Some(&patch))
+        app.send(Some(&bob), Method::PATCH, &ada_path, Some(&patch))
             .await
             .status(),
         200
     );
     let demote = json!({"role": "maintainer"});
     let (a, b) = tokio::join!(
-        send(&app, Some(&ada), Method::PATCH, &bob_path, Some(&demote)),
-        send(&app, Some(&bob), Method::PATCH, &ada_path, Some(&demote)),
+        app.send(Some(&ada), Method::PATCH, &bob_path, Some(&demote)),
+        app.send(Some(&bob), Method::PATCH, &ada_path, Some(&demote)),
     );
     let mut statuses = [a.status().as_u16(), b.status().as_u16()];
     statuses.sort_unstable();
@@ -322,13 +304,14 @@ async fn any_member_may_leave() {
     for who in [&team.viewer, &team.maintainer] {
         let path = format!("/api/projects/shop/members/{}", who.user.id);
         assert_eq!(
-            send(&app, Some(who), Method::DELETE, &path, None)
+            app.send(Some(who), Method::DELETE, &path, None)
                 .await
                 .status(),
             204
         );
         problem(
-            send(&app, Some(who), Method::GET, "/api/projects/shop", None).await,
+            app.send(Some(who), Method::GET, "/api/projects/shop", None)
+                .await,
             404,
         )
         .await;
@@ -337,17 +320,17 @@ async fn any_member_may_leave() {
         members(&app, &team.owner, "shop").await,
         [(team.owner.user.id, Role::Owner)]
     );
-    let entries: Page<faro_types::AuditEntry> = send(
-        &app,
-        Some(&team.owner),
-        Method::GET,
-        "/api/projects/shop/audit?limit=2",
-        None,
-    )
-    .await
-    .json()
-    .await
-    .expect("audit");
+    let entries: Page<faro_types::AuditEntry> = app
+        .send(
+            Some(&team.owner),
+            Method::GET,
+            "/api/projects/shop/audit?limit=2",
+            None,
+        )
+        .await
+        .json()
+        .await
+        .expect("audit");
     let actions: Vec<(&str, &str)> = entries
         .items
         .iter()
@@ -365,18 +348,15 @@ async fn any_member_may_leave() {
 #[tokio::test]
 async fn user_ids_of_other_projects_are_404() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let bob = app.signup("Bob").await;
-    let carol = app.signup("Carol").await;
-    create_project(&app, &ada, "shop").await;
-    create_project(&app, &bob, "blog").await;
-    add_member(&app, &bob, "blog", &carol, Role::Viewer).await;
+    let [ada, bob, carol] = app.signup_each(["Ada", "Bob", "Carol"]).await;
+    app.create_project(&ada, "shop").await;
+    app.create_project(&bob, "blog").await;
+    app.add_member(&bob, "blog", &carol, Role::Viewer).await;
 
     // Ada owns "shop"; Carol is a member of "blog" only.
     let path = format!("/api/projects/shop/members/{}", carol.user.id);
     problem(
-        send(
-            &app,
+        app.send(
             Some(&ada),
             Method::PATCH,
             &path,
@@ -386,16 +366,11 @@ async fn user_ids_of_other_projects_are_404() {
         404,
     )
     .await;
-    problem(
-        send(&app, Some(&ada), Method::DELETE, &path, None).await,
-        404,
-    )
-    .await;
+    problem(app.send(Some(&ada), Method::DELETE, &path, None).await, 404).await;
     for bad in ["abc", "-1", "99999999999999999999999"] {
         let path = format!("/api/projects/shop/members/{bad}");
         problem(
-            send(
-                &app,
+            app.send(
                 Some(&ada),
                 Method::PATCH,
                 &path,
@@ -405,17 +380,12 @@ async fn user_ids_of_other_projects_are_404() {
             404,
         )
         .await;
-        problem(
-            send(&app, Some(&ada), Method::DELETE, &path, None).await,
-            404,
-        )
-        .await;
+        problem(app.send(Some(&ada), Method::DELETE, &path, None).await, 404).await;
     }
     // Nor through Bob's project, where Ada is nobody.
     let path = format!("/api/projects/blog/members/{}", carol.user.id);
     problem(
-        send(
-            &app,
+        app.send(
             Some(&ada),
             Method::PATCH,
             &path,
@@ -425,20 +395,10 @@ async fn user_ids_of_other_projects_are_404() {
         404,
     )
     .await;
+    problem(app.send(Some(&ada), Method::DELETE, &path, None).await, 404).await;
     problem(
-        send(&app, Some(&ada), Method::DELETE, &path, None).await,
-        404,
-    )
-    .await;
-    problem(
-        send(
-            &app,
-            Some(&ada),
-            Method::GET,
-            "/api/projects/blog/members",
-            None,
-        )
-        .await,
+        app.send(Some(&ada), Method::GET, "/api/projects/blog/members", None)
+            .await,
         404,
     )
     .await;

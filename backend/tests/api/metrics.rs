@@ -1,11 +1,8 @@
 //! `GET /api/projects/{slug}/metrics`: DORA figures from releases inserted at chosen times,
 //! checked against figures computed by hand.
 
-use crate::{
-    releases::{Fixture, environment, project},
-    support::{Signed, TestApp, problem},
-};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use faro_testkit::{ProjectWithEnvironments, Signed, TestApp, problem};
 use faro_types::{DeliveryMetrics, EnvironmentMetrics, Window};
 use reqwest::Method;
 use std::collections::BTreeMap;
@@ -20,7 +17,7 @@ struct Row {
     deployment_id: Option<&'static str>,
 }
 
-async fn insert(app: &TestApp, fx: &Fixture, who: &Signed, row: Row) {
+async fn insert(app: &TestApp, fx: &ProjectWithEnvironments, who: &Signed, row: Row) {
     sqlx::query(
         "INSERT INTO releases (project_id, environment_id, branch, commit_sha, commit_time, status, \
          sleakops_deployment_id, requested_by, requested_at, deployed_at, finished_at, updated_at) \
@@ -72,17 +69,8 @@ fn failed(env: u64, at: DateTime<Utc>, deployment_started: bool) -> Row {
 }
 
 async fn metrics(app: &TestApp, who: &Signed, slug: &str, query: &str) -> DeliveryMetrics {
-    let response = app
-        .as_user(
-            who,
-            Method::GET,
-            &format!("/api/projects/{slug}/metrics{query}"),
-        )
-        .send()
+    app.get_as(who, &format!("/api/projects/{slug}/metrics{query}"))
         .await
-        .expect("answered");
-    assert_eq!(response.status(), 200);
-    response.json().await.expect("metrics")
 }
 
 fn env<'a>(m: &'a DeliveryMetrics, name: &str) -> &'a EnvironmentMetrics {
@@ -95,9 +83,8 @@ fn env<'a>(m: &'a DeliveryMetrics, name: &str) -> &'a EnvironmentMetrics {
 #[tokio::test]
 async fn figures_match_hand_computed_ones() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let fx = project(&app, &ada).await;
-    environment(&app, fx.project_id, "qa", false).await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
+    app.create_environment(&ada, &fx.slug, "qa", false).await;
     let base = Utc::now() - Duration::days(3);
     let minutes = |m: i64| base + Duration::minutes(m);
 
@@ -256,22 +243,19 @@ async fn figures_match_hand_computed_ones() {
 #[tokio::test]
 async fn the_window_is_validated() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let fx = project(&app, &ada).await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
     for (query, field) in [
         ("?window=1d", "window"),
         ("?window=", "window"),
         ("?span=7d", "span"),
     ] {
         let response = app
-            .as_user(
+            .call(
                 &ada,
                 Method::GET,
                 &format!("/api/projects/{}/metrics{query}", fx.slug),
             )
-            .send()
-            .await
-            .expect("answered");
+            .await;
         let p = problem(response, 422).await;
         assert_eq!(p.field.as_deref(), Some(field), "{query}");
     }

@@ -1,5 +1,5 @@
-use crate::support::{services, unique_name};
 use faro_backend::db::{self, MIGRATOR};
+use faro_testkit::app::{services, unique_name};
 use sqlx::{MySql, migrate::MigrateDatabase, mysql::MySqlPoolOptions};
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! The OpenAPI document and the router describe the same API.
 
-use crate::support::TestApp;
+use faro_testkit::TestApp;
 use serde_json::Value;
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];

@@ -1,147 +1,17 @@
 //! Projects: CRUD, validation, pagination, the audit log, and the authorization matrix of
-//! every route under `/api/projects`. The fixtures here serve `environments.rs` and
-//! `members.rs` too.
+//! every route under `/api/projects`.
 
-use crate::support::{Signed, TestApp, problem};
+use faro_testkit::{Signed, Team, TestApp, fixtures::project_body, problem};
 use faro_types::{AuditEntry, Environment, Member, Page, Project, Role};
-use reqwest::{Method, Response};
+use reqwest::Method;
 use serde_json::{Value, json};
-
-/// A valid creation body for `slug`.
-pub fn project_body(slug: &str) -> Value {
-    json!({
-        "slug": slug,
-        "name": format!("Project {slug}"),
-        "sleakops_project": "shop",
-        "repository_url": "https://github.com/acme/shop",
-        "default_branch": "main",
-    })
-}
-
-/// Sends `body` (if any) as `who` (or signed out).
-pub async fn send(
-    app: &TestApp,
-    who: Option<&Signed>,
-    method: Method,
-    path: &str,
-    body: Option<&Value>,
-) -> Response {
-    let request = match who {
-        Some(who) => app.as_user(who, method, path),
-        None => app.client.request(method, app.url(path)),
-    };
-    let request = match body {
-        Some(body) => request.json(body),
-        None => request,
-    };
-    request.send().await.expect("answered")
-}
-
-pub async fn create_project(app: &TestApp, owner: &Signed, slug: &str) -> Project {
-    let response = send(
-        app,
-        Some(owner),
-        Method::POST,
-        "/api/projects",
-        Some(&project_body(slug)),
-    )
-    .await;
-    assert_eq!(response.status(), 201, "create project {slug}");
-    response.json().await.expect("a project")
-}
-
-pub async fn add_member(
-    app: &TestApp,
-    owner: &Signed,
-    slug: &str,
-    who: &Signed,
-    role: Role,
-) -> Member {
-    let body = json!({"email": who.user.email, "role": role});
-    let response = send(
-        app,
-        Some(owner),
-        Method::POST,
-        &format!("/api/projects/{slug}/members"),
-        Some(&body),
-    )
-    .await;
-    assert_eq!(response.status(), 201, "add {} to {slug}", who.user.email);
-    response.json().await.expect("a member")
-}
-
-pub async fn create_environment(
-    app: &TestApp,
-    who: &Signed,
-    slug: &str,
-    name: &str,
-    production: bool,
-) -> Environment {
-    let body = json!({"name": name, "sleakops_environment": format!("{name}-env"), "production": production});
-    let response = send(
-        app,
-        Some(who),
-        Method::POST,
-        &format!("/api/projects/{slug}/environments"),
-        Some(&body),
-    )
-    .await;
-    assert_eq!(
-        response.status(),
-        201,
-        "create environment {name} in {slug}"
-    );
-    response.json().await.expect("an environment")
-}
-
-/// An owner, a maintainer, a viewer and someone from outside, all signed in.
-pub struct Team {
-    pub owner: Signed,
-    pub maintainer: Signed,
-    pub viewer: Signed,
-    pub outsider: Signed,
-}
-
-impl Team {
-    pub async fn new(app: &TestApp) -> Self {
-        Self {
-            owner: app.signup("Owner").await,
-            maintainer: app.signup("Maintainer").await,
-            viewer: app.signup("Viewer").await,
-            outsider: app.signup("Outsider").await,
-        }
-    }
-
-    /// A project `slug` owned by the owner, with the maintainer and the viewer as members.
-    pub async fn project(&self, app: &TestApp, slug: &str) -> Project {
-        let project = create_project(app, &self.owner, slug).await;
-        add_member(app, &self.owner, slug, &self.maintainer, Role::Maintainer).await;
-        add_member(app, &self.owner, slug, &self.viewer, Role::Viewer).await;
-        project
-    }
-}
-
-/// The project's audit log, newest first (one page of up to 100).
-pub async fn audit(app: &TestApp, who: &Signed, slug: &str) -> Vec<AuditEntry> {
-    let response = send(
-        app,
-        Some(who),
-        Method::GET,
-        &format!("/api/projects/{slug}/audit?limit=100"),
-        None,
-    )
-    .await;
-    assert_eq!(response.status(), 200);
-    let page: Page<AuditEntry> = response.json().await.expect("a page");
-    page.items
-}
 
 #[tokio::test]
 async fn create_get_update_and_delete_a_project() {
     let app = TestApp::spawn().await;
     let ada = app.signup("Ada").await;
 
-    let created = create_project(&app, &ada, "shop-api").await;
+    let created = app.create_project(&ada, "shop-api").await;
     assert_eq!(created.slug, "shop-api");
     assert_eq!(created.name, "Project shop-api");
     assert_eq!(created.sleakops_project, "shop");
@@ -149,27 +19,18 @@ async fn create_get_update_and_delete_a_project() {
     assert_eq!(created.default_branch, "main");
     assert_eq!(created.role, Role::Owner);
 
-    let response = send(
-        &app,
-        Some(&ada),
-        Method::GET,
-        "/api/projects/shop-api",
-        None,
-    )
-    .await;
-    assert_eq!(response.status(), 200);
-    let fetched: Project = response.json().await.expect("a project");
+    let fetched: Project = app.get_as(&ada, "/api/projects/shop-api").await;
     assert_eq!(fetched, created);
 
     // The creator is the owner, in the member list too.
-    let response = send(
-        &app,
-        Some(&ada),
-        Method::GET,
-        "/api/projects/shop-api/members",
-        None,
-    )
-    .await;
+    let response = app
+        .send(
+            Some(&ada),
+            Method::GET,
+            "/api/projects/shop-api/members",
+            None,
+        )
+        .await;
     let members: Vec<Member> = response.json().await.expect("members");
     assert_eq!(members.len(), 1);
     assert_eq!(
@@ -178,14 +39,14 @@ async fn create_get_update_and_delete_a_project() {
     );
 
     let patch = json!({"name": "  Shop API  ", "default_branch": "develop", "repository_url": "git@github.com:acme/shop.git"});
-    let response = send(
-        &app,
-        Some(&ada),
-        Method::PATCH,
-        "/api/projects/shop-api",
-        Some(&patch),
-    )
-    .await;
+    let response = app
+        .send(
+            Some(&ada),
+            Method::PATCH,
+            "/api/projects/shop-api",
+            Some(&patch),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let updated: Project = response.json().await.expect("a project");
     assert_eq!(updated.name, "Shop API", "names are stored trimmed");
@@ -197,39 +58,24 @@ async fn create_get_update_and_delete_a_project() {
     );
     assert!(updated.updated_at > created.updated_at);
     assert_eq!(updated.created_at, created.created_at);
-    let response = send(
-        &app,
-        Some(&ada),
-        Method::GET,
-        "/api/projects/shop-api",
-        None,
-    )
-    .await;
+    let response = app
+        .send(Some(&ada), Method::GET, "/api/projects/shop-api", None)
+        .await;
     assert_eq!(
         response.json::<Project>().await.expect("a project"),
         updated
     );
 
     // Deleting takes environments and memberships with it.
-    create_environment(&app, &ada, "shop-api", "staging", false).await;
-    let response = send(
-        &app,
-        Some(&ada),
-        Method::DELETE,
-        "/api/projects/shop-api",
-        None,
-    )
-    .await;
+    app.create_environment(&ada, "shop-api", "staging", false)
+        .await;
+    let response = app
+        .send(Some(&ada), Method::DELETE, "/api/projects/shop-api", None)
+        .await;
     assert_eq!(response.status(), 204);
     problem(
-        send(
-            &app,
-            Some(&ada),
-            Method::GET,
-            "/api/projects/shop-api",
-            None,
-        )
-        .await,
+        app.send(Some(&ada), Method::GET, "/api/projects/shop-api", None)
+            .await,
         404,
     )
     .await;
@@ -244,7 +90,7 @@ async fn create_get_update_and_delete_a_project() {
         assert_eq!(n, 0, "{table} rows cascade");
     }
     // The slug is free again.
-    create_project(&app, &ada, "shop-api").await;
+    app.create_project(&ada, "shop-api").await;
 }
 
 #[tokio::test]
@@ -260,7 +106,8 @@ async fn every_invalid_field_is_named() {
         "default_branch": "bad..branch",
     });
     let p = problem(
-        send(&app, Some(&ada), Method::POST, "/api/projects", Some(&bad)).await,
+        app.send(Some(&ada), Method::POST, "/api/projects", Some(&bad))
+            .await,
         422,
     )
     .await;
@@ -293,7 +140,8 @@ async fn every_invalid_field_is_named() {
             body[k] = v.clone();
         }
         let p = problem(
-            send(&app, Some(&ada), Method::POST, "/api/projects", Some(&body)).await,
+            app.send(Some(&ada), Method::POST, "/api/projects", Some(&body))
+                .await,
             422,
         )
         .await;
@@ -304,14 +152,17 @@ async fn every_invalid_field_is_named() {
         .expect("object")
         .remove("default_branch");
     let p = problem(
-        send(&app, Some(&ada), Method::POST, "/api/projects", Some(&body)).await,
+        app.send(Some(&ada), Method::POST, "/api/projects", Some(&body))
+            .await,
         422,
     )
     .await;
     assert_eq!(p.field.as_deref(), Some("default_branch"));
 
     // Nothing was created by any of them.
-    let response = send(&app, Some(&ada), Method::GET, "/api/projects", None).await;
+    let response = app
+        .send(Some(&ada), Method::GET, "/api/projects", None)
+        .await;
     assert!(
         response
             .json::<Page<Project>>()
@@ -321,7 +172,7 @@ async fn every_invalid_field_is_named() {
             .is_empty()
     );
 
-    create_project(&app, &ada, "shop").await;
+    app.create_project(&ada, "shop").await;
     for (patch, field) in [
         (json!({"slug": "other"}), "slug"),
         (json!({"name": ""}), "name"),
@@ -331,8 +182,7 @@ async fn every_invalid_field_is_named() {
         (json!({"created_by": 5}), "created_by"),
     ] {
         let p = problem(
-            send(
-                &app,
+            app.send(
                 Some(&ada),
                 Method::PATCH,
                 "/api/projects/shop",
@@ -349,21 +199,22 @@ async fn every_invalid_field_is_named() {
 #[tokio::test]
 async fn a_duplicate_slug_is_409_naming_slug() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let bob = app.signup("Bob").await;
-    create_project(&app, &ada, "shop").await;
-    let response = send(
-        &app,
-        Some(&bob),
-        Method::POST,
-        "/api/projects",
-        Some(&project_body("shop")),
-    )
-    .await;
+    let [ada, bob] = app.signup_each(["Ada", "Bob"]).await;
+    app.create_project(&ada, "shop").await;
+    let response = app
+        .send(
+            Some(&bob),
+            Method::POST,
+            "/api/projects",
+            Some(&project_body("shop")),
+        )
+        .await;
     let p = problem(response, 409).await;
     assert_eq!(p.field.as_deref(), Some("slug"));
     // Bob got nothing half-made: no project, no membership.
-    let response = send(&app, Some(&bob), Method::GET, "/api/projects", None).await;
+    let response = app
+        .send(Some(&bob), Method::GET, "/api/projects", None)
+        .await;
     assert!(
         response
             .json::<Page<Project>>()
@@ -378,29 +229,25 @@ async fn a_duplicate_slug_is_409_naming_slug() {
 async fn an_empty_patch_returns_the_project_unchanged() {
     let app = TestApp::spawn().await;
     let ada = app.signup("Ada").await;
-    let created = create_project(&app, &ada, "shop").await;
-    let response = send(
-        &app,
-        Some(&ada),
-        Method::PATCH,
-        "/api/projects/shop",
-        Some(&json!({})),
-    )
-    .await;
+    let created = app.create_project(&ada, "shop").await;
+    let response = app
+        .send(
+            Some(&ada),
+            Method::PATCH,
+            "/api/projects/shop",
+            Some(&json!({})),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Project>().await.expect("project"), created);
     // Same values are no change either.
     let same = json!({"name": created.name, "default_branch": "main"});
-    let response = send(
-        &app,
-        Some(&ada),
-        Method::PATCH,
-        "/api/projects/shop",
-        Some(&same),
-    )
-    .await;
+    let response = app
+        .send(Some(&ada), Method::PATCH, "/api/projects/shop", Some(&same))
+        .await;
     assert_eq!(response.json::<Project>().await.expect("project"), created);
-    let actions: Vec<String> = audit(&app, &ada, "shop")
+    let actions: Vec<String> = app
+        .audit(&ada, "shop")
         .await
         .into_iter()
         .map(|e| e.action)
@@ -416,24 +263,19 @@ async fn only_owners_set_sleakops_project() {
 
     // A maintainer may change the rest, but not where deployments go.
     let patch = json!({"name": "Renamed", "sleakops_project": "elsewhere"});
-    let response = send(
-        &app,
-        Some(&team.maintainer),
-        Method::PATCH,
-        "/api/projects/shop",
-        Some(&patch),
-    )
-    .await;
+    let response = app
+        .send(
+            Some(&team.maintainer),
+            Method::PATCH,
+            "/api/projects/shop",
+            Some(&patch),
+        )
+        .await;
     let p = problem(response, 403).await;
     assert_eq!(p.field.as_deref(), Some("sleakops_project"));
-    let response = send(
-        &app,
-        Some(&team.owner),
-        Method::GET,
-        "/api/projects/shop",
-        None,
-    )
-    .await;
+    let response = app
+        .send(Some(&team.owner), Method::GET, "/api/projects/shop", None)
+        .await;
     let project: Project = response.json().await.expect("project");
     assert_eq!(
         (project.name.as_str(), project.sleakops_project.as_str()),
@@ -443,27 +285,27 @@ async fn only_owners_set_sleakops_project() {
 
     // Sending the current value back is not a change.
     let patch = json!({"name": "Renamed", "sleakops_project": "shop"});
-    let response = send(
-        &app,
-        Some(&team.maintainer),
-        Method::PATCH,
-        "/api/projects/shop",
-        Some(&patch),
-    )
-    .await;
+    let response = app
+        .send(
+            Some(&team.maintainer),
+            Method::PATCH,
+            "/api/projects/shop",
+            Some(&patch),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let project: Project = response.json().await.expect("project");
     assert_eq!(project.role, Role::Maintainer, "the role is the caller's");
 
     let patch = json!({"sleakops_project": "elsewhere"});
-    let response = send(
-        &app,
-        Some(&team.owner),
-        Method::PATCH,
-        "/api/projects/shop",
-        Some(&patch),
-    )
-    .await;
+    let response = app
+        .send(
+            Some(&team.owner),
+            Method::PATCH,
+            "/api/projects/shop",
+            Some(&patch),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response
@@ -476,29 +318,19 @@ async fn only_owners_set_sleakops_project() {
 }
 
 async fn page_of(app: &TestApp, who: &Signed, query: &str) -> Page<Project> {
-    let response = send(
-        app,
-        Some(who),
-        Method::GET,
-        &format!("/api/projects{query}"),
-        None,
-    )
-    .await;
-    assert_eq!(response.status(), 200, "{query}");
-    response.json().await.expect("page")
+    app.get_as(who, &format!("/api/projects{query}")).await
 }
 
 #[tokio::test]
 async fn the_list_shows_only_the_callers_projects_in_stable_pages() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let bob = app.signup("Bob").await;
+    let [ada, bob] = app.signup_each(["Ada", "Bob"]).await;
     for slug in ["p-c", "p-a", "p-e", "p-g", "p-b"] {
-        create_project(&app, &ada, slug).await;
+        app.create_project(&ada, slug).await;
     }
-    create_project(&app, &bob, "p-bob-only").await;
-    create_project(&app, &bob, "p-d").await;
-    add_member(&app, &bob, "p-d", &ada, Role::Viewer).await;
+    app.create_project(&bob, "p-bob-only").await;
+    app.create_project(&bob, "p-d").await;
+    app.add_member(&bob, "p-d", &ada, Role::Viewer).await;
 
     // Page through two at a time, inserting projects on both sides of the cursor meanwhile.
     let mut seen: Vec<Project> = Vec::new();
@@ -514,8 +346,8 @@ async fn the_list_shows_only_the_callers_projects_in_stable_pages() {
         seen.extend(page.items);
         pages += 1;
         if pages == 2 {
-            create_project(&app, &ada, "p-0-before").await; // sorts before the cursor
-            create_project(&app, &ada, "p-f").await; // sorts after it
+            app.create_project(&ada, "p-0-before").await; // sorts before the cursor
+            app.create_project(&ada, "p-f").await; // sorts after it
         }
         match page.next_cursor {
             Some(next) => cursor = Some(next),
@@ -561,7 +393,7 @@ async fn the_list_shows_only_the_callers_projects_in_stable_pages() {
 async fn bad_paging_parameters_are_named() {
     let app = TestApp::spawn().await;
     let ada = app.signup("Ada").await;
-    create_project(&app, &ada, "shop").await;
+    app.create_project(&ada, "shop").await;
     for (query, field) in [
         ("?limit=0", "limit"),
         ("?limit=101", "limit"),
@@ -572,14 +404,9 @@ async fn bad_paging_parameters_are_named() {
         ("?offset=10", "offset"),
     ] {
         for path in ["/api/projects", "/api/projects/shop/audit"] {
-            let response = send(
-                &app,
-                Some(&ada),
-                Method::GET,
-                &format!("{path}{query}"),
-                None,
-            )
-            .await;
+            let response = app
+                .send(Some(&ada), Method::GET, &format!("{path}{query}"), None)
+                .await;
             let p = problem(response, 422).await;
             assert_eq!(p.field.as_deref(), Some(field), "{path}{query}");
         }
@@ -593,26 +420,26 @@ async fn writes_are_audited_with_who_and_from_where() {
     let team = Team::new(&app).await;
     team.project(&app, "shop").await;
     let patch = json!({"name": "Shop"});
-    send(
-        &app,
+    app.send(
         Some(&team.maintainer),
         Method::PATCH,
         "/api/projects/shop",
         Some(&patch),
     )
     .await;
-    create_environment(&app, &team.maintainer, "shop", "staging", false).await;
+    app.create_environment(&team.maintainer, "shop", "staging", false)
+        .await;
     let patch = json!({"role": "maintainer"});
     let path = format!("/api/projects/shop/members/{}", team.viewer.user.id);
     assert_eq!(
-        send(&app, Some(&team.owner), Method::PATCH, &path, Some(&patch))
+        app.send(Some(&team.owner), Method::PATCH, &path, Some(&patch))
             .await
             .status(),
         200
     );
 
     // Any member reads it, newest first.
-    let entries = audit(&app, &team.viewer, "shop").await;
+    let entries = app.audit(&team.viewer, "shop").await;
     let summary: Vec<(&str, &str, &str)> = entries
         .iter()
         .map(|e| (e.action.as_str(), e.actor_email.as_str(), e.target.as_str()))
@@ -674,14 +501,14 @@ async fn writes_are_audited_with_who_and_from_where() {
     let mut paged = Vec::new();
     let mut query = "?limit=2".to_owned();
     loop {
-        let response = send(
-            &app,
-            Some(&team.owner),
-            Method::GET,
-            &format!("/api/projects/shop/audit{query}"),
-            None,
-        )
-        .await;
+        let response = app
+            .send(
+                Some(&team.owner),
+                Method::GET,
+                &format!("/api/projects/shop/audit{query}"),
+                None,
+            )
+            .await;
         let page: Page<AuditEntry> = response.json().await.expect("page");
         paged.extend(page.items);
         match page.next_cursor {
@@ -693,8 +520,7 @@ async fn writes_are_audited_with_who_and_from_where() {
 
     // Another project's log is not reachable, and failed writes leave no entries.
     problem(
-        send(
-            &app,
+        app.send(
             Some(&team.outsider),
             Method::GET,
             "/api/projects/shop/audit",
@@ -706,8 +532,7 @@ async fn writes_are_audited_with_who_and_from_where() {
     .await;
     let patch = json!({"name": "Nope"});
     problem(
-        send(
-            &app,
+        app.send(
             Some(&team.outsider),
             Method::PATCH,
             "/api/projects/shop",
@@ -717,12 +542,11 @@ async fn writes_are_audited_with_who_and_from_where() {
         404,
     )
     .await;
-    assert_eq!(audit(&app, &team.owner, "shop").await.len(), entries.len());
+    assert_eq!(app.audit(&team.owner, "shop").await.len(), entries.len());
 
     // A deletion is recorded in the project's log.
     assert_eq!(
-        send(
-            &app,
+        app.send(
             Some(&team.owner),
             Method::DELETE,
             "/api/projects/shop",
@@ -777,16 +601,18 @@ fn case(method: Method, path: &'static str, body: Option<Value>, expect: [u16; 5
 async fn authorization_matrix_of_every_route() {
     let app = TestApp::spawn().await;
     let team = Team::new(&app).await;
-    let extra = app.signup("Extra").await;
-    let newcomer = app.signup("Newcomer").await;
+    let [extra, newcomer] = app.signup_each(["Extra", "Newcomer"]).await;
     let mut fresh = 0;
     let setup = |slug: String| {
         let (app, team, extra) = (&app, &team, &extra);
         async move {
             team.project(app, &slug).await;
-            add_member(app, &team.owner, &slug, extra, Role::Viewer).await;
-            create_environment(app, &team.owner, &slug, "staging", false).await;
-            create_environment(app, &team.owner, &slug, "prod", true).await;
+            app.add_member(&team.owner, &slug, extra, Role::Viewer)
+                .await;
+            app.create_environment(&team.owner, &slug, "staging", false)
+                .await;
+            app.create_environment(&team.owner, &slug, "prod", true)
+                .await;
             slug
         }
     };
@@ -916,7 +742,9 @@ async fn authorization_matrix_of_every_route() {
                 Caller::Outsider => Some(&team.outsider),
                 Caller::SignedOut => None,
             };
-            let response = send(&app, who, case.method.clone(), &path, body.as_ref()).await;
+            let response = app
+                .send(who, case.method.clone(), &path, body.as_ref())
+                .await;
             let status = response.status().as_u16();
             assert_eq!(status, expected, "{caller:?} {} {}", case.method, case.path);
             if status >= 400 {
@@ -926,40 +754,35 @@ async fn authorization_matrix_of_every_route() {
     }
 
     // The refused writes left the shared project as it was.
-    let project = send(
-        &app,
-        Some(&team.owner),
-        Method::GET,
-        "/api/projects/shared",
-        None,
-    )
-    .await;
+    let project = app
+        .send(Some(&team.owner), Method::GET, "/api/projects/shared", None)
+        .await;
     assert_eq!(
         project.json::<Project>().await.expect("project").name,
         "Project shared"
     );
-    let envs = send(
-        &app,
-        Some(&team.owner),
-        Method::GET,
-        "/api/projects/shared/environments",
-        None,
-    )
-    .await;
+    let envs = app
+        .send(
+            Some(&team.owner),
+            Method::GET,
+            "/api/projects/shared/environments",
+            None,
+        )
+        .await;
     let envs: Vec<Environment> = envs.json().await.expect("environments");
     let names: Vec<(&str, &str)> = envs
         .iter()
         .map(|e| (e.name.as_str(), e.sleakops_environment.as_str()))
         .collect();
     assert_eq!(names, [("prod", "prod-env"), ("staging", "staging-env")]);
-    let members = send(
-        &app,
-        Some(&team.owner),
-        Method::GET,
-        "/api/projects/shared/members",
-        None,
-    )
-    .await;
+    let members = app
+        .send(
+            Some(&team.owner),
+            Method::GET,
+            "/api/projects/shared/members",
+            None,
+        )
+        .await;
     let members: Vec<Member> = members.json().await.expect("members");
     let roles: Vec<(u64, Role)> = members.iter().map(|m| (m.user_id, m.role)).collect();
     assert_eq!(

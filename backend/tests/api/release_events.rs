@@ -1,14 +1,11 @@
 //! `GET /api/releases/{id}/events`: the stored timeline, then live events (from this task at
 //! once, from other tasks by polling), `Last-Event-ID` resume, and `end` once final.
 
-use crate::{
-    releases::{Fixture, body, create, project},
-    support::{Signed, TestApp, problem},
-};
 use faro_backend::{
     AppState,
     releases::timeline::{self, NewEvent},
 };
+use faro_testkit::{Api, ProjectWithEnvironments, Signed, TestApp, expect_event_stream, problem};
 use faro_types::{EventKind, ReleaseStatus, StreamEnd, TimelineEvent};
 use futures_util::{Stream, StreamExt};
 use reqwest::Method;
@@ -46,17 +43,7 @@ struct Sse {
 impl Sse {
     async fn open(request: reqwest::RequestBuilder) -> Self {
         let response = request.send().await.expect("answered");
-        assert_eq!(response.status(), 200);
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
-        assert!(
-            content_type.starts_with("text/event-stream"),
-            "{content_type}"
-        );
+        expect_event_stream(&response);
         Self {
             body: Box::pin(response.bytes_stream()),
             buf: String::new(),
@@ -169,21 +156,9 @@ async fn worker_step(
     event
 }
 
-async fn cancel(app: &TestApp, base: &str, who: &Signed, id: u64) {
-    let response = app
-        .client
-        .post(format!("{base}/api/releases/{id}/cancel"))
-        .bearer_auth(&who.token)
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(response.status(), 200);
-}
-
-async fn setup(app: &TestApp) -> (Signed, Fixture, u64) {
-    let ada = app.signup("Ada").await;
-    let fx = project(app, &ada).await;
-    let release = create(app, &ada, &fx, &body("staging")).await;
+async fn setup(app: &TestApp) -> (Signed, ProjectWithEnvironments, u64) {
+    let (ada, fx) = app.signup_with_project("Ada").await;
+    let release = app.start_release(&ada, &fx, "staging").await;
     (ada, fx, release.id)
 }
 
@@ -191,14 +166,11 @@ async fn setup(app: &TestApp) -> (Signed, Fixture, u64) {
 async fn a_stream_sends_the_timeline_then_live_events_then_end() {
     // Polling is off in effect: live events can only come from the in-process hub. The
     // request timeout bounds answering, not streaming.
-    let app = TestApp::spawn_with(
-        |vars| {
-            vars.insert("FARO_EVENTS_POLL_MS".into(), "600000".into());
-            vars.insert("FARO_REQUEST_TIMEOUT_MS".into(), "300".into());
-        },
-        axum::Router::new(),
-    )
-    .await;
+    let app = TestApp::builder()
+        .set("FARO_EVENTS_POLL_MS", "600000")
+        .set("FARO_REQUEST_TIMEOUT_MS", "300")
+        .spawn()
+        .await;
     let (ada, _, id) = setup(&app).await;
     let mut sse = Sse::open(events_of(&app, &ada, id, "")).await;
     let first = sse.next().await.expect("event").timeline();
@@ -216,7 +188,7 @@ async fn a_stream_sends_the_timeline_then_live_events_then_end() {
     assert_eq!(second, written);
     assert_eq!(second.seq, 2);
 
-    cancel(&app, &app.base, &ada, id).await;
+    app.cancel_release(&ada, id).await;
     let third = sse.next().await.expect("event").timeline();
     assert_eq!(
         (third.seq, third.kind, third.status),
@@ -234,7 +206,7 @@ async fn a_stream_sends_the_timeline_then_live_events_then_end() {
 async fn a_final_release_streams_its_timeline_and_ends() {
     let app = TestApp::spawn().await;
     let (ada, _, id) = setup(&app).await;
-    cancel(&app, &app.base, &ada, id).await;
+    app.cancel_release(&ada, id).await;
     let mut sse = Sse::open(events_of(&app, &ada, id, "")).await;
     let kinds = [sse.next().await, sse.next().await].map(|e| e.expect("event").timeline().kind);
     assert_eq!(kinds, [EventKind::Requested, EventKind::Cancelled]);
@@ -249,7 +221,7 @@ async fn a_final_release_streams_its_timeline_and_ends() {
 async fn resuming_sends_only_later_events() {
     let app = TestApp::spawn().await;
     let (ada, _, id) = setup(&app).await;
-    cancel(&app, &app.base, &ada, id).await;
+    app.cancel_release(&ada, id).await;
 
     let requests = [
         events_of(&app, &ada, id, "").header("Last-Event-ID", "1"),
@@ -293,7 +265,7 @@ async fn resuming_sends_only_later_events() {
 #[tokio::test]
 async fn events_written_by_another_task_reach_the_stream() {
     let app = TestApp::spawn_setting("FARO_EVENTS_POLL_MS", "100").await;
-    let other = app.spawn_sibling(|_| {}).await;
+    let other = TestApp::builder().spawn_beside(&app).await;
     let (ada, _, id) = setup(&app).await;
     let mut sse = Sse::open(events_of(&app, &ada, id, "")).await;
     assert_eq!(sse.next().await.expect("event").timeline().seq, 1);
@@ -309,7 +281,7 @@ async fn events_written_by_another_task_reach_the_stream() {
     assert_eq!(sse.next().await.expect("event").timeline(), written);
 
     // A user's cancel answered by the other task.
-    cancel(&app, &other.url(""), &ada, id).await;
+    Api::new(other.base.clone()).cancel_release(&ada, id).await;
     let event = sse.next().await.expect("event").timeline();
     assert_eq!((event.seq, event.kind), (3, EventKind::Cancelled));
     assert_eq!(
@@ -385,7 +357,7 @@ async fn a_repeated_put_is_harmless_and_an_orphan_is_replaced() {
 #[tokio::test]
 async fn end_follows_a_final_event_read_before_its_commit() {
     let app = TestApp::spawn_setting("FARO_EVENTS_POLL_MS", "50").await;
-    let other = app.spawn_sibling(|_| {}).await;
+    let other = TestApp::builder().spawn_beside(&app).await;
     let (ada, _, id) = setup(&app).await;
     let mut sse = Sse::open(events_of(&app, &ada, id, "")).await;
     assert_eq!(sse.next().await.expect("event").timeline().seq, 1);

@@ -1,115 +1,21 @@
 //! Releases: creation with idempotency keys, validation, authorization, lists and pagination,
 //! timelines, cancel and retry.
 
-use crate::support::{Signed, TestApp, problem};
 use chrono::{DateTime, Utc};
-use faro_types::{EventKind, Page, Release, ReleaseStatus, TimelineEvent};
+use faro_testkit::{
+    ProjectWithEnvironments, Signed, TestApp,
+    fixtures::{new_key, release_body},
+    header, problem,
+};
+use faro_types::{EventKind, Page, Release, ReleaseStatus, Role, TimelineEvent};
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
-/// A project made directly in MySQL, so these tests do not depend on the projects API.
-#[derive(Debug, Clone)]
-pub struct Fixture {
-    pub project_id: u64,
-    pub slug: String,
-    pub staging: u64,
-    pub production: u64,
-}
-
-/// A project owned by `owner` with environments `staging` and `production`.
-pub async fn project(app: &TestApp, owner: &Signed) -> Fixture {
-    let slug = format!("shop-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let now = Utc::now();
-    let project_id = sqlx::query(
-        "INSERT INTO projects (slug, name, sleakops_project, repository_url, default_branch, \
-         created_by, created_at, updated_at) VALUES (?, 'Shop', 'shop', 'https://github.com/acme/shop', 'main', ?, ?, ?)",
-    )
-    .bind(&slug)
-    .bind(owner.user.id)
-    .bind(now)
-    .bind(now)
-    .execute(&app.state.db)
-    .await
-    .expect("project")
-    .last_insert_id();
-    add_member(app, project_id, owner, "owner").await;
-    let staging = environment(app, project_id, "staging", false).await;
-    let production = environment(app, project_id, "production", true).await;
-    Fixture {
-        project_id,
-        slug,
-        staging,
-        production,
-    }
-}
-
-pub async fn environment(app: &TestApp, project_id: u64, name: &str, production: bool) -> u64 {
-    let now = Utc::now();
-    sqlx::query(
-        "INSERT INTO environments (project_id, name, sleakops_environment, production, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(project_id)
-    .bind(name)
-    .bind(name)
-    .bind(production)
-    .bind(now)
-    .bind(now)
-    .execute(&app.state.db)
-    .await
-    .expect("environment")
-    .last_insert_id()
-}
-
-pub async fn add_member(app: &TestApp, project_id: u64, who: &Signed, role: &str) {
-    sqlx::query(
-        "INSERT INTO memberships (project_id, user_id, role, created_at) VALUES (?, ?, ?, ?)",
-    )
-    .bind(project_id)
-    .bind(who.user.id)
-    .bind(role)
-    .bind(Utc::now())
-    .execute(&app.state.db)
-    .await
-    .expect("membership");
-}
-
-pub fn body(environment: &str) -> Value {
-    json!({"environment": environment, "branch": "main", "commit_sha": "0a1b2c3d4e5f"})
-}
-
-pub fn new_key() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-pub async fn post_release(
-    app: &TestApp,
-    who: &Signed,
-    slug: &str,
-    key: Option<&str>,
-    body: &Value,
-) -> reqwest::Response {
-    let mut request = app
-        .as_user(who, Method::POST, &format!("/api/projects/{slug}/releases"))
-        .json(body);
-    if let Some(key) = key {
-        request = request.header("Idempotency-Key", key);
-    }
-    request.send().await.expect("answered")
-}
-
-/// Creates a release and returns it.
-pub async fn create(app: &TestApp, who: &Signed, fx: &Fixture, body: &Value) -> Release {
-    let response = post_release(app, who, &fx.slug, Some(&new_key()), body).await;
-    assert_eq!(response.status(), 201);
-    response.json().await.expect("a release")
-}
-
 /// Inserts a release row directly, for states the API cannot reach without the worker.
 pub async fn insert_release(
     app: &TestApp,
-    fx: &Fixture,
+    fx: &ProjectWithEnvironments,
     env: u64,
     who: &Signed,
     status: &str,
@@ -142,28 +48,16 @@ pub async fn count(app: &TestApp, sql: &str) -> i64 {
 }
 
 async fn timeline(app: &TestApp, who: &Signed, id: u64, query: &str) -> Vec<TimelineEvent> {
-    let response = app
-        .as_user(
-            who,
-            Method::GET,
-            &format!("/api/releases/{id}/timeline{query}"),
-        )
-        .send()
+    app.get_as(who, &format!("/api/releases/{id}/timeline{query}"))
         .await
-        .expect("answered");
-    assert_eq!(response.status(), 200);
-    response.json().await.expect("events")
 }
 
 #[tokio::test]
 async fn creating_a_release_queues_it_with_its_first_event_and_outbox_row() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let fx = project(&app, &ada).await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
     let commit_time: DateTime<Utc> = "2026-01-02T03:04:05.123456789Z".parse().expect("time");
-    let response = post_release(
-        &app,
-        &ada,
+    let response = app.post_release(&ada,
         &fx.slug,
         Some(&new_key()),
         &json!({"environment": "production", "branch": "release/1.2", "commit_sha": "ABCDEF0123456",
@@ -188,10 +82,8 @@ async fn creating_a_release_queues_it_with_its_first_event_and_outbox_row() {
     assert_eq!(release.retry_of, None);
 
     let got: Release = app
-        .as_user(&ada, Method::GET, &format!("/api/releases/{}", release.id))
-        .send()
+        .call(&ada, Method::GET, &format!("/api/releases/{}", release.id))
         .await
-        .expect("answered")
         .json()
         .await
         .expect("a release");
@@ -221,9 +113,8 @@ async fn creating_a_release_queues_it_with_its_first_event_and_outbox_row() {
 #[tokio::test]
 async fn invalid_fields_are_422_naming_each_field_and_write_nothing() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let fx = project(&app, &ada).await;
-    let base = body("staging");
+    let (ada, fx) = app.signup_with_project("Ada").await;
+    let base = release_body("staging");
     let with = |field: &str, value: Value| {
         let mut b = base.clone();
         b[field] = value;
@@ -250,19 +141,21 @@ async fn invalid_fields_are_422_naming_each_field_and_write_nothing() {
         ),
     ];
     for (body, field) in cases {
-        let response = post_release(&app, &ada, &fx.slug, Some(&new_key()), &body).await;
+        let response = app
+            .post_release(&ada, &fx.slug, Some(&new_key()), &body)
+            .await;
         let p = problem(response, 422).await;
         assert_eq!(p.field.as_deref(), Some(field), "{body}");
     }
     // Several bad fields are all named.
-    let response = post_release(
-        &app,
-        &ada,
-        &fx.slug,
-        None,
-        &json!({"environment": "staging", "branch": "a..b", "commit_sha": "nope"}),
-    )
-    .await;
+    let response = app
+        .post_release(
+            &ada,
+            &fx.slug,
+            None,
+            &json!({"environment": "staging", "branch": "a..b", "commit_sha": "nope"}),
+        )
+        .await;
     let p = problem(response, 422).await;
     let fields: HashSet<_> = p.errors.iter().map(|e| e.field.as_str()).collect();
     assert_eq!(
@@ -276,26 +169,30 @@ async fn invalid_fields_are_422_naming_each_field_and_write_nothing() {
 #[tokio::test]
 async fn the_idempotency_key_is_required_and_checked() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let fx = project(&app, &ada).await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
     let long = "k".repeat(256);
     for key in [None, Some(""), Some("has space"), Some(long.as_str())] {
-        let response = post_release(&app, &ada, &fx.slug, key, &body("staging")).await;
+        let response = app
+            .post_release(&ada, &fx.slug, key, &release_body("staging"))
+            .await;
         let p = problem(response, 422).await;
         assert_eq!(p.field.as_deref(), Some("Idempotency-Key"), "{key:?}");
     }
     let ok = "k".repeat(255);
-    let response = post_release(&app, &ada, &fx.slug, Some(&ok), &body("staging")).await;
+    let response = app
+        .post_release(&ada, &fx.slug, Some(&ok), &release_body("staging"))
+        .await;
     assert_eq!(response.status(), 201);
 }
 
 #[tokio::test]
 async fn a_repeat_with_the_same_key_and_body_answers_the_same_release() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let fx = project(&app, &ada).await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
     let key = new_key();
-    let first = post_release(&app, &ada, &fx.slug, Some(&key), &body("staging")).await;
+    let first = app
+        .post_release(&ada, &fx.slug, Some(&key), &release_body("staging"))
+        .await;
     assert_eq!(first.status(), 201);
     let first: Release = first.json().await.expect("release");
 
@@ -317,11 +214,8 @@ async fn a_repeat_with_the_same_key_and_body_answers_the_same_release() {
             .expect("answered");
         assert_eq!(again.status(), 200);
         assert_eq!(
-            again
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok()),
-            Some(format!("/api/releases/{}", first.id).as_str())
+            header(&again, "location"),
+            Some(format!("/api/releases/{}", first.id))
         );
         let again: Release = again.json().await.expect("release");
         assert_eq!(again, first);
@@ -331,8 +225,11 @@ async fn a_repeat_with_the_same_key_and_body_answers_the_same_release() {
 
     // Keys belong to their user: Grace's identical key is a different request.
     let grace = app.signup("Grace").await;
-    add_member(&app, fx.project_id, &grace, "maintainer").await;
-    let hers = post_release(&app, &grace, &fx.slug, Some(&key), &body("staging")).await;
+    app.add_member(&ada, &fx.slug, &grace, Role::Maintainer)
+        .await;
+    let hers = app
+        .post_release(&grace, &fx.slug, Some(&key), &release_body("staging"))
+        .await;
     assert_eq!(hers.status(), 201);
     let hers: Release = hers.json().await.expect("release");
     assert_ne!(hers.id, first.id);
@@ -341,12 +238,15 @@ async fn a_repeat_with_the_same_key_and_body_answers_the_same_release() {
 #[tokio::test]
 async fn the_same_key_with_a_different_body_is_422() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let fx = project(&app, &ada).await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
     let key = new_key();
-    let first = post_release(&app, &ada, &fx.slug, Some(&key), &body("staging")).await;
+    let first = app
+        .post_release(&ada, &fx.slug, Some(&key), &release_body("staging"))
+        .await;
     assert_eq!(first.status(), 201);
-    let response = post_release(&app, &ada, &fx.slug, Some(&key), &body("production")).await;
+    let response = app
+        .post_release(&ada, &fx.slug, Some(&key), &release_body("production"))
+        .await;
     let p = problem(response, 422).await;
     assert_eq!(p.field.as_deref(), Some("Idempotency-Key"));
     assert_eq!(count(&app, "SELECT COUNT(*) FROM releases").await, 1);
@@ -356,8 +256,7 @@ async fn the_same_key_with_a_different_body_is_422() {
 async fn a_dynamodb_outage_records_nothing_and_the_key_stays_usable() {
     // Sessions stay verified in memory, so the outage hits the release, not the sign-in.
     let app = TestApp::spawn_setting("FARO_SESSION_CACHE_MS", "60000").await;
-    let ada = app.signup("Ada").await;
-    let fx = project(&app, &ada).await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
     // Verified once while DynamoDB is up, so this task remembers the session.
     let me = app.as_user(&ada, Method::GET, "/api/me").send().await;
     assert_eq!(me.expect("answered").status(), 200);
@@ -376,7 +275,9 @@ async fn a_dynamodb_outage_records_nothing_and_the_key_stays_usable() {
     );
 
     let key = new_key();
-    let response = post_release(&app, &ada, &fx.slug, Some(&key), &body("staging")).await;
+    let response = app
+        .post_release(&ada, &fx.slug, Some(&key), &release_body("staging"))
+        .await;
     let p = problem(response, 503).await;
     assert!(p.detail.unwrap_or_default().contains("DynamoDB"));
     for sql in [
@@ -390,7 +291,9 @@ async fn a_dynamodb_outage_records_nothing_and_the_key_stays_usable() {
     faro_backend::dynamo::ensure_table(dynamo, table)
         .await
         .expect("table created");
-    let response = post_release(&app, &ada, &fx.slug, Some(&key), &body("staging")).await;
+    let response = app
+        .post_release(&ada, &fx.slug, Some(&key), &release_body("staging"))
+        .await;
     assert_eq!(response.status(), 201);
     assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox").await, 1);
 }
@@ -398,12 +301,11 @@ async fn a_dynamodb_outage_records_nothing_and_the_key_stays_usable() {
 #[tokio::test]
 async fn concurrent_duplicates_create_one_release_and_one_outbox_row() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let fx = project(&app, &ada).await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
     let key = new_key();
-    let body = body("staging");
+    let body = release_body("staging");
     let responses = futures_util::future::join_all(
-        (0..8).map(|_| post_release(&app, &ada, &fx.slug, Some(&key), &body)),
+        (0..8).map(|_| app.post_release(&ada, &fx.slug, Some(&key), &body)),
     )
     .await;
     let mut created = 0;
@@ -426,19 +328,25 @@ async fn concurrent_duplicates_create_one_release_and_one_outbox_row() {
 #[tokio::test]
 async fn authorization_matrix() {
     let app = TestApp::spawn().await;
-    let owner = app.signup("Olive").await;
-    let maintainer = app.signup("Max").await;
-    let viewer = app.signup("Vic").await;
-    let stranger = app.signup("Stan").await;
-    let fx = project(&app, &owner).await;
-    add_member(&app, fx.project_id, &maintainer, "maintainer").await;
-    add_member(&app, fx.project_id, &viewer, "viewer").await;
+    let [owner, maintainer, viewer, stranger] =
+        app.signup_each(["Olive", "Max", "Vic", "Stan"]).await;
+    let fx = app.project_with_environments(&owner).await;
+    app.add_member(&owner, &fx.slug, &maintainer, Role::Maintainer)
+        .await;
+    app.add_member(&owner, &fx.slug, &viewer, Role::Viewer)
+        .await;
 
     // Owners and maintainers release; viewers may not.
-    let by_owner = create(&app, &owner, &fx, &body("staging")).await;
-    let by_maintainer = create(&app, &maintainer, &fx, &body("staging")).await;
+    let by_owner = app.start_release(&owner, &fx, "staging").await;
+    let by_maintainer = app.start_release(&maintainer, &fx, "staging").await;
     problem(
-        post_release(&app, &viewer, &fx.slug, Some(&new_key()), &body("staging")).await,
+        app.post_release(
+            &viewer,
+            &fx.slug,
+            Some(&new_key()),
+            &release_body("staging"),
+        )
+        .await,
         403,
     )
     .await;
@@ -462,11 +370,7 @@ async fn authorization_matrix() {
         format!("/api/projects/{}/releases", fx.slug),
         format!("/api/projects/{}/metrics", fx.slug),
     ] {
-        let response = app
-            .as_user(&viewer, Method::GET, &path)
-            .send()
-            .await
-            .expect("answered");
+        let response = app.call(&viewer, Method::GET, &path).await;
         assert_eq!(response.status(), 200, "{path}");
     }
 
@@ -486,7 +390,7 @@ async fn authorization_matrix() {
         let response = app
             .as_user(&stranger, method.clone(), path)
             .header("Idempotency-Key", new_key())
-            .json(&body("staging"))
+            .json(&release_body("staging"))
             .send()
             .await
             .expect("answered");
@@ -503,10 +407,8 @@ async fn authorization_matrix() {
         }
     }
     let recent: Vec<Release> = app
-        .as_user(&stranger, Method::GET, "/api/releases")
-        .send()
+        .call(&stranger, Method::GET, "/api/releases")
         .await
-        .expect("answered")
         .json()
         .await
         .expect("releases");
@@ -521,7 +423,7 @@ async fn authorization_matrix() {
             .client
             .request(method.clone(), app.url(path))
             .header("Idempotency-Key", new_key())
-            .json(&body("staging"))
+            .json(&release_body("staging"))
             .send()
             .await
             .expect("answered");
@@ -531,39 +433,20 @@ async fn authorization_matrix() {
 }
 
 async fn list(app: &TestApp, who: &Signed, slug: &str, query: &str) -> Page<Release> {
-    let response = app
-        .as_user(
-            who,
-            Method::GET,
-            &format!("/api/projects/{slug}/releases{query}"),
-        )
-        .send()
+    app.get_as(who, &format!("/api/projects/{slug}/releases{query}"))
         .await
-        .expect("answered");
-    assert_eq!(response.status(), 200, "{query}");
-    response.json().await.expect("a page")
 }
 
 #[tokio::test]
 async fn lists_filter_by_environment_status_and_branch() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let fx = project(&app, &ada).await;
-    let a = create(&app, &ada, &fx, &body("staging")).await;
-    let mut hotfix = body("production");
+    let (ada, fx) = app.signup_with_project("Ada").await;
+    let a = app.start_release(&ada, &fx, "staging").await;
+    let mut hotfix = release_body("production");
     hotfix["branch"] = json!("hotfix/login");
-    let b = create(&app, &ada, &fx, &hotfix).await;
-    let c = create(&app, &ada, &fx, &body("production")).await;
-    let cancelled = app
-        .as_user(
-            &ada,
-            Method::POST,
-            &format!("/api/releases/{}/cancel", c.id),
-        )
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(cancelled.status(), 200);
+    let b = app.create_release(&ada, &fx.slug, &hotfix).await;
+    let c = app.start_release(&ada, &fx, "production").await;
+    app.cancel_release(&ada, c.id).await;
 
     let ids = |page: Page<Release>| page.items.iter().map(|r| r.id).collect::<Vec<_>>();
     assert_eq!(
@@ -613,14 +496,12 @@ async fn lists_filter_by_environment_status_and_branch() {
         ("?colour=red", "colour"),
     ] {
         let response = app
-            .as_user(
+            .call(
                 &ada,
                 Method::GET,
                 &format!("/api/projects/{}/releases{query}", fx.slug),
             )
-            .send()
-            .await
-            .expect("answered");
+            .await;
         let p = problem(response, 422).await;
         assert_eq!(p.field.as_deref(), Some(field), "{query}");
     }
@@ -629,14 +510,12 @@ async fn lists_filter_by_environment_status_and_branch() {
     let bob = app.signup("Bob").await;
     for query in ["", "?environment=production", "?environment=qa", "?limit=0"] {
         let response = app
-            .as_user(
+            .call(
                 &bob,
                 Method::GET,
                 &format!("/api/projects/{}/releases{query}", fx.slug),
             )
-            .send()
-            .await
-            .expect("answered");
+            .await;
         problem(response, 404).await;
     }
 }
@@ -644,8 +523,7 @@ async fn lists_filter_by_environment_status_and_branch() {
 #[tokio::test]
 async fn pages_stay_stable_while_releases_are_inserted() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let fx = project(&app, &ada).await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
     let mut existing = Vec::new();
     for i in 0..45 {
         existing
@@ -704,15 +582,14 @@ async fn pages_stay_stable_while_releases_are_inserted() {
 #[tokio::test]
 async fn recent_releases_span_the_callers_projects_only() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let bob = app.signup("Bob").await;
-    let shop = project(&app, &ada).await;
-    let blog = project(&app, &ada).await;
-    let bobs = project(&app, &bob).await;
-    let a = create(&app, &ada, &shop, &body("staging")).await;
-    let b = create(&app, &ada, &blog, &body("production")).await;
-    create(&app, &bob, &bobs, &body("staging")).await;
-    let c = create(&app, &ada, &shop, &body("production")).await;
+    let [ada, bob] = app.signup_each(["Ada", "Bob"]).await;
+    let shop = app.project_with_environments(&ada).await;
+    let blog = app.project_with_environments(&ada).await;
+    let bobs = app.project_with_environments(&bob).await;
+    let a = app.start_release(&ada, &shop, "staging").await;
+    let b = app.start_release(&ada, &blog, "production").await;
+    app.start_release(&bob, &bobs, "staging").await;
+    let c = app.start_release(&ada, &shop, "production").await;
 
     let get = |query: &'static str| {
         app.as_user(&ada, Method::GET, &format!("/api/releases{query}"))
@@ -745,19 +622,9 @@ async fn recent_releases_span_the_callers_projects_only() {
 #[tokio::test]
 async fn timelines_read_in_either_order() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let fx = project(&app, &ada).await;
-    let release = create(&app, &ada, &fx, &body("staging")).await;
-    let response = app
-        .as_user(
-            &ada,
-            Method::POST,
-            &format!("/api/releases/{}/cancel", release.id),
-        )
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(response.status(), 200);
+    let (ada, fx) = app.signup_with_project("Ada").await;
+    let release = app.start_release(&ada, &fx, "staging").await;
+    app.cancel_release(&ada, release.id).await;
 
     let asc = timeline(&app, &ada, release.id, "").await;
     assert_eq!(
@@ -776,14 +643,12 @@ async fn timelines_read_in_either_order() {
     assert_eq!(newest.iter().map(|e| e.seq).collect::<Vec<_>>(), [2]);
     for (query, field) in [("?order=sideways", "order"), ("?limit=0", "limit")] {
         let response = app
-            .as_user(
+            .call(
                 &ada,
                 Method::GET,
                 &format!("/api/releases/{}/timeline{query}", release.id),
             )
-            .send()
-            .await
-            .expect("answered");
+            .await;
         let p = problem(response, 422).await;
         assert_eq!(p.field.as_deref(), Some(field));
     }
@@ -800,9 +665,8 @@ async fn post(app: &TestApp, who: &Signed, path: &str, key: Option<&str>) -> req
 #[tokio::test]
 async fn cancel_is_allowed_until_a_release_finishes() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let fx = project(&app, &ada).await;
-    let queued = create(&app, &ada, &fx, &body("staging")).await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
+    let queued = app.start_release(&ada, &fx, "staging").await;
     let response = post(
         &app,
         &ada,
@@ -852,12 +716,11 @@ async fn cancel_is_allowed_until_a_release_finishes() {
 #[tokio::test]
 async fn retry_starts_a_new_release_from_a_failed_or_cancelled_one() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let fx = project(&app, &ada).await;
-    let mut tagged = body("production");
+    let (ada, fx) = app.signup_with_project("Ada").await;
+    let mut tagged = release_body("production");
     tagged["tag"] = json!("v2.0.0");
     tagged["commit_time"] = json!("2026-01-02T03:04:05Z");
-    let original = create(&app, &ada, &fx, &tagged).await;
+    let original = app.create_release(&ada, &fx.slug, &tagged).await;
     let path = format!("/api/releases/{}/retry", original.id);
 
     // Queued: nothing to retry yet.
@@ -929,7 +792,7 @@ async fn retry_starts_a_new_release_from_a_failed_or_cancelled_one() {
     assert_eq!(old[2].status, ReleaseStatus::Cancelled);
 
     // Each write is audited once (a repeat is not a write), with who, what and from where.
-    let entries = crate::projects::audit(&app, &ada, &fx.slug).await;
+    let entries = app.audit(&ada, &fx.slug).await;
     let releases: Vec<(&str, String)> = entries
         .iter()
         .filter(|e| e.action.starts_with("release."))
@@ -1000,8 +863,7 @@ async fn set_lease(app: &TestApp, who: &Signed, key: &str, lease_until_ms: i64) 
 #[tokio::test]
 async fn a_key_whose_claimant_died_is_taken_over() {
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let fx = project(&app, &ada).await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
     let key = new_key();
     let first = create_with_key(&app, &ada, &fx, &key).await;
     let now_ms = Utc::now().timestamp_millis();
@@ -1016,7 +878,8 @@ async fn a_key_whose_claimant_died_is_taken_over() {
     set_lease(&app, &ada, &key, now_ms + 60_000).await;
     let started = std::time::Instant::now();
     let p = problem(
-        post_release(&app, &ada, &fx.slug, Some(&key), &body("staging")).await,
+        app.post_release(&ada, &fx.slug, Some(&key), &release_body("staging"))
+            .await,
         409,
     )
     .await;
@@ -1024,12 +887,16 @@ async fn a_key_whose_claimant_died_is_taken_over() {
     assert!(started.elapsed() >= std::time::Duration::from_secs(4));
     // Once the lease is over, the repeat takes the key over and creates the release.
     set_lease(&app, &ada, &key, now_ms - 1).await;
-    let response = post_release(&app, &ada, &fx.slug, Some(&key), &body("staging")).await;
+    let response = app
+        .post_release(&ada, &fx.slug, Some(&key), &release_body("staging"))
+        .await;
     assert_eq!(response.status(), 201);
     let second: Release = response.json().await.expect("release");
     assert_ne!(second.id, first.id);
     // And from then on the key answers with the new release.
-    let again = post_release(&app, &ada, &fx.slug, Some(&key), &body("staging")).await;
+    let again = app
+        .post_release(&ada, &fx.slug, Some(&key), &release_body("staging"))
+        .await;
     assert_eq!(again.status(), 200);
     let again: Release = again.json().await.expect("release");
     assert_eq!(again.id, second.id);
@@ -1041,8 +908,7 @@ async fn a_key_whose_claimant_died_is_taken_over() {
 async fn a_key_never_creates_two_releases_even_when_its_claim_is_lost() {
     use aws_sdk_dynamodb::types::AttributeValue;
     let app = TestApp::spawn().await;
-    let ada = app.signup("Ada").await;
-    let fx = project(&app, &ada).await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
     let key = new_key();
     let first = create_with_key(&app, &ada, &fx, &key).await;
     // The claim is gone (as if a slow request's lease had been taken over and it committed
@@ -1059,7 +925,9 @@ async fn a_key_never_creates_two_releases_even_when_its_claim_is_lost() {
         .send()
         .await
         .expect("delete");
-    let response = post_release(&app, &ada, &fx.slug, Some(&key), &body("staging")).await;
+    let response = app
+        .post_release(&ada, &fx.slug, Some(&key), &release_body("staging"))
+        .await;
     assert_eq!(
         response.status(),
         200,
@@ -1077,8 +945,15 @@ async fn a_key_never_creates_two_releases_even_when_its_claim_is_lost() {
     assert_eq!(events, 1);
 }
 
-async fn create_with_key(app: &TestApp, who: &Signed, fx: &Fixture, key: &str) -> Release {
-    let response = post_release(app, who, &fx.slug, Some(key), &body("staging")).await;
+async fn create_with_key(
+    app: &TestApp,
+    who: &Signed,
+    fx: &ProjectWithEnvironments,
+    key: &str,
+) -> Release {
+    let response = app
+        .post_release(who, &fx.slug, Some(key), &release_body("staging"))
+        .await;
     assert_eq!(response.status(), 201);
     response.json().await.expect("release")
 }

@@ -1,9 +1,9 @@
 //! Graceful shutdown: readiness fails at once, requests are still served while draining, and
 //! in-flight requests finish within the grace bound.
 
-use crate::support::{TestApp, problem};
 use axum::{Router, routing::get};
 use faro_backend::AppState;
+use faro_testkit::{TestApp, problem};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
@@ -54,17 +54,12 @@ impl Slow {
 async fn draining_keeps_serving_and_finishes_in_flight_requests() {
     let drain = Duration::from_secs(3);
     let (route, mut slow) = slow_route();
-    let mut app = TestApp::spawn_with(
-        |vars| {
-            vars.insert(
-                "FARO_SHUTDOWN_DRAIN_SECS".into(),
-                drain.as_secs().to_string(),
-            );
-            vars.insert("FARO_SHUTDOWN_GRACE_SECS".into(), "20".into());
-        },
-        route,
-    )
-    .await;
+    let mut app = TestApp::builder()
+        .set("FARO_SHUTDOWN_DRAIN_SECS", drain.as_secs().to_string())
+        .set("FARO_SHUTDOWN_GRACE_SECS", "20")
+        .routes(route)
+        .spawn()
+        .await;
     assert_eq!(app.get("/readyz").await.status(), 200);
 
     let in_flight = tokio::spawn({
@@ -143,17 +138,14 @@ fn a_request_outliving_the_grace_period_is_cut_off_without_an_answer() {
         .build()
         .expect("client runtime");
     let (route, mut slow) = slow_route();
-    let mut app = server_runtime.block_on(TestApp::spawn_with(
-        |vars| {
-            vars.insert("FARO_SHUTDOWN_DRAIN_SECS".into(), "0".into());
-            vars.insert(
-                "FARO_SHUTDOWN_GRACE_SECS".into(),
-                grace.as_secs().to_string(),
-            );
-            vars.insert("FARO_REQUEST_TIMEOUT_MS".into(), "120000".into());
-        },
-        route,
-    ));
+    let mut app = server_runtime.block_on(
+        TestApp::builder()
+            .set("FARO_SHUTDOWN_DRAIN_SECS", "0")
+            .set("FARO_SHUTDOWN_GRACE_SECS", grace.as_secs().to_string())
+            .set("FARO_REQUEST_TIMEOUT_MS", "120000")
+            .routes(route)
+            .spawn(),
+    );
 
     // No client timeout: whatever ends the request, it is not the client giving up.
     let url = app.url("/test/slow");

@@ -5,13 +5,12 @@
 //! database, which waits for the app's open transactions; on a single-threaded runtime those
 //! could never finish.
 
-use crate::{
-    releases::{Fixture, body, create, environment, project},
-    support::{Signed, Sims, TestApp},
-};
 use faro_sim::{
     Faults,
     sleakops::{CREATE_BUILD, CREATE_DEPLOYMENT},
+};
+use faro_testkit::{
+    ProjectWithEnvironments, Signed, Sims, TestApp, app::Builder, fixtures::release_body,
 };
 use faro_types::{EventKind, OpsStatus, Release, ReleaseStatus, TimelineEvent};
 use reqwest::Method;
@@ -30,7 +29,8 @@ async fn release(db: &MySqlPool, id: u64) -> Release {
 }
 
 /// Waits until the release reaches `status` (panicking on another final status).
-async fn wait_for(db: &MySqlPool, id: u64, status: ReleaseStatus, within: Duration) -> Release {
+async fn wait_for(db: &MySqlPool, id: u64, status: ReleaseStatus, within_secs: u64) -> Release {
+    let within = Duration::from_secs(within_secs);
     let started = Instant::now();
     loop {
         let current = release(db, id).await;
@@ -53,10 +53,8 @@ async fn wait_for(db: &MySqlPool, id: u64, status: ReleaseStatus, within: Durati
 }
 
 async fn timeline(app: &TestApp, who: &Signed, id: u64) -> Vec<TimelineEvent> {
-    app.as_user(who, Method::GET, &format!("/api/releases/{id}/timeline"))
-        .send()
+    app.call(who, Method::GET, &format!("/api/releases/{id}/timeline"))
         .await
-        .expect("answered")
         .json()
         .await
         .expect("events")
@@ -81,25 +79,19 @@ async fn outbox(db: &MySqlPool, id: u64) -> (bool, Option<String>, u32) {
 
 async fn setup(
     step: Duration,
-    adjust: impl FnOnce(&mut std::collections::HashMap<String, String>),
-) -> (TestApp, Sims, Signed, Fixture) {
-    let (app, sims) = TestApp::spawn_with_sims(step, adjust).await;
-    let ada = app.signup("Ada").await;
-    let fx = project(&app, &ada).await;
+    adjust: impl FnOnce(Builder) -> Builder,
+) -> (TestApp, Sims, Signed, ProjectWithEnvironments) {
+    let sims = Sims::start(step).await;
+    let app = adjust(TestApp::builder().sims(&sims)).spawn().await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
     (app, sims, ada, fx)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_is_built_and_deployed_with_its_timeline_in_order() {
-    let (app, sims, ada, fx) = setup(STEP, |_| {}).await;
-    let created = create(&app, &ada, &fx, &body("production")).await;
-    let done = wait_for(
-        &app.state.db,
-        created.id,
-        ReleaseStatus::Deployed,
-        Duration::from_secs(20),
-    )
-    .await;
+    let (app, sims, ada, fx) = setup(STEP, |app| app).await;
+    let created = app.start_release(&ada, &fx, "production").await;
+    let done = wait_for(&app.state.db, created.id, ReleaseStatus::Deployed, 20).await;
     assert!(done.sleakops_build_id.is_some());
     assert!(done.sleakops_deployment_id.is_some());
     assert!(done.started_at.is_some() && done.deployed_at.is_some());
@@ -150,17 +142,11 @@ async fn a_release_is_built_and_deployed_with_its_timeline_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_build_fails_the_release_with_sleakops_errors() {
-    let (app, sims, ada, fx) = setup(STEP, |_| {}).await;
-    let mut request = body("staging");
+    let (app, sims, ada, fx) = setup(STEP, |app| app).await;
+    let mut request = release_body("staging");
     request["branch"] = json!("feature/fail-build");
-    let created = create(&app, &ada, &fx, &request).await;
-    let failed = wait_for(
-        &app.state.db,
-        created.id,
-        ReleaseStatus::Failed,
-        Duration::from_secs(20),
-    )
-    .await;
+    let created = app.create_release(&ada, &fx.slug, &request).await;
+    let failed = wait_for(&app.state.db, created.id, ReleaseStatus::Failed, 20).await;
     let reason = failed.failure_reason.expect("a reason");
     assert!(reason.contains("failed on SleakOps"), "{reason}");
     assert!(reason.contains("returned a non-zero code: 101"), "{reason}");
@@ -181,16 +167,14 @@ async fn a_failed_build_fails_the_release_with_sleakops_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_deployment_fails_the_release_with_sleakops_errors() {
-    let (app, _sims, ada, fx) = setup(STEP, |_| {}).await;
-    environment(&app, fx.project_id, "qa-fail-deploy", false).await;
-    let created = create(&app, &ada, &fx, &body("qa-fail-deploy")).await;
-    let failed = wait_for(
-        &app.state.db,
-        created.id,
-        ReleaseStatus::Failed,
-        Duration::from_secs(20),
-    )
-    .await;
+    let (app, _sims, ada, fx) = setup(STEP, |app| app).await;
+    // Known to SleakOps by its own name, which the failure quotes.
+    let body = json!({"name": "qa-fail-deploy", "sleakops_environment": "qa-fail-deploy"});
+    let path = format!("/api/projects/{}/environments", fx.slug);
+    let response = app.send(Some(&ada), Method::POST, &path, Some(&body)).await;
+    assert_eq!(response.status(), 201);
+    let created = app.start_release(&ada, &fx, "qa-fail-deploy").await;
+    let failed = wait_for(&app.state.db, created.id, ReleaseStatus::Failed, 20).await;
     let reason = failed.failure_reason.expect("a reason");
     assert!(
         reason.contains("to qa-fail-deploy failed on SleakOps"),
@@ -213,9 +197,9 @@ async fn a_failed_deployment_fails_the_release_with_sleakops_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn releases_wait_while_sleakops_is_down_and_complete_once_it_is_back() {
-    let (app, sims, ada, fx) = setup(STEP, |_| {}).await;
+    let (app, sims, ada, fx) = setup(STEP, |app| app).await;
     sims.sleakops.control.set_faults(Faults::status(503));
-    let created = create(&app, &ada, &fx, &body("staging")).await;
+    let created = app.start_release(&ada, &fx, "staging").await;
 
     // The release waits, says so on its timeline, and the circuit opens.
     let started = Instant::now();
@@ -249,13 +233,7 @@ async fn releases_wait_while_sleakops_is_down_and_complete_once_it_is_back() {
     assert!(attempts >= 1);
 
     sims.sleakops.control.clear_faults();
-    wait_for(
-        &app.state.db,
-        created.id,
-        ReleaseStatus::Deployed,
-        Duration::from_secs(30),
-    )
-    .await;
+    wait_for(&app.state.db, created.id, ReleaseStatus::Deployed, 30).await;
     assert_eq!(
         outbox(&app.state.db, created.id).await.2,
         0,
@@ -265,19 +243,10 @@ async fn releases_wait_while_sleakops_is_down_and_complete_once_it_is_back() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_fails_once_its_attempts_are_used_up() {
-    let (app, sims, ada, fx) = setup(STEP, |vars| {
-        vars.insert("FARO_WORKER_MAX_ATTEMPTS".into(), "2".into());
-    })
-    .await;
+    let (app, sims, ada, fx) = setup(STEP, |app| app.set("FARO_WORKER_MAX_ATTEMPTS", "2")).await;
     sims.sleakops.control.set_faults(Faults::status(503));
-    let created = create(&app, &ada, &fx, &body("staging")).await;
-    let failed = wait_for(
-        &app.state.db,
-        created.id,
-        ReleaseStatus::Failed,
-        Duration::from_secs(30),
-    )
-    .await;
+    let created = app.start_release(&ada, &fx, "staging").await;
+    let failed = wait_for(&app.state.db, created.id, ReleaseStatus::Failed, 30).await;
     let reason = failed.failure_reason.expect("reason");
     assert!(reason.contains("after 2 attempts"), "{reason}");
     assert!(
@@ -288,15 +257,14 @@ async fn a_release_fails_once_its_attempts_are_used_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_never_trigger_a_build_twice() {
-    let (app, sims, ada, fx) = setup(Duration::from_millis(20), |vars| {
-        vars.insert("FARO_WORKER_CONCURRENCY".into(), "3".into());
+    let (app, sims, ada, fx) = setup(Duration::from_millis(20), |app| {
+        app.set("FARO_WORKER_CONCURRENCY", "3")
     })
     .await;
-    let sibling = app
-        .spawn_sibling(|vars| {
-            sims.configure(vars);
-            vars.insert("FARO_WORKER_CONCURRENCY".into(), "3".into());
-        })
+    let sibling = TestApp::builder()
+        .sims(&sims)
+        .set("FARO_WORKER_CONCURRENCY", "3")
+        .spawn_beside(&app)
         .await;
     // Each task announces the events it wrote to its own hub: that tells whose worker
     // started which build.
@@ -306,16 +274,10 @@ async fn two_workers_never_trigger_a_build_twice() {
     ];
     let mut ids = Vec::new();
     for _ in 0..12 {
-        ids.push(create(&app, &ada, &fx, &body("staging")).await.id);
+        ids.push(app.start_release(&ada, &fx, "staging").await.id);
     }
     for id in &ids {
-        wait_for(
-            &app.state.db,
-            *id,
-            ReleaseStatus::Deployed,
-            Duration::from_secs(60),
-        )
-        .await;
+        wait_for(&app.state.db, *id, ReleaseStatus::Deployed, 60).await;
     }
     assert_eq!(sims.sleakops.control.requests(CREATE_BUILD), 12);
     assert_eq!(sims.sleakops.control.requests(CREATE_DEPLOYMENT), 12);
@@ -350,15 +312,9 @@ async fn two_workers_never_trigger_a_build_twice() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_killed_mid_release_is_resumed_by_another_task() {
-    let (mut app, sims, ada, fx) = setup(Duration::from_millis(700), |_| {}).await;
-    let created = create(&app, &ada, &fx, &body("staging")).await;
-    wait_for(
-        &app.state.db,
-        created.id,
-        ReleaseStatus::Building,
-        Duration::from_secs(20),
-    )
-    .await;
+    let (mut app, sims, ada, fx) = setup(Duration::from_millis(700), |app| app).await;
+    let created = app.start_release(&ada, &fx, "staging").await;
+    wait_for(&app.state.db, created.id, ReleaseStatus::Building, 20).await;
     app.kill().await;
     let (done, claimed_by, _) = outbox(&app.state.db, created.id).await;
     assert!(
@@ -366,14 +322,8 @@ async fn a_worker_killed_mid_release_is_resumed_by_another_task() {
         "the dead worker's claim stays until its lease lapses"
     );
 
-    let sibling = app.spawn_sibling(|vars| sims.configure(vars)).await;
-    let deployed = wait_for(
-        &sibling.state.db,
-        created.id,
-        ReleaseStatus::Deployed,
-        Duration::from_secs(30),
-    )
-    .await;
+    let sibling = TestApp::builder().sims(&sims).spawn_beside(&app).await;
+    let deployed = wait_for(&sibling.state.db, created.id, ReleaseStatus::Deployed, 30).await;
     assert_eq!(
         sims.sleakops.control.requests(CREATE_BUILD),
         1,
@@ -396,15 +346,9 @@ async fn a_worker_killed_mid_release_is_resumed_by_another_task() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_hands_claimed_releases_back() {
-    let (mut app, sims, ada, fx) = setup(Duration::from_millis(700), |_| {}).await;
-    let created = create(&app, &ada, &fx, &body("staging")).await;
-    wait_for(
-        &app.state.db,
-        created.id,
-        ReleaseStatus::Building,
-        Duration::from_secs(20),
-    )
-    .await;
+    let (mut app, sims, ada, fx) = setup(Duration::from_millis(700), |app| app).await;
+    let created = app.start_release(&ada, &fx, "staging").await;
+    wait_for(&app.state.db, created.id, ReleaseStatus::Building, 20).await;
     let stopped = Instant::now();
     app.begin_shutdown()
         .await
@@ -412,11 +356,10 @@ async fn shutdown_hands_claimed_releases_back() {
         .expect("clean stop");
     assert!(stopped.elapsed() < Duration::from_secs(5));
 
-    let sibling = app
-        .spawn_sibling(|vars| {
-            sims.configure(vars);
-            vars.insert("FARO_WORKER_ENABLED".into(), "false".into());
-        })
+    let sibling = TestApp::builder()
+        .sims(&sims)
+        .set("FARO_WORKER_ENABLED", "false")
+        .spawn_beside(&app)
         .await;
     let (done, claimed_by, _) = outbox(&sibling.state.db, created.id).await;
     assert!(!done);
@@ -431,14 +374,8 @@ async fn shutdown_hands_claimed_releases_back() {
     assert!(due, "due at once for another task");
     drop(sibling);
 
-    let worker = app.spawn_sibling(|vars| sims.configure(vars)).await;
-    wait_for(
-        &worker.state.db,
-        created.id,
-        ReleaseStatus::Deployed,
-        Duration::from_secs(30),
-    )
-    .await;
+    let worker = TestApp::builder().sims(&sims).spawn_beside(&app).await;
+    wait_for(&worker.state.db, created.id, ReleaseStatus::Deployed, 30).await;
     assert_eq!(sims.sleakops.control.requests(CREATE_BUILD), 1);
     let _ = ada;
 }
@@ -447,30 +384,12 @@ async fn shutdown_hands_claimed_releases_back() {
 async fn cancelling_during_the_build_stops_the_worker_from_deploying() {
     // A lease that outlasts the test: the heartbeat never notices the cancel, so the job can
     // only end by seeing its build finish, the point at which it would deploy.
-    let (app, sims, ada, fx) = setup(STEP, |vars| {
-        vars.insert("FARO_WORKER_LEASE_MS".into(), "600000".into());
-    })
-    .await;
+    let (app, sims, ada, fx) = setup(STEP, |app| app.set("FARO_WORKER_LEASE_MS", "600000")).await;
     // The build cannot finish before the cancel has landed, however slow the machine.
     sims.sleakops.control.hold();
-    let created = create(&app, &ada, &fx, &body("staging")).await;
-    wait_for(
-        &app.state.db,
-        created.id,
-        ReleaseStatus::Building,
-        Duration::from_secs(20),
-    )
-    .await;
-    let response = app
-        .as_user(
-            &ada,
-            Method::POST,
-            &format!("/api/releases/{}/cancel", created.id),
-        )
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(response.status(), 200);
+    let created = app.start_release(&ada, &fx, "staging").await;
+    wait_for(&app.state.db, created.id, ReleaseStatus::Building, 20).await;
+    app.cancel_release(&ada, created.id).await;
     let (done, claimed_by, _) = outbox(&app.state.db, created.id).await;
     assert!(
         done && claimed_by.is_some(),
@@ -506,18 +425,12 @@ async fn cancelling_during_the_build_stops_the_worker_from_deploying() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trigger_with_an_unknown_outcome_is_never_repeated() {
-    let (app, sims, ada, fx) = setup(STEP, |_| {}).await;
+    let (app, sims, ada, fx) = setup(STEP, |app| app).await;
     sims.sleakops
         .control
         .set_faults(Faults::drop_connections().on("POST", "cli-build"));
-    let created = create(&app, &ada, &fx, &body("staging")).await;
-    let failed = wait_for(
-        &app.state.db,
-        created.id,
-        ReleaseStatus::Failed,
-        Duration::from_secs(20),
-    )
-    .await;
+    let created = app.start_release(&ada, &fx, "staging").await;
+    let failed = wait_for(&app.state.db, created.id, ReleaseStatus::Failed, 20).await;
     let reason = failed.failure_reason.expect("reason");
     assert!(
         reason.contains("may or may not have started the build"),
@@ -530,24 +443,15 @@ async fn a_trigger_with_an_unknown_outcome_is_never_repeated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_whose_trigger_was_interrupted_is_reconciled_not_repeated() {
     // A task died after marking the build as requested, before it learnt the outcome.
-    let (app, sims, ada, fx) = setup(STEP, |vars| {
-        vars.insert("FARO_WORKER_ENABLED".into(), "false".into());
-    })
-    .await;
-    let created = create(&app, &ada, &fx, &body("staging")).await;
+    let (app, sims, ada, fx) = setup(STEP, |app| app.set("FARO_WORKER_ENABLED", "false")).await;
+    let created = app.start_release(&ada, &fx, "staging").await;
     sqlx::query("UPDATE releases SET build_requested_at = UTC_TIMESTAMP(6) WHERE id = ?")
         .bind(created.id)
         .execute(&app.state.db)
         .await
         .expect("mark");
-    let _worker = app.spawn_sibling(|vars| sims.configure(vars)).await;
-    let failed = wait_for(
-        &app.state.db,
-        created.id,
-        ReleaseStatus::Failed,
-        Duration::from_secs(20),
-    )
-    .await;
+    let _worker = TestApp::builder().sims(&sims).spawn_beside(&app).await;
+    let failed = wait_for(&app.state.db, created.id, ReleaseStatus::Failed, 20).await;
     assert!(
         failed
             .failure_reason
@@ -561,7 +465,7 @@ async fn a_release_whose_trigger_was_interrupted_is_reconciled_not_repeated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn status_says_what_the_app_runs_against() {
-    let (app, _sims, _ada, _fx) = setup(STEP, |_| {}).await;
+    let (app, _sims, _ada, _fx) = setup(STEP, |app| app).await;
     let status: OpsStatus = app.get("/api/status").await.json().await.expect("status");
     assert!(status.simulated);
     assert!(status.worker.enabled && status.worker.running);
@@ -602,9 +506,9 @@ async fn status_says_what_the_app_runs_against() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_sleakops_failures_and_the_outbox_lag() {
-    let (app, sims, ada, fx) = setup(STEP, |_| {}).await;
+    let (app, sims, ada, fx) = setup(STEP, |app| app).await;
     sims.sleakops.control.set_faults(Faults::status(503));
-    let created = create(&app, &ada, &fx, &body("staging")).await;
+    let created = app.start_release(&ada, &fx, "staging").await;
     let started = Instant::now();
     while outbox(&app.state.db, created.id).await.2 == 0 {
         assert!(started.elapsed() < Duration::from_secs(20), "never retried");
@@ -624,13 +528,7 @@ async fn metrics_count_sleakops_failures_and_the_outbox_lag() {
     );
 
     sims.sleakops.control.clear_faults();
-    wait_for(
-        &app.state.db,
-        created.id,
-        ReleaseStatus::Deployed,
-        Duration::from_secs(30),
-    )
-    .await;
+    wait_for(&app.state.db, created.id, ReleaseStatus::Deployed, 30).await;
     let snapshot = faro_backend::worker::metrics::snapshot(&app.state).await;
     assert_eq!(snapshot.outbox_lag, Duration::ZERO);
     assert!(!snapshot.circuit_open);

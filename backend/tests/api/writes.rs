@@ -1,9 +1,9 @@
 //! The batching DynamoDB writer against DynamoDB Local: many concurrent puts (some to the
 //! same key) all land, and a write that cannot land is reported to its caller.
 
-use crate::support::TestApp;
 use aws_sdk_dynamodb::types::AttributeValue;
 use faro_backend::dynamo::writer::{Item, WriteError, Writer};
+use faro_testkit::TestApp;
 use std::{collections::HashMap, sync::Arc};
 
 fn item(pk: &str, sk: usize, value: &str) -> Item {

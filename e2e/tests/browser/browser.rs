@@ -35,7 +35,7 @@ fn find(candidates: &[&str], name: &str) -> PathBuf {
 
 /// Where screenshots go: `target/e2e-screenshots/` of the workspace.
 pub fn screenshot_dir() -> PathBuf {
-    let dir = super::stack::workspace_root().join("target/e2e-screenshots");
+    let dir = faro_testkit::app::frontend::workspace_root().join("target/e2e-screenshots");
     std::fs::create_dir_all(&dir).expect("create target/e2e-screenshots");
     dir
 }

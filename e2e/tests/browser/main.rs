@@ -1,21 +1,52 @@
 //! Faro in a real headless Chromium against the real backend, MariaDB, DynamoDB Local and the
 //! simulators. Each test has its own database, table, backend, simulators and browser.
 
-mod api;
 mod browser;
-mod stack;
 
-use api::{Api, PASSWORD};
 use browser::Browser;
-use stack::Stack;
+use faro_testkit::{
+    PASSWORD, Sims, TestApp,
+    app::frontend,
+    fixtures::{release_body, unique_email},
+};
 use std::time::{Duration, Instant};
 
 /// How long a simulated release may take to finish.
 const RELEASE_DONE: Duration = Duration::from_secs(90);
 
-async fn sign_up_in_browser(browser: &Browser, stack: &Stack, name: &str) -> String {
-    let email = Api::unique_email(&name.to_lowercase());
-    browser.goto(&stack.url("/sign-up")).await;
+/// The real backend, in process on port 0 with the simulators, serving a copy of the built
+/// frontend: one origin, as `cargo xtask dev` serves it.
+async fn start() -> (TestApp, Sims) {
+    let sims = Sims::start_with(
+        faro_sim::deepseek::Options {
+            // Slow enough that an answer visibly streams, quick enough for a test.
+            token_delay: Duration::from_millis(15),
+            ..Default::default()
+        },
+        faro_sim::sleakops::Options {
+            step: Duration::from_millis(400),
+            ..Default::default()
+        },
+    )
+    .await;
+    let app = TestApp::builder()
+        .sims_unpaced(&sims)
+        .frontend(&frontend::built())
+        .set("FARO_WORKER_POLL_MS", "100")
+        .set("FARO_WORKER_STATUS_POLL_MS", "100")
+        .set("FARO_WORKER_STATUS_POLL_MAX_MS", "300")
+        .set("FARO_EVENTS_POLL_MS", "200")
+        // Every test signs in a few times from 127.0.0.1.
+        .set("FARO_LOGIN_ATTEMPTS_PER_ADDRESS", "1000")
+        .set("FARO_AI_REQUESTS_PER_MINUTE", "100")
+        .spawn()
+        .await;
+    (app, sims)
+}
+
+async fn sign_up_in_browser(browser: &Browser, app: &TestApp, name: &str) -> String {
+    let email = unique_email(name);
+    browser.goto(&app.url("/sign-up")).await;
     browser.fill("sign-up-name", name).await;
     browser.fill("sign-up-email", &email).await;
     browser.fill("sign-up-password", PASSWORD).await;
@@ -27,13 +58,13 @@ async fn sign_up_in_browser(browser: &Browser, stack: &Stack, name: &str) -> Str
 /// Starts a release from the project page; returns its id from the URL it lands on.
 async fn start_release(
     browser: &Browser,
-    stack: &Stack,
+    app: &TestApp,
     slug: &str,
     branch: &str,
     sha: &str,
     double_click: bool,
 ) -> u64 {
-    browser.goto(&stack.url(&format!("/projects/{slug}"))).await;
+    browser.goto(&app.url(&format!("/projects/{slug}"))).await;
     browser
         .element("#new-release-environment option[value=staging]")
         .await;
@@ -55,6 +86,18 @@ async fn start_release(
         .expect("the release page's path ends with its id")
 }
 
+/// Waits until the release page's timeline says the release is over.
+async fn release_completes(browser: &Browser) {
+    browser
+        .text_within(
+            "#timeline-state",
+            "the end of the release",
+            RELEASE_DONE,
+            |t| t == "Complete",
+        )
+        .await;
+}
+
 fn write_measure(line: &str) {
     use std::io::Write;
     println!("e2e: {line}");
@@ -73,11 +116,10 @@ fn write_measure(line: &str) {
 /// a chat answer streams in → the dashboard shows the delivery metrics.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_from_sign_up_to_explained_failure() {
-    let stack = Stack::start().await;
-    let api = Api::new(&stack.base);
+    let (app, _sims) = start().await;
     let browser = Browser::launch("flow").await;
 
-    sign_up_in_browser(&browser, &stack, "Ada").await;
+    sign_up_in_browser(&browser, &app, "Ada").await;
     let banner = browser
         .text_where("#status-banner", "the simulator notice", |t| {
             t.contains("simulated")
@@ -111,15 +153,8 @@ async fn a_release_from_sign_up_to_explained_failure() {
     browser.screenshot("settings").await;
 
     // A release, double-clicked.
-    let id = start_release(&browser, &stack, "shop-api", "main", "abc1234", true).await;
-    browser
-        .text_within(
-            "#timeline-state",
-            "the end of the release",
-            RELEASE_DONE,
-            |t| t == "Complete",
-        )
-        .await;
+    let id = start_release(&browser, &app, "shop-api", "main", "abc1234", true).await;
+    release_completes(&browser).await;
     let status = browser.element(".page-head .badge").await;
     assert_eq!(
         status.attr("data-status").await.unwrap().as_deref(),
@@ -163,11 +198,8 @@ async fn a_release_from_sign_up_to_explained_failure() {
         .get_named_cookie("faro_session")
         .await
         .expect("the session cookie");
-    let me = api::User {
-        email: String::new(),
-        token: session.value().to_owned(),
-    };
-    let stored = api.get(&me, &format!("/api/releases/{id}")).await;
+    let me = app.session(session.value()).await;
+    let stored: serde_json::Value = app.get_as(&me, &format!("/api/releases/{id}")).await;
     assert!(
         stored["notes"]
             .as_str()
@@ -176,7 +208,7 @@ async fn a_release_from_sign_up_to_explained_failure() {
         "{stored}"
     );
     assert_eq!(
-        api.releases(&me, "shop-api").await.len(),
+        app.releases(&me, "shop-api").await.len(),
         1,
         "the double click created one release"
     );
@@ -184,7 +216,7 @@ async fn a_release_from_sign_up_to_explained_failure() {
     // A failing release, and its explanation.
     let failed = start_release(
         &browser,
-        &stack,
+        &app,
         "shop-api",
         "fail-build-demo",
         "def5678",
@@ -192,14 +224,7 @@ async fn a_release_from_sign_up_to_explained_failure() {
     )
     .await;
     assert_ne!(failed, id);
-    browser
-        .text_within(
-            "#timeline-state",
-            "the end of the release",
-            RELEASE_DONE,
-            |t| t == "Complete",
-        )
-        .await;
+    release_completes(&browser).await;
     browser
         .text_where("#failure-reason", "the failure reason", |t| !t.is_empty())
         .await;
@@ -278,17 +303,20 @@ async fn a_release_from_sign_up_to_explained_failure() {
 /// an interactive dashboard, and the way back to sign-in when the session ends.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deep_links_sessions_and_load_time() {
-    let stack = Stack::start().await;
-    let api = Api::new(&stack.base);
-    let owner = api.signup("Grace").await;
-    api.project(&owner, "billing", "staging").await;
-    let release = api.release(&owner, "billing", "staging", "main").await;
+    let (app, _sims) = start().await;
+    let owner = app.signup("Grace").await;
+    app.create_project(&owner, "billing").await;
+    app.create_environment(&owner, "billing", "staging", false)
+        .await;
+    let release = app
+        .create_release(&owner, "billing", &release_body("staging"))
+        .await;
 
     // Cold load of the dashboard: a fresh browser with a session cookie and an empty cache.
     let browser = Browser::launch("session").await;
     // On the origin (a tiny file, so nothing of the app is cached), the session cookie as the
     // sign-in would set it (scripts may set it; the server only reads it).
-    browser.goto(&stack.url("/config.json")).await;
+    browser.goto(&app.url("/config.json")).await;
     browser
         .js(&format!(
             "document.cookie = 'faro_session={}; path=/'",
@@ -296,7 +324,7 @@ async fn deep_links_sessions_and_load_time() {
         ))
         .await;
     let started = Instant::now();
-    browser.goto(&stack.url("/")).await;
+    browser.goto(&app.url("/")).await;
     browser.element(".dashboard[data-ready=true]").await;
     let wall = started.elapsed();
     let in_page = browser.js("return performance.now()").await;
@@ -319,11 +347,11 @@ async fn deep_links_sessions_and_load_time() {
     // A deep link, signed out: sign-in first, then straight to the release.
     let browser = Browser::launch("deep-link").await;
     let deep = format!("/releases/{}", release.id);
-    browser.goto(&stack.url(&deep)).await;
+    browser.goto(&app.url(&deep)).await;
     browser
         .path_where("the sign-in page", |p| p.starts_with("/sign-in?next="))
         .await;
-    browser.fill("sign-in-email", &owner.email).await;
+    browser.fill("sign-in-email", &owner.user.email).await;
     browser.fill("sign-in-password", PASSWORD).await;
     browser.click("#sign-in button[type=submit]").await;
     browser.path_where("the deep link", |p| p == deep).await;
@@ -342,7 +370,7 @@ async fn deep_links_sessions_and_load_time() {
             t.starts_with("Release #")
         })
         .await;
-    browser.goto(&stack.url("/projects/billing/settings")).await;
+    browser.goto(&app.url("/projects/billing/settings")).await;
     browser.element("li[data-environment=staging]").await;
     browser.element("table.members").await;
 
@@ -352,7 +380,7 @@ async fn deep_links_sessions_and_load_time() {
         .get_named_cookie("faro_session")
         .await
         .expect("the session cookie");
-    api.logout(cookie.value()).await;
+    app.logout(cookie.value()).await;
     browser.click("nav a[href='/projects']").await;
     browser
         .path_where("the sign-in page", |p| p.starts_with("/sign-in"))
@@ -364,7 +392,7 @@ async fn deep_links_sessions_and_load_time() {
         .await;
 
     // Signing out from the header.
-    browser.fill("sign-in-email", &owner.email).await;
+    browser.fill("sign-in-email", &owner.user.email).await;
     browser.fill("sign-in-password", PASSWORD).await;
     browser.click("#sign-in button[type=submit]").await;
     browser
@@ -374,13 +402,13 @@ async fn deep_links_sessions_and_load_time() {
     browser
         .path_where("the sign-in page", |p| p == "/sign-in")
         .await;
-    browser.goto(&stack.url("/")).await;
+    browser.goto(&app.url("/")).await;
     browser
         .path_where("the sign-in page", |p| p.starts_with("/sign-in"))
         .await;
 
     // An unknown path shows the app's own not-found page, not the server's.
-    browser.goto(&stack.url("/no/such/page")).await;
+    browser.goto(&app.url("/no/such/page")).await;
     browser
         .text_where("h1", "the not-found page", |t| t == "Nothing here")
         .await;
@@ -390,13 +418,12 @@ async fn deep_links_sessions_and_load_time() {
 /// Bad input: the app's own checks and the API's problem+json errors, next to their fields.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_forms_show_errors_next_to_their_fields() {
-    let stack = Stack::start().await;
-    let api = Api::new(&stack.base);
-    let taken = api.signup("Taken").await;
+    let (app, _sims) = start().await;
+    let taken = app.signup("Taken").await;
     let browser = Browser::launch("forms").await;
 
     // Nothing filled in: every field says what it needs, and the focus goes to the first.
-    browser.goto(&stack.url("/sign-up")).await;
+    browser.goto(&app.url("/sign-up")).await;
     browser.click("#sign-up button[type=submit]").await;
     browser
         .text_where("#sign-up-name-error", "the name's error", |t| {
@@ -426,7 +453,7 @@ async fn bad_forms_show_errors_next_to_their_fields() {
 
     // The API's verdict (problem+json 409 naming `email`) lands next to the email field.
     browser.fill("sign-up-name", "Someone").await;
-    browser.fill("sign-up-email", &taken.email).await;
+    browser.fill("sign-up-email", &taken.user.email).await;
     browser.fill("sign-up-password", PASSWORD).await;
     browser.click("#sign-up button[type=submit]").await;
     browser
@@ -437,8 +464,8 @@ async fn bad_forms_show_errors_next_to_their_fields() {
     browser.element("#sign-up-name-error[hidden]").await;
 
     // Signed in: a project whose slug is taken is refused by the API, next to the slug.
-    browser.goto(&stack.url("/sign-in")).await;
-    browser.fill("sign-in-email", &taken.email).await;
+    browser.goto(&app.url("/sign-in")).await;
+    browser.fill("sign-in-email", &taken.user.email).await;
     browser.fill("sign-in-password", "not the password").await;
     browser.click("#sign-in button[type=submit]").await;
     browser
@@ -449,8 +476,10 @@ async fn bad_forms_show_errors_next_to_their_fields() {
     browser.fill("sign-in-password", PASSWORD).await;
     browser.click("#sign-in button[type=submit]").await;
     browser.element(".dashboard[data-ready=true]").await;
-    api.project(&taken, "taken-slug", "staging").await;
-    browser.goto(&stack.url("/projects")).await;
+    app.create_project(&taken, "taken-slug").await;
+    app.create_environment(&taken, "taken-slug", "staging", false)
+        .await;
+    browser.goto(&app.url("/projects")).await;
     browser.fill("new-project-name", "Again").await;
     browser.fill("new-project-slug", "Not A Slug").await;
     browser.fill("new-project-sleakops_project", "again").await;
@@ -478,7 +507,7 @@ async fn bad_forms_show_errors_next_to_their_fields() {
     browser.screenshot("project-errors").await;
 
     // A release with a bad commit SHA.
-    browser.goto(&stack.url("/projects/taken-slug")).await;
+    browser.goto(&app.url("/projects/taken-slug")).await;
     browser
         .element("#new-release-environment option[value=staging]")
         .await;
@@ -490,7 +519,7 @@ async fn bad_forms_show_errors_next_to_their_fields() {
         })
         .await;
     assert!(
-        api.releases(&taken, "taken-slug").await.is_empty(),
+        app.releases(&taken, "taken-slug").await.is_empty(),
         "nothing was sent"
     );
     browser.close().await;

@@ -378,7 +378,7 @@ fn http_scenarios(
     if !selection.api.is_empty() {
         eprintln!("xtask: seeding a project with {SEEDED_RELEASES} releases");
         let started = Instant::now();
-        let data = seed::seed(addr, &stack.mysql, name, SEEDED_RELEASES)?;
+        let data = seed::seed(&runtime, addr, &stack.mysql, name, SEEDED_RELEASES)?;
         eprintln!("xtask: seeded in {:.1} s", started.elapsed().as_secs_f64());
         let connections = (options.connections / 2).max(1);
         scenarios.extend(

@@ -1,32 +1,20 @@
 //! The data the API scenarios run against: a user, a project with an environment, 10,000
 //! releases (inserted in one SQL statement: the API would take minutes) and one release made
-//! through the API, so it has a real timeline.
+//! through the API, so it has a real timeline. The API calls are `faro-fixtures`'.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
-use crate::http::{self, Request};
+use faro_fixtures::{Api, fixtures::release_body};
+
 use crate::stack::mysql::{self, MysqlUrl};
 
-const TIMEOUT: Duration = Duration::from_secs(30);
 pub const SLUG: &str = "bench";
-const PASSWORD: &str = "bench password, long enough";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(transparent)]
-    Http(#[from] http::Error),
-    #[error("{what} answered {status}: {body}")]
-    Status {
-        what: &'static str,
-        status: u16,
-        body: String,
-    },
-    #[error("{what} answered JSON without `{field}`")]
-    Shape {
-        what: &'static str,
-        field: &'static str,
-    },
+    /// The fixtures assert as tests do; their panic message says which call failed and how.
+    #[error("{0}")]
+    Fixture(String),
     #[error(transparent)]
     Sql(#[from] mysql::Error),
 }
@@ -41,100 +29,29 @@ pub struct Seeded {
     pub release_id: u64,
 }
 
-fn call(
-    addr: SocketAddr,
-    what: &'static str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &serde_json::Value,
-) -> Result<serde_json::Value, Error> {
-    let body = body.to_string();
-    let mut all = vec![("Content-Type", "application/json")];
-    all.extend_from_slice(headers);
-    let request = Request {
-        method,
-        path,
-        headers: &all,
-        body: body.as_bytes(),
-    };
-    let (status, bytes) = http::exchange(addr, &request, TIMEOUT)?;
-    let text = String::from_utf8_lossy(&bytes).into_owned();
-    if !(200..300).contains(&status) {
-        return Err(Error::Status {
-            what,
-            status,
-            body: text,
-        });
-    }
-    serde_json::from_str(&text).map_err(|_| Error::Shape {
-        what,
-        field: "body",
-    })
-}
-
-fn number(
-    value: &serde_json::Value,
-    what: &'static str,
-    field: &'static str,
-) -> Result<u64, Error> {
-    value
-        .pointer(field)
-        .and_then(serde_json::Value::as_u64)
-        .ok_or(Error::Shape { what, field })
-}
-
 /// Seeds `releases` releases into the backend at `addr`, whose database is `database`.
 pub fn seed(
+    runtime: &tokio::runtime::Runtime,
     addr: SocketAddr,
     database: &MysqlUrl,
     name: &str,
     releases: u32,
 ) -> Result<Seeded, Error> {
-    let session = call(
-        addr,
-        "sign-up",
-        "POST",
-        "/api/auth/signup",
-        &[],
-        &serde_json::json!({"email": "bench@faro.test", "password": PASSWORD, "name": "Bench"}),
-    )?;
-    let token = session
-        .pointer("/token")
-        .and_then(serde_json::Value::as_str)
-        .ok_or(Error::Shape {
-            what: "sign-up",
-            field: "/token",
-        })?
-        .to_owned();
-    let user_id = number(&session, "sign-up", "/user/id")?;
-    let bearer = format!("Bearer {token}");
-    let auth = [("Authorization", bearer.as_str())];
-    let project = call(
-        addr,
-        "creating the project",
-        "POST",
-        "/api/projects",
-        &auth,
-        &serde_json::json!({
-            "slug": SLUG, "name": "Bench", "sleakops_project": "bench",
-            "repository_url": "https://example.com/bench.git", "default_branch": "main"
-        }),
-    )?;
-    let project_id = number(&project, "creating the project", "/id")?;
-    let environment = call(
-        addr,
-        "creating the environment",
-        "POST",
-        &format!("/api/projects/{SLUG}/environments"),
-        &auth,
-        &serde_json::json!({"name": "staging", "sleakops_environment": "staging"}),
-    )?;
-    let environment_id = number(&environment, "creating the environment", "/id")?;
+    let api = Api::new(format!("http://{addr}"));
+    let (owner, project_id, environment_id) = fixture(runtime, {
+        let api = api.clone();
+        async move {
+            let owner = api.signup("Bench").await;
+            let project = api.create_project(&owner, SLUG).await;
+            let staging = api.create_environment(&owner, SLUG, "staging", false).await;
+            (owner, project.id, staging.id)
+        }
+    })?;
 
     // 10^4 rows from a cross join of digits: portable between MySQL 8 and MariaDB, no
     // recursion limits.
     let seq = numbers(releases);
+    let user_id = owner.user.id;
     let statement = format!(
         "INSERT INTO `{name}`.releases (project_id, environment_id, branch, commit_sha, status, \
          requested_by, requested_at, deployed_at, finished_at, updated_at, event_seq) \
@@ -144,19 +61,35 @@ pub fn seed(
     );
     mysql::execute(database, &statement)?;
 
-    let release = call(
-        addr,
-        "creating a release",
-        "POST",
-        &format!("/api/projects/{SLUG}/releases"),
-        &[auth[0], ("Idempotency-Key", "bench-seed")],
-        &serde_json::json!({"environment": "staging", "branch": "main", "commit_sha": "abcdef1"}),
-    )?;
-    let release_id = number(&release, "creating a release", "/id")?;
+    let release = fixture(runtime, {
+        let owner = owner.clone();
+        async move {
+            api.create_release(&owner, SLUG, &release_body("staging"))
+                .await
+        }
+    })?;
     Ok(Seeded {
-        token,
+        token: owner.token,
         user_id,
-        release_id,
+        release_id: release.id,
+    })
+}
+
+/// Runs fixtures on `runtime`, their panic an [`Error`].
+fn fixture<T: Send + 'static>(
+    runtime: &tokio::runtime::Runtime,
+    calls: impl Future<Output = T> + Send + 'static,
+) -> Result<T, Error> {
+    runtime.block_on(runtime.spawn(calls)).map_err(|e| {
+        let message = match e.try_into_panic() {
+            Ok(panic) => panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "a fixture panicked".into()),
+            Err(e) => e.to_string(),
+        };
+        Error::Fixture(format!("seeding through the API failed: {message}"))
     })
 }
 

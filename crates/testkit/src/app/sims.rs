@@ -1,0 +1,75 @@
+//! The DeepSeek and SleakOps simulators, in process for one test.
+
+use super::services::Vars;
+use std::time::Duration;
+
+/// Both simulators; an app reaches them once a builder is given them.
+#[derive(Debug)]
+pub struct Sims {
+    pub deepseek: faro_sim::Running,
+    pub sleakops: faro_sim::Running,
+}
+
+/// A worker quick enough for tests: short polls, leases and retries, attempts enough for an
+/// outage to pass.
+const TEST_PACE: [(&str, &str); 10] = [
+    ("FARO_SLEAKOPS_TIMEOUT_MS", "3000"),
+    ("FARO_SLEAKOPS_BREAKER_COOL_DOWN_MS", "300"),
+    ("FARO_DEEPSEEK_TIMEOUT_MS", "5000"),
+    ("FARO_WORKER_POLL_MS", "50"),
+    ("FARO_WORKER_LEASE_MS", "1500"),
+    ("FARO_WORKER_RETRY_BASE_MS", "100"),
+    ("FARO_WORKER_RETRY_MAX_MS", "400"),
+    ("FARO_WORKER_STATUS_POLL_MS", "30"),
+    ("FARO_WORKER_STATUS_POLL_MAX_MS", "100"),
+    ("FARO_WORKER_MAX_ATTEMPTS", "100"),
+];
+
+impl Sims {
+    /// Both simulators with their defaults; SleakOps builds and deployments spend `step` in
+    /// each state.
+    pub async fn start(step: Duration) -> Self {
+        Self::start_with(
+            faro_sim::deepseek::Options::default(),
+            faro_sim::sleakops::Options {
+                step,
+                ..Default::default()
+            },
+        )
+        .await
+    }
+
+    pub async fn start_with(
+        deepseek: faro_sim::deepseek::Options,
+        sleakops: faro_sim::sleakops::Options,
+    ) -> Self {
+        Self {
+            deepseek: faro_sim::deepseek::start(deepseek)
+                .await
+                .expect("DeepSeek simulator starts"),
+            sleakops: faro_sim::sleakops::start(sleakops)
+                .await
+                .expect("SleakOps simulator starts"),
+        }
+    }
+
+    /// Points an app at these simulators, with their keys.
+    pub fn wire(&self, vars: &mut Vars) {
+        for (key, value) in [
+            ("FARO_DEEPSEEK_BASE_URL", self.deepseek.base_url.as_str()),
+            ("FARO_DEEPSEEK_API_KEY", faro_sim::deepseek::DEFAULT_KEY),
+            ("FARO_SLEAKOPS_BASE_URL", self.sleakops.base_url.as_str()),
+            ("FARO_SLEAKOPS_API_KEY", faro_sim::sleakops::DEFAULT_KEY),
+        ] {
+            vars.insert(key.to_owned(), value.to_owned());
+        }
+    }
+
+    /// [`wire`](Self::wire)s an app to these simulators, with a worker paced for tests.
+    pub fn configure(&self, vars: &mut Vars) {
+        self.wire(vars);
+        for (key, value) in TEST_PACE {
+            vars.insert(key.to_owned(), value.to_owned());
+        }
+    }
+}
