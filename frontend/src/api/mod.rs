@@ -2,6 +2,7 @@
 //! types of `faro_types`, so the compiler keeps both sides in step.
 
 mod error;
+pub mod stream;
 mod transport;
 
 pub use error::ApiError;
