@@ -7,28 +7,44 @@ use faro_types::Page;
 use leptos::prelude::*;
 
 /// A load to follow: its outcome so far (`None` while in flight) and how to run it again.
-#[derive(Debug)]
-pub struct Load<T: Send + Sync + 'static> {
-    value: Signal<Option<Result<T, ApiError>>>,
+///
+/// A plain closure rather than a signal, and [`Fetched`] hands a type-erased outcome to one
+/// non-generic view: the generic part, compiled once per loaded type, stays small.
+pub struct Load<T> {
+    value: Box<dyn Fn() -> Option<Result<T, ApiError>> + Send + Sync>,
     retry: Callback<()>,
 }
 
-impl<T: Send + Sync + 'static> Load<T> {
+impl<T> std::fmt::Debug for Load<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Load")
+    }
+}
+
+impl<T> Load<T> {
     pub fn new(
         value: impl Fn() -> Option<Result<T, ApiError>> + Send + Sync + 'static,
         retry: impl Fn() + Send + Sync + 'static,
     ) -> Self {
         Self {
-            value: Signal::derive(value),
+            value: Box::new(value),
             retry: Callback::new(move |()| retry()),
         }
     }
 }
 
-impl<T: Clone + Send + Sync + 'static> From<LocalResource<Result<T, ApiError>>> for Load<T> {
+impl<T: Clone + 'static> From<LocalResource<Result<T, ApiError>>> for Load<T> {
     fn from(resource: LocalResource<Result<T, ApiError>>) -> Self {
         Self::new(move || resource.get(), move || resource.refetch())
     }
+}
+
+/// What [`Fetched`] shows, whatever was loaded.
+enum Outcome {
+    Loading,
+    Failed(ApiError),
+    Empty,
+    Loaded(AnyView),
 }
 
 /// Shows `load` by its state; `children` gets the loaded value. With `is_empty` and `empty`,
@@ -44,22 +60,38 @@ pub fn Fetched<T, F, V>(
     children: F,
 ) -> impl IntoView
 where
-    T: Clone + Send + Sync + 'static,
+    T: 'static,
     F: Fn(T) -> V + Send + Sync + 'static,
     V: IntoView + 'static,
 {
     let Load { value, retry } = load;
-    move || match value.get() {
-        None => view! { <Loading what=what/> }.into_any(),
-        Some(Err(e)) if e.is_not_found() && not_found.is_some() => {
+    let outcome = move || match value() {
+        None => Outcome::Loading,
+        Some(Err(e)) => Outcome::Failed(e),
+        Some(Ok(v)) if is_empty.is_some_and(|is_empty| is_empty(&v)) => Outcome::Empty,
+        Some(Ok(v)) => Outcome::Loaded(children(v).into_any()),
+    };
+    show(what, Box::new(outcome), retry, empty, not_found)
+}
+
+fn show(
+    what: &'static str,
+    outcome: Box<dyn Fn() -> Outcome + Send + Sync>,
+    retry: Callback<()>,
+    empty: Option<ViewFn>,
+    not_found: Option<ViewFn>,
+) -> impl IntoView {
+    move || match outcome() {
+        Outcome::Loading => view! { <Loading what=what/> }.into_any(),
+        Outcome::Failed(e) if e.is_not_found() && not_found.is_some() => {
             not_found.as_ref().map(ViewFn::run).into_any()
         }
-        Some(Err(e)) => view! { <ErrorState error=e retry=retry/> }.into_any(),
-        Some(Ok(value)) if is_empty.is_some_and(|is_empty| is_empty(&value)) => {
+        Outcome::Failed(e) => view! { <ErrorState error=e retry=retry/> }.into_any(),
+        Outcome::Empty => {
             let empty = empty.clone();
             view! { <Empty>{empty.map(|e| e.run())}</Empty> }.into_any()
         }
-        Some(Ok(value)) => children(value).into_any(),
+        Outcome::Loaded(view) => view,
     }
 }
 

@@ -4,20 +4,14 @@ use crate::api::ApiError;
 use faro_types::Page;
 use leptos::prelude::*;
 use std::future::Future;
-use std::pin::Pin;
-
-type Fetch<T> = Box<dyn Fn(String) -> Pin<Box<dyn Future<Output = Result<Page<T>, ApiError>>>>>;
 
 /// The pages loaded after the first one of a list.
 #[derive(Debug)]
 pub struct MorePages<T: Send + Sync + 'static> {
     /// Their items, in order.
     pub items: RwSignal<Vec<T>>,
-    /// Where the next page starts; `None` at the end.
-    cursor: RwSignal<Option<String>>,
-    busy: RwSignal<bool>,
-    error: RwSignal<Option<String>>,
-    fetch: StoredValue<Fetch<T>, LocalStorage>,
+    /// The button's side, the same for every list.
+    more: LoadState,
 }
 
 impl<T: Send + Sync + 'static> Clone for MorePages<T> {
@@ -28,68 +22,85 @@ impl<T: Send + Sync + 'static> Clone for MorePages<T> {
 
 impl<T: Send + Sync + 'static> Copy for MorePages<T> {}
 
+/// Where the next page starts (`None` at the end), whether it is loading, why it failed, and
+/// how to load it.
+#[derive(Debug, Clone, Copy)]
+struct LoadState {
+    cursor: RwSignal<Option<String>>,
+    busy: RwSignal<bool>,
+    error: RwSignal<Option<String>>,
+    load: Callback<()>,
+}
+
 impl<T: Clone + Send + Sync + 'static> MorePages<T> {
     /// Follows `first`: each time it (re)loads, the pages after it start afresh from its cursor.
     /// `fetch` loads the page at a cursor.
     pub fn after<Fut>(
         first: LocalResource<Result<Page<T>, ApiError>>,
-        fetch: impl Fn(String) -> Fut + 'static,
+        fetch: impl Fn(String) -> Fut + Send + Sync + 'static,
     ) -> Self
     where
         Fut: Future<Output = Result<Page<T>, ApiError>> + 'static,
     {
-        let pages = Self {
-            items: RwSignal::new(Vec::new()),
-            cursor: RwSignal::new(None),
-            busy: RwSignal::new(false),
-            error: RwSignal::new(None),
-            fetch: StoredValue::new_local(Box::new(move |cursor| Box::pin(fetch(cursor)))),
-        };
+        let items = RwSignal::new(Vec::new());
+        let cursor = RwSignal::new(None);
+        let busy = RwSignal::new(false);
+        let error = RwSignal::new(None);
+        let load = Callback::new(move |()| {
+            let Some(next) = cursor.get_untracked() else {
+                return;
+            };
+            busy.set(true);
+            let request = fetch(next);
+            leptos::task::spawn_local(async move {
+                match request.await {
+                    Ok(Page {
+                        items: more,
+                        next_cursor,
+                    }) => {
+                        items.update(|all: &mut Vec<T>| all.extend(more));
+                        cursor.set(next_cursor);
+                        error.set(None);
+                    }
+                    Err(e) => error.set(Some(e.to_string())),
+                }
+                busy.set(false);
+            });
+        });
         Effect::new(move || {
             if let Some(Ok(page)) = first.get() {
-                pages.items.set(Vec::new());
-                pages.cursor.set(page.next_cursor);
+                items.set(Vec::new());
+                cursor.set(page.next_cursor);
             }
         });
-        pages
+        Self {
+            items,
+            more: LoadState {
+                cursor,
+                busy,
+                error,
+                load,
+            },
+        }
     }
 
-    fn load_next(self) {
-        let Some(next) = self.cursor.get_untracked() else {
-            return;
-        };
-        self.busy.set(true);
-        let request = self.fetch.with_value(|fetch| fetch(next));
-        leptos::task::spawn_local(async move {
-            match request.await {
-                Ok(Page { items, next_cursor }) => {
-                    self.items.update(|all| all.extend(items));
-                    self.cursor.set(next_cursor);
-                    self.error.set(None);
-                }
-                Err(e) => self.error.set(Some(e.to_string())),
-            }
-            self.busy.set(false);
-        });
+    /// Why the last page failed, and the button that loads the next one while there is one.
+    pub fn button(self, id: Option<&'static str>) -> impl IntoView {
+        load_more(self.more, id)
     }
 }
 
-/// Why the last page failed, and the button that loads the next one while there is one.
-#[component]
-pub fn LoadMore<T>(pages: MorePages<T>, #[prop(optional)] id: Option<&'static str>) -> impl IntoView
-where
-    T: Clone + Send + Sync + 'static,
-{
-    let MorePages {
+fn load_more(state: LoadState, id: Option<&'static str>) -> impl IntoView {
+    let LoadState {
         cursor,
         busy,
         error,
-        ..
-    } = pages;
+        load,
+    } = state;
     view! {
         <p class="form-error" role="alert" hidden=move || error.get().is_none()>{move || error.get()}</p>
         {move || cursor.get().map(|_| view! {
-            <button type="button" class="button secondary" id=id on:click=move |_| pages.load_next() disabled=move || busy.get()>
+            <button type="button" class="button secondary" id=id on:click=move |_| load.run(()) disabled=move || busy.get()>
                 {move || if busy.get() { "Loading…" } else { "Load more" }}
             </button>
         })}

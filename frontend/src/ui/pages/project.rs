@@ -7,21 +7,16 @@ use crate::state::form::{FormErrors, optional};
 use crate::state::idempotency::OnceGuard;
 use crate::ui::components::{Field, FormError, SelectField, Submit, focus_first_error, set_title};
 use crate::ui::fetched::{Fetched, no_items};
-use crate::ui::paging::{LoadMore, MorePages};
+use crate::ui::paging::MorePages;
 use faro_types::{CreateRelease, Environment, Project, ReleaseStatus};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::use_navigate;
 
 #[component]
 pub fn ProjectPage() -> impl IntoView {
-    let params = use_params_map();
-    let slug = Memo::new(move |_| params.with(|p| p.get("slug").unwrap_or_default()));
-    let project = LocalResource::new(move || {
-        let slug = slug.get();
-        async move { api::project(&slug).await }
-    });
+    let (slug, project) = super::project_of_route();
     let environments = LocalResource::new(move || {
         let slug = slug.get();
         async move { api::environments(&slug).await }
@@ -146,7 +141,7 @@ fn Releases(slug: String, environments: Signal<Vec<Environment>>) -> impl IntoVi
                     let extra = more.items.get();
                     (!extra.is_empty()).then(|| view! { <ReleaseTable releases=extra caption="More releases"/> })
                 }}
-                <LoadMore pages=more id="load-more"/>
+                {more.button(Some("load-more"))}
             </Fetched>
         </section>
     }

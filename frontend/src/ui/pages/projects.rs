@@ -5,7 +5,7 @@ use crate::state::format;
 use crate::ui::components::{Field, FormError, Submit, set_title};
 use crate::ui::fetched::{Fetched, no_items};
 use crate::ui::form::Form;
-use crate::ui::paging::{LoadMore, MorePages};
+use crate::ui::paging::MorePages;
 use faro_types::{CreateProject, Project};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
@@ -34,7 +34,7 @@ pub fn Projects() -> impl IntoView {
                             {page.items.into_iter().map(project_item).collect_view()}
                             {move || more.items.get().into_iter().map(project_item).collect_view()}
                         </ul>
-                        <LoadMore pages=more/>
+                        {more.button(None)}
                     </Fetched>
                 </section>
                 <NewProject/>

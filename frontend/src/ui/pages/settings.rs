@@ -15,16 +15,10 @@ use faro_types::{
 };
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
 
 #[component]
 pub fn Settings() -> impl IntoView {
-    let params = use_params_map();
-    let slug = Memo::new(move |_| params.with(|p| p.get("slug").unwrap_or_default()));
-    let project = LocalResource::new(move || {
-        let slug = slug.get();
-        async move { api::project(&slug).await }
-    });
+    let (_, project) = super::project_of_route();
     Effect::new(move || {
         if let Some(Ok(p)) = project.get() {
             set_title(&format!("{} settings", p.name));
