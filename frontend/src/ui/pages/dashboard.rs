@@ -86,6 +86,10 @@ pub fn Dashboard() -> impl IntoView {
 }
 
 /// No card to show: no environment in any project.
+#[expect(
+    clippy::ptr_arg,
+    reason = "`Fetched`'s `is_empty` takes a `fn(&T)` of the loaded `Vec`"
+)]
 fn no_environments(all: &Vec<(String, DeliveryMetrics)>) -> bool {
     all.iter().all(|(_, m)| m.environments.is_empty())
 }
