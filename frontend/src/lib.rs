@@ -1,21 +1,16 @@
 //! Faro in the browser: the release cockpit as a Leptos client-side app.
 //!
-//! The logic the interface relies on lives in plain modules that compile and are tested on
-//! the host (`cargo test -p faro-frontend`): the server-sent events parser ([`sse`]), the live
-//! timeline's and the chat's state machines ([`timeline`], [`chat`]), form errors ([`forms`]),
-//! the once-only submission of create requests ([`idempotency`]), formatting ([`format`]),
-//! chart geometry ([`chart`]) and the runtime configuration ([`config`]). [`api`] talks to the
-//! backend with `fetch`; [`ui`] is the interface itself.
+//! Three layers, each a folder:
+//! - [`state`]: the logic the interface relies on, in plain modules that compile and are tested
+//!   on the host (`cargo test -p faro-frontend`): the live timeline's and the chat's state
+//!   machines, form errors, the once-only submission of create requests, formatting, chart
+//!   geometry and the runtime configuration.
+//! - [`api`]: talking to the backend with `fetch`: one function per call, and the two event
+//!   streams (timeline, chat) fed through `faro_sse` into `state`.
+//! - [`ui`]: the interface itself: shared components, the frame, and one module per page.
 
 pub mod api;
-pub mod chart;
-pub mod chat;
-pub mod config;
-pub mod format;
-pub mod forms;
-pub mod idempotency;
-pub mod sse;
-pub mod timeline;
+pub mod state;
 pub mod ui;
 
 /// Mounts the app (the binary's whole `main`).

@@ -10,7 +10,6 @@
 //! appears nowhere but in the `Authorization` header: not in `Debug`, errors or logs.
 
 mod error;
-mod sse;
 mod stream;
 mod types;
 
@@ -18,7 +17,6 @@ pub use error::DeepSeekError;
 pub use faro_resilience::{
     Backoff, BreakerConfig, BreakerState, Phase, RetryPolicy, Secret, Timeouts,
 };
-pub use sse::SseParser;
 pub use stream::ChatStream;
 pub use types::{CHAT_MODEL, ChatRequest, Chunk, Completion, Message, REASONER_MODEL, Role, Usage};
 

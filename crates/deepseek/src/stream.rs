@@ -1,10 +1,10 @@
 use crate::{
     DeepSeekError, Inner,
-    sse::SseParser,
     types::{Chunk, Usage, WireChunk},
 };
 use bytes::Bytes;
 use faro_resilience::{Phase, http};
+use faro_sse::SseParser;
 use futures_util::{Stream, StreamExt, stream::BoxStream};
 use std::{
     collections::VecDeque,
@@ -87,14 +87,16 @@ impl State {
                 }
                 Ok(None) => {
                     self.eof = true;
-                    self.pending.extend(self.parser.finish());
+                    self.pending.extend(self.parser.finish().map(|e| e.data));
                 }
                 Ok(Some(Err(err))) => {
                     return self.fail(DeepSeekError::StreamInterrupted {
                         detail: http::describe(&err),
                     });
                 }
-                Ok(Some(Ok(bytes))) => self.pending.extend(self.parser.push(&bytes)),
+                Ok(Some(Ok(bytes))) => self
+                    .pending
+                    .extend(self.parser.feed(&bytes).into_iter().map(|e| e.data)),
             }
         }
     }

@@ -3,7 +3,7 @@
 
 use faro_deepseek::{
     Backoff, BreakerConfig, BreakerState, ChatRequest, Client, Config, DeepSeekError, Message,
-    Phase, REASONER_MODEL, RetryPolicy, Timeouts,
+    Phase, REASONER_MODEL, RetryPolicy, Timeouts, Usage,
 };
 use faro_sim::{
     Faults, Running,
@@ -39,6 +39,19 @@ fn config(base_url: &str) -> Config {
 
 fn client(base_url: &str) -> Client {
     Client::new(config(base_url)).expect("client")
+}
+
+/// The whole answer to `request` as a stream that did start, or why it broke off.
+async fn stream_text(
+    client: &Client,
+    request: &ChatRequest,
+) -> Result<(String, Option<Usage>), DeepSeekError> {
+    client
+        .chat_stream(request)
+        .await
+        .expect("the stream starts")
+        .collect_text()
+        .await
 }
 
 fn request(text: &str) -> ChatRequest {
@@ -121,11 +134,7 @@ async fn streams_token_by_token_with_usage_at_the_end() {
     assert_eq!(usage.expect("usage").completion_tokens, pieces.len() as u32);
     assert_eq!(finish.as_deref(), Some("stop"));
 
-    let (text, usage) = client
-        .chat_stream(&request("again").model(REASONER_MODEL))
-        .await
-        .expect("stream starts")
-        .collect_text()
+    let (text, usage) = stream_text(&client, &request("again").model(REASONER_MODEL))
         .await
         .expect("whole stream");
     assert_eq!(text, expected(REASONER_MODEL, "again"));
@@ -235,13 +244,7 @@ async fn retries_429_500_503_and_dropped_connections_within_the_bound() {
     // A stream is retried too, as long as it has not started.
     sim.control.reset();
     sim.control.set_faults(Faults::status(503).times(1));
-    client
-        .chat_stream(&request("x"))
-        .await
-        .expect("retried")
-        .collect_text()
-        .await
-        .expect("whole");
+    stream_text(&client, &request("x")).await.expect("whole");
     assert_eq!(sim.control.requests(CHAT), 2);
 }
 
@@ -290,11 +293,7 @@ async fn first_byte_total_and_idle_timeouts() {
     });
     config.stream_timeout = Duration::from_millis(400);
     let client = Client::new(config.clone()).expect("client");
-    let err = client
-        .chat_stream(&request("a long answer"))
-        .await
-        .expect("starts")
-        .collect_text()
+    let err = stream_text(&client, &request("a long answer"))
         .await
         .expect_err("too long");
     assert!(
@@ -315,11 +314,7 @@ async fn first_byte_total_and_idle_timeouts() {
     });
     config.stream_timeout = Duration::from_secs(10);
     let client = Client::new(config).expect("client");
-    let err = client
-        .chat_stream(&request("x"))
-        .await
-        .expect("starts")
-        .collect_text()
+    let err = stream_text(&client, &request("x"))
         .await
         .expect_err("stalls");
     assert!(
@@ -481,11 +476,7 @@ async fn server_sent_events_split_across_reads_are_reassembled() {
         "data: [DONE]\n\n",
     );
     let base = raw_server(body).await;
-    let (text, usage) = client(&base)
-        .chat_stream(&request("x"))
-        .await
-        .expect("starts")
-        .collect_text()
+    let (text, usage) = stream_text(&client(&base), &request("x"))
         .await
         .expect("whole stream");
     assert_eq!(text, "Grüße aus 日本");
@@ -497,11 +488,7 @@ async fn a_malformed_chunk_or_a_missing_done_is_an_error() {
     let base =
         raw_server("data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\ndata: {not json\n\n")
             .await;
-    let err = client(&base)
-        .chat_stream(&request("x"))
-        .await
-        .expect("starts")
-        .collect_text()
+    let err = stream_text(&client(&base), &request("x"))
         .await
         .expect_err("malformed");
     assert!(
@@ -510,11 +497,7 @@ async fn a_malformed_chunk_or_a_missing_done_is_an_error() {
     );
 
     let base = raw_server("data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\n").await;
-    let err = client(&base)
-        .chat_stream(&request("x"))
-        .await
-        .expect("starts")
-        .collect_text()
+    let err = stream_text(&client(&base), &request("x"))
         .await
         .expect_err("no [DONE]");
     assert!(

@@ -2,6 +2,7 @@
 //! types of `faro_types`, so the compiler keeps both sides in step.
 
 mod error;
+pub mod stream;
 mod transport;
 
 pub use error::ApiError;
@@ -114,20 +115,18 @@ pub async fn me() -> Result<Option<User>, ApiError> {
 }
 
 pub async fn signup(request: &SignupRequest) -> Result<Session, ApiError> {
-    json(Call {
-        method: "POST",
-        path: "/api/auth/signup",
-        json: body(request),
-        expect_unauthorized: true,
-        ..Call::default()
-    })
-    .await
+    start_session("/api/auth/signup", request).await
 }
 
 pub async fn login(request: &LoginRequest) -> Result<Session, ApiError> {
+    start_session("/api/auth/login", request).await
+}
+
+/// A 401 here is a refused sign-in, not a session that ended.
+async fn start_session<B: Serialize>(path: &str, request: &B) -> Result<Session, ApiError> {
     json(Call {
         method: "POST",
-        path: "/api/auth/login",
+        path,
         json: body(request),
         expect_unauthorized: true,
         ..Call::default()

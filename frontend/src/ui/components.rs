@@ -1,45 +1,12 @@
-//! The building blocks every page uses: labelled fields with their errors, the states of
-//! loading, emptiness and failure, status badges and times.
+//! The building blocks every page uses: labelled fields with their errors, status badges and
+//! times.
 
-use crate::api::ApiError;
-use crate::format;
-use crate::forms::FormErrors;
+use crate::state::form::FormErrors;
+use crate::state::format;
 use chrono::{DateTime, Utc};
 use faro_types::ReleaseStatus;
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
-
-/// "Loading …" with a live region, so screen readers hear it too.
-#[component]
-pub fn Loading(what: &'static str) -> impl IntoView {
-    view! {
-        <p class="state loading" role="status" aria-live="polite">
-            <span class="spinner" aria-hidden="true"></span>
-            {format!("Loading {what}…")}
-        </p>
-    }
-}
-
-/// A failed load: what went wrong, the request id to quote, and a way to try again.
-#[component]
-pub fn ErrorState(error: ApiError, #[prop(into)] retry: Callback<()>) -> impl IntoView {
-    let request_id = error.request_id().map(str::to_owned);
-    view! {
-        <div class="state error-state" role="alert">
-            <p>{error.to_string()}</p>
-            {request_id.map(|id| view! { <p class="muted small">"Request id: " <code>{id}</code></p> })}
-            <button type="button" class="button secondary" on:click=move |_| retry.run(())>
-                "Try again"
-            </button>
-        </div>
-    }
-}
-
-/// Nothing to show yet, and what to do about it.
-#[component]
-pub fn Empty(children: Children) -> impl IntoView {
-    view! { <div class="state empty">{children()}</div> }
-}
 
 pub fn status_class(status: ReleaseStatus) -> &'static str {
     match status {
@@ -117,7 +84,87 @@ pub fn focus_first_error(form: &str, errors: &FormErrors) {
     }
 }
 
-/// A labelled input whose error (ours or the API's) shows right below it.
+/// What [`Field`] and [`SelectField`] share: the control's ids (`{form}-{name}`,
+/// and its hint's and error's after it), its error, and the lines below it.
+#[derive(Debug, Clone)]
+struct Control {
+    id: String,
+    error_id: String,
+    hint_id: String,
+    name: &'static str,
+    errors: RwSignal<FormErrors>,
+}
+
+impl Control {
+    fn new(form: &str, name: &'static str, errors: RwSignal<FormErrors>) -> Self {
+        let id = format!("{form}-{name}");
+        Self {
+            error_id: format!("{id}-error"),
+            hint_id: format!("{id}-hint"),
+            id,
+            name,
+            errors,
+        }
+    }
+
+    fn error(&self) -> impl Fn() -> Option<String> + Copy + Send + Sync + use<> {
+        let (errors, name) = (self.errors, self.name);
+        move || errors.with(|e| e.field(name))
+    }
+
+    /// `aria-invalid`.
+    fn invalid(&self) -> impl Fn() -> Option<&'static str> + Copy + Send + Sync + use<> {
+        let error = self.error();
+        move || error().is_some().then_some("true")
+    }
+
+    /// `aria-describedby`: the hint's id if there is a hint and the error's while there is an
+    /// error; with `only_one`, the error's alone while there is one.
+    fn described(
+        &self,
+        hint: Option<&'static str>,
+        only_one: bool,
+    ) -> impl Fn() -> Option<String> + Send + Sync + use<> {
+        let (error, error_id, hint_id) =
+            (self.error(), self.error_id.clone(), self.hint_id.clone());
+        move || {
+            let mut ids = Vec::new();
+            if hint.is_some() {
+                ids.push(hint_id.clone());
+            }
+            if error().is_some() {
+                if only_one {
+                    ids.clear();
+                }
+                ids.push(error_id.clone());
+            }
+            (!ids.is_empty()).then(|| ids.join(" "))
+        }
+    }
+
+    /// The frame: the label, the control, its hint and its error below.
+    fn frame(
+        self,
+        label: impl IntoView + 'static,
+        control: impl IntoView + 'static,
+        hint: Option<&'static str>,
+    ) -> impl IntoView {
+        let error = self.error();
+        view! {
+            <div class="field" class:invalid=move || error().is_some()>
+                <label for=self.id>{label}</label>
+                {control}
+                {hint.map(|h| view! { <p class="hint" id=self.hint_id>{h}</p> })}
+                <p class="field-error" id=self.error_id hidden=move || error().is_none()>
+                    {error}
+                </p>
+            </div>
+        }
+    }
+}
+
+/// A labelled input whose error (ours or the API's) shows right below it; with `rows`, a
+/// multi-line one.
 #[component]
 pub fn Field(
     #[prop(into)] form: String,
@@ -130,45 +177,44 @@ pub fn Field(
     #[prop(optional)] autocomplete: Option<&'static str>,
     #[prop(optional)] placeholder: Option<&'static str>,
     #[prop(optional)] required: bool,
+    /// A `<textarea>` of this many rows instead of an `<input>`.
+    #[prop(optional)]
+    rows: Option<u32>,
 ) -> impl IntoView {
-    let id = format!("{form}-{name}");
-    let error_id = format!("{id}-error");
-    let hint_id = format!("{id}-hint");
-    let error = move || errors.with(|e| e.field(name));
-    let described = {
-        let (error_id, hint_id) = (error_id.clone(), hint_id.clone());
-        move || {
-            let mut ids = Vec::new();
-            if hint.is_some() {
-                ids.push(hint_id.clone());
-            }
-            if error().is_some() {
-                ids.push(error_id.clone());
-            }
-            (!ids.is_empty()).then(|| ids.join(" "))
-        }
-    };
-    view! {
-        <div class="field" class:invalid=move || error().is_some()>
-            <label for=id.clone()>{label}{required.then_some(view! { <span class="required" aria-hidden="true">" *"</span> })}</label>
+    let control = Control::new(&form, name, errors);
+    let input = match rows {
+        None => view! {
             <input
-                id=id
+                id=control.id.clone()
                 name=name
                 type=kind
                 autocomplete=autocomplete
                 placeholder=placeholder
                 required=required
-                aria-invalid=move || error().is_some().then_some("true")
-                aria-describedby=described
+                aria-invalid=control.invalid()
+                aria-describedby=control.described(hint, false)
                 prop:value=move || value.get()
                 on:input=move |ev| value.set(event_target_value(&ev))
             />
-            {hint.map(|h| view! { <p class="hint" id=hint_id>{h}</p> })}
-            <p class="field-error" id=error_id hidden=move || error().is_none()>
-                {error}
-            </p>
-        </div>
-    }
+        }
+        .into_any(),
+        Some(rows) => view! {
+            <textarea
+                id=control.id.clone()
+                name=name
+                rows=rows
+                aria-invalid=control.invalid()
+                aria-describedby=control.described(hint, true)
+                prop:value=move || value.get()
+                on:input=move |ev| value.set(event_target_value(&ev))
+            ></textarea>
+        }
+        .into_any(),
+    };
+    let label = view! {
+        {label}{required.then_some(view! { <span class="required" aria-hidden="true">" *"</span> })}
+    };
+    control.frame(label, input, hint)
 }
 
 /// A labelled select with the same error handling as [`Field`].
@@ -183,85 +229,29 @@ pub fn SelectField(
     #[prop(into)]
     options: Signal<Vec<(String, String)>>,
 ) -> impl IntoView {
-    let id = format!("{form}-{name}");
-    let error_id = format!("{id}-error");
-    let error = move || errors.with(|e| e.field(name));
-    let described = {
-        let error_id = error_id.clone();
-        move || error().is_some().then(|| error_id.clone())
+    let control = Control::new(&form, name, errors);
+    let select = view! {
+        <select
+            id=control.id.clone()
+            name=name
+            aria-invalid=control.invalid()
+            aria-describedby=control.described(None, true)
+            prop:value=move || value.get()
+            on:change=move |ev| value.set(event_target_value(&ev))
+        >
+            {move || {
+                options
+                    .get()
+                    .into_iter()
+                    .map(|(v, l)| {
+                        let selected = value.get_untracked() == v;
+                        view! { <option value=v selected=selected>{l}</option> }
+                    })
+                    .collect_view()
+            }}
+        </select>
     };
-    view! {
-        <div class="field" class:invalid=move || error().is_some()>
-            <label for=id.clone()>{label}</label>
-            <select
-                id=id
-                name=name
-                aria-invalid=move || error().is_some().then_some("true")
-                aria-describedby=described
-                prop:value=move || value.get()
-                on:change=move |ev| value.set(event_target_value(&ev))
-            >
-                {move || {
-                    options
-                        .get()
-                        .into_iter()
-                        .map(|(v, l)| {
-                            let selected = value.get_untracked() == v;
-                            view! { <option value=v selected=selected>{l}</option> }
-                        })
-                        .collect_view()
-                }}
-            </select>
-            <p class="field-error" id=error_id hidden=move || error().is_none()>
-                {error}
-            </p>
-        </div>
-    }
-}
-
-/// A labelled multi-line input.
-#[component]
-pub fn TextArea(
-    #[prop(into)] form: String,
-    name: &'static str,
-    label: &'static str,
-    value: RwSignal<String>,
-    errors: RwSignal<FormErrors>,
-    #[prop(default = 6)] rows: u32,
-    #[prop(optional)] hint: Option<&'static str>,
-) -> impl IntoView {
-    let id = format!("{form}-{name}");
-    let error_id = format!("{id}-error");
-    let hint_id = format!("{id}-hint");
-    let error = move || errors.with(|e| e.field(name));
-    let described = {
-        let (error_id, hint_id) = (error_id.clone(), hint_id.clone());
-        move || {
-            if error().is_some() {
-                Some(error_id.clone())
-            } else {
-                hint.map(|_| hint_id.clone())
-            }
-        }
-    };
-    view! {
-        <div class="field" class:invalid=move || error().is_some()>
-            <label for=id.clone()>{label}</label>
-            <textarea
-                id=id
-                name=name
-                rows=rows
-                aria-invalid=move || error().is_some().then_some("true")
-                aria-describedby=described
-                prop:value=move || value.get()
-                on:input=move |ev| value.set(event_target_value(&ev))
-            ></textarea>
-            {hint.map(|h| view! { <p class="hint" id=hint_id>{h}</p> })}
-            <p class="field-error" id=error_id hidden=move || error().is_none()>
-                {error}
-            </p>
-        </div>
-    }
+    control.frame(label, select, None)
 }
 
 /// The error of a form that belongs to no field, above its buttons.

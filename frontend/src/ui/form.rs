@@ -4,7 +4,7 @@
 
 use super::components::focus_first_error;
 use crate::api::ApiError;
-use crate::forms::FormErrors;
+use crate::state::form::FormErrors;
 use faro_types::FieldError;
 use leptos::prelude::*;
 use std::future::Future;

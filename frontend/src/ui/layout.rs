@@ -3,7 +3,7 @@
 
 use super::session::{Auth, use_session};
 use crate::api;
-use crate::config::RuntimeConfig;
+use crate::state::config::RuntimeConfig;
 use faro_types::{NoticeLevel, OpsStatus};
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;

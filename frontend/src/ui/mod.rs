@@ -1,14 +1,15 @@
 //! The interface: the router, the frame around every page, and the pages.
 
-pub mod charts;
+pub mod chart;
 pub mod components;
+pub mod fetched;
 mod form;
 mod layout;
-pub mod live;
 mod pages;
+pub mod paging;
 pub mod session;
 
-use crate::config::{self, RuntimeConfig};
+use crate::state::config::{self, RuntimeConfig};
 use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;

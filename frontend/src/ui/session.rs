@@ -1,7 +1,7 @@
 //! Who is signed in. The session itself is an HttpOnly cookie the app never sees: on start the
 //! app asks `/api/me`, and any 401 later means the session ended.
 
-use super::components::Loading;
+use super::fetched::Loading;
 use crate::api;
 use faro_types::User;
 use leptos::prelude::*;

@@ -3,8 +3,8 @@
 use crate::api::{self, ApiError};
 use crate::ui::components::{Field, FormError, Submit, set_title};
 use crate::ui::form::Form;
-use crate::ui::session::{Auth, safe_next, use_session};
-use faro_types::{LoginRequest, Problem, ProblemType, SignupRequest};
+use crate::ui::session::{Auth, Session, safe_next, use_session};
+use faro_types::{LoginRequest, Problem, ProblemType, Session as SignedIn, SignupRequest};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
@@ -25,7 +25,7 @@ pub fn SignIn() -> impl IntoView {
     set_title("Sign in");
     let session = use_session();
     let next = next_path();
-    let navigate = use_navigate();
+    let done = go_on(session, next);
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let form = Form::new(FORM_IN, &["email", "password"]);
@@ -36,7 +36,6 @@ pub fn SignIn() -> impl IntoView {
             email: email.get_untracked().trim().to_owned(),
             password: password.get_untracked(),
         };
-        let navigate = navigate.clone();
         let checked = request.validate();
         // A 401 here is a wrong password, not a session that ended.
         let sent = async move {
@@ -52,18 +51,10 @@ pub fn SignIn() -> impl IntoView {
                 }
             })
         };
-        form.submit(checked, sent, move |signed| {
-            session.signed_in(signed.user);
-            navigate(&next.get_untracked(), NavigateOptions::default());
-        });
+        form.submit(checked, sent, done.clone());
     };
 
-    move || {
-        if let Auth::SignedIn(_) = session.auth.get()
-            && !form.busy.get_untracked()
-        {
-            return view! { <Redirect path=next.get_untracked()/> }.into_any();
-        }
+    let page = move || {
         view! {
             <section class="auth panel" aria-labelledby="sign-in-title">
                 <h1 id="sign-in-title">"Sign in to Faro"</h1>
@@ -79,16 +70,15 @@ pub fn SignIn() -> impl IntoView {
                 <p class="muted">"New to Faro? " <a href=move || format!("/sign-up?next={}", api::encode(&next.get()))>"Create an account"</a></p>
             </section>
         }
-        .into_any()
-    }
+    };
+    view! { <UnlessSignedIn form=form next=next page=page/> }
 }
 
 #[component]
 pub fn SignUp() -> impl IntoView {
     set_title("Create an account");
-    let session = use_session();
     let next = next_path();
-    let navigate = use_navigate();
+    let done = go_on(use_session(), next);
     let name = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
@@ -101,24 +91,15 @@ pub fn SignUp() -> impl IntoView {
             password: password.get_untracked(),
             name: name.get_untracked().trim().to_owned(),
         };
-        let navigate = navigate.clone();
         let checked = request.validate();
         form.submit(
             checked,
             async move { api::signup(&request).await },
-            move |signed| {
-                session.signed_in(signed.user);
-                navigate(&next.get_untracked(), NavigateOptions::default());
-            },
+            done.clone(),
         );
     };
 
-    move || {
-        if let Auth::SignedIn(_) = session.auth.get()
-            && !form.busy.get_untracked()
-        {
-            return view! { <Redirect path=next.get_untracked()/> }.into_any();
-        }
+    let page = move || {
         view! {
             <section class="auth panel" aria-labelledby="sign-up-title">
                 <h1 id="sign-up-title">"Create your Faro account"</h1>
@@ -133,6 +114,34 @@ pub fn SignUp() -> impl IntoView {
                 <p class="muted">"Already have an account? " <a href=move || format!("/sign-in?next={}", api::encode(&next.get()))>"Sign in"</a></p>
             </section>
         }
-        .into_any()
+    };
+    view! { <UnlessSignedIn form=form next=next page=page/> }
+}
+
+/// Once signed in: the session knows the user, and the app goes on to `next`.
+fn go_on(session: Session, next: Signal<String>) -> impl Fn(SignedIn) + Clone + 'static {
+    let navigate = use_navigate();
+    move |signed: SignedIn| {
+        session.signed_in(signed.user);
+        navigate(&next.get_untracked(), NavigateOptions::default());
+    }
+}
+
+/// Shows `page`, unless the visitor is signed in already (and not by this very form): then on
+/// to `next`.
+#[component]
+fn UnlessSignedIn<P, V>(form: Form, next: Signal<String>, page: P) -> impl IntoView
+where
+    P: Fn() -> V + Send + Sync + 'static,
+    V: IntoView + 'static,
+{
+    let session = use_session();
+    move || {
+        if let Auth::SignedIn(_) = session.auth.get()
+            && !form.busy.get_untracked()
+        {
+            return view! { <Redirect path=next.get_untracked()/> }.into_any();
+        }
+        page().into_any()
     }
 }

@@ -3,8 +3,9 @@
 
 use super::release_list::ReleaseTable;
 use crate::api::{self, ApiError};
-use crate::ui::charts::MetricCard;
-use crate::ui::components::{Empty, ErrorState, Loading, set_title};
+use crate::ui::chart::MetricCard;
+use crate::ui::components::set_title;
+use crate::ui::fetched::{Fetched, no_items};
 use faro_types::{DeliveryMetrics, Project, Window};
 use leptos::prelude::*;
 
@@ -44,28 +45,22 @@ pub fn Dashboard() -> impl IntoView {
                         <h2 id="projects-title">"Your projects"</h2>
                         <a class="button secondary small" href="/projects#new-project">"New project"</a>
                     </div>
-                    {move || match projects.get() {
-                        None => view! { <Loading what="projects"/> }.into_any(),
-                        Some(Err(e)) => view! { <ErrorState error=e retry=move || projects.refetch()/> }.into_any(),
-                        Some(Ok(page)) if page.items.is_empty() => view! {
-                            <Empty>
-                                <p>"You are not in any project yet."</p>
-                                <p><a href="/projects#new-project">"Create your first project"</a>" or ask an owner to add you."</p>
-                            </Empty>
-                        }.into_any(),
-                        Some(Ok(page)) => view! { <ProjectList projects=page.items/> }.into_any(),
-                    }}
+                    <Fetched what="projects" load=projects is_empty=no_items
+                        empty={|| view! {
+                            <p>"You are not in any project yet."</p>
+                            <p><a href="/projects#new-project">"Create your first project"</a>" or ask an owner to add you."</p>
+                        }}
+                        let:page>
+                        <ProjectList projects=page.items/>
+                    </Fetched>
                 </section>
                 <section class="panel wide" aria-labelledby="recent-title">
                     <h2 id="recent-title">"Recent releases"</h2>
-                    {move || match recent.get() {
-                        None => view! { <Loading what="releases"/> }.into_any(),
-                        Some(Err(e)) => view! { <ErrorState error=e retry=move || recent.refetch()/> }.into_any(),
-                        Some(Ok(list)) if list.is_empty() => view! {
-                            <Empty><p>"No releases yet. Start one from a project's page."</p></Empty>
-                        }.into_any(),
-                        Some(Ok(list)) => view! { <ReleaseTable releases=list show_project=true caption="Recent releases across your projects"/> }.into_any(),
-                    }}
+                    <Fetched what="releases" load=recent is_empty=Vec::is_empty
+                        empty={|| view! { <p>"No releases yet. Start one from a project's page."</p> }}
+                        let:list>
+                        <ReleaseTable releases=list show_project=true caption="Recent releases across your projects"/>
+                    </Fetched>
                 </section>
             </div>
             <section class="panel" aria-labelledby="metrics-title">
@@ -73,28 +68,30 @@ pub fn Dashboard() -> impl IntoView {
                     <h2 id="metrics-title">"Delivery"</h2>
                     <WindowPicker window=window/>
                 </div>
-                {move || match metrics.get() {
-                    None => view! { <Loading what="delivery metrics"/> }.into_any(),
-                    Some(Err(e)) => view! { <ErrorState error=e retry=move || metrics.refetch()/> }.into_any(),
-                    Some(Ok(all)) => {
-                        let cards: Vec<_> = all
+                <Fetched what="delivery metrics" load=metrics
+                    is_empty=no_environments
+                    empty={|| view! { <p>"Metrics appear once a project has environments."</p> }}
+                    let:all>
+                    <div class="card-grid">
+                        {all
                             .into_iter()
                             .flat_map(|(project, m)| m.environments.into_iter().map(move |e| (project.clone(), e)))
-                            .collect();
-                        if cards.is_empty() {
-                            view! { <Empty><p>"Metrics appear once a project has environments."</p></Empty> }.into_any()
-                        } else {
-                            view! {
-                                <div class="card-grid">
-                                    {cards.into_iter().map(|(project, m)| view! { <MetricCard project=project metrics=m/> }).collect_view()}
-                                </div>
-                            }.into_any()
-                        }
-                    }
-                }}
+                            .map(|(project, m)| view! { <MetricCard project=project metrics=m/> })
+                            .collect_view()}
+                    </div>
+                </Fetched>
             </section>
         </div>
     }
+}
+
+/// No card to show: no environment in any project.
+#[expect(
+    clippy::ptr_arg,
+    reason = "`Fetched`'s `is_empty` takes a `fn(&T)` of the loaded `Vec`"
+)]
+fn no_environments(all: &Vec<(String, DeliveryMetrics)>) -> bool {
+    all.iter().all(|(_, m)| m.environments.is_empty())
 }
 
 #[component]
@@ -106,7 +103,7 @@ fn ProjectList(projects: Vec<Project>) -> impl IntoView {
                 .map(|p| view! {
                     <li>
                         <a href=format!("/projects/{}", p.slug)>{p.name}</a>
-                        <span class="muted small">{format!(" {} · {}", p.slug, crate::format::role_label(p.role))}</span>
+                        <span class="muted small">{format!(" {} · {}", p.slug, crate::state::format::role_label(p.role))}</span>
                     </li>
                 })
                 .collect_view()}

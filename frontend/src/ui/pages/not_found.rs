@@ -5,10 +5,27 @@ use leptos::prelude::*;
 pub fn NotFound() -> impl IntoView {
     set_title("Not found");
     view! {
+        <Missing title="Nothing here"
+            why="This address leads nowhere in Faro. It may have been mistyped, or what it showed was deleted."
+            link=("/", "Go to the dashboard")/>
+    }
+}
+
+/// What a page shows for something that is not there (or not the caller's to see), and where
+/// to go instead.
+#[component]
+pub fn Missing(
+    title: &'static str,
+    why: &'static str,
+    /// (address, text) of the way out.
+    #[prop(optional)]
+    link: Option<(&'static str, &'static str)>,
+) -> impl IntoView {
+    view! {
         <section class="panel">
-            <h1>"Nothing here"</h1>
-            <p>"This address leads nowhere in Faro. It may have been mistyped, or what it showed was deleted."</p>
-            <p><a href="/">"Go to the dashboard"</a></p>
+            <h1>{title}</h1>
+            <p>{why}</p>
+            {link.map(|(href, text)| view! { <p><a href=href>{text}</a></p> })}
         </section>
     }
 }

@@ -1,26 +1,22 @@
 //! A project: its releases (filtered, page by page) and the "New release" form.
 
+use super::not_found::Missing;
 use super::release_list::ReleaseTable;
-use crate::api::{self, ReleaseFilter};
-use crate::forms::{FormErrors, optional};
-use crate::idempotency::OnceGuard;
-use crate::ui::components::{
-    Empty, ErrorState, Field, FormError, Loading, SelectField, Submit, focus_first_error, set_title,
-};
-use faro_types::{CreateRelease, Environment, Project, Release, ReleaseStatus};
+use crate::api::{self, ApiError, ReleaseFilter};
+use crate::state::form::{FormErrors, optional};
+use crate::state::idempotency::OnceGuard;
+use crate::ui::components::{Field, FormError, SelectField, Submit, focus_first_error, set_title};
+use crate::ui::fetched::{Fetched, no_items};
+use crate::ui::paging::MorePages;
+use faro_types::{CreateRelease, Environment, Project, ReleaseStatus};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
-use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::hooks::use_navigate;
 
 #[component]
 pub fn ProjectPage() -> impl IntoView {
-    let params = use_params_map();
-    let slug = Memo::new(move |_| params.with(|p| p.get("slug").unwrap_or_default()));
-    let project = LocalResource::new(move || {
-        let slug = slug.get();
-        async move { api::project(&slug).await }
-    });
+    let (slug, project) = super::project_of_route();
     let environments = LocalResource::new(move || {
         let slug = slug.get();
         async move { api::environments(&slug).await }
@@ -31,45 +27,49 @@ pub fn ProjectPage() -> impl IntoView {
         }
     });
 
-    move || match project.get() {
-        None => view! { <Loading what="the project"/> }.into_any(),
-        Some(Err(e)) if e.is_not_found() => view! {
-            <section class="panel">
-                <h1>"No such project"</h1>
-                <p>"It does not exist, or you are not one of its members."</p>
-                <p><a href="/projects">"All projects"</a></p>
-            </section>
-        }
-        .into_any(),
-        Some(Err(e)) => view! { <ErrorState error=e retry=move || project.refetch()/> }.into_any(),
-        Some(Ok(p)) => {
-            let envs = Signal::derive(move || match environments.get() {
-                Some(Ok(list)) => list,
-                _ => Vec::new(),
-            });
-            view! {
-                <div class="page">
-                    <nav class="crumbs" aria-label="Breadcrumb"><a href="/projects">"Projects"</a>" / "</nav>
-                    <div class="page-head">
-                        <h1>{p.name.clone()}</h1>
-                        <a class="button secondary small" href=format!("/projects/{}/settings", p.slug)>"Settings, environments and members"</a>
-                    </div>
-                    <p class="muted">
-                        {format!("{} · SleakOps project {} · default branch {} · your role: {}",
-                            p.slug, p.sleakops_project, p.default_branch, crate::format::role_label(p.role))}
-                    </p>
-                    <div class="columns">
-                        <Releases slug=p.slug.clone() environments=envs/>
-                        {if p.role.can_write() {
-                            view! { <NewRelease project=p.clone() environments=envs/> }.into_any()
-                        } else {
-                            view! { <section class="panel"><p class="muted">"Viewers follow releases; a maintainer or owner starts them."</p></section> }.into_any()
-                        }}
-                    </div>
-                </div>
-            }
-            .into_any()
-        }
+    view! {
+        <Fetched what="the project" load=project
+            not_found={|| view! {
+                <Missing title="No such project" why="It does not exist, or you are not one of its members."
+                    link=("/projects", "All projects")/>
+            }}
+            let:p>
+            <ProjectView project=p environments=environments/>
+        </Fetched>
+    }
+}
+
+/// The project's page once it is loaded.
+#[component]
+fn ProjectView(
+    project: Project,
+    environments: LocalResource<Result<Vec<Environment>, ApiError>>,
+) -> impl IntoView {
+    let p = project;
+    let envs = Signal::derive(move || match environments.get() {
+        Some(Ok(list)) => list,
+        _ => Vec::new(),
+    });
+    view! {
+        <div class="page">
+            <nav class="crumbs" aria-label="Breadcrumb"><a href="/projects">"Projects"</a>" / "</nav>
+            <div class="page-head">
+                <h1>{p.name.clone()}</h1>
+                <a class="button secondary small" href=format!("/projects/{}/settings", p.slug)>"Settings, environments and members"</a>
+            </div>
+            <p class="muted">
+                {format!("{} · SleakOps project {} · default branch {} · your role: {}",
+                    p.slug, p.sleakops_project, p.default_branch, crate::state::format::role_label(p.role))}
+            </p>
+            <div class="columns">
+                <Releases slug=p.slug.clone() environments=envs/>
+                {if p.role.can_write() {
+                    view! { <NewRelease project=p.clone() environments=envs/> }.into_any()
+                } else {
+                    view! { <section class="panel"><p class="muted">"Viewers follow releases; a maintainer or owner starts them."</p></section> }.into_any()
+                }}
+            </div>
+        </div>
     }
 }
 
@@ -91,33 +91,10 @@ fn Releases(slug: String, environments: Signal<Vec<Environment>>) -> impl IntoVi
         let slug = slug.get_value();
         async move { api::releases(&slug, &filter, None).await }
     });
-    let more = RwSignal::new(Vec::<Release>::new());
-    let cursor = RwSignal::new(None::<String>);
-    let loading_more = RwSignal::new(false);
-    let more_error = RwSignal::new(None::<String>);
-    Effect::new(move || {
-        if let Some(Ok(page)) = first.get() {
-            more.set(Vec::new());
-            cursor.set(page.next_cursor);
-        }
+    let more = MorePages::after(first, move |cursor| {
+        let (slug, filter) = (slug.get_value(), filter.get_untracked());
+        async move { api::releases(&slug, &filter, Some(&cursor)).await }
     });
-    let load_more = move |_| {
-        let Some(next) = cursor.get_untracked() else {
-            return;
-        };
-        loading_more.set(true);
-        leptos::task::spawn_local(async move {
-            match api::releases(&slug.get_value(), &filter.get_untracked(), Some(&next)).await {
-                Ok(page) => {
-                    more.update(|m| m.extend(page.items));
-                    cursor.set(page.next_cursor);
-                    more_error.set(None);
-                }
-                Err(e) => more_error.set(Some(e.to_string())),
-            }
-            loading_more.set(false);
-        });
-    };
     let no_errors = RwSignal::new(FormErrors::none());
     let env_options = Signal::derive(move || {
         std::iter::once((String::new(), "All environments".to_owned()))
@@ -134,7 +111,7 @@ fn Releases(slug: String, environments: Signal<Vec<Environment>>) -> impl IntoVi
             .chain(ReleaseStatus::ALL.into_iter().map(|s| {
                 (
                     s.as_str().to_owned(),
-                    crate::format::status_label(s).to_owned(),
+                    crate::state::format::status_label(s).to_owned(),
                 )
             }))
             .collect::<Vec<_>>()
@@ -152,30 +129,20 @@ fn Releases(slug: String, environments: Signal<Vec<Environment>>) -> impl IntoVi
                 <Field form="filter" name="branch" label="Branch" value=branch errors=no_errors/>
                 <button type="submit" class="button secondary">"Filter"</button>
             </form>
-            {move || match first.get() {
-                None => view! { <Loading what="releases"/> }.into_any(),
-                Some(Err(e)) => view! { <ErrorState error=e retry=move || first.refetch()/> }.into_any(),
-                Some(Ok(page)) if page.items.is_empty() => view! {
-                    <Empty><p>{if filter.get() == ReleaseFilter::default() {
-                        "No releases yet."
-                    } else {
-                        "No release matches these filters."
-                    }}</p></Empty>
-                }.into_any(),
-                Some(Ok(page)) => view! {
-                    <ReleaseTable releases=page.items caption="Releases of this project, newest first"/>
-                    {move || {
-                        let extra = more.get();
-                        (!extra.is_empty()).then(|| view! { <ReleaseTable releases=extra caption="More releases"/> })
-                    }}
-                    <p class="form-error" role="alert" hidden=move || more_error.get().is_none()>{move || more_error.get()}</p>
-                    {move || cursor.get().map(|_| view! {
-                        <button type="button" class="button secondary" id="load-more" on:click=load_more disabled=move || loading_more.get()>
-                            {move || if loading_more.get() { "Loading…" } else { "Load more" }}
-                        </button>
-                    })}
-                }.into_any(),
-            }}
+            <Fetched what="releases" load=first is_empty=no_items
+                empty={move || view! { <p>{if filter.get() == ReleaseFilter::default() {
+                    "No releases yet."
+                } else {
+                    "No release matches these filters."
+                }}</p> }}
+                let:page>
+                <ReleaseTable releases=page.items caption="Releases of this project, newest first"/>
+                {move || {
+                    let extra = more.items.get();
+                    (!extra.is_empty()).then(|| view! { <ReleaseTable releases=extra caption="More releases"/> })
+                }}
+                {more.button(Some("load-more"))}
+            </Fetched>
         </section>
     }
 }

@@ -1,10 +1,12 @@
 //! All of the caller's projects, and a new one.
 
 use crate::api;
-use crate::format;
-use crate::ui::components::{Empty, ErrorState, Field, FormError, Loading, Submit, set_title};
+use crate::state::format;
+use crate::ui::components::{Field, FormError, Submit, set_title};
+use crate::ui::fetched::{Fetched, no_items};
 use crate::ui::form::Form;
-use faro_types::{CreateProject, Page, Project};
+use crate::ui::paging::MorePages;
+use faro_types::{CreateProject, Project};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
@@ -14,34 +16,10 @@ use leptos_router::hooks::use_navigate;
 pub fn Projects() -> impl IntoView {
     set_title("Projects");
     let first = LocalResource::new(|| async { api::projects(None).await });
-    // Pages loaded with "Load more", after the first.
-    let more = RwSignal::new(Vec::<Project>::new());
-    let cursor = RwSignal::new(None::<String>);
-    let loading_more = RwSignal::new(false);
-    let more_error = RwSignal::new(None::<String>);
-    Effect::new(move || {
-        if let Some(Ok(page)) = first.get() {
-            more.set(Vec::new());
-            cursor.set(page.next_cursor);
-        }
-    });
-    let load_more = move |_| {
-        let Some(next) = cursor.get_untracked() else {
-            return;
-        };
-        loading_more.set(true);
-        leptos::task::spawn_local(async move {
-            match api::projects(Some(&next)).await {
-                Ok(Page { items, next_cursor }) => {
-                    more.update(|m| m.extend(items));
-                    cursor.set(next_cursor);
-                    more_error.set(None);
-                }
-                Err(e) => more_error.set(Some(e.to_string())),
-            }
-            loading_more.set(false);
-        });
-    };
+    let more = MorePages::after(
+        first,
+        |cursor| async move { api::projects(Some(&cursor)).await },
+    );
 
     view! {
         <div class="page">
@@ -49,25 +27,15 @@ pub fn Projects() -> impl IntoView {
             <div class="columns">
                 <section class="panel wide" aria-labelledby="all-projects">
                     <h2 id="all-projects">"Your projects"</h2>
-                    {move || match first.get() {
-                        None => view! { <Loading what="projects"/> }.into_any(),
-                        Some(Err(e)) => view! { <ErrorState error=e retry=move || first.refetch()/> }.into_any(),
-                        Some(Ok(page)) if page.items.is_empty() => view! {
-                            <Empty><p>"No projects yet: create one with the form."</p></Empty>
-                        }.into_any(),
-                        Some(Ok(page)) => view! {
-                            <ul class="project-list">
-                                {page.items.into_iter().map(project_item).collect_view()}
-                                {move || more.get().into_iter().map(project_item).collect_view()}
-                            </ul>
-                            <p class="form-error" role="alert" hidden=move || more_error.get().is_none()>{move || more_error.get()}</p>
-                            {move || cursor.get().map(|_| view! {
-                                <button type="button" class="button secondary" on:click=load_more disabled=move || loading_more.get()>
-                                    {move || if loading_more.get() { "Loading…" } else { "Load more" }}
-                                </button>
-                            })}
-                        }.into_any(),
-                    }}
+                    <Fetched what="projects" load=first is_empty=no_items
+                        empty={|| view! { <p>"No projects yet: create one with the form."</p> }}
+                        let:page>
+                        <ul class="project-list">
+                            {page.items.into_iter().map(project_item).collect_view()}
+                            {move || more.items.get().into_iter().map(project_item).collect_view()}
+                        </ul>
+                        {more.button(None)}
+                    </Fetched>
                 </section>
                 <NewProject/>
             </div>

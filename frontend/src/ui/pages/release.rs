@@ -1,11 +1,13 @@
 //! One release: its status and details, the live timeline, and the AI panels.
 
+use super::not_found::Missing;
 use super::release_ai::{Chat, Explain, Notes};
+use crate::api::stream;
 use crate::api::{self, ApiError};
-use crate::format;
-use crate::timeline::{Connection, Timeline};
-use crate::ui::components::{ErrorState, Loading, StatusBadge, Time, set_title};
-use crate::ui::live;
+use crate::state::format;
+use crate::state::timeline::{Connection, Timeline};
+use crate::ui::components::{StatusBadge, Time, set_title};
+use crate::ui::fetched::{Fetched, Load};
 use faro_types::{Release, ReleaseStatus, Role};
 use leptos::prelude::*;
 use leptos_router::NavigateOptions;
@@ -20,18 +22,11 @@ pub fn ReleasePage() -> impl IntoView {
         match id.get() {
         Some(id) => view! { <ReleaseView id=id/> }.into_any(),
         None => view! {
-            <section class="panel"><h1>"No such release"</h1><p>"Release addresses end with a number, like /releases/42."</p></section>
+            <Missing title="No such release" why="Release addresses end with a number, like /releases/42."/>
         }
         .into_any(),
     }
     }
-}
-
-#[derive(Debug, Clone, PartialEq)]
-enum Phase {
-    Loading,
-    Failed(ApiError),
-    Ready,
 }
 
 #[component]
@@ -60,17 +55,15 @@ fn ReleaseView(id: u64) -> impl IntoView {
             }
         });
     };
-    let phase = Memo::new(move |_| match loaded.get() {
-        None => Phase::Loading,
-        Some(Err(e)) => Phase::Failed(e),
-        Some(Ok(_)) => Phase::Ready,
-    });
+    // Whether it loaded, and its project (which never changes): a refresh must not rebuild the
+    // page.
+    let phase = Memo::new(move |_| loaded.get().map(|r| r.map(|r| r.project)));
     let release =
         Signal::derive(move || loaded.with(|r| r.as_ref().and_then(|r| r.as_ref().ok()).cloned()));
 
     let timeline = RwSignal::new(Timeline::new());
-    let abort = live::abort_on_cleanup();
-    leptos::task::spawn_local(live::follow_timeline(id, timeline, abort));
+    let abort = stream::abort_on_cleanup();
+    leptos::task::spawn_local(stream::follow_timeline(id, timeline, abort));
     // The timeline knows first when the status moves: reload the release for its new fields.
     Effect::new(move || {
         let live_status = timeline.with(Timeline::status);
@@ -86,46 +79,42 @@ fn ReleaseView(id: u64) -> impl IntoView {
             .unwrap_or(ReleaseStatus::Queued)
     });
 
-    move || match phase.get() {
-        Phase::Loading => view! { <Loading what="the release"/> }.into_any(),
-        Phase::Failed(e) if e.is_not_found() => view! {
-            <section class="panel">
-                <h1>"No such release"</h1>
-                <p>"It does not exist, or you are not a member of its project."</p>
-                <p><a href="/">"Go to the dashboard"</a></p>
-            </section>
-        }
-        .into_any(),
-        Phase::Failed(e) => {
-            view! { <ErrorState error=e retry=move || { loaded.set(None); load(); }/> }.into_any()
-        }
-        Phase::Ready => {
-            let first = release.get_untracked().expect("ready means loaded");
-            let can_write = Signal::derive(move || role.get().is_some_and(Role::can_write));
-            view! {
-                <div class="page release-page" data-release=id>
-                    <nav class="crumbs" aria-label="Breadcrumb">
-                        <a href="/projects">"Projects"</a>" / "
-                        <a href=format!("/projects/{}", first.project)>{first.project.clone()}</a>" / "
-                    </nav>
-                    <div class="page-head">
-                        <h1>{format!("Release #{id}")}</h1>
-                        <StatusBadge status=status/>
-                    </div>
-                    <Details release=release/>
-                    <Actions release=release status=status can_write=can_write on_change=refresh/>
-                    <div class="columns">
-                        <LiveTimeline timeline=timeline/>
-                        <div class="stack">
-                            <Explain id=id status=status/>
-                            <Notes id=id release=release can_write=can_write/>
-                            <Chat id=id/>
-                        </div>
+    let can_write = Signal::derive(move || role.get().is_some_and(Role::can_write));
+    let load = Load::new(
+        move || phase.get(),
+        move || {
+            loaded.set(None);
+            load();
+        },
+    );
+    view! {
+        <Fetched what="the release" load=load
+            not_found={|| view! {
+                <Missing title="No such release" why="It does not exist, or you are not a member of its project."
+                    link=("/", "Go to the dashboard")/>
+            }}
+            let:project>
+            <div class="page release-page" data-release=id>
+                <nav class="crumbs" aria-label="Breadcrumb">
+                    <a href="/projects">"Projects"</a>" / "
+                    <a href=format!("/projects/{project}")>{project.clone()}</a>" / "
+                </nav>
+                <div class="page-head">
+                    <h1>{format!("Release #{id}")}</h1>
+                    <StatusBadge status=status/>
+                </div>
+                <Details release=release/>
+                <Actions release=release status=status can_write=can_write on_change=refresh/>
+                <div class="columns">
+                    <LiveTimeline timeline=timeline/>
+                    <div class="stack">
+                        <Explain id=id status=status/>
+                        <Notes id=id release=release can_write=can_write/>
+                        <Chat id=id/>
                     </div>
                 </div>
-            }
-            .into_any()
-        }
+            </div>
+        </Fetched>
     }
 }
 

@@ -2,11 +2,11 @@
 //! and a chat whose answers stream in token by token.
 
 use crate::api;
-use crate::chat::{self, Speaker};
-use crate::forms::FormErrors;
-use crate::ui::components::{FormError, Submit, TextArea, focus_first_error};
+use crate::api::stream;
+use crate::state::chat::{self, Speaker};
+use crate::state::form::FormErrors;
+use crate::ui::components::{Field, FormError, Submit, focus_first_error};
 use crate::ui::form::Form;
-use crate::ui::live;
 use faro_types::{ChatRequest, DraftNotes, Explanation, Release, ReleaseStatus, UpdateRelease};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
@@ -64,7 +64,7 @@ pub fn Notes(id: u64, release: Signal<Option<Release>>, can_write: Signal<bool>)
             })}
             <form id="draft-notes" novalidate on:submit=draft>
                 <fieldset disabled=move || !can_write.get()>
-                    <TextArea form="draft-notes" name="changelog" label="Changes in this release" value=changelog errors=drafter.errors rows=4
+                    <Field form="draft-notes" name="changelog" label="Changes in this release" value=changelog errors=drafter.errors rows=4
                         hint="Paste commit messages or a changelog; DeepSeek drafts the notes from them."/>
                     <FormError form="draft-notes" errors=drafter.errors/>
                     <Submit label="Generate notes" busy_label="Drafting…" busy=drafter.busy id="generate-notes"/>
@@ -72,7 +72,7 @@ pub fn Notes(id: u64, release: Signal<Option<Release>>, can_write: Signal<bool>)
             </form>
             <form id="notes" novalidate on:submit=save>
                 <fieldset disabled=move || !can_write.get()>
-                    <TextArea form="notes" name="notes" label="Notes" value=notes errors=saver.errors rows=8/>
+                    <Field form="notes" name="notes" label="Notes" value=notes errors=saver.errors rows=8/>
                     <FormError form="notes" errors=saver.errors/>
                     <p class="notice ok" role="status" id="notes-saved" hidden=move || !saved.get()>"Saved on the release."</p>
                     <Submit label="Save notes" busy_label="Saving…" busy=saver.busy id="save-notes"/>
@@ -136,7 +136,7 @@ pub fn Chat(id: u64) -> impl IntoView {
     let chat = RwSignal::new(chat::Chat::default());
     let message = RwSignal::new(String::new());
     let errors = RwSignal::new(FormErrors::none());
-    let abort = StoredValue::new_local(live::abort_on_cleanup());
+    let abort = StoredValue::new_local(stream::abort_on_cleanup());
     let busy = Signal::derive(move || chat.with(chat::Chat::busy));
     let send = move |ev: SubmitEvent| {
         ev.prevent_default();
@@ -157,7 +157,7 @@ pub fn Chat(id: u64) -> impl IntoView {
         errors.set(FormErrors::none());
         message.set(String::new());
         let signal = abort.get_value();
-        leptos::task::spawn_local(live::ask(id, chat, text, signal));
+        leptos::task::spawn_local(stream::ask(id, chat, text, signal));
     };
     view! {
         <section class="panel chat" aria-labelledby="chat-title">
@@ -178,7 +178,7 @@ pub fn Chat(id: u64) -> impl IntoView {
                 }).collect_view()}
             </ol>
             <form id="chat" novalidate on:submit=send>
-                <TextArea form="chat" name="message" label="Your question" value=message errors=errors rows=2/>
+                <Field form="chat" name="message" label="Your question" value=message errors=errors rows=2/>
                 <FormError form="chat" errors=errors/>
                 <Submit label="Send" busy_label="Answering…" busy=busy id="chat-send"/>
             </form>

@@ -1,6 +1,6 @@
 //! Releases as a table: the dashboard's recent ones and a project's list.
 
-use crate::format;
+use crate::state::format;
 use crate::ui::components::{StatusBadge, Time};
 use faro_types::Release;
 use leptos::prelude::*;

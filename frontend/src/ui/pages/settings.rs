@@ -1,12 +1,12 @@
 //! A project's settings: its details, environments and members.
 
 use crate::api;
-use crate::format;
-use crate::forms::FormErrors;
+use crate::state::form::FormErrors;
+use crate::state::format;
 use crate::ui::components::{
-    Empty, ErrorState, Field, FormError, Loading, SelectField, Submit, Time, focus_first_error,
-    set_title,
+    Field, FormError, SelectField, Submit, Time, focus_first_error, set_title,
 };
+use crate::ui::fetched::Fetched;
 use crate::ui::form::Form;
 use crate::ui::session::use_session;
 use faro_types::{
@@ -15,26 +15,17 @@ use faro_types::{
 };
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
 
 #[component]
 pub fn Settings() -> impl IntoView {
-    let params = use_params_map();
-    let slug = Memo::new(move |_| params.with(|p| p.get("slug").unwrap_or_default()));
-    let project = LocalResource::new(move || {
-        let slug = slug.get();
-        async move { api::project(&slug).await }
-    });
+    let (_, project) = super::project_of_route();
     Effect::new(move || {
         if let Some(Ok(p)) = project.get() {
             set_title(&format!("{} settings", p.name));
         }
     });
-    move || {
-        match project.get() {
-        None => view! { <Loading what="the project"/> }.into_any(),
-        Some(Err(e)) => view! { <ErrorState error=e retry=move || project.refetch()/> }.into_any(),
-        Some(Ok(p)) => view! {
+    view! {
+        <Fetched what="the project" load=project let:p>
             <div class="page">
                 <nav class="crumbs" aria-label="Breadcrumb">
                     <a href="/projects">"Projects"</a>" / "<a href=format!("/projects/{}", p.slug)>{p.name.clone()}</a>" / "
@@ -46,9 +37,7 @@ pub fn Settings() -> impl IntoView {
                 </div>
                 <Members project=p/>
             </div>
-        }
-        .into_any(),
-    }
+        </Fetched>
     }
 }
 
@@ -169,20 +158,15 @@ fn Environments(project: Project) -> impl IntoView {
     view! {
         <section class="panel wide" aria-labelledby="environments-title">
             <h2 id="environments-title">"Environments"</h2>
-            {move || match list.get() {
-                None => view! { <Loading what="environments"/> }.into_any(),
-                Some(Err(e)) => view! { <ErrorState error=e retry=move || list.refetch()/> }.into_any(),
-                Some(Ok(envs)) if envs.is_empty() => view! {
-                    <Empty><p>"No environments yet. Add the first one below to start releasing."</p></Empty>
-                }.into_any(),
-                Some(Ok(envs)) => view! {
-                    <ul class="env-list">
-                        {envs.into_iter().map(|e| view! {
-                            <EnvironmentRow slug=slug.get_value() environment=e can_write=can_write owner=owner on_change=move || list.refetch()/>
-                        }).collect_view()}
-                    </ul>
-                }.into_any(),
-            }}
+            <Fetched what="environments" load=list is_empty=Vec::is_empty
+                empty={|| view! { <p>"No environments yet. Add the first one below to start releasing."</p> }}
+                let:envs>
+                <ul class="env-list">
+                    {envs.into_iter().map(|e| view! {
+                        <EnvironmentRow slug=slug.get_value() environment=e can_write=can_write owner=owner on_change=move || list.refetch()/>
+                    }).collect_view()}
+                </ul>
+            </Fetched>
             {can_write.then(|| view! {
                 <h3>"Add an environment"</h3>
                 <form id="new-environment" novalidate on:submit=submit>
@@ -340,23 +324,19 @@ fn Members(project: Project) -> impl IntoView {
         <section class="panel" aria-labelledby="members-title">
             <h2 id="members-title">"Members and roles"</h2>
             <p class="muted small">"Owners manage members; maintainers change the project and release; viewers follow."</p>
-            {move || match list.get() {
-                None => view! { <Loading what="members"/> }.into_any(),
-                Some(Err(e)) => view! { <ErrorState error=e retry=move || list.refetch()/> }.into_any(),
-                Some(Ok(members)) => view! {
-                    <div class="table-wrap">
-                        <table class="members">
-                            <caption class="visually-hidden">"Members of this project"</caption>
-                            <thead><tr><th scope="col">"Name"</th><th scope="col">"Email"</th><th scope="col">"Role"</th><th scope="col">"Since"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
-                            <tbody>
-                                {members.into_iter().map(|m| view! {
-                                    <MemberRow slug=slug.get_value() member=m owner=owner me=me on_change=move || list.refetch()/>
-                                }).collect_view()}
-                            </tbody>
-                        </table>
-                    </div>
-                }.into_any(),
-            }}
+            <Fetched what="members" load=list let:members>
+                <div class="table-wrap">
+                    <table class="members">
+                        <caption class="visually-hidden">"Members of this project"</caption>
+                        <thead><tr><th scope="col">"Name"</th><th scope="col">"Email"</th><th scope="col">"Role"</th><th scope="col">"Since"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
+                        <tbody>
+                            {members.into_iter().map(|m| view! {
+                                <MemberRow slug=slug.get_value() member=m owner=owner me=me on_change=move || list.refetch()/>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                </div>
+            </Fetched>
             {owner.then(|| view! {
                 <h3>"Add a member"</h3>
                 <form id="add-member" class="inline-form" novalidate on:submit=submit>

@@ -1,11 +1,11 @@
 //! The two streams the release page follows: its timeline (resumed after every break) and
-//! the chat's answers. Both feed the pure state machines of [`crate::timeline`] and
-//! [`crate::chat`]; this module only moves bytes from `fetch` into them.
+//! the chat's answers. Both feed the pure state machines of [`crate::state::timeline`] and
+//! [`crate::state::chat`]; this module only moves bytes from `fetch` into them.
 
 use crate::api::{self, ApiError, BodyStream, Call};
-use crate::chat::Chat;
-use crate::sse::SseParser;
-use crate::timeline::{Connection, Timeline};
+use crate::state::chat::Chat;
+use crate::state::timeline::{Connection, Timeline};
+use faro_sse::{SseEvent, SseParser};
 use faro_types::ChatRequest;
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
@@ -83,7 +83,7 @@ pub async fn follow_timeline(id: u64, state: RwSignal<Timeline>, signal: Option<
 }
 
 /// Feeds the body's events to `apply` until it ends or breaks.
-async fn read(response: web_sys::Response, mut apply: impl FnMut(&crate::sse::SseEvent)) {
+async fn read(response: web_sys::Response, mut apply: impl FnMut(&SseEvent)) {
     let Ok(mut body) = BodyStream::of(&response) else {
         return;
     };

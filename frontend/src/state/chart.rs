@@ -1,4 +1,4 @@
-//! The geometry of the small trend charts (drawn as SVG by `ui::charts`): pure numbers, so
+//! The geometry of the small trend charts (drawn as SVG by `ui::chart`): pure numbers, so
 //! they are tested without a browser.
 
 use faro_types::DailyCount;

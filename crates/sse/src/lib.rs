@@ -1,9 +1,10 @@
 //! An incremental parser of `text/event-stream` (the WHATWG server-sent events format).
 //!
-//! `fetch` hands the body over in chunks that may end anywhere, even inside a UTF-8
-//! character; the parser keeps what is incomplete and yields each event once its blank line
-//! arrives. Both the release timeline and the chat's answers come this way (the chat is a POST,
-//! which `EventSource` cannot send, so one parser serves both).
+//! A body arrives in chunks that may end anywhere, even inside a UTF-8 character; the parser
+//! keeps what is incomplete and yields each event once its blank line arrives. Lines end with
+//! `\n`, `\r\n` or `\r`. Three readers share it: the DeepSeek client (chat completions stream
+//! `data:` lines), and in the browser the release timeline and the chat's answers (the chat is
+//! a POST, which `EventSource` cannot send). It has no dependencies, so it compiles to wasm32.
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,6 +17,7 @@ pub struct SseEvent {
     pub id: Option<String>,
 }
 
+/// Feed it bytes as they arrive with [`SseParser::feed`]; [`SseParser::finish`] at the end.
 #[derive(Debug, Default)]
 pub struct SseParser {
     /// Bytes after the last complete line.
@@ -67,6 +69,16 @@ impl SseParser {
         }
         self.pending.extend_from_slice(&bytes[start..]);
         events
+    }
+
+    /// The end of the input: an event whose blank line never came is still delivered.
+    pub fn finish(&mut self) -> Option<SseEvent> {
+        self.after_cr = false;
+        let line = std::mem::take(&mut self.pending);
+        if !line.is_empty() {
+            let _ = self.line(&String::from_utf8_lossy(&line));
+        }
+        self.dispatch()
     }
 
     fn line(&mut self, line: &str) -> Option<SseEvent> {
@@ -175,11 +187,8 @@ mod tests {
     #[test]
     fn events_without_data_are_dropped_and_retry_is_kept() {
         let mut parser = SseParser::new();
-        assert!(
-            parser
-                .feed(b"event: end\nid: 9\n\nretry: 2500\n\n")
-                .is_empty()
-        );
+        let events = parser.feed(b"event: end\nid: 9\n\nretry: 2500\n\n");
+        assert!(events.is_empty());
         assert_eq!(parser.retry_ms, Some(2500));
         // the id of the dropped event does not leak into the next one
         assert_eq!(parser.feed(b"data: x\n\n"), [event("message", "x", None)]);
@@ -188,12 +197,39 @@ mod tests {
     #[test]
     fn an_unfinished_event_is_not_dispatched() {
         let mut parser = SseParser::new();
-        assert!(
-            parser
-                .feed(b"event: token\ndata: {\"text\":\"par")
-                .is_empty()
-        );
+        let events = parser.feed(b"event: token\ndata: {\"text\":\"par");
+        assert!(events.is_empty());
         assert!(parser.feed(b"tial\"}\n").is_empty());
         assert_eq!(parser.feed(b"\n").len(), 1);
+    }
+
+    /// The shape of a chat completions stream: comments, CRLF, fields other than `data:`.
+    const COMPLETIONS: &str = ": keep-alive\r\n\r\ndata: {\"a\":\"héllo\"}\r\n\r\nevent: x\nid: 3\ndata: one\ndata: two\n\n:\ndata:[DONE]\n\n";
+
+    fn data_in_pieces(size: usize) -> Vec<String> {
+        let mut parser = SseParser::new();
+        let mut out = Vec::new();
+        for piece in COMPLETIONS.as_bytes().chunks(size) {
+            out.extend(parser.feed(piece).into_iter().map(|e| e.data));
+        }
+        out.extend(parser.finish().map(|e| e.data));
+        out
+    }
+
+    #[test]
+    fn data_survives_any_split() {
+        let whole = data_in_pieces(COMPLETIONS.len());
+        assert_eq!(whole, ["{\"a\":\"héllo\"}", "one\ntwo", "[DONE]"]);
+        for size in 1..12 {
+            assert_eq!(data_in_pieces(size), whole, "pieces of {size} bytes");
+        }
+    }
+
+    #[test]
+    fn an_unterminated_last_event_is_delivered_at_the_end() {
+        let mut parser = SseParser::new();
+        assert!(parser.feed(b"event: token\ndata: tail").is_empty());
+        assert_eq!(parser.finish(), Some(event("token", "tail", None)));
+        assert_eq!(parser.finish(), None);
     }
 }

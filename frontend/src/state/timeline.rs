@@ -5,7 +5,7 @@
 //! waits a growing delay and resumes after the last sequence number it holds, so no event is
 //! lost or shown twice. Only `end`, a 401 (the session ended) or a 404 stop it for good.
 
-use crate::sse::SseEvent;
+use faro_sse::SseEvent;
 use faro_types::{ReleaseStatus, StreamEnd, TimelineEvent};
 
 /// First reconnection delay; it doubles per failed attempt up to [`MAX_DELAY_MS`].
@@ -219,40 +219,29 @@ mod tests {
         assert_eq!(t.connection, Connection::Ended(ReleaseStatus::Deployed));
     }
 
+    fn waiting(attempt: u32, delay_ms: u32) -> Connection {
+        Connection::Waiting { attempt, delay_ms }
+    }
+
     #[test]
     fn breaks_back_off_and_resume_after_the_last_event() {
         let mut t = Timeline::new();
         t.opened();
         t.apply(&timeline_event(1, ReleaseStatus::Queued));
         t.disconnected();
-        assert_eq!(
-            t.connection,
-            Connection::Waiting {
-                attempt: 1,
-                delay_ms: 500
-            }
-        );
+        assert_eq!(t.connection, waiting(1, 500));
         assert!(t.connection.label().contains("retrying in 1 s"));
         t.reconnecting();
         assert_eq!(t.connection, Connection::Connecting);
         t.refused(503, "draining");
-        assert_eq!(
-            t.connection,
-            Connection::Waiting {
-                attempt: 2,
-                delay_ms: 1000
-            }
-        );
+        assert_eq!(t.connection, waiting(2, 1000));
         t.reconnecting();
         t.opened();
         assert_eq!(t.last_seq(), Some(1), "resumes after what it holds");
         t.disconnected();
         assert_eq!(
             t.connection,
-            Connection::Waiting {
-                attempt: 1,
-                delay_ms: 500
-            },
+            waiting(1, 500),
             "a live stream resets the count"
         );
     }

@@ -1,7 +1,7 @@
 //! Small SVG charts, drawn by us (no chart library, nothing from a CDN).
 
-use crate::chart;
-use crate::format;
+use crate::state::chart;
+use crate::state::format;
 use faro_types::EnvironmentMetrics;
 use leptos::prelude::*;
 
@@ -26,23 +26,15 @@ pub fn DailyBars(metrics: EnvironmentMetrics) -> impl IntoView {
             {bars
                 .into_iter()
                 .map(|bar| {
+                    let (x, width) = (bar.x, bar.width);
+                    let rect = move |class: &'static str, y: f64, height: f64| {
+                        view! { <rect class=class x=x y=y width=width height=height></rect> }
+                    };
                     view! {
                         <g>
                             <title>{bar.label}</title>
-                            <rect
-                                class="bar-ok"
-                                x=bar.x
-                                y=bar.deployments_y
-                                width=bar.width
-                                height=bar.deployments_height
-                            ></rect>
-                            <rect
-                                class="bar-failed"
-                                x=bar.x
-                                y=bar.failures_y
-                                width=bar.width
-                                height=bar.failures_height
-                            ></rect>
+                            {rect("bar-ok", bar.deployments_y, bar.deployments_height)}
+                            {rect("bar-failed", bar.failures_y, bar.failures_height)}
                         </g>
                     }
                 })

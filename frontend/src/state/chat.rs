@@ -5,7 +5,7 @@
 //! problem document) when DeepSeek broke off. A stream that closes before `done` or `error`
 //! broke off too; the partial answer stays visible, marked as incomplete.
 
-use crate::sse::SseEvent;
+use faro_sse::SseEvent;
 use faro_types::{ChatDone, ChatStarted, ChatToken, Problem};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
