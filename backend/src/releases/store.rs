@@ -81,14 +81,6 @@ impl From<ReleaseRow> for Release {
     }
 }
 
-/// A status read as text elsewhere (the release worker's job), checked like the column.
-pub fn status_of(value: &str) -> Result<ReleaseStatus, sqlx::Error> {
-    ReleaseStatus::parse(value).ok_or_else(|| sqlx::Error::ColumnDecode {
-        index: "status".into(),
-        source: format!("unknown release status {value:?}").into(),
-    })
-}
-
 /// One release with its project's id (for the caller's authorization), or `None`.
 pub async fn find(db: &MySqlPool, id: u64) -> Result<Option<(u64, Release)>, sqlx::Error> {
     let row: Option<ReleaseRow> = sqlx::query_as(concat!(

@@ -37,7 +37,7 @@ pub struct Claim {
 
 #[derive(sqlx::FromRow)]
 struct ReleaseRow {
-    status: String,
+    status: ReleaseStatus,
     branch: String,
     commit_sha: String,
     tag: Option<String>,
@@ -56,7 +56,7 @@ impl TryFrom<ReleaseRow> for Release {
 
     fn try_from(row: ReleaseRow) -> Result<Self, sqlx::Error> {
         Ok(Self {
-            status: crate::releases::store::status_of(&row.status)?,
+            status: row.status,
             branch: row.branch,
             commit_sha: row.commit_sha,
             tag: row.tag,
