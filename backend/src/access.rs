@@ -4,10 +4,10 @@
 
 use crate::{
     AppState,
-    auth::CurrentUser,
+    auth::{Caller, CurrentUser},
     error::ApiError,
-    http::ClientInfo,
-    projects::store,
+    http::ApiJson,
+    projects::store::{self, ProjectKey},
     write::{Lock, ProjectWrite},
 };
 use axum::{
@@ -26,28 +26,21 @@ pub struct ProjectAccess {
 }
 
 impl ProjectAccess {
-    /// Resolves `slug` for `user`; not found and not a member are the same 404.
-    pub async fn load(state: &AppState, user: &CurrentUser, slug: &str) -> Result<Self, ApiError> {
-        let (project_id, role) = store::membership(&state.db, user.id, slug)
-            .await?
-            .ok_or(ApiError::NotFound)?;
-        Ok(Self {
-            project_id,
-            slug: slug.to_owned(),
-            role,
-        })
-    }
-
-    /// Resolves the project of `project_id` for `user` (for URLs that name a child object,
-    /// such as a release, instead of the project).
-    pub async fn load_by_id(
+    /// Resolves the project `key` names for `user`; not found and not a member are the same
+    /// 404.
+    pub async fn load(
         state: &AppState,
         user: &CurrentUser,
-        project_id: u64,
+        key: ProjectKey<'_>,
     ) -> Result<Self, ApiError> {
-        let (slug, role) = store::membership_by_id(&state.db, user.id, project_id)
+        let (project_id, stored_slug, role) = store::membership(&state.db, user.id, key)
             .await?
             .ok_or(ApiError::NotFound)?;
+        // A slug matches case-insensitively; answers and fingerprints keep the URL's spelling.
+        let slug = match key {
+            ProjectKey::Slug(slug) => slug.to_owned(),
+            ProjectKey::Id(_) => stored_slug,
+        };
         Ok(Self {
             project_id,
             slug,
@@ -87,24 +80,31 @@ impl ProjectAccess {
 /// to strangers, before anything else of the request is looked at.
 #[derive(Debug)]
 pub struct InProject {
-    pub state: AppState,
-    pub user: CurrentUser,
-    pub client: ClientInfo,
+    pub caller: Caller,
     pub access: ProjectAccess,
 }
 
+/// The caller behind the project: `state`, `user` and `client` read through.
+impl std::ops::Deref for InProject {
+    type Target = Caller;
+
+    fn deref(&self) -> &Caller {
+        &self.caller
+    }
+}
+
 impl InProject {
+    /// The request's body, looked at only once the caller is at least `needs`: a caller
+    /// who may not write here learns nothing from how it is refused.
+    pub fn body<T>(&self, needs: Role, body: Result<ApiJson<T>, ApiError>) -> Result<T, ApiError> {
+        self.access.require(needs)?;
+        let ApiJson(body) = body?;
+        Ok(body)
+    }
+
     /// Begins a write that needs the caller to be at least `needs` (see [`ProjectWrite`]).
     pub async fn write(&self, lock: Lock, needs: Role) -> Result<ProjectWrite<'_>, ApiError> {
-        ProjectWrite::begin(
-            &self.state,
-            &self.user,
-            &self.client,
-            &self.access,
-            lock,
-            needs,
-        )
-        .await
+        ProjectWrite::begin(&self.caller, &self.access, lock, needs).await
     }
 }
 
@@ -115,18 +115,12 @@ impl FromRequestParts<AppState> for InProject {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
-        let user = CurrentUser::from_request_parts(parts, state).await?;
+        let caller = Caller::from_request_parts(parts, state).await?;
         let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|_| ApiError::NotFound)?;
         let slug = params.get("slug").ok_or(ApiError::NotFound)?;
-        let access = ProjectAccess::load(state, &user, slug).await?;
-        Ok(Self {
-            state: state.clone(),
-            user,
-            client,
-            access,
-        })
+        let access = ProjectAccess::load(state, &caller.user, ProjectKey::Slug(slug)).await?;
+        Ok(Self { caller, access })
     }
 }

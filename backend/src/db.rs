@@ -70,6 +70,23 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
+/// Whether a read also locks the rows it reads, for update until its transaction commits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Read {
+    Plain,
+    ForUpdate,
+}
+
+impl Read {
+    /// `select` with this read's locking clause.
+    pub fn sql(self, select: &str) -> std::borrow::Cow<'_, str> {
+        match self {
+            Self::Plain => select.into(),
+            Self::ForUpdate => format!("{select} FOR UPDATE").into(),
+        }
+    }
+}
+
 /// A write whose unique key is already taken answers `Ok(None)`: the one place a duplicate
 /// is told apart from other failures, which each caller turns into its own 409.
 pub fn unless_duplicate<T>(result: Result<T, sqlx::Error>) -> Result<Option<T>, sqlx::Error> {

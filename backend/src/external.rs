@@ -6,7 +6,7 @@ use crate::{
     config::{Config, ServiceConfig},
 };
 use axum::{Json, extract::State};
-use faro_resilience::{Backoff, BreakerConfig, BreakerState, RetryPolicy, Timeouts};
+use faro_resilience::{Backoff, BreakerConfig, BreakerState, RetryPolicy, Secret, Timeouts};
 use faro_types::{
     CircuitState, ExternalService, Notice, NoticeLevel, OpsStatus, ServiceMode, WorkerStatus,
 };
@@ -43,61 +43,72 @@ fn mode(service: &ServiceConfig, real_host: &str) -> ServiceMode {
     }
 }
 
-fn timeouts(service: &ServiceConfig) -> Timeouts {
-    Timeouts {
-        connect: Duration::from_secs(3).min(service.timeout),
-        first_byte: Duration::from_secs(30).min(service.timeout),
-        total: service.timeout,
+/// How a client copes with a slow or failing service, from the service's settings.
+#[derive(Debug)]
+struct Resilience {
+    timeouts: Timeouts,
+    retry: RetryPolicy,
+    breaker: BreakerConfig,
+}
+
+impl Resilience {
+    fn of(service: &ServiceConfig) -> Self {
+        Self {
+            timeouts: Timeouts {
+                connect: Duration::from_secs(3).min(service.timeout),
+                first_byte: Duration::from_secs(30).min(service.timeout),
+                total: service.timeout,
+            },
+            // Idempotent calls: three retries, waiting up to 250 ms, 500 ms, 1 s (or
+            // `Retry-After`).
+            retry: RetryPolicy::new(
+                3,
+                Backoff::new(Duration::from_millis(250), Duration::from_secs(4)),
+            ),
+            breaker: BreakerConfig {
+                failure_threshold: service.breaker_failures,
+                cool_down: service.breaker_cool_down,
+            },
+        }
     }
 }
 
-fn breaker(service: &ServiceConfig) -> BreakerConfig {
-    BreakerConfig {
-        failure_threshold: service.breaker_failures,
-        cool_down: service.breaker_cool_down,
-    }
-}
-
-/// Idempotent calls: three retries, waiting up to 250 ms, 500 ms, 1 s (or `Retry-After`).
-fn retry() -> RetryPolicy {
-    RetryPolicy::new(
-        3,
-        Backoff::new(Duration::from_millis(250), Duration::from_secs(4)),
-    )
+/// The client `build` makes for `service` when its API key is configured.
+fn client<C, E: std::fmt::Display>(
+    name: &'static str,
+    service: &ServiceConfig,
+    build: impl FnOnce(&str, Secret, Resilience) -> Result<C, E>,
+) -> Result<Option<C>, ClientError> {
+    let Some(key) = &service.api_key else {
+        return Ok(None);
+    };
+    build(&service.base_url, key.clone(), Resilience::of(service))
+        .map(Some)
+        .map_err(|e| ClientError {
+            service: name,
+            detail: e.to_string(),
+        })
 }
 
 impl External {
     pub fn new(config: &Config) -> Result<Self, ClientError> {
-        let deepseek = match &config.deepseek.service.api_key {
-            Some(key) => {
-                let service = &config.deepseek.service;
-                let mut client = faro_deepseek::Config::new(&service.base_url, key.clone());
-                client.model = config.deepseek.model.clone();
-                client.timeouts = timeouts(service);
-                client.stream_timeout = service.timeout * 3;
-                client.retry = retry();
-                client.breaker = breaker(service);
-                Some(faro_deepseek::Client::new(client).map_err(|e| ClientError {
-                    service: "DeepSeek",
-                    detail: e.to_string(),
-                })?)
-            }
-            None => None,
-        };
-        let sleakops = match &config.sleakops.api_key {
-            Some(key) => {
-                let service = &config.sleakops;
-                let mut client = faro_sleakops::Config::new(&service.base_url, key.clone());
-                client.timeouts = timeouts(service);
-                client.retry = retry();
-                client.breaker = breaker(service);
-                Some(faro_sleakops::Client::new(client).map_err(|e| ClientError {
-                    service: "SleakOps",
-                    detail: e.to_string(),
-                })?)
-            }
-            None => None,
-        };
+        let service = &config.deepseek.service;
+        let deepseek = client("DeepSeek", service, |base_url, key, resilience| {
+            let mut client = faro_deepseek::Config::new(base_url, key);
+            client.model = config.deepseek.model.clone();
+            client.timeouts = resilience.timeouts;
+            client.stream_timeout = service.timeout * 3;
+            client.retry = resilience.retry;
+            client.breaker = resilience.breaker;
+            faro_deepseek::Client::new(client)
+        })?;
+        let sleakops = client("SleakOps", &config.sleakops, |base_url, key, resilience| {
+            let mut client = faro_sleakops::Config::new(base_url, key);
+            client.timeouts = resilience.timeouts;
+            client.retry = resilience.retry;
+            client.breaker = resilience.breaker;
+            faro_sleakops::Client::new(client)
+        })?;
         Ok(Self {
             deepseek,
             sleakops,

@@ -7,12 +7,10 @@
 //! same lock order. Dropping a [`ProjectWrite`] without [`ProjectWrite::commit`] rolls back.
 
 use crate::{
-    AppState,
     access::ProjectAccess,
     audit::{self, Entry, Scope},
-    auth::CurrentUser,
+    auth::Caller,
     error::ApiError,
-    http::ClientInfo,
     projects::store,
 };
 use faro_types::{Role, TimelineEvent};
@@ -32,9 +30,7 @@ pub enum Lock {
 /// A write in progress: an open transaction in which the caller's role was re-read.
 #[derive(Debug)]
 pub struct ProjectWrite<'a> {
-    state: &'a AppState,
-    user: &'a CurrentUser,
-    client: &'a ClientInfo,
+    caller: &'a Caller,
     tx: Transaction<'static, MySql>,
     access: ProjectAccess,
     members: Vec<(u64, Role)>,
@@ -45,13 +41,12 @@ impl<'a> ProjectWrite<'a> {
     /// Begins a write to `access`'s project that needs the caller to be at least `needs`,
     /// re-checked under `lock`. The caller's membership gone meanwhile is a 404.
     pub async fn begin(
-        state: &'a AppState,
-        user: &'a CurrentUser,
-        client: &'a ClientInfo,
+        caller: &'a Caller,
         access: &ProjectAccess,
         lock: Lock,
         needs: Role,
     ) -> Result<Self, ApiError> {
+        let Caller { state, user, .. } = caller;
         let mut tx = state.db.begin().await?;
         let (role, members) = match lock {
             Lock::Caller => {
@@ -73,9 +68,7 @@ impl<'a> ProjectWrite<'a> {
         };
         access.require(needs)?;
         Ok(Self {
-            state,
-            user,
-            client,
+            caller,
             tx,
             access,
             members,
@@ -85,16 +78,10 @@ impl<'a> ProjectWrite<'a> {
 
     /// Begins the write that creates a project, which has no members yet to lock; the
     /// audit entry goes to the project [`ProjectWrite::created`] names.
-    pub async fn create(
-        state: &'a AppState,
-        user: &'a CurrentUser,
-        client: &'a ClientInfo,
-    ) -> Result<Self, ApiError> {
+    pub async fn create(caller: &'a Caller) -> Result<Self, ApiError> {
         Ok(Self {
-            state,
-            user,
-            client,
-            tx: state.db.begin().await?,
+            caller,
+            tx: caller.state.db.begin().await?,
             access: ProjectAccess {
                 project_id: 0,
                 slug: String::new(),
@@ -133,12 +120,17 @@ impl<'a> ProjectWrite<'a> {
     /// Commits, publishes the events, and records `entry` in the project's audit log.
     pub async fn commit(self, entry: Entry) -> Result<(), ApiError> {
         self.tx.commit().await?;
+        let Caller {
+            state,
+            user,
+            client,
+        } = self.caller;
         for (release_id, event) in self.events {
-            self.state.release_events.publish(release_id, event);
+            state.release_events.publish(release_id, event);
         }
         let scope = Scope::Project(self.access.project_id);
-        let event = audit::Event::new(scope, self.user, self.client, entry);
-        audit::record(self.state, event).await;
+        let event = audit::Event::new(scope, user, client, entry);
+        audit::record(state, event).await;
         Ok(())
     }
 }

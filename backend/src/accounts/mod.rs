@@ -6,7 +6,7 @@ use crate::openapi::{Conflict, InvalidInput, NotSignedIn, TooManyRequests};
 use crate::{
     AppState,
     audit::{self, Scope},
-    auth::{self, CurrentUser, password, rate_limit, sessions},
+    auth::{self, Caller, password, rate_limit, sessions},
     error::ApiError,
     http::{ApiJson, ClientInfo},
 };
@@ -203,9 +203,11 @@ async fn login(
     )
 )]
 async fn logout(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    user: CurrentUser,
+    Caller {
+        state,
+        user,
+        client,
+    }: Caller,
 ) -> Result<Response, ApiError> {
     state.sessions.forget(&user.token);
     sessions::revoke(&state.dynamo, &state.table, &user.token)
@@ -224,6 +226,6 @@ async fn logout(
         NotSignedIn,
     )
 )]
-async fn me(user: CurrentUser) -> Json<User> {
-    Json(user.to_user())
+async fn me(caller: Caller) -> Json<User> {
+    Json(caller.user.to_user())
 }

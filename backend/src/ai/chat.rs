@@ -18,9 +18,9 @@ use super::store;
 use super::{admit, deepseek_error, prompts, release_for};
 use crate::openapi::{InvalidInput, NotFound, NotSignedIn, TooManyRequests, Unavailable};
 use crate::releases::ReleasePath;
-use crate::{AppState, auth::CurrentUser, error::ApiError, http::ApiJson, releases::timeline};
+use crate::{AppState, auth::Caller, error::ApiError, http::ApiJson, releases::timeline};
 use axum::{
-    extract::{Path, State},
+    extract::Path,
     response::sse::{Event, KeepAlive, Sse},
 };
 use faro_deepseek::{ChatStream, Message, Usage};
@@ -52,8 +52,7 @@ const HISTORY: usize = 20;
     )
 )]
 pub(super) async fn chat(
-    State(state): State<AppState>,
-    user: CurrentUser,
+    Caller { state, user, .. }: Caller,
     Path(ReleasePath { id }): Path<ReleasePath>,
     ApiJson(request): ApiJson<ChatRequest>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
@@ -141,8 +140,7 @@ const SHOWN: usize = 500;
     )
 )]
 pub(super) async fn conversation(
-    State(state): State<AppState>,
-    user: CurrentUser,
+    Caller { state, user, .. }: Caller,
     Path((id, conversation_id)): Path<(u64, String)>,
 ) -> Result<axum::Json<Conversation>, ApiError> {
     if let Some(message) = faro_types::conversation_id_problem(&conversation_id) {

@@ -4,11 +4,8 @@
 use super::{complete, prompts, release_for};
 use crate::openapi::{Conflict, NotFound, NotSignedIn, TooManyRequests, Unavailable};
 use crate::releases::ReleasePath;
-use crate::{AppState, auth::CurrentUser, error::ApiError, releases::timeline};
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use crate::{auth::Caller, error::ApiError, releases::timeline};
+use axum::{Json, extract::Path};
 use faro_types::{Explanation, ReleaseStatus, Role};
 
 /// Explain a failed release and suggest fixes.
@@ -26,8 +23,7 @@ use faro_types::{Explanation, ReleaseStatus, Role};
     )
 )]
 pub(super) async fn explain(
-    State(state): State<AppState>,
-    user: CurrentUser,
+    Caller { state, user, .. }: Caller,
     Path(ReleasePath { id }): Path<ReleasePath>,
 ) -> Result<Json<Explanation>, ApiError> {
     let (_, release) = release_for(&state, &user, id, Role::Viewer).await?;

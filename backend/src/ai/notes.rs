@@ -7,33 +7,26 @@ use crate::openapi::{
 };
 use crate::releases::ReleasePath;
 use crate::{
-    AppState,
     access::ProjectAccess,
     audit::Entry,
-    auth::CurrentUser,
+    auth::Caller,
     error::ApiError,
-    http::{ApiJson, ClientInfo},
+    http::ApiJson,
     releases::store,
     write::{Lock, ProjectWrite},
 };
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use axum::{Json, extract::Path};
 use faro_types::{DraftNotes, MAX_NOTES, Release, ReleaseNotes, Role, UpdateRelease};
 
 /// Stores `notes` on release `id` as a write of `access`'s project, audited as `entry`.
 async fn store_notes(
-    state: &AppState,
-    user: &CurrentUser,
-    client: &ClientInfo,
+    caller: &Caller,
     access: &ProjectAccess,
     id: u64,
     notes: Option<&str>,
     entry: Entry,
 ) -> Result<(), ApiError> {
-    let mut write =
-        ProjectWrite::begin(state, user, client, access, Lock::Caller, Role::Maintainer).await?;
+    let mut write = ProjectWrite::begin(caller, access, Lock::Caller, Role::Maintainer).await?;
     store::set_notes(write.tx(), id, notes, crate::db::now()).await?;
     write.commit(entry).await
 }
@@ -56,16 +49,15 @@ async fn store_notes(
     )
 )]
 pub(super) async fn draft(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    user: CurrentUser,
+    caller: Caller,
     Path(ReleasePath { id }): Path<ReleasePath>,
     ApiJson(request): ApiJson<DraftNotes>,
 ) -> Result<Json<ReleaseNotes>, ApiError> {
     request.validate()?;
-    let (access, release) = release_for(&state, &user, id, Role::Maintainer).await?;
+    let Caller { state, user, .. } = &caller;
+    let (access, release) = release_for(state, user, id, Role::Maintainer).await?;
     let messages = prompts::notes(&release, &request.changelog);
-    let answer = complete(&state, &user, messages, 0.3).await?;
+    let answer = complete(state, user, messages, 0.3).await?;
     let notes: String = answer.content.trim().chars().take(MAX_NOTES).collect();
     if notes.is_empty() {
         return Err(ApiError::Unavailable {
@@ -80,7 +72,7 @@ pub(super) async fn draft(
         answer.usage.prompt_tokens,
         answer.usage.completion_tokens
     ));
-    store_notes(&state, &user, &client, &access, id, Some(&notes), entry).await?;
+    store_notes(&caller, &access, id, Some(&notes), entry).await?;
     Ok(Json(ReleaseNotes { notes }))
 }
 
@@ -99,21 +91,19 @@ pub(super) async fn draft(
     )
 )]
 pub(super) async fn update(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    user: CurrentUser,
+    caller: Caller,
     Path(ReleasePath { id }): Path<ReleasePath>,
     ApiJson(request): ApiJson<UpdateRelease>,
 ) -> Result<Json<Release>, ApiError> {
     request.validate()?;
-    let (access, _) = release_for(&state, &user, id, Role::Maintainer).await?;
+    let (access, _) = release_for(&caller.state, &caller.user, id, Role::Maintainer).await?;
     let entry = Entry::new("release.notes.edit", format!("release:{id}")).details(format!(
         "notes_chars={}",
         request.notes.as_deref().map_or(0, |n| n.chars().count())
     ));
     let notes = request.notes.as_deref();
-    store_notes(&state, &user, &client, &access, id, notes, entry).await?;
-    let (_, release) = store::find(&state.db, id)
+    store_notes(&caller, &access, id, notes, entry).await?;
+    let (_, release) = store::find(&caller.state.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(release))

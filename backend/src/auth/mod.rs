@@ -1,4 +1,4 @@
-//! Who is calling: sessions, passwords, sign-in limits, and the [`CurrentUser`] extractor.
+//! Who is calling: sessions, passwords, sign-in limits, and the [`Caller`] extractor.
 
 pub mod cache;
 pub mod password;
@@ -6,7 +6,7 @@ pub mod rate_limit;
 pub mod sessions;
 mod store;
 
-use crate::{AppState, error::ApiError};
+use crate::{AppState, error::ApiError, http::ClientInfo};
 use axum::{
     extract::FromRequestParts,
     http::{HeaderMap, HeaderValue, header, request::Parts},
@@ -17,7 +17,6 @@ use chrono::{DateTime, Utc};
 pub const COOKIE: &str = "faro_session";
 
 /// A signed-in user, resolved from `Authorization: Bearer <token>` or the session cookie.
-/// Handlers that take it answer 401 problems to anonymous callers.
 #[derive(Debug, Clone)]
 pub struct CurrentUser {
     pub id: u64,
@@ -36,6 +35,31 @@ impl CurrentUser {
             name: self.name.clone(),
             created_at: self.created_at,
         }
+    }
+
+    /// The user the request's token names: from the task's session cache, else from
+    /// DynamoDB and MySQL (and then cached).
+    async fn resolve(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = token_from(&parts.headers).ok_or(ApiError::Unauthorized)?;
+        if let Some(user) = state.sessions.get(&token) {
+            return Ok(user);
+        }
+        let session = sessions::find(&state.dynamo, &state.table, &token)
+            .await
+            .map_err(ApiError::dynamo)?
+            .ok_or(ApiError::Unauthorized)?;
+        let row = store::user(&state.db, session.user_id)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        let user = CurrentUser {
+            id: session.user_id,
+            email: row.email,
+            name: row.display_name,
+            created_at: row.created_at,
+            token,
+        };
+        state.sessions.put(&user, session.expires_at);
+        Ok(user)
     }
 }
 
@@ -62,38 +86,29 @@ pub fn token_from(headers: &HeaderMap) -> Option<String> {
     })
 }
 
-impl FromRequestParts<AppState> for CurrentUser {
+/// A signed-in caller, with the app and where the request came from: what a handler that
+/// needs a user starts from. Resolving it answers 401 problems to anonymous callers.
+#[derive(Debug)]
+pub struct Caller {
+    pub state: AppState,
+    pub user: CurrentUser,
+    pub client: ClientInfo,
+}
+
+impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if let Some(user) = parts.extensions.get::<CurrentUser>() {
-            return Ok(user.clone());
-        }
-        let token = token_from(&parts.headers).ok_or(ApiError::Unauthorized)?;
-        if let Some(user) = state.sessions.get(&token) {
-            parts.extensions.insert(user.clone());
-            return Ok(user);
-        }
-        let session = sessions::find(&state.dynamo, &state.table, &token)
-            .await
-            .map_err(ApiError::dynamo)?
-            .ok_or(ApiError::Unauthorized)?;
-        let row = store::user(&state.db, session.user_id)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        let user = CurrentUser {
-            id: session.user_id,
-            email: row.email,
-            name: row.display_name,
-            created_at: row.created_at,
-            token,
-        };
-        state.sessions.put(&user, session.expires_at);
-        parts.extensions.insert(user.clone());
-        Ok(user)
+        let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
+        let user = CurrentUser::resolve(parts, state).await?;
+        Ok(Self {
+            state: state.clone(),
+            user,
+            client,
+        })
     }
 }
 

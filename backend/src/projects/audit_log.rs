@@ -25,13 +25,13 @@ use faro_types::{AuditEntry, Page};
     )
 )]
 pub(super) async fn list_audit(
-    InProject { state, access, .. }: InProject,
+    InProject { caller, access }: InProject,
     query: Result<ApiQuery<PageQuery>, ApiError>,
 ) -> Result<Json<Page<AuditEntry>>, ApiError> {
     let ApiQuery(query) = query?;
     let limit = query.limit()?;
     audit::list(
-        &state,
+        &caller.state,
         Scope::Project(access.project_id),
         query.cursor(),
         limit,

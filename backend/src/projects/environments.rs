@@ -1,18 +1,19 @@
 //! `/api/projects/{slug}/environments` and `/api/projects/{slug}/environments/{name}`.
 
-use super::{details, store};
+use super::{Changes, store};
 use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn};
 use crate::projects::{EnvironmentPath, ProjectPath};
 use crate::{
     access::{InProject, ProjectAccess},
     audit::Entry,
+    db::Read,
     error::ApiError,
     http::ApiJson,
     write::Lock,
 };
 use axum::{Json, extract::Path, http::StatusCode};
 use faro_types::{CreateEnvironment, Environment, Role, UpdateEnvironment};
-use serde_json::{Map, json};
+use serde_json::json;
 
 /// The project's environments, ordered by name.
 #[utoipa::path(
@@ -24,10 +25,10 @@ use serde_json::{Map, json};
     )
 )]
 pub(super) async fn list_environments(
-    InProject { state, access, .. }: InProject,
+    InProject { caller, access }: InProject,
 ) -> Result<Json<Vec<Environment>>, ApiError> {
     Ok(Json(
-        store::environments(&state.db, access.project_id).await?,
+        store::environments(&caller.state.db, access.project_id).await?,
     ))
 }
 
@@ -50,8 +51,7 @@ pub(super) async fn create_environment(
     body: Result<ApiJson<CreateEnvironment>, ApiError>,
 ) -> Result<(StatusCode, Json<Environment>), ApiError> {
     let access = &caller.access;
-    access.require(Role::Maintainer)?;
-    let ApiJson(request) = body?;
+    let request = caller.body(Role::Maintainer, body)?;
     request.validate()?;
     let authorize = |access: &ProjectAccess| {
         access.require(Role::Maintainer)?;
@@ -111,10 +111,11 @@ pub(super) async fn create_environment(
     )
 )]
 pub(super) async fn get_environment(
-    InProject { state, access, .. }: InProject,
+    InProject { caller, access }: InProject,
     Path(EnvironmentPath { name, .. }): Path<EnvironmentPath>,
 ) -> Result<Json<Environment>, ApiError> {
-    let environment = store::environment(&state.db, access.project_id, &name).await?;
+    let environment =
+        store::environment(&caller.state.db, access.project_id, &name, Read::Plain).await?;
     Ok(Json(environment.ok_or(ApiError::NotFound)?))
 }
 
@@ -138,31 +139,29 @@ pub(super) async fn update_environment(
     Path(EnvironmentPath { name, .. }): Path<EnvironmentPath>,
     body: Result<ApiJson<UpdateEnvironment>, ApiError>,
 ) -> Result<Json<Environment>, ApiError> {
-    caller.access.require(Role::Maintainer)?;
-    let ApiJson(request) = body?;
+    let request = caller.body(Role::Maintainer, body)?;
     request.validate()?;
 
     let mut write = caller.write(Lock::Caller, Role::Maintainer).await?;
     let access = write.access().clone();
-    let mut environment = store::lock_environment(write.tx(), access.project_id, &name)
+    let mut environment = store::environment(write.tx(), access.project_id, &name, Read::ForUpdate)
         .await?
         .ok_or(ApiError::NotFound)?;
 
-    let mut changed = Map::new();
-    if let Some(production) = request.production
-        && production != environment.production
-    {
+    let mut changes = Changes::default();
+    if changes.set(
+        "production",
+        &mut environment.production,
+        request.production,
+    ) {
         access.require_for_field(Role::Owner, "production")?;
-        changed.insert("production".into(), json!(production));
-        environment.production = production;
     }
-    if let Some(sleakops_environment) = request.sleakops_environment
-        && sleakops_environment != environment.sleakops_environment
-    {
-        changed.insert("sleakops_environment".into(), json!(sleakops_environment));
-        environment.sleakops_environment = sleakops_environment;
-    }
-    if changed.is_empty() {
+    changes.set(
+        "sleakops_environment",
+        &mut environment.sleakops_environment,
+        request.sleakops_environment,
+    );
+    if changes.is_empty() {
         return Ok(Json(environment));
     }
 
@@ -171,7 +170,7 @@ pub(super) async fn update_environment(
     write
         .commit(
             Entry::new("environment.update", format!("environment:{name}"))
-                .details(details(changed)),
+                .details(changes.details()),
         )
         .await?;
     Ok(Json(environment))
@@ -202,7 +201,7 @@ pub(super) async fn delete_environment(
     let access = write.access().clone();
     // The row lock also holds off releases being created in it meanwhile (their foreign key
     // check needs a shared lock on this row).
-    let environment = store::lock_environment(write.tx(), access.project_id, &name)
+    let environment = store::environment(write.tx(), access.project_id, &name, Read::ForUpdate)
         .await?
         .ok_or(ApiError::NotFound)?;
     if environment.production {

@@ -59,9 +59,11 @@ fn keep_an_owner(
     )
 )]
 pub(super) async fn list_members(
-    InProject { state, access, .. }: InProject,
+    InProject { caller, access }: InProject,
 ) -> Result<Json<Vec<Member>>, ApiError> {
-    Ok(Json(store::members(&state.db, access.project_id).await?))
+    Ok(Json(
+        store::members(&caller.state.db, access.project_id).await?,
+    ))
 }
 
 /// Add an existing account to the project by email. Owners only.
@@ -84,8 +86,7 @@ pub(super) async fn add_member(
     body: Result<ApiJson<AddMember>, ApiError>,
 ) -> Result<(StatusCode, Json<Member>), ApiError> {
     let access = &caller.access;
-    access.require(Role::Owner)?;
-    let ApiJson(request) = body?;
+    let request = caller.body(Role::Owner, body)?;
     request.validate()?;
     let email = normalize_email(&request.email);
     let new_id = accounts::store::id_by_email(&caller.state.db, &email)
@@ -138,8 +139,7 @@ pub(super) async fn update_member(
     body: Result<ApiJson<UpdateMember>, ApiError>,
 ) -> Result<Json<Member>, ApiError> {
     let access = &caller.access;
-    access.require(Role::Owner)?;
-    let ApiJson(request) = body?;
+    let request = caller.body(Role::Owner, body)?;
     let target = parse_user_id(&user_id)?;
 
     let mut write = caller.write(Lock::Members, Role::Owner).await?;

@@ -104,9 +104,37 @@ fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
     })
 }
 
-/// The changed fields of a write, as the audit entry's short JSON `details`.
-fn details(fields: serde_json::Map<String, serde_json::Value>) -> String {
-    serde_json::Value::Object(fields).to_string()
+/// The fields a change sets, by name, for its audit entry.
+#[derive(Debug, Default)]
+struct Changes(serde_json::Map<String, serde_json::Value>);
+
+impl Changes {
+    /// Sets `field` to `value` when one is given and it differs, noting it as `name`:
+    /// whether it did.
+    fn set<T: PartialEq + serde::Serialize>(
+        &mut self,
+        name: &str,
+        field: &mut T,
+        value: Option<T>,
+    ) -> bool {
+        match value {
+            Some(value) if value != *field => {
+                self.0.insert(name.to_owned(), serde_json::json!(value));
+                *field = value;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The audit entry's short JSON `details`.
+    fn details(self) -> String {
+        serde_json::Value::Object(self.0).to_string()
+    }
 }
 
 #[cfg(test)]

@@ -1,20 +1,20 @@
 //! `/api/projects` and `/api/projects/{slug}`.
 
-use super::{PageQuery, decode_cursor, details, store};
+use super::{Changes, PageQuery, decode_cursor, store};
 use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn};
 use crate::projects::ProjectPath;
 use crate::{
-    AppState,
     access::InProject,
     audit::Entry,
-    auth::CurrentUser,
+    auth::Caller,
+    db::Read,
     error::ApiError,
-    http::{ApiJson, ApiQuery, ClientInfo},
+    http::{ApiJson, ApiQuery},
     write::{Lock, ProjectWrite},
 };
-use axum::{Json, extract::State, http::StatusCode};
+use axum::{Json, http::StatusCode};
 use faro_types::{CreateProject, Page, Project, Role, UpdateProject};
-use serde_json::{Map, json};
+use serde_json::json;
 
 /// Create a project; the caller becomes its owner.
 ///
@@ -29,15 +29,14 @@ use serde_json::{Map, json};
     )
 )]
 pub(super) async fn create_project(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    user: CurrentUser,
+    caller: Caller,
     ApiJson(request): ApiJson<CreateProject>,
 ) -> Result<(StatusCode, Json<Project>), ApiError> {
     request.validate()?;
     let name = request.name.trim().to_owned();
     let now = crate::db::now();
-    let mut write = ProjectWrite::create(&state, &user, &client).await?;
+    let mut write = ProjectWrite::create(&caller).await?;
+    let user = &caller.user;
     let new = store::NewProject {
         slug: &request.slug,
         name: &name,
@@ -92,8 +91,7 @@ pub(super) async fn create_project(
     )
 )]
 pub(super) async fn list_projects(
-    State(state): State<AppState>,
-    user: CurrentUser,
+    Caller { state, user, .. }: Caller,
     ApiQuery(query): ApiQuery<PageQuery>,
 ) -> Result<Json<Page<Project>>, ApiError> {
     let limit = query.limit()?;
@@ -116,9 +114,15 @@ pub(super) async fn list_projects(
     )
 )]
 pub(super) async fn get_project(
-    InProject { state, access, .. }: InProject,
+    InProject { caller, access }: InProject,
 ) -> Result<Json<Project>, ApiError> {
-    let project = store::project(&state.db, access.project_id, access.role).await?;
+    let project = store::project(
+        &caller.state.db,
+        access.project_id,
+        access.role,
+        Read::Plain,
+    )
+    .await?;
     Ok(Json(project.ok_or(ApiError::NotFound)?))
 }
 
@@ -140,44 +144,38 @@ pub(super) async fn update_project(
     caller: InProject,
     body: Result<ApiJson<UpdateProject>, ApiError>,
 ) -> Result<Json<Project>, ApiError> {
-    caller.access.require(Role::Maintainer)?;
-    // The body is looked at only once the caller may write here.
-    let ApiJson(request) = body?;
+    let request = caller.body(Role::Maintainer, body)?;
     request.validate()?;
 
     let mut write = caller.write(Lock::Caller, Role::Maintainer).await?;
     let access = write.access().clone();
-    let mut project = store::lock_project(write.tx(), access.project_id, access.role)
+    let mut project = store::project(write.tx(), access.project_id, access.role, Read::ForUpdate)
         .await?
         .ok_or(ApiError::NotFound)?;
 
-    let mut changed = Map::new();
-    if let Some(name) = request.name.as_deref().map(str::trim)
-        && name != project.name
-    {
-        project.name = name.to_owned();
-        changed.insert("name".into(), json!(name));
-    }
-    if let Some(sleakops_project) = request.sleakops_project
-        && sleakops_project != project.sleakops_project
-    {
+    let mut changes = Changes::default();
+    let name = request.name.as_deref().map(|name| name.trim().to_owned());
+    changes.set("name", &mut project.name, name);
+    if changes.set(
+        "sleakops_project",
+        &mut project.sleakops_project,
+        request.sleakops_project,
+    ) {
         access.require_for_field(Role::Owner, "sleakops_project")?;
-        changed.insert("sleakops_project".into(), json!(sleakops_project));
-        project.sleakops_project = sleakops_project;
     }
-    if let Some(repository_url) = request.repository_url
-        && repository_url != project.repository_url
-    {
-        changed.insert("repository_url".into(), json!(repository_url));
-        project.repository_url = repository_url;
-    }
-    if let Some(default_branch) = request.default_branch
-        && default_branch != project.default_branch
-    {
-        changed.insert("default_branch".into(), json!(default_branch));
-        project.default_branch = default_branch;
-    }
-    if changed.is_empty() {
+    let repository_url = request.repository_url;
+    changes.set(
+        "repository_url",
+        &mut project.repository_url,
+        repository_url,
+    );
+    let default_branch = request.default_branch;
+    changes.set(
+        "default_branch",
+        &mut project.default_branch,
+        default_branch,
+    );
+    if changes.is_empty() {
         // Nothing to change: no write, no audit entry.
         return Ok(Json(project));
     }
@@ -187,7 +185,7 @@ pub(super) async fn update_project(
     write
         .commit(
             Entry::new("project.update", format!("project:{}", access.slug))
-                .details(details(changed)),
+                .details(changes.details()),
         )
         .await?;
     Ok(Json(project))

@@ -3,44 +3,45 @@
 //! Lock order: a write locks membership rows first ([`caller_role`] or [`lock_members`]),
 //! then the rows it changes, so concurrent writes never wait on each other in a cycle.
 
+use crate::db::Read;
 use chrono::{DateTime, Utc};
 use faro_types::{Environment, Member, Project, Role};
 use sqlx::{MySqlConnection, MySqlExecutor};
 
 // Memberships.
 
-/// The id of project `slug` and `user_id`'s role in it, if they are a member.
+/// How a URL names a project: by slug, or by id through a child object such as a release.
+#[derive(Debug, Clone, Copy)]
+pub enum ProjectKey<'a> {
+    Slug(&'a str),
+    Id(u64),
+}
+
+/// The id and slug of the project `key` names and `user_id`'s role in it, if they are a
+/// member.
 pub async fn membership(
     db: impl MySqlExecutor<'_>,
     user_id: u64,
-    slug: &str,
-) -> Result<Option<(u64, Role)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT p.id, m.role FROM projects p \
-         JOIN memberships m ON m.project_id = p.id AND m.user_id = ? \
-         WHERE p.slug = ?",
-    )
-    .bind(user_id)
-    .bind(slug)
-    .fetch_optional(db)
-    .await
-}
-
-/// The slug of project `project_id` and `user_id`'s role in it, if they are a member.
-pub async fn membership_by_id(
-    db: impl MySqlExecutor<'_>,
-    user_id: u64,
-    project_id: u64,
-) -> Result<Option<(String, Role)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT p.slug, m.role FROM projects p \
-         JOIN memberships m ON m.project_id = p.id AND m.user_id = ? \
-         WHERE p.id = ?",
-    )
-    .bind(user_id)
-    .bind(project_id)
-    .fetch_optional(db)
-    .await
+    key: ProjectKey<'_>,
+) -> Result<Option<(u64, String, Role)>, sqlx::Error> {
+    macro_rules! of_project {
+        ($key:literal) => {
+            concat!(
+                "SELECT p.id, p.slug, m.role FROM projects p \
+                 JOIN memberships m ON m.project_id = p.id AND m.user_id = ? WHERE ",
+                $key
+            )
+        };
+    }
+    let query = match key {
+        ProjectKey::Slug(slug) => sqlx::query_as(of_project!("p.slug = ?"))
+            .bind(user_id)
+            .bind(slug),
+        ProjectKey::Id(id) => sqlx::query_as(of_project!("p.id = ?"))
+            .bind(user_id)
+            .bind(id),
+    };
+    query.fetch_optional(db).await
 }
 
 /// `user_id`'s role, under a shared lock on their membership row held until commit.
@@ -129,17 +130,24 @@ pub async fn delete_member(
         .map(drop)
 }
 
+/// A [`Member`]: a membership with its account's email and name.
+macro_rules! select_members {
+    () => {
+        "SELECT m.user_id, u.email, u.display_name AS name, m.role, m.created_at AS added_at \
+         FROM memberships m JOIN users u ON u.id = m.user_id "
+    };
+}
+
 /// One member with their account's email and name.
 pub async fn member(
     db: impl MySqlExecutor<'_>,
     project_id: u64,
     user_id: u64,
 ) -> Result<Option<Member>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT m.user_id, u.email, u.display_name AS name, m.role, m.created_at AS added_at \
-         FROM memberships m JOIN users u ON u.id = m.user_id \
-         WHERE m.project_id = ? AND m.user_id = ?",
-    )
+    sqlx::query_as(concat!(
+        select_members!(),
+        "WHERE m.project_id = ? AND m.user_id = ?"
+    ))
     .bind(project_id)
     .bind(user_id)
     .fetch_optional(db)
@@ -151,11 +159,10 @@ pub async fn members(
     db: impl MySqlExecutor<'_>,
     project_id: u64,
 ) -> Result<Vec<Member>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT m.user_id, u.email, u.display_name AS name, m.role, m.created_at AS added_at \
-         FROM memberships m JOIN users u ON u.id = m.user_id \
-         WHERE m.project_id = ? ORDER BY m.created_at, m.user_id",
-    )
+    sqlx::query_as(concat!(
+        select_members!(),
+        "WHERE m.project_id = ? ORDER BY m.created_at, m.user_id"
+    ))
     .bind(project_id)
     .fetch_all(db)
     .await
@@ -197,6 +204,14 @@ pub async fn insert_project(
     Ok(crate::db::unless_duplicate(inserted)?.map(|done| done.last_insert_id()))
 }
 
+/// The columns of a [`Project`] but the caller's role, from `projects p`.
+macro_rules! project_columns {
+    () => {
+        "p.id, p.slug, p.name, p.sleakops_project, p.repository_url, p.default_branch, \
+         p.created_at, p.updated_at"
+    };
+}
+
 /// Up to `limit` of `user_id`'s projects with slugs after `after`, ordered by slug.
 pub async fn projects_of(
     db: impl MySqlExecutor<'_>,
@@ -204,13 +219,14 @@ pub async fn projects_of(
     after: &str,
     limit: u32,
 ) -> Result<Vec<Project>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT p.id, p.slug, p.name, p.sleakops_project, p.repository_url, p.default_branch, \
-         m.role, p.created_at, p.updated_at FROM memberships m \
+    sqlx::query_as(concat!(
+        "SELECT ",
+        project_columns!(),
+        ", m.role FROM memberships m \
          JOIN projects p ON p.id = m.project_id \
          WHERE m.user_id = ? AND p.slug > ? \
-         ORDER BY p.slug LIMIT ?",
-    )
+         ORDER BY p.slug LIMIT ?"
+    ))
     .bind(user_id)
     .bind(after)
     .bind(limit)
@@ -223,31 +239,18 @@ pub async fn project(
     db: impl MySqlExecutor<'_>,
     id: u64,
     role: Role,
+    read: Read,
 ) -> Result<Option<Project>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, slug, name, sleakops_project, repository_url, default_branch, ? AS role, \
-         created_at, updated_at FROM projects WHERE id = ?",
-    )
-    .bind(role)
-    .bind(id)
-    .fetch_optional(db)
-    .await
-}
-
-/// [`project`], locked for update until commit.
-pub async fn lock_project(
-    tx: &mut MySqlConnection,
-    id: u64,
-    role: Role,
-) -> Result<Option<Project>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, slug, name, sleakops_project, repository_url, default_branch, ? AS role, \
-         created_at, updated_at FROM projects WHERE id = ? FOR UPDATE",
-    )
-    .bind(role)
-    .bind(id)
-    .fetch_optional(tx)
-    .await
+    let select = concat!(
+        "SELECT ",
+        project_columns!(),
+        ", ? AS role FROM projects p WHERE p.id = ?"
+    );
+    sqlx::query_as(&read.sql(select))
+        .bind(role)
+        .bind(id)
+        .fetch_optional(db)
+        .await
 }
 
 /// Stores the changeable fields of `project` (the slug never changes).
@@ -281,61 +284,40 @@ pub async fn delete_project(tx: &mut MySqlConnection, id: u64) -> Result<(), sql
 
 // Environments.
 
+/// An [`Environment`]'s columns, from `environments`.
+macro_rules! select_environments {
+    () => {
+        "SELECT id, name, sleakops_environment, production, created_at, updated_at \
+         FROM environments "
+    };
+}
+
 pub async fn environments(
     db: impl MySqlExecutor<'_>,
     project_id: u64,
 ) -> Result<Vec<Environment>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, name, sleakops_environment, production, created_at, updated_at \
-         FROM environments WHERE project_id = ? ORDER BY name",
-    )
+    sqlx::query_as(concat!(
+        select_environments!(),
+        "WHERE project_id = ? ORDER BY name"
+    ))
     .bind(project_id)
     .fetch_all(db)
     .await
 }
 
+/// The project's environment `name`.
 pub async fn environment(
     db: impl MySqlExecutor<'_>,
     project_id: u64,
     name: &str,
+    read: Read,
 ) -> Result<Option<Environment>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, name, sleakops_environment, production, created_at, updated_at \
-         FROM environments WHERE project_id = ? AND name = ?",
-    )
-    .bind(project_id)
-    .bind(name)
-    .fetch_optional(db)
-    .await
-}
-
-/// The id of the project's environment `name`.
-pub async fn environment_id(
-    db: impl MySqlExecutor<'_>,
-    project_id: u64,
-    name: &str,
-) -> Result<Option<u64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM environments WHERE project_id = ? AND name = ?")
+    let select = concat!(select_environments!(), "WHERE project_id = ? AND name = ?");
+    sqlx::query_as(&read.sql(select))
         .bind(project_id)
         .bind(name)
         .fetch_optional(db)
         .await
-}
-
-/// The environment `name` of the project, locked for update until commit.
-pub async fn lock_environment(
-    tx: &mut MySqlConnection,
-    project_id: u64,
-    name: &str,
-) -> Result<Option<Environment>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, name, sleakops_environment, production, created_at, updated_at \
-         FROM environments WHERE project_id = ? AND name = ? FOR UPDATE",
-    )
-    .bind(project_id)
-    .bind(name)
-    .fetch_optional(tx)
-    .await
 }
 
 /// The new environment's id, or `None` when the project has one of this name.

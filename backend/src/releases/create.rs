@@ -8,28 +8,28 @@
 
 use super::{
     idempotency::{self, Begin, Claim},
-    store::{self, NewRelease},
+    store::{self, Commit, NewRelease},
     timeline::{self, NewEvent, TimelineError},
 };
 use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn, Unavailable};
-use crate::projects::ProjectPath;
+use crate::projects::{self, ProjectPath, store::ProjectKey};
 use crate::{
-    AppState,
     access::ProjectAccess,
     audit::Entry,
-    auth::CurrentUser,
+    auth::Caller,
+    db::Read,
     error::ApiError,
-    http::{ApiJson, ClientInfo},
+    http::ApiJson,
     write::{Lock, ProjectWrite},
 };
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::Path,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use chrono::SubsecRound;
-use faro_types::{CreateRelease, EventKind, Release, ReleaseStatus, Role, UserRef};
+use faro_types::{CreateRelease, Environment, EventKind, Release, ReleaseStatus, Role, UserRef};
 
 /// Request a build and deployment of a commit to one of the project's environments.
 ///
@@ -53,14 +53,13 @@ use faro_types::{CreateRelease, EventKind, Release, ReleaseStatus, Role, UserRef
     )
 )]
 pub(super) async fn create(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    user: CurrentUser,
+    caller: Caller,
     Path(ProjectPath { slug }): Path<ProjectPath>,
     headers: HeaderMap,
     ApiJson(request): ApiJson<CreateRelease>,
 ) -> Result<Response, ApiError> {
-    let access = ProjectAccess::load(&state, &user, &slug).await?;
+    let Caller { state, user, .. } = &caller;
+    let access = ProjectAccess::load(state, user, ProjectKey::Slug(&slug)).await?;
     access.require(Role::Maintainer)?;
     let key = idempotency::key_from(&headers);
     let mut errors = request.validate().err().unwrap_or_default();
@@ -75,10 +74,17 @@ pub(super) async fn create(
         commit_time: request.commit_time.map(|t| t.trunc_subsecs(6)),
         ..request
     };
-    let environment_id =
-        crate::projects::store::environment_id(&state.db, access.project_id, &request.environment)
-            .await?;
-    let Some(environment_id) = environment_id else {
+    let environment = projects::store::environment(
+        &state.db,
+        access.project_id,
+        &request.environment,
+        Read::Plain,
+    )
+    .await?;
+    let Some(Environment {
+        id: environment_id, ..
+    }) = environment
+    else {
         return Err(ApiError::field(
             "environment",
             format!("project {} has no environment of this name", access.slug),
@@ -90,11 +96,13 @@ pub(super) async fn create(
     let plan = Plan {
         new: NewRelease {
             project_id: access.project_id,
-            environment_id,
-            branch: request.branch.clone(),
-            commit_sha: request.commit_sha.clone(),
-            tag: request.tag.clone(),
-            commit_time: request.commit_time,
+            commit: Commit {
+                environment_id,
+                branch: request.branch.clone(),
+                commit_sha: request.commit_sha.clone(),
+                tag: request.tag.clone(),
+                commit_time: request.commit_time,
+            },
             requested_by: user.id,
             requested_at: crate::db::now(),
             retry_of: None,
@@ -119,13 +127,7 @@ pub(super) async fn create(
                 .unwrap_or_default()
         ),
     };
-    let requester = Requester {
-        state: &state,
-        user: &user,
-        client: &client,
-        access: &access,
-    };
-    let (status, release) = run(&requester, &key, &hash, &plan).await?;
+    let (status, release) = run(&caller, &access, &key, &hash, &plan).await?;
     Ok(respond(status, release))
 }
 
@@ -150,15 +152,6 @@ pub(super) struct Plan {
     /// The audit entry's action and details.
     pub action: &'static str,
     pub details: String,
-}
-
-/// Who records a release, where.
-#[derive(Debug)]
-pub(super) struct Requester<'a> {
-    pub state: &'a AppState,
-    pub user: &'a CurrentUser,
-    pub client: &'a ClientInfo,
-    pub access: &'a ProjectAccess,
 }
 
 enum Failure {
@@ -186,21 +179,23 @@ impl From<TimelineError> for Failure {
     }
 }
 
-/// Records `plan` under the idempotency key, or answers with the release the key already
-/// made: `(201, new release)` or `(200, earlier release)`.
+/// Records `plan` as `caller`'s release in `access`'s project under the idempotency key, or
+/// answers with the release the key already made: `(201, new release)` or
+/// `(200, earlier release)`.
 pub(super) async fn run(
-    requester: &Requester<'_>,
+    caller: &Caller,
+    access: &ProjectAccess,
     key: &str,
     hash: &str,
     plan: &Plan,
 ) -> Result<(StatusCode, Release), ApiError> {
-    let Requester { state, user, .. } = *requester;
+    let Caller { state, user, .. } = caller;
     // A key used meanwhile (by the request that took this one's lease over) sends us back
     // to find its release; twice is plenty.
     for _ in 0..3 {
         let (status, id) = match idempotency::begin(state, user.id, key, hash).await? {
             Begin::Replay(id) => (StatusCode::OK, id),
-            Begin::Claimed(claim) => match record(requester, &claim, plan).await {
+            Begin::Claimed(claim) => match record(caller, access, &claim, plan).await {
                 Ok(id) => (StatusCode::CREATED, id),
                 Err(Failure::KeyUsed) => continue,
                 Err(Failure::Api(err)) => {
@@ -218,22 +213,21 @@ pub(super) async fn run(
 }
 
 /// The transaction of one new release; see the module documentation for the order.
-async fn record(requester: &Requester<'_>, claim: &Claim, plan: &Plan) -> Result<u64, Failure> {
-    let Requester {
-        state,
-        user,
-        client,
-        access,
-    } = *requester;
+async fn record(
+    caller: &Caller,
+    access: &ProjectAccess,
+    claim: &Claim,
+    plan: &Plan,
+) -> Result<u64, Failure> {
+    let Caller { state, user, .. } = caller;
     let actor = UserRef {
         id: user.id,
         name: user.name.clone(),
     };
-    let mut write =
-        ProjectWrite::begin(state, user, client, access, Lock::Caller, Role::Maintainer).await?;
+    let mut write = ProjectWrite::begin(caller, access, Lock::Caller, Role::Maintainer).await?;
     let retried = match plan.new.retry_of {
         Some(old) => {
-            let (status, _) = store::lock(write.tx(), old)
+            let (status, _) = store::progress(write.tx(), old, Read::ForUpdate)
                 .await?
                 .ok_or(ApiError::NotFound)?;
             if !status.can_retry() {

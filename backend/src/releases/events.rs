@@ -14,9 +14,9 @@ use super::{
 };
 use crate::openapi::{InvalidInput, NotFound, NotSignedIn, Unavailable};
 use crate::releases::ReleasePath;
-use crate::{AppState, auth::CurrentUser, error::ApiError, http::ApiQuery};
+use crate::{AppState, auth::Caller, db::Read, error::ApiError, http::ApiQuery};
 use axum::{
-    extract::{Path, State},
+    extract::Path,
     http::HeaderMap,
     response::sse::{Event, KeepAlive, Sse},
 };
@@ -75,8 +75,7 @@ fn last_event_id(headers: &HeaderMap) -> Result<Option<u64>, ApiError> {
     )
 )]
 pub(super) async fn events(
-    State(state): State<AppState>,
-    user: CurrentUser,
+    Caller { state, user, .. }: Caller,
     Path(ReleasePath { id }): Path<ReleasePath>,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<EventsQuery>,
@@ -148,7 +147,7 @@ impl Cursor {
             }
             if self.check {
                 self.check = false;
-                match store::progress(&self.state.db, self.release_id).await {
+                match store::progress(&self.state.db, self.release_id, Read::Plain).await {
                     Ok(Some((status, seq))) if status.is_final() && seq <= self.last_seq => {
                         self.done = true;
                         return Some(end_event(status));

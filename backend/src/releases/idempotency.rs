@@ -131,6 +131,14 @@ pub struct Claim {
     key_hash: String,
 }
 
+/// The table key of the record of the key whose partition key is `pk`.
+fn record_key(pk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (PK.to_owned(), AttributeValue::S(pk.to_owned())),
+        (SK.to_owned(), AttributeValue::S("IDEMPOTENCY".into())),
+    ])
+}
+
 #[derive(Debug)]
 struct Record {
     hash: String,
@@ -170,8 +178,7 @@ pub async fn begin(
             .dynamo
             .put_item()
             .table_name(&*state.table)
-            .item(PK, AttributeValue::S(pk.clone()))
-            .item(SK, AttributeValue::S("IDEMPOTENCY".into()))
+            .set_item(Some(record_key(&pk)))
             .item("request_hash", AttributeValue::S(hash.to_owned()))
             .item("lease_token", AttributeValue::S(token.clone()))
             .item("lease_until", AttributeValue::N(millis(LEASE)))
@@ -198,8 +205,7 @@ pub async fn begin(
             .dynamo
             .get_item()
             .table_name(&*state.table)
-            .key(PK, AttributeValue::S(pk.clone()))
-            .key(SK, AttributeValue::S("IDEMPOTENCY".into()))
+            .set_key(Some(record_key(&pk)))
             .consistent_read(true)
             .send()
             .await
@@ -255,8 +261,7 @@ async fn take_over(
         .dynamo
         .update_item()
         .table_name(&*state.table)
-        .key(PK, AttributeValue::S(pk.to_owned()))
-        .key(SK, AttributeValue::S("IDEMPOTENCY".into()))
+        .set_key(Some(record_key(pk)))
         .update_expression("SET #token = :token, #until = :until, #ttl = :ttl")
         .condition_expression("#token = :old")
         .expression_attribute_names("#token", "lease_token")
@@ -291,8 +296,7 @@ impl Claim {
             .dynamo
             .delete_item()
             .table_name(&*state.table)
-            .key(PK, AttributeValue::S(self.pk.clone()))
-            .key(SK, AttributeValue::S("IDEMPOTENCY".into()))
+            .set_key(Some(record_key(&self.pk)))
             .condition_expression("#token = :token")
             .expression_attribute_names("#token", "lease_token")
             .expression_attribute_values(":token", AttributeValue::S(self.token.clone()))

@@ -15,12 +15,9 @@
 
 use super::store;
 use crate::openapi::{InvalidInput, NotFound, NotSignedIn};
-use crate::projects::ProjectPath;
-use crate::{AppState, access::ProjectAccess, auth::CurrentUser, error::ApiError, http::ApiQuery};
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use crate::projects::{ProjectPath, store::ProjectKey};
+use crate::{access::ProjectAccess, auth::Caller, error::ApiError, http::ApiQuery};
+use axum::{Json, extract::Path};
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use faro_types::{DailyCount, DeliveryMetrics, EnvironmentMetrics, Window};
 use serde::Deserialize;
@@ -62,22 +59,25 @@ fn secs(value: Option<i64>) -> Option<u64> {
     )
 )]
 pub(super) async fn metrics(
-    State(state): State<AppState>,
-    user: CurrentUser,
+    Caller { state, user, .. }: Caller,
     Path(ProjectPath { slug }): Path<ProjectPath>,
     ApiQuery(query): ApiQuery<MetricsQuery>,
 ) -> Result<Json<DeliveryMetrics>, ApiError> {
-    let access = ProjectAccess::load(&state, &user, &slug).await?;
+    let access = ProjectAccess::load(&state, &user, ProjectKey::Slug(&slug)).await?;
     let window = match query.window.as_deref() {
         None => Window::Days30,
         Some(value) => Window::parse(value)
             .ok_or_else(|| ApiError::field("window", "must be one of 7d, 30d, 90d"))?,
     };
     let (first_day, start, end) = bounds(window, Utc::now().date_naive());
-    let project = access.project_id;
+    let covered = store::Window {
+        project_id: access.project_id,
+        start,
+        end,
+    };
 
-    let figures = store::figures(&state.db, project, start, end).await?;
-    let daily_rows = store::daily_counts(&state.db, project, start, end).await?;
+    let figures = store::figures(&state.db, covered).await?;
+    let daily_rows = store::daily_counts(&state.db, covered).await?;
     let mut counts: HashMap<(u64, NaiveDate), (u64, u64)> = HashMap::new();
     for row in &daily_rows {
         let entry = counts.entry((row.environment_id, row.day)).or_default();

@@ -6,15 +6,18 @@ use super::{
     timeline,
 };
 use crate::openapi::{InvalidInput, NotFound, NotSignedIn, Unavailable};
-use crate::projects::ProjectPath;
+use crate::projects::{self, ProjectPath, store::ProjectKey};
 use crate::releases::ReleasePath;
 use crate::{
-    AppState, access::ProjectAccess, auth::CurrentUser, error::ApiError, http::ApiQuery, paging,
+    AppState,
+    access::ProjectAccess,
+    auth::{Caller, CurrentUser},
+    db::Read,
+    error::ApiError,
+    http::ApiQuery,
+    paging,
 };
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use axum::{Json, extract::Path};
 use faro_types::{Page, Release, ReleaseStatus, TimelineEvent};
 use serde::Deserialize;
 
@@ -57,8 +60,7 @@ fn decode_cursor(cursor: &str) -> Result<u64, ApiError> {
     )
 )]
 pub(super) async fn list(
-    State(state): State<AppState>,
-    user: CurrentUser,
+    Caller { state, user, .. }: Caller,
     Path(ProjectPath { slug }): Path<ProjectPath>,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Page<Release>>, ApiError> {
@@ -67,7 +69,7 @@ pub(super) async fn list(
         Ok(parameters) => parameters,
         Err(err) => {
             // A stranger learns nothing from the parameters: 404 comes first.
-            ProjectAccess::load(&state, &user, &slug).await?;
+            ProjectAccess::load(&state, &user, ProjectKey::Slug(&slug)).await?;
             return Err(err);
         }
     };
@@ -79,9 +81,9 @@ pub(super) async fn list(
     let items = store::member_page(&state.db, user.id, &slug, &filter, before, limit + 1).await?;
     if items.is_empty() {
         // No project, not a member, no such environment, or simply no releases: which?
-        let access = ProjectAccess::load(&state, &user, &slug).await?;
+        let access = ProjectAccess::load(&state, &user, ProjectKey::Slug(&slug)).await?;
         if let Some(name) = &filter.environment {
-            crate::projects::store::environment_id(&state.db, access.project_id, name)
+            projects::store::environment(&state.db, access.project_id, name, Read::Plain)
                 .await?
                 .ok_or_else(|| {
                     ApiError::field("environment", "the project has no environment of this name")
@@ -134,12 +136,11 @@ pub(super) struct RecentQuery {
     )
 )]
 pub(super) async fn recent(
-    State(state): State<AppState>,
-    user: CurrentUser,
+    Caller { state, user, .. }: Caller,
     ApiQuery(query): ApiQuery<RecentQuery>,
 ) -> Result<Json<Vec<Release>>, ApiError> {
     let limit = paging::limit(query.limit, DEFAULT_LIMIT, MAX_RECENT)?;
-    let projects = crate::projects::store::project_ids_of(&state.db, user.id).await?;
+    let projects = projects::store::project_ids_of(&state.db, user.id).await?;
     // The newest `limit` of each project, merged.
     let mut items = Vec::new();
     for project_id in projects {
@@ -160,7 +161,7 @@ pub(crate) async fn load(
     let (project_id, release) = store::find(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let access = ProjectAccess::load_by_id(state, user, project_id).await?;
+    let access = ProjectAccess::load(state, user, ProjectKey::Id(project_id)).await?;
     Ok((access, release))
 }
 
@@ -173,7 +174,7 @@ pub(super) async fn access(
     let project_id = store::project_of(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    ProjectAccess::load_by_id(state, user, project_id).await
+    ProjectAccess::load(state, user, ProjectKey::Id(project_id)).await
 }
 
 /// One release.
@@ -186,8 +187,7 @@ pub(super) async fn access(
     )
 )]
 pub(super) async fn get(
-    State(state): State<AppState>,
-    user: CurrentUser,
+    Caller { state, user, .. }: Caller,
     Path(ReleasePath { id }): Path<ReleasePath>,
 ) -> Result<Json<Release>, ApiError> {
     let (_, release) = load(&state, &user, id).await?;
@@ -229,8 +229,7 @@ pub(super) struct TimelineQuery {
     )
 )]
 pub(super) async fn timeline(
-    State(state): State<AppState>,
-    user: CurrentUser,
+    Caller { state, user, .. }: Caller,
     Path(ReleasePath { id }): Path<ReleasePath>,
     ApiQuery(query): ApiQuery<TimelineQuery>,
 ) -> Result<Json<Vec<TimelineEvent>>, ApiError> {

@@ -1,9 +1,12 @@
 //! Releases in MySQL: every statement of the feature, from the row as the API shows it to
 //! the writes of creating, cancelling and numbering, and the delivery metrics' queries.
 
+use crate::db::Read;
 use chrono::{DateTime, NaiveDate, Utc};
 use faro_types::{Release, ReleaseStatus, UserRef};
-use sqlx::{MySqlConnection, MySqlPool};
+use sqlx::{
+    MySql, MySqlConnection, MySqlExecutor, MySqlPool, mysql::MySqlArguments, query::QueryAs,
+};
 
 /// The columns [`ReleaseRow`] reads, from `releases r` and the tables `joins!` names.
 macro_rules! columns {
@@ -20,8 +23,17 @@ macro_rules! columns {
 /// them into a join buffer, which loses the releases' index order and sorts the result.
 macro_rules! joins {
     () => {
-        "JOIN projects p ON p.id = r.project_id \
-         JOIN environments e FORCE INDEX (PRIMARY) ON e.id = r.environment_id \
+        concat!(
+            "JOIN projects p ON p.id = r.project_id ",
+            people_and_places!()
+        )
+    };
+}
+
+/// The environment and the requester of release `r`, by primary key (see `joins!`).
+macro_rules! people_and_places {
+    () => {
+        "JOIN environments e FORCE INDEX (PRIMARY) ON e.id = r.environment_id \
          JOIN users u FORCE INDEX (PRIMARY) ON u.id = r.requested_by"
     };
 }
@@ -166,62 +178,54 @@ pub async fn member_page(
     Ok(rows.into_iter().map(Release::from).collect())
 }
 
+/// A page of member `?`'s releases of the project of slug `?` read backwards along
+/// `$index` from before `?`, `?` of them: `$environment` joins the filter's environment
+/// `fe` (binding its name) and `$filter` narrows the rows (binding its values).
+macro_rules! member_page_sql {
+    ($environment:literal, $index:literal, $filter:literal) => {
+        concat!(
+            "SELECT STRAIGHT_JOIN ",
+            columns!(),
+            " FROM projects p \
+             JOIN memberships m ON m.project_id = p.id AND m.user_id = ? ",
+            $environment,
+            " JOIN releases r FORCE INDEX (",
+            $index,
+            ") ON r.project_id = p.id ",
+            people_and_places!(),
+            " WHERE p.slug = ? ",
+            $filter,
+            " AND r.id < ? ORDER BY r.id DESC LIMIT ?"
+        )
+    };
+}
+
 /// Binds: user, environment name (or NULL), slug, status, branch (or NULL) twice,
 /// environment name (or NULL), before, limit.
-const BY_STATUS: &str = concat!(
-    "SELECT STRAIGHT_JOIN ",
-    columns!(),
-    " FROM projects p \
-     JOIN memberships m ON m.project_id = p.id AND m.user_id = ? \
-     LEFT JOIN environments fe ON fe.project_id = p.id AND fe.name = ? \
-     JOIN releases r FORCE INDEX (ix_releases_project_status) ON r.project_id = p.id \
-     JOIN environments e FORCE INDEX (PRIMARY) ON e.id = r.environment_id \
-     JOIN users u FORCE INDEX (PRIMARY) ON u.id = r.requested_by \
-     WHERE p.slug = ? AND r.status = ? AND (? IS NULL OR r.branch = ?) \
-     AND (? IS NULL OR r.environment_id = fe.id) AND r.id < ? \
-     ORDER BY r.id DESC LIMIT ?"
+const BY_STATUS: &str = member_page_sql!(
+    "LEFT JOIN environments fe ON fe.project_id = p.id AND fe.name = ?",
+    "ix_releases_project_status",
+    "AND r.status = ? AND (? IS NULL OR r.branch = ?) \
+     AND (? IS NULL OR r.environment_id = fe.id)"
 );
 
 /// Binds: user, environment name (or NULL), slug, branch, environment name (or NULL),
 /// before, limit.
-const BY_BRANCH: &str = concat!(
-    "SELECT STRAIGHT_JOIN ",
-    columns!(),
-    " FROM projects p \
-     JOIN memberships m ON m.project_id = p.id AND m.user_id = ? \
-     LEFT JOIN environments fe ON fe.project_id = p.id AND fe.name = ? \
-     JOIN releases r FORCE INDEX (ix_releases_project_branch) ON r.project_id = p.id \
-     JOIN environments e FORCE INDEX (PRIMARY) ON e.id = r.environment_id \
-     JOIN users u FORCE INDEX (PRIMARY) ON u.id = r.requested_by \
-     WHERE p.slug = ? AND r.branch = ? AND (? IS NULL OR r.environment_id = fe.id) \
-     AND r.id < ? ORDER BY r.id DESC LIMIT ?"
+const BY_BRANCH: &str = member_page_sql!(
+    "LEFT JOIN environments fe ON fe.project_id = p.id AND fe.name = ?",
+    "ix_releases_project_branch",
+    "AND r.branch = ? AND (? IS NULL OR r.environment_id = fe.id)"
 );
 
 /// Binds: user, environment name, slug, before, limit.
-const BY_ENVIRONMENT: &str = concat!(
-    "SELECT STRAIGHT_JOIN ",
-    columns!(),
-    " FROM projects p \
-     JOIN memberships m ON m.project_id = p.id AND m.user_id = ? \
-     JOIN environments fe ON fe.project_id = p.id AND fe.name = ? \
-     JOIN releases r FORCE INDEX (ix_releases_environment) ON r.project_id = p.id \
-     JOIN environments e FORCE INDEX (PRIMARY) ON e.id = r.environment_id \
-     JOIN users u FORCE INDEX (PRIMARY) ON u.id = r.requested_by \
-     WHERE p.slug = ? AND r.environment_id = fe.id AND r.id < ? \
-     ORDER BY r.id DESC LIMIT ?"
+const BY_ENVIRONMENT: &str = member_page_sql!(
+    "JOIN environments fe ON fe.project_id = p.id AND fe.name = ?",
+    "ix_releases_environment",
+    "AND r.environment_id = fe.id"
 );
 
 /// Binds: user, slug, before, limit.
-const BY_PROJECT: &str = concat!(
-    "SELECT STRAIGHT_JOIN ",
-    columns!(),
-    " FROM projects p \
-     JOIN memberships m ON m.project_id = p.id AND m.user_id = ? \
-     JOIN releases r FORCE INDEX (ix_releases_project) ON r.project_id = p.id \
-     JOIN environments e FORCE INDEX (PRIMARY) ON e.id = r.environment_id \
-     JOIN users u FORCE INDEX (PRIMARY) ON u.id = r.requested_by \
-     WHERE p.slug = ? AND r.id < ? ORDER BY r.id DESC LIMIT ?"
-);
+const BY_PROJECT: &str = member_page_sql!("", "ix_releases_project", "");
 
 /// The newest `limit` releases of project `project_id`, newest first, read along its
 /// (project_id, id) index: no scan of other teams' releases however many there are.
@@ -244,15 +248,21 @@ pub async fn newest_of_project(
     Ok(rows.into_iter().map(Release::from).collect())
 }
 
-/// The fields of a release a request decides; the rest starts empty.
-#[derive(Debug, Clone)]
-pub struct NewRelease {
-    pub project_id: u64,
+/// What a release deploys: a commit of a branch, to an environment. A retry copies it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Commit {
     pub environment_id: u64,
     pub branch: String,
     pub commit_sha: String,
     pub tag: Option<String>,
     pub commit_time: Option<DateTime<Utc>>,
+}
+
+/// The fields of a release a request decides; the rest starts empty.
+#[derive(Debug, Clone)]
+pub struct NewRelease {
+    pub project_id: u64,
+    pub commit: Commit,
     pub requested_by: u64,
     pub requested_at: DateTime<Utc>,
     pub retry_of: Option<u64>,
@@ -272,11 +282,11 @@ pub async fn insert(
          VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, 1, ?)",
     )
     .bind(new.project_id)
-    .bind(new.environment_id)
-    .bind(&new.branch)
-    .bind(&new.commit_sha)
-    .bind(&new.tag)
-    .bind(new.commit_time)
+    .bind(new.commit.environment_id)
+    .bind(&new.commit.branch)
+    .bind(&new.commit.commit_sha)
+    .bind(&new.commit.tag)
+    .bind(new.commit.commit_time)
     .bind(new.requested_by)
     .bind(new.requested_at)
     .bind(new.retry_of)
@@ -307,31 +317,16 @@ pub async fn insert(
 /// is `{"release_id": <id>}`.
 pub const OUTBOX_START: &str = "release.start";
 
-/// A release's status and last timeline sequence number, locked for the caller's
-/// transaction.
-pub async fn lock(
-    tx: &mut MySqlConnection,
-    id: u64,
-) -> Result<Option<(ReleaseStatus, u64)>, sqlx::Error> {
-    let row: Option<(ReleaseStatus, u32)> =
-        sqlx::query_as("SELECT status, event_seq FROM releases WHERE id = ? FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    Ok(row.map(|(status, seq)| (status, seq.into())))
-}
-
-/// A release's status and last timeline sequence number, unlocked (streams use it to know
-/// when they are done).
+/// A release's status and last timeline sequence number: locked, for a transaction that
+/// changes the release; plain, for streams to know when they are done.
 pub async fn progress(
-    db: &MySqlPool,
+    db: impl MySqlExecutor<'_>,
     id: u64,
+    read: Read,
 ) -> Result<Option<(ReleaseStatus, u64)>, sqlx::Error> {
+    let select = read.sql("SELECT status, event_seq FROM releases WHERE id = ?");
     let row: Option<(ReleaseStatus, u32)> =
-        sqlx::query_as("SELECT status, event_seq FROM releases WHERE id = ?")
-            .bind(id)
-            .fetch_optional(db)
-            .await?;
+        sqlx::query_as(&select).bind(id).fetch_optional(db).await?;
     Ok(row.map(|(status, seq)| (status, seq.into())))
 }
 
@@ -361,15 +356,13 @@ pub async fn cancel(
     Ok(dropped)
 }
 
-/// What a retry copies from the release it retries.
+/// What a retry copies from the release it retries, with the environment's name and the
+/// release's status.
 #[derive(Debug, sqlx::FromRow)]
 pub struct RetrySource {
-    pub environment_id: u64,
+    #[sqlx(flatten)]
+    pub commit: Commit,
     pub environment: String,
-    pub branch: String,
-    pub commit_sha: String,
-    pub tag: Option<String>,
-    pub commit_time: Option<DateTime<Utc>>,
     pub status: ReleaseStatus,
 }
 
@@ -428,8 +421,8 @@ pub async fn next_seq(tx: &mut MySqlConnection, id: u64) -> Result<Option<u64>, 
 
 // Delivery metrics (see `super::metrics` for what each figure means).
 
-/// One query for the per-environment figures. Binds: project, start, end (deployments);
-/// project, start, end (failures); project (environments).
+/// One query for the per-environment figures. Binds: the window (deployments), the window
+/// (failures), project (environments).
 const FIGURES: &str = "
 WITH deployed AS (
     SELECT environment_id,
@@ -495,7 +488,8 @@ LEFT JOIN restores r ON r.environment_id = e.id
 WHERE e.project_id = ?
 ORDER BY e.name";
 
-/// Counts per environment and day; the days without any are filled in Rust.
+/// Counts per environment and day; the days without any are filled in Rust. Binds: the
+/// window (deployments), the window (failures).
 const DAILY: &str = "
 SELECT environment_id, 'deployed' AS kind, DATE(deployed_at) AS day, COUNT(*) AS n
 FROM releases
@@ -521,23 +515,34 @@ pub struct Figures {
     pub restore_median: Option<i64>,
 }
 
-/// Every environment of the project with its figures over `[start, end)`, by name.
-pub async fn figures(
-    db: &MySqlPool,
-    project_id: u64,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> Result<Vec<Figures>, sqlx::Error> {
-    sqlx::query_as(FIGURES)
-        .bind(project_id)
-        .bind(start)
-        .bind(end)
-        .bind(project_id)
-        .bind(start)
-        .bind(end)
-        .bind(project_id)
-        .fetch_all(db)
-        .await
+/// What the delivery metrics cover: a project's releases over `[start, end)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub project_id: u64,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl Window {
+    /// `query` with the window bound for each of its parts, deployments and failures.
+    fn bind_twice<'q, O>(
+        self,
+        query: QueryAs<'q, MySql, O, MySqlArguments>,
+    ) -> QueryAs<'q, MySql, O, MySqlArguments> {
+        query
+            .bind(self.project_id)
+            .bind(self.start)
+            .bind(self.end)
+            .bind(self.project_id)
+            .bind(self.start)
+            .bind(self.end)
+    }
+}
+
+/// Every environment of the project with its figures over the window, by name.
+pub async fn figures(db: &MySqlPool, window: Window) -> Result<Vec<Figures>, sqlx::Error> {
+    let query = window.bind_twice(sqlx::query_as(FIGURES));
+    query.bind(window.project_id).fetch_all(db).await
 }
 
 /// Deployments or failures (`kind`) of one environment on one day.
@@ -549,20 +554,8 @@ pub struct DailyCount {
     pub n: i64,
 }
 
-/// The days of `[start, end)` with any deployment or failure.
-pub async fn daily_counts(
-    db: &MySqlPool,
-    project_id: u64,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-) -> Result<Vec<DailyCount>, sqlx::Error> {
-    sqlx::query_as(DAILY)
-        .bind(project_id)
-        .bind(start)
-        .bind(end)
-        .bind(project_id)
-        .bind(start)
-        .bind(end)
-        .fetch_all(db)
-        .await
+/// The days of the window with any deployment or failure.
+pub async fn daily_counts(db: &MySqlPool, window: Window) -> Result<Vec<DailyCount>, sqlx::Error> {
+    let query = window.bind_twice(sqlx::query_as(DAILY));
+    query.fetch_all(db).await
 }

@@ -10,19 +10,13 @@ use super::{
 use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn, Unavailable};
 use crate::releases::ReleasePath;
 use crate::{
-    AppState,
     audit::Entry,
-    auth::CurrentUser,
+    auth::Caller,
+    db::Read,
     error::ApiError,
-    http::ClientInfo,
     write::{Lock, ProjectWrite},
 };
-use axum::{
-    Json,
-    extract::{Path, State},
-    http::HeaderMap,
-    response::Response,
-};
+use axum::{Json, extract::Path, http::HeaderMap, response::Response};
 use faro_types::{EventKind, Release, ReleaseStatus, Role, UserRef};
 
 fn not_cancellable(id: u64, status: ReleaseStatus) -> ApiError {
@@ -50,24 +44,15 @@ fn not_cancellable(id: u64, status: ReleaseStatus) -> ApiError {
     )
 )]
 pub(super) async fn cancel(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    user: CurrentUser,
+    caller: Caller,
     Path(ReleasePath { id }): Path<ReleasePath>,
 ) -> Result<Json<Release>, ApiError> {
-    let access = query::access(&state, &user, id).await?;
+    let Caller { state, user, .. } = &caller;
+    let access = query::access(state, user, id).await?;
     access.require(Role::Maintainer)?;
 
-    let mut write = ProjectWrite::begin(
-        &state,
-        &user,
-        &client,
-        &access,
-        Lock::Caller,
-        Role::Maintainer,
-    )
-    .await?;
-    let (status, _) = store::lock(write.tx(), id)
+    let mut write = ProjectWrite::begin(&caller, &access, Lock::Caller, Role::Maintainer).await?;
+    let (status, _) = store::progress(write.tx(), id, Read::ForUpdate)
         .await?
         .ok_or(ApiError::NotFound)?;
     if !status.can_cancel() {
@@ -83,7 +68,7 @@ pub(super) async fn cancel(
         id: user.id,
         name: user.name.clone(),
     });
-    let event = timeline::append(&state, write.tx(), id, event).await?;
+    let event = timeline::append(state, write.tx(), id, event).await?;
     write.publish(id, event);
     write
         .commit(
@@ -121,13 +106,12 @@ pub(super) async fn cancel(
     )
 )]
 pub(super) async fn retry(
-    State(state): State<AppState>,
-    client: ClientInfo,
-    user: CurrentUser,
+    caller: Caller,
     Path(ReleasePath { id }): Path<ReleasePath>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let access = query::access(&state, &user, id).await?;
+    let Caller { state, user, .. } = &caller;
+    let access = query::access(state, user, id).await?;
     access.require(Role::Maintainer)?;
     let key = idempotency::key_from(&headers).map_err(|e| ApiError::Validation(vec![e]))?;
     let hash = idempotency::request_hash(&["retry", &id.to_string()]);
@@ -136,31 +120,25 @@ pub(super) async fn retry(
         .await?
         .ok_or(ApiError::NotFound)?;
     let store::RetrySource {
-        environment_id,
+        commit,
         environment,
-        branch,
-        commit_sha,
-        tag,
-        commit_time,
         status,
     } = source;
+    let message = format!(
+        "{} retried release #{id}: {} ({}) to {environment}",
+        user.name,
+        commit.branch,
+        create::short(&commit.commit_sha)
+    );
     let plan = Plan {
         new: NewRelease {
             project_id: access.project_id,
-            environment_id,
-            commit_sha: commit_sha.clone(),
-            tag,
-            commit_time,
+            commit,
             requested_by: user.id,
             requested_at: crate::db::now(),
             retry_of: Some(id),
-            branch: branch.clone(),
         },
-        message: format!(
-            "{} retried release #{id}: {branch} ({}) to {environment}",
-            user.name,
-            create::short(&commit_sha)
-        ),
+        message,
         action: "release.retry",
         details: format!("retry_of={id}"),
     };
@@ -168,12 +146,6 @@ pub(super) async fn retry(
     if !status.can_retry() {
         return Err(create::not_retryable(id, status));
     }
-    let requester = create::Requester {
-        state: &state,
-        user: &user,
-        client: &client,
-        access: &access,
-    };
-    let (code, release) = create::run(&requester, &key, &hash, &plan).await?;
+    let (code, release) = create::run(&caller, &access, &key, &hash, &plan).await?;
     Ok(create::respond(code, release))
 }

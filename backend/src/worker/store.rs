@@ -22,7 +22,11 @@ use crate::{
 use chrono::{DateTime, Utc};
 use faro_sleakops::ResourceId;
 use faro_types::ReleaseStatus;
-use sqlx::{MySqlConnection, MySqlExecutor, MySqlPool, mysql::MySqlQueryResult};
+use sqlx::{
+    Encode, MySql, MySqlConnection, MySqlExecutor, MySqlPool, Type,
+    mysql::{MySqlArguments, MySqlQueryResult},
+    query::Query,
+};
 use std::time::Duration;
 
 /// One claimed outbox row.
@@ -164,6 +168,31 @@ pub async fn keep_id(
     Ok(())
 }
 
+/// An UPDATE that moves a release to another status, setting `$set` (one value, then the
+/// time) and `updated_at`; binds as [`moving`] and then the release and its expected status.
+macro_rules! moves_to {
+    ($set:literal) => {
+        concat!(
+            "UPDATE releases SET status = ?, ",
+            $set,
+            ", updated_at = ?, ",
+            timeline::next_seq_sql!(),
+            " WHERE id = ? AND status = ?"
+        )
+    };
+}
+
+/// A `moves_to!` statement with the new status `to`, the change's `value`, and `now` for
+/// the change's time and `updated_at`.
+fn moving<'q>(
+    sql: &'q str,
+    to: &'q str,
+    value: impl 'q + Encode<'q, MySql> + Type<MySql>,
+    now: DateTime<Utc>,
+) -> Query<'q, MySql, MySqlArguments> {
+    sqlx::query(sql).bind(to).bind(value).bind(now).bind(now)
+}
+
 /// Writes `change` at `now` in the caller's transaction, if the release is still where the
 /// change expects it: the number of the change's timeline event, or `None` when it is not
 /// (the release row is locked either way).
@@ -178,24 +207,14 @@ pub async fn apply(
     let query = match change {
         Change::Started { trigger, id } => {
             let sql = match trigger {
-                Trigger::Build => concat!(
-                    "UPDATE releases SET status = ?, sleakops_build_id = ?, \
-                     started_at = COALESCE(started_at, ?), updated_at = ?, ",
-                    timeline::next_seq_sql!(),
-                    " WHERE id = ? AND status = ?"
-                ),
-                Trigger::Deployment { .. } => concat!(
-                    "UPDATE releases SET status = ?, sleakops_deployment_id = ?, \
-                     started_at = COALESCE(started_at, ?), updated_at = ?, ",
-                    timeline::next_seq_sql!(),
-                    " WHERE id = ? AND status = ?"
-                ),
+                Trigger::Build => {
+                    moves_to!("sleakops_build_id = ?, started_at = COALESCE(started_at, ?)")
+                }
+                Trigger::Deployment { .. } => {
+                    moves_to!("sleakops_deployment_id = ?, started_at = COALESCE(started_at, ?)")
+                }
             };
-            sqlx::query(sql)
-                .bind(to)
-                .bind(id.as_str())
-                .bind(now)
-                .bind(now)
+            moving(sql, to, id.as_str(), now)
         }
         // `built_at IS NULL`: of two jobs that both saw the build succeed, one tells it.
         Change::Built { .. } => sqlx::query(concat!(
@@ -205,26 +224,16 @@ pub async fn apply(
         ))
         .bind(now)
         .bind(now),
-        Change::Deployed { .. } => sqlx::query(concat!(
-            "UPDATE releases SET status = ?, deployed_at = ?, finished_at = ?, updated_at = ?, ",
-            timeline::next_seq_sql!(),
-            " WHERE id = ? AND status = ?"
-        ))
-        .bind(to)
-        .bind(now)
-        .bind(now)
-        .bind(now),
+        Change::Deployed { .. } => {
+            moving(moves_to!("deployed_at = ?, finished_at = ?"), to, now, now)
+        }
         // Any unfinished status can fail; `from` is the one the job last saw.
-        Change::Failed { reason, .. } => sqlx::query(concat!(
-            "UPDATE releases SET status = ?, failure_reason = ?, finished_at = ?, \
-             updated_at = ?, ",
-            timeline::next_seq_sql!(),
-            " WHERE id = ? AND status = ?"
-        ))
-        .bind(to)
-        .bind(reason.as_str())
-        .bind(now)
-        .bind(now),
+        Change::Failed { reason, .. } => moving(
+            moves_to!("failure_reason = ?, finished_at = ?"),
+            to,
+            reason.as_str(),
+            now,
+        ),
         Change::Noted { .. } => sqlx::query(concat!(
             "UPDATE releases SET ",
             timeline::next_seq_sql!(),
