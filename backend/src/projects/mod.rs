@@ -142,6 +142,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_change_sets_and_names_only_the_fields_that_differ() {
+        let (mut name, mut production) = ("api".to_owned(), false);
+        let mut changes = Changes::default();
+        assert!(!changes.set("name", &mut name, Some("api".to_owned())));
+        assert!(!changes.set("production", &mut production, None));
+        assert!(changes.is_empty());
+        assert!(changes.set("production", &mut production, Some(true)));
+        assert!(production);
+        assert_eq!(changes.details(), r#"{"production":true}"#);
+    }
+
+    #[test]
     fn cursors_round_trip_and_reject_foreign_values() {
         let cursor = crate::paging::encode("shop-api");
         assert_eq!(decode_cursor(&cursor).expect("valid"), "shop-api");
