@@ -75,21 +75,13 @@ fn port(options: &Options) -> Result<u16, Error> {
 }
 
 fn backend_env(stack: &LocalStack, port: u16) -> Env {
-    vec![
+    let mut env = stack.backend_env(DATABASE, TABLE, port);
+    env.extend([
         ("FARO_ENV", "dev".into()),
-        ("FARO_HOST", "127.0.0.1".into()),
-        ("FARO_PORT", port.to_string()),
-        ("DATABASE_URL", stack.mysql.with_database(DATABASE).to_url()),
-        ("FARO_DYNAMODB_TABLE", TABLE.into()),
-        ("AWS_ENDPOINT_URL_DYNAMODB", stack.dynamodb.clone()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "local".into()),
-        ("AWS_SECRET_ACCESS_KEY", "local".into()),
         ("FARO_LOG_FORMAT", "pretty".into()),
         ("FARO_AUTO_MIGRATE", "true".into()),
-        ("FARO_CREATE_TABLE", "true".into()),
-        ("FARO_SHUTDOWN_DRAIN_SECS", "0".into()),
-    ]
+    ]);
+    env
 }
 
 /// Modification time and size of the binary, to tell whether a build changed it.

@@ -14,6 +14,7 @@
 
 mod backend;
 mod bench;
+mod cache;
 mod config_table;
 mod cost;
 mod deploy;
@@ -244,12 +245,12 @@ fn parse_args(args: &[String]) -> Result<Command, ArgError> {
         return Ok(Command::Help);
     }
     match command.as_str() {
-        "dev" => parse_dev(rest).map(Command::Dev),
-        "test" => parse_test(rest).map(Command::Test),
-        "bench" => parse_bench(rest).map(Command::Bench),
+        "dev" => parse_flags("dev", Command::Dev(Default::default()), rest),
+        "test" => parse_flags("test", Command::Test(Default::default()), rest),
+        "bench" => parse_flags("bench", Command::Bench(Default::default()), rest),
         "cost" => cost::parse(rest).map(Command::Cost),
-        "config-table" => parse_config_table(rest),
-        "frontend" => parse_frontend(rest).map(Command::Frontend),
+        "config-table" => parse_flags("config-table", Command::ConfigTable { check: false }, rest),
+        "frontend" => parse_frontend(rest),
         other => Err(ArgError::UnknownCommand(other.to_string())),
     }
 }
@@ -302,6 +303,25 @@ impl<'a> Flags<'a> {
         self.args.by_ref().cloned().collect()
     }
 
+    /// The flag's value as a number within `range`; `expected` says which, for the error.
+    fn number<T: std::str::FromStr + PartialOrd>(
+        &mut self,
+        flag: &str,
+        inline: Option<&'a str>,
+        expected: &'static str,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ArgError> {
+        let value = self.value(flag, inline)?;
+        match value.parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(ArgError::BadValue {
+                flag: flag.into(),
+                expected,
+                value: value.into(),
+            }),
+        }
+    }
+
     fn unknown(&self, flag: &str) -> ArgError {
         ArgError::UnknownFlag {
             command: self.command,
@@ -310,53 +330,81 @@ impl<'a> Flags<'a> {
     }
 }
 
-fn parse_number<T: std::str::FromStr + PartialOrd>(
-    flag: &str,
-    value: &str,
-    expected: &'static str,
-    min: T,
-) -> Result<T, ArgError> {
-    match value.parse::<T>() {
-        Ok(n) if n >= min => Ok(n),
-        _ => Err(ArgError::BadValue {
-            flag: flag.into(),
-            expected,
-            value: value.into(),
-        }),
+/// One flag met while parsing, with what it may take as its value.
+struct Flag<'f, 'a> {
+    name: &'a str,
+    /// Its inline `=value`, if any.
+    inline: Option<&'a str>,
+    flags: &'f mut Flags<'a>,
+}
+
+impl<'a> Flag<'_, 'a> {
+    fn value(&mut self) -> Result<&'a str, ArgError> {
+        self.flags.value(self.name, self.inline)
+    }
+
+    fn number<T: std::str::FromStr + PartialOrd>(
+        &mut self,
+        expected: &'static str,
+        range: std::ops::RangeInclusive<T>,
+    ) -> Result<T, ArgError> {
+        self.flags.number(self.name, self.inline, expected, range)
+    }
+
+    /// Everything after it, unparsed.
+    fn rest(&mut self) -> Vec<String> {
+        self.flags.rest()
     }
 }
 
-fn parse_dev(args: &[String]) -> Result<dev::Options, ArgError> {
-    let mut options = dev::Options::default();
-    let mut flags = Flags::new("dev", args);
-    while let Some((flag, inline)) = flags.next_flag()? {
-        match flag {
-            "--port" => {
-                let value = flags.value(flag, inline)?;
-                options.port = Some(parse_number(flag, value, "a port number 1-65535", 1)?);
-            }
-            _ => return Err(flags.unknown(flag)),
+/// Parses the flags of `command` (named `name`) onto its default options.
+fn parse_flags(
+    command_name: &'static str,
+    mut command: Command,
+    args: &[String],
+) -> Result<Command, ArgError> {
+    let mut flags = Flags::new(command_name, args);
+    while let Some((name, inline)) = flags.next_flag()? {
+        let flag = Flag {
+            name,
+            inline,
+            flags: &mut flags,
+        };
+        if !set_flag(&mut command, flag)? {
+            return Err(flags.unknown(name));
         }
     }
-    Ok(options)
+    Ok(command)
 }
 
-fn parse_test(args: &[String]) -> Result<test::Options, ArgError> {
-    let mut options = test::Options::default();
-    let mut flags = Flags::new("test", args);
-    while let Some((flag, _)) = flags.next_flag()? {
-        match flag {
-            "--no-lint" => options.lint = false,
-            "--no-infra" => options.infra = false,
-            "--" => options.runner_args = flags.rest(),
-            _ => return Err(flags.unknown(flag)),
+/// Every command's flags and what each sets; `Ok(false)` for a flag the command does not know.
+fn set_flag(command: &mut Command, mut flag: Flag<'_, '_>) -> Result<bool, ArgError> {
+    match (command, flag.name) {
+        (Command::Dev(options), "--port") => {
+            options.port = Some(flag.number("a port number 1-65535", 1..=u16::MAX)?);
         }
+        (Command::Test(options), "--no-lint") => options.lint = false,
+        (Command::Test(options), "--no-infra") => options.infra = false,
+        (Command::Test(options), "--") => options.runner_args = flag.rest(),
+        (Command::Bench(options), "--duration") => {
+            let secs = flag.number("whole seconds, at least 1", 1..=u64::MAX)?;
+            options.duration = Duration::from_secs(secs);
+        }
+        (Command::Bench(options), "--connections") => {
+            options.connections = flag.number("a number of connections 1-4096", 1..=4096)?;
+        }
+        (Command::Bench(options), "--scenario") => {
+            options.scenario = Some(flag.value()?.to_string());
+        }
+        (Command::ConfigTable { check }, "--check") => *check = true,
+        (Command::Frontend(options), "--release") => options.release = true,
+        _ => return Ok(false),
     }
-    Ok(options)
+    Ok(true)
 }
 
 /// `frontend build [--release]`: `build` is the only action so far.
-fn parse_frontend(args: &[String]) -> Result<frontend::Options, ArgError> {
+fn parse_frontend(args: &[String]) -> Result<Command, ArgError> {
     let action = args.first().map(String::as_str);
     if action != Some("build") {
         return Err(ArgError::UnexpectedArgument {
@@ -364,59 +412,8 @@ fn parse_frontend(args: &[String]) -> Result<frontend::Options, ArgError> {
             arg: action.unwrap_or("(nothing)").to_owned(),
         });
     }
-    let mut options = frontend::Options::default();
-    let mut flags = Flags::new("frontend", &args[1..]);
-    while let Some((flag, _)) = flags.next_flag()? {
-        match flag {
-            "--release" => options.release = true,
-            _ => return Err(flags.unknown(flag)),
-        }
-    }
-    Ok(options)
-}
-
-fn parse_config_table(args: &[String]) -> Result<Command, ArgError> {
-    let mut check = false;
-    let mut flags = Flags::new("config-table", args);
-    while let Some((flag, _)) = flags.next_flag()? {
-        match flag {
-            "--check" => check = true,
-            _ => return Err(flags.unknown(flag)),
-        }
-    }
-    Ok(Command::ConfigTable { check })
-}
-
-fn parse_bench(args: &[String]) -> Result<bench::Options, ArgError> {
-    let mut options = bench::Options::default();
-    let mut flags = Flags::new("bench", args);
-    while let Some((flag, inline)) = flags.next_flag()? {
-        match flag {
-            "--duration" => {
-                let value = flags.value(flag, inline)?;
-                let secs: u64 = parse_number(flag, value, "whole seconds, at least 1", 1)?;
-                options.duration = Duration::from_secs(secs);
-            }
-            "--connections" => {
-                let value = flags.value(flag, inline)?;
-                options.connections =
-                    parse_number(flag, value, "a number of connections 1-4096", 1)?;
-                if options.connections > 4096 {
-                    return Err(ArgError::BadValue {
-                        flag: flag.into(),
-                        expected: "a number of connections 1-4096",
-                        value: value.into(),
-                    });
-                }
-            }
-            "--scenario" => {
-                let value = flags.value(flag, inline)?;
-                options.scenario = Some(value.to_string());
-            }
-            _ => return Err(flags.unknown(flag)),
-        }
-    }
-    Ok(options)
+    let options = frontend::Options::default();
+    parse_flags("frontend", Command::Frontend(options), &args[1..])
 }
 
 #[cfg(test)]
@@ -426,6 +423,22 @@ mod tests {
     fn parse(line: &str) -> Result<Command, ArgError> {
         let args: Vec<String> = line.split_whitespace().map(String::from).collect();
         parse_args(&args)
+    }
+
+    /// Each line is refused with the named kind of error (an `ArgError` variant).
+    fn assert_refused(cases: &[(&str, &str)]) {
+        for (line, expected) in cases {
+            let kind = match parse(line) {
+                Ok(command) => panic!("`{line}` was accepted as {command:?}"),
+                Err(ArgError::Missing) => "Missing",
+                Err(ArgError::UnknownCommand(_)) => "UnknownCommand",
+                Err(ArgError::UnknownFlag { .. }) => "UnknownFlag",
+                Err(ArgError::UnexpectedArgument { .. }) => "UnexpectedArgument",
+                Err(ArgError::MissingValue { .. }) => "MissingValue",
+                Err(ArgError::BadValue { .. }) => "BadValue",
+            };
+            assert_eq!(kind, *expected, "{line}");
+        }
     }
 
     #[test]
@@ -459,10 +472,7 @@ mod tests {
             parse("config-table --check"),
             Ok(Command::ConfigTable { check: true })
         );
-        assert!(matches!(
-            parse("config-table --write"),
-            Err(ArgError::UnknownFlag { .. })
-        ));
+        assert_refused(&[("config-table --write", "UnknownFlag")]);
     }
 
     #[test]
@@ -476,26 +486,13 @@ mod tests {
             parse("dev --port=9001"),
             Ok(Command::Dev(dev::Options { port: Some(9001) }))
         );
-        assert!(matches!(
-            parse("dev --port"),
-            Err(ArgError::MissingValue { .. })
-        ));
-        assert!(matches!(
-            parse("dev --port 0"),
-            Err(ArgError::BadValue { .. })
-        ));
-        assert!(matches!(
-            parse("dev --port 70000"),
-            Err(ArgError::BadValue { .. })
-        ));
-        assert!(matches!(
-            parse("dev --verbose"),
-            Err(ArgError::UnknownFlag { .. })
-        ));
-        assert!(matches!(
-            parse("dev now"),
-            Err(ArgError::UnexpectedArgument { .. })
-        ));
+        assert_refused(&[
+            ("dev --port", "MissingValue"),
+            ("dev --port 0", "BadValue"),
+            ("dev --port 70000", "BadValue"),
+            ("dev --verbose", "UnknownFlag"),
+            ("dev now", "UnexpectedArgument"),
+        ]);
     }
 
     #[test]
@@ -510,14 +507,10 @@ mod tests {
         };
         assert!(!options.lint);
         assert_eq!(options.runner_args, ["health", "--nocapture"]);
-        assert!(matches!(
-            parse("test health"),
-            Err(ArgError::UnexpectedArgument { .. })
-        ));
-        assert!(matches!(
-            parse("test --lint"),
-            Err(ArgError::UnknownFlag { .. })
-        ));
+        assert_refused(&[
+            ("test health", "UnexpectedArgument"),
+            ("test --lint", "UnknownFlag"),
+        ]);
     }
 
     #[test]
@@ -533,10 +526,7 @@ mod tests {
         let err = parse("frontend").unwrap_err();
         assert!(matches!(err, ArgError::UnexpectedArgument { .. }), "{err}");
         assert!(err.hint().unwrap().contains("--help"));
-        assert!(matches!(
-            parse("frontend build --fast"),
-            Err(ArgError::UnknownFlag { .. })
-        ));
+        assert_refused(&[("frontend build --fast", "UnknownFlag")]);
     }
 
     #[test]
@@ -555,26 +545,13 @@ mod tests {
         assert_eq!(options.duration, Duration::from_secs(3));
         assert_eq!(options.connections, 8);
         assert_eq!(options.scenario.as_deref(), Some("healthz"));
-        assert!(matches!(
-            parse("bench --duration 0"),
-            Err(ArgError::BadValue { .. })
-        ));
-        assert!(matches!(
-            parse("bench --duration ten"),
-            Err(ArgError::BadValue { .. })
-        ));
-        assert!(matches!(
-            parse("bench --connections 0"),
-            Err(ArgError::BadValue { .. })
-        ));
-        assert!(matches!(
-            parse("bench --connections 5000"),
-            Err(ArgError::BadValue { .. })
-        ));
-        assert!(matches!(
-            parse("bench --scenario --duration 3"),
-            Err(ArgError::MissingValue { .. })
-        ));
+        assert_refused(&[
+            ("bench --duration 0", "BadValue"),
+            ("bench --duration ten", "BadValue"),
+            ("bench --connections 0", "BadValue"),
+            ("bench --connections 5000", "BadValue"),
+            ("bench --scenario --duration 3", "MissingValue"),
+        ]);
     }
 
     #[test]

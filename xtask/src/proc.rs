@@ -417,14 +417,20 @@ mod tests {
         })
     }
 
+    /// `sh -c script` started as `name` with a stop grace of `grace`, given a moment to get
+    /// going; with its process group.
+    fn started_shell(name: &str, script: &str, grace: Duration) -> (Child, u32) {
+        let child = spawn(name, Command::new("sh").args(["-c", script]), grace).unwrap();
+        let pgid = child.pid();
+        thread::sleep(Duration::from_millis(100));
+        (child, pgid)
+    }
+
     #[test]
     fn drop_kills_the_whole_group() {
         // The shell starts a grandchild; both must go when the guard drops.
-        let mut cmd = Command::new("sh");
-        cmd.args(["-c", "sleep 30 & sleep 30; wait"]);
-        let child = spawn("sh", &mut cmd, Duration::from_secs(2)).unwrap();
-        let pgid = child.pid();
-        thread::sleep(Duration::from_millis(100));
+        let (child, pgid) =
+            started_shell("sh", "sleep 30 & sleep 30; wait", Duration::from_secs(2));
         assert!(group_alive(pgid));
         drop(child);
         assert!(gone_soon(pgid), "process group {pgid} survived");
@@ -432,11 +438,11 @@ mod tests {
 
     #[test]
     fn stop_escalates_to_sigkill() {
-        let mut cmd = Command::new("sh");
-        cmd.args(["-c", "trap '' TERM; while :; do sleep 0.05; done"]);
-        let child = spawn("stubborn", &mut cmd, Duration::from_millis(300)).unwrap();
-        let pgid = child.pid();
-        thread::sleep(Duration::from_millis(100));
+        let (child, pgid) = started_shell(
+            "stubborn",
+            "trap '' TERM; while :; do sleep 0.05; done",
+            Duration::from_millis(300),
+        );
         assert_eq!(child.stop(), Stopped::Killed);
         assert!(gone_soon(pgid));
     }

@@ -220,11 +220,7 @@ impl Inner {
         match request.send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
-                let kind = response
-                    .headers()
-                    .get("x-amzn-errortype")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
+                let kind = serve::header(response.headers(), "x-amzn-errortype").map(str::to_owned);
                 (status, response.bytes().await.unwrap_or_default(), kind)
             }
             Err(e) => (502, Bytes::from(e.to_string()), None),
@@ -232,10 +228,7 @@ impl Inner {
     }
 
     async fn handle(self: Arc<Self>, req: Req) -> hyper::Response<http_body_util::Full<Bytes>> {
-        let op = req
-            .headers
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
+        let op = serve::header(&req.headers, "x-amz-target")
             .and_then(|t| t.strip_prefix(TARGET_PREFIX))
             .unwrap_or_default()
             .to_string();
@@ -971,10 +964,7 @@ impl Inner {
         match self.http.request(method, url).body(req.body).send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
-                let ct = response
-                    .headers()
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok())
+                let ct = serve::header(response.headers(), "content-type")
                     .unwrap_or("text/plain")
                     .to_string();
                 respond(status, &ct, response.bytes().await.unwrap_or_default())

@@ -80,6 +80,11 @@ pub async fn start(handler: Handler) -> std::io::Result<Served> {
     })
 }
 
+/// The header `name` as text, when it is there and readable.
+pub fn header<'h>(headers: &'h hyper::HeaderMap, name: &str) -> Option<&'h str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
 pub fn respond(status: u16, content_type: &str, body: impl Into<Bytes>) -> Response<Full<Bytes>> {
     Response::builder()
         .status(status)

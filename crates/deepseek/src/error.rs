@@ -2,7 +2,7 @@ use crate::types::WireError;
 use faro_resilience::{
     CircuitOpen, Classify, Health, Phase, TransportError,
     http::{excerpt, retry_after},
-    retry::Retry,
+    retry::{Retry, wait_hint},
 };
 use std::time::Duration;
 
@@ -42,19 +42,12 @@ pub enum DeepSeekError {
     #[error("DeepSeek's streamed answer broke off ({detail}); try again")]
     StreamInterrupted { detail: String },
     #[error(
-        "DeepSeek failed repeatedly, so calls to it are paused; try again in {} s",
-        retry_in.as_secs().max(1)
+        "DeepSeek failed repeatedly, so calls to it are paused; {}",
+        wait_hint(Some(*retry_in))
     )]
     CircuitOpen { retry_in: Duration },
     #[error("the DeepSeek client is misconfigured: {detail}")]
     Config { detail: String },
-}
-
-fn wait_hint(retry_after: Option<Duration>) -> String {
-    match retry_after {
-        Some(wait) => format!("try again in {} s", wait.as_secs().max(1)),
-        None => "try again shortly".to_owned(),
-    }
 }
 
 impl DeepSeekError {

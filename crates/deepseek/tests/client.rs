@@ -2,8 +2,8 @@
 //! TCP server).
 
 use faro_deepseek::{
-    Backoff, BreakerConfig, BreakerState, ChatRequest, Client, Config, DeepSeekError, Message,
-    Phase, REASONER_MODEL, RetryPolicy, Timeouts, Usage,
+    BreakerConfig, BreakerState, ChatRequest, Client, DeepSeekError, Message, Phase,
+    REASONER_MODEL, Usage,
 };
 use faro_sim::{
     Faults, Running,
@@ -19,27 +19,7 @@ async fn sim() -> Running {
         .expect("simulator starts")
 }
 
-fn config(base_url: &str) -> Config {
-    let mut config = Config::new(base_url, deepseek::DEFAULT_KEY);
-    config.timeouts = Timeouts {
-        connect: Duration::from_secs(2),
-        first_byte: Duration::from_secs(5),
-        total: Duration::from_secs(10),
-    };
-    config.retry = RetryPolicy::new(
-        2,
-        Backoff::new(Duration::from_millis(5), Duration::from_millis(20)),
-    );
-    config.breaker = BreakerConfig {
-        failure_threshold: 100,
-        cool_down: Duration::from_secs(30),
-    };
-    config
-}
-
-fn client(base_url: &str) -> Client {
-    Client::new(config(base_url)).expect("client")
-}
+faro_sim::client_fixtures!(faro_deepseek, deepseek::DEFAULT_KEY);
 
 /// The whole answer to `request` as a stream that did start, or why it broke off.
 async fn stream_text(
@@ -52,6 +32,14 @@ async fn stream_text(
         .expect("the stream starts")
         .collect_text()
         .await
+}
+
+/// Where the timeout struck, when `err` is one.
+fn timeout_phase(err: &DeepSeekError) -> Option<Phase> {
+    match err {
+        DeepSeekError::Timeout { phase, .. } => Some(*phase),
+        _ => None,
+    }
 }
 
 fn request(text: &str) -> ChatRequest {
@@ -144,9 +132,7 @@ async fn streams_token_by_token_with_usage_at_the_end() {
 #[tokio::test]
 async fn every_error_status_has_its_variant_and_an_actionable_message() {
     let sim = sim().await;
-    let mut config = config(&sim.base_url);
-    config.retry = RetryPolicy::none();
-    let client = Client::new(config).expect("client");
+    let client = Client::new(config_without_retries(&sim.base_url)).expect("client");
     type IsExpected = fn(&DeepSeekError) -> bool;
     let cases: [(u16, IsExpected); 7] = [
         (400, |e| matches!(e, DeepSeekError::InvalidFormat { .. })),
@@ -198,7 +184,7 @@ async fn every_error_status_has_its_variant_and_an_actionable_message() {
         matches!(hot, DeepSeekError::InvalidParameters { .. }),
         "{hot:?}"
     );
-    let mut wrong_key = self::config(&sim.base_url);
+    let mut wrong_key = config(&sim.base_url);
     wrong_key.api_key = "sk-wrong-key-123".into();
     let err = Client::new(wrong_key)
         .expect("client")
@@ -263,8 +249,7 @@ async fn client_errors_are_not_retried() {
 #[tokio::test]
 async fn first_byte_total_and_idle_timeouts() {
     let sim = sim().await;
-    let mut config = config(&sim.base_url);
-    config.retry = RetryPolicy::none();
+    let mut config = config_without_retries(&sim.base_url);
     config.timeouts.first_byte = Duration::from_millis(150);
     config.timeouts.total = Duration::from_secs(5);
     config.stream_timeout = Duration::from_secs(5);
@@ -273,16 +258,7 @@ async fn first_byte_total_and_idle_timeouts() {
     sim.control
         .set_faults(Faults::latency(Duration::from_millis(600)));
     let err = client.chat(&request("x")).await.expect_err("too slow");
-    assert!(
-        matches!(
-            err,
-            DeepSeekError::Timeout {
-                phase: Phase::FirstByte,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_eq!(timeout_phase(&err), Some(Phase::FirstByte), "{err:?}");
     assert!(err.to_string().contains("did not answer in time"), "{err}");
     sim.control.clear_faults();
 
@@ -296,16 +272,7 @@ async fn first_byte_total_and_idle_timeouts() {
     let err = stream_text(&client, &request("a long answer"))
         .await
         .expect_err("too long");
-    assert!(
-        matches!(
-            err,
-            DeepSeekError::Timeout {
-                phase: Phase::Total,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_eq!(timeout_phase(&err), Some(Phase::Total), "{err:?}");
 
     // A stream that stalls between tokens.
     sim.control.set_settings(faro_sim::Settings {
@@ -317,16 +284,7 @@ async fn first_byte_total_and_idle_timeouts() {
     let err = stream_text(&client, &request("x"))
         .await
         .expect_err("stalls");
-    assert!(
-        matches!(
-            err,
-            DeepSeekError::Timeout {
-                phase: Phase::Idle,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_eq!(timeout_phase(&err), Some(Phase::Idle), "{err:?}");
 }
 
 #[tokio::test]
@@ -344,8 +302,7 @@ async fn an_unreachable_service_is_a_connection_error() {
 #[tokio::test]
 async fn the_breaker_opens_fails_fast_and_probes_after_the_cool_down() {
     let sim = sim().await;
-    let mut config = config(&sim.base_url);
-    config.retry = RetryPolicy::none();
+    let mut config = config_without_retries(&sim.base_url);
     config.breaker = BreakerConfig {
         failure_threshold: 2,
         cool_down: Duration::from_millis(300),
@@ -390,9 +347,7 @@ async fn the_breaker_opens_fails_fast_and_probes_after_the_cool_down() {
 #[tokio::test]
 async fn truncated_and_malformed_answers_are_errors() {
     let sim = sim().await;
-    let mut config = config(&sim.base_url);
-    config.retry = RetryPolicy::none();
-    let client = Client::new(config).expect("client");
+    let client = Client::new(config_without_retries(&sim.base_url)).expect("client");
     sim.control.set_faults(Faults::truncate());
     let err = client.chat(&request("x")).await.expect_err("half a body");
     assert!(
@@ -483,23 +438,26 @@ async fn server_sent_events_split_across_reads_are_reassembled() {
     assert_eq!(usage.expect("usage").total_tokens, 6);
 }
 
+/// How a stream that starts but then sends `body` (raw, after the response head) fails.
+async fn broken_stream(body: &'static str) -> DeepSeekError {
+    let base = raw_server(body).await;
+    stream_text(&client(&base), &request("x"))
+        .await
+        .expect_err("the stream fails")
+}
+
 #[tokio::test]
 async fn a_malformed_chunk_or_a_missing_done_is_an_error() {
-    let base =
-        raw_server("data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\ndata: {not json\n\n")
-            .await;
-    let err = stream_text(&client(&base), &request("x"))
-        .await
-        .expect_err("malformed");
+    let err = broken_stream(
+        "data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\ndata: {not json\n\n",
+    )
+    .await;
     assert!(
         matches!(err, DeepSeekError::MalformedBody { .. }),
         "{err:?}"
     );
 
-    let base = raw_server("data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\n").await;
-    let err = stream_text(&client(&base), &request("x"))
-        .await
-        .expect_err("no [DONE]");
+    let err = broken_stream("data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\n").await;
     assert!(
         matches!(err, DeepSeekError::StreamInterrupted { .. }),
         "{err:?}"

@@ -29,6 +29,15 @@ pub trait Classify: Sized {
     fn circuit_open(open: CircuitOpen) -> Self;
 }
 
+/// The end of an error message that tells the user when to try again: the service's (or
+/// the breaker's) wait when it named one, rounded up to a whole second.
+pub fn wait_hint(retry_after: Option<Duration>) -> String {
+    match retry_after {
+        Some(wait) => format!("try again in {} s", wait.as_secs().max(1)),
+        None => "try again shortly".to_owned(),
+    }
+}
+
 /// Runs `attempt` (given its 0-based number) through `breaker`, retrying what
 /// [`Classify::retry`] allows up to `policy.max_retries` times with full-jitter backoff, and
 /// never sooner than a `Retry-After`. A `Retry-After` beyond `policy.max_retry_after`, an

@@ -24,6 +24,7 @@
 
 pub mod control;
 pub mod deepseek;
+mod fixtures;
 mod server;
 pub mod sleakops;
 

@@ -128,19 +128,12 @@ impl Client {
 
     /// Starts a build. Never sent twice once SleakOps may have received it.
     pub async fn create_build(&self, request: &BuildRequest) -> Result<Build, SleakOpsError> {
-        let (id, state, errors) = self
-            .trigger(BUILD, request, "started the build")
-            .await?
-            .parts();
-        Ok(Build { id, state, errors })
+        self.trigger(BUILD, request, "started the build").await
     }
 
     pub async fn build(&self, id: &ResourceId) -> Result<Build, SleakOpsError> {
-        let (id, state, errors) = self
-            .get(&format!("{BUILD}{id}/"), &format!("build {id}"))
-            .await?
-            .parts();
-        Ok(Build { id, state, errors })
+        self.get(&format!("{BUILD}{id}/"), &format!("build {id}"))
+            .await
     }
 
     /// Starts a deployment. Never sent twice once SleakOps may have received it.
@@ -148,19 +141,13 @@ impl Client {
         &self,
         request: &DeploymentRequest,
     ) -> Result<Deployment, SleakOpsError> {
-        let (id, state, errors) = self
-            .trigger(DEPLOYMENT, request, "started the deployment")
-            .await?
-            .parts();
-        Ok(Deployment { id, state, errors })
+        self.trigger(DEPLOYMENT, request, "started the deployment")
+            .await
     }
 
     pub async fn deployment(&self, id: &ResourceId) -> Result<Deployment, SleakOpsError> {
-        let (id, state, errors) = self
-            .get(&format!("{DEPLOYMENT}{id}/"), &format!("deployment {id}"))
-            .await?
-            .parts();
-        Ok(Deployment { id, state, errors })
+        self.get(&format!("{DEPLOYMENT}{id}/"), &format!("deployment {id}"))
+            .await
     }
 
     fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
@@ -174,7 +161,8 @@ impl Client {
             .header(reqwest::header::ACCEPT, "application/json")
     }
 
-    async fn get(&self, path: &str, what: &str) -> Result<WireJob, SleakOpsError> {
+    /// Reads a build or deployment.
+    async fn get<T: From<WireJob>>(&self, path: &str, what: &str) -> Result<T, SleakOpsError> {
         let inner = &self.inner;
         retry::run(&inner.retry, &inner.breaker, "sleakops", |_| async {
             let deadline = http::deadline(&inner.timeouts);
@@ -195,19 +183,22 @@ impl Client {
                     status, &headers, &body, what, None,
                 ));
             }
-            serde_json::from_slice(&body).map_err(|e| SleakOpsError::Malformed {
-                detail: format!("{e} in {:?}", http::excerpt(&body, 120)),
-            })
+            serde_json::from_slice::<WireJob>(&body)
+                .map(T::from)
+                .map_err(|e| SleakOpsError::Malformed {
+                    detail: format!("{e} in {:?}", http::excerpt(&body, 120)),
+                })
         })
         .await
     }
 
-    async fn trigger(
+    /// Starts a build or deployment.
+    async fn trigger<T: From<WireJob>>(
         &self,
         path: &str,
         body: &impl Serialize,
         operation: &'static str,
-    ) -> Result<WireJob, SleakOpsError> {
+    ) -> Result<T, SleakOpsError> {
         let body = serde_json::to_vec(body).map_err(|e| SleakOpsError::Config {
             detail: e.to_string(),
         })?;
@@ -236,13 +227,15 @@ impl Client {
                 ));
             }
             // It was acted on, but without its id the result cannot be followed.
-            serde_json::from_slice(&answer).map_err(|e| SleakOpsError::OutcomeUnknown {
-                operation,
-                detail: format!(
-                    "its answer cannot be read ({e} in {:?})",
-                    http::excerpt(&answer, 120)
-                ),
-            })
+            serde_json::from_slice::<WireJob>(&answer)
+                .map(T::from)
+                .map_err(|e| SleakOpsError::OutcomeUnknown {
+                    operation,
+                    detail: format!(
+                        "its answer cannot be read ({e} in {:?})",
+                        http::excerpt(&answer, 120)
+                    ),
+                })
         })
         .await
     }

@@ -183,10 +183,24 @@ pub(crate) struct WireJob {
 }
 
 impl WireJob {
-    pub fn parts(self) -> (ResourceId, State, Vec<String>) {
+    fn parts(self) -> (ResourceId, State, Vec<String>) {
         let state = self.state.as_deref().map_or(State::Initial, State::parse);
         let errors = self.errors.as_ref().map(messages).unwrap_or_default();
         (self.id, state, errors)
+    }
+}
+
+impl From<WireJob> for Build {
+    fn from(job: WireJob) -> Self {
+        let (id, state, errors) = job.parts();
+        Self { id, state, errors }
+    }
+}
+
+impl From<WireJob> for Deployment {
+    fn from(job: WireJob) -> Self {
+        let (id, state, errors) = job.parts();
+        Self { id, state, errors }
     }
 }
 

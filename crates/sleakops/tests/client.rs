@@ -5,8 +5,8 @@ use faro_sim::{
     sleakops::{self, CREATE_BUILD, CREATE_DEPLOYMENT, GET_BUILD, GET_DEPLOYMENT},
 };
 use faro_sleakops::{
-    Backoff, BreakerConfig, BreakerState, Build, BuildRequest, Client, Config, DeploymentRequest,
-    Phase, ResourceId, RetryPolicy, SleakOpsError, State, Timeouts,
+    BreakerConfig, BreakerState, Build, BuildRequest, Client, Config, DeploymentRequest, Phase,
+    ResourceId, SleakOpsError, State,
 };
 use std::time::Duration;
 
@@ -19,26 +19,12 @@ async fn sim(step_ms: u64) -> Running {
     .expect("simulator starts")
 }
 
-fn config(base_url: &str) -> Config {
-    let mut config = Config::new(base_url, sleakops::DEFAULT_KEY);
-    config.timeouts = Timeouts {
-        connect: Duration::from_secs(2),
-        first_byte: Duration::from_secs(5),
-        total: Duration::from_secs(10),
-    };
-    config.retry = RetryPolicy::new(
-        2,
-        Backoff::new(Duration::from_millis(5), Duration::from_millis(20)),
-    );
-    config.breaker = BreakerConfig {
-        failure_threshold: 100,
-        cool_down: Duration::from_secs(30),
-    };
-    config
-}
+faro_sim::client_fixtures!(faro_sleakops, sleakops::DEFAULT_KEY);
 
-fn client(base_url: &str) -> Client {
-    Client::new(config(base_url)).expect("client")
+/// A client of `config` whose calls fail unless the answer starts within `first_byte`.
+fn impatient(mut config: Config, first_byte: Duration) -> Client {
+    config.timeouts.first_byte = first_byte;
+    Client::new(config).expect("client")
 }
 
 fn build_request(branch: &str) -> BuildRequest {
@@ -151,8 +137,7 @@ async fn conventional_names_make_builds_and_deployments_fail_with_errors() {
 #[tokio::test]
 async fn every_status_has_its_variant() {
     let sim = sim(0).await;
-    let mut config = config(&sim.base_url);
-    config.retry = RetryPolicy::none();
+    let config = config_without_retries(&sim.base_url);
     let client = Client::new(config.clone()).expect("client");
 
     // Real refusals from the simulator's own validation.
@@ -271,9 +256,7 @@ async fn reads_are_retried_within_the_bound() {
 #[tokio::test]
 async fn triggers_are_never_repeated_once_they_may_have_been_received() {
     let sim = sim(0).await;
-    let mut config = config(&sim.base_url);
-    config.timeouts.first_byte = Duration::from_millis(200);
-    let client = Client::new(config).expect("client");
+    let client = impatient(config(&sim.base_url), Duration::from_millis(200));
 
     // A dropped connection after the request was sent.
     let err = failed_build(
@@ -319,7 +302,7 @@ async fn triggers_are_never_repeated_once_they_may_have_been_received() {
         .local_addr()
         .expect("addr")
         .port();
-    let err = Client::new(self::config(&format!("http://127.0.0.1:{port}/api/")))
+    let err = Client::new(config(&format!("http://127.0.0.1:{port}/api/")))
         .expect("client")
         .create_build(&build_request("main"))
         .await
@@ -331,10 +314,10 @@ async fn triggers_are_never_repeated_once_they_may_have_been_received() {
 #[tokio::test]
 async fn reads_time_out_and_malformed_answers_are_errors() {
     let sim = sim(0).await;
-    let mut config = config(&sim.base_url);
-    config.retry = RetryPolicy::none();
-    config.timeouts.first_byte = Duration::from_millis(150);
-    let client = Client::new(config).expect("client");
+    let client = impatient(
+        config_without_retries(&sim.base_url),
+        Duration::from_millis(150),
+    );
     let build = started_build(&client, "main").await;
     sim.control
         .set_faults(Faults::latency(Duration::from_millis(500)));
@@ -358,8 +341,7 @@ async fn reads_time_out_and_malformed_answers_are_errors() {
 #[tokio::test]
 async fn the_breaker_opens_fails_fast_and_probes_after_the_cool_down() {
     let sim = sim(0).await;
-    let mut config = config(&sim.base_url);
-    config.retry = RetryPolicy::none();
+    let mut config = config_without_retries(&sim.base_url);
     config.breaker = BreakerConfig {
         failure_threshold: 3,
         cool_down: Duration::from_millis(300),

@@ -7,7 +7,15 @@ use std::time::{Duration, Instant};
 use aws_sdk_amplify::types::{JobStatus, JobType};
 
 use crate::Hint;
-use crate::aws::{Aws, describe};
+use crate::aws::{Aws, sdk};
+use crate::poll::Pace;
+
+/// How often the wait on an Amplify job looks again.
+const JOB_PACE: Pace = Pace {
+    settle: Duration::from_secs(10),
+    quick: Duration::from_millis(300),
+    slow: Duration::from_secs(3),
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -54,29 +62,22 @@ pub async fn publish(
     zip: Vec<u8>,
     limit: Duration,
 ) -> Result<Published, Error> {
-    let app = aws
-        .amplify
-        .get_app()
-        .app_id(app_id)
-        .send()
-        .await
-        .map_err(|e| call("GetApp")(describe(&e)))?;
+    let app = sdk!(aws.amplify.get_app().app_id(app_id), call("GetApp"))?;
     let connected = app
         .app()
         .map(|a| a.repository())
         .is_some_and(|r| !r.is_empty());
     let (job_id, manual) = if connected {
         println!("    app is connected to a repository: starting the branch's CI job");
-        let out = aws
-            .amplify
-            .start_job()
-            .app_id(app_id)
-            .branch_name(branch)
-            .job_type(JobType::Release)
-            .job_reason("cargo xtask deploy")
-            .send()
-            .await
-            .map_err(|e| call("StartJob")(describe(&e)))?;
+        let out = sdk!(
+            aws.amplify
+                .start_job()
+                .app_id(app_id)
+                .branch_name(branch)
+                .job_type(JobType::Release)
+                .job_reason("cargo xtask deploy"),
+            call("StartJob")
+        )?;
         (
             out.job_summary()
                 .map(|j| j.job_id().to_string())
@@ -84,14 +85,13 @@ pub async fn publish(
             false,
         )
     } else {
-        let created = aws
-            .amplify
-            .create_deployment()
-            .app_id(app_id)
-            .branch_name(branch)
-            .send()
-            .await
-            .map_err(|e| call("CreateDeployment")(describe(&e)))?;
+        let created = sdk!(
+            aws.amplify
+                .create_deployment()
+                .app_id(app_id)
+                .branch_name(branch),
+            call("CreateDeployment")
+        )?;
         let job_id = created.job_id().unwrap_or_default().to_string();
         let size = zip.len();
         let response = reqwest::Client::new()
@@ -108,28 +108,27 @@ pub async fn publish(
             )));
         }
         println!("    uploaded {} KB (job {job_id})", size / 1024);
-        aws.amplify
-            .start_deployment()
-            .app_id(app_id)
-            .branch_name(branch)
-            .job_id(&job_id)
-            .send()
-            .await
-            .map_err(|e| call("StartDeployment")(describe(&e)))?;
+        sdk!(
+            aws.amplify
+                .start_deployment()
+                .app_id(app_id)
+                .branch_name(branch)
+                .job_id(&job_id),
+            call("StartDeployment")
+        )?;
         (job_id, true)
     };
     let started = Instant::now();
     let mut last = String::new();
     loop {
-        let out = aws
-            .amplify
-            .get_job()
-            .app_id(app_id)
-            .branch_name(branch)
-            .job_id(&job_id)
-            .send()
-            .await
-            .map_err(|e| call("GetJob")(describe(&e)))?;
+        let out = sdk!(
+            aws.amplify
+                .get_job()
+                .app_id(app_id)
+                .branch_name(branch)
+                .job_id(&job_id),
+            call("GetJob")
+        )?;
         let job = out.job();
         let status = job.and_then(|j| j.summary()).map(|s| s.status().clone());
         let text = status
@@ -167,13 +166,6 @@ pub async fn publish(
         if started.elapsed() > limit {
             return Err(Error::TimedOut { job: job_id, limit });
         }
-        tokio::time::sleep(Duration::from_millis(
-            if started.elapsed() < Duration::from_secs(10) {
-                300
-            } else {
-                3000
-            },
-        ))
-        .await;
+        JOB_PACE.pause(started).await;
     }
 }

@@ -62,6 +62,20 @@ pub async fn shared(region: &str) -> SdkConfig {
         .await
 }
 
+/// Sends an SDK request and turns its failure into the caller's error: `error`, a
+/// `FnOnce(String) -> E` such as an error variant or a module's `call(name)`, gets the
+/// failure as one line ([`describe`]). A macro because the SDK's request builders share no
+/// trait with `send`.
+macro_rules! sdk {
+    ($request:expr, $error:expr $(,)?) => {
+        $request
+            .send()
+            .await
+            .map_err(|e| ($error)($crate::aws::describe(&e)))
+    };
+}
+pub(crate) use sdk;
+
 /// An SDK error as one line: the service's code and message when it answered, else the
 /// transport's chain of causes.
 pub fn describe<E, R>(err: &aws_smithy_runtime_api::client::result::SdkError<E, R>) -> String

@@ -10,8 +10,16 @@ use aws_sdk_ecs::types::{
 };
 
 use crate::Hint;
-use crate::aws::{Aws, describe};
+use crate::aws::{Aws, sdk};
 use crate::logs;
+use crate::poll::Pace;
+
+/// How often the wait on a task looks again.
+const TASK_PACE: Pace = Pace {
+    settle: Duration::from_secs(20),
+    quick: Duration::from_millis(300),
+    slow: Duration::from_secs(3),
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -80,13 +88,12 @@ pub async fn migrate(
     image: &str,
     limit: Duration,
 ) -> Result<String, Error> {
-    let described = aws
-        .ecs
-        .describe_task_definition()
-        .task_definition(service_task_definition)
-        .send()
-        .await
-        .map_err(|e| call("DescribeTaskDefinition")(describe(&e)))?;
+    let described = sdk!(
+        aws.ecs
+            .describe_task_definition()
+            .task_definition(service_task_definition),
+        call("DescribeTaskDefinition")
+    )?;
     let td = described
         .task_definition()
         .ok_or_else(|| Error::NotStarted("the service's task definition is gone".into()))?;
@@ -104,22 +111,21 @@ pub async fn migrate(
             c
         })
         .collect();
-    let registered = aws
-        .ecs
-        .register_task_definition()
-        .family(&family)
-        .set_container_definitions(Some(containers))
-        .set_cpu(td.cpu().map(str::to_owned))
-        .set_memory(td.memory().map(str::to_owned))
-        .set_network_mode(td.network_mode().cloned())
-        .set_requires_compatibilities(Some(td.requires_compatibilities().to_vec()))
-        .set_execution_role_arn(td.execution_role_arn().map(str::to_owned))
-        .set_task_role_arn(td.task_role_arn().map(str::to_owned))
-        .set_runtime_platform(td.runtime_platform().cloned())
-        .set_volumes(Some(td.volumes().to_vec()))
-        .send()
-        .await
-        .map_err(|e| call("RegisterTaskDefinition")(describe(&e)))?;
+    let registered = sdk!(
+        aws.ecs
+            .register_task_definition()
+            .family(&family)
+            .set_container_definitions(Some(containers))
+            .set_cpu(td.cpu().map(str::to_owned))
+            .set_memory(td.memory().map(str::to_owned))
+            .set_network_mode(td.network_mode().cloned())
+            .set_requires_compatibilities(Some(td.requires_compatibilities().to_vec()))
+            .set_execution_role_arn(td.execution_role_arn().map(str::to_owned))
+            .set_task_role_arn(td.task_role_arn().map(str::to_owned))
+            .set_runtime_platform(td.runtime_platform().cloned())
+            .set_volumes(Some(td.volumes().to_vec())),
+        call("RegisterTaskDefinition")
+    )?;
     let migrate_td = registered
         .task_definition()
         .and_then(|t| t.task_definition_arn())
@@ -152,27 +158,26 @@ async fn run_migration(
                 .map_err(|e| Error::NotStarted(e.to_string()))?,
         )
         .build();
-    let run = aws
-        .ecs
-        .run_task()
-        .cluster(&placement.cluster)
-        .task_definition(task_definition)
-        .launch_type(LaunchType::Fargate)
-        .network_configuration(network)
-        .overrides(
-            TaskOverride::builder()
-                .container_overrides(
-                    ContainerOverride::builder()
-                        .name(&placement.container)
-                        .command("migrate")
-                        .build(),
-                )
-                .build(),
-        )
-        .started_by("faro-deploy")
-        .send()
-        .await
-        .map_err(|e| call("RunTask")(describe(&e)))?;
+    let run = sdk!(
+        aws.ecs
+            .run_task()
+            .cluster(&placement.cluster)
+            .task_definition(task_definition)
+            .launch_type(LaunchType::Fargate)
+            .network_configuration(network)
+            .overrides(
+                TaskOverride::builder()
+                    .container_overrides(
+                        ContainerOverride::builder()
+                            .name(&placement.container)
+                            .command("migrate")
+                            .build(),
+                    )
+                    .build(),
+            )
+            .started_by("faro-deploy"),
+        call("RunTask")
+    )?;
     if let Some(failure) = run.failures().first() {
         return Err(Error::NotStarted(format!(
             "{} {}",
@@ -191,14 +196,13 @@ async fn run_migration(
     let started = Instant::now();
     let mut last_status = String::new();
     loop {
-        let out = aws
-            .ecs
-            .describe_tasks()
-            .cluster(&placement.cluster)
-            .tasks(&task_arn)
-            .send()
-            .await
-            .map_err(|e| call("DescribeTasks")(describe(&e)))?;
+        let out = sdk!(
+            aws.ecs
+                .describe_tasks()
+                .cluster(&placement.cluster)
+                .tasks(&task_arn),
+            call("DescribeTasks")
+        )?;
         let Some(task) = out.tasks().first() else {
             return Err(Error::NotStarted(format!("task {task_id} vanished")));
         };
@@ -255,14 +259,7 @@ async fn run_migration(
                 .await;
             return Err(Error::MigrationTimedOut(limit));
         }
-        tokio::time::sleep(Duration::from_millis(
-            if started.elapsed() < Duration::from_secs(20) {
-                300
-            } else {
-                3000
-            },
-        ))
-        .await;
+        TASK_PACE.pause(started).await;
     }
 }
 
@@ -331,14 +328,13 @@ impl Watch {
     }
 
     pub async fn tick(&mut self, aws: &Aws) -> Result<Rollout, Error> {
-        let out = aws
-            .ecs
-            .describe_services()
-            .cluster(&self.cluster)
-            .services(&self.service)
-            .send()
-            .await
-            .map_err(|e| call("DescribeServices")(describe(&e)))?;
+        let out = sdk!(
+            aws.ecs
+                .describe_services()
+                .cluster(&self.cluster)
+                .services(&self.service),
+            call("DescribeServices")
+        )?;
         let Some(service) = out.services().first() else {
             return Ok(Rollout::InProgress);
         };
@@ -448,15 +444,14 @@ impl Watch {
         task_definition: &str,
         all: bool,
     ) -> Result<(), Error> {
-        let listed = aws
-            .ecs
-            .list_tasks()
-            .cluster(&self.cluster)
-            .service_name(&self.service)
-            .desired_status(DesiredStatus::Stopped)
-            .send()
-            .await
-            .map_err(|e| call("ListTasks")(describe(&e)))?;
+        let listed = sdk!(
+            aws.ecs
+                .list_tasks()
+                .cluster(&self.cluster)
+                .service_name(&self.service)
+                .desired_status(DesiredStatus::Stopped),
+            call("ListTasks")
+        )?;
         let new: Vec<String> = listed
             .task_arns()
             .iter()
@@ -466,14 +461,13 @@ impl Watch {
         if new.is_empty() {
             return Ok(());
         }
-        let described = aws
-            .ecs
-            .describe_tasks()
-            .cluster(&self.cluster)
-            .set_tasks(Some(new.clone()))
-            .send()
-            .await
-            .map_err(|e| call("DescribeTasks")(describe(&e)))?;
+        let described = sdk!(
+            aws.ecs
+                .describe_tasks()
+                .cluster(&self.cluster)
+                .set_tasks(Some(new.clone())),
+            call("DescribeTasks")
+        )?;
         for task in described.tasks() {
             let arn = task.task_arn().unwrap_or_default().to_string();
             if task.last_status() != Some("STOPPED") {
@@ -529,14 +523,13 @@ pub async fn service_state(
     cluster: &str,
     service: &str,
 ) -> Result<Option<ServiceState>, Error> {
-    let out = aws
-        .ecs
-        .describe_services()
-        .cluster(cluster)
-        .services(service)
-        .send()
-        .await
-        .map_err(|e| call("DescribeServices")(describe(&e)))?;
+    let out = sdk!(
+        aws.ecs
+            .describe_services()
+            .cluster(cluster)
+            .services(service),
+        call("DescribeServices")
+    )?;
     let Some(s) = out.services().first() else {
         return Ok(None);
     };
@@ -572,13 +565,12 @@ pub async fn image_of(
     task_definition: &str,
     container: &str,
 ) -> Result<Option<String>, Error> {
-    let out = aws
-        .ecs
-        .describe_task_definition()
-        .task_definition(task_definition)
-        .send()
-        .await
-        .map_err(|e| call("DescribeTaskDefinition")(describe(&e)))?;
+    let out = sdk!(
+        aws.ecs
+            .describe_task_definition()
+            .task_definition(task_definition),
+        call("DescribeTaskDefinition")
+    )?;
     Ok(out.task_definition().and_then(|td| {
         td.container_definitions()
             .iter()

@@ -21,6 +21,7 @@ pub mod frontend;
 pub mod git;
 pub mod image;
 pub mod logs;
+pub mod poll;
 pub mod preflight;
 pub mod registry;
 pub mod rollback;

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::Hint;
-use crate::aws::{Aws, describe};
+use crate::aws::{Aws, sdk};
 
 /// awslogs' stream prefix of the service's container (infra/service.yaml).
 pub const STREAM_PREFIX: &str = "backend";
@@ -67,16 +67,15 @@ pub async fn task_lines(
     n: i32,
 ) -> Result<Vec<String>, Error> {
     let stream = format!("{STREAM_PREFIX}/{container}/{task_id}");
-    let out = aws
-        .logs
-        .get_log_events()
-        .log_group_name(group)
-        .log_stream_name(&stream)
-        .start_from_head(false)
-        .limit(n)
-        .send()
-        .await
-        .map_err(|e| call("GetLogEvents", group)(describe(&e)))?;
+    let out = sdk!(
+        aws.logs
+            .get_log_events()
+            .log_group_name(group)
+            .log_stream_name(&stream)
+            .start_from_head(false)
+            .limit(n),
+        call("GetLogEvents", group)
+    )?;
     Ok(out
         .events()
         .iter()
@@ -116,16 +115,15 @@ pub async fn print(
         let mut token = None;
         let mut newest = start;
         loop {
-            let page = aws
-                .logs
-                .filter_log_events()
-                .log_group_name(group)
-                .start_time(start)
-                .set_filter_pattern(query.filter.clone())
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(|e| call("FilterLogEvents", group)(describe(&e)))?;
+            let page = sdk!(
+                aws.logs
+                    .filter_log_events()
+                    .log_group_name(group)
+                    .start_time(start)
+                    .set_filter_pattern(query.filter.clone())
+                    .set_next_token(token),
+                call("FilterLogEvents", group)
+            )?;
             // Pages come stream by stream: show each page in time order.
             let mut events: Vec<_> = page.events().iter().collect();
             events.sort_by_key(|e| e.timestamp().unwrap_or(0));

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use faro_infra_model::{Environment, is_placeholder};
 
 use crate::Hint;
-use crate::aws::{Aws, describe};
+use crate::aws::{Aws, describe, sdk};
 use crate::cfn;
 use crate::git::Commit;
 
@@ -58,12 +58,7 @@ pub struct Identity {
 }
 
 pub async fn identity(aws: &Aws) -> Result<Identity, Error> {
-    let out = aws
-        .sts
-        .get_caller_identity()
-        .send()
-        .await
-        .map_err(|e| Error::Credentials(describe(&e)))?;
+    let out = sdk!(aws.sts.get_caller_identity(), Error::Credentials)?;
     Ok(Identity {
         account: out.account().unwrap_or_default().to_string(),
         arn: out.arn().unwrap_or_default().to_string(),

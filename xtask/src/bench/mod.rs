@@ -317,24 +317,16 @@ struct HttpResults {
 
 /// The release backend's configuration for a bench database and table `name`.
 fn backend_env(stack: &LocalStack, name: &str, port: u16) -> Env {
-    vec![
+    let mut env = stack.backend_env(name, name, port);
+    env.extend([
         ("FARO_ENV", "production".into()),
-        ("FARO_HOST", "127.0.0.1".into()),
-        ("FARO_PORT", port.to_string()),
-        ("DATABASE_URL", stack.mysql.with_database(name).to_url()),
-        ("FARO_DYNAMODB_TABLE", name.into()),
-        ("AWS_ENDPOINT_URL_DYNAMODB", stack.dynamodb.clone()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "local".into()),
-        ("AWS_SECRET_ACCESS_KEY", "local".into()),
         ("FARO_LOG_FORMAT", "json".into()),
         ("RUST_LOG", "warn".into()),
         ("FARO_AUTO_MIGRATE", "false".into()),
-        ("FARO_CREATE_TABLE", "true".into()),
-        ("FARO_SHUTDOWN_DRAIN_SECS", "0".into()),
         // the release worker would only add noise to the HTTP scenarios
         ("FARO_WORKER_ENABLED", "false".into()),
-    ]
+    ]);
+    env
 }
 
 /// One backend, its start-up and idle memory, then the HTTP scenarios one after another.

@@ -27,17 +27,8 @@ const FEATURES: [&str; 6] = [
 
 /// `${XDG_CACHE_HOME:-$HOME/.cache}/faro/tools/binaryen-<VERSION>`, beside the infra tools.
 pub fn install_dir() -> Result<PathBuf, Error> {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .filter(|dir| dir.is_absolute())
-        .or_else(|| {
-            std::env::var_os("HOME")
-                .filter(|home| !home.is_empty())
-                .map(|home| PathBuf::from(home).join(".cache"))
-        })
-        .ok_or(Error::NoCacheDir)?;
-    Ok(cache
-        .join("faro")
+    Ok(crate::cache::faro_dir()
+        .ok_or(Error::NoCacheDir)?
         .join("tools")
         .join(format!("binaryen-{VERSION}")))
 }

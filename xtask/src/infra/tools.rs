@@ -112,14 +112,9 @@ fn io(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
 
 /// `${XDG_CACHE_HOME:-$HOME/.cache}/faro/tools`.
 pub fn tools_dir() -> Result<PathBuf, Error> {
-    let base = match std::env::var_os("XDG_CACHE_HOME") {
-        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
-        _ => match std::env::var_os("HOME") {
-            Some(home) if !home.is_empty() => Path::new(&home).join(".cache"),
-            _ => return Err(Error::NoCacheDir),
-        },
-    };
-    Ok(base.join("faro").join("tools"))
+    Ok(crate::cache::faro_dir()
+        .ok_or(Error::NoCacheDir)?
+        .join("tools"))
 }
 
 /// Runs `<cmd> --version` and checks that it names `version`.

@@ -93,14 +93,10 @@ impl DynamoDbLocal {
 
 /// `${XDG_CACHE_HOME:-$HOME/.cache}/faro/dynamodb-local/<VERSION>`.
 pub fn install_dir() -> Result<PathBuf, Error> {
-    let base = match std::env::var_os("XDG_CACHE_HOME") {
-        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
-        _ => match std::env::var_os("HOME") {
-            Some(home) if !home.is_empty() => Path::new(&home).join(".cache"),
-            _ => return Err(Error::NoCacheDir),
-        },
-    };
-    Ok(base.join("faro").join("dynamodb-local").join(VERSION))
+    Ok(crate::cache::faro_dir()
+        .ok_or(Error::NoCacheDir)?
+        .join("dynamodb-local")
+        .join(VERSION))
 }
 
 /// The folder with `DynamoDBLocal.jar` and `DynamoDBLocal_lib/`, fetched on first use.

@@ -74,6 +74,23 @@ pub struct LocalStack {
 }
 
 impl LocalStack {
+    /// What points a backend on 127.0.0.1:`port` at this stack, with its own `database` and
+    /// DynamoDB `table`; each mode adds its own settings (FARO_ENV, logging, migrations).
+    pub fn backend_env(&self, database: &str, table: &str, port: u16) -> crate::backend::Env {
+        vec![
+            ("FARO_HOST", "127.0.0.1".into()),
+            ("FARO_PORT", port.to_string()),
+            ("DATABASE_URL", self.mysql.with_database(database).to_url()),
+            ("FARO_DYNAMODB_TABLE", table.into()),
+            ("AWS_ENDPOINT_URL_DYNAMODB", self.dynamodb.clone()),
+            ("AWS_REGION", "us-east-1".into()),
+            ("AWS_ACCESS_KEY_ID", "local".into()),
+            ("AWS_SECRET_ACCESS_KEY", "local".into()),
+            ("FARO_CREATE_TABLE", "true".into()),
+            ("FARO_SHUTDOWN_DRAIN_SECS", "0".into()),
+        ]
+    }
+
     pub fn start(mode: Mode, ws: &Workspace) -> Result<Self, Error> {
         let started = Instant::now();
         let java = prereq::java()?;

@@ -9,8 +9,16 @@ use std::time::{Duration, Instant};
 use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, Parameter, Tag};
 
 use crate::Hint;
-use crate::aws::{Aws, describe};
+use crate::aws::{Aws, describe, sdk};
+use crate::poll::Pace;
 use diff::{Change, Diff};
+
+/// How often the wait on a stack looks again.
+const STACK_PACE: Pace = Pace {
+    settle: Duration::from_secs(10),
+    quick: Duration::from_millis(250),
+    slow: Duration::from_secs(2),
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -154,13 +162,10 @@ pub async fn exports(aws: &Aws) -> Result<BTreeMap<String, String>, Error> {
     let mut all = BTreeMap::new();
     let mut token = None;
     loop {
-        let out = aws
-            .cloudformation
-            .list_exports()
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| call("ListExports", "(all)")(describe(&e)))?;
+        let out = sdk!(
+            aws.cloudformation.list_exports().set_next_token(token),
+            call("ListExports", "(all)")
+        )?;
         for export in out.exports() {
             if let (Some(name), Some(value)) = (export.name(), export.value()) {
                 all.insert(name.to_string(), value.to_string());
@@ -179,13 +184,12 @@ pub async fn template_parameters(
     stack: &str,
     body: &str,
 ) -> Result<BTreeMap<String, Option<String>>, Error> {
-    let out = aws
-        .cloudformation
-        .get_template_summary()
-        .template_body(body)
-        .send()
-        .await
-        .map_err(|e| call("GetTemplateSummary", stack)(describe(&e)))?;
+    let out = sdk!(
+        aws.cloudformation
+            .get_template_summary()
+            .template_body(body),
+        call("GetTemplateSummary", stack)
+    )?;
     Ok(out
         .parameters()
         .iter()
@@ -290,14 +294,13 @@ pub async fn plan(
     // Wait until CloudFormation has computed it.
     let started = Instant::now();
     let (status, reason) = loop {
-        let out = aws
-            .cloudformation
-            .describe_change_set()
-            .stack_name(stack)
-            .change_set_name(request.change_set_name)
-            .send()
-            .await
-            .map_err(|e| call("DescribeChangeSet", stack)(describe(&e)))?;
+        let out = sdk!(
+            aws.cloudformation
+                .describe_change_set()
+                .stack_name(stack)
+                .change_set_name(request.change_set_name),
+            call("DescribeChangeSet", stack)
+        )?;
         let status = out
             .status()
             .cloned()
@@ -338,15 +341,14 @@ pub async fn plan(
     let mut changes = Vec::new();
     let mut token = None;
     loop {
-        let out = aws
-            .cloudformation
-            .describe_change_set()
-            .stack_name(stack)
-            .change_set_name(request.change_set_name)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| call("DescribeChangeSet", stack)(describe(&e)))?;
+        let out = sdk!(
+            aws.cloudformation
+                .describe_change_set()
+                .stack_name(stack)
+                .change_set_name(request.change_set_name)
+                .set_next_token(token),
+            call("DescribeChangeSet", stack)
+        )?;
         for change in out.changes() {
             let Some(rc) = change.resource_change() else {
                 continue;
@@ -434,13 +436,13 @@ pub async fn seen_events(aws: &Aws, stack: &str) -> Seen {
 pub type Seen = std::collections::HashSet<String>;
 
 pub async fn execute(aws: &Aws, planned: &Planned) -> Result<(), Error> {
-    aws.cloudformation
-        .execute_change_set()
-        .stack_name(&planned.stack)
-        .change_set_name(&planned.change_set)
-        .send()
-        .await
-        .map_err(|e| call("ExecuteChangeSet", &planned.stack)(describe(&e)))?;
+    sdk!(
+        aws.cloudformation
+            .execute_change_set()
+            .stack_name(&planned.stack)
+            .change_set_name(&planned.change_set),
+        call("ExecuteChangeSet", &planned.stack)
+    )?;
     Ok(())
 }
 
@@ -461,14 +463,13 @@ pub async fn new_events(aws: &Aws, stack: &str, seen: &mut Seen) -> Result<Vec<E
     let mut events = Vec::new();
     let mut token = None;
     loop {
-        let out = aws
-            .cloudformation
-            .describe_stack_events()
-            .stack_name(stack)
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(|e| call("DescribeStackEvents", stack)(describe(&e)))?;
+        let out = sdk!(
+            aws.cloudformation
+                .describe_stack_events()
+                .stack_name(stack)
+                .set_next_token(token),
+            call("DescribeStackEvents", stack)
+        )?;
         let mut fresh = 0;
         for e in out.stack_events() {
             let id = e.event_id().unwrap_or_default().to_string();
@@ -589,14 +590,7 @@ pub async fn watch(
             }
             .into());
         }
-        tokio::time::sleep(Duration::from_millis(
-            if started.elapsed() < Duration::from_secs(10) {
-                250
-            } else {
-                2000
-            },
-        ))
-        .await;
+        STACK_PACE.pause(started).await;
     }
 }
 
@@ -606,21 +600,17 @@ fn short_time(time: &str) -> &str {
 }
 
 pub async fn cancel_update(aws: &Aws, stack: &str) -> Result<(), Error> {
-    aws.cloudformation
-        .cancel_update_stack()
-        .stack_name(stack)
-        .send()
-        .await
-        .map_err(|e| call("CancelUpdateStack", stack)(describe(&e)))?;
+    sdk!(
+        aws.cloudformation.cancel_update_stack().stack_name(stack),
+        call("CancelUpdateStack", stack)
+    )?;
     Ok(())
 }
 
 pub async fn delete(aws: &Aws, stack: &str) -> Result<(), Error> {
-    aws.cloudformation
-        .delete_stack()
-        .stack_name(stack)
-        .send()
-        .await
-        .map_err(|e| call("DeleteStack", stack)(describe(&e)))?;
+    sdk!(
+        aws.cloudformation.delete_stack().stack_name(stack),
+        call("DeleteStack", stack)
+    )?;
     Ok(())
 }

@@ -5,7 +5,7 @@ use base64::Engine;
 
 use super::Credentials;
 use crate::Hint;
-use crate::aws::{Aws, describe};
+use crate::aws::{Aws, sdk};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -28,12 +28,7 @@ impl Hint for Error {
 
 /// Registry credentials for the account's ECR.
 pub async fn credentials(aws: &Aws) -> Result<Credentials, Error> {
-    let out = aws
-        .ecr
-        .get_authorization_token()
-        .send()
-        .await
-        .map_err(|e| Error::Call(describe(&e)))?;
+    let out = sdk!(aws.ecr.get_authorization_token(), Error::Call)?;
     let token = out
         .authorization_data()
         .first()
