@@ -1,6 +1,6 @@
 //! The shipped binary: configuration errors, the `migrate` subcommand, JSON logs, SIGTERM.
 
-use faro_testkit::app::{services, test_vars, unique_name};
+use faro_testkit::app::{Services, Vars, services, test_vars, unique_name};
 use std::{process::Stdio, time::Duration};
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
@@ -9,7 +9,17 @@ use tokio::{
 
 const BIN: &str = env!("CARGO_BIN_EXE_faro-backend");
 
-fn command(vars: &std::collections::HashMap<String, String>) -> Command {
+/// The test services, a database and table name of the binary's own, and the variables that
+/// point it at them with `var` set to `value` besides.
+fn own_store(var: &str, value: &str) -> (Services, String, Vars) {
+    let services = services();
+    let name = unique_name(&services);
+    let mut vars = test_vars(&services, &name);
+    vars.insert(var.to_owned(), value.to_owned());
+    (services, name, vars)
+}
+
+fn command(vars: &Vars) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.env_clear()
         .envs(vars)
@@ -53,10 +63,7 @@ async fn a_malformed_variable_is_named_and_secrets_stay_hidden() {
 
 #[tokio::test]
 async fn migrate_prepares_both_stores_and_is_repeatable() {
-    let services = services();
-    let name = unique_name(&services);
-    let mut vars = test_vars(&services, &name);
-    vars.insert("FARO_CREATE_TABLE".into(), "true".into());
+    let (services, name, vars) = own_store("FARO_CREATE_TABLE", "true");
     for run in 0..2 {
         let out = command(&vars).arg("migrate").output().await.expect("runs");
         assert!(
@@ -113,10 +120,7 @@ async fn next_json(lines: &mut LogLines) -> serde_json::Value {
 
 #[tokio::test]
 async fn serves_json_logs_with_request_id_and_latency_then_stops_on_sigterm() {
-    let services = services();
-    let name = unique_name(&services);
-    let mut vars = test_vars(&services, &name);
-    vars.insert("RUST_LOG".into(), "info".into());
+    let (services, name, vars) = own_store("RUST_LOG", "info");
     let mut child = command(&vars)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

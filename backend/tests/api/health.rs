@@ -1,69 +1,93 @@
-use faro_testkit::{TestApp, app::closed_port, problem};
+use faro_testkit::{TestApp, app::closed_port, expect_json, problem};
+use serde_json::{Value, json};
 use std::time::Duration;
+
+/// The JSON body of the app's answer to a GET of `path`, which must be 200.
+async fn answer(app: &TestApp, path: &str) -> Value {
+    expect_json(app.get(path).await, 200, path).await
+}
 
 #[tokio::test]
 async fn healthz_answers_while_the_process_lives() {
     let app = TestApp::spawn().await;
-    let response = app.get("/healthz").await;
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.expect("json");
-    assert_eq!(body, serde_json::json!({"status": "ok"}));
+    assert_eq!(answer(&app, "/healthz").await, json!({"status": "ok"}));
 }
 
 #[tokio::test]
 async fn readyz_is_200_when_mysql_and_dynamodb_answer() {
     let app = TestApp::spawn().await;
-    let response = app.get("/readyz").await;
-    assert_eq!(response.status(), 200);
-    let body: serde_json::Value = response.json().await.expect("json");
-    assert_eq!(body["status"], "ready");
+    assert_eq!(answer(&app, "/readyz").await["status"], "ready");
 }
 
-#[tokio::test]
-async fn readyz_is_503_when_mysql_is_down() {
-    let port = closed_port();
-    let app = TestApp::builder()
-        .set(
-            "DATABASE_URL",
-            format!("mysql://root@127.0.0.1:{port}/faro"),
-        )
-        .set("FARO_AUTO_MIGRATE", "false")
-        .set("FARO_DATABASE_ACQUIRE_TIMEOUT_MS", "300")
+/// A store the app must reach to be ready.
+#[derive(Debug, Clone, Copy)]
+enum Store {
+    MySql,
+    DynamoDb,
+}
+
+impl Store {
+    /// How the app's readiness calls it.
+    fn name(self) -> &'static str {
+        match self {
+            Store::MySql => "MySQL",
+            Store::DynamoDb => "DynamoDB",
+        }
+    }
+
+    /// The variables that point the app at a closed port for this store, and keep it from
+    /// preparing the store at start-up.
+    fn out_of_reach(self) -> Vec<(&'static str, String)> {
+        let port = closed_port();
+        match self {
+            Store::MySql => vec![
+                (
+                    "DATABASE_URL",
+                    format!("mysql://root@127.0.0.1:{port}/faro"),
+                ),
+                ("FARO_AUTO_MIGRATE", "false".to_owned()),
+                ("FARO_DATABASE_ACQUIRE_TIMEOUT_MS", "300".to_owned()),
+            ],
+            Store::DynamoDb => vec![
+                (
+                    "AWS_ENDPOINT_URL_DYNAMODB",
+                    format!("http://127.0.0.1:{port}"),
+                ),
+                ("FARO_CREATE_TABLE", "false".to_owned()),
+            ],
+        }
+    }
+}
+
+/// Asserts that an app without `down` is not ready, says `down` and not `up` is why, asks to
+/// be retried, and stays alive: liveness must not fail with a dependency.
+async fn not_ready_without(down: Store, up: Store) {
+    let app = down
+        .out_of_reach()
+        .into_iter()
+        .fold(TestApp::builder(), |app, (var, value)| app.set(var, value))
         .spawn()
         .await;
     let response = app.get("/readyz").await;
     assert!(response.headers().contains_key("retry-after"));
     let problem = problem(response, 503).await;
     assert_eq!(problem.type_uri, "/problems/service-unavailable");
+    let detail = problem.detail.unwrap_or_default();
     assert!(
-        problem
-            .detail
-            .as_deref()
-            .unwrap_or_default()
-            .contains("MySQL"),
-        "{problem:?}"
+        detail.contains(down.name()) && !detail.contains(up.name()),
+        "{detail}"
     );
-    // The process itself is fine: liveness must not fail with a dependency.
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
 
 #[tokio::test]
+async fn readyz_is_503_when_mysql_is_down() {
+    not_ready_without(Store::MySql, Store::DynamoDb).await;
+}
+
+#[tokio::test]
 async fn readyz_is_503_when_dynamodb_is_down() {
-    let port = closed_port();
-    let app = TestApp::builder()
-        .set(
-            "AWS_ENDPOINT_URL_DYNAMODB",
-            format!("http://127.0.0.1:{port}"),
-        )
-        .set("FARO_CREATE_TABLE", "false")
-        .spawn()
-        .await;
-    let problem = problem(app.get("/readyz").await, 503).await;
-    let detail = problem.detail.unwrap_or_default();
-    assert!(
-        detail.contains("DynamoDB") && !detail.contains("MySQL"),
-        "{detail}"
-    );
+    not_ready_without(Store::DynamoDb, Store::MySql).await;
 }
 
 #[tokio::test]
@@ -89,9 +113,8 @@ async fn readiness_is_cached_then_rechecked() {
 #[tokio::test]
 async fn version_reports_the_build() {
     let app = TestApp::spawn().await;
-    let response = app.get("/api/version").await;
-    assert_eq!(response.status(), 200);
-    let info: faro_types::VersionInfo = response.json().await.expect("version info");
+    let info: faro_types::VersionInfo =
+        expect_json(app.get("/api/version").await, 200, "version").await;
     assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
     let head = std::process::Command::new("git")
         .args(["rev-parse", "HEAD"])

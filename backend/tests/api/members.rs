@@ -1,16 +1,29 @@
 //! Members: adding by email, changing roles, leaving and removal, the last owner, and user
 //! ids from other projects.
 
-use faro_testkit::{Signed, Team, TestApp, problem};
-use faro_types::{Member, Page, Project, Role};
+use faro_testkit::{Signed, Team, TestApp, expect_json, problem, problem_naming};
+use faro_types::{AuditEntry, Member, Page, Role};
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
-async fn members(app: &TestApp, who: &Signed, slug: &str) -> Vec<(u64, Role)> {
-    let members: Vec<Member> = app
-        .get_as(who, &format!("/api/projects/{slug}/members"))
-        .await;
+/// Each member's user id and role, as `who` sees them.
+async fn roles(app: &TestApp, who: &Signed, slug: &str) -> Vec<(u64, Role)> {
+    let members = app.members(who, slug).await;
     members.into_iter().map(|m| (m.user_id, m.role)).collect()
+}
+
+/// A member patch that sets `role`.
+fn role(role: &str) -> Value {
+    json!({"role": role})
+}
+
+/// Asserts that `who` may neither make `member` of "shop" a viewer nor remove them: both
+/// answer `status`.
+async fn cannot_demote_or_remove(app: &TestApp, who: &Signed, member: &Signed, status: u16) {
+    let id = member.user.id;
+    let response = app.patch_member(who, "shop", id, &role("viewer")).await;
+    problem(response, status).await;
+    problem(app.delete_member(who, "shop", id).await, status).await;
 }
 
 #[tokio::test]
@@ -21,16 +34,8 @@ async fn add_change_and_remove_members() {
 
     // Emails match whatever their case and surrounding spaces.
     let body = json!({"email": format!("  {}  ", bob.user.email.to_uppercase()), "role": "viewer"});
-    let response = app
-        .send(
-            Some(&ada),
-            Method::POST,
-            "/api/projects/shop/members",
-            Some(&body),
-        )
-        .await;
-    assert_eq!(response.status(), 201);
-    let added: Member = response.json().await.expect("member");
+    let response = app.post_member(&ada, "shop", &body).await;
+    let added: Member = expect_json(response, 201, "adding Bob").await;
     assert_eq!(
         (
             added.user_id,
@@ -42,84 +47,30 @@ async fn add_change_and_remove_members() {
     );
 
     // Bob now sees the project, as a viewer.
-    let page: Page<Project> = app
-        .send(Some(&bob), Method::GET, "/api/projects", None)
-        .await
-        .json()
-        .await
-        .expect("page");
-    assert_eq!(page.items.len(), 1);
-    assert_eq!(page.items[0].role, Role::Viewer);
+    let projects = app.projects(&bob).await;
+    assert_eq!(projects.len(), 1);
+    assert_eq!(projects[0].role, Role::Viewer);
     assert_eq!(
-        members(&app, &bob, "shop").await,
+        roles(&app, &bob, "shop").await,
         [(ada.user.id, Role::Owner), (bob.user.id, Role::Viewer)]
     );
 
-    let path = format!("/api/projects/shop/members/{}", bob.user.id);
-    let response = app
-        .send(
-            Some(&ada),
-            Method::PATCH,
-            &path,
-            Some(&json!({"role": "maintainer"})),
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.json::<Member>().await.expect("member").role,
-        Role::Maintainer
-    );
+    let bob_id = bob.user.id;
+    let changed = app.set_role(&ada, "shop", bob_id, Role::Maintainer).await;
+    assert_eq!(changed.role, Role::Maintainer);
     // The new role takes effect at once.
     let patch = json!({"name": "By Bob"});
-    assert_eq!(
-        app.send(
-            Some(&bob),
-            Method::PATCH,
-            "/api/projects/shop",
-            Some(&patch)
-        )
-        .await
-        .status(),
-        200
-    );
-    let response = app
-        .send(
-            Some(&ada),
-            Method::PATCH,
-            &path,
-            Some(&json!({"role": "viewer"})),
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-    problem(
-        app.send(
-            Some(&bob),
-            Method::PATCH,
-            "/api/projects/shop",
-            Some(&patch),
-        )
-        .await,
-        403,
-    )
-    .await;
+    assert_eq!(app.patch_project(&bob, "shop", &patch).await.status(), 200);
+    app.set_role(&ada, "shop", bob_id, Role::Viewer).await;
+    problem(app.patch_project(&bob, "shop", &patch).await, 403).await;
 
+    assert_eq!(app.delete_member(&ada, "shop", bob_id).await.status(), 204);
+    problem(app.get_project(&bob, "shop").await, 404).await;
     assert_eq!(
-        app.send(Some(&ada), Method::DELETE, &path, None)
-            .await
-            .status(),
-        204
-    );
-    problem(
-        app.send(Some(&bob), Method::GET, "/api/projects/shop", None)
-            .await,
-        404,
-    )
-    .await;
-    assert_eq!(
-        members(&app, &ada, "shop").await,
+        roles(&app, &ada, "shop").await,
         [(ada.user.id, Role::Owner)]
     );
-    problem(app.send(Some(&ada), Method::DELETE, &path, None).await, 404).await;
+    problem(app.delete_member(&ada, "shop", bob_id).await, 404).await;
 }
 
 #[tokio::test]
@@ -127,15 +78,10 @@ async fn adding_members_validates_and_names_the_field() {
     let app = TestApp::spawn().await;
     let [ada, bob] = app.signup_each(["Ada", "Bob"]).await;
     app.create_project(&ada, "shop").await;
-    let path = "/api/projects/shop/members";
 
     let body = json!({"email": "nobody@example.com", "role": "viewer"});
-    let p = problem(
-        app.send(Some(&ada), Method::POST, path, Some(&body)).await,
-        422,
-    )
-    .await;
-    assert_eq!(p.field.as_deref(), Some("email"));
+    let response = app.post_member(&ada, "shop", &body).await;
+    let p = problem_naming(response, 422, "email", &body).await;
     assert_eq!(p.error_for("email"), Some("no account with this email"));
 
     for (body, field) in [
@@ -148,40 +94,26 @@ async fn adding_members_validates_and_names_the_field() {
             "user_id",
         ),
     ] {
-        let p = problem(
-            app.send(Some(&ada), Method::POST, path, Some(&body)).await,
-            422,
-        )
-        .await;
-        assert_eq!(p.field.as_deref(), Some(field), "{body}");
+        let response = app.post_member(&ada, "shop", &body).await;
+        problem_naming(response, 422, field, &body).await;
     }
 
     app.add_member(&ada, "shop", &bob, Role::Viewer).await;
     let body = json!({"email": bob.user.email, "role": "owner"});
-    let p = problem(
-        app.send(Some(&ada), Method::POST, path, Some(&body)).await,
-        409,
-    )
-    .await;
-    assert_eq!(p.field.as_deref(), Some("email"));
+    let response = app.post_member(&ada, "shop", &body).await;
+    problem_naming(response, 409, "email", &body).await;
     assert_eq!(
-        members(&app, &ada, "shop").await,
+        roles(&app, &ada, "shop").await,
         [(ada.user.id, Role::Owner), (bob.user.id, Role::Viewer)]
     );
 
-    let member_path = format!("/api/projects/shop/members/{}", bob.user.id);
     for (patch, field) in [
         (json!({"role": "root"}), "role"),
         (json!({}), "role"),
         (json!({"role": "viewer", "email": "x@y.z"}), "email"),
     ] {
-        let p = problem(
-            app.send(Some(&ada), Method::PATCH, &member_path, Some(&patch))
-                .await,
-            422,
-        )
-        .await;
-        assert_eq!(p.field.as_deref(), Some(field), "{patch}");
+        let response = app.patch_member(&ada, "shop", bob.user.id, &patch).await;
+        problem_naming(response, 422, field, &patch).await;
     }
 }
 
@@ -190,105 +122,38 @@ async fn the_last_owner_cannot_be_demoted_or_removed() {
     let app = TestApp::spawn().await;
     let [ada, bob] = app.signup_each(["Ada", "Bob"]).await;
     app.create_project(&ada, "shop").await;
-    let ada_path = format!("/api/projects/shop/members/{}", ada.user.id);
-    let bob_path = format!("/api/projects/shop/members/{}", bob.user.id);
+    let (ada_id, bob_id) = (ada.user.id, bob.user.id);
 
-    let p = problem(
-        app.send(
-            Some(&ada),
-            Method::PATCH,
-            &ada_path,
-            Some(&json!({"role": "maintainer"})),
-        )
-        .await,
-        409,
-    )
-    .await;
-    assert_eq!(p.field.as_deref(), Some("role"));
-    problem(
-        app.send(Some(&ada), Method::DELETE, &ada_path, None).await,
-        409,
-    )
-    .await;
+    let response = app
+        .patch_member(&ada, "shop", ada_id, &role("maintainer"))
+        .await;
+    problem_naming(response, 409, "role", "the last owner's demotion").await;
+    problem(app.delete_member(&ada, "shop", ada_id).await, 409).await;
     // Re-stating the owner's role is not a demotion.
-    assert_eq!(
-        app.send(
-            Some(&ada),
-            Method::PATCH,
-            &ada_path,
-            Some(&json!({"role": "owner"}))
-        )
-        .await
-        .status(),
-        200
-    );
+    app.set_role(&ada, "shop", ada_id, Role::Owner).await;
 
     // With a second owner, either may step down, but not both.
     app.add_member(&ada, "shop", &bob, Role::Owner).await;
-    let response = app
-        .send(
-            Some(&ada),
-            Method::PATCH,
-            &ada_path,
-            Some(&json!({"role": "viewer"})),
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-    problem(
-        app.send(
-            Some(&bob),
-            Method::PATCH,
-            &bob_path,
-            Some(&json!({"role": "viewer"})),
-        )
-        .await,
-        409,
-    )
-    .await;
-    problem(
-        app.send(Some(&bob), Method::DELETE, &bob_path, None).await,
-        409,
-    )
-    .await;
+    app.set_role(&ada, "shop", ada_id, Role::Viewer).await;
+    cannot_demote_or_remove(&app, &bob, &bob, 409).await;
     // Ada, now a viewer, manages nobody.
-    problem(
-        app.send(
-            Some(&ada),
-            Method::PATCH,
-            &bob_path,
-            Some(&json!({"role": "viewer"})),
-        )
-        .await,
-        403,
-    )
-    .await;
-    problem(
-        app.send(Some(&ada), Method::DELETE, &bob_path, None).await,
-        403,
-    )
-    .await;
+    cannot_demote_or_remove(&app, &ada, &bob, 403).await;
     assert_eq!(
-        members(&app, &bob, "shop").await,
-        [(ada.user.id, Role::Viewer), (bob.user.id, Role::Owner)]
+        roles(&app, &bob, "shop").await,
+        [(ada_id, Role::Viewer), (bob_id, Role::Owner)]
     );
 
     // Two owners demoting each other at once: one of them stays an owner.
-    let patch = json!({"role": "owner"});
-    assert_eq!(
-        app.send(Some(&bob), Method::PATCH, &ada_path, Some(&patch))
-            .await
-            .status(),
-        200
-    );
-    let demote = json!({"role": "maintainer"});
+    app.set_role(&bob, "shop", ada_id, Role::Owner).await;
+    let demote = role("maintainer");
     let (a, b) = tokio::join!(
-        app.send(Some(&ada), Method::PATCH, &bob_path, Some(&demote)),
-        app.send(Some(&bob), Method::PATCH, &ada_path, Some(&demote)),
+        app.patch_member(&ada, "shop", bob_id, &demote),
+        app.patch_member(&bob, "shop", ada_id, &demote),
     );
     let mut statuses = [a.status().as_u16(), b.status().as_u16()];
     statuses.sort_unstable();
     assert!(matches!(statuses, [200, 403] | [200, 409]), "{statuses:?}");
-    let owners = members(&app, &ada, "shop")
+    let owners = roles(&app, &ada, "shop")
         .await
         .into_iter()
         .filter(|(_, r)| *r == Role::Owner)
@@ -302,35 +167,17 @@ async fn any_member_may_leave() {
     let team = Team::new(&app).await;
     team.project(&app, "shop").await;
     for who in [&team.viewer, &team.maintainer] {
-        let path = format!("/api/projects/shop/members/{}", who.user.id);
-        assert_eq!(
-            app.send(Some(who), Method::DELETE, &path, None)
-                .await
-                .status(),
-            204
-        );
-        problem(
-            app.send(Some(who), Method::GET, "/api/projects/shop", None)
-                .await,
-            404,
-        )
-        .await;
+        let response = app.delete_member(who, "shop", who.user.id).await;
+        assert_eq!(response.status(), 204);
+        problem(app.get_project(who, "shop").await, 404).await;
     }
     assert_eq!(
-        members(&app, &team.owner, "shop").await,
+        roles(&app, &team.owner, "shop").await,
         [(team.owner.user.id, Role::Owner)]
     );
-    let entries: Page<faro_types::AuditEntry> = app
-        .send(
-            Some(&team.owner),
-            Method::GET,
-            "/api/projects/shop/audit?limit=2",
-            None,
-        )
-        .await
-        .json()
-        .await
-        .expect("audit");
+    let entries: Page<AuditEntry> = app
+        .get_as(&team.owner, "/api/projects/shop/audit?limit=2")
+        .await;
     let actions: Vec<(&str, &str)> = entries
         .items
         .iter()
@@ -353,58 +200,28 @@ async fn user_ids_of_other_projects_are_404() {
     app.create_project(&bob, "blog").await;
     app.add_member(&bob, "blog", &carol, Role::Viewer).await;
 
-    // Ada owns "shop"; Carol is a member of "blog" only.
-    let path = format!("/api/projects/shop/members/{}", carol.user.id);
-    problem(
-        app.send(
-            Some(&ada),
-            Method::PATCH,
-            &path,
-            Some(&json!({"role": "owner"})),
-        )
-        .await,
-        404,
-    )
-    .await;
-    problem(app.send(Some(&ada), Method::DELETE, &path, None).await, 404).await;
-    for bad in ["abc", "-1", "99999999999999999999999"] {
-        let path = format!("/api/projects/shop/members/{bad}");
-        problem(
-            app.send(
-                Some(&ada),
-                Method::PATCH,
-                &path,
-                Some(&json!({"role": "owner"})),
-            )
-            .await,
-            404,
-        )
-        .await;
-        problem(app.send(Some(&ada), Method::DELETE, &path, None).await, 404).await;
+    // Ada owns "shop"; Carol is a member of "blog" only. The failures name the URL.
+    let carol_id = carol.user.id.to_string();
+    for (slug, user) in [
+        ("shop", carol_id.as_str()),
+        // Nor are ids that are no ids.
+        ("shop", "abc"),
+        ("shop", "-1"),
+        ("shop", "99999999999999999999999"),
+        // Nor through Bob's project, where Ada is nobody.
+        ("blog", carol_id.as_str()),
+    ] {
+        let response = app.patch_member(&ada, slug, user, &role("owner")).await;
+        problem(response, 404).await;
+        problem(app.delete_member(&ada, slug, user).await, 404).await;
     }
-    // Nor through Bob's project, where Ada is nobody.
-    let path = format!("/api/projects/blog/members/{}", carol.user.id);
-    problem(
-        app.send(
-            Some(&ada),
-            Method::PATCH,
-            &path,
-            Some(&json!({"role": "owner"})),
-        )
-        .await,
-        404,
-    )
-    .await;
-    problem(app.send(Some(&ada), Method::DELETE, &path, None).await, 404).await;
-    problem(
-        app.send(Some(&ada), Method::GET, "/api/projects/blog/members", None)
-            .await,
-        404,
-    )
-    .await;
+    let response = app
+        .call(&ada, Method::GET, "/api/projects/blog/members")
+        .await;
+    problem(response, 404).await;
 
     assert_eq!(
-        members(&app, &bob, "blog").await,
+        roles(&app, &bob, "blog").await,
         [(bob.user.id, Role::Owner), (carol.user.id, Role::Viewer)]
     );
 }

@@ -2,9 +2,8 @@
 //! checked against figures computed by hand.
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use faro_testkit::{ProjectWithEnvironments, Signed, TestApp, problem};
+use faro_testkit::{ProjectWithEnvironments, Signed, TestApp};
 use faro_types::{DeliveryMetrics, EnvironmentMetrics, Window};
-use reqwest::Method;
 use std::collections::BTreeMap;
 
 struct Row {
@@ -87,70 +86,47 @@ async fn figures_match_hand_computed_ones() {
     app.create_environment(&ada, &fx.slug, "qa", false).await;
     let base = Utc::now() - Duration::days(3);
     let minutes = |m: i64| base + Duration::minutes(m);
+    let put = |row: Row| insert(&app, &fx, &ada, row);
 
     // Staging: ten deployments an hour apart with lead times 100..1000 s, alternately from
     // the commit time and from the request time.
     let mut deployed_days: BTreeMap<NaiveDate, u64> = BTreeMap::new();
     for k in 0..10 {
         let at = minutes(60 * k);
-        insert(
-            &app,
-            &fx,
-            &ada,
-            deployed(fx.staging, at, (k + 1) * 100, k % 2 == 0),
-        )
-        .await;
+        put(deployed(fx.staging, at, (k + 1) * 100, k % 2 == 0)).await;
         *deployed_days.entry(at.date_naive()).or_default() += 1;
     }
     // Failed deployments: restored after 50 min (at 10, next success at 60), 30 min (150 →
     // 180), 10 min (530 → 540); one at 600 not restored yet.
     let mut failed_days: BTreeMap<NaiveDate, u64> = BTreeMap::new();
     for m in [10, 150, 530, 600] {
-        insert(&app, &fx, &ada, failed(fx.staging, minutes(m), true)).await;
+        put(failed(fx.staging, minutes(m), true)).await;
         *failed_days.entry(minutes(m).date_naive()).or_default() += 1;
     }
     // A build failure (no deployment started) is no failed deployment.
-    insert(&app, &fx, &ada, failed(fx.staging, minutes(200), false)).await;
-    // Queued and cancelled releases count for nothing.
-    insert(
-        &app,
-        &fx,
-        &ada,
-        Row {
-            status: "queued",
+    put(failed(fx.staging, minutes(200), false)).await;
+    // Queued and cancelled releases count for nothing (the cancelled one has finished).
+    for (status, at, finished) in [("queued", 20, false), ("cancelled", 25, true)] {
+        let row = deployed(fx.staging, minutes(at), 10, false);
+        let finished_at = row.finished_at.filter(|_| finished);
+        put(Row {
+            status,
             deployed_at: None,
-            finished_at: None,
-            ..deployed(fx.staging, minutes(20), 10, false)
-        },
-    )
-    .await;
-    insert(
-        &app,
-        &fx,
-        &ada,
-        Row {
-            status: "cancelled",
-            deployed_at: None,
-            ..deployed(fx.staging, minutes(25), 10, false)
-        },
-    )
-    .await;
+            finished_at,
+            ..row
+        })
+        .await;
+    }
     // Ten days ago: outside 7d, inside 30d.
-    insert(
-        &app,
-        &fx,
-        &ada,
-        deployed(fx.staging, Utc::now() - Duration::days(10), 5000, true),
-    )
+    put(deployed(
+        fx.staging,
+        Utc::now() - Duration::days(10),
+        5000,
+        true,
+    ))
     .await;
     // Production: one deployment, after staging's last failure (which it does not restore).
-    insert(
-        &app,
-        &fx,
-        &ada,
-        deployed(fx.production, minutes(700), 42, false),
-    )
-    .await;
+    put(deployed(fx.production, minutes(700), 42, false)).await;
 
     let week = metrics(&app, &ada, &fx.slug, "?window=7d").await;
     assert_eq!(week.window, Window::Days7);
@@ -244,21 +220,13 @@ async fn figures_match_hand_computed_ones() {
 async fn the_window_is_validated() {
     let app = TestApp::spawn().await;
     let (ada, fx) = app.signup_with_project("Ada").await;
-    for (query, field) in [
+    let cases = [
         ("?window=1d", "window"),
         ("?window=", "window"),
         ("?span=7d", "span"),
-    ] {
-        let response = app
-            .call(
-                &ada,
-                Method::GET,
-                &format!("/api/projects/{}/metrics{query}", fx.slug),
-            )
-            .await;
-        let p = problem(response, 422).await;
-        assert_eq!(p.field.as_deref(), Some(field), "{query}");
-    }
+    ];
+    let path = format!("/api/projects/{}/metrics", fx.slug);
+    app.expect_invalid_queries(&ada, &path, &cases).await;
     let empty = metrics(&app, &ada, &fx.slug, "?window=7d").await;
     assert_eq!(empty.environments.len(), 2);
 }

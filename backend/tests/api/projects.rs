@@ -1,8 +1,8 @@
 //! Projects: CRUD, validation, pagination, the audit log, and the authorization matrix of
 //! every route under `/api/projects`.
 
-use faro_testkit::{Signed, Team, TestApp, fixtures::project_body, problem};
-use faro_types::{AuditEntry, Environment, Member, Page, Project, Role};
+use faro_testkit::{Signed, Team, TestApp, fixtures::project_body, problem, problem_naming};
+use faro_types::{AuditEntry, Page, Project, Role};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -19,19 +19,10 @@ async fn create_get_update_and_delete_a_project() {
     assert_eq!(created.default_branch, "main");
     assert_eq!(created.role, Role::Owner);
 
-    let fetched: Project = app.get_as(&ada, "/api/projects/shop-api").await;
-    assert_eq!(fetched, created);
+    assert_eq!(app.project(&ada, "shop-api").await, created);
 
     // The creator is the owner, in the member list too.
-    let response = app
-        .send(
-            Some(&ada),
-            Method::GET,
-            "/api/projects/shop-api/members",
-            None,
-        )
-        .await;
-    let members: Vec<Member> = response.json().await.expect("members");
+    let members = app.members(&ada, "shop-api").await;
     assert_eq!(members.len(), 1);
     assert_eq!(
         (members[0].user_id, members[0].role),
@@ -39,16 +30,7 @@ async fn create_get_update_and_delete_a_project() {
     );
 
     let patch = json!({"name": "  Shop API  ", "default_branch": "develop", "repository_url": "git@github.com:acme/shop.git"});
-    let response = app
-        .send(
-            Some(&ada),
-            Method::PATCH,
-            "/api/projects/shop-api",
-            Some(&patch),
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-    let updated: Project = response.json().await.expect("a project");
+    let updated = app.update_project(&ada, "shop-api", &patch).await;
     assert_eq!(updated.name, "Shop API", "names are stored trimmed");
     assert_eq!(updated.default_branch, "develop");
     assert_eq!(updated.repository_url, "git@github.com:acme/shop.git");
@@ -58,36 +40,20 @@ async fn create_get_update_and_delete_a_project() {
     );
     assert!(updated.updated_at > created.updated_at);
     assert_eq!(updated.created_at, created.created_at);
-    let response = app
-        .send(Some(&ada), Method::GET, "/api/projects/shop-api", None)
-        .await;
-    assert_eq!(
-        response.json::<Project>().await.expect("a project"),
-        updated
-    );
+    assert_eq!(app.project(&ada, "shop-api").await, updated);
 
     // Deleting takes environments and memberships with it.
     app.create_environment(&ada, "shop-api", "staging", false)
         .await;
-    let response = app
-        .send(Some(&ada), Method::DELETE, "/api/projects/shop-api", None)
-        .await;
+    let response = app.delete_project(&ada, "shop-api").await;
     assert_eq!(response.status(), 204);
-    problem(
-        app.send(Some(&ada), Method::GET, "/api/projects/shop-api", None)
-            .await,
-        404,
-    )
-    .await;
+    problem(app.get_project(&ada, "shop-api").await, 404).await;
     for table in ["environments", "memberships"] {
-        let (n,): (i64,) = sqlx::query_as(&format!(
-            "SELECT COUNT(*) FROM {table} WHERE project_id = ?"
-        ))
-        .bind(created.id)
-        .fetch_one(&app.state.db)
-        .await
-        .expect("count");
-        assert_eq!(n, 0, "{table} rows cascade");
+        let sql = format!(
+            "SELECT COUNT(*) FROM {table} WHERE project_id = {}",
+            created.id
+        );
+        assert_eq!(app.count(&sql).await, 0, "{table} rows cascade");
     }
     // The slug is free again.
     app.create_project(&ada, "shop-api").await;
@@ -105,12 +71,7 @@ async fn every_invalid_field_is_named() {
         "repository_url": "ftp://example.com/x",
         "default_branch": "bad..branch",
     });
-    let p = problem(
-        app.send(Some(&ada), Method::POST, "/api/projects", Some(&bad))
-            .await,
-        422,
-    )
-    .await;
+    let p = problem(app.post_project(&ada, &bad).await, 422).await;
     let mut fields: Vec<&str> = p.errors.iter().map(|e| e.field.as_str()).collect();
     fields.sort_unstable();
     assert_eq!(
@@ -139,38 +100,17 @@ async fn every_invalid_field_is_named() {
         for (k, v) in change.as_object().expect("object") {
             body[k] = v.clone();
         }
-        let p = problem(
-            app.send(Some(&ada), Method::POST, "/api/projects", Some(&body))
-                .await,
-            422,
-        )
-        .await;
-        assert_eq!(p.field.as_deref(), Some(field), "{body}");
+        problem_naming(app.post_project(&ada, &body).await, 422, field, &body).await;
     }
     let mut body = project_body("shop");
     body.as_object_mut()
         .expect("object")
         .remove("default_branch");
-    let p = problem(
-        app.send(Some(&ada), Method::POST, "/api/projects", Some(&body))
-            .await,
-        422,
-    )
-    .await;
-    assert_eq!(p.field.as_deref(), Some("default_branch"));
+    let response = app.post_project(&ada, &body).await;
+    problem_naming(response, 422, "default_branch", &body).await;
 
     // Nothing was created by any of them.
-    let response = app
-        .send(Some(&ada), Method::GET, "/api/projects", None)
-        .await;
-    assert!(
-        response
-            .json::<Page<Project>>()
-            .await
-            .expect("page")
-            .items
-            .is_empty()
-    );
+    assert!(app.projects(&ada).await.is_empty());
 
     app.create_project(&ada, "shop").await;
     for (patch, field) in [
@@ -181,18 +121,8 @@ async fn every_invalid_field_is_named() {
         (json!({"sleakops_project": "a/b"}), "sleakops_project"),
         (json!({"created_by": 5}), "created_by"),
     ] {
-        let p = problem(
-            app.send(
-                Some(&ada),
-                Method::PATCH,
-                "/api/projects/shop",
-                Some(&patch),
-            )
-            .await,
-            422,
-        )
-        .await;
-        assert_eq!(p.field.as_deref(), Some(field), "{patch}");
+        let response = app.patch_project(&ada, "shop", &patch).await;
+        problem_naming(response, 422, field, &patch).await;
     }
 }
 
@@ -201,28 +131,10 @@ async fn a_duplicate_slug_is_409_naming_slug() {
     let app = TestApp::spawn().await;
     let [ada, bob] = app.signup_each(["Ada", "Bob"]).await;
     app.create_project(&ada, "shop").await;
-    let response = app
-        .send(
-            Some(&bob),
-            Method::POST,
-            "/api/projects",
-            Some(&project_body("shop")),
-        )
-        .await;
-    let p = problem(response, 409).await;
-    assert_eq!(p.field.as_deref(), Some("slug"));
+    let response = app.post_project(&bob, &project_body("shop")).await;
+    problem_naming(response, 409, "slug", "a taken slug").await;
     // Bob got nothing half-made: no project, no membership.
-    let response = app
-        .send(Some(&bob), Method::GET, "/api/projects", None)
-        .await;
-    assert!(
-        response
-            .json::<Page<Project>>()
-            .await
-            .expect("page")
-            .items
-            .is_empty()
-    );
+    assert!(app.projects(&bob).await.is_empty());
 }
 
 #[tokio::test]
@@ -230,22 +142,10 @@ async fn an_empty_patch_returns_the_project_unchanged() {
     let app = TestApp::spawn().await;
     let ada = app.signup("Ada").await;
     let created = app.create_project(&ada, "shop").await;
-    let response = app
-        .send(
-            Some(&ada),
-            Method::PATCH,
-            "/api/projects/shop",
-            Some(&json!({})),
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.json::<Project>().await.expect("project"), created);
+    assert_eq!(app.update_project(&ada, "shop", &json!({})).await, created);
     // Same values are no change either.
     let same = json!({"name": created.name, "default_branch": "main"});
-    let response = app
-        .send(Some(&ada), Method::PATCH, "/api/projects/shop", Some(&same))
-        .await;
-    assert_eq!(response.json::<Project>().await.expect("project"), created);
+    assert_eq!(app.update_project(&ada, "shop", &same).await, created);
     let actions: Vec<String> = app
         .audit(&ada, "shop")
         .await
@@ -263,20 +163,9 @@ async fn only_owners_set_sleakops_project() {
 
     // A maintainer may change the rest, but not where deployments go.
     let patch = json!({"name": "Renamed", "sleakops_project": "elsewhere"});
-    let response = app
-        .send(
-            Some(&team.maintainer),
-            Method::PATCH,
-            "/api/projects/shop",
-            Some(&patch),
-        )
-        .await;
-    let p = problem(response, 403).await;
-    assert_eq!(p.field.as_deref(), Some("sleakops_project"));
-    let response = app
-        .send(Some(&team.owner), Method::GET, "/api/projects/shop", None)
-        .await;
-    let project: Project = response.json().await.expect("project");
+    let response = app.patch_project(&team.maintainer, "shop", &patch).await;
+    problem_naming(response, 403, "sleakops_project", &patch).await;
+    let project = app.project(&team.owner, "shop").await;
     assert_eq!(
         (project.name.as_str(), project.sleakops_project.as_str()),
         ("Project shop", "shop"),
@@ -285,36 +174,12 @@ async fn only_owners_set_sleakops_project() {
 
     // Sending the current value back is not a change.
     let patch = json!({"name": "Renamed", "sleakops_project": "shop"});
-    let response = app
-        .send(
-            Some(&team.maintainer),
-            Method::PATCH,
-            "/api/projects/shop",
-            Some(&patch),
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-    let project: Project = response.json().await.expect("project");
+    let project = app.update_project(&team.maintainer, "shop", &patch).await;
     assert_eq!(project.role, Role::Maintainer, "the role is the caller's");
 
     let patch = json!({"sleakops_project": "elsewhere"});
-    let response = app
-        .send(
-            Some(&team.owner),
-            Method::PATCH,
-            "/api/projects/shop",
-            Some(&patch),
-        )
-        .await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response
-            .json::<Project>()
-            .await
-            .expect("project")
-            .sleakops_project,
-        "elsewhere"
-    );
+    let project = app.update_project(&team.owner, "shop", &patch).await;
+    assert_eq!(project.sleakops_project, "elsewhere");
 }
 
 async fn page_of(app: &TestApp, who: &Signed, query: &str) -> Page<Project> {
@@ -394,7 +259,7 @@ async fn bad_paging_parameters_are_named() {
     let app = TestApp::spawn().await;
     let ada = app.signup("Ada").await;
     app.create_project(&ada, "shop").await;
-    for (query, field) in [
+    let cases = [
         ("?limit=0", "limit"),
         ("?limit=101", "limit"),
         ("?limit=ten", "limit"),
@@ -402,14 +267,9 @@ async fn bad_paging_parameters_are_named() {
         ("?cursor=zz", "cursor"),
         ("?cursor=41", "cursor"),
         ("?offset=10", "offset"),
-    ] {
-        for path in ["/api/projects", "/api/projects/shop/audit"] {
-            let response = app
-                .send(Some(&ada), Method::GET, &format!("{path}{query}"), None)
-                .await;
-            let p = problem(response, 422).await;
-            assert_eq!(p.field.as_deref(), Some(field), "{path}{query}");
-        }
+    ];
+    for path in ["/api/projects", "/api/projects/shop/audit"] {
+        app.expect_invalid_queries(&ada, path, &cases).await;
     }
     assert_eq!(page_of(&app, &ada, "?limit=100").await.items.len(), 1);
 }
@@ -420,23 +280,12 @@ async fn writes_are_audited_with_who_and_from_where() {
     let team = Team::new(&app).await;
     team.project(&app, "shop").await;
     let patch = json!({"name": "Shop"});
-    app.send(
-        Some(&team.maintainer),
-        Method::PATCH,
-        "/api/projects/shop",
-        Some(&patch),
-    )
-    .await;
+    app.update_project(&team.maintainer, "shop", &patch).await;
     app.create_environment(&team.maintainer, "shop", "staging", false)
         .await;
-    let patch = json!({"role": "maintainer"});
-    let path = format!("/api/projects/shop/members/{}", team.viewer.user.id);
-    assert_eq!(
-        app.send(Some(&team.owner), Method::PATCH, &path, Some(&patch))
-            .await
-            .status(),
-        200
-    );
+    let viewer = team.viewer.user.id;
+    app.set_role(&team.owner, "shop", viewer, Role::Maintainer)
+        .await;
 
     // Any member reads it, newest first.
     let entries = app.audit(&team.viewer, "shop").await;
@@ -519,43 +368,16 @@ async fn writes_are_audited_with_who_and_from_where() {
     assert_eq!(paged, entries);
 
     // Another project's log is not reachable, and failed writes leave no entries.
-    problem(
-        app.send(
-            Some(&team.outsider),
-            Method::GET,
-            "/api/projects/shop/audit",
-            None,
-        )
-        .await,
-        404,
-    )
-    .await;
+    let response = app
+        .call(&team.outsider, Method::GET, "/api/projects/shop/audit")
+        .await;
+    problem(response, 404).await;
     let patch = json!({"name": "Nope"});
-    problem(
-        app.send(
-            Some(&team.outsider),
-            Method::PATCH,
-            "/api/projects/shop",
-            Some(&patch),
-        )
-        .await,
-        404,
-    )
-    .await;
+    problem(app.patch_project(&team.outsider, "shop", &patch).await, 404).await;
     assert_eq!(app.audit(&team.owner, "shop").await.len(), entries.len());
 
     // A deletion is recorded in the project's log.
-    assert_eq!(
-        app.send(
-            Some(&team.owner),
-            Method::DELETE,
-            "/api/projects/shop",
-            None
-        )
-        .await
-        .status(),
-        204
-    );
+    assert_eq!(app.delete_project(&team.owner, "shop").await.status(), 204);
 }
 
 /// Who calls, in the order of the expected statuses in [`Case`].
@@ -754,36 +576,15 @@ async fn authorization_matrix_of_every_route() {
     }
 
     // The refused writes left the shared project as it was.
-    let project = app
-        .send(Some(&team.owner), Method::GET, "/api/projects/shared", None)
-        .await;
-    assert_eq!(
-        project.json::<Project>().await.expect("project").name,
-        "Project shared"
-    );
-    let envs = app
-        .send(
-            Some(&team.owner),
-            Method::GET,
-            "/api/projects/shared/environments",
-            None,
-        )
-        .await;
-    let envs: Vec<Environment> = envs.json().await.expect("environments");
+    let project = app.project(&team.owner, "shared").await;
+    assert_eq!(project.name, "Project shared");
+    let envs = app.environments(&team.owner, "shared").await;
     let names: Vec<(&str, &str)> = envs
         .iter()
         .map(|e| (e.name.as_str(), e.sleakops_environment.as_str()))
         .collect();
     assert_eq!(names, [("prod", "prod-env"), ("staging", "staging-env")]);
-    let members = app
-        .send(
-            Some(&team.owner),
-            Method::GET,
-            "/api/projects/shared/members",
-            None,
-        )
-        .await;
-    let members: Vec<Member> = members.json().await.expect("members");
+    let members = app.members(&team.owner, "shared").await;
     let roles: Vec<(u64, Role)> = members.iter().map(|m| (m.user_id, m.role)).collect();
     assert_eq!(
         roles,

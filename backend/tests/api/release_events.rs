@@ -5,10 +5,13 @@ use faro_backend::{
     AppState,
     releases::timeline::{self, NewEvent},
 };
-use faro_testkit::{Api, ProjectWithEnvironments, Signed, TestApp, expect_event_stream, problem};
+use faro_testkit::{
+    Api, ProjectWithEnvironments, Signed, TestApp, expect_event_stream, problem_naming,
+};
 use faro_types::{EventKind, ReleaseStatus, StreamEnd, TimelineEvent};
 use futures_util::{Stream, StreamExt};
 use reqwest::Method;
+use sqlx::MySqlConnection;
 use std::{pin::Pin, time::Duration};
 
 #[derive(Debug)]
@@ -78,6 +81,18 @@ impl Sse {
         .expect("an event within 10 s")
     }
 
+    /// The next event, which must be one of the timeline.
+    async fn timeline(&mut self) -> TimelineEvent {
+        self.next().await.expect("an event").timeline()
+    }
+
+    /// Asserts that the next event is the end, with the release `status`, and that the
+    /// stream closes after it.
+    async fn ends(&mut self, status: ReleaseStatus) {
+        assert_eq!(self.next().await.expect("the end").end().status, status);
+        assert!(self.next().await.is_none(), "the stream closes after end");
+    }
+
     /// Waits for the next block and asserts that it is a keep-alive comment.
     async fn keep_alive(&mut self) {
         let block = tokio::time::timeout(Duration::from_secs(10), self.block())
@@ -128,29 +143,33 @@ fn events_of(app: &TestApp, who: &Signed, id: u64, query: &str) -> reqwest::Requ
     )
 }
 
-/// What the release worker does on a state change: the release row and the next event in
-/// one transaction, the event put before the commit, then the in-process announcement.
-async fn worker_step(
+/// What the release worker writes on a state change, in its transaction `tx`: the release's
+/// new status and the next event, which is put before the commit.
+async fn write_step(
     state: &AppState,
+    tx: &mut MySqlConnection,
     id: u64,
-    status: ReleaseStatus,
-    kind: EventKind,
+    event: NewEvent,
 ) -> TimelineEvent {
-    let mut tx = state.db.begin().await.expect("begin");
     sqlx::query("UPDATE releases SET status = ? WHERE id = ?")
-        .bind(status.as_str())
+        .bind(event.status.as_str())
         .bind(id)
         .execute(&mut *tx)
         .await
         .expect("update");
-    let event = timeline::append(
-        state,
-        &mut tx,
-        id,
-        NewEvent::new(kind, status, "Build 17 started on SleakOps"),
-    )
-    .await
-    .expect("event");
+    timeline::append(state, tx, id, event).await.expect("event")
+}
+
+/// The worker on `state`'s task starting release `id`'s build: [`write_step`], the commit,
+/// then the in-process announcement.
+async fn build_started(state: &AppState, id: u64) -> TimelineEvent {
+    let started = NewEvent::new(
+        EventKind::BuildStarted,
+        ReleaseStatus::Building,
+        "Build 17 started on SleakOps",
+    );
+    let mut tx = state.db.begin().await.expect("begin");
+    let event = write_step(state, &mut tx, id, started).await;
     tx.commit().await.expect("commit");
     state.release_events.publish(id, event.clone());
     event
@@ -173,33 +192,23 @@ async fn a_stream_sends_the_timeline_then_live_events_then_end() {
         .await;
     let (ada, _, id) = setup(&app).await;
     let mut sse = Sse::open(events_of(&app, &ada, id, "")).await;
-    let first = sse.next().await.expect("event").timeline();
+    let first = sse.timeline().await;
     assert_eq!((first.seq, first.kind), (1, EventKind::Requested));
     tokio::time::sleep(Duration::from_millis(600)).await;
 
-    let written = worker_step(
-        &app.state,
-        id,
-        ReleaseStatus::Building,
-        EventKind::BuildStarted,
-    )
-    .await;
-    let second = sse.next().await.expect("event").timeline();
+    let written = build_started(&app.state, id).await;
+    let second = sse.timeline().await;
     assert_eq!(second, written);
     assert_eq!(second.seq, 2);
 
     app.cancel_release(&ada, id).await;
-    let third = sse.next().await.expect("event").timeline();
+    let third = sse.timeline().await;
     assert_eq!(
         (third.seq, third.kind, third.status),
         (3, EventKind::Cancelled, ReleaseStatus::Cancelled)
     );
     assert_eq!(third.actor.map(|a| a.id), Some(ada.user.id));
-    assert_eq!(
-        sse.next().await.expect("end").end().status,
-        ReleaseStatus::Cancelled
-    );
-    assert!(sse.next().await.is_none(), "the stream closes after end");
+    sse.ends(ReleaseStatus::Cancelled).await;
 }
 
 #[tokio::test]
@@ -208,13 +217,9 @@ async fn a_final_release_streams_its_timeline_and_ends() {
     let (ada, _, id) = setup(&app).await;
     app.cancel_release(&ada, id).await;
     let mut sse = Sse::open(events_of(&app, &ada, id, "")).await;
-    let kinds = [sse.next().await, sse.next().await].map(|e| e.expect("event").timeline().kind);
+    let kinds = [sse.timeline().await.kind, sse.timeline().await.kind];
     assert_eq!(kinds, [EventKind::Requested, EventKind::Cancelled]);
-    assert_eq!(
-        sse.next().await.expect("end").end().status,
-        ReleaseStatus::Cancelled
-    );
-    assert!(sse.next().await.is_none());
+    sse.ends(ReleaseStatus::Cancelled).await;
 }
 
 #[tokio::test]
@@ -231,35 +236,23 @@ async fn resuming_sends_only_later_events() {
     ];
     for request in requests {
         let mut sse = Sse::open(request).await;
-        let event = sse.next().await.expect("event").timeline();
+        let event = sse.timeline().await;
         assert_eq!((event.seq, event.kind), (2, EventKind::Cancelled));
-        assert_eq!(
-            sse.next().await.expect("end").end().status,
-            ReleaseStatus::Cancelled
-        );
-        assert!(sse.next().await.is_none());
+        sse.ends(ReleaseStatus::Cancelled).await;
     }
     // Resuming after the last event: only the end.
     let mut sse = Sse::open(events_of(&app, &ada, id, "").header("Last-Event-ID", "2")).await;
-    sse.next().await.expect("end").end();
+    sse.ends(ReleaseStatus::Cancelled).await;
 
     let response = events_of(&app, &ada, id, "")
         .header("Last-Event-ID", "soon")
         .send()
         .await
         .expect("answered");
-    assert_eq!(
-        problem(response, 422).await.field.as_deref(),
-        Some("Last-Event-ID")
-    );
-    let response = events_of(&app, &ada, id, "?last_event_id=x")
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(
-        problem(response, 422).await.field.as_deref(),
-        Some("last_event_id")
-    );
+    problem_naming(response, 422, "Last-Event-ID", "a header that is no id").await;
+    let path = format!("/api/releases/{id}/events");
+    let cases = [("?last_event_id=x", "last_event_id")];
+    app.expect_invalid_queries(&ada, &path, &cases).await;
 }
 
 #[tokio::test]
@@ -268,27 +261,17 @@ async fn events_written_by_another_task_reach_the_stream() {
     let other = TestApp::builder().spawn_beside(&app).await;
     let (ada, _, id) = setup(&app).await;
     let mut sse = Sse::open(events_of(&app, &ada, id, "")).await;
-    assert_eq!(sse.next().await.expect("event").timeline().seq, 1);
+    assert_eq!(sse.timeline().await.seq, 1);
 
     // The worker on the other task: its hub is not ours, so only polling finds this.
-    let written = worker_step(
-        &other.state,
-        id,
-        ReleaseStatus::Building,
-        EventKind::BuildStarted,
-    )
-    .await;
-    assert_eq!(sse.next().await.expect("event").timeline(), written);
+    let written = build_started(&other.state, id).await;
+    assert_eq!(sse.timeline().await, written);
 
     // A user's cancel answered by the other task.
     Api::new(other.base.clone()).cancel_release(&ada, id).await;
-    let event = sse.next().await.expect("event").timeline();
+    let event = sse.timeline().await;
     assert_eq!((event.seq, event.kind), (3, EventKind::Cancelled));
-    assert_eq!(
-        sse.next().await.expect("end").end().status,
-        ReleaseStatus::Cancelled
-    );
-    assert!(sse.next().await.is_none());
+    sse.ends(ReleaseStatus::Cancelled).await;
 }
 
 #[tokio::test]
@@ -297,20 +280,14 @@ async fn a_silent_stream_sends_keep_alive_comments() {
     let app = TestApp::spawn_setting("FARO_EVENTS_KEEPALIVE_MS", "100").await;
     let (ada, _, id) = setup(&app).await;
     let mut sse = Sse::open(events_of(&app, &ada, id, "")).await;
-    assert_eq!(sse.next().await.expect("event").timeline().seq, 1);
+    assert_eq!(sse.timeline().await.seq, 1);
 
     // Nothing happens to the release: what comes is keep-alives, one after another...
     sse.keep_alive().await;
     sse.keep_alive().await;
     // ...and the stream still carries the next event.
-    let event = worker_step(
-        &app.state,
-        id,
-        ReleaseStatus::Building,
-        EventKind::BuildStarted,
-    )
-    .await;
-    assert_eq!(sse.next().await.expect("event").timeline(), event);
+    let event = build_started(&app.state, id).await;
+    assert_eq!(sse.timeline().await, event);
 }
 
 #[tokio::test]
@@ -360,30 +337,15 @@ async fn end_follows_a_final_event_read_before_its_commit() {
     let other = TestApp::builder().spawn_beside(&app).await;
     let (ada, _, id) = setup(&app).await;
     let mut sse = Sse::open(events_of(&app, &ada, id, "")).await;
-    assert_eq!(sse.next().await.expect("event").timeline().seq, 1);
+    assert_eq!(sse.timeline().await.seq, 1);
 
     // Another task's transaction puts the final event, then takes its time to commit.
     let state = &other.state;
+    let failed = NewEvent::new(EventKind::Failed, ReleaseStatus::Failed, "The build failed");
     let mut tx = state.db.begin().await.expect("begin");
-    sqlx::query("UPDATE releases SET status = 'failed' WHERE id = ?")
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .expect("update");
-    let event = timeline::append(
-        state,
-        &mut tx,
-        id,
-        NewEvent::new(EventKind::Failed, ReleaseStatus::Failed, "The build failed"),
-    )
-    .await
-    .expect("event");
-    assert_eq!(sse.next().await.expect("event").timeline(), event);
+    let event = write_step(state, &mut tx, id, failed).await;
+    assert_eq!(sse.timeline().await, event);
     tokio::time::sleep(Duration::from_millis(300)).await;
     tx.commit().await.expect("commit");
-    assert_eq!(
-        sse.next().await.expect("end").end().status,
-        ReleaseStatus::Failed
-    );
-    assert!(sse.next().await.is_none());
+    sse.ends(ReleaseStatus::Failed).await;
 }

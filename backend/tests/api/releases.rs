@@ -3,21 +3,23 @@
 
 use chrono::{DateTime, Utc};
 use faro_testkit::{
-    ProjectWithEnvironments, Signed, TestApp,
+    ProjectWithEnvironments, Signed, Team, TestApp, expect_json,
     fixtures::{new_key, release_body},
-    header, problem,
+    header, problem, problem_naming,
 };
-use faro_types::{EventKind, Page, Release, ReleaseStatus, Role, TimelineEvent};
-use reqwest::Method;
+use faro_types::{EventKind, Page, Release, ReleaseStatus, Role};
+use reqwest::{Method, Response};
 use serde_json::{Value, json};
+use sqlx::MySqlPool;
 use std::collections::HashSet;
 
-/// Inserts a release row directly, for states the API cannot reach without the worker.
-pub async fn insert_release(
-    app: &TestApp,
-    fx: &ProjectWithEnvironments,
+/// Inserts a release row of `project_id` directly, for states the API cannot reach without
+/// the worker.
+pub async fn insert_release_row(
+    db: &MySqlPool,
+    project_id: u64,
     env: u64,
-    who: &Signed,
+    requested_by: u64,
     status: &str,
     branch: &str,
 ) -> u64 {
@@ -26,30 +28,61 @@ pub async fn insert_release(
         "INSERT INTO releases (project_id, environment_id, branch, commit_sha, status, requested_by, \
          requested_at, updated_at) VALUES (?, ?, ?, 'abcdef1', ?, ?, ?, ?)",
     )
-    .bind(fx.project_id)
+    .bind(project_id)
     .bind(env)
     .bind(branch)
     .bind(status)
-    .bind(who.user.id)
+    .bind(requested_by)
     .bind(now)
     .bind(now)
-    .execute(&app.state.db)
+    .execute(db)
     .await
     .expect("release")
     .last_insert_id()
 }
 
-pub async fn count(app: &TestApp, sql: &str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sql)
-        .fetch_one(&app.state.db)
-        .await
-        .expect("count");
-    n
+/// [`insert_release_row`] of `who` to environment `env` of `fx`.
+pub async fn insert_release(
+    app: &TestApp,
+    fx: &ProjectWithEnvironments,
+    env: u64,
+    who: &Signed,
+    status: &str,
+    branch: &str,
+) -> u64 {
+    insert_release_row(
+        &app.state.db,
+        fx.project_id,
+        env,
+        who.user.id,
+        status,
+        branch,
+    )
+    .await
 }
 
-async fn timeline(app: &TestApp, who: &Signed, id: u64, query: &str) -> Vec<TimelineEvent> {
-    app.get_as(who, &format!("/api/releases/{id}/timeline{query}"))
-        .await
+/// Asserts how many releases and outbox rows there are: one of each per release made.
+async fn assert_stored(app: &TestApp, releases: i64, outbox: i64) {
+    let stored = (
+        app.count("SELECT COUNT(*) FROM releases").await,
+        app.count("SELECT COUNT(*) FROM outbox").await,
+    );
+    assert_eq!(stored, (releases, outbox), "releases and outbox rows");
+}
+
+/// `who`'s release of `main` to staging under idempotency key `key`, which must answer
+/// `status`: 201 for a new release, 200 for the one the key already made.
+async fn release_with_key(
+    app: &TestApp,
+    who: &Signed,
+    fx: &ProjectWithEnvironments,
+    key: &str,
+    status: u16,
+) -> Release {
+    let response = app
+        .post_release(who, &fx.slug, Some(key), &release_body("staging"))
+        .await;
+    expect_json(response, status, &format!("a release under key {key}")).await
 }
 
 #[tokio::test]
@@ -81,13 +114,7 @@ async fn creating_a_release_queues_it_with_its_first_event_and_outbox_row() {
     assert_eq!(release.requested_by.name, "Ada");
     assert_eq!(release.retry_of, None);
 
-    let got: Release = app
-        .call(&ada, Method::GET, &format!("/api/releases/{}", release.id))
-        .await
-        .json()
-        .await
-        .expect("a release");
-    assert_eq!(got, release);
+    assert_eq!(app.release(&ada, release.id).await, release);
 
     let (kind, payload, done): (String, String, bool) =
         sqlx::query_as("SELECT kind, payload, done FROM outbox WHERE release_id = ?")
@@ -102,7 +129,7 @@ async fn creating_a_release_queues_it_with_its_first_event_and_outbox_row() {
     );
     assert!(!done);
 
-    let events = timeline(&app, &ada, release.id, "").await;
+    let events = app.timeline(&ada, release.id, "").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].seq, 1);
     assert_eq!(events[0].kind, EventKind::Requested);
@@ -144,8 +171,7 @@ async fn invalid_fields_are_422_naming_each_field_and_write_nothing() {
         let response = app
             .post_release(&ada, &fx.slug, Some(&new_key()), &body)
             .await;
-        let p = problem(response, 422).await;
-        assert_eq!(p.field.as_deref(), Some(field), "{body}");
+        problem_naming(response, 422, field, &body).await;
     }
     // Several bad fields are all named.
     let response = app
@@ -162,8 +188,7 @@ async fn invalid_fields_are_422_naming_each_field_and_write_nothing() {
         fields,
         HashSet::from(["branch", "commit_sha", "Idempotency-Key"])
     );
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM releases").await, 0);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox").await, 0);
+    assert_stored(&app, 0, 0).await;
 }
 
 #[tokio::test]
@@ -175,8 +200,7 @@ async fn the_idempotency_key_is_required_and_checked() {
         let response = app
             .post_release(&ada, &fx.slug, key, &release_body("staging"))
             .await;
-        let p = problem(response, 422).await;
-        assert_eq!(p.field.as_deref(), Some("Idempotency-Key"), "{key:?}");
+        problem_naming(response, 422, "Idempotency-Key", format!("{key:?}")).await;
     }
     let ok = "k".repeat(255);
     let response = app
@@ -190,11 +214,7 @@ async fn a_repeat_with_the_same_key_and_body_answers_the_same_release() {
     let app = TestApp::spawn().await;
     let (ada, fx) = app.signup_with_project("Ada").await;
     let key = new_key();
-    let first = app
-        .post_release(&ada, &fx.slug, Some(&key), &release_body("staging"))
-        .await;
-    assert_eq!(first.status(), 201);
-    let first: Release = first.json().await.expect("release");
+    let first = release_with_key(&app, &ada, &fx, &key, 201).await;
 
     // The same JSON written differently is the same request.
     let reordered =
@@ -220,18 +240,13 @@ async fn a_repeat_with_the_same_key_and_body_answers_the_same_release() {
         let again: Release = again.json().await.expect("release");
         assert_eq!(again, first);
     }
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM releases").await, 1);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox").await, 1);
+    assert_stored(&app, 1, 1).await;
 
     // Keys belong to their user: Grace's identical key is a different request.
     let grace = app.signup("Grace").await;
     app.add_member(&ada, &fx.slug, &grace, Role::Maintainer)
         .await;
-    let hers = app
-        .post_release(&grace, &fx.slug, Some(&key), &release_body("staging"))
-        .await;
-    assert_eq!(hers.status(), 201);
-    let hers: Release = hers.json().await.expect("release");
+    let hers = release_with_key(&app, &grace, &fx, &key, 201).await;
     assert_ne!(hers.id, first.id);
 }
 
@@ -240,16 +255,18 @@ async fn the_same_key_with_a_different_body_is_422() {
     let app = TestApp::spawn().await;
     let (ada, fx) = app.signup_with_project("Ada").await;
     let key = new_key();
-    let first = app
-        .post_release(&ada, &fx.slug, Some(&key), &release_body("staging"))
-        .await;
-    assert_eq!(first.status(), 201);
+    release_with_key(&app, &ada, &fx, &key, 201).await;
     let response = app
         .post_release(&ada, &fx.slug, Some(&key), &release_body("production"))
         .await;
-    let p = problem(response, 422).await;
-    assert_eq!(p.field.as_deref(), Some("Idempotency-Key"));
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM releases").await, 1);
+    problem_naming(
+        response,
+        422,
+        "Idempotency-Key",
+        "the key with another body",
+    )
+    .await;
+    assert_stored(&app, 1, 1).await;
 }
 
 #[tokio::test]
@@ -280,22 +297,14 @@ async fn a_dynamodb_outage_records_nothing_and_the_key_stays_usable() {
         .await;
     let p = problem(response, 503).await;
     assert!(p.detail.unwrap_or_default().contains("DynamoDB"));
-    for sql in [
-        "SELECT COUNT(*) FROM releases",
-        "SELECT COUNT(*) FROM outbox",
-    ] {
-        assert_eq!(count(&app, sql).await, 0, "{sql}");
-    }
+    assert_stored(&app, 0, 0).await;
 
     // Once DynamoDB is back, the same request under the same key is a new release.
     faro_backend::dynamo::ensure_table(dynamo, table)
         .await
         .expect("table created");
-    let response = app
-        .post_release(&ada, &fx.slug, Some(&key), &release_body("staging"))
-        .await;
-    assert_eq!(response.status(), 201);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox").await, 1);
+    release_with_key(&app, &ada, &fx, &key, 201).await;
+    assert_stored(&app, 1, 1).await;
 }
 
 #[tokio::test]
@@ -321,48 +330,42 @@ async fn concurrent_duplicates_create_one_release_and_one_outbox_row() {
     }
     assert_eq!(created, 1);
     assert_eq!(ids.len(), 1);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM releases").await, 1);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox").await, 1);
+    assert_stored(&app, 1, 1).await;
+}
+
+/// `who`'s request to `path` (signed out without `who`) carrying an idempotency key and a
+/// release body, whatever the route wants: a refusal comes before either matters.
+async fn attempt(app: &TestApp, who: Option<&Signed>, method: &Method, path: &str) -> Response {
+    let request = app.client.request(method.clone(), app.url(path));
+    let request = match who {
+        Some(who) => request.bearer_auth(&who.token),
+        None => request,
+    };
+    request
+        .header("Idempotency-Key", new_key())
+        .json(&release_body("staging"))
+        .send()
+        .await
+        .expect("answered")
 }
 
 #[tokio::test]
 async fn authorization_matrix() {
     let app = TestApp::spawn().await;
-    let [owner, maintainer, viewer, stranger] =
-        app.signup_each(["Olive", "Max", "Vic", "Stan"]).await;
-    let fx = app.project_with_environments(&owner).await;
-    app.add_member(&owner, &fx.slug, &maintainer, Role::Maintainer)
-        .await;
-    app.add_member(&owner, &fx.slug, &viewer, Role::Viewer)
-        .await;
+    let team = Team::new(&app).await;
+    let (owner, viewer, stranger) = (&team.owner, &team.viewer, &team.outsider);
+    let fx = team.project_with_environments(&app).await;
 
     // Owners and maintainers release; viewers may not.
-    let by_owner = app.start_release(&owner, &fx, "staging").await;
-    let by_maintainer = app.start_release(&maintainer, &fx, "staging").await;
-    problem(
-        app.post_release(
-            &viewer,
-            &fx.slug,
-            Some(&new_key()),
-            &release_body("staging"),
-        )
-        .await,
-        403,
-    )
-    .await;
-    for path in ["cancel", "retry"] {
-        let response = app
-            .as_user(
-                &viewer,
-                Method::POST,
-                &format!("/api/releases/{}/{path}", by_owner.id),
-            )
-            .header("Idempotency-Key", new_key())
-            .send()
-            .await
-            .expect("answered");
-        problem(response, 403).await;
-    }
+    let by_owner = app.start_release(owner, &fx, "staging").await;
+    let by_maintainer = app.start_release(&team.maintainer, &fx, "staging").await;
+    let response = app
+        .post_release(viewer, &fx.slug, Some(&new_key()), &release_body("staging"))
+        .await;
+    problem(response, 403).await;
+    problem(app.post_cancel(viewer, by_owner.id).await, 403).await;
+    let response = app.post_retry(viewer, by_owner.id, Some(&new_key())).await;
+    problem(response, 403).await;
     // Viewers read.
     for path in [
         format!("/api/releases/{}", by_owner.id),
@@ -370,7 +373,7 @@ async fn authorization_matrix() {
         format!("/api/projects/{}/releases", fx.slug),
         format!("/api/projects/{}/metrics", fx.slug),
     ] {
-        let response = app.call(&viewer, Method::GET, &path).await;
+        let response = app.call(viewer, Method::GET, &path).await;
         assert_eq!(response.status(), 200, "{path}");
     }
 
@@ -387,31 +390,13 @@ async fn authorization_matrix() {
         (Method::POST, format!("/api/releases/{id}/retry")),
     ];
     for (method, path) in &urls {
-        let response = app
-            .as_user(&stranger, method.clone(), path)
-            .header("Idempotency-Key", new_key())
-            .json(&release_body("staging"))
-            .send()
-            .await
-            .expect("answered");
-        problem(response, 404).await;
+        problem(attempt(&app, Some(stranger), method, path).await, 404).await;
         if let Some(rest) = path.strip_prefix(&format!("/api/releases/{id}")) {
             let missing = format!("/api/releases/999999{rest}");
-            let response = app
-                .as_user(&owner, method.clone(), &missing)
-                .header("Idempotency-Key", new_key())
-                .send()
-                .await
-                .expect("answered");
-            problem(response, 404).await;
+            problem(attempt(&app, Some(owner), method, &missing).await, 404).await;
         }
     }
-    let recent: Vec<Release> = app
-        .call(&stranger, Method::GET, "/api/releases")
-        .await
-        .json()
-        .await
-        .expect("releases");
+    let recent: Vec<Release> = app.get_as(stranger, "/api/releases").await;
     assert!(recent.is_empty());
 
     // Signed out: 401 everywhere.
@@ -419,17 +404,9 @@ async fn authorization_matrix() {
         .iter()
         .chain([(Method::GET, "/api/releases".to_owned())].iter())
     {
-        let response = app
-            .client
-            .request(method.clone(), app.url(path))
-            .header("Idempotency-Key", new_key())
-            .json(&release_body("staging"))
-            .send()
-            .await
-            .expect("answered");
-        problem(response, 401).await;
+        problem(attempt(&app, None, method, path).await, 401).await;
     }
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM releases").await, 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM releases").await, 2);
 }
 
 async fn list(app: &TestApp, who: &Signed, slug: &str, query: &str) -> Page<Release> {
@@ -448,45 +425,27 @@ async fn lists_filter_by_environment_status_and_branch() {
     let c = app.start_release(&ada, &fx, "production").await;
     app.cancel_release(&ada, c.id).await;
 
-    let ids = |page: Page<Release>| page.items.iter().map(|r| r.id).collect::<Vec<_>>();
-    assert_eq!(
-        ids(list(&app, &ada, &fx.slug, "").await),
-        [c.id, b.id, a.id]
-    );
-    assert_eq!(
-        ids(list(&app, &ada, &fx.slug, "?environment=production").await),
-        [c.id, b.id]
-    );
-    assert_eq!(
-        ids(list(&app, &ada, &fx.slug, "?status=queued").await),
-        [b.id, a.id]
-    );
-    assert_eq!(
-        ids(list(&app, &ada, &fx.slug, "?status=cancelled").await),
-        [c.id]
-    );
-    assert_eq!(
-        ids(list(&app, &ada, &fx.slug, "?branch=hotfix%2Flogin").await),
-        [b.id]
-    );
-    assert_eq!(
-        ids(list(
-            &app,
-            &ada,
-            &fx.slug,
-            "?environment=staging&status=cancelled"
-        )
-        .await),
-        Vec::<u64>::new()
-    );
+    let ids = |page: &Page<Release>| page.items.iter().map(|r| r.id).collect::<Vec<_>>();
+    for (query, expected) in [
+        ("", vec![c.id, b.id, a.id]),
+        ("?environment=production", vec![c.id, b.id]),
+        ("?status=queued", vec![b.id, a.id]),
+        ("?status=cancelled", vec![c.id]),
+        ("?branch=hotfix%2Flogin", vec![b.id]),
+        ("?environment=staging&status=cancelled", vec![]),
+    ] {
+        let page = list(&app, &ada, &fx.slug, query).await;
+        assert_eq!(ids(&page), expected, "{query}");
+    }
     let page = list(&app, &ada, &fx.slug, "?limit=2").await;
-    assert_eq!(ids(page.clone()), [c.id, b.id]);
+    assert_eq!(ids(&page), [c.id, b.id]);
     let cursor = page.next_cursor.expect("more");
     let rest = list(&app, &ada, &fx.slug, &format!("?limit=2&cursor={cursor}")).await;
-    assert_eq!(rest.items.iter().map(|r| r.id).collect::<Vec<_>>(), [a.id]);
+    assert_eq!(ids(&rest), [a.id]);
     assert_eq!(rest.next_cursor, None);
 
-    for (query, field) in [
+    let releases = format!("/api/projects/{}/releases", fx.slug);
+    let cases = [
         ("?status=shipped", "status"),
         ("?environment=qa", "environment"),
         ("?cursor=nonsense", "cursor"),
@@ -494,27 +453,14 @@ async fn lists_filter_by_environment_status_and_branch() {
         ("?limit=101", "limit"),
         ("?limit=ten", "limit"),
         ("?colour=red", "colour"),
-    ] {
-        let response = app
-            .call(
-                &ada,
-                Method::GET,
-                &format!("/api/projects/{}/releases{query}", fx.slug),
-            )
-            .await;
-        let p = problem(response, 422).await;
-        assert_eq!(p.field.as_deref(), Some(field), "{query}");
-    }
+    ];
+    app.expect_invalid_queries(&ada, &releases, &cases).await;
 
     // A stranger learns nothing, whatever the parameters.
     let bob = app.signup("Bob").await;
     for query in ["", "?environment=production", "?environment=qa", "?limit=0"] {
         let response = app
-            .call(
-                &bob,
-                Method::GET,
-                &format!("/api/projects/{}/releases{query}", fx.slug),
-            )
+            .call(&bob, Method::GET, &format!("{releases}{query}"))
             .await;
         problem(response, 404).await;
     }
@@ -535,19 +481,7 @@ async fn pages_stay_stable_while_releases_are_inserted() {
         let user = ada.user.id;
         tokio::spawn(async move {
             for _ in 0..30 {
-                let now = Utc::now();
-                sqlx::query(
-                    "INSERT INTO releases (project_id, environment_id, branch, commit_sha, status, \
-                     requested_by, requested_at, updated_at) VALUES (?, ?, 'new', 'abcdef1', 'queued', ?, ?, ?)",
-                )
-                .bind(fx.project_id)
-                .bind(fx.staging)
-                .bind(user)
-                .bind(now)
-                .bind(now)
-                .execute(&db)
-                .await
-                .expect("insert");
+                insert_release_row(&db, fx.project_id, fx.staging, user, "queued", "new").await;
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
         })
@@ -591,32 +525,13 @@ async fn recent_releases_span_the_callers_projects_only() {
     app.start_release(&bob, &bobs, "staging").await;
     let c = app.start_release(&ada, &shop, "production").await;
 
-    let get = |query: &'static str| {
-        app.as_user(&ada, Method::GET, &format!("/api/releases{query}"))
-            .send()
-    };
-    let recent: Vec<Release> = get("")
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("releases");
-    assert_eq!(
-        recent.iter().map(|r| r.id).collect::<Vec<_>>(),
-        [c.id, b.id, a.id]
-    );
-    let recent: Vec<Release> = get("?limit=2")
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("releases");
-    assert_eq!(
-        recent.iter().map(|r| r.id).collect::<Vec<_>>(),
-        [c.id, b.id]
-    );
-    let p = problem(get("?limit=51").await.expect("answered"), 422).await;
-    assert_eq!(p.field.as_deref(), Some("limit"));
+    for (query, expected) in [("", vec![c.id, b.id, a.id]), ("?limit=2", vec![c.id, b.id])] {
+        let recent: Vec<Release> = app.get_as(&ada, &format!("/api/releases{query}")).await;
+        let ids: Vec<u64> = recent.iter().map(|r| r.id).collect();
+        assert_eq!(ids, expected, "{query}");
+    }
+    app.expect_invalid_queries(&ada, "/api/releases", &[("?limit=51", "limit")])
+        .await;
 }
 
 #[tokio::test]
@@ -626,7 +541,7 @@ async fn timelines_read_in_either_order() {
     let release = app.start_release(&ada, &fx, "staging").await;
     app.cancel_release(&ada, release.id).await;
 
-    let asc = timeline(&app, &ada, release.id, "").await;
+    let asc = app.timeline(&ada, release.id, "").await;
     assert_eq!(
         asc.iter()
             .map(|e| (e.seq, e.kind, e.status))
@@ -636,30 +551,14 @@ async fn timelines_read_in_either_order() {
             (2, EventKind::Cancelled, ReleaseStatus::Cancelled)
         ]
     );
-    assert_eq!(timeline(&app, &ada, release.id, "?order=asc").await, asc);
-    let desc = timeline(&app, &ada, release.id, "?order=desc").await;
+    assert_eq!(app.timeline(&ada, release.id, "?order=asc").await, asc);
+    let desc = app.timeline(&ada, release.id, "?order=desc").await;
     assert_eq!(desc, asc.iter().rev().cloned().collect::<Vec<_>>());
-    let newest = timeline(&app, &ada, release.id, "?order=desc&limit=1").await;
+    let newest = app.timeline(&ada, release.id, "?order=desc&limit=1").await;
     assert_eq!(newest.iter().map(|e| e.seq).collect::<Vec<_>>(), [2]);
-    for (query, field) in [("?order=sideways", "order"), ("?limit=0", "limit")] {
-        let response = app
-            .call(
-                &ada,
-                Method::GET,
-                &format!("/api/releases/{}/timeline{query}", release.id),
-            )
-            .await;
-        let p = problem(response, 422).await;
-        assert_eq!(p.field.as_deref(), Some(field));
-    }
-}
-
-async fn post(app: &TestApp, who: &Signed, path: &str, key: Option<&str>) -> reqwest::Response {
-    let mut request = app.as_user(who, Method::POST, path);
-    if let Some(key) = key {
-        request = request.header("Idempotency-Key", key);
-    }
-    request.send().await.expect("answered")
+    let path = format!("/api/releases/{}/timeline", release.id);
+    let cases = [("?order=sideways", "order"), ("?limit=0", "limit")];
+    app.expect_invalid_queries(&ada, &path, &cases).await;
 }
 
 #[tokio::test]
@@ -667,15 +566,7 @@ async fn cancel_is_allowed_until_a_release_finishes() {
     let app = TestApp::spawn().await;
     let (ada, fx) = app.signup_with_project("Ada").await;
     let queued = app.start_release(&ada, &fx, "staging").await;
-    let response = post(
-        &app,
-        &ada,
-        &format!("/api/releases/{}/cancel", queued.id),
-        None,
-    )
-    .await;
-    assert_eq!(response.status(), 200);
-    let cancelled: Release = response.json().await.expect("release");
+    let cancelled = app.cancel_release(&ada, queued.id).await;
     assert_eq!(cancelled.status, ReleaseStatus::Cancelled);
     assert!(cancelled.finished_at.is_some());
     let (done,): (bool,) = sqlx::query_as("SELECT done FROM outbox WHERE release_id = ?")
@@ -685,16 +576,9 @@ async fn cancel_is_allowed_until_a_release_finishes() {
         .expect("outbox");
     assert!(done, "the worker has nothing left to do");
 
-    let again = post(
-        &app,
-        &ada,
-        &format!("/api/releases/{}/cancel", queued.id),
-        None,
-    )
-    .await;
-    let p = problem(again, 409).await;
+    let again = app.post_cancel(&ada, queued.id).await;
+    let p = problem_naming(again, 409, "status", "a second cancel").await;
     assert!(p.detail.unwrap_or_default().contains("cancelled"));
-    assert_eq!(p.field.as_deref(), Some("status"));
 
     for (status, allowed) in [
         ("building", true),
@@ -703,7 +587,7 @@ async fn cancel_is_allowed_until_a_release_finishes() {
         ("failed", false),
     ] {
         let id = insert_release(&app, &fx, fx.staging, &ada, status, "main").await;
-        let response = post(&app, &ada, &format!("/api/releases/{id}/cancel"), None).await;
+        let response = app.post_cancel(&ada, id).await;
         if allowed {
             assert_eq!(response.status(), 200, "{status}");
         } else {
@@ -721,27 +605,19 @@ async fn retry_starts_a_new_release_from_a_failed_or_cancelled_one() {
     tagged["tag"] = json!("v2.0.0");
     tagged["commit_time"] = json!("2026-01-02T03:04:05Z");
     let original = app.create_release(&ada, &fx.slug, &tagged).await;
-    let path = format!("/api/releases/{}/retry", original.id);
+    let id = original.id;
 
     // Queued: nothing to retry yet.
-    let p = problem(post(&app, &ada, &path, Some(&new_key())).await, 409).await;
+    let p = problem(app.post_retry(&ada, id, Some(&new_key())).await, 409).await;
     assert!(p.detail.unwrap_or_default().contains("queued"));
 
-    let cancel = post(
-        &app,
-        &ada,
-        &format!("/api/releases/{}/cancel", original.id),
-        None,
-    )
-    .await;
-    assert_eq!(cancel.status(), 200);
-    let p = problem(post(&app, &ada, &path, None).await, 422).await;
-    assert_eq!(p.field.as_deref(), Some("Idempotency-Key"));
+    app.cancel_release(&ada, id).await;
+    let response = app.post_retry(&ada, id, None).await;
+    problem_naming(response, 422, "Idempotency-Key", "a retry without a key").await;
 
     let key = new_key();
-    let response = post(&app, &ada, &path, Some(&key)).await;
-    assert_eq!(response.status(), 201);
-    let retry: Release = response.json().await.expect("release");
+    let response = app.post_retry(&ada, id, Some(&key)).await;
+    let retry: Release = expect_json(response, 201, "the retry").await;
     assert_ne!(retry.id, original.id);
     assert_eq!(retry.retry_of, Some(original.id));
     assert_eq!(retry.status, ReleaseStatus::Queued);
@@ -762,25 +638,22 @@ async fn retry_starts_a_new_release_from_a_failed_or_cancelled_one() {
         )
     );
     // A repeat answers with the same new release.
-    let again = post(&app, &ada, &path, Some(&key)).await;
+    let again = app.post_retry(&ada, id, Some(&key)).await;
     assert_eq!(again.status(), 200);
     assert_eq!(again.json::<Release>().await.expect("release").id, retry.id);
     assert_eq!(
-        count(
-            &app,
-            &format!(
-                "SELECT COUNT(*) FROM outbox WHERE release_id = {}",
-                retry.id
-            )
-        )
+        app.count(&format!(
+            "SELECT COUNT(*) FROM outbox WHERE release_id = {}",
+            retry.id
+        ))
         .await,
         1
     );
     assert_eq!(
-        timeline(&app, &ada, retry.id, "").await[0].kind,
+        app.timeline(&ada, retry.id, "").await[0].kind,
         EventKind::Requested
     );
-    let old = timeline(&app, &ada, original.id, "").await;
+    let old = app.timeline(&ada, original.id, "").await;
     assert_eq!(
         old.iter().map(|e| e.kind).collect::<Vec<_>>(),
         [
@@ -816,26 +689,10 @@ async fn retry_starts_a_new_release_from_a_failed_or_cancelled_one() {
 
     // Failed releases retry too; deployed ones do not.
     let failed = insert_release(&app, &fx, fx.staging, &ada, "failed", "main").await;
-    let response = post(
-        &app,
-        &ada,
-        &format!("/api/releases/{failed}/retry"),
-        Some(&new_key()),
-    )
-    .await;
+    let response = app.post_retry(&ada, failed, Some(&new_key())).await;
     assert_eq!(response.status(), 201);
     let deployed = insert_release(&app, &fx, fx.staging, &ada, "deployed", "main").await;
-    let p = problem(
-        post(
-            &app,
-            &ada,
-            &format!("/api/releases/{deployed}/retry"),
-            Some(&new_key()),
-        )
-        .await,
-        409,
-    )
-    .await;
+    let p = problem(app.post_retry(&ada, deployed, Some(&new_key())).await, 409).await;
     assert!(p.detail.unwrap_or_default().contains("deployed"));
 }
 
@@ -865,7 +722,7 @@ async fn a_key_whose_claimant_died_is_taken_over() {
     let app = TestApp::spawn().await;
     let (ada, fx) = app.signup_with_project("Ada").await;
     let key = new_key();
-    let first = create_with_key(&app, &ada, &fx, &key).await;
+    let first = release_with_key(&app, &ada, &fx, &key, 201).await;
     let now_ms = Utc::now().timestamp_millis();
 
     // The claimant's commit failed (or it died before): the key is claimed, no release has it.
@@ -877,31 +734,19 @@ async fn a_key_whose_claimant_died_is_taken_over() {
     // While its lease lasts it may still be committing: a repeat waits, then gives up.
     set_lease(&app, &ada, &key, now_ms + 60_000).await;
     let started = std::time::Instant::now();
-    let p = problem(
-        app.post_release(&ada, &fx.slug, Some(&key), &release_body("staging"))
-            .await,
-        409,
-    )
-    .await;
-    assert_eq!(p.field.as_deref(), Some("Idempotency-Key"));
-    assert!(started.elapsed() >= std::time::Duration::from_secs(4));
-    // Once the lease is over, the repeat takes the key over and creates the release.
-    set_lease(&app, &ada, &key, now_ms - 1).await;
     let response = app
         .post_release(&ada, &fx.slug, Some(&key), &release_body("staging"))
         .await;
-    assert_eq!(response.status(), 201);
-    let second: Release = response.json().await.expect("release");
+    problem_naming(response, 409, "Idempotency-Key", "a key under lease").await;
+    assert!(started.elapsed() >= std::time::Duration::from_secs(4));
+    // Once the lease is over, the repeat takes the key over and creates the release.
+    set_lease(&app, &ada, &key, now_ms - 1).await;
+    let second = release_with_key(&app, &ada, &fx, &key, 201).await;
     assert_ne!(second.id, first.id);
     // And from then on the key answers with the new release.
-    let again = app
-        .post_release(&ada, &fx.slug, Some(&key), &release_body("staging"))
-        .await;
-    assert_eq!(again.status(), 200);
-    let again: Release = again.json().await.expect("release");
+    let again = release_with_key(&app, &ada, &fx, &key, 200).await;
     assert_eq!(again.id, second.id);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM releases").await, 1);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox").await, 1);
+    assert_stored(&app, 1, 1).await;
 }
 
 #[tokio::test]
@@ -910,7 +755,7 @@ async fn a_key_never_creates_two_releases_even_when_its_claim_is_lost() {
     let app = TestApp::spawn().await;
     let (ada, fx) = app.signup_with_project("Ada").await;
     let key = new_key();
-    let first = create_with_key(&app, &ada, &fx, &key).await;
+    let first = release_with_key(&app, &ada, &fx, &key, 201).await;
     // The claim is gone (as if a slow request's lease had been taken over and it committed
     // last): the repeat claims the key afresh and reaches its insert, which MySQL refuses.
     app.state
@@ -925,37 +770,16 @@ async fn a_key_never_creates_two_releases_even_when_its_claim_is_lost() {
         .send()
         .await
         .expect("delete");
-    let response = app
-        .post_release(&ada, &fx.slug, Some(&key), &release_body("staging"))
-        .await;
-    assert_eq!(
-        response.status(),
-        200,
-        "the repeat answers with the release"
-    );
-    let again: Release = response.json().await.expect("release");
+    // The repeat answers with the release.
+    let again = release_with_key(&app, &ada, &fx, &key, 200).await;
     assert_eq!(again.id, first.id);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM releases").await, 1);
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM outbox").await, 1);
+    assert_stored(&app, 1, 1).await;
     let (events,): (u32,) = sqlx::query_as("SELECT event_seq FROM releases WHERE id = ?")
         .bind(first.id)
         .fetch_one(&app.state.db)
         .await
         .expect("seq");
     assert_eq!(events, 1);
-}
-
-async fn create_with_key(
-    app: &TestApp,
-    who: &Signed,
-    fx: &ProjectWithEnvironments,
-    key: &str,
-) -> Release {
-    let response = app
-        .post_release(who, &fx.slug, Some(key), &release_body("staging"))
-        .await;
-    assert_eq!(response.status(), 201);
-    response.json().await.expect("release")
 }
 
 #[tokio::test]

@@ -5,7 +5,10 @@ use axum::{Router, routing::get};
 use faro_backend::AppState;
 use faro_testkit::{TestApp, problem};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinHandle,
+};
 
 /// Generous: what each step below waits for happens within milliseconds on an idle machine.
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -33,6 +36,16 @@ fn slow_route() -> (Router<AppState>, Slow) {
         }),
     );
     (route, Slow { arrived, finish })
+}
+
+/// Waits for the server task to end, which it must within [`DEADLINE`] (`within` says what
+/// it waited for) and without an error.
+async fn stops_cleanly(server: JoinHandle<std::io::Result<()>>, within: &str) {
+    tokio::time::timeout(DEADLINE, server)
+        .await
+        .unwrap_or_else(|_| panic!("{within}"))
+        .expect("joined")
+        .expect("clean stop");
 }
 
 impl Slow {
@@ -112,11 +125,7 @@ async fn draining_keeps_serving_and_finishes_in_flight_requests() {
     // The in-flight request still completes, and only then does the server stop.
     slow.finish();
     assert_eq!(in_flight.await.expect("joined").expect("body"), "finished");
-    tokio::time::timeout(DEADLINE, server)
-        .await
-        .expect("stopped once the request finished")
-        .expect("joined")
-        .expect("clean stop");
+    stops_cleanly(server, "stopped once the request finished").await;
     let took = started.elapsed();
     assert!(took >= drain, "stopped before the drain period: {took:?}");
 }
@@ -153,11 +162,7 @@ fn a_request_outliving_the_grace_period_is_cut_off_without_an_answer() {
     client_runtime.block_on(async {
         slow.reached_the_handler().await;
         let started = Instant::now();
-        tokio::time::timeout(DEADLINE, app.begin_shutdown())
-            .await
-            .expect("stopped within the grace bound")
-            .expect("joined")
-            .expect("clean stop");
+        stops_cleanly(app.begin_shutdown(), "stopped within the grace bound").await;
         let took = started.elapsed();
         assert!(took >= grace, "stopped before the grace period: {took:?}");
     });

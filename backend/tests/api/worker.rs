@@ -13,7 +13,6 @@ use faro_testkit::{
     ProjectWithEnvironments, Signed, Sims, TestApp, app::Builder, fixtures::release_body,
 };
 use faro_types::{EventKind, OpsStatus, Release, ReleaseStatus, TimelineEvent};
-use reqwest::Method;
 use serde_json::json;
 use sqlx::MySqlPool;
 use std::time::{Duration, Instant};
@@ -52,20 +51,60 @@ async fn wait_for(db: &MySqlPool, id: u64, status: ReleaseStatus, within_secs: u
     }
 }
 
-async fn timeline(app: &TestApp, who: &Signed, id: u64) -> Vec<TimelineEvent> {
-    app.call(who, Method::GET, &format!("/api/releases/{id}/timeline"))
-        .await
-        .json()
-        .await
-        .expect("events")
+/// Waits until release `id` fails, and asserts that its reason says each of `phrases`.
+async fn wait_for_failure(db: &MySqlPool, id: u64, within_secs: u64, phrases: &[&str]) -> Release {
+    let failed = wait_for(db, id, ReleaseStatus::Failed, within_secs).await;
+    let reason = failed.failure_reason.as_deref().expect("a reason");
+    for phrase in phrases {
+        assert!(reason.contains(phrase), "{reason:?} says {phrase:?}");
+    }
+    failed
 }
 
-fn kinds(events: &[TimelineEvent]) -> Vec<EventKind> {
-    events
+/// The events of a release that was built and deployed, progress reports aside.
+const DEPLOYED: [EventKind; 5] = [
+    EventKind::Requested,
+    EventKind::BuildStarted,
+    EventKind::BuildSucceeded,
+    EventKind::DeploymentStarted,
+    EventKind::Deployed,
+];
+
+/// Release `id`'s timeline, whose events but the progress reports must be of `kinds`.
+async fn timeline_of(
+    app: &TestApp,
+    who: &Signed,
+    id: u64,
+    kinds: &[EventKind],
+) -> Vec<TimelineEvent> {
+    let events = app.timeline(who, id, "").await;
+    let said: Vec<EventKind> = events
         .iter()
         .map(|e| e.kind)
         .filter(|k| *k != EventKind::Progress)
-        .collect()
+        .collect();
+    assert_eq!(said, kinds, "release {id}");
+    events
+}
+
+/// Polls `done` until it holds, failing with `what` once `within` has passed.
+async fn wait_until(within: Duration, what: &str, done: impl AsyncFn() -> bool) {
+    let started = Instant::now();
+    while !done().await {
+        assert!(started.elapsed() < within, "{what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Has SleakOps answer every call with a 503, then starts a release to staging.
+async fn start_while_sleakops_is_down(
+    app: &TestApp,
+    sims: &Sims,
+    who: &Signed,
+    fx: &ProjectWithEnvironments,
+) -> Release {
+    sims.sleakops.control.set_faults(Faults::status(503));
+    app.start_release(who, fx, "staging").await
 }
 
 /// (done, claimed_by) of the release's outbox row.
@@ -98,17 +137,7 @@ async fn a_release_is_built_and_deployed_with_its_timeline_in_order() {
     assert_eq!(done.finished_at, done.deployed_at);
     assert_eq!(done.failure_reason, None);
 
-    let events = timeline(&app, &ada, created.id).await;
-    assert_eq!(
-        kinds(&events),
-        [
-            EventKind::Requested,
-            EventKind::BuildStarted,
-            EventKind::BuildSucceeded,
-            EventKind::DeploymentStarted,
-            EventKind::Deployed
-        ]
-    );
+    let events = timeline_of(&app, &ada, created.id, &DEPLOYED).await;
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>());
     let status_of = |kind| {
@@ -146,21 +175,17 @@ async fn a_failed_build_fails_the_release_with_sleakops_errors() {
     let mut request = release_body("staging");
     request["branch"] = json!("feature/fail-build");
     let created = app.create_release(&ada, &fx.slug, &request).await;
-    let failed = wait_for(&app.state.db, created.id, ReleaseStatus::Failed, 20).await;
-    let reason = failed.failure_reason.expect("a reason");
-    assert!(reason.contains("failed on SleakOps"), "{reason}");
-    assert!(reason.contains("returned a non-zero code: 101"), "{reason}");
+    let says = ["failed on SleakOps", "returned a non-zero code: 101"];
+    let failed = wait_for_failure(&app.state.db, created.id, 20, &says).await;
     assert!(failed.finished_at.is_some());
     assert_eq!(sims.sleakops.control.requests(CREATE_DEPLOYMENT), 0);
-    let events = timeline(&app, &ada, created.id).await;
-    assert_eq!(
-        kinds(&events),
-        [
-            EventKind::Requested,
-            EventKind::BuildStarted,
-            EventKind::Failed
-        ]
-    );
+    let kinds = [
+        EventKind::Requested,
+        EventKind::BuildStarted,
+        EventKind::Failed,
+    ];
+    let events = timeline_of(&app, &ada, created.id, &kinds).await;
+    let reason = failed.failure_reason.expect("a reason");
     assert_eq!(events.last().expect("last").message, reason);
     assert!(outbox(&app.state.db, created.id).await.0);
 }
@@ -170,36 +195,25 @@ async fn a_failed_deployment_fails_the_release_with_sleakops_errors() {
     let (app, _sims, ada, fx) = setup(STEP, |app| app).await;
     // Known to SleakOps by its own name, which the failure quotes.
     let body = json!({"name": "qa-fail-deploy", "sleakops_environment": "qa-fail-deploy"});
-    let path = format!("/api/projects/{}/environments", fx.slug);
-    let response = app.send(Some(&ada), Method::POST, &path, Some(&body)).await;
+    let response = app.post_environment(&ada, &fx.slug, &body).await;
     assert_eq!(response.status(), 201);
     let created = app.start_release(&ada, &fx, "qa-fail-deploy").await;
-    let failed = wait_for(&app.state.db, created.id, ReleaseStatus::Failed, 20).await;
-    let reason = failed.failure_reason.expect("a reason");
-    assert!(
-        reason.contains("to qa-fail-deploy failed on SleakOps"),
-        "{reason}"
-    );
-    assert!(reason.contains("pods did not become ready"), "{reason}");
+    let says = [
+        "to qa-fail-deploy failed on SleakOps",
+        "pods did not become ready",
+    ];
+    let failed = wait_for_failure(&app.state.db, created.id, 20, &says).await;
     assert!(failed.sleakops_deployment_id.is_some());
-    let events = timeline(&app, &ada, created.id).await;
-    assert_eq!(
-        kinds(&events),
-        [
-            EventKind::Requested,
-            EventKind::BuildStarted,
-            EventKind::BuildSucceeded,
-            EventKind::DeploymentStarted,
-            EventKind::Failed
-        ]
-    );
+    // All the way to the deployment, which fails.
+    let mut kinds = DEPLOYED;
+    kinds[4] = EventKind::Failed;
+    timeline_of(&app, &ada, created.id, &kinds).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn releases_wait_while_sleakops_is_down_and_complete_once_it_is_back() {
     let (app, sims, ada, fx) = setup(STEP, |app| app).await;
-    sims.sleakops.control.set_faults(Faults::status(503));
-    let created = app.start_release(&ada, &fx, "staging").await;
+    let created = start_while_sleakops_is_down(&app, &sims, &ada, &fx).await;
 
     // The release waits, says so on its timeline, and the circuit opens.
     let started = Instant::now();
@@ -210,7 +224,7 @@ async fn releases_wait_while_sleakops_is_down_and_complete_once_it_is_back() {
             .iter()
             .find(|s| s.name == "sleakops")
             .expect("listed");
-        let waiting = timeline(&app, &ada, created.id).await.iter().any(|e| {
+        let waiting = app.timeline(&ada, created.id, "").await.iter().any(|e| {
             e.kind == EventKind::Progress && e.message.starts_with("Waiting for SleakOps")
         });
         if waiting && sleakops.circuit == faro_types::CircuitState::Open {
@@ -244,11 +258,9 @@ async fn releases_wait_while_sleakops_is_down_and_complete_once_it_is_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_fails_once_its_attempts_are_used_up() {
     let (app, sims, ada, fx) = setup(STEP, |app| app.set("FARO_WORKER_MAX_ATTEMPTS", "2")).await;
-    sims.sleakops.control.set_faults(Faults::status(503));
-    let created = app.start_release(&ada, &fx, "staging").await;
-    let failed = wait_for(&app.state.db, created.id, ReleaseStatus::Failed, 30).await;
+    let created = start_while_sleakops_is_down(&app, &sims, &ada, &fx).await;
+    let failed = wait_for_failure(&app.state.db, created.id, 30, &["after 2 attempts"]).await;
     let reason = failed.failure_reason.expect("reason");
-    assert!(reason.contains("after 2 attempts"), "{reason}");
     assert!(
         reason.contains("(503)") || reason.contains("calls to it are paused"),
         "{reason}"
@@ -298,15 +310,8 @@ async fn two_workers_never_trigger_a_build_twice() {
     all.sort_unstable();
     assert_eq!(all, ids, "every build started once, by one of the two");
     for id in &ids {
-        let events = timeline(&app, &ada, *id).await;
-        assert_eq!(
-            events
-                .iter()
-                .filter(|e| e.kind == EventKind::BuildStarted)
-                .count(),
-            1,
-            "release {id}"
-        );
+        // One build started each.
+        timeline_of(&app, &ada, *id, &DEPLOYED).await;
     }
 }
 
@@ -331,17 +336,7 @@ async fn a_worker_killed_mid_release_is_resumed_by_another_task() {
     );
     assert_eq!(sims.sleakops.control.requests(CREATE_DEPLOYMENT), 1);
     assert!(deployed.sleakops_build_id.is_some());
-    let events = timeline(&app, &ada, created.id).await;
-    assert_eq!(
-        kinds(&events),
-        [
-            EventKind::Requested,
-            EventKind::BuildStarted,
-            EventKind::BuildSucceeded,
-            EventKind::DeploymentStarted,
-            EventKind::Deployed
-        ]
-    );
+    timeline_of(&app, &ada, created.id, &DEPLOYED).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,28 +394,20 @@ async fn cancelling_during_the_build_stops_the_worker_from_deploying() {
     // The build finishes; the job sees it, finds the release cancelled and lets go of its
     // claim, which nothing else in this test would clear.
     sims.sleakops.control.resume();
-    let started = Instant::now();
-    while outbox(&app.state.db, created.id).await.1.is_some() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the job never ended after the build finished"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let released = async || outbox(&app.state.db, created.id).await.1.is_none();
+    let what = "the job never ended after the build finished";
+    wait_until(Duration::from_secs(30), what, released).await;
 
     let after = release(&app.state.db, created.id).await;
     assert_eq!(after.status, ReleaseStatus::Cancelled);
     assert_eq!(after.sleakops_deployment_id, None);
     assert_eq!(sims.sleakops.control.requests(CREATE_DEPLOYMENT), 0);
-    let events = timeline(&app, &ada, created.id).await;
-    assert_eq!(
-        kinds(&events),
-        [
-            EventKind::Requested,
-            EventKind::BuildStarted,
-            EventKind::Cancelled
-        ]
-    );
+    let kinds = [
+        EventKind::Requested,
+        EventKind::BuildStarted,
+        EventKind::Cancelled,
+    ];
+    timeline_of(&app, &ada, created.id, &kinds).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -430,13 +417,11 @@ async fn a_trigger_with_an_unknown_outcome_is_never_repeated() {
         .control
         .set_faults(Faults::drop_connections().on("POST", "cli-build"));
     let created = app.start_release(&ada, &fx, "staging").await;
-    let failed = wait_for(&app.state.db, created.id, ReleaseStatus::Failed, 20).await;
-    let reason = failed.failure_reason.expect("reason");
-    assert!(
-        reason.contains("may or may not have started the build"),
-        "{reason}"
-    );
-    assert!(reason.contains("retry this release"), "{reason}");
+    let says = [
+        "may or may not have started the build",
+        "retry this release",
+    ];
+    wait_for_failure(&app.state.db, created.id, 20, &says).await;
     assert_eq!(sims.sleakops.control.requests(CREATE_BUILD), 1);
 }
 
@@ -451,15 +436,8 @@ async fn a_release_whose_trigger_was_interrupted_is_reconciled_not_repeated() {
         .await
         .expect("mark");
     let _worker = TestApp::builder().sims(&sims).spawn_beside(&app).await;
-    let failed = wait_for(&app.state.db, created.id, ReleaseStatus::Failed, 20).await;
-    assert!(
-        failed
-            .failure_reason
-            .as_deref()
-            .is_some_and(|r| r.contains("unknown whether the build started")),
-        "{:?}",
-        failed.failure_reason
-    );
+    let says = ["unknown whether the build started"];
+    wait_for_failure(&app.state.db, created.id, 20, &says).await;
     assert_eq!(sims.sleakops.control.requests(CREATE_BUILD), 0);
 }
 
@@ -507,13 +485,9 @@ async fn status_says_what_the_app_runs_against() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_sleakops_failures_and_the_outbox_lag() {
     let (app, sims, ada, fx) = setup(STEP, |app| app).await;
-    sims.sleakops.control.set_faults(Faults::status(503));
-    let created = app.start_release(&ada, &fx, "staging").await;
-    let started = Instant::now();
-    while outbox(&app.state.db, created.id).await.2 == 0 {
-        assert!(started.elapsed() < Duration::from_secs(20), "never retried");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let created = start_while_sleakops_is_down(&app, &sims, &ada, &fx).await;
+    let retried = async || outbox(&app.state.db, created.id).await.2 > 0;
+    wait_until(Duration::from_secs(20), "never retried", retried).await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let snapshot = faro_backend::worker::metrics::snapshot(&app.state).await;
     assert!(snapshot.external_errors >= 1, "{snapshot:?}");

@@ -14,30 +14,38 @@ fn item(pk: &str, sk: usize, value: &str) -> Item {
     ])
 }
 
+/// Puts `value` under `pk` and each of `keys` at once, each from a task of its own; the
+/// tasks' outcomes in the order of `keys`.
+async fn put_all(
+    writer: &Writer,
+    pk: &'static str,
+    keys: impl Iterator<Item = usize>,
+    value: &'static str,
+) -> Vec<Result<(), WriteError>> {
+    let puts: Vec<_> = keys
+        .map(|n| {
+            let writer = writer.clone();
+            tokio::spawn(async move { writer.put(item(pk, n, value)).await })
+        })
+        .collect();
+    let mut outcomes = Vec::with_capacity(puts.len());
+    for put in puts {
+        outcomes.push(put.await.expect("task"));
+    }
+    outcomes
+}
+
 #[tokio::test]
 async fn concurrent_puts_all_land_and_the_last_of_a_key_wins() {
     let app = TestApp::spawn().await;
-    let writes = app.state.writes.clone();
+    let writes = &app.state.writes;
     // 300 puts at once form batches; every fifth key is written twice, the second time
     // after the first resolved, so its final value is known.
-    let puts: Vec<_> = (0..300)
-        .map(|n| {
-            let writes = writes.clone();
-            tokio::spawn(async move { writes.put(item("WRITES", n, "first")).await })
-        })
-        .collect();
-    for put in puts {
-        put.await.expect("task").expect("stored");
+    for outcome in put_all(writes, "WRITES", 0..300, "first").await {
+        outcome.expect("stored");
     }
-    let again: Vec<_> = (0..300)
-        .step_by(5)
-        .map(|n| {
-            let writes = writes.clone();
-            tokio::spawn(async move { writes.put(item("WRITES", n, "second")).await })
-        })
-        .collect();
-    for put in again {
-        put.await.expect("task").expect("stored");
+    for outcome in put_all(writes, "WRITES", (0..300).step_by(5), "second").await {
+        outcome.expect("stored");
     }
 
     let mut values = Vec::new();
@@ -77,14 +85,8 @@ async fn concurrent_puts_all_land_and_the_last_of_a_key_wins() {
 async fn a_put_that_cannot_land_fails_its_caller() {
     let app = TestApp::spawn().await;
     let writer = Writer::start(app.state.dynamo.clone(), Arc::from("no_such_table_here"));
-    let puts: Vec<_> = (0..40)
-        .map(|n| {
-            let writer = writer.clone();
-            tokio::spawn(async move { writer.put(item("LOST", n, "x")).await })
-        })
-        .collect();
-    for put in puts {
-        match put.await.expect("task") {
+    for outcome in put_all(&writer, "LOST", 0..40, "x").await {
+        match outcome {
             Err(WriteError::Store(detail)) => {
                 assert!(detail.contains("ResourceNotFound"), "{detail}")
             }

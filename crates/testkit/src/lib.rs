@@ -8,5 +8,5 @@ pub mod app;
 pub use app::{Sibling, Sims, TestApp};
 pub use faro_fixtures::{
     Api, PASSWORD, ProjectWithEnvironments, Signed, Team, expect_event_stream, expect_json,
-    fixtures, header, problem,
+    fixtures, header, problem, problem_naming,
 };

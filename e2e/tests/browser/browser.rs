@@ -226,6 +226,16 @@ impl Browser {
             .unwrap_or_else(|e| panic!("running {script:?}: {e}"))
     }
 
+    /// The token of the session the app's cookie holds.
+    pub async fn session_token(&self) -> String {
+        let cookie = self
+            .client
+            .get_named_cookie("faro_session")
+            .await
+            .expect("the session cookie");
+        cookie.value().to_owned()
+    }
+
     /// Ends the session (Chromium quits); drop then stops chromedriver.
     pub async fn close(self) {
         let _ = self.client.clone().close().await;

@@ -44,13 +44,35 @@ async fn start() -> (TestApp, Sims) {
     (app, sims)
 }
 
+/// Fills in the sign-up form on the page with [`PASSWORD`] and sends it.
+async fn send_sign_up(browser: &Browser, name: &str, email: &str) {
+    browser.fill("sign-up-name", name).await;
+    browser.fill("sign-up-email", email).await;
+    browser.fill("sign-up-password", PASSWORD).await;
+    browser.click("#sign-up button[type=submit]").await;
+}
+
+/// Fills in the sign-in form on the page and sends it.
+async fn send_sign_in(browser: &Browser, email: &str, password: &str) {
+    browser.fill("sign-in-email", email).await;
+    browser.fill("sign-in-password", password).await;
+    browser.click("#sign-in button[type=submit]").await;
+}
+
+/// Fills in the new project form on the projects page, `[name, slug, sleakops_project,
+/// repository_url]`, and sends it.
+async fn send_new_project(browser: &Browser, fields: [&str; 4]) {
+    let ids = ["name", "slug", "sleakops_project", "repository_url"];
+    for (id, value) in ids.into_iter().zip(fields) {
+        browser.fill(&format!("new-project-{id}"), value).await;
+    }
+    browser.click("#new-project-form button[type=submit]").await;
+}
+
 async fn sign_up_in_browser(browser: &Browser, app: &TestApp, name: &str) -> String {
     let email = unique_email(name);
     browser.goto(&app.url("/sign-up")).await;
-    browser.fill("sign-up-name", name).await;
-    browser.fill("sign-up-email", &email).await;
-    browser.fill("sign-up-password", PASSWORD).await;
-    browser.click("#sign-up button[type=submit]").await;
+    send_sign_up(browser, name, &email).await;
     browser.element(".dashboard[data-ready=true]").await;
     email
 }
@@ -130,13 +152,13 @@ async fn a_release_from_sign_up_to_explained_failure() {
 
     // A project, from the projects page.
     browser.click("nav a[href='/projects']").await;
-    browser.fill("new-project-name", "Shop API").await;
-    browser.fill("new-project-slug", "shop-api").await;
-    browser.fill("new-project-sleakops_project", "shop").await;
-    browser
-        .fill("new-project-repository_url", "https://github.com/acme/shop")
-        .await;
-    browser.click("#new-project-form button[type=submit]").await;
+    let shop = [
+        "Shop API",
+        "shop-api",
+        "shop",
+        "https://github.com/acme/shop",
+    ];
+    send_new_project(&browser, shop).await;
     browser
         .path_where("the new project's settings", |p| {
             p == "/projects/shop-api/settings"
@@ -193,12 +215,7 @@ async fn a_release_from_sign_up_to_explained_failure() {
     browser.element("#notes-saved:not([hidden])").await;
     browser.screenshot("release-notes").await;
     // What the API holds now, read with the browser's own session.
-    let session = browser
-        .client
-        .get_named_cookie("faro_session")
-        .await
-        .expect("the session cookie");
-    let me = app.session(session.value()).await;
+    let me = app.session(&browser.session_token().await).await;
     let stored: serde_json::Value = app.get_as(&me, &format!("/api/releases/{id}")).await;
     assert!(
         stored["notes"]
@@ -351,9 +368,7 @@ async fn deep_links_sessions_and_load_time() {
     browser
         .path_where("the sign-in page", |p| p.starts_with("/sign-in?next="))
         .await;
-    browser.fill("sign-in-email", &owner.user.email).await;
-    browser.fill("sign-in-password", PASSWORD).await;
-    browser.click("#sign-in button[type=submit]").await;
+    send_sign_in(&browser, &owner.user.email, PASSWORD).await;
     browser.path_where("the deep link", |p| p == deep).await;
     browser
         .text_where("h1", "the release's heading", |t| {
@@ -375,12 +390,7 @@ async fn deep_links_sessions_and_load_time() {
     browser.element("table.members").await;
 
     // The session ends elsewhere: the next request sends the app back to sign-in.
-    let cookie = browser
-        .client
-        .get_named_cookie("faro_session")
-        .await
-        .expect("the session cookie");
-    app.logout(cookie.value()).await;
+    app.logout(&browser.session_token().await).await;
     browser.click("nav a[href='/projects']").await;
     browser
         .path_where("the sign-in page", |p| p.starts_with("/sign-in"))
@@ -392,9 +402,7 @@ async fn deep_links_sessions_and_load_time() {
         .await;
 
     // Signing out from the header.
-    browser.fill("sign-in-email", &owner.user.email).await;
-    browser.fill("sign-in-password", PASSWORD).await;
-    browser.click("#sign-in button[type=submit]").await;
+    send_sign_in(&browser, &owner.user.email, PASSWORD).await;
     browser
         .path_where("the projects page", |p| p == "/projects")
         .await;
@@ -452,10 +460,7 @@ async fn bad_forms_show_errors_next_to_their_fields() {
     browser.screenshot("sign-up-errors").await;
 
     // The API's verdict (problem+json 409 naming `email`) lands next to the email field.
-    browser.fill("sign-up-name", "Someone").await;
-    browser.fill("sign-up-email", &taken.user.email).await;
-    browser.fill("sign-up-password", PASSWORD).await;
-    browser.click("#sign-up button[type=submit]").await;
+    send_sign_up(&browser, "Someone", &taken.user.email).await;
     browser
         .text_where("#sign-up-email-error", "the API's conflict", |t| {
             t.contains("already exists")
@@ -465,31 +470,25 @@ async fn bad_forms_show_errors_next_to_their_fields() {
 
     // Signed in: a project whose slug is taken is refused by the API, next to the slug.
     browser.goto(&app.url("/sign-in")).await;
-    browser.fill("sign-in-email", &taken.user.email).await;
-    browser.fill("sign-in-password", "not the password").await;
-    browser.click("#sign-in button[type=submit]").await;
+    send_sign_in(&browser, &taken.user.email, "not the password").await;
     browser
         .text_where("#sign-in-error", "the refusal", |t| {
             t.contains("Wrong email or password")
         })
         .await;
-    browser.fill("sign-in-password", PASSWORD).await;
-    browser.click("#sign-in button[type=submit]").await;
+    send_sign_in(&browser, &taken.user.email, PASSWORD).await;
     browser.element(".dashboard[data-ready=true]").await;
     app.create_project(&taken, "taken-slug").await;
     app.create_environment(&taken, "taken-slug", "staging", false)
         .await;
     browser.goto(&app.url("/projects")).await;
-    browser.fill("new-project-name", "Again").await;
-    browser.fill("new-project-slug", "Not A Slug").await;
-    browser.fill("new-project-sleakops_project", "again").await;
-    browser
-        .fill(
-            "new-project-repository_url",
-            "https://github.com/acme/again",
-        )
-        .await;
-    browser.click("#new-project-form button[type=submit]").await;
+    let again = [
+        "Again",
+        "Not A Slug",
+        "again",
+        "https://github.com/acme/again",
+    ];
+    send_new_project(&browser, again).await;
     browser
         .text_where("#new-project-slug-error", "the slug rule", |t| {
             t.contains("lowercase")

@@ -73,6 +73,15 @@ impl TestApp {
         self.server.take().expect("the server runs")
     }
 
+    /// The number `sql` (a `SELECT COUNT(*) …`) reads from the app's database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(sql)
+            .fetch_one(&self.state.db)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        n
+    }
+
     /// Stops the app the way a crash would: no draining, no handing back of claimed work.
     /// The database and table stay until the app is dropped.
     pub async fn kill(&mut self) {
