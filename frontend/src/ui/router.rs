@@ -74,7 +74,7 @@ pub fn use_location() -> Location {
 }
 
 /// Goes to an address of the app, as a click on a link to it would.
-pub fn use_navigate() -> impl Fn(&str) + Clone + Copy + 'static {
+pub fn use_navigate() -> impl Fn(&str) + Copy + 'static {
     let location = use_location();
     move |to: &str| location.go(to, false)
 }

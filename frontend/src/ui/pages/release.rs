@@ -195,7 +195,7 @@ fn Actions(
                         <button type="button" class="button danger" id="cancel-release" on:click=cancel disabled=move || busy.get()>"Cancel release"</button>
                     })}
                     {s.can_retry().then(|| view! {
-                        <button type="button" class="button primary" id="retry-release" on:click=retry.clone() disabled=move || busy.get()>"Retry"</button>
+                        <button type="button" class="button primary" id="retry-release" on:click=retry disabled=move || busy.get()>"Retry"</button>
                     })}
                     <p class="form-error" role="alert" hidden=move || error.get().is_none()>{move || error.get()}</p>
                 </div>
