@@ -61,7 +61,6 @@ fn Header() -> impl IntoView {
             </a>
             {config.badge().map(|env| view! { <span class="env-badge" title="Environment">{env.to_owned()}</span> })}
             {move || session.user().map(|user| {
-
                 view! {
                     <nav class="nav" aria-label="Main">
                         <a href="/" aria-current=current("/")>"Dashboard"</a>
