@@ -9,4 +9,5 @@ pub mod config;
 pub mod form;
 pub mod format;
 pub mod idempotency;
+pub mod route;
 pub mod timeline;

@@ -2,6 +2,7 @@
 //! the error with a way to try again, "nothing here yet" when it came back empty, else the
 //! page's own view of it.
 
+use super::loaded::Loaded;
 use crate::api::ApiError;
 use faro_types::Page;
 use leptos::prelude::*;
@@ -33,8 +34,8 @@ impl<T> Load<T> {
     }
 }
 
-impl<T: Clone + 'static> From<LocalResource<Result<T, ApiError>>> for Load<T> {
-    fn from(resource: LocalResource<Result<T, ApiError>>) -> Self {
+impl<T: Clone + 'static> From<Loaded<T>> for Load<T> {
+    fn from(resource: Loaded<T>) -> Self {
         Self::new(move || resource.get(), move || resource.refetch())
     }
 }

@@ -1,13 +1,12 @@
 //! The frame around every page: the skip link, the header with navigation and the signed-in
 //! user, and the banner saying what the backend runs against.
 
+use super::router::{use_location, use_navigate};
 use super::session::{Auth, use_session};
 use crate::api;
 use crate::state::config::RuntimeConfig;
 use faro_types::{NoticeLevel, OpsStatus};
 use leptos::prelude::*;
-use leptos_router::NavigateOptions;
-use leptos_router::hooks::{use_location, use_navigate};
 use std::time::Duration;
 
 /// How often the banner asks `/api/status` again.
@@ -32,7 +31,6 @@ fn Header() -> impl IntoView {
     let signing_out = RwSignal::new(false);
     let sign_out = move |_| {
         signing_out.set(true);
-        let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
             // Whatever the answer, this browser is signed out: the cookie is cleared on 204,
             // and a 401 means it was already over.
@@ -40,7 +38,7 @@ fn Header() -> impl IntoView {
             signing_out.set(false);
             session.expired.set(false);
             // Leave the page first, so it does not send us to sign-in with itself as `next`.
-            navigate("/sign-in", NavigateOptions::default());
+            navigate("/sign-in");
             session.auth.set(Auth::SignedOut);
         });
     };
@@ -63,7 +61,6 @@ fn Header() -> impl IntoView {
             </a>
             {config.badge().map(|env| view! { <span class="env-badge" title="Environment">{env.to_owned()}</span> })}
             {move || session.user().map(|user| {
-                let sign_out = sign_out.clone();
                 view! {
                     <nav class="nav" aria-label="Main">
                         <a href="/" aria-current=current("/")>"Dashboard"</a>

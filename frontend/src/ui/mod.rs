@@ -5,14 +5,15 @@ pub mod components;
 pub mod fetched;
 mod form;
 mod layout;
+pub mod loaded;
 mod pages;
 pub mod paging;
+pub mod router;
 pub mod session;
 
 use crate::state::config::{self, RuntimeConfig};
+use crate::state::route::Route;
 use leptos::prelude::*;
-use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
 use pages::{
     auth::{SignIn, SignUp},
     dashboard::Dashboard,
@@ -22,6 +23,7 @@ use pages::{
     release::ReleasePage,
     settings::Settings,
 };
+use router::{Router, use_location};
 use session::{Protected, Session};
 
 /// Loads `/config.json`, then mounts the app (or says why it cannot start).
@@ -92,16 +94,32 @@ fn App(config: RuntimeConfig) -> impl IntoView {
     view! {
         <Router>
             <layout::Shell>
-                <Routes fallback=|| view! { <NotFound/> }>
-                    <Route path=path!("/sign-in") view=SignIn/>
-                    <Route path=path!("/sign-up") view=SignUp/>
-                    <Route path=path!("/") view=|| view! { <Protected><Dashboard/></Protected> }/>
-                    <Route path=path!("/projects") view=|| view! { <Protected><Projects/></Protected> }/>
-                    <Route path=path!("/projects/:slug") view=|| view! { <Protected><ProjectPage/></Protected> }/>
-                    <Route path=path!("/projects/:slug/settings") view=|| view! { <Protected><Settings/></Protected> }/>
-                    <Route path=path!("/releases/:id") view=|| view! { <Protected><ReleasePage/></Protected> }/>
-                </Routes>
+                <Pages/>
             </layout::Shell>
         </Router>
+    }
+}
+
+/// The page the address names; rebuilt when it names another page, not on every change of
+/// the address (a new query is the page's own business).
+#[component]
+fn Pages() -> impl IntoView {
+    let location = use_location();
+    let route = Memo::new(move |_| Route::of(&location.pathname.get()));
+    move || match route.get() {
+        Route::SignIn => view! { <SignIn/> }.into_any(),
+        Route::SignUp => view! { <SignUp/> }.into_any(),
+        Route::Dashboard => view! { <Protected><Dashboard/></Protected> }.into_any(),
+        Route::Projects => view! { <Protected><Projects/></Protected> }.into_any(),
+        Route::Project { slug } => {
+            view! { <Protected><ProjectPage slug=slug.clone()/></Protected> }.into_any()
+        }
+        Route::Settings { slug } => {
+            view! { <Protected><Settings slug=slug.clone()/></Protected> }.into_any()
+        }
+        Route::Release { id } => {
+            view! { <Protected><ReleasePage id=id.clone()/></Protected> }.into_any()
+        }
+        Route::NotFound => view! { <NotFound/> }.into_any(),
     }
 }

@@ -1,5 +1,6 @@
 //! "Load more": the pages of a list after the first, fetched one per click and shown after it.
 
+use super::loaded::Loaded;
 use crate::api::ApiError;
 use faro_types::Page;
 use leptos::prelude::*;
@@ -36,7 +37,7 @@ impl<T: Clone + Send + Sync + 'static> MorePages<T> {
     /// Follows `first`: each time it (re)loads, the pages after it start afresh from its cursor.
     /// `fetch` loads the page at a cursor.
     pub fn after<Fut>(
-        first: LocalResource<Result<Page<T>, ApiError>>,
+        first: Loaded<Page<T>>,
         fetch: impl Fn(String) -> Fut + Send + Sync + 'static,
     ) -> Self
     where

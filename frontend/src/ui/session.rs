@@ -2,11 +2,11 @@
 //! app asks `/api/me`, and any 401 later means the session ended.
 
 use super::fetched::Loading;
+use super::router::{Redirect, use_location};
 use crate::api;
+use crate::state::route::Route;
 use faro_types::User;
 use leptos::prelude::*;
-use leptos_router::components::Redirect;
-use leptos_router::hooks::use_location;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
@@ -78,11 +78,6 @@ pub fn safe_next(next: Option<String>) -> String {
         .unwrap_or_else(|| "/".into())
 }
 
-/// The pages anyone may see.
-pub fn is_public(path: &str) -> bool {
-    path == "/sign-in" || path == "/sign-up"
-}
-
 /// Shows `children` to a signed-in user; sends anyone else to the sign-in page, which comes
 /// back here afterwards.
 #[component]
@@ -95,7 +90,7 @@ pub fn Protected(children: ChildrenFn) -> impl IntoView {
         Auth::SignedOut => {
             let path = location.pathname.get_untracked();
             // Already on its way to a sign page (signing out navigates there itself).
-            if is_public(&path) {
+            if Route::of(&path).is_public() {
                 return ().into_any();
             }
             let here = format!("{path}{}", location.search.get_untracked());

@@ -3,21 +3,19 @@
 use crate::api::{self, ApiError};
 use crate::ui::components::{Field, FormError, Submit, set_title};
 use crate::ui::form::Form;
+use crate::ui::router::{Redirect, use_location, use_navigate};
 use crate::ui::session::{Auth, Session, safe_next, use_session};
 use faro_types::{LoginRequest, Problem, ProblemType, Session as SignedIn, SignupRequest};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-use leptos_router::NavigateOptions;
-use leptos_router::components::Redirect;
-use leptos_router::hooks::{use_navigate, use_query_map};
 
 const FORM_IN: &str = "sign-in";
 const FORM_UP: &str = "sign-up";
 
 /// Where to go once signed in: `?next=` when it is a path of this app.
 fn next_path() -> Signal<String> {
-    let query = use_query_map();
-    Signal::derive(move || safe_next(query.with(|q| q.get("next"))))
+    let location = use_location();
+    Signal::derive(move || safe_next(location.query("next")))
 }
 
 #[component]
@@ -123,7 +121,7 @@ fn go_on(session: Session, next: Signal<String>) -> impl Fn(SignedIn) + Clone + 
     let navigate = use_navigate();
     move |signed: SignedIn| {
         session.signed_in(signed.user);
-        navigate(&next.get_untracked(), NavigateOptions::default());
+        navigate(&next.get_untracked());
     }
 }
 

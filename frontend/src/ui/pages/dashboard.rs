@@ -6,6 +6,7 @@ use crate::api::{self, ApiError};
 use crate::ui::chart::MetricCard;
 use crate::ui::components::set_title;
 use crate::ui::fetched::{Fetched, no_items};
+use crate::ui::loaded::Loaded;
 use faro_types::{DeliveryMetrics, Project, Window};
 use leptos::prelude::*;
 
@@ -16,13 +17,15 @@ const RECENT: u32 = 10;
 #[component]
 pub fn Dashboard() -> impl IntoView {
     set_title("Dashboard");
-    let projects = LocalResource::new(|| async { api::projects(None).await });
-    let recent = LocalResource::new(|| api::recent_releases(RECENT));
+    let projects = Loaded::new(|| api::projects(None));
+    let recent = Loaded::new(|| api::recent_releases(RECENT));
     let window = RwSignal::new(Window::Days30);
-    let metrics = LocalResource::new(move || {
+    let metrics = Loaded::when(move || {
         let window = window.get();
-        async move {
-            let page = projects.await?;
+        // Loading until the projects are.
+        let projects = projects.get()?;
+        Some(async move {
+            let page = projects?;
             let mut all: Vec<(String, DeliveryMetrics)> = Vec::new();
             for project in page.items.iter().take(METRIC_PROJECTS) {
                 all.push((
@@ -31,7 +34,7 @@ pub fn Dashboard() -> impl IntoView {
                 ));
             }
             Ok::<_, ApiError>(all)
-        }
+        })
     });
     let ready =
         move || matches!(projects.get(), Some(Ok(_))) && matches!(recent.get(), Some(Ok(_)));

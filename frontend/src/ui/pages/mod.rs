@@ -10,18 +10,15 @@ mod release_ai;
 mod release_list;
 pub mod settings;
 
-use crate::api::{self, ApiError};
+use crate::api;
+use crate::ui::loaded::Loaded;
 use faro_types::Project;
-use leptos::prelude::*;
-use leptos_router::hooks::use_params_map;
 
-/// The route's `:slug` and its project, loaded again when the slug changes.
-fn project_of_route() -> (Memo<String>, LocalResource<Result<Project, ApiError>>) {
-    let params = use_params_map();
-    let slug = Memo::new(move |_| params.with(|p| p.get("slug").unwrap_or_default()));
-    let project = LocalResource::new(move || {
-        let slug = slug.get();
+/// The project an address names (another slug is another page, built afresh).
+fn project_named(slug: &str) -> Loaded<Project> {
+    let slug = slug.to_owned();
+    Loaded::new(move || {
+        let slug = slug.clone();
         async move { api::project(&slug).await }
-    });
-    (slug, project)
+    })
 }

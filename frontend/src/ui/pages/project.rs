@@ -2,23 +2,23 @@
 
 use super::not_found::Missing;
 use super::release_list::ReleaseTable;
-use crate::api::{self, ApiError, ReleaseFilter};
+use crate::api::{self, ReleaseFilter};
 use crate::state::form::{FormErrors, optional};
 use crate::state::idempotency::OnceGuard;
 use crate::ui::components::{Field, FormError, SelectField, Submit, focus_first_error, set_title};
 use crate::ui::fetched::{Fetched, no_items};
+use crate::ui::loaded::Loaded;
 use crate::ui::paging::MorePages;
+use crate::ui::router::use_navigate;
 use faro_types::{CreateRelease, Environment, Project, ReleaseStatus};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-use leptos_router::NavigateOptions;
-use leptos_router::hooks::use_navigate;
 
 #[component]
-pub fn ProjectPage() -> impl IntoView {
-    let (slug, project) = super::project_of_route();
-    let environments = LocalResource::new(move || {
-        let slug = slug.get();
+pub fn ProjectPage(slug: String) -> impl IntoView {
+    let project = super::project_named(&slug);
+    let environments = Loaded::new(move || {
+        let slug = slug.clone();
         async move { api::environments(&slug).await }
     });
     Effect::new(move || {
@@ -41,10 +41,7 @@ pub fn ProjectPage() -> impl IntoView {
 
 /// The project's page once it is loaded.
 #[component]
-fn ProjectView(
-    project: Project,
-    environments: LocalResource<Result<Vec<Environment>, ApiError>>,
-) -> impl IntoView {
+fn ProjectView(project: Project, environments: Loaded<Vec<Environment>>) -> impl IntoView {
     let p = project;
     let envs = Signal::derive(move || match environments.get() {
         Some(Ok(list)) => list,
@@ -86,7 +83,7 @@ fn Releases(slug: String, environments: Signal<Vec<Environment>>) -> impl IntoVi
         branch: optional(&branch_applied.get()),
     });
     let slug = StoredValue::new(slug);
-    let first = LocalResource::new(move || {
+    let first = Loaded::new(move || {
         let filter = filter.get();
         let slug = slug.get_value();
         async move { api::releases(&slug, &filter, None).await }
@@ -204,16 +201,12 @@ fn NewRelease(project: Project, environments: Signal<Vec<Environment>>) -> impl 
             return;
         };
         errors.set(FormErrors::none());
-        let navigate = navigate.clone();
         let slug = slug.clone();
         leptos::task::spawn_local(async move {
             match api::create_release(&slug, &request, &key).await {
                 Ok(release) => {
                     guard.try_update(|g| g.succeeded(api::random_key()));
-                    navigate(
-                        &format!("/releases/{}", release.id),
-                        NavigateOptions::default(),
-                    );
+                    navigate(&format!("/releases/{}", release.id));
                 }
                 Err(e) => {
                     guard.try_update(OnceGuard::failed);

@@ -5,17 +5,17 @@ use crate::state::format;
 use crate::ui::components::{Field, FormError, Submit, set_title};
 use crate::ui::fetched::{Fetched, no_items};
 use crate::ui::form::Form;
+use crate::ui::loaded::Loaded;
 use crate::ui::paging::MorePages;
+use crate::ui::router::use_navigate;
 use faro_types::{CreateProject, Project};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-use leptos_router::NavigateOptions;
-use leptos_router::hooks::use_navigate;
 
 #[component]
 pub fn Projects() -> impl IntoView {
     set_title("Projects");
-    let first = LocalResource::new(|| async { api::projects(None).await });
+    let first = Loaded::new(|| api::projects(None));
     let more = MorePages::after(
         first,
         |cursor| async move { api::projects(Some(&cursor)).await },
@@ -82,17 +82,11 @@ fn NewProject() -> impl IntoView {
             repository_url: repository.get_untracked().trim().to_owned(),
             default_branch: branch.get_untracked().trim().to_owned(),
         };
-        let navigate = navigate.clone();
         let checked = request.validate();
         form.submit(
             checked,
             async move { api::create_project(&request).await },
-            move |project| {
-                navigate(
-                    &format!("/projects/{}/settings", project.slug),
-                    NavigateOptions::default(),
-                )
-            },
+            move |project| navigate(&format!("/projects/{}/settings", project.slug)),
         );
     };
 

@@ -8,24 +8,19 @@ use crate::state::format;
 use crate::state::timeline::{Connection, Timeline};
 use crate::ui::components::{StatusBadge, Time, set_title};
 use crate::ui::fetched::{Fetched, Load};
+use crate::ui::router::use_navigate;
 use faro_types::{Release, ReleaseStatus, Role};
 use leptos::prelude::*;
-use leptos_router::NavigateOptions;
-use leptos_router::hooks::{use_navigate, use_params_map};
 
 #[component]
-pub fn ReleasePage() -> impl IntoView {
-    let params = use_params_map();
-    let id = Memo::new(move |_| params.with(|p| p.get("id").and_then(|id| id.parse::<u64>().ok())));
-    // A new id (a retry opened from here) is a new page: state starts afresh.
-    move || {
-        match id.get() {
-        Some(id) => view! { <ReleaseView id=id/> }.into_any(),
-        None => view! {
+pub fn ReleasePage(id: String) -> impl IntoView {
+    // Another id (a retry opened from here) is another page: state starts afresh.
+    match id.parse::<u64>() {
+        Ok(id) => view! { <ReleaseView id=id/> }.into_any(),
+        Err(_) => view! {
             <Missing title="No such release" why="Release addresses end with a number, like /releases/42."/>
         }
         .into_any(),
-    }
     }
 }
 
@@ -183,10 +178,9 @@ fn Actions(
             return;
         }
         busy.set(true);
-        let navigate = navigate.clone();
         leptos::task::spawn_local(async move {
             match api::retry_release(id(), &retry_key.get_value()).await {
-                Ok(new) => navigate(&format!("/releases/{}", new.id), NavigateOptions::default()),
+                Ok(new) => navigate(&format!("/releases/{}", new.id)),
                 Err(e) => error.set(Some(e.to_string())),
             }
             busy.try_set(false);
@@ -201,7 +195,7 @@ fn Actions(
                         <button type="button" class="button danger" id="cancel-release" on:click=cancel disabled=move || busy.get()>"Cancel release"</button>
                     })}
                     {s.can_retry().then(|| view! {
-                        <button type="button" class="button primary" id="retry-release" on:click=retry.clone() disabled=move || busy.get()>"Retry"</button>
+                        <button type="button" class="button primary" id="retry-release" on:click=retry disabled=move || busy.get()>"Retry"</button>
                     })}
                     <p class="form-error" role="alert" hidden=move || error.get().is_none()>{move || error.get()}</p>
                 </div>

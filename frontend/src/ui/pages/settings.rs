@@ -8,6 +8,7 @@ use crate::ui::components::{
 };
 use crate::ui::fetched::Fetched;
 use crate::ui::form::Form;
+use crate::ui::loaded::Loaded;
 use crate::ui::session::use_session;
 use faro_types::{
     AddMember, CreateEnvironment, Environment, Member, Project, Role, UpdateEnvironment,
@@ -17,8 +18,8 @@ use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
 #[component]
-pub fn Settings() -> impl IntoView {
-    let (_, project) = super::project_of_route();
+pub fn Settings(slug: String) -> impl IntoView {
+    let project = super::project_named(&slug);
     Effect::new(move || {
         if let Some(Ok(p)) = project.get() {
             set_title(&format!("{} settings", p.name));
@@ -124,7 +125,7 @@ fn EditProject(project: Project, #[prop(into)] on_saved: Callback<()>) -> impl I
 #[component]
 fn Environments(project: Project) -> impl IntoView {
     let slug = StoredValue::new(project.slug.clone());
-    let list = LocalResource::new(move || {
+    let list = Loaded::new(move || {
         let slug = slug.get_value();
         async move { api::environments(&slug).await }
     });
@@ -290,7 +291,7 @@ fn EnvironmentRow(
 fn Members(project: Project) -> impl IntoView {
     let session = use_session();
     let slug = StoredValue::new(project.slug.clone());
-    let list = LocalResource::new(move || {
+    let list = Loaded::new(move || {
         let slug = slug.get_value();
         async move { api::members(&slug).await }
     });
