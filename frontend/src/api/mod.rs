@@ -64,8 +64,12 @@ fn body<B: Serialize>(value: &B) -> Option<String> {
 }
 
 async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
+    without_body("GET", path).await
+}
+
+async fn without_body<T: DeserializeOwned>(method: &str, path: &str) -> Result<T, ApiError> {
     json(Call {
-        method: "GET",
+        method,
         path,
         ..Call::default()
     })
@@ -289,12 +293,7 @@ pub async fn create_release(
 }
 
 pub async fn cancel_release(id: u64) -> Result<Release, ApiError> {
-    json(Call {
-        method: "POST",
-        path: &format!("/api/releases/{id}/cancel"),
-        ..Call::default()
-    })
-    .await
+    without_body("POST", &format!("/api/releases/{id}/cancel")).await
 }
 
 pub async fn retry_release(id: u64, idempotency_key: &str) -> Result<Release, ApiError> {
@@ -318,12 +317,7 @@ pub async fn save_notes(id: u64, request: &UpdateRelease) -> Result<Release, Api
 }
 
 pub async fn explain(id: u64) -> Result<Explanation, ApiError> {
-    json(Call {
-        method: "POST",
-        path: &format!("/api/releases/{id}/explain"),
-        ..Call::default()
-    })
-    .await
+    without_body("POST", &format!("/api/releases/{id}/explain")).await
 }
 
 #[cfg(test)]

@@ -265,13 +265,29 @@ pub fn FormError(#[prop(into)] form: String, errors: RwSignal<FormErrors>) -> im
     }
 }
 
+/// How every form ends: the error that names no field, then the submit button.
+#[component]
+pub fn FormEnd(
+    form: &'static str,
+    errors: RwSignal<FormErrors>,
+    label: &'static str,
+    busy_label: &'static str,
+    #[prop(into)] busy: Signal<bool>,
+    #[prop(optional)] id: Option<&'static str>,
+) -> impl IntoView {
+    view! {
+        <FormError form=form errors=errors/>
+        <Submit label=label busy_label=busy_label busy=busy id=id/>
+    }
+}
+
 /// A submit button that says what it is doing and cannot be pressed twice meanwhile.
 #[component]
 pub fn Submit(
     label: &'static str,
     busy_label: &'static str,
     #[prop(into)] busy: Signal<bool>,
-    #[prop(optional)] id: Option<&'static str>,
+    #[prop(default = None, into)] id: Option<&'static str>,
 ) -> impl IntoView {
     view! {
         <button

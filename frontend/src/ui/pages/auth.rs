@@ -1,7 +1,7 @@
 //! Sign in and sign up.
 
 use crate::api::{self, ApiError};
-use crate::ui::components::{Field, FormError, Submit, set_title};
+use crate::ui::components::{Field, FormEnd, set_title};
 use crate::ui::form::Form;
 use crate::ui::router::{Redirect, use_location, use_navigate};
 use crate::ui::session::{Auth, Session, safe_next, use_session};
@@ -62,8 +62,7 @@ pub fn SignIn() -> impl IntoView {
                 <form id="sign-in" novalidate on:submit=submit.clone()>
                     <Field form="sign-in" name="email" label="Email" kind="email" value=email errors=form.errors autocomplete="email" required=true/>
                     <Field form="sign-in" name="password" label="Password" kind="password" value=password errors=form.errors autocomplete="current-password" required=true/>
-                    <FormError form="sign-in" errors=form.errors/>
-                    <Submit label="Sign in" busy_label="Signing in…" busy=form.busy/>
+                    <FormEnd form="sign-in" errors=form.errors label="Sign in" busy_label="Signing in…" busy=form.busy/>
                 </form>
                 <p class="muted">"New to Faro? " <a href=move || format!("/sign-up?next={}", api::encode(&next.get()))>"Create an account"</a></p>
             </section>
@@ -106,8 +105,7 @@ pub fn SignUp() -> impl IntoView {
                     <Field form="sign-up" name="email" label="Email" kind="email" value=email errors=form.errors autocomplete="email" required=true/>
                     <Field form="sign-up" name="password" label="Password" kind="password" value=password errors=form.errors autocomplete="new-password" required=true
                         hint="At least 12 characters."/>
-                    <FormError form="sign-up" errors=form.errors/>
-                    <Submit label="Create account" busy_label="Creating…" busy=form.busy/>
+                    <FormEnd form="sign-up" errors=form.errors label="Create account" busy_label="Creating…" busy=form.busy/>
                 </form>
                 <p class="muted">"Already have an account? " <a href=move || format!("/sign-in?next={}", api::encode(&next.get()))>"Sign in"</a></p>
             </section>

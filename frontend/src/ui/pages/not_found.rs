@@ -11,6 +11,16 @@ pub fn NotFound() -> impl IntoView {
     }
 }
 
+/// What a [`Fetched`](crate::ui::fetched::Fetched) shows when the API answers 404: [`Missing`]
+/// with these words.
+pub fn missing(
+    title: &'static str,
+    why: &'static str,
+    link: (&'static str, &'static str),
+) -> ViewFn {
+    ViewFn::from(move || view! { <Missing title=title why=why link=link/> })
+}
+
 /// What a page shows for something that is not there (or not the caller's to see), and where
 /// to go instead.
 #[component]

@@ -1,11 +1,11 @@
 //! A project: its releases (filtered, page by page) and the "New release" form.
 
-use super::not_found::Missing;
+use super::not_found::missing;
 use super::release_list::ReleaseTable;
 use crate::api::{self, ReleaseFilter};
 use crate::state::form::{FormErrors, optional};
 use crate::state::idempotency::OnceGuard;
-use crate::ui::components::{Field, FormError, SelectField, Submit, focus_first_error, set_title};
+use crate::ui::components::{Field, FormEnd, SelectField, focus_first_error, set_title};
 use crate::ui::fetched::{Fetched, no_items};
 use crate::ui::loaded::Loaded;
 use crate::ui::paging::MorePages;
@@ -29,10 +29,8 @@ pub fn ProjectPage(slug: String) -> impl IntoView {
 
     view! {
         <Fetched what="the project" load=project
-            not_found={|| view! {
-                <Missing title="No such project" why="It does not exist, or you are not one of its members."
-                    link=("/projects", "All projects")/>
-            }}
+            not_found=missing("No such project", "It does not exist, or you are not one of its members.",
+                ("/projects", "All projects"))
             let:p>
             <ProjectView project=p environments=environments/>
         </Fetched>
@@ -234,8 +232,7 @@ fn NewRelease(project: Project, environments: Signal<Vec<Environment>>) -> impl 
                 <Field form="new-release" name="commit_sha" label="Commit SHA" value=sha errors=errors required=true
                     hint="7 to 40 hexadecimal characters." autocomplete="off"/>
                 <Field form="new-release" name="tag" label="Tag (optional)" value=tag errors=errors autocomplete="off"/>
-                <FormError form="new-release" errors=errors/>
-                <Submit label="Start release" busy_label="Starting…" busy=busy id="start-release"/>
+                <FormEnd form="new-release" errors=errors label="Start release" busy_label="Starting…" busy=busy id="start-release"/>
             </form>
         </section>
     }

@@ -2,7 +2,7 @@
 
 use crate::api;
 use crate::state::format;
-use crate::ui::components::{Field, FormError, Submit, set_title};
+use crate::ui::components::{Field, FormEnd, set_title};
 use crate::ui::fetched::{Fetched, no_items};
 use crate::ui::form::Form;
 use crate::ui::loaded::Loaded;
@@ -101,8 +101,7 @@ fn NewProject() -> impl IntoView {
                 <Field form="new-project" name="repository_url" label="Repository URL" value=repository errors=form.errors required=true
                     placeholder="https://github.com/acme/shop"/>
                 <Field form="new-project" name="default_branch" label="Default branch" value=branch errors=form.errors required=true/>
-                <FormError form="new-project" errors=form.errors/>
-                <Submit label="Create project" busy_label="Creating…" busy=form.busy/>
+                <FormEnd form="new-project" errors=form.errors label="Create project" busy_label="Creating…" busy=form.busy/>
             </form>
         </section>
     }

@@ -1,6 +1,6 @@
 //! One release: its status and details, the live timeline, and the AI panels.
 
-use super::not_found::Missing;
+use super::not_found::{Missing, missing};
 use super::release_ai::{Chat, Explain, Notes};
 use crate::api::stream;
 use crate::api::{self, ApiError};
@@ -84,10 +84,8 @@ fn ReleaseView(id: u64) -> impl IntoView {
     );
     view! {
         <Fetched what="the release" load=load
-            not_found={|| view! {
-                <Missing title="No such release" why="It does not exist, or you are not a member of its project."
-                    link=("/", "Go to the dashboard")/>
-            }}
+            not_found=missing("No such release", "It does not exist, or you are not a member of its project.",
+                ("/", "Go to the dashboard"))
             let:project>
             <div class="page release-page" data-release=id>
                 <nav class="crumbs" aria-label="Breadcrumb">

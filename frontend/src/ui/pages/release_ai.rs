@@ -5,7 +5,7 @@ use crate::api;
 use crate::api::stream;
 use crate::state::chat::{self, Speaker};
 use crate::state::form::FormErrors;
-use crate::ui::components::{Field, FormError, Submit, focus_first_error};
+use crate::ui::components::{Field, FormEnd, FormError, Submit, focus_first_error};
 use crate::ui::form::Form;
 use faro_types::{ChatRequest, DraftNotes, Explanation, Release, ReleaseStatus, UpdateRelease};
 use leptos::ev::SubmitEvent;
@@ -66,8 +66,7 @@ pub fn Notes(id: u64, release: Signal<Option<Release>>, can_write: Signal<bool>)
                 <fieldset disabled=move || !can_write.get()>
                     <Field form="draft-notes" name="changelog" label="Changes in this release" value=changelog errors=drafter.errors rows=4
                         hint="Paste commit messages or a changelog; DeepSeek drafts the notes from them."/>
-                    <FormError form="draft-notes" errors=drafter.errors/>
-                    <Submit label="Generate notes" busy_label="Drafting…" busy=drafter.busy id="generate-notes"/>
+                    <FormEnd form="draft-notes" errors=drafter.errors label="Generate notes" busy_label="Drafting…" busy=drafter.busy id="generate-notes"/>
                 </fieldset>
             </form>
             <form id="notes" novalidate on:submit=save>
@@ -179,8 +178,7 @@ pub fn Chat(id: u64) -> impl IntoView {
             </ol>
             <form id="chat" novalidate on:submit=send>
                 <Field form="chat" name="message" label="Your question" value=message errors=errors rows=2/>
-                <FormError form="chat" errors=errors/>
-                <Submit label="Send" busy_label="Answering…" busy=busy id="chat-send"/>
+                <FormEnd form="chat" errors=errors label="Send" busy_label="Answering…" busy=busy id="chat-send"/>
             </form>
         </section>
     }

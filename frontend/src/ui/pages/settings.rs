@@ -4,7 +4,7 @@ use crate::api;
 use crate::state::form::FormErrors;
 use crate::state::format;
 use crate::ui::components::{
-    Field, FormError, SelectField, Submit, Time, focus_first_error, set_title,
+    Field, FormEnd, FormError, SelectField, Submit, Time, focus_first_error, set_title,
 };
 use crate::ui::fetched::Fetched;
 use crate::ui::form::Form;
@@ -183,8 +183,7 @@ fn Environments(project: Project) -> impl IntoView {
                             {move || form.errors.with(|e| e.field("production"))}
                         </p>
                     </div>
-                    <FormError form="new-environment" errors=form.errors/>
-                    <Submit label="Add environment" busy_label="Adding…" busy=form.busy/>
+                    <FormEnd form="new-environment" errors=form.errors label="Add environment" busy_label="Adding…" busy=form.busy/>
                 </form>
             })}
         </section>
@@ -343,8 +342,7 @@ fn Members(project: Project) -> impl IntoView {
                 <form id="add-member" class="inline-form" novalidate on:submit=submit>
                     <Field form="add-member" name="email" label="Email of an existing account" kind="email" value=email errors=form.errors required=true/>
                     <SelectField form="add-member" name="role" label="Role" value=role errors=form.errors options=role_options/>
-                    <FormError form="add-member" errors=form.errors/>
-                    <Submit label="Add member" busy_label="Adding…" busy=form.busy/>
+                    <FormEnd form="add-member" errors=form.errors label="Add member" busy_label="Adding…" busy=form.busy/>
                 </form>
             })}
         </section>
