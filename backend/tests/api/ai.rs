@@ -10,7 +10,7 @@ use crate::releases::insert_release;
 use faro_sim::{Faults, deepseek::CHAT};
 use faro_testkit::{
     ProjectWithEnvironments, Signed, Sims, TestApp, app::Builder, expect_event_stream, header,
-    problem,
+    problem, problem_naming,
 };
 use faro_types::{
     ChatDone, ChatRole, ChatStarted, ChatToken, Conversation, Explanation, Problem, Release,
@@ -34,11 +34,38 @@ async fn setup(
 }
 
 async fn post(app: &TestApp, who: &Signed, path: &str, body: &Value) -> reqwest::Response {
-    app.as_user(who, Method::POST, path)
+    send(app, who, Method::POST, path, body).await
+}
+
+async fn send(
+    app: &TestApp,
+    who: &Signed,
+    method: Method,
+    path: &str,
+    body: &Value,
+) -> reqwest::Response {
+    app.as_user(who, method, path)
         .json(body)
         .send()
         .await
         .expect("answered")
+}
+
+/// Says `body` in the chat about release `id`.
+async fn chat(app: &TestApp, who: &Signed, id: u64, body: &Value) -> reqwest::Response {
+    post(app, who, &format!("/api/releases/{id}/chat"), body).await
+}
+
+/// Each body posted to `path` is refused with a 422 naming its field.
+async fn expect_invalid<const N: usize>(
+    app: &TestApp,
+    who: &Signed,
+    path: &str,
+    cases: [(Value, &str); N],
+) {
+    for (body, field) in cases {
+        problem_naming(post(app, who, path, &body).await, 422, field, &body).await;
+    }
 }
 
 #[derive(Debug)]
@@ -120,49 +147,36 @@ async fn notes_are_drafted_stored_and_editable_by_maintainers() {
         .expect("release");
     assert_eq!(stored.notes.as_deref(), Some(notes.notes.as_str()));
 
-    let edit = |notes: Value| {
-        app.as_user(
-            &ada,
+    let release_path = format!("/api/releases/{}", release.id);
+    let edit = |who, notes: Value| {
+        send(
+            &app,
+            who,
             Method::PATCH,
-            &format!("/api/releases/{}", release.id),
+            &release_path,
+            &json!({"notes": notes}),
         )
-        .json(&json!({"notes": notes}))
-        .send()
     };
-    let edited: Release = edit(json!("## 1.2\nHand-written."))
+    let edited: Release = edit(&ada, json!("## 1.2\nHand-written."))
         .await
-        .expect("answered")
         .json()
         .await
         .expect("release");
     assert_eq!(edited.notes.as_deref(), Some("## 1.2\nHand-written."));
-    let cleared: Release = edit(Value::Null)
-        .await
-        .expect("answered")
-        .json()
-        .await
-        .expect("release");
+    let cleared: Release = edit(&ada, Value::Null).await.json().await.expect("release");
     assert_eq!(cleared.notes, None);
 
     // Validation and authorization.
-    let p = problem(
-        post(&app, &ada, &path, &json!({"changelog": "  "})).await,
-        422,
+    expect_invalid(
+        &app,
+        &ada,
+        &path,
+        [
+            (json!({"changelog": "  "}), "changelog"),
+            (json!({"changelog": "x", "model": "gpt"}), "model"),
+        ],
     )
     .await;
-    assert_eq!(p.field.as_deref(), Some("changelog"));
-    let p = problem(
-        post(
-            &app,
-            &ada,
-            &path,
-            &json!({"changelog": "x", "model": "gpt"}),
-        )
-        .await,
-        422,
-    )
-    .await;
-    assert_eq!(p.field.as_deref(), Some("model"));
     let vic = app.signup("Vic").await;
     app.add_member(&ada, &fx.slug, &vic, Role::Viewer).await;
     problem(
@@ -170,17 +184,7 @@ async fn notes_are_drafted_stored_and_editable_by_maintainers() {
         403,
     )
     .await;
-    let response = app
-        .as_user(
-            &vic,
-            Method::PATCH,
-            &format!("/api/releases/{}", release.id),
-        )
-        .json(&json!({"notes": "mine"}))
-        .send()
-        .await
-        .expect("answered");
-    problem(response, 403).await;
+    problem(edit(&vic, json!("mine")).await, 403).await;
     let stranger = app.signup("Stan").await;
     problem(
         post(&app, &stranger, &path, &json!({"changelog": "x"})).await,
@@ -366,31 +370,20 @@ async fn chat_answers_stream_token_by_token_and_conversations_keep_their_history
     let theirs = json!({"message": "hi", "conversation_id": started.conversation_id});
     problem(post(&app, &max, &path, &theirs).await, 404).await;
     let other = app.start_release(&ada, &fx, "production").await;
-    problem(
-        post(
-            &app,
-            &ada,
-            &format!("/api/releases/{}/chat", other.id),
-            &theirs,
-        )
-        .await,
-        404,
+    problem(chat(&app, &ada, other.id, &theirs).await, 404).await;
+    expect_invalid(
+        &app,
+        &ada,
+        &path,
+        [
+            (
+                json!({"message": "hi", "conversation_id": "../x"}),
+                "conversation_id",
+            ),
+            (json!({"message": ""}), "message"),
+        ],
     )
     .await;
-    let p = problem(
-        post(
-            &app,
-            &ada,
-            &path,
-            &json!({"message": "hi", "conversation_id": "../x"}),
-        )
-        .await,
-        422,
-    )
-    .await;
-    assert_eq!(p.field.as_deref(), Some("conversation_id"));
-    let p = problem(post(&app, &ada, &path, &json!({"message": ""})).await, 422).await;
-    assert_eq!(p.field.as_deref(), Some("message"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,10 +392,10 @@ async fn an_answer_that_breaks_off_ends_with_an_error_event_and_stores_nothing()
     let release = app.start_release(&ada, &fx, "staging").await;
     sims.deepseek.control.set_faults(Faults::truncate());
     let got = events(
-        post(
+        chat(
             &app,
             &ada,
-            &format!("/api/releases/{}/chat", release.id),
+            release.id,
             &json!({"message": "Tell me everything about this release"}),
         )
         .await,
@@ -420,17 +413,7 @@ async fn an_answer_that_breaks_off_ends_with_an_error_event_and_stores_nothing()
     let started: ChatStarted = serde_json::from_str(&got[0].data).expect("started");
     // Nothing stored: the conversation does not exist.
     let again = json!({"message": "hi", "conversation_id": started.conversation_id});
-    faro_testkit::problem(
-        post(
-            &app,
-            &ada,
-            &format!("/api/releases/{}/chat", release.id),
-            &again,
-        )
-        .await,
-        404,
-    )
-    .await;
+    faro_testkit::problem(chat(&app, &ada, release.id, &again).await, 404).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -536,21 +519,18 @@ async fn ai_calls_are_limited_per_user_and_globally() {
         token_delay_ms: 100,
         ..sims.deepseek.control.settings()
     });
-    let chat = app
-        .as_user(
-            &max,
-            Method::POST,
-            &format!("/api/releases/{}/chat", release.id),
-        )
-        .json(&json!({"message": "a question with several words in it"}))
-        .send()
-        .await
-        .expect("answered");
-    assert_eq!(chat.status(), 200);
+    let slow_answer = chat(
+        &app,
+        &max,
+        release.id,
+        &json!({"message": "a question with several words in it"}),
+    )
+    .await;
+    assert_eq!(slow_answer.status(), 200);
     let response = post(&app, &max, &path, &json!({"changelog": "x"})).await;
     let p = problem(response, 503).await;
     assert!(p.detail.unwrap_or_default().contains("AI assistant"));
-    let done = events(chat).await;
+    let done = events(slow_answer).await;
     assert_eq!(done.last().expect("events").event, "done");
     let response = post(&app, &max, &path, &json!({"changelog": "x"})).await;
     assert_eq!(response.status(), 200, "the slot is free again");
