@@ -1,6 +1,7 @@
 //! Sign in and sign up.
 
 use crate::api::{self, ApiError};
+use crate::state::route::Route;
 use crate::ui::components::{Field, FormEnd, set_title};
 use crate::ui::form::Form;
 use crate::ui::router::{Redirect, use_location, use_navigate};
@@ -132,9 +133,13 @@ where
     V: IntoView + 'static,
 {
     let session = use_session();
+    let location = use_location();
     move || {
+        // Signed in by this very form, the form itself goes on (and may have gone already:
+        // `next` then reads the new address).
         if let Auth::SignedIn(_) = session.auth.get()
             && !form.busy.get_untracked()
+            && Route::of(&location.pathname.get_untracked()).is_public()
         {
             return view! { <Redirect path=next.get_untracked()/> }.into_any();
         }
