@@ -148,14 +148,9 @@ async fn notes_are_drafted_stored_and_editable_by_maintainers() {
     assert_eq!(stored.notes.as_deref(), Some(notes.notes.as_str()));
 
     let release_path = format!("/api/releases/{}", release.id);
-    let edit = |who, notes: Value| {
-        send(
-            &app,
-            who,
-            Method::PATCH,
-            &release_path,
-            &json!({"notes": notes}),
-        )
+    let edit = async |who, notes: Value| {
+        let body = json!({ "notes": notes });
+        send(&app, who, Method::PATCH, &release_path, &body).await
     };
     let edited: Release = edit(&ada, json!("## 1.2\nHand-written."))
         .await
