@@ -98,12 +98,14 @@ impl Core {
         let latest = Rc::new(Cell::new(0_u64));
         Effect::new(move || {
             core.reload.track();
+            // Every run supersedes the requests before it, waiting ones included: an answer
+            // to an older request must not end the wait for what this run depends on.
+            let this = latest.get() + 1;
+            latest.set(this);
             let Some(pending) = request() else {
                 core.value.set(None);
                 return;
             };
-            let this = latest.get() + 1;
-            latest.set(this);
             let latest = latest.clone();
             leptos::task::spawn_local(async move {
                 let answer = pending.await;
