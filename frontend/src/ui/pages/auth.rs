@@ -1,10 +1,9 @@
 //! Sign in and sign up.
 
 use crate::api::{self, ApiError};
-use crate::state::route::Route;
 use crate::ui::components::{Field, FormEnd, set_title};
 use crate::ui::form::Form;
-use crate::ui::router::{Redirect, use_location, use_navigate};
+use crate::ui::router::{Redirect, use_location};
 use crate::ui::session::{Auth, Session, safe_next, use_session};
 use faro_types::{LoginRequest, Problem, ProblemType, Session as SignedIn, SignupRequest};
 use leptos::ev::SubmitEvent;
@@ -24,7 +23,7 @@ pub fn SignIn() -> impl IntoView {
     set_title("Sign in");
     let session = use_session();
     let next = next_path();
-    let done = go_on(session, next);
+    let done = go_on(session);
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let form = Form::new(FORM_IN, &["email", "password"]);
@@ -69,14 +68,14 @@ pub fn SignIn() -> impl IntoView {
             </section>
         }
     };
-    view! { <UnlessSignedIn form=form next=next page=page/> }
+    view! { <UnlessSignedIn next=next page=page/> }
 }
 
 #[component]
 pub fn SignUp() -> impl IntoView {
     set_title("Create an account");
     let next = next_path();
-    let done = go_on(use_session(), next);
+    let done = go_on(use_session());
     let name = RwSignal::new(String::new());
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
@@ -112,35 +111,25 @@ pub fn SignUp() -> impl IntoView {
             </section>
         }
     };
-    view! { <UnlessSignedIn form=form next=next page=page/> }
+    view! { <UnlessSignedIn next=next page=page/> }
 }
 
-/// Once signed in: the session knows the user, and the app goes on to `next`.
-fn go_on(session: Session, next: Signal<String>) -> impl Fn(SignedIn) + Clone + 'static {
-    let navigate = use_navigate();
-    move |signed: SignedIn| {
-        session.signed_in(signed.user);
-        navigate(&next.get_untracked());
-    }
+/// Once signed in: the session knows the user, and [`UnlessSignedIn`] goes on to `next`.
+fn go_on(session: Session) -> impl Fn(SignedIn) + Clone + 'static {
+    move |signed: SignedIn| session.signed_in(signed.user)
 }
 
-/// Shows `page`, unless the visitor is signed in already (and not by this very form): then on
-/// to `next`.
+/// Shows `page` until the visitor is signed in (already, or by this page's form): then on to
+/// `next`, in place of the sign page in the history.
 #[component]
-fn UnlessSignedIn<P, V>(form: Form, next: Signal<String>, page: P) -> impl IntoView
+fn UnlessSignedIn<P, V>(next: Signal<String>, page: P) -> impl IntoView
 where
     P: Fn() -> V + Send + Sync + 'static,
     V: IntoView + 'static,
 {
     let session = use_session();
-    let location = use_location();
     move || {
-        // Signed in by this very form, the form itself goes on (and may have gone already:
-        // `next` then reads the new address).
-        if let Auth::SignedIn(_) = session.auth.get()
-            && !form.busy.get_untracked()
-            && Route::of(&location.pathname.get_untracked()).is_public()
-        {
+        if let Auth::SignedIn(_) = session.auth.get() {
             return view! { <Redirect path=next.get_untracked()/> }.into_any();
         }
         page().into_any()
