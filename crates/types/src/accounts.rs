@@ -11,6 +11,13 @@ pub struct SignupRequest {
     pub email: String,
     pub password: String,
     pub name: String,
+    /// The name of the organization the account creates; without an invitation, one derived
+    /// from `name` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
+    /// An invitation token: the account joins that organization instead of creating one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitation: Option<String>,
 }
 
 impl SignupRequest {
@@ -19,6 +26,17 @@ impl SignupRequest {
             .check("email", validate::email(self.email.trim()))
             .check("password", validate::password(&self.password))
             .check("name", validate::display_name(&self.name))
+            .check(
+                "organization",
+                self.organization.as_deref().and_then(validate::display_name),
+            )
+            .check(
+                "invitation",
+                self.invitation
+                    .as_deref()
+                    .filter(|token| !crate::invitation_token(token))
+                    .map(|_| "must be the token of an invitation link".to_owned()),
+            )
             .finish()
     }
 }
@@ -70,7 +88,9 @@ macro_rules! debug_redacting {
 debug_redacting!(SignupRequest {
     email: shown,
     password: redacted,
-    name: shown
+    name: shown,
+    organization: shown,
+    invitation: redacted,
 });
 debug_redacting!(LoginRequest {
     email: shown,
@@ -111,10 +131,12 @@ mod tests {
             email: "a@b.co".into(),
             password: "hunter2hunter2".into(),
             name: "A".into(),
+            organization: None,
+            invitation: Some("t0k3n".into()),
         };
         assert_eq!(
             format!("{req:?}"),
-            r#"SignupRequest { email: "a@b.co", password: "[redacted]", name: "A" }"#
+            r#"SignupRequest { email: "a@b.co", password: "[redacted]", name: "A", organization: None, invitation: "[redacted]" }"#
         );
         let login = LoginRequest {
             email: "a@b.co".into(),
@@ -142,9 +164,14 @@ mod tests {
             email: "nope".into(),
             password: "short".into(),
             name: " ".into(),
+            organization: Some("\u{7}".into()),
+            invitation: Some("nope".into()),
         };
         let errors = req.validate().expect_err("invalid");
         let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(fields, ["email", "password", "name"]);
+        assert_eq!(
+            fields,
+            ["email", "password", "name", "organization", "invitation"]
+        );
     }
 }

@@ -8,6 +8,7 @@ mod accounts;
 mod ai;
 mod audit;
 mod metrics;
+mod orgs;
 mod page;
 mod problem;
 mod projects;
@@ -26,6 +27,11 @@ pub use ai::{
 };
 pub use audit::AuditEntry;
 pub use metrics::{DailyCount, DeliveryMetrics, EnvironmentMetrics, Window};
+pub use orgs::{
+    CreateInvitation, CreateOrg, CreatedInvitation, Invitation, InvitationPreview,
+    InvitationStatus, MAX_ORGS_PER_ACCOUNT, OrgMember, OrgRole, Organization, SetSleakopsKey,
+    SleakopsKeyStatus, SleakopsProject, UpdateOrg, UpdateOrgMember, invitation_token,
+};
 pub use page::Page;
 pub use problem::{FieldError, PROBLEM_CONTENT_TYPE, Problem, ProblemType};
 pub use projects::{

@@ -38,6 +38,10 @@ impl Role {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreateProject {
+    /// The slug of the organization the project goes to (one the caller is an admin or owner
+    /// of); optional when the caller belongs to exactly one organization.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization: Option<String>,
     pub slug: String,
     pub name: String,
     pub sleakops_project: String,
@@ -48,6 +52,12 @@ pub struct CreateProject {
 impl CreateProject {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         validate::Errors::new()
+            .check(
+                "organization",
+                self.organization
+                    .as_deref()
+                    .and_then(|org| validate::slug(org, 64)),
+            )
             .check("slug", validate::slug(&self.slug, 64))
             .check("name", validate::display_name(&self.name))
             .check(
@@ -111,6 +121,8 @@ impl UpdateProject {
 #[cfg_attr(feature = "sqlx", derive(sqlx::FromRow))]
 pub struct Project {
     pub id: u64,
+    /// The slug of the organization the project belongs to.
+    pub organization: String,
     pub slug: String,
     pub name: String,
     pub sleakops_project: String,

@@ -1,7 +1,7 @@
 //! The enums MySQL stores as text (`VARCHAR`), bound and read as their wire names: the one
 //! place a status or role column is turned into the type and back.
 
-use crate::{ReleaseStatus, Role};
+use crate::{OrgRole, ReleaseStatus, Role};
 use sqlx::{
     Decode, Encode, MySql, Type,
     encode::IsNull,
@@ -39,3 +39,4 @@ macro_rules! text_column {
 
 text_column!(ReleaseStatus, "release status");
 text_column!(Role, "role");
+text_column!(OrgRole, "organization role");
