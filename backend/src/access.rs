@@ -21,30 +21,33 @@ use std::collections::HashMap;
 #[derive(Debug, Clone)]
 pub struct ProjectAccess {
     pub project_id: u64,
+    pub org_id: u64,
     pub slug: String,
+    /// The effective role: an organization owner or admin is the project's owner.
     pub role: Role,
 }
 
 impl ProjectAccess {
-    /// Resolves the project `key` names for `user`; not found and not a member are the same
-    /// 404.
+    /// Resolves the project `key` names for `user`; not found and not visible to them are
+    /// the same 404.
     pub async fn load(
         state: &AppState,
         user: &CurrentUser,
         key: ProjectKey<'_>,
     ) -> Result<Self, ApiError> {
-        let (project_id, stored_slug, role) = store::membership(&state.db, user.id, key)
+        let standing = store::membership(&state.db, user.id, key)
             .await?
             .ok_or(ApiError::NotFound)?;
         // A slug matches case-insensitively; answers and fingerprints keep the URL's spelling.
         let slug = match key {
             ProjectKey::Slug(slug) => slug.to_owned(),
-            ProjectKey::Id(_) => stored_slug,
+            ProjectKey::Id(_) => standing.slug,
         };
         Ok(Self {
-            project_id,
+            project_id: standing.project_id,
+            org_id: standing.org_id,
             slug,
-            role,
+            role: standing.role,
         })
     }
 
@@ -57,6 +60,20 @@ impl ProjectAccess {
                 "This needs the {} role in project {}; you are a {}.",
                 needed.as_str(),
                 self.slug,
+                self.role.as_str()
+            )))
+        }
+    }
+
+    /// Refuses what only owners may do to a production environment (`what`, such as "release
+    /// to"), to anyone else.
+    pub fn require_for_production(&self, production: bool, what: &str) -> Result<(), ApiError> {
+        if !production || self.role >= Role::Owner {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "Only a project owner or an organization owner or admin may {what} a \
+                 production environment; you are a {}.",
                 self.role.as_str()
             )))
         }

@@ -1,5 +1,6 @@
 //! The audit log: every write records who, what, when and from where, in DynamoDB
-//! (`pk = AUDIT#<project id>` or `AUDIT#USER#<user id>`, `sk = AT#<time>#<random>`).
+//! (`pk = AUDIT#<project id>`, `AUDIT#ORG#<organization id>` or `AUDIT#USER#<user id>`,
+//! `sk = AT#<time>#<random>`).
 
 use crate::{
     AppState,
@@ -17,6 +18,8 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, Copy)]
 pub enum Scope {
     Project(u64),
+    /// Organization actions: members, invitations, credentials.
+    Org(u64),
     /// Account actions (sign-up, sign-in, sign-out) that belong to no project.
     User(u64),
 }
@@ -25,6 +28,7 @@ impl Scope {
     fn pk(self) -> String {
         match self {
             Self::Project(id) => format!("AUDIT#{id}"),
+            Self::Org(id) => format!("AUDIT#ORG#{id}"),
             Self::User(id) => format!("AUDIT#USER#{id}"),
         }
     }

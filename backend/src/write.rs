@@ -54,12 +54,14 @@ impl<'a> ProjectWrite<'a> {
                 (role, Vec::new())
             }
             Lock::Members => {
+                let org_role = store::org_role_of_project(&mut tx, access.project_id, user.id)
+                    .await?;
                 let members = store::lock_members(&mut tx, access.project_id).await?;
-                let role = members
+                let project_role = members
                     .iter()
                     .find(|(id, _)| *id == user.id)
                     .map(|(_, role)| *role);
-                (role, members)
+                (store::effective(org_role, project_role), members)
             }
         };
         let access = ProjectAccess {
@@ -78,12 +80,13 @@ impl<'a> ProjectWrite<'a> {
 
     /// Begins the write that creates a project, which has no members yet to lock; the
     /// audit entry goes to the project [`ProjectWrite::created`] names.
-    pub async fn create(caller: &'a Caller) -> Result<Self, ApiError> {
+    pub async fn create(caller: &'a Caller, org_id: u64) -> Result<Self, ApiError> {
         Ok(Self {
             caller,
             tx: caller.state.db.begin().await?,
             access: ProjectAccess {
                 project_id: 0,
+                org_id,
                 slug: String::new(),
                 role: Role::Owner,
             },

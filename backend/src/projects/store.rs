@@ -5,7 +5,7 @@
 
 use crate::db::Read;
 use chrono::{DateTime, Utc};
-use faro_types::{Environment, Member, Project, Role};
+use faro_types::{Environment, Member, OrgRole, Project, Role};
 use sqlx::{MySqlConnection, MySqlExecutor};
 
 // Memberships.
@@ -17,18 +17,59 @@ pub enum ProjectKey<'a> {
     Id(u64),
 }
 
-/// The id and slug of the project `key` names and `user_id`'s role in it, if they are a
-/// member.
+/// From `projects p`, the caller `?`'s standing in the project: `om` their membership of its
+/// organization, `m` their membership of the project (if any). Which of them grants access is
+/// [`sees_project!`]'s to say; [`effective_role!`] is the role it grants.
+macro_rules! standing {
+    () => {
+        " JOIN org_members om ON om.org_id = p.org_id AND om.user_id = ? \
+          LEFT JOIN memberships m ON m.project_id = p.id AND m.user_id = om.user_id "
+    };
+}
+pub(crate) use standing;
+
+/// With [`standing!`]: organization owners and admins see every project of their
+/// organization; members only those they belong to.
+macro_rules! sees_project {
+    () => {
+        " (om.role <> 'member' OR m.user_id IS NOT NULL) "
+    };
+}
+pub(crate) use sees_project;
+
+/// With [`standing!`]: organization owners and admins act on a project as its owner would.
+macro_rules! effective_role {
+    () => {
+        " IF(om.role = 'member', m.role, 'owner') "
+    };
+}
+pub(crate) use effective_role;
+
+/// The caller's standing in a project, as [`membership`] reads it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Standing {
+    pub project_id: u64,
+    pub org_id: u64,
+    pub slug: String,
+    pub role: Role,
+}
+
+/// The project `key` names and `user_id`'s effective role in it, if they may see it.
 pub async fn membership(
     db: impl MySqlExecutor<'_>,
     user_id: u64,
     key: ProjectKey<'_>,
-) -> Result<Option<(u64, String, Role)>, sqlx::Error> {
+) -> Result<Option<Standing>, sqlx::Error> {
     macro_rules! of_project {
         ($key:literal) => {
             concat!(
-                "SELECT p.id, p.slug, m.role FROM projects p \
-                 JOIN memberships m ON m.project_id = p.id AND m.user_id = ? WHERE ",
+                "SELECT p.id AS project_id, p.org_id, p.slug, ",
+                effective_role!(),
+                " AS role FROM projects p ",
+                standing!(),
+                "WHERE ",
+                sees_project!(),
+                " AND ",
                 $key
             )
         };
@@ -44,17 +85,45 @@ pub async fn membership(
     query.fetch_optional(db).await
 }
 
-/// `user_id`'s role, under a shared lock on their membership row held until commit.
+/// `user_id`'s effective role in the project, under shared locks on their organization
+/// membership and their project membership, held until commit.
 pub async fn caller_role(
     tx: &mut MySqlConnection,
     project_id: u64,
     user_id: u64,
 ) -> Result<Option<Role>, sqlx::Error> {
-    sqlx::query_scalar(
+    let org_role = org_role_of_project(&mut *tx, project_id, user_id).await?;
+    let project_role: Option<Role> = sqlx::query_scalar(
         "SELECT role FROM memberships WHERE project_id = ? AND user_id = ? LOCK IN SHARE MODE",
     )
     .bind(project_id)
     .bind(user_id)
+    .fetch_optional(tx)
+    .await?;
+    Ok(effective(org_role, project_role))
+}
+
+/// The role a caller holds in a project from their organization role and their project role.
+pub fn effective(org_role: Option<OrgRole>, project_role: Option<Role>) -> Option<Role> {
+    match org_role? {
+        role if role.runs_projects() => Some(Role::Owner),
+        _ => project_role,
+    }
+}
+
+/// `user_id`'s role in the organization of the project, under a shared lock on it (which
+/// organization changes lock for update before they touch project memberships).
+pub async fn org_role_of_project(
+    tx: &mut MySqlConnection,
+    project_id: u64,
+    user_id: u64,
+) -> Result<Option<OrgRole>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT om.role FROM projects p JOIN org_members om \
+         ON om.org_id = p.org_id AND om.user_id = ? WHERE p.id = ? LOCK IN SHARE MODE",
+    )
+    .bind(user_id)
+    .bind(project_id)
     .fetch_optional(tx)
     .await
 }
@@ -72,15 +141,20 @@ pub async fn lock_members(
     .await
 }
 
-/// The ids of the projects `user_id` is a member of.
+/// The ids of the projects `user_id` sees.
 pub async fn project_ids_of(
     db: impl MySqlExecutor<'_>,
     user_id: u64,
 ) -> Result<Vec<u64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT project_id FROM memberships WHERE user_id = ?")
-        .bind(user_id)
-        .fetch_all(db)
-        .await
+    sqlx::query_scalar(concat!(
+        "SELECT p.id FROM projects p ",
+        standing!(),
+        "WHERE ",
+        sees_project!()
+    ))
+    .bind(user_id)
+    .fetch_all(db)
+    .await
 }
 
 pub async fn insert_member(
@@ -173,6 +247,7 @@ pub async fn members(
 /// The fields of a new project.
 #[derive(Debug)]
 pub struct NewProject<'a> {
+    pub org_id: u64,
     pub slug: &'a str,
     pub name: &'a str,
     pub sleakops_project: &'a str,
@@ -188,9 +263,10 @@ pub async fn insert_project(
     new: &NewProject<'_>,
 ) -> Result<Option<u64>, sqlx::Error> {
     let inserted = sqlx::query(
-        "INSERT INTO projects (slug, name, sleakops_project, repository_url, default_branch, \
-         created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO projects (org_id, slug, name, sleakops_project, repository_url, \
+         default_branch, created_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
+    .bind(new.org_id)
     .bind(new.slug)
     .bind(new.name)
     .bind(new.sleakops_project)
@@ -204,30 +280,39 @@ pub async fn insert_project(
     Ok(crate::db::unless_duplicate(inserted)?.map(|done| done.last_insert_id()))
 }
 
-/// The columns of a [`Project`] but the caller's role, from `projects p`.
+/// The columns of a [`Project`] but the caller's role, from `projects p`. The organization's
+/// slug is a subquery so that a locking read of the project does not lock its organization.
 macro_rules! project_columns {
     () => {
-        "p.id, p.slug, p.name, p.sleakops_project, p.repository_url, p.default_branch, \
+        "p.id, (SELECT o.slug FROM organizations o WHERE o.id = p.org_id) AS organization, \
+         p.slug, p.name, p.sleakops_project, p.repository_url, p.default_branch, \
          p.created_at, p.updated_at"
     };
 }
 
-/// Up to `limit` of `user_id`'s projects with slugs after `after`, ordered by slug.
+/// Up to `limit` of the projects `user_id` sees with slugs after `after`, ordered by slug,
+/// in organization `org_id` only when one is given.
 pub async fn projects_of(
     db: impl MySqlExecutor<'_>,
     user_id: u64,
+    org_id: Option<u64>,
     after: &str,
     limit: u32,
 ) -> Result<Vec<Project>, sqlx::Error> {
     sqlx::query_as(concat!(
         "SELECT ",
         project_columns!(),
-        ", m.role FROM memberships m \
-         JOIN projects p ON p.id = m.project_id \
-         WHERE m.user_id = ? AND p.slug > ? \
-         ORDER BY p.slug LIMIT ?"
+        ", ",
+        effective_role!(),
+        " AS role FROM projects p ",
+        standing!(),
+        "WHERE ",
+        sees_project!(),
+        " AND (? IS NULL OR p.org_id = ?) AND p.slug > ? ORDER BY p.slug LIMIT ?"
     ))
     .bind(user_id)
+    .bind(org_id)
+    .bind(org_id)
     .bind(after)
     .bind(limit)
     .fetch_all(db)

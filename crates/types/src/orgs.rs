@@ -239,12 +239,12 @@ pub struct InvitationPreview {
     pub expires_at: DateTime<Utc>,
 }
 
-/// An invitation token as it appears in a URL: 43 characters of URL-safe base64.
+/// An invitation token as it appears in a URL: 64 lowercase hexadecimal digits.
 pub fn invitation_token(value: &str) -> bool {
-    value.len() == 43
+    value.len() == 64
         && value
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 #[cfg(test)]
@@ -278,9 +278,10 @@ mod tests {
     }
 
     #[test]
-    fn invitation_tokens_are_43_url_safe_characters() {
-        assert!(invitation_token(&"a".repeat(43)));
-        assert!(!invitation_token(&"a".repeat(42)));
-        assert!(!invitation_token(&format!("{}/", "a".repeat(42))));
+    fn invitation_tokens_are_64_hex_digits() {
+        assert!(invitation_token(&"a1".repeat(32)));
+        assert!(!invitation_token(&"a".repeat(63)));
+        assert!(!invitation_token(&format!("{}g", "a".repeat(63))));
+        assert!(!invitation_token(&"A".repeat(64)));
     }
 }
