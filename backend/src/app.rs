@@ -215,8 +215,9 @@ impl App {
             }
         };
         let worker = crate::worker::run(state.clone(), stopping_rx.clone());
+        let migrated = crate::audit::deliver_migrated(state.clone(), stopping_rx.clone());
         let metrics = crate::worker::metrics::run(state.clone(), stopping_rx);
-        let (result, (), ()) = tokio::join!(serving, worker, metrics);
+        let (result, (), (), ()) = tokio::join!(serving, worker, migrated, metrics);
         state.db.close().await;
         tracing::info!("stopped");
         result

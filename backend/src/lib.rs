@@ -19,6 +19,7 @@ pub mod frontend_assets;
 pub mod health;
 pub mod http;
 pub mod openapi;
+pub mod orgs;
 pub mod paging;
 pub mod projects;
 pub mod releases;

@@ -2,13 +2,14 @@
 
 pub mod store;
 
-use crate::openapi::{Conflict, InvalidInput, NotSignedIn, TooManyRequests};
+use crate::openapi::{Conflict, Forbidden, InvalidInput, NotSignedIn, TooManyRequests};
 use crate::{
     AppState,
     audit::{self, Scope},
-    auth::{self, Caller, password, rate_limit, sessions},
+    auth::{self, Caller, CurrentUser, password, rate_limit, sessions},
     error::ApiError,
     http::{ApiJson, ClientInfo},
+    orgs,
 };
 use axum::{
     Json,
@@ -66,17 +67,20 @@ async fn start_session(
     Ok((status, [(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
-/// Create an account and sign in.
+/// Create an account and sign in. With an `invitation`, the account joins the organization
+/// that invited it (the e-mail must be the invited one); without, it creates its own
+/// organization, named `organization` or after the person.
 ///
 /// Problems, beyond what their status says:
-/// - 409: The email is already registered.
-/// - 422: Invalid fields.
+/// - 403: The invitation is for another e-mail (field `invitation`).
+/// - 409: The email is already registered, or the invitation was used, revoked or expired.
+/// - 422: Invalid fields, or no invitation has this token (field `invitation`).
 #[utoipa::path(
     post, path = "/api/auth/signup", tag = "accounts",
     request_body = SignupRequest,
     responses(
         (status = 201, description = "Account created and signed in", body = Session),
-        Conflict, InvalidInput,
+        Forbidden, Conflict, InvalidInput,
     )
 )]
 async fn signup(
@@ -91,20 +95,37 @@ async fn signup(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let now = crate::db::now();
-    let id = store::insert(&state.db, &email, &name, &hash, now)
+    let mut tx = state.db.begin().await?;
+    let id = store::insert(&mut *tx, &email, &name, &hash, now)
         .await?
         .ok_or_else(|| ApiError::Conflict {
             detail: "An account with this email already exists; sign in instead.".into(),
             field: Some("email".into()),
         })?;
-    let user = User {
+    let (org_id, entry) = match &request.invitation {
+        Some(token) => orgs::accept_in(&mut tx, token, id, &email, Some("invitation")).await?,
+        None => {
+            let org_name = match request.organization.as_deref().map(str::trim) {
+                Some(chosen) => chosen.to_owned(),
+                None => orgs::default_name(&name),
+            };
+            let (org_id, slug) = orgs::create_own(&mut tx, id, &org_name, now).await?;
+            let entry = audit::Entry::new("org.create", format!("org:{slug}"))
+                .details(serde_json::json!({"name": org_name}).to_string());
+            (org_id, entry)
+        }
+    };
+    tx.commit().await?;
+    let user = CurrentUser {
         id,
         email: email.clone(),
         name,
         created_at: now,
+        token: String::new(),
     };
     record(&state, &client, id, &email, "account.signup").await;
-    start_session(&state, user, StatusCode::CREATED).await
+    orgs::record_joined(&state, &user, &client, org_id, entry).await;
+    start_session(&state, user.to_user(), StatusCode::CREATED).await
 }
 
 /// Sign in; rate limited per account and per client address across all backend tasks.

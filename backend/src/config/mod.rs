@@ -258,13 +258,12 @@ mod tests {
         let c = config(&[
             URL,
             ("FARO_DEEPSEEK_API_KEY", "sk-deepseek-s3cr3t"),
-            ("FARO_SLEAKOPS_API_KEY", "so-s3cr3t-key"),
         ])
         .expect("valid");
         let debug = format!("{c:?}");
         assert!(!debug.contains("s3cr3t"), "{debug}");
         assert_eq!(
-            c.deepseek.service.api_key.as_ref().map(|k| k.expose()),
+            c.deepseek.api_key.as_ref().map(|k| k.expose()),
             Some("sk-deepseek-s3cr3t")
         );
     }
@@ -274,7 +273,7 @@ mod tests {
         let c = config(&[URL]).expect("valid");
         assert_eq!(c.deepseek.service.base_url, "https://api.deepseek.com");
         assert_eq!(c.sleakops.base_url, "https://api.sleakops.com/api/");
-        assert!(c.deepseek.service.api_key.is_none() && c.sleakops.api_key.is_none());
+        assert!(c.deepseek.api_key.is_none());
         assert!(!c.deepseek.service.is_simulated("api.deepseek.com"));
         assert!(!c.sleakops.is_simulated("api.sleakops.com"));
         assert!(c.worker.enabled);
@@ -283,11 +282,11 @@ mod tests {
         let c = config(&[
             URL,
             ("FARO_SLEAKOPS_BASE_URL", "http://127.0.0.1:4010/api/"),
-            ("FARO_SLEAKOPS_API_KEY", ""),
+            ("FARO_DEEPSEEK_API_KEY", ""),
         ])
         .expect("valid");
         assert!(c.sleakops.is_simulated("api.sleakops.com"));
-        assert!(c.sleakops.api_key.is_none(), "empty is unset");
+        assert!(c.deepseek.api_key.is_none(), "empty is unset");
     }
 
     #[test]

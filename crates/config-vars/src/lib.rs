@@ -429,11 +429,6 @@ variables! {
             idle timeout) and browsers keep it open",
         default: value("15000"),
     }
-    FARO_SLEAKOPS_API_KEY {
-        accepts: Accepts::Text("a SleakOps API key"),
-        meaning: "SleakOps API key; without it the release worker is off and releases stay queued",
-        secret: true,
-    }
     FARO_SLEAKOPS_BASE_URL {
         accepts: Accepts::Text("an http(s) URL such as https://api.sleakops.com/api/"),
         meaning: "any other host counts as a simulator (`/api/status` and the UI say so)",
