@@ -156,6 +156,10 @@ impl Api {
         .await
     }
 
+    async fn get_json(&self, key: &str, path: &str) -> Value {
+        self.get(key, path).await.json().await.expect("a JSON body")
+    }
+
     async fn post(&self, key: &str, path: &str, body: Value) -> reqwest::Response {
         send(
             self.http
@@ -268,12 +272,7 @@ async fn project_environments_are_listed_whole_or_in_pages() {
             .with("shop", ["staging", "production"])
             .with("blog", ["production"]),
     );
-    let listing: Value = api
-        .get(&key, "project-env/")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let listing = api.get_json(&key, "project-env/").await;
     let names: Vec<_> = listing
         .as_array()
         .expect("an array")
@@ -295,12 +294,7 @@ async fn project_environments_are_listed_whole_or_in_pages() {
         page_size: 2,
         ..api.sim.control.settings()
     });
-    let first: Value = api
-        .get(&key, "project-env/")
-        .await
-        .json()
-        .await
-        .expect("json");
+    let first = api.get_json(&key, "project-env/").await;
     assert_eq!(first["count"], 3);
     assert_eq!(first["results"].as_array().expect("results").len(), 2);
     assert_eq!(first["previous"], Value::Null);
