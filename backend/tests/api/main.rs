@@ -13,6 +13,7 @@ mod members;
 mod metrics;
 mod migrations;
 mod openapi;
+mod orgs;
 mod projects;
 mod release_events;
 mod releases;

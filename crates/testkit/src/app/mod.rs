@@ -45,6 +45,8 @@ pub struct Builder {
     vars: Vec<(String, String)>,
     routes: Router<AppState>,
     frontend: Option<std::path::PathBuf>,
+    /// The SleakOps key the fixtures give organizations: the simulator's, once wired.
+    sleakops_key: Option<String>,
 }
 
 impl TestApp {
@@ -53,6 +55,7 @@ impl TestApp {
             vars: Vec::new(),
             routes: Router::new(),
             frontend: None,
+            sleakops_key: None,
         }
     }
 
@@ -123,12 +126,14 @@ impl Builder {
     }
 
     /// Points the app at `sims` with a worker paced for tests ([`Sims::configure`]).
-    pub fn sims(self, sims: &Sims) -> Self {
+    pub fn sims(mut self, sims: &Sims) -> Self {
+        self.sleakops_key = Some(faro_sim::sleakops::DEFAULT_KEY.to_owned());
         self.with_vars(|vars| sims.configure(vars))
     }
 
     /// Points the app at `sims`, the worker at its own pace ([`Sims::wire`]).
-    pub fn sims_unpaced(self, sims: &Sims) -> Self {
+    pub fn sims_unpaced(mut self, sims: &Sims) -> Self {
+        self.sleakops_key = Some(faro_sim::sleakops::DEFAULT_KEY.to_owned());
         self.with_vars(|vars| sims.wire(vars))
     }
 
@@ -161,11 +166,16 @@ impl Builder {
             self.vars.push(("FARO_FRONTEND_DIR".into(), dir));
             copy
         });
+        let sleakops_key = self.sleakops_key.take();
         let (config, routes) = self.config(test_vars(&services, &name));
         let cleanup = Cleanup::of(&config, frontend);
         let (base, state, shutdown, server) = start(config, routes).await;
+        let api = Api::new(base);
         TestApp {
-            api: Api::new(base),
+            api: match sleakops_key {
+                Some(key) => api.with_sleakops_key(key),
+                None => api,
+            },
             state,
             shutdown: Some(shutdown),
             server: Some(server),
