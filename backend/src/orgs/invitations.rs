@@ -2,7 +2,8 @@
 //! an e-mail and a role; its token is shown once, to the inviter, who passes the link on.
 //! Only the token's SHA-256 is stored; it works once, for 7 days, for that e-mail only.
 
-use super::{InOrg, OrgPath, org::room_for_one_more, store, write::Lock};
+use super::{InOrg, org::room_for_one_more, store, write::Lock};
+use crate::orgs::{InvitationPath, OrgPath, TokenPath};
 use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn};
 use crate::{
     accounts::normalize_email,
@@ -19,36 +20,15 @@ use faro_types::{
     CreateInvitation, CreatedInvitation, Invitation, InvitationPreview, InvitationStatus, OrgRole,
     Organization, invitation_token,
 };
-use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::MySqlConnection;
-use utoipa::IntoParams;
 
 /// How long a link works.
 const VALID_FOR: TimeDelta = TimeDelta::days(7);
 /// Unanswered invitations an organization may have at once, and how many the list shows.
 const MAX_PENDING: i64 = 100;
 const LIST_LIMIT: u32 = 200;
-
-/// `/api/orgs/{org}/invitations/{id}`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct InvitationPath {
-    /// The organization's slug
-    pub org: String,
-    /// The invitation's id
-    #[param(value_type = u64)]
-    pub id: String,
-}
-
-/// `/api/invitations/{token}`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct TokenPath {
-    /// The token of the invitation link (64 hexadecimal digits)
-    pub token: String,
-}
 
 /// The stored form of a token.
 pub fn token_hash(token: &str) -> String {
@@ -183,7 +163,7 @@ pub(super) async fn create_invitation(
     let hash = token_hash(&token);
     let new = store::NewInvitation {
         org_id,
-        email: &email,
+        email: email.as_str(),
         role: request.role,
         token_hash: &hash,
         invited_by: caller.user.id,
@@ -199,7 +179,7 @@ pub(super) async fn create_invitation(
         .await?;
     let invitation = Invitation {
         id,
-        email,
+        email: email.clone(),
         role: request.role,
         status: InvitationStatus::Pending,
         invited_by: Some(caller.user.email.clone()),

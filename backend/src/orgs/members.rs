@@ -1,7 +1,8 @@
 //! `/api/orgs/{org}/members` and `/api/orgs/{org}/members/{user_id}`. Nobody is added here:
 //! people join by accepting an invitation.
 
-use super::{InOrg, OrgPath, store, write::Lock};
+use super::{InOrg, store, write::Lock};
+use crate::orgs::{OrgMemberPath, OrgPath};
 use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn};
 use crate::{audit::Entry, error::ApiError, http::ApiJson};
 use axum::{
@@ -10,20 +11,7 @@ use axum::{
     http::StatusCode,
 };
 use faro_types::{OrgMember, OrgRole, UpdateOrgMember};
-use serde::Deserialize;
 use serde_json::json;
-use utoipa::IntoParams;
-
-/// `/api/orgs/{org}/members/{user_id}`: one member of the organization.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct OrgMemberPath {
-    /// The organization's slug
-    pub org: String,
-    /// The member's user id (anything else names no member: 404)
-    #[param(value_type = u64)]
-    pub user_id: String,
-}
 
 /// Refuses a change that leaves the organization without an owner.
 fn keep_an_owner(members: &[(u64, OrgRole)], target: u64) -> Result<(), ApiError> {

@@ -57,6 +57,36 @@ pub struct OrgPath {
     pub org: String,
 }
 
+/// `/api/orgs/{org}/members/{user_id}`: one member of the organization.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct OrgMemberPath {
+    /// The organization's slug
+    pub org: String,
+    /// The member's user id (anything else names no member: 404)
+    #[param(value_type = u64)]
+    pub user_id: String,
+}
+
+/// `/api/orgs/{org}/invitations/{id}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct InvitationPath {
+    /// The organization's slug
+    pub org: String,
+    /// The invitation's id
+    #[param(value_type = u64)]
+    pub id: String,
+}
+
+/// `/api/invitations/{token}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TokenPath {
+    /// The token of the invitation link (64 hexadecimal digits)
+    pub token: String,
+}
+
 /// The caller's standing in one organization.
 #[derive(Debug, Clone)]
 pub struct OrgAccess {

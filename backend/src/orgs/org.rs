@@ -1,6 +1,7 @@
 //! `/api/orgs` and `/api/orgs/{org}`.
 
-use super::{InOrg, OrgPath, slug_from, store, write::Lock};
+use super::{InOrg, slug_from, store, write::Lock};
+use crate::orgs::OrgPath;
 use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn, Unavailable};
 use crate::projects::PageQuery;
 use crate::{

@@ -2,7 +2,8 @@
 //! SleakOps before it is stored, stored only sealed (`crate::sealing`), and never answered,
 //! logged or audited: answers carry its last four characters at most.
 
-use super::{InOrg, OrgPath, write::Lock};
+use super::{InOrg, write::Lock};
+use crate::orgs::OrgPath;
 use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn, Unavailable};
 use crate::{AppState, audit::Entry, error::ApiError, http::ApiJson, sealing};
 use axum::{Json, http::StatusCode};

@@ -43,7 +43,6 @@ macro_rules! effective_role {
         " IF(om.role = 'member', m.role, 'owner') "
     };
 }
-pub(crate) use effective_role;
 
 /// The caller's standing in a project, as [`membership`] reads it.
 #[derive(Debug, Clone, sqlx::FromRow)]
