@@ -16,6 +16,7 @@ mod openapi;
 mod projects;
 mod release_events;
 mod releases;
+mod sealing;
 mod shutdown;
 mod worker;
 mod writes;
