@@ -24,6 +24,7 @@ pub mod paging;
 pub mod projects;
 pub mod releases;
 pub mod routes;
+pub mod sealing;
 pub mod shutdown;
 pub mod telemetry;
 pub mod version;

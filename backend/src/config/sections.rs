@@ -178,6 +178,26 @@ impl AuthConfig {
     }
 }
 
+/// The key-encryption keys of [`crate::sealing`]. Both are [`Secret`]s: `Debug` never shows
+/// them, and a malformed one is reported without its value.
+#[derive(Debug, Clone)]
+pub struct EncryptionConfig {
+    /// `FARO_ENCRYPTION_KEY`: seals, and opens what it sealed.
+    pub key: Secret,
+    /// `FARO_ENCRYPTION_KEY_PREVIOUS`: opens what it sealed, during a rotation.
+    pub previous: Option<Secret>,
+}
+
+impl EncryptionConfig {
+    pub(super) fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        let check = crate::sealing::check_format;
+        Ok(Self {
+            key: vars.required_secret(&var::FARO_ENCRYPTION_KEY, check)?,
+            previous: vars.optional_secret(&var::FARO_ENCRYPTION_KEY_PREVIOUS, check)?,
+        })
+    }
+}
+
 /// An external service's client settings (whatever the key).
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {

@@ -17,6 +17,7 @@ mod orgs;
 mod projects;
 mod release_events;
 mod releases;
+mod sealing;
 mod shutdown;
 mod worker;
 mod writes;

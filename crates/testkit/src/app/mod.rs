@@ -6,7 +6,9 @@ pub mod frontend;
 pub mod services;
 mod sims;
 
-pub use services::{Services, Vars, closed_port, services, test_vars, unique_name};
+pub use services::{
+    Services, TEST_ENCRYPTION_KEY, Vars, closed_port, services, test_vars, unique_name,
+};
 pub use sims::Sims;
 
 use axum::Router;
