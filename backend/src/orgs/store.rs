@@ -474,6 +474,13 @@ pub struct PendingAudit {
     pub details: Option<String>,
 }
 
+/// Whether any entry waits.
+pub async fn has_pending_audit(db: impl MySqlExecutor<'_>) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM audit_outbox)")
+        .fetch_one(db)
+        .await
+}
+
 /// Up to `limit` of the entries, locked until commit; rows another task holds are skipped.
 pub async fn claim_pending_audit(
     tx: &mut MySqlConnection,

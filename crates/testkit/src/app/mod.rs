@@ -26,6 +26,9 @@ type Server = JoinHandle<std::io::Result<()>>;
 pub struct TestApp {
     api: Api,
     pub state: AppState,
+    /// The SleakOps simulator of an app started without [`Builder::sims`]: organizations'
+    /// keys are verified against it, and its release worker is off.
+    pub sleakops: Option<faro_sim::Running>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<Server>,
     cleanup: Cleanup,
@@ -47,8 +50,8 @@ pub struct Builder {
     vars: Vec<(String, String)>,
     routes: Router<AppState>,
     frontend: Option<std::path::PathBuf>,
-    /// The SleakOps key the fixtures give organizations: the simulator's, once wired.
-    sleakops_key: Option<String>,
+    /// Whether the test wired simulators of its own ([`Builder::sims`]).
+    wired: bool,
 }
 
 impl TestApp {
@@ -57,7 +60,7 @@ impl TestApp {
             vars: Vec::new(),
             routes: Router::new(),
             frontend: None,
-            sleakops_key: None,
+            wired: false,
         }
     }
 
@@ -129,13 +132,13 @@ impl Builder {
 
     /// Points the app at `sims` with a worker paced for tests ([`Sims::configure`]).
     pub fn sims(mut self, sims: &Sims) -> Self {
-        self.sleakops_key = Some(faro_sim::sleakops::DEFAULT_KEY.to_owned());
+        self.wired = true;
         self.with_vars(|vars| sims.configure(vars))
     }
 
     /// Points the app at `sims`, the worker at its own pace ([`Sims::wire`]).
     pub fn sims_unpaced(mut self, sims: &Sims) -> Self {
-        self.sleakops_key = Some(faro_sim::sleakops::DEFAULT_KEY.to_owned());
+        self.wired = true;
         self.with_vars(|vars| sims.wire(vars))
     }
 
@@ -168,16 +171,30 @@ impl Builder {
             self.vars.push(("FARO_FRONTEND_DIR".into(), dir));
             copy
         });
-        let sleakops_key = self.sleakops_key.take();
-        let (config, routes) = self.config(test_vars(&services, &name));
+        let mut vars = test_vars(&services, &name);
+        // Without simulators of its own, an app still verifies organizations' SleakOps keys
+        // (against a simulator of its own) so releases can be asked for; they stay queued,
+        // as its worker is off.
+        let sleakops = if self.wired {
+            None
+        } else {
+            let sim = faro_sim::sleakops::start(faro_sim::sleakops::Options {
+                projects: Some(sims::catalogue()),
+                ..Default::default()
+            })
+            .await
+            .expect("SleakOps simulator starts");
+            vars.insert("FARO_SLEAKOPS_BASE_URL".into(), sim.base_url.clone());
+            vars.insert("FARO_WORKER_ENABLED".into(), "false".into());
+            Some(sim)
+        };
+        let (config, routes) = self.config(vars);
         let cleanup = Cleanup::of(&config, frontend);
         let (base, state, shutdown, server) = start(config, routes).await;
-        let api = Api::new(base);
+        let api = Api::new(base).with_sleakops_key(faro_sim::sleakops::DEFAULT_KEY);
         TestApp {
-            api: match sleakops_key {
-                Some(key) => api.with_sleakops_key(key),
-                None => api,
-            },
+            api,
+            sleakops,
             state,
             shutdown: Some(shutdown),
             server: Some(server),
@@ -190,6 +207,10 @@ impl Builder {
         let services = services();
         let mut vars = test_vars(&services, app.cleanup.table());
         vars.insert("DATABASE_URL".into(), app.cleanup.database_url().to_owned());
+        if let (false, Some(sim)) = (self.wired, &app.sleakops) {
+            vars.insert("FARO_SLEAKOPS_BASE_URL".into(), sim.base_url.clone());
+            vars.insert("FARO_WORKER_ENABLED".into(), "false".into());
+        }
         let (config, routes) = self.config(vars);
         let (base, state, shutdown, _) = start(config, routes).await;
         Sibling {
