@@ -4,6 +4,7 @@
 
 mod accounts;
 mod ai;
+mod authorization;
 mod binary;
 mod environments;
 mod errors;
