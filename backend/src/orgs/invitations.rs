@@ -9,7 +9,6 @@ use crate::{
     accounts::normalize_email,
     audit::{self, Entry, Scope},
     auth::{Caller, CurrentUser},
-    db::Read,
     error::ApiError,
     http::{ApiJson, ClientInfo},
     AppState,
@@ -35,18 +34,14 @@ pub fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// The invitation a link's token names, if the token is well formed and known.
-async fn by_token(
-    db: impl sqlx::MySqlExecutor<'_>,
-    token: &str,
-    read: Read,
-) -> Result<store::InvitationRow, ApiError> {
-    if !invitation_token(token) {
-        return Err(ApiError::NotFound);
+/// The stored hash of a link's token, if the token is well formed (else no invitation has
+/// it: 404).
+fn hash_of(token: &str) -> Result<String, ApiError> {
+    if invitation_token(token) {
+        Ok(token_hash(token))
+    } else {
+        Err(ApiError::NotFound)
     }
-    store::invitation_by_token(db, &token_hash(token), read)
-        .await?
-        .ok_or(ApiError::NotFound)
 }
 
 /// Refuses an invitation that can no longer be accepted, saying why.
@@ -75,14 +70,16 @@ pub async fn accept_in(
     field: Option<&str>,
 ) -> Result<(u64, Entry), ApiError> {
     let now = crate::db::now();
-    let row = match by_token(&mut *tx, token, Read::ForUpdate).await {
-        Err(ApiError::NotFound) if field.is_some() => {
-            return Err(ApiError::field(
-                field.unwrap_or_default(),
-                "no invitation has this token",
-            ));
+    let locked = match hash_of(token) {
+        Ok(hash) => store::lock_invitation_by_token(tx, &hash).await?,
+        Err(_) => None,
+    };
+    let row = match (locked, field) {
+        (Some(row), _) => row,
+        (None, Some(field)) => {
+            return Err(ApiError::field(field, "no invitation has this token"));
         }
-        other => other?,
+        (None, None) => return Err(ApiError::NotFound),
     };
     still_open(&row, now)?;
     if row.email != email {
@@ -279,7 +276,9 @@ pub(super) async fn preview_invitation(
     axum::extract::State(state): axum::extract::State<AppState>,
     Path(TokenPath { token }): Path<TokenPath>,
 ) -> Result<Json<InvitationPreview>, ApiError> {
-    let row = by_token(&state.db, &token, Read::Plain).await?;
+    let row = store::invitation_by_token(&state.db, &hash_of(&token)?)
+        .await?
+        .ok_or(ApiError::NotFound)?;
     still_open(&row, crate::db::now())?;
     Ok(Json(InvitationPreview {
         organization: row.org_slug,

@@ -389,33 +389,60 @@ pub async fn invitations(
     .await
 }
 
-/// The invitation whose token hashes to `token_hash`, locked for update when `lock`.
+/// The invitation whose token hashes to `token_hash`.
 pub async fn invitation_by_token(
     db: impl MySqlExecutor<'_>,
     token_hash: &str,
-    read: crate::db::Read,
 ) -> Result<Option<InvitationRow>, sqlx::Error> {
-    let select = concat!(select_invitations!(), "WHERE i.token_hash = ?");
-    sqlx::query_as(&read.sql(select))
+    sqlx::query_as(concat!(select_invitations!(), "WHERE i.token_hash = ?"))
         .bind(token_hash)
         .fetch_optional(db)
         .await
 }
 
-/// The organization's invitation `id`, locked for update.
+/// The invitation whose token hashes to `token_hash`, its row (only: not its organization's
+/// or its inviter's, which concurrent membership changes need) locked for update.
+pub async fn lock_invitation_by_token(
+    tx: &mut MySqlConnection,
+    token_hash: &str,
+) -> Result<Option<InvitationRow>, sqlx::Error> {
+    let id: Option<u64> =
+        sqlx::query_scalar("SELECT id FROM invitations WHERE token_hash = ? FOR UPDATE")
+            .bind(token_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+    match id {
+        Some(id) => invitation(tx, id).await,
+        None => Ok(None),
+    }
+}
+
+/// The organization's invitation `id`, its row locked for update.
 pub async fn lock_invitation(
     tx: &mut MySqlConnection,
     org_id: u64,
     id: u64,
 ) -> Result<Option<InvitationRow>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        select_invitations!(),
-        "WHERE i.org_id = ? AND i.id = ? FOR UPDATE"
-    ))
-    .bind(org_id)
-    .bind(id)
-    .fetch_optional(tx)
-    .await
+    let locked: Option<u64> =
+        sqlx::query_scalar("SELECT id FROM invitations WHERE org_id = ? AND id = ? FOR UPDATE")
+            .bind(org_id)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    match locked {
+        Some(id) => invitation(tx, id).await,
+        None => Ok(None),
+    }
+}
+
+async fn invitation(
+    db: impl MySqlExecutor<'_>,
+    id: u64,
+) -> Result<Option<InvitationRow>, sqlx::Error> {
+    sqlx::query_as(concat!(select_invitations!(), "WHERE i.id = ?"))
+        .bind(id)
+        .fetch_optional(db)
+        .await
 }
 
 /// How many invitations of the organization wait for an answer.

@@ -221,12 +221,16 @@ pub(super) async fn update_project(
     let request = caller.body(Role::Maintainer, body)?;
     request.validate()?;
     if let Some(sleakops_project) = &request.sleakops_project {
-        // Asked before any lock is taken: SleakOps may be slow.
-        caller
-            .access
-            .require_for_field(Role::Owner, "sleakops_project")?;
-        sleakops_key::check_reach(&caller.state, caller.access.org_id, sleakops_project, None)
-            .await?;
+        let access = &caller.access;
+        let current = store::project(&caller.state.db, access.project_id, access.role, Read::Plain)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        if current.sleakops_project != *sleakops_project {
+            // Asked before any lock is taken: SleakOps may be slow.
+            access.require_for_field(Role::Owner, "sleakops_project")?;
+            sleakops_key::check_reach(&caller.state, access.org_id, sleakops_project, None)
+                .await?;
+        }
     }
 
     let mut write = caller.write(Lock::Caller, Role::Maintainer).await?;

@@ -389,9 +389,11 @@ async fn an_outsider_cannot_release_to_another_organizations_sleakops_project() 
     // listing refuses new names at once, and a release of the old project fails at SleakOps.
     let outsider_key = sleakops_account(&sims, "heist-app", &["prod"]);
     assert_eq!(app.put_sleakops_key(&outsider, &outsider_org, &outsider_key).await.status(), 200);
-    let patch = json!({"sleakops_project": "payments"});
-    let response = app.patch_project(&outsider, "heist", &patch).await;
+    let mut body = faro_testkit::fixtures::project_body("heist-2");
+    body["sleakops_project"] = json!("payments");
+    let response = app.post_project(&outsider, &body).await;
     problem_naming(response, 422, "sleakops_project", "unreached").await;
+
     let release: Release = expect_json(
         app.post_release(&outsider, "heist", Some("h-3"), &release_body("prod")).await,
         201,

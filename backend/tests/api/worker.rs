@@ -464,21 +464,31 @@ async fn status_says_what_the_app_runs_against() {
         status.notices
     );
 
+    // An app without DeepSeek's key and without a worker (the test kit still verifies
+    // organizations' SleakOps keys against a simulator of its own).
     let plain = TestApp::spawn().await;
     let status: OpsStatus = plain.get("/api/status").await.json().await.expect("status");
-    assert!(!status.simulated);
     assert!(!status.worker.running);
+    let modes: Vec<(&str, faro_types::ServiceMode)> = status
+        .services
+        .iter()
+        .map(|s| (s.name.as_str(), s.mode))
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            ("deepseek", faro_types::ServiceMode::NotConfigured),
+            ("sleakops", faro_types::ServiceMode::Simulated)
+        ]
+    );
+    let notices: Vec<&str> = status.notices.iter().map(|n| n.message.as_str()).collect();
     assert!(
-        status
-            .services
-            .iter()
-            .all(|s| s.mode == faro_types::ServiceMode::NotConfigured)
+        notices.iter().any(|n| n.contains("release worker is off")),
+        "{notices:?}"
     );
     assert!(
-        status
-            .notices
-            .iter()
-            .any(|n| n.message.contains("releases stay queued"))
+        notices.iter().any(|n| n.contains("DeepSeek is not configured")),
+        "{notices:?}"
     );
 }
 
