@@ -127,7 +127,10 @@ fn item(
     let mut item = HashMap::from([
         (PK.to_owned(), s(pk)),
         (SK.to_owned(), AttributeValue::S(sk)),
-        ("actor_id".to_owned(), AttributeValue::N(actor_id.to_string())),
+        (
+            "actor_id".to_owned(),
+            AttributeValue::N(actor_id.to_string()),
+        ),
         ("actor_email".to_owned(), s(actor_email)),
         ("action".to_owned(), s(action)),
         ("target".to_owned(), s(target)),

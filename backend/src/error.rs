@@ -223,13 +223,11 @@ impl From<sqlx::Error> for ApiError {
             // A deadlock (SQLSTATE 40001, MySQL 1213) or a lock wait that ran out (1205):
             // InnoDB rolled the transaction back, nothing was written; the request may simply
             // be sent again.
-            sqlx::Error::Database(ref db) if is_lock_conflict(db.as_ref()) => {
-                Self::Unavailable {
-                    what: "The database",
-                    detail: LOCK_CONFLICT.into(),
-                    retry_after: Duration::from_secs(1),
-                }
-            }
+            sqlx::Error::Database(ref db) if is_lock_conflict(db.as_ref()) => Self::Unavailable {
+                what: "The database",
+                detail: LOCK_CONFLICT.into(),
+                retry_after: Duration::from_secs(1),
+            },
             other => Self::Internal(other.to_string()),
         }
     }

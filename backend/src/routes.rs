@@ -1,9 +1,7 @@
 //! The route table: each feature's routes, registered together with their OpenAPI
 //! descriptions so the two cannot drift apart, and `/api/openapi.json` serving the document.
 
-use crate::{
-    AppState, accounts, ai, external, health, openapi, orgs, projects, releases, version,
-};
+use crate::{AppState, accounts, ai, external, health, openapi, orgs, projects, releases, version};
 use axum::{Json, Router, routing::get};
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;

@@ -54,8 +54,8 @@ impl<'a> ProjectWrite<'a> {
                 (role, Vec::new())
             }
             Lock::Members => {
-                let org_role = store::org_role_of_project(&mut tx, access.project_id, user.id)
-                    .await?;
+                let org_role =
+                    store::org_role_of_project(&mut tx, access.project_id, user.id).await?;
                 let members = store::lock_members(&mut tx, access.project_id).await?;
                 let project_role = members
                     .iter()

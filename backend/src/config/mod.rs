@@ -269,11 +269,7 @@ mod tests {
             .expect_err("bad port");
         assert!(!err.to_string().contains("s3cr3t"), "{err}");
 
-        let c = config(&[
-            URL,
-            ("FARO_DEEPSEEK_API_KEY", "sk-deepseek-s3cr3t"),
-        ])
-        .expect("valid");
+        let c = config(&[URL, ("FARO_DEEPSEEK_API_KEY", "sk-deepseek-s3cr3t")]).expect("valid");
         let debug = format!("{c:?}");
         assert!(!debug.contains("s3cr3t"), "{debug}");
         assert_eq!(

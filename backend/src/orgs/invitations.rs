@@ -3,15 +3,15 @@
 //! Only the token's SHA-256 is stored; it works once, for 7 days, for that e-mail only.
 
 use super::{InOrg, org::room_for_one_more, store, write::Lock};
-use crate::orgs::{InvitationPath, OrgPath, TokenPath};
 use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn};
+use crate::orgs::{InvitationPath, OrgPath, TokenPath};
 use crate::{
+    AppState,
     accounts::normalize_email,
     audit::{self, Entry, Scope},
     auth::{Caller, CurrentUser},
     error::ApiError,
     http::{ApiJson, ClientInfo},
-    AppState,
 };
 use axum::{Json, extract::Path, http::StatusCode};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -213,7 +213,9 @@ pub(super) async fn list_invitations(
     access.require(OrgRole::Admin)?;
     let now = crate::db::now();
     let rows = store::invitations(&caller.state.db, access.org_id, LIST_LIMIT).await?;
-    Ok(Json(rows.iter().map(|row| row.to_invitation(now)).collect()))
+    Ok(Json(
+        rows.iter().map(|row| row.to_invitation(now)).collect(),
+    ))
 }
 
 /// Revoke an invitation that was not accepted yet. Admins and owners.
@@ -310,7 +312,11 @@ pub(super) async fn accept_invitation(
     caller: Caller,
     Path(TokenPath { token }): Path<TokenPath>,
 ) -> Result<Json<Organization>, ApiError> {
-    let Caller { state, user, client } = &caller;
+    let Caller {
+        state,
+        user,
+        client,
+    } = &caller;
     let mut tx = state.db.begin().await?;
     let (org_id, entry) = accept_in(&mut tx, &token, user.id, &user.email, None).await?;
     tx.commit().await?;
@@ -329,5 +335,9 @@ pub async fn record_joined(
     org_id: u64,
     entry: Entry,
 ) {
-    audit::record(state, audit::Event::new(Scope::Org(org_id), user, client, entry)).await;
+    audit::record(
+        state,
+        audit::Event::new(Scope::Org(org_id), user, client, entry),
+    )
+    .await;
 }

@@ -2,14 +2,10 @@
 //! people join by accepting an invitation.
 
 use super::{InOrg, store, write::Lock};
-use crate::orgs::{OrgMemberPath, OrgPath};
 use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn};
+use crate::orgs::{OrgMemberPath, OrgPath};
 use crate::{audit::Entry, error::ApiError, http::ApiJson};
-use axum::{
-    Json,
-    extract::Path,
-    http::StatusCode,
-};
+use axum::{Json, extract::Path, http::StatusCode};
 use faro_types::{OrgMember, OrgRole, UpdateOrgMember};
 use serde_json::json;
 
@@ -133,7 +129,11 @@ pub(super) async fn remove_member(
     if !leaving {
         caller.access.require(OrgRole::Admin)?;
     }
-    let needs = if leaving { OrgRole::Member } else { OrgRole::Admin };
+    let needs = if leaving {
+        OrgRole::Member
+    } else {
+        OrgRole::Admin
+    };
     let mut write = caller.write(Lock::Members, needs).await?;
     let current = role_of(write.members(), target)?;
     if !leaving {

@@ -1,8 +1,8 @@
 //! `/api/orgs` and `/api/orgs/{org}`.
 
 use super::{InOrg, slug_from, store, write::Lock};
-use crate::orgs::OrgPath;
 use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn, Unavailable};
+use crate::orgs::OrgPath;
 use crate::projects::PageQuery;
 use crate::{
     audit::{self, Entry, Scope},
@@ -68,7 +68,11 @@ pub fn default_name(name: &str) -> String {
     name.chars().take(100).collect()
 }
 
-async fn fetch(caller: &CurrentUser, db: &sqlx::MySqlPool, org_id: u64) -> Result<Organization, ApiError> {
+async fn fetch(
+    caller: &CurrentUser,
+    db: &sqlx::MySqlPool,
+    org_id: u64,
+) -> Result<Organization, ApiError> {
     store::org(db, org_id, caller.id)
         .await?
         .ok_or(ApiError::NotFound)
@@ -93,7 +97,11 @@ pub(super) async fn create_org(
     request.validate()?;
     let name = request.name.trim();
     let now = crate::db::now();
-    let Caller { state, user, client } = &caller;
+    let Caller {
+        state,
+        user,
+        client,
+    } = &caller;
     let mut tx = state.db.begin().await?;
     room_for_one_more(&mut tx, user.id).await?;
     let id = store::insert_org(&mut tx, &request.slug, name, user.id, now)
@@ -106,7 +114,11 @@ pub(super) async fn create_org(
     tx.commit().await?;
     let entry = Entry::new("org.create", format!("org:{}", request.slug))
         .details(json!({"name": name}).to_string());
-    audit::record(state, audit::Event::new(Scope::Org(id), user, client, entry)).await;
+    audit::record(
+        state,
+        audit::Event::new(Scope::Org(id), user, client, entry),
+    )
+    .await;
     Ok((StatusCode::CREATED, Json(fetch(user, &state.db, id).await?)))
 }
 
@@ -136,7 +148,9 @@ pub(super) async fn list_orgs(
 pub(super) async fn get_org(
     InOrg { caller, access }: InOrg,
 ) -> Result<Json<Organization>, ApiError> {
-    Ok(Json(fetch(&caller.user, &caller.state.db, access.org_id).await?))
+    Ok(Json(
+        fetch(&caller.user, &caller.state.db, access.org_id).await?,
+    ))
 }
 
 /// Rename the organization. Owners only; the slug never changes.
@@ -199,7 +213,10 @@ pub(super) async fn delete_org(caller: InOrg) -> Result<StatusCode, ApiError> {
     }
     store::delete_org(write.tx(), org_id).await?;
     write
-        .commit(Entry::new("org.delete", format!("org:{}", caller.access.slug)))
+        .commit(Entry::new(
+            "org.delete",
+            format!("org:{}", caller.access.slug),
+        ))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -225,7 +242,12 @@ pub(super) async fn list_audit(
     access.require(OrgRole::Admin)?;
     let ApiQuery(query) = query?;
     let limit = query.limit()?;
-    audit::list(&caller.state, Scope::Org(access.org_id), query.cursor(), limit)
-        .await
-        .map(Json)
+    audit::list(
+        &caller.state,
+        Scope::Org(access.org_id),
+        query.cursor(),
+        limit,
+    )
+    .await
+    .map(Json)
 }

@@ -3,8 +3,8 @@
 //! logged or audited: answers carry its last four characters at most.
 
 use super::{InOrg, write::Lock};
-use crate::orgs::OrgPath;
 use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn, Unavailable};
+use crate::orgs::OrgPath;
 use crate::{AppState, audit::Entry, error::ApiError, http::ApiJson, sealing};
 use axum::{Json, http::StatusCode};
 use faro_resilience::Secret;
@@ -152,8 +152,11 @@ pub(super) async fn set_sleakops_key(
     sealing::store::store_key(write.tx(), org_id, &sealed, &last4, caller.user.id, now).await?;
     write
         .commit(
-            Entry::new("org.sleakops_key.set", format!("org:{}", caller.access.slug))
-                .details(json!({"last4": last4}).to_string()),
+            Entry::new(
+                "org.sleakops_key.set",
+                format!("org:{}", caller.access.slug),
+            )
+            .details(json!({"last4": last4}).to_string()),
         )
         .await?;
     Ok(Json(SleakopsKeyStatus {

@@ -6,7 +6,9 @@
 //! changes — the same order project writes use ([`crate::projects::store::caller_role`]).
 
 use chrono::{DateTime, Utc};
-use faro_types::{Invitation, InvitationStatus, OrgMember, OrgRole, Organization, SleakopsKeyStatus};
+use faro_types::{
+    Invitation, InvitationStatus, OrgMember, OrgRole, Organization, SleakopsKeyStatus,
+};
 use sqlx::{MySqlConnection, MySqlExecutor};
 
 // Organizations.

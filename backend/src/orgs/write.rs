@@ -83,7 +83,11 @@ impl<'a> OrgWrite<'a> {
     /// Commits, and records `entry` in the organization's audit log.
     pub async fn commit(self, entry: Entry) -> Result<(), ApiError> {
         self.tx.commit().await?;
-        let Caller { state, user, client } = self.caller;
+        let Caller {
+            state,
+            user,
+            client,
+        } = self.caller;
         let event = audit::Event::new(Scope::Org(self.access.org_id), user, client, entry);
         audit::record(state, event).await;
         Ok(())

@@ -19,11 +19,17 @@ use serde_json::json;
 
 /// The organization a new project goes to: the one `organization` names, which the caller
 /// must run (admin or owner), or the caller's only one.
-async fn organization_for(caller: &Caller, organization: Option<&str>) -> Result<OrgAccess, ApiError> {
+async fn organization_for(
+    caller: &Caller,
+    organization: Option<&str>,
+) -> Result<OrgAccess, ApiError> {
     let Caller { state, user, .. } = caller;
     let access = match organization {
         Some(slug) => OrgAccess::load(state, user.id, slug).await.map_err(|_| {
-            ApiError::field("organization", "you belong to no organization with this slug")
+            ApiError::field(
+                "organization",
+                "you belong to no organization with this slug",
+            )
         })?,
         None => {
             let mut orgs = orgs::store::orgs_of(&state.db, user.id).await?;
@@ -222,14 +228,18 @@ pub(super) async fn update_project(
     request.validate()?;
     if let Some(sleakops_project) = &request.sleakops_project {
         let access = &caller.access;
-        let current = store::project(&caller.state.db, access.project_id, access.role, Read::Plain)
-            .await?
-            .ok_or(ApiError::NotFound)?;
+        let current = store::project(
+            &caller.state.db,
+            access.project_id,
+            access.role,
+            Read::Plain,
+        )
+        .await?
+        .ok_or(ApiError::NotFound)?;
         if current.sleakops_project != *sleakops_project {
             // Asked before any lock is taken: SleakOps may be slow.
             access.require_for_field(Role::Owner, "sleakops_project")?;
-            sleakops_key::check_reach(&caller.state, access.org_id, sleakops_project, None)
-                .await?;
+            sleakops_key::check_reach(&caller.state, access.org_id, sleakops_project, None).await?;
         }
     }
 

@@ -57,7 +57,9 @@ pub(super) async fn cancel(
         .await?
         .ok_or(ApiError::NotFound)?;
     let production = store::is_production(write.tx(), environment).await?;
-    write.access().require_for_production(production, "cancel a release to")?;
+    write
+        .access()
+        .require_for_production(production, "cancel a release to")?;
     let (status, _) = store::progress(write.tx(), id, Read::ForUpdate)
         .await?
         .ok_or(ApiError::NotFound)?;

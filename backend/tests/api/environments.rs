@@ -172,10 +172,14 @@ async fn only_owners_decide_what_is_production() {
     // Where a production environment deploys to is the owners' too (this reverses what a
     // maintainer could do before organizations, on purpose); the owner may.
     let patch = json!({"sleakops_environment": "prod-2"});
-    let response = app.patch_environment(maintainer, "shop", "prod", &patch).await;
+    let response = app
+        .patch_environment(maintainer, "shop", "prod", &patch)
+        .await;
     problem_naming(response, 403, "sleakops_environment", &patch).await;
     assert_eq!(
-        app.environment(maintainer, "shop", "prod").await.sleakops_environment,
+        app.environment(maintainer, "shop", "prod")
+            .await
+            .sleakops_environment,
         "prod-env",
         "unchanged"
     );

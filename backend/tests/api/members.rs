@@ -90,7 +90,13 @@ async fn adding_members_validates_and_names_the_field() {
     assert_eq!(p.error_for("email"), Some(not_in_org));
     // An account outside the organization is refused alike: nobody learns who has one.
     let body = json!({"email": bob.user.email, "role": "viewer"});
-    let p = problem_naming(app.post_member(&ada, "shop", &body).await, 422, "email", &body).await;
+    let p = problem_naming(
+        app.post_member(&ada, "shop", &body).await,
+        422,
+        "email",
+        &body,
+    )
+    .await;
     assert_eq!(p.error_for("email"), Some(not_in_org));
 
     for (body, field) in [

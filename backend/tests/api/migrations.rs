@@ -68,7 +68,10 @@ async fn the_organizations_migration_keeps_everyones_access() {
     let name = unique_name(&services);
     let url = format!("{}/{name}", services.mysql_server);
     MySql::create_database(&url).await.expect("create database");
-    let pool = MySqlPoolOptions::new().connect(&url).await.expect("connect");
+    let pool = MySqlPoolOptions::new()
+        .connect(&url)
+        .await
+        .expect("connect");
     let before = sqlx::migrate::Migrator {
         migrations: std::borrow::Cow::Owned(
             MIGRATOR
@@ -81,7 +84,10 @@ async fn the_organizations_migration_keeps_everyones_access() {
         locking: true,
         no_tx: false,
     };
-    before.run(&pool).await.expect("the schema before organizations");
+    before
+        .run(&pool)
+        .await
+        .expect("the schema before organizations");
     let hash = faro_backend::auth::password::hash(faro_testkit::PASSWORD.to_owned())
         .await
         .expect("hash");
@@ -122,14 +128,15 @@ async fn the_organizations_migration_keeps_everyones_access() {
     .await
     .expect("data of the old schema");
 
-    db::migrate(&pool).await.expect("the organizations migration");
+    db::migrate(&pool)
+        .await
+        .expect("the organizations migration");
 
-    let orgs: Vec<(u64, String, String, u64)> = sqlx::query_as(
-        "SELECT id, slug, name, created_by FROM organizations ORDER BY created_by",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("orgs");
+    let orgs: Vec<(u64, String, String, u64)> =
+        sqlx::query_as("SELECT id, slug, name, created_by FROM organizations ORDER BY created_by")
+            .fetch_all(&pool)
+            .await
+            .expect("orgs");
     let slugs: Vec<&str> = orgs.iter().map(|o| o.1.as_str()).collect();
     assert_eq!(slugs, ["ada-lovelace-1", "bob-2", "org-42-carol-3"]);
     assert_eq!(orgs[0].2, "Ada Lovelace's organization");
@@ -140,10 +147,17 @@ async fn the_organizations_migration_keeps_everyones_access() {
     .fetch_all(&pool)
     .await
     .expect("homes");
-    let homes: Vec<(&str, &str)> = homes.iter().map(|(p, o)| (p.as_str(), o.as_str())).collect();
+    let homes: Vec<(&str, &str)> = homes
+        .iter()
+        .map(|(p, o)| (p.as_str(), o.as_str()))
+        .collect();
     assert_eq!(
         homes,
-        [("blog", "ada-lovelace-1"), ("notes", "org-42-carol-3"), ("shop", "ada-lovelace-1")]
+        [
+            ("blog", "ada-lovelace-1"),
+            ("notes", "org-42-carol-3"),
+            ("shop", "ada-lovelace-1")
+        ]
     );
     let members: Vec<(String, u64, String)> = sqlx::query_as(
         "SELECT o.slug, m.user_id, m.role FROM org_members m \
@@ -186,7 +200,10 @@ async fn the_organizations_migration_keeps_everyones_access() {
         .collect();
     assert_eq!(
         seen,
-        [("blog".to_owned(), Role::Maintainer), ("shop".to_owned(), Role::Owner)]
+        [
+            ("blog".to_owned(), Role::Maintainer),
+            ("shop".to_owned(), Role::Owner)
+        ]
     );
     let ada = app.login("ada@example.com").await;
     let started = std::time::Instant::now();
@@ -197,10 +214,22 @@ async fn the_organizations_migration_keeps_everyones_access() {
             assert_eq!(entry.actor_email, "faro-migration");
             break;
         }
-        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", page.items);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "{:?}",
+            page.items
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let project_log = app.audit(&ada, "shop").await;
-    assert!(project_log.iter().any(|e| e.action == "project.organization"));
-    assert_eq!(app.count("SELECT COUNT(*) FROM audit_outbox").await, 0, "all delivered");
+    assert!(
+        project_log
+            .iter()
+            .any(|e| e.action == "project.organization")
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM audit_outbox").await,
+        0,
+        "all delivered"
+    );
 }

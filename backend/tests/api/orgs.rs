@@ -2,7 +2,9 @@
 //! SleakOps key, and what an outsider can and cannot reach.
 
 use faro_sim::{Projects, key_fingerprint};
-use faro_testkit::{Signed, Sims, TestApp, expect_json, fixtures::release_body, problem, problem_naming};
+use faro_testkit::{
+    Signed, Sims, TestApp, expect_json, fixtures::release_body, problem, problem_naming,
+};
 use faro_types::{
     AuditEntry, Invitation, InvitationPreview, InvitationStatus, OrgRole, Organization, Page,
     Project, Release, ReleaseStatus, SleakopsKeyStatus,
@@ -46,18 +48,20 @@ async fn signing_up_creates_an_organization_of_ones_own() {
     assert_eq!(app.own_org(&other).await.slug, "ada-s-organization-2");
     let body = json!({"email": "grace@example.com", "password": faro_testkit::PASSWORD,
         "name": "Grace", "organization": "Navy Labs"});
-    let response = app.send(None, Method::POST, "/api/auth/signup", Some(&body)).await;
+    let response = app
+        .send(None, Method::POST, "/api/auth/signup", Some(&body))
+        .await;
     assert_eq!(response.status(), 201);
-    let token = response
-        .json::<serde_json::Value>()
-        .await
-        .expect("json")["token"]
+    let token = response.json::<serde_json::Value>().await.expect("json")["token"]
         .as_str()
         .expect("token")
         .to_owned();
     let grace = app.session(&token).await;
     let navy = app.own_org(&grace).await;
-    assert_eq!((navy.slug.as_str(), navy.name.as_str()), ("navy-labs", "Navy Labs"));
+    assert_eq!(
+        (navy.slug.as_str(), navy.name.as_str()),
+        ("navy-labs", "Navy Labs")
+    );
 
     // Nobody sees anyone else's organization.
     problem(app.get(&format!("/api/orgs/{}", navy.slug)).await, 401).await;
@@ -69,12 +73,18 @@ async fn signing_up_creates_an_organization_of_ones_own() {
 async fn owners_rename_and_delete_organizations_without_projects() {
     let app = TestApp::spawn().await;
     let ada = app.signup("Ada").await;
-    let response = app.post_org(&ada, &json!({"slug": "acme", "name": "Acme"})).await;
+    let response = app
+        .post_org(&ada, &json!({"slug": "acme", "name": "Acme"}))
+        .await;
     let acme: Organization = expect_json(response, 201, "create acme").await;
     assert_eq!(acme.role, OrgRole::Owner);
-    let taken = app.post_org(&ada, &json!({"slug": "acme", "name": "Again"})).await;
+    let taken = app
+        .post_org(&ada, &json!({"slug": "acme", "name": "Again"}))
+        .await;
     problem_naming(taken, 409, "slug", "a taken slug").await;
-    let invalid = app.post_org(&ada, &json!({"slug": "Acme!", "name": ""})).await;
+    let invalid = app
+        .post_org(&ada, &json!({"slug": "Acme!", "name": ""}))
+        .await;
     problem(invalid, 422).await;
     assert_eq!(app.orgs(&ada).await.len(), 2);
 
@@ -83,22 +93,37 @@ async fn owners_rename_and_delete_organizations_without_projects() {
     app.enlist(&ada, "acme", &bob).await;
     let patch = json!({"role": "admin"});
     let path = format!("/api/orgs/acme/members/{}", bob.user.id);
-    let response = app.send(Some(&ada), Method::PATCH, &path, Some(&patch)).await;
+    let response = app
+        .send(Some(&ada), Method::PATCH, &path, Some(&patch))
+        .await;
     assert_eq!(response.status(), 200);
     let rename = json!({"name": "Acme Inc."});
-    let response = app.send(Some(&bob), Method::PATCH, "/api/orgs/acme", Some(&rename)).await;
+    let response = app
+        .send(Some(&bob), Method::PATCH, "/api/orgs/acme", Some(&rename))
+        .await;
     problem(response, 403).await;
-    let response = app.send(Some(&ada), Method::PATCH, "/api/orgs/acme", Some(&rename)).await;
+    let response = app
+        .send(Some(&ada), Method::PATCH, "/api/orgs/acme", Some(&rename))
+        .await;
     let renamed: Organization = expect_json(response, 200, "rename").await;
     assert_eq!(renamed.name, "Acme Inc.");
 
     let mut body = faro_testkit::fixtures::project_body("rockets");
     body["organization"] = json!("acme");
-    assert_eq!(app.post_project(&bob, &body).await.status(), 201, "admins create projects");
+    assert_eq!(
+        app.post_project(&bob, &body).await.status(),
+        201,
+        "admins create projects"
+    );
     problem(app.call(&bob, Method::DELETE, "/api/orgs/acme").await, 403).await;
     problem(app.call(&ada, Method::DELETE, "/api/orgs/acme").await, 409).await;
     assert_eq!(app.delete_project(&ada, "rockets").await.status(), 204);
-    assert_eq!(app.call(&ada, Method::DELETE, "/api/orgs/acme").await.status(), 204);
+    assert_eq!(
+        app.call(&ada, Method::DELETE, "/api/orgs/acme")
+            .await
+            .status(),
+        204
+    );
     problem(app.call(&bob, Method::GET, "/api/orgs/acme").await, 404).await;
     let actions: Vec<String> = org_audit(&app, &ada, &app.own_org(&ada).await.slug)
         .await
@@ -113,50 +138,103 @@ async fn an_invitation_is_accepted_once_by_the_invited_email_only() {
     let app = TestApp::spawn().await;
     let [ada, bob, eve] = app.signup_each(["Ada", "Bob", "Eve"]).await;
     let org = app.own_org(&ada).await.slug;
-    let invitation = app.invite(&ada, &org, &bob.user.email.to_uppercase(), OrgRole::Member).await;
-    assert_eq!(invitation.accept_path, format!("/invitations/{}", invitation.token));
-    assert_eq!(invitation.invitation.email, bob.user.email, "stored normalized");
+    let invitation = app
+        .invite(&ada, &org, &bob.user.email.to_uppercase(), OrgRole::Member)
+        .await;
+    assert_eq!(
+        invitation.accept_path,
+        format!("/invitations/{}", invitation.token)
+    );
+    assert_eq!(
+        invitation.invitation.email, bob.user.email,
+        "stored normalized"
+    );
 
     // The link's holder sees what it is for, signed in or not.
     let preview: InvitationPreview = expect_json(
-        app.get(&format!("/api/invitations/{}", invitation.token)).await,
+        app.get(&format!("/api/invitations/{}", invitation.token))
+            .await,
         200,
         "preview",
     )
     .await;
-    assert_eq!((preview.organization.as_str(), preview.role), (org.as_str(), OrgRole::Member));
+    assert_eq!(
+        (preview.organization.as_str(), preview.role),
+        (org.as_str(), OrgRole::Member)
+    );
     assert_eq!(preview.invited_by.as_deref(), Some(ada.user.email.as_str()));
-    problem(app.get(&format!("/api/invitations/{}", "0".repeat(64))).await, 404).await;
+    problem(
+        app.get(&format!("/api/invitations/{}", "0".repeat(64)))
+            .await,
+        404,
+    )
+    .await;
     problem(app.get("/api/invitations/not-a-token").await, 404).await;
 
     // Someone else holding the link cannot use it; the invited person can, once.
     problem(app.post_accept(&eve, &invitation.token).await, 403).await;
-    let joined: Organization =
-        expect_json(app.post_accept(&bob, &invitation.token).await, 200, "accept").await;
-    assert_eq!((joined.slug.as_str(), joined.role), (org.as_str(), OrgRole::Member));
+    let joined: Organization = expect_json(
+        app.post_accept(&bob, &invitation.token).await,
+        200,
+        "accept",
+    )
+    .await;
+    assert_eq!(
+        (joined.slug.as_str(), joined.role),
+        (org.as_str(), OrgRole::Member)
+    );
     problem(app.post_accept(&bob, &invitation.token).await, 409).await;
-    problem(app.get(&format!("/api/invitations/{}", invitation.token)).await, 409).await;
+    problem(
+        app.get(&format!("/api/invitations/{}", invitation.token))
+            .await,
+        409,
+    )
+    .await;
 
     // Members do not invite; admins do not invite owners; a member cannot be invited again.
     let body = json!({"email": "x@example.com", "role": "member"});
     problem(app.post_invitation(&bob, &org, &body).await, 403).await;
     let again = json!({"email": bob.user.email, "role": "admin"});
-    problem_naming(app.post_invitation(&ada, &org, &again).await, 409, "email", "again").await;
+    problem_naming(
+        app.post_invitation(&ada, &org, &again).await,
+        409,
+        "email",
+        "again",
+    )
+    .await;
 
     // A revoked link no longer works, and the list says what became of each.
-    let second = app.invite(&ada, &org, "carol@example.com", OrgRole::Admin).await;
+    let second = app
+        .invite(&ada, &org, "carol@example.com", OrgRole::Admin)
+        .await;
     let path = format!("/api/orgs/{org}/invitations/{}", second.invitation.id);
     assert_eq!(app.call(&ada, Method::DELETE, &path).await.status(), 204);
     let body = json!({"email": "carol@example.com", "password": faro_testkit::PASSWORD,
         "name": "Carol", "invitation": second.token});
-    let response = app.send(None, Method::POST, "/api/auth/signup", Some(&body)).await;
+    let response = app
+        .send(None, Method::POST, "/api/auth/signup", Some(&body))
+        .await;
     problem(response, 409).await;
-    let listed: Vec<Invitation> = app.get_as(&ada, &format!("/api/orgs/{org}/invitations")).await;
+    let listed: Vec<Invitation> = app
+        .get_as(&ada, &format!("/api/orgs/{org}/invitations"))
+        .await;
     let statuses: Vec<InvitationStatus> = listed.iter().map(|i| i.status).collect();
-    assert_eq!(statuses, [InvitationStatus::Revoked, InvitationStatus::Accepted]);
-    problem(app.call(&bob, Method::GET, &format!("/api/orgs/{org}/invitations")).await, 403).await;
+    assert_eq!(
+        statuses,
+        [InvitationStatus::Revoked, InvitationStatus::Accepted]
+    );
+    problem(
+        app.call(&bob, Method::GET, &format!("/api/orgs/{org}/invitations"))
+            .await,
+        403,
+    )
+    .await;
 
-    let actions: Vec<String> = org_audit(&app, &ada, &org).await.into_iter().map(|e| e.action).collect();
+    let actions: Vec<String> = org_audit(&app, &ada, &org)
+        .await
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
     assert_eq!(
         actions,
         [
@@ -168,7 +246,10 @@ async fn an_invitation_is_accepted_once_by_the_invited_email_only() {
         ]
     );
     let audit = serde_json::to_string(&org_audit(&app, &ada, &org).await).expect("json");
-    assert!(!audit.contains(&invitation.token), "no token in the audit log");
+    assert!(
+        !audit.contains(&invitation.token),
+        "no token in the audit log"
+    );
 }
 
 #[tokio::test]
@@ -179,20 +260,30 @@ async fn signing_up_with_an_invitation_joins_that_organization_instead() {
     let bob = app.join_org(&ada, "Bob", OrgRole::Admin).await;
     let orgs = app.orgs(&bob).await;
     assert_eq!(orgs.len(), 1, "no organization of Bob's own");
-    assert_eq!((orgs[0].slug.as_str(), orgs[0].role), (org.as_str(), OrgRole::Admin));
+    assert_eq!(
+        (orgs[0].slug.as_str(), orgs[0].role),
+        (org.as_str(), OrgRole::Admin)
+    );
 
     // An invitation for another e-mail, or no invitation at all, creates no account.
-    let invitation = app.invite(&ada, &org, "dan@example.com", OrgRole::Member).await;
+    let invitation = app
+        .invite(&ada, &org, "dan@example.com", OrgRole::Member)
+        .await;
     let body = json!({"email": "mallory@example.com", "password": faro_testkit::PASSWORD,
         "name": "Mallory", "invitation": invitation.token});
-    let response = app.send(None, Method::POST, "/api/auth/signup", Some(&body)).await;
+    let response = app
+        .send(None, Method::POST, "/api/auth/signup", Some(&body))
+        .await;
     problem_naming(response, 403, "invitation", "another e-mail").await;
     let body = json!({"email": "mallory@example.com", "password": faro_testkit::PASSWORD,
         "name": "Mallory", "invitation": "f".repeat(64)});
-    let response = app.send(None, Method::POST, "/api/auth/signup", Some(&body)).await;
+    let response = app
+        .send(None, Method::POST, "/api/auth/signup", Some(&body))
+        .await;
     problem_naming(response, 422, "invitation", "unknown token").await;
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM users WHERE email = 'mallory@example.com'").await,
+        app.count("SELECT COUNT(*) FROM users WHERE email = 'mallory@example.com'")
+            .await,
         0
     );
 }
@@ -217,12 +308,18 @@ async fn organization_admins_run_every_project_and_members_see_only_their_own() 
         seen(app.projects(&admin).await),
         [("blog".to_owned(), Owner), ("shop".to_owned(), Owner)]
     );
-    assert_eq!(seen(app.projects(&member).await), [("blog".to_owned(), Viewer)]);
+    assert_eq!(
+        seen(app.projects(&member).await),
+        [("blog".to_owned(), Viewer)]
+    );
     assert!(app.projects(&outsider).await.is_empty());
     problem(app.get_project(&member, "shop").await, 404).await;
     problem(app.get_project(&outsider, "blog").await, 404).await;
     let patch = json!({"name": "Admin's shop"});
-    assert_eq!(app.patch_project(&admin, "shop", &patch).await.status(), 200);
+    assert_eq!(
+        app.patch_project(&admin, "shop", &patch).await.status(),
+        200
+    );
     let filtered: Page<Project> = app
         .get_as(&admin, &format!("/api/projects?organization={org}"))
         .await;
@@ -234,14 +331,33 @@ async fn organization_admins_run_every_project_and_members_see_only_their_own() 
 
     // Members create no projects; an organization is named when one has several.
     let body = faro_testkit::fixtures::project_body("members-shop");
-    problem_naming(app.post_project(&member, &body).await, 403, "organization", "member").await;
-    app.post_org(&ada, &json!({"slug": "second", "name": "Second"})).await;
+    problem_naming(
+        app.post_project(&member, &body).await,
+        403,
+        "organization",
+        "member",
+    )
+    .await;
+    app.post_org(&ada, &json!({"slug": "second", "name": "Second"}))
+        .await;
     let body = faro_testkit::fixtures::project_body("ambiguous");
-    problem_naming(app.post_project(&ada, &body).await, 422, "organization", "two orgs").await;
+    problem_naming(
+        app.post_project(&ada, &body).await,
+        422,
+        "organization",
+        "two orgs",
+    )
+    .await;
 
     // Only people in the organization become project members, and leaving it ends them.
     let body = json!({"email": outsider.user.email, "role": "viewer"});
-    problem_naming(app.post_member(&ada, "shop", &body).await, 422, "email", "outsider").await;
+    problem_naming(
+        app.post_member(&ada, "shop", &body).await,
+        422,
+        "email",
+        "outsider",
+    )
+    .await;
     let path = format!("/api/orgs/{org}/members/{}", member.user.id);
     assert_eq!(app.call(&admin, Method::DELETE, &path).await.status(), 204);
     problem(app.get_project(&member, "blog").await, 404).await;
@@ -252,7 +368,12 @@ async fn organization_admins_run_every_project_and_members_see_only_their_own() 
     problem(app.call(&ada, Method::DELETE, &path).await, 409).await;
     problem(app.call(&admin, Method::DELETE, &path).await, 403).await;
     let demote = json!({"role": "member"});
-    problem(app.send(Some(&ada), Method::PATCH, &path, Some(&demote)).await, 409).await;
+    problem(
+        app.send(Some(&ada), Method::PATCH, &path, Some(&demote))
+            .await,
+        409,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -262,9 +383,15 @@ async fn the_sleakops_key_is_verified_sealed_and_never_shown() {
     let org = app.own_org(&ada).await.slug;
     let key = sleakops_account(&sims, "shop", &["staging", "production"]);
 
-    let bad = app.put_sleakops_key(&ada, &org, "sim-so-not-a-real-key").await;
+    let bad = app
+        .put_sleakops_key(&ada, &org, "sim-so-not-a-real-key")
+        .await;
     problem_naming(bad, 422, "api_key", "a key SleakOps refuses").await;
-    assert_eq!(app.count("SELECT COUNT(*) FROM sleakops_keys").await, 0, "nothing stored");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM sleakops_keys").await,
+        0,
+        "nothing stored"
+    );
 
     let member = app.join_org(&ada, "Member", OrgRole::Admin).await;
     problem(app.put_sleakops_key(&member, &org, &key).await, 403).await;
@@ -285,7 +412,10 @@ async fn the_sleakops_key_is_verified_sealed_and_never_shown() {
             .expect("one row");
     assert_eq!(stored_last4, last4);
     let raw = String::from_utf8_lossy(&ciphertext);
-    assert!(!raw.contains(&key[..12]) && !raw.contains(&key[8..]), "sealed");
+    assert!(
+        !raw.contains(&key[..12]) && !raw.contains(&key[8..]),
+        "sealed"
+    );
     for answer in [
         serde_json::to_string(&app.orgs(&ada).await).expect("json"),
         serde_json::to_string(&org_audit(&app, &ada, &org).await).expect("json"),
@@ -301,7 +431,13 @@ async fn the_sleakops_key_is_verified_sealed_and_never_shown() {
     assert_eq!(reach[0].environments, ["production", "staging"]);
     let mut body = faro_testkit::fixtures::project_body("shop");
     body["sleakops_project"] = json!("someone-elses");
-    problem_naming(app.post_project(&ada, &body).await, 422, "sleakops_project", "unreached").await;
+    problem_naming(
+        app.post_project(&ada, &body).await,
+        422,
+        "sleakops_project",
+        "unreached",
+    )
+    .await;
     app.create_project(&ada, "shop").await;
     let env = json!({"name": "qa", "sleakops_environment": "qa"});
     let response = app.post_environment(&ada, "shop", &env).await;
@@ -310,7 +446,13 @@ async fn the_sleakops_key_is_verified_sealed_and_never_shown() {
     assert_eq!(app.post_environment(&ada, "shop", &env).await.status(), 201);
 
     assert_eq!(
-        app.call(&ada, Method::DELETE, &format!("/api/orgs/{org}/sleakops-key")).await.status(),
+        app.call(
+            &ada,
+            Method::DELETE,
+            &format!("/api/orgs/{org}/sleakops-key")
+        )
+        .await
+        .status(),
         204
     );
     assert!(!app.own_org(&ada).await.sleakops_key.configured);
@@ -318,7 +460,10 @@ async fn the_sleakops_key_is_verified_sealed_and_never_shown() {
         .post_release(&ada, "shop", Some("k-1"), &release_body("staging"))
         .await;
     let refused = problem_naming(response, 422, "environment", "no key").await;
-    assert!(refused.errors[0].message.contains("no SleakOps API key"), "{refused:?}");
+    assert!(
+        refused.errors[0].message.contains("no SleakOps API key"),
+        "{refused:?}"
+    );
 }
 
 /// Waits until release `id` is final.
@@ -329,7 +474,10 @@ async fn final_release(app: &TestApp, who: &Signed, id: u64) -> Release {
         if release.status.is_final() {
             return release;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "release {id} never ended");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "release {id} never ended"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -341,12 +489,23 @@ async fn an_outsider_cannot_release_to_another_organizations_sleakops_project() 
     let victim = app.signup("Victim").await;
     let victim_org = app.own_org(&victim).await.slug;
     let victim_key = sleakops_account(&sims, "payments", &["production"]);
-    assert_eq!(app.put_sleakops_key(&victim, &victim_org, &victim_key).await.status(), 200);
+    assert_eq!(
+        app.put_sleakops_key(&victim, &victim_org, &victim_key)
+            .await
+            .status(),
+        200
+    );
     let mut body = faro_testkit::fixtures::project_body("payments");
     body["sleakops_project"] = json!("payments");
     assert_eq!(app.post_project(&victim, &body).await.status(), 201);
-    let env = json!({"name": "production", "sleakops_environment": "production", "production": true});
-    assert_eq!(app.post_environment(&victim, "payments", &env).await.status(), 201);
+    let env =
+        json!({"name": "production", "sleakops_environment": "production", "production": true});
+    assert_eq!(
+        app.post_environment(&victim, "payments", &env)
+            .await
+            .status(),
+        201
+    );
     let victim_requests = || sims.sleakops.control.requests_by_key(&victim_key);
     let before = victim_requests();
 
@@ -355,12 +514,23 @@ async fn an_outsider_cannot_release_to_another_organizations_sleakops_project() 
     let outsider_org = app.own_org(&outsider).await.slug;
     let mut body = faro_testkit::fixtures::project_body("heist");
     body["sleakops_project"] = json!("payments");
-    assert_eq!(app.post_project(&outsider, &body).await.status(), 201, "no key to check yet");
+    assert_eq!(
+        app.post_project(&outsider, &body).await.status(),
+        201,
+        "no key to check yet"
+    );
     let env = json!({"name": "prod", "sleakops_environment": "production", "production": true});
-    assert_eq!(app.post_environment(&outsider, "heist", &env).await.status(), 201);
+    assert_eq!(
+        app.post_environment(&outsider, "heist", &env)
+            .await
+            .status(),
+        201
+    );
 
     // Path 1: release without a key of their own: refused, nothing queued.
-    let response = app.post_release(&outsider, "heist", Some("h-1"), &release_body("prod")).await;
+    let response = app
+        .post_release(&outsider, "heist", Some("h-1"), &release_body("prod"))
+        .await;
     problem_naming(response, 422, "environment", "no key").await;
 
     // Path 2: the victim's organization, its projects and its key are out of sight.
@@ -373,48 +543,85 @@ async fn an_outsider_cannot_release_to_another_organizations_sleakops_project() 
     ] {
         problem(app.call(&outsider, Method::GET, &path).await, 404).await;
     }
-    let response = app.put_sleakops_key(&outsider, &victim_org, "sim-so-anything-at-all").await;
+    let response = app
+        .put_sleakops_key(&outsider, &victim_org, "sim-so-anything-at-all")
+        .await;
     problem(response, 404).await;
     let mut body = faro_testkit::fixtures::project_body("inside-job");
     body["organization"] = json!(victim_org);
-    problem_naming(app.post_project(&outsider, &body).await, 422, "organization", "theirs").await;
+    problem_naming(
+        app.post_project(&outsider, &body).await,
+        422,
+        "organization",
+        "theirs",
+    )
+    .await;
     let response = app
-        .post_release(&outsider, "payments", Some("h-2"), &release_body("production"))
+        .post_release(
+            &outsider,
+            "payments",
+            Some("h-2"),
+            &release_body("production"),
+        )
         .await;
     problem(response, 404).await;
     let invite = json!({"email": outsider.user.email, "role": "owner"});
-    problem(app.post_invitation(&outsider, &victim_org, &invite).await, 404).await;
+    problem(
+        app.post_invitation(&outsider, &victim_org, &invite).await,
+        404,
+    )
+    .await;
 
     // Path 3: with a key of their own, SleakOps itself refuses the victim's project: the
     // listing refuses new names at once, and a release of the old project fails at SleakOps.
     let outsider_key = sleakops_account(&sims, "heist-app", &["prod"]);
-    assert_eq!(app.put_sleakops_key(&outsider, &outsider_org, &outsider_key).await.status(), 200);
+    assert_eq!(
+        app.put_sleakops_key(&outsider, &outsider_org, &outsider_key)
+            .await
+            .status(),
+        200
+    );
     let mut body = faro_testkit::fixtures::project_body("heist-2");
     body["sleakops_project"] = json!("payments");
     let response = app.post_project(&outsider, &body).await;
     problem_naming(response, 422, "sleakops_project", "unreached").await;
 
     let release: Release = expect_json(
-        app.post_release(&outsider, "heist", Some("h-3"), &release_body("prod")).await,
+        app.post_release(&outsider, "heist", Some("h-3"), &release_body("prod"))
+            .await,
         201,
         "queued with the outsider's own key",
     )
     .await;
     let ended = final_release(&app, &outsider, release.id).await;
-    assert_eq!(ended.status, ReleaseStatus::Failed, "{:?}", ended.failure_reason);
+    assert_eq!(
+        ended.status,
+        ReleaseStatus::Failed,
+        "{:?}",
+        ended.failure_reason
+    );
 
-    assert_eq!(victim_requests(), before, "no request carried the victim's key");
+    assert_eq!(
+        victim_requests(),
+        before,
+        "no request carried the victim's key"
+    );
     assert!(sims.sleakops.control.requests_by_key(&outsider_key) > 0);
-    let stats: serde_json::Value = reqwest::get(format!("{}/_sim/stats", sims.sleakops.base_url.trim_end_matches("/api/")))
-        .await
-        .expect("stats")
-        .json()
-        .await
-        .expect("json");
+    let stats: serde_json::Value = reqwest::get(format!(
+        "{}/_sim/stats",
+        sims.sleakops.base_url.trim_end_matches("/api/")
+    ))
+    .await
+    .expect("stats")
+    .json()
+    .await
+    .expect("json");
     let by_key = stats["by_key"].to_string();
     assert!(!by_key.contains(&victim_key), "stats never show a key");
     assert_eq!(
-        stats["by_key"][key_fingerprint(&victim_key)].as_u64().unwrap_or(0),
+        stats["by_key"][key_fingerprint(&victim_key)]
+            .as_u64()
+            .unwrap_or(0),
         before
     );
 }
@@ -425,7 +632,13 @@ async fn an_idempotency_key_never_replays_a_release_of_another_project() {
     let (ada, first) = app.signup_with_project("Ada").await;
     let second = app.project_with_environments(&ada).await;
     let made: Release = expect_json(
-        app.post_release(&ada, &first.slug, Some("same-key"), &release_body("staging")).await,
+        app.post_release(
+            &ada,
+            &first.slug,
+            Some("same-key"),
+            &release_body("staging"),
+        )
+        .await,
         201,
         "first",
     )
@@ -446,7 +659,12 @@ async fn an_idempotency_key_never_replays_a_release_of_another_project() {
     };
     forget().await;
     let response = app
-        .post_release(&ada, &first.slug, Some("same-key"), &release_body("staging"))
+        .post_release(
+            &ada,
+            &first.slug,
+            Some("same-key"),
+            &release_body("staging"),
+        )
         .await;
     let replayed: Release = expect_json(response, 200, "replay").await;
     assert_eq!(replayed.id, made.id);
@@ -454,12 +672,23 @@ async fn an_idempotency_key_never_replays_a_release_of_another_project() {
     // In another project it names nothing: the key was used for a different request.
     forget().await;
     let response = app
-        .post_release(&ada, &second.slug, Some("same-key"), &release_body("staging"))
+        .post_release(
+            &ada,
+            &second.slug,
+            Some("same-key"),
+            &release_body("staging"),
+        )
         .await;
     let refused = problem_naming(response, 422, "Idempotency-Key", "another project").await;
     assert!(
-        refused.errors[0].message.starts_with("reused for a different request"),
+        refused.errors[0]
+            .message
+            .starts_with("reused for a different request"),
         "{refused:?}"
     );
-    assert_eq!(app.releases(&ada, &second.slug).await.len(), 0, "nothing created");
+    assert_eq!(
+        app.releases(&ada, &second.slug).await.len(),
+        0,
+        "nothing created"
+    );
 }

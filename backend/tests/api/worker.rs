@@ -487,7 +487,9 @@ async fn status_says_what_the_app_runs_against() {
         "{notices:?}"
     );
     assert!(
-        notices.iter().any(|n| n.contains("DeepSeek is not configured")),
+        notices
+            .iter()
+            .any(|n| n.contains("DeepSeek is not configured")),
         "{notices:?}"
     );
 }
@@ -555,14 +557,30 @@ async fn one_organizations_failing_key_never_holds_up_another_organizations_rele
         .sleakops
         .for_key(&faro_resilience::Secret::new(ada_key.clone()));
     let opened = async || ada_client.circuit().is_open();
-    wait_until(Duration::from_secs(10), "Ada's breaker never opened", opened).await;
+    wait_until(
+        Duration::from_secs(10),
+        "Ada's breaker never opened",
+        opened,
+    )
+    .await;
 
     // Bob's release goes through meanwhile, and the status page does not call SleakOps down.
     let fine = app.start_release(&bob, &bob_fx, "staging").await;
     wait_for(&app.state.db, fine.id, ReleaseStatus::Deployed, 20).await;
     assert!(sims.sleakops.control.requests_by_key(&bob_key) > 0);
     let status: OpsStatus = app.get("/api/status").await.json().await.expect("status");
-    let sleakops = status.services.iter().find(|s| s.name == "sleakops").expect("sleakops");
-    assert_ne!(sleakops.circuit, faro_types::CircuitState::Open, "{status:?}");
-    assert_eq!(release(&app.state.db, stuck.id).await.status, ReleaseStatus::Queued);
+    let sleakops = status
+        .services
+        .iter()
+        .find(|s| s.name == "sleakops")
+        .expect("sleakops");
+    assert_ne!(
+        sleakops.circuit,
+        faro_types::CircuitState::Open,
+        "{status:?}"
+    );
+    assert_eq!(
+        release(&app.state.db, stuck.id).await.status,
+        ReleaseStatus::Queued
+    );
 }

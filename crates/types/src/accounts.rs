@@ -28,7 +28,9 @@ impl SignupRequest {
             .check("name", validate::display_name(&self.name))
             .check(
                 "organization",
-                self.organization.as_deref().and_then(validate::display_name),
+                self.organization
+                    .as_deref()
+                    .and_then(validate::display_name),
             )
             .check(
                 "invitation",
