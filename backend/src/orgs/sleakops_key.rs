@@ -45,6 +45,19 @@ pub async fn client_of(
     Ok(Some(state.external.sleakops.for_key(&key)))
 }
 
+/// Organization `org_id`'s current key, if it has one that opens.
+async fn key_of(state: &AppState, org_id: u64) -> Option<Secret> {
+    let sealed = sealing::store::sealed_key(&state.db, org_id).await.ok()??;
+    state.keys.open(org_id, &sealed).ok()
+}
+
+/// Drops the client (and breaker) of a key that was replaced or removed.
+fn forget(state: &AppState, key: Option<Secret>) {
+    if let Some(key) = key {
+        state.external.sleakops.forget(&key);
+    }
+}
+
 /// The SleakOps projects (and their environments) organization `org_id`'s key reaches, or
 /// `None` when it has no key.
 pub async fn reachable(
@@ -148,6 +161,7 @@ pub(super) async fn set_sleakops_key(
         chars[chars.len().saturating_sub(4)..].iter().collect()
     };
     let now = crate::db::now();
+    let replaced = key_of(state, org_id).await;
     let mut write = caller.write(Lock::Caller, OrgRole::Owner).await?;
     sealing::store::store_key(write.tx(), org_id, &sealed, &last4, caller.user.id, now).await?;
     write
@@ -159,6 +173,7 @@ pub(super) async fn set_sleakops_key(
             .details(json!({"last4": last4}).to_string()),
         )
         .await?;
+    forget(state, replaced.filter(|old| old.expose() != key.expose()));
     Ok(Json(SleakopsKeyStatus {
         configured: true,
         last4: Some(last4),
@@ -182,6 +197,7 @@ pub(super) async fn set_sleakops_key(
 )]
 pub(super) async fn delete_sleakops_key(caller: InOrg) -> Result<StatusCode, ApiError> {
     caller.access.require(OrgRole::Owner)?;
+    let removed = key_of(&caller.state, caller.access.org_id).await;
     let mut write = caller.write(Lock::Caller, OrgRole::Owner).await?;
     if sealing::store::delete_key(write.tx(), caller.access.org_id).await? {
         write
@@ -190,6 +206,7 @@ pub(super) async fn delete_sleakops_key(caller: InOrg) -> Result<StatusCode, Api
                 format!("org:{}", caller.access.slug),
             ))
             .await?;
+        forget(&caller.state, removed);
     }
     Ok(StatusCode::NO_CONTENT)
 }
