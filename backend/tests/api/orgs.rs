@@ -445,17 +445,16 @@ async fn the_sleakops_key_is_verified_sealed_and_never_shown() {
     let env = json!({"name": "staging", "sleakops_environment": "staging"});
     assert_eq!(app.post_environment(&ada, "shop", &env).await.status(), 201);
 
-    assert_eq!(
-        app.call(
-            &ada,
-            Method::DELETE,
-            &format!("/api/orgs/{org}/sleakops-key")
-        )
-        .await
-        .status(),
-        204
-    );
+    let cached = app.state.external.sleakops.len();
+    let path = format!("/api/orgs/{org}/sleakops-key");
+    let response = app.call(&ada, Method::DELETE, &path).await;
+    assert_eq!(response.status(), 204);
     assert!(!app.own_org(&ada).await.sleakops_key.configured);
+    assert_eq!(
+        app.state.external.sleakops.len(),
+        cached - 1,
+        "the removed key's client and breaker are dropped"
+    );
     let response = app
         .post_release(&ada, "shop", Some("k-1"), &release_body("staging"))
         .await;
