@@ -66,15 +66,7 @@ pub fn run(
     base_env: &dyn Fn(&str, u16) -> Env,
 ) -> Result<Vec<Outcome>, Error> {
     let ws = crate::workspace::Workspace::locate();
-    let simulators = sim::start(
-        &ws,
-        &["DeepSeek", "SleakOps"],
-        sim::Settings {
-            release: true,
-            step: Duration::ZERO,
-            token_delay: Duration::ZERO,
-        },
-    )?;
+    let simulators = sim::start(&ws, &["DeepSeek", "SleakOps"], sim::Settings::BENCH)?;
     let mut outcomes = Vec::new();
     let mut result = Ok(());
     for tasks in TASKS {
