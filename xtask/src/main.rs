@@ -17,6 +17,7 @@ mod bench;
 mod cache;
 mod config_table;
 mod cost;
+mod demo;
 mod deploy;
 mod dev;
 mod features;

@@ -100,13 +100,20 @@ pub struct Simulators {
 }
 
 impl Simulators {
-    /// The SleakOps simulator's base URL, when SleakOps is simulated.
+    /// The SleakOps simulator's address, where its `/_sim/` admin routes are, when SleakOps is
+    /// simulated.
     pub fn sleakops_url(&self) -> Option<&str> {
         self.env
             .iter()
             .find(|(name, _)| *name == "FARO_SLEAKOPS_BASE_URL")
-            .map(|(_, url)| url.as_str())
+            .map(|(_, url)| origin(url))
     }
+}
+
+/// `http://host:port` of a base URL such as `http://host:port/api/`.
+fn origin(url: &str) -> &str {
+    let host = url.find("://").map_or(0, |at| at + 3);
+    url[host..].find('/').map_or(url, |at| &url[..host + at])
 }
 
 /// How the simulators are built and paced.
@@ -313,6 +320,15 @@ mod tests {
                 "FARO_SLEAKOPS_BASE_URL"
             ]
         );
+    }
+
+    #[test]
+    fn the_admin_routes_are_at_the_simulators_origin() {
+        assert_eq!(
+            origin("http://127.0.0.1:4010/api/"),
+            "http://127.0.0.1:4010"
+        );
+        assert_eq!(origin("http://127.0.0.1:4010"), "http://127.0.0.1:4010");
     }
 
     #[test]
