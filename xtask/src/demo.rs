@@ -101,20 +101,24 @@ async fn sign_in_or_up(api: &Api) -> Result<(String, bool), Error> {
     if answer.0 != StatusCode::UNAUTHORIZED {
         return Err(refused(path, answer));
     }
-    let signup = SignupRequest {
-        email: EMAIL.into(),
-        password: PASSWORD.into(),
-        name: NAME.into(),
-        organization: Some(ORGANIZATION.into()),
-        invitation: None,
-    };
     let path = "/api/auth/signup";
-    let answer = call(api, None, Method::POST, path, Some(&json!(signup))).await?;
+    let answer = call(api, None, Method::POST, path, Some(&json!(signup()))).await?;
     if answer.0 == StatusCode::CONFLICT {
         return Err(Error::PasswordChanged);
     }
     let session: Session = expect(answer, StatusCode::CREATED, path)?;
     Ok((session.token, true))
+}
+
+/// The demo account's sign-up, which creates its organization.
+fn signup() -> SignupRequest {
+    SignupRequest {
+        email: EMAIL.into(),
+        password: PASSWORD.into(),
+        name: NAME.into(),
+        organization: Some(ORGANIZATION.into()),
+        invitation: None,
+    }
 }
 
 /// The demo account's organization: the one named [`ORGANIZATION`], else its first.
@@ -224,13 +228,6 @@ mod tests {
 
     #[test]
     fn the_demo_account_passes_the_sign_up_rules() {
-        let signup = SignupRequest {
-            email: EMAIL.into(),
-            password: PASSWORD.into(),
-            name: NAME.into(),
-            organization: Some(ORGANIZATION.into()),
-            invitation: None,
-        };
-        assert!(signup.validate().is_ok());
+        assert!(signup().validate().is_ok());
     }
 }

@@ -290,12 +290,16 @@ mod tests {
         assert!(matches!(parse_line("PATH=/bin"), Err(Error::Garbled(_))));
     }
 
-    #[test]
-    fn only_simulated_services_are_configured() {
-        let printed: Vec<(String, String)> = VARIABLES
+    fn every_variable() -> Vec<(String, String)> {
+        VARIABLES
             .iter()
             .map(|name| (name.to_string(), format!("value of {name}")))
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn only_simulated_services_are_configured() {
+        let printed = every_variable();
         let deepseek_only = select(printed.clone(), &["DeepSeek"]);
         let names: Vec<&str> = deepseek_only.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, ["FARO_DEEPSEEK_BASE_URL", "FARO_DEEPSEEK_API_KEY"]);
@@ -304,10 +308,7 @@ mod tests {
 
     #[test]
     fn the_backend_never_gets_a_sleakops_key() {
-        let printed: Vec<(String, String)> = VARIABLES
-            .iter()
-            .map(|name| (name.to_string(), format!("value of {name}")))
-            .collect();
+        let printed = every_variable();
         let names: Vec<&str> = select(printed, &["DeepSeek", "SleakOps"])
             .iter()
             .map(|(n, _)| *n)
