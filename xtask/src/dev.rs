@@ -10,7 +10,7 @@ use crate::backend::{self, Env};
 use crate::stack::{self, LocalStack, Mode};
 use crate::watch::Watcher;
 use crate::workspace::Workspace;
-use crate::{Hint, frontend, prereq, proc, sim};
+use crate::{Hint, demo, frontend, prereq, proc, sim};
 
 const DEFAULT_PORT: u16 = 8080;
 const DATABASE: &str = "faro_dev";
@@ -140,6 +140,12 @@ pub fn run(options: &Options) -> Result<ExitCode, Error> {
     let mut backend = Some(start_backend(&binary, &env, addr)?);
 
     let base = format!("http://127.0.0.1:{port}");
+    let sleakops_key = simulators
+        .as_ref()
+        .and_then(|s| s.sleakops_key.clone())
+        .or_else(sim::real_sleakops_key);
+    // Without it the app still runs: one cannot release until an owner sets a key.
+    let demo = sleakops_key.map(|key| demo::prepare(&base, &key));
     eprintln!();
     eprintln!("xtask: Faro is running");
     eprintln!("  app/API    {base}");
@@ -165,6 +171,23 @@ pub fn run(options: &Options) -> Result<ExitCode, Error> {
             "             {} simulated: set FARO_DEEPSEEK_API_KEY / FARO_SLEAKOPS_API_KEY to use the real services",
             simulated.join(" and ")
         );
+    }
+    match &demo {
+        Some(Ok(demo)) => eprint!(
+            "{}",
+            demo_lines(
+                demo,
+                simulators.as_ref().and_then(|s| s.sleakops_key.as_deref()),
+                simulators.as_ref().and_then(sim::Simulators::sleakops_url),
+            )
+        ),
+        Some(Err(e)) => eprintln!(
+            "xtask: warning: the demo account is not ready: {e}{}",
+            e.hint()
+                .map(|h| format!("\n  hint: {h}"))
+                .unwrap_or_default()
+        ),
+        None => {}
     }
     let watched: Vec<String> = watcher
         .roots()
@@ -274,6 +297,41 @@ fn watch_loop(
     }
 }
 
+/// The demo account, its organization and, with the SleakOps simulator at `sim_url` (whose
+/// first account's key is `sim_key`), how to give another organization a key.
+fn demo_lines(demo: &demo::Demo, sim_key: Option<&str>, sim_url: Option<&str>) -> String {
+    let org = &demo.organization;
+    let key = match (sim_key, &org.sleakops_key.last4) {
+        (Some(key), _) => format!("the simulator's {key}"),
+        (None, Some(last4)) => format!("FARO_SLEAKOPS_API_KEY, …{last4}"),
+        (None, None) => "FARO_SLEAKOPS_API_KEY".into(),
+    };
+    let mut out = format!(
+        "  demo       {} / {} (organization {} `{}`, SleakOps key: {key}{})\n",
+        demo::EMAIL,
+        demo::PASSWORD,
+        org.name,
+        org.slug,
+        if demo.signed_up {
+            "; signed up now"
+        } else {
+            ""
+        }
+    );
+    if let Some(url) = sim_url {
+        let projects = sim::DEMO_PROJECTS;
+        out.push_str(&format!(
+            "             its key reaches SleakOps project {projects}\n  \
+             SleakOps   {url} (the simulator); a new sign-up gets an organization of its own, \
+             whose owner sets a key (PUT /api/orgs/{{org}}/sleakops-key) made by\n             \
+             curl -X POST {url}/_sim/sleakops/accounts -H 'Content-Type: application/json' \
+             -d '{{\"projects\":{{\"shop\":[\"staging\"]}}}}'\n             \
+             requests per key: {url}/_sim/stats\n"
+        ));
+    }
+    out
+}
+
 fn describe_changes(changed: &[PathBuf]) -> String {
     let shown: Vec<String> = changed
         .iter()
@@ -298,5 +356,51 @@ mod tests {
             .collect();
         assert_eq!(describe_changes(&paths[..1]), "a.rs");
         assert_eq!(describe_changes(&paths), "a.rs, b.rs, c.rs and 2 more");
+    }
+
+    fn demo(last4: &str) -> demo::Demo {
+        let now = chrono::Utc::now();
+        demo::Demo {
+            organization: faro_types::Organization {
+                id: 1,
+                slug: "demo".into(),
+                name: "Demo".into(),
+                role: faro_types::OrgRole::Owner,
+                sleakops_key: faro_types::SleakopsKeyStatus {
+                    configured: true,
+                    last4: Some(last4.into()),
+                    set_by: Some(demo::EMAIL.into()),
+                    set_at: Some(now),
+                },
+                created_at: now,
+                updated_at: now,
+            },
+            signed_up: false,
+        }
+    }
+
+    #[test]
+    fn the_demo_account_and_the_simulators_accounts_route_are_printed() {
+        let lines = demo_lines(
+            &demo("-key"),
+            Some("sim-sleakops-key"),
+            Some("http://127.0.0.1:4010"),
+        );
+        assert!(
+            lines.contains("demo@faro.local / faro-demo-password"),
+            "{lines}"
+        );
+        assert!(lines.contains("organization Demo `demo`"), "{lines}");
+        assert!(
+            lines.contains("curl -X POST http://127.0.0.1:4010/_sim/sleakops/accounts"),
+            "{lines}"
+        );
+    }
+
+    #[test]
+    fn a_real_key_is_shown_by_its_last_four_characters_only() {
+        let lines = demo_lines(&demo("wxyz"), None, None);
+        assert!(lines.contains("FARO_SLEAKOPS_API_KEY, …wxyz"), "{lines}");
+        assert!(!lines.contains("_sim"), "{lines}");
     }
 }

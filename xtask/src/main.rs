@@ -17,6 +17,7 @@ mod bench;
 mod cache;
 mod config_table;
 mod cost;
+mod demo;
 mod deploy;
 mod dev;
 mod features;
@@ -51,9 +52,9 @@ commands:
            beside its budget (printed, not asserted)
              --duration SECS     measured seconds per scenario (default 10)
              --connections N     concurrent keep-alive connections (default 64)
-             --scenario NAME     run only this scenario (healthz, readyz, list-releases,
-                                 get-release, release-timeline, create-release, worker,
-                                 image, first-load)
+             --scenario NAMES    run only these scenarios, separated by commas (healthz,
+                                 readyz, list-releases, get-release, release-timeline,
+                                 create-release, worker, image, first-load)
   cost     the monthly AWS cost of an environment from infra/env/NAME.json and infra/pricing.json
              --env NAME          the environment (staging, production, ...)
   config-table

@@ -1,5 +1,9 @@
 //! The DeepSeek and SleakOps simulators (`faro-sim`) for `cargo xtask dev`, started when the
 //! developer has no real API keys, so the whole product works on a laptop without accounts.
+//!
+//! The backend has no SleakOps key of its own (each organization brings one): the SleakOps key
+//! the simulator prints is handed back in [`Simulators::sleakops_key`], for seeding an
+//! organization, and never reaches the backend's environment.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -15,7 +19,10 @@ const PACKAGE: &str = "faro-sim";
 /// A fresh debug binary listens within milliseconds; the slack is for a loaded machine.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// What the simulators print for the backend before `READY`.
+/// The SleakOps key the simulator's first account has (or the real key, in xtask's environment).
+pub const SLEAKOPS_KEY: &str = "FARO_SLEAKOPS_API_KEY";
+
+/// What the simulators print before `READY`: the backend's variables, and [`SLEAKOPS_KEY`].
 const VARIABLES: [&str; 4] = [
     "FARO_DEEPSEEK_BASE_URL",
     "FARO_DEEPSEEK_API_KEY",
@@ -40,10 +47,13 @@ pub enum Error {
 impl Hint for Error {
     fn hint(&self) -> Option<String> {
         Some(match self {
-            Self::Build(_) => format!("fix the errors above; `cargo build -p {PACKAGE}` shows them again"),
+            Self::Build(_) => {
+                format!("fix the errors above; `cargo build -p {PACKAGE}` shows them again")
+            }
             Self::Exited(_) | Self::NotReady | Self::Garbled(_) => {
-                "run `cargo run -p faro-sim` alone to see its log, or set FARO_DEEPSEEK_API_KEY and \
-                 FARO_SLEAKOPS_API_KEY to use the real services"
+                "run `cargo run -p faro-sim` alone to see its log, or set FARO_DEEPSEEK_API_KEY \
+                 (the real DeepSeek) and FARO_SLEAKOPS_API_KEY (a real SleakOps key for the demo \
+                 organization) to use the real services"
                     .into()
             }
             Self::Proc(e) => return e.hint(),
@@ -52,23 +62,58 @@ impl Hint for Error {
 }
 
 /// Which services need a simulator: those without an API key in xtask's own environment.
+/// A real SleakOps key only seeds the demo organization ([`real_sleakops_key`]); the backend
+/// then talks to the real SleakOps.
 pub fn wanted() -> Vec<&'static str> {
     [
         ("DeepSeek", "FARO_DEEPSEEK_API_KEY"),
-        ("SleakOps", "FARO_SLEAKOPS_API_KEY"),
+        ("SleakOps", SLEAKOPS_KEY),
     ]
     .into_iter()
-    .filter(|(_, key)| std::env::var(key).map_or(true, |v| v.trim().is_empty()))
+    .filter(|(_, key)| set(key).is_none())
     .map(|(service, _)| service)
     .collect()
+}
+
+/// The real SleakOps key in xtask's own environment, if any.
+pub fn real_sleakops_key() -> Option<String> {
+    set(SLEAKOPS_KEY)
+}
+
+fn set(name: &str) -> Option<String> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 /// The running simulators and the variables that point the backend at them.
 #[derive(Debug)]
 pub struct Simulators {
     pub child: proc::Child,
-    /// For each service that has no real key: its base URL and key.
+    /// For each service that has no real key: the variables of the backend (its base URL, and
+    /// for DeepSeek its key).
     pub env: Vec<(&'static str, String)>,
+    /// The key of the SleakOps simulator's first account, when SleakOps is simulated: an
+    /// organization given it can release.
+    pub sleakops_key: Option<String>,
+}
+
+impl Simulators {
+    /// The SleakOps simulator's address, where its `/_sim/` admin routes are, when SleakOps is
+    /// simulated.
+    pub fn sleakops_url(&self) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(name, _)| *name == "FARO_SLEAKOPS_BASE_URL")
+            .map(|(_, url)| origin(url))
+    }
+}
+
+/// `http://host:port` of a base URL such as `http://host:port/api/`.
+fn origin(url: &str) -> &str {
+    let host = url.find("://").map_or(0, |at| at + 3);
+    url[host..].find('/').map_or(url, |at| &url[..host + at])
 }
 
 /// How the simulators are built and paced.
@@ -79,6 +124,9 @@ pub struct Settings {
     pub step: Duration,
     /// Pause between streamed tokens.
     pub token_delay: Duration,
+    /// What the SleakOps simulator's first account reaches (`--sleakops-projects`, as
+    /// `project=env,env;project`); `None`: any project, and it lists nothing.
+    pub sleakops_projects: Option<&'static str>,
 }
 
 impl Settings {
@@ -87,8 +135,22 @@ impl Settings {
         release: false,
         step: Duration::from_millis(1500),
         token_delay: Duration::from_millis(25),
+        sleakops_projects: Some(DEMO_PROJECTS),
+    };
+
+    /// Every call answered at once (the figures are Faro's own); the key reaches what the bench
+    /// seed's fixtures create: project `shop`, environment `staging-env`. (A project the key
+    /// does not list cannot be created: the backend checks.)
+    pub const BENCH: Self = Self {
+        release: true,
+        step: Duration::ZERO,
+        token_delay: Duration::ZERO,
+        sleakops_projects: Some("shop=staging-env"),
     };
 }
+
+/// What the demo organization of `cargo xtask dev` reaches on the simulated SleakOps.
+pub const DEMO_PROJECTS: &str = "demo=staging,production";
 
 /// Builds and starts `faro-sim` on free ports and waits for its `READY`; only the variables of
 /// the `services` named (as returned by [`wanted`]) are kept, so a real key is never shadowed.
@@ -98,9 +160,11 @@ pub fn start(ws: &Workspace, services: &[&str], settings: Settings) -> Result<Si
     cmd.arg("--step-ms")
         .arg(settings.step.as_millis().to_string())
         .arg("--token-delay-ms")
-        .arg(settings.token_delay.as_millis().to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .arg(settings.token_delay.as_millis().to_string());
+    if let Some(projects) = settings.sleakops_projects {
+        cmd.arg("--sleakops-projects").arg(projects);
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
     let mut child = proc::spawn(PACKAGE, &mut cmd, Duration::from_secs(5))?;
     let stdout = child
         .take_stdout()
@@ -129,9 +193,11 @@ pub fn start(ws: &Workspace, services: &[&str], settings: Settings) -> Result<Si
             }
         }
     }
+    let sleakops_key = seed_key(&printed, services);
     Ok(Simulators {
         child,
         env: select(printed, services),
+        sleakops_key,
     })
 }
 
@@ -182,10 +248,22 @@ fn parse_line(line: &str) -> Result<(String, String), Error> {
     }
 }
 
-/// Keeps the variables of the simulated services only.
+/// The SleakOps key printed, when SleakOps is simulated (else the real one seeds).
+fn seed_key(printed: &[(String, String)], services: &[&str]) -> Option<String> {
+    if !services.contains(&"SleakOps") {
+        return None;
+    }
+    printed
+        .iter()
+        .find(|(name, _)| name == SLEAKOPS_KEY)
+        .map(|(_, key)| key.clone())
+}
+
+/// Keeps the backend's variables of the simulated services only.
 fn select(printed: Vec<(String, String)>, services: &[&str]) -> Vec<(&'static str, String)> {
     VARIABLES
         .iter()
+        .filter(|name| **name != SLEAKOPS_KEY)
         .filter(|name| {
             services
                 .iter()
@@ -214,16 +292,61 @@ mod tests {
         assert!(matches!(parse_line("PATH=/bin"), Err(Error::Garbled(_))));
     }
 
-    #[test]
-    fn only_simulated_services_are_configured() {
-        let printed: Vec<(String, String)> = VARIABLES
+    fn every_variable() -> Vec<(String, String)> {
+        VARIABLES
             .iter()
             .map(|name| (name.to_string(), format!("value of {name}")))
-            .collect();
+            .collect()
+    }
+
+    #[test]
+    fn only_simulated_services_are_configured() {
+        let printed = every_variable();
         let deepseek_only = select(printed.clone(), &["DeepSeek"]);
         let names: Vec<&str> = deepseek_only.iter().map(|(n, _)| *n).collect();
         assert_eq!(names, ["FARO_DEEPSEEK_BASE_URL", "FARO_DEEPSEEK_API_KEY"]);
-        assert_eq!(select(printed.clone(), &["DeepSeek", "SleakOps"]).len(), 4);
         assert!(select(printed, &[]).is_empty());
+    }
+
+    #[test]
+    fn the_backend_never_gets_a_sleakops_key() {
+        let printed = every_variable();
+        let names: Vec<&str> = select(printed, &["DeepSeek", "SleakOps"])
+            .iter()
+            .map(|(n, _)| *n)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "FARO_DEEPSEEK_BASE_URL",
+                "FARO_DEEPSEEK_API_KEY",
+                "FARO_SLEAKOPS_BASE_URL"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_admin_routes_are_at_the_simulators_origin() {
+        assert_eq!(
+            origin("http://127.0.0.1:4010/api/"),
+            "http://127.0.0.1:4010"
+        );
+        assert_eq!(origin("http://127.0.0.1:4010"), "http://127.0.0.1:4010");
+    }
+
+    #[test]
+    fn the_simulated_sleakops_key_is_kept_for_seeding() {
+        let printed = vec![
+            (
+                "FARO_SLEAKOPS_BASE_URL".to_string(),
+                "http://sim".to_string(),
+            ),
+            (SLEAKOPS_KEY.to_string(), "sim-sleakops-key".to_string()),
+        ];
+        assert_eq!(
+            seed_key(&printed, &["DeepSeek", "SleakOps"]).as_deref(),
+            Some("sim-sleakops-key")
+        );
+        assert_eq!(seed_key(&printed, &["DeepSeek"]), None);
     }
 }

@@ -487,7 +487,7 @@ pub async fn run(options: &Options) -> Result<Outcome, Error> {
         warnings = preflight::secrets(&aws, &env).await?;
     } else {
         println!(
-            "  secrets: created by the data stack on this first deploy; store the keys afterwards"
+            "  secrets: created by the data stack on this first deploy; store the DeepSeek key afterwards"
         );
     }
     for warning in &warnings {

@@ -125,12 +125,10 @@ fn check(
     problems
 }
 
-/// The API key secrets of the data stack, by name (`faro/<env>/…`).
-pub fn secret_names(env: &str) -> [String; 2] {
-    [
-        format!("faro/{env}/deepseek-api-key"),
-        format!("faro/{env}/sleakops-api-key"),
-    ]
+/// The API key secrets of the data stack, by name (`faro/<env>/…`): DeepSeek's only, as each
+/// organization keeps its SleakOps key in the app.
+pub fn secret_names(env: &str) -> [String; 1] {
+    [format!("faro/{env}/deepseek-api-key")]
 }
 
 /// Checks the secrets once the data stack exists; returns warnings (placeholders left).

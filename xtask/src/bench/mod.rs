@@ -35,7 +35,7 @@ pub struct Options {
     /// Measured time per scenario.
     pub duration: Duration,
     pub connections: usize,
-    /// Only this scenario.
+    /// Only these scenarios (names separated by commas).
     pub scenario: Option<String>,
 }
 
@@ -129,7 +129,7 @@ impl Selection {
 
 fn select(options: &Options) -> Result<Selection, Error> {
     let plain = scenarios::all(options.connections);
-    let Some(name) = &options.scenario else {
+    let Some(names) = &options.scenario else {
         return Ok(Selection {
             plain,
             api: scenarios::API.to_vec(),
@@ -144,21 +144,22 @@ fn select(options: &Options) -> Result<Selection, Error> {
         .chain(scenarios::API.iter().map(|n| n.to_string()))
         .chain([WORKER, artifacts::IMAGE, artifacts::FIRST_LOAD].map(String::from))
         .collect();
-    let selection = Selection {
-        api: scenarios::API.into_iter().filter(|n| n == name).collect(),
-        plain: plain.into_iter().filter(|s| &s.name == name).collect(),
-        worker: name == WORKER,
-        image: name == artifacts::IMAGE,
-        first_load: name == artifacts::FIRST_LOAD,
-    };
-    if !selection.runs_backend() && !selection.image && !selection.first_load {
-        Err(Error::UnknownScenario {
-            name: name.clone(),
+    // `a,b,c`: several scenarios, in the order the bench runs them.
+    let names: Vec<&str> = names.split(',').map(str::trim).collect();
+    if let Some(unknown) = names.iter().find(|n| !known.iter().any(|k| k == *n)) {
+        return Err(Error::UnknownScenario {
+            name: unknown.to_string(),
             known,
-        })
-    } else {
-        Ok(selection)
+        });
     }
+    let chosen = |name: &str| names.contains(&name);
+    Ok(Selection {
+        api: scenarios::API.into_iter().filter(|n| chosen(n)).collect(),
+        plain: plain.into_iter().filter(|s| chosen(&s.name)).collect(),
+        worker: chosen(WORKER),
+        image: chosen(artifacts::IMAGE),
+        first_load: chosen(artifacts::FIRST_LOAD),
+    })
 }
 
 /// Releases in the seeded project, as the list budget assumes.
@@ -288,21 +289,47 @@ fn measure(
         source,
     })?;
     let base_env = |name: &str, port: u16| backend_env(stack, name, port);
-    let env = base_env(name, port);
-    backend::migrate(binary, &env)?;
-    let http = if selection.plain.is_empty() && selection.api.is_empty() {
+    // Releases need an organization with a SleakOps key, verified against the simulator.
+    let simulators = if selection.api.is_empty() && !selection.worker {
         None
     } else {
-        Some(http_scenarios(
-            stack, binary, name, selection, options, port, &env,
+        let ws = Workspace::locate();
+        Some(sim::start(
+            &ws,
+            &["DeepSeek", "SleakOps"],
+            sim::Settings::BENCH,
         )?)
     };
-    let workers = if selection.worker {
-        worker::run(stack, binary, name, &base_env)?
-    } else {
-        Vec::new()
-    };
-    Ok((http, workers))
+    let mut env = base_env(name, port);
+    env.extend(simulators.iter().flat_map(|s| s.env.iter().cloned()));
+    let result = (|| {
+        backend::migrate(binary, &env)?;
+        let http = if selection.plain.is_empty() && selection.api.is_empty() {
+            None
+        } else {
+            let sleakops_key = simulators.as_ref().and_then(|s| s.sleakops_key.as_deref());
+            Some(http_scenarios(
+                stack,
+                binary,
+                (name, port, &env),
+                selection,
+                options,
+                sleakops_key,
+            )?)
+        };
+        let workers = match &simulators {
+            Some(simulators) if selection.worker => {
+                worker::run(stack, binary, name, simulators, &base_env)?
+            }
+            _ => Vec::new(),
+        };
+        Ok((http, workers))
+    })();
+    if let Some(simulators) = simulators {
+        let pid = simulators.child.pid();
+        eprintln!("xtask: faro-sim (pid {pid}) {}", simulators.child.stop());
+    }
+    result
 }
 
 /// What the HTTP scenarios measured.
@@ -329,15 +356,16 @@ fn backend_env(stack: &LocalStack, name: &str, port: u16) -> Env {
     env
 }
 
-/// One backend, its start-up and idle memory, then the HTTP scenarios one after another.
+/// One backend (database and table `name`, on `port`, configured by `env`), its start-up and
+/// idle memory, then the HTTP scenarios one after another; the seeded organization gets
+/// `sleakops_key`.
 fn http_scenarios(
     stack: &LocalStack,
     binary: &Path,
-    name: &str,
+    (name, port, env): (&str, u16, &Env),
     selection: &Selection,
     options: &Options,
-    port: u16,
-    env: &Env,
+    sleakops_key: Option<&str>,
 ) -> Result<HttpResults, Error> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     eprintln!("xtask: starting the release backend on {addr}");
@@ -370,7 +398,14 @@ fn http_scenarios(
     if !selection.api.is_empty() {
         eprintln!("xtask: seeding a project with {SEEDED_RELEASES} releases");
         let started = Instant::now();
-        let data = seed::seed(&runtime, addr, &stack.mysql, name, SEEDED_RELEASES)?;
+        let data = seed::seed(
+            &runtime,
+            addr,
+            sleakops_key,
+            &stack.mysql,
+            name,
+            SEEDED_RELEASES,
+        )?;
         eprintln!("xtask: seeded in {:.1} s", started.elapsed().as_secs_f64());
         let connections = (options.connections / 2).max(1);
         scenarios.extend(
@@ -578,6 +613,14 @@ mod tests {
         let chosen = select(&options).unwrap();
         assert!(chosen.worker && chosen.plain.is_empty() && chosen.api.is_empty());
         assert!(!chosen.image && !chosen.first_load);
+        let options = Options {
+            scenario: Some("healthz, get-release,worker,first-load".into()),
+            ..Options::default()
+        };
+        let chosen = select(&options).unwrap();
+        assert_eq!(chosen.plain.len(), 1);
+        assert_eq!(chosen.api, ["get-release"]);
+        assert!(chosen.worker && chosen.first_load && !chosen.image);
         for (name, image) in [("image", true), ("first-load", false)] {
             let options = Options {
                 scenario: Some(name.into()),
@@ -593,6 +636,13 @@ mod tests {
         };
         let err = select(&options).unwrap_err();
         let hint = err.hint().unwrap();
+        assert!(
+            select(&Options {
+                scenario: Some("healthz,nope".into()),
+                ..Options::default()
+            })
+            .is_err()
+        );
         assert!(hint.contains("healthz, readyz, list-releases"), "{hint}");
         assert!(hint.contains("worker, image, first-load"), "{hint}");
     }

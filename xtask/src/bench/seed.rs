@@ -1,10 +1,11 @@
-//! The data the API scenarios run against: a user, a project with an environment, 10,000
-//! releases (inserted in one SQL statement: the API would take minutes) and one release made
-//! through the API, so it has a real timeline. The API calls are `faro-fixtures`'.
+//! The data the API scenarios run against: a user whose organization has the SleakOps
+//! simulator's key, a project with an environment, 10,000 releases (inserted in one SQL
+//! statement: the API would take minutes) and one release made through the API, so it has a
+//! real timeline. The API calls are `faro-fixtures`'.
 
 use std::net::SocketAddr;
 
-use faro_fixtures::{Api, fixtures::release_body};
+use faro_fixtures::{Api, Signed, fixtures::release_body};
 
 use crate::stack::mysql::{self, MysqlUrl};
 
@@ -29,24 +30,60 @@ pub struct Seeded {
     pub release_id: u64,
 }
 
+/// A signed-up owner whose organization has a SleakOps key, its project [`SLUG`] and the
+/// project's environment `staging`, all made through the API.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub owner: Signed,
+    pub project_id: u64,
+    pub environment_id: u64,
+}
+
+/// Makes a [`Project`] in the backend at `addr`, its organization given `sleakops_key` (which
+/// the backend verifies against the SleakOps it is wired to).
+pub fn project(
+    runtime: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    sleakops_key: Option<&str>,
+) -> Result<(Api, Project), Error> {
+    let mut api = Api::new(format!("http://{addr}"));
+    if let Some(key) = sleakops_key {
+        api = api.with_sleakops_key(key);
+    }
+    let project = fixture(runtime, {
+        let api = api.clone();
+        async move {
+            let owner = api.signup("Bench").await;
+            api.give_sleakops_key(&owner).await;
+            let project = api.create_project(&owner, SLUG).await;
+            let staging = api.create_environment(&owner, SLUG, "staging", false).await;
+            Project {
+                owner,
+                project_id: project.id,
+                environment_id: staging.id,
+            }
+        }
+    })?;
+    Ok((api, project))
+}
+
 /// Seeds `releases` releases into the backend at `addr`, whose database is `database`.
 pub fn seed(
     runtime: &tokio::runtime::Runtime,
     addr: SocketAddr,
+    sleakops_key: Option<&str>,
     database: &MysqlUrl,
     name: &str,
     releases: u32,
 ) -> Result<Seeded, Error> {
-    let api = Api::new(format!("http://{addr}"));
-    let (owner, project_id, environment_id) = fixture(runtime, {
-        let api = api.clone();
-        async move {
-            let owner = api.signup("Bench").await;
-            let project = api.create_project(&owner, SLUG).await;
-            let staging = api.create_environment(&owner, SLUG, "staging", false).await;
-            (owner, project.id, staging.id)
-        }
-    })?;
+    let (
+        api,
+        Project {
+            owner,
+            project_id,
+            environment_id,
+        },
+    ) = project(runtime, addr, sleakops_key)?;
 
     // 10^4 rows from a cross join of digits: portable between MySQL 8 and MariaDB, no
     // recursion limits.

@@ -2,9 +2,10 @@
 //! with one and with four backend tasks sharing the outbox, against simulators that answer
 //! without delay (so the figure is the worker's own cost: MySQL, DynamoDB and HTTP calls).
 //!
-//! Each run gets its own database and DynamoDB table. The tasks start idle; then one
-//! transaction queues every release with its outbox row, exactly as `POST …/releases` leaves
-//! them, and the clock runs until the last of them is finished.
+//! Each run gets its own database and DynamoDB table. The tasks start idle; the first makes a
+//! project through the API (its organization given the simulator's SleakOps key, sealed as the
+//! worker needs it); then one transaction queues every release with its outbox row, exactly as
+//! `POST …/releases` leaves them, and the clock runs until the last of them is finished.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -14,6 +15,8 @@ use super::Error;
 use crate::backend::{self, Env};
 use crate::stack::{LocalStack, mysql};
 use crate::{prereq, proc, sim};
+
+use super::seed;
 
 /// Releases queued per run: enough for several seconds of work at the budget.
 pub const RELEASES: u32 = 2_000;
@@ -58,28 +61,20 @@ impl Outcome {
     }
 }
 
-/// Runs the worker bench with every count of tasks in [`TASKS`].
+/// Runs the worker bench with every count of tasks in [`TASKS`], against `simulators` (started
+/// with [`sim::Settings::BENCH`]).
 pub fn run(
     stack: &LocalStack,
     binary: &Path,
     name: &str,
+    simulators: &sim::Simulators,
     base_env: &dyn Fn(&str, u16) -> Env,
 ) -> Result<Vec<Outcome>, Error> {
-    let ws = crate::workspace::Workspace::locate();
-    let simulators = sim::start(
-        &ws,
-        &["DeepSeek", "SleakOps"],
-        sim::Settings {
-            release: true,
-            step: Duration::ZERO,
-            token_delay: Duration::ZERO,
-        },
-    )?;
     let mut outcomes = Vec::new();
     let mut result = Ok(());
     for tasks in TASKS {
         let database = format!("{name}_w{tasks}");
-        let outcome = one_run(stack, binary, &database, tasks, &simulators.env, base_env);
+        let outcome = one_run(stack, binary, &database, tasks, simulators, base_env);
         let dropped =
             mysql::drop_databases_like(&stack.mysql, &mysql::like_exact(&database)).is_ok();
         if !dropped {
@@ -96,7 +91,6 @@ pub fn run(
             }
         }
     }
-    simulators.child.stop();
     result.map(|()| outcomes)
 }
 
@@ -105,7 +99,7 @@ fn one_run(
     binary: &Path,
     database: &str,
     tasks: usize,
-    simulators: &[(&'static str, String)],
+    simulators: &sim::Simulators,
     base_env: &dyn Fn(&str, u16) -> Env,
 ) -> Result<Outcome, Error> {
     eprintln!("xtask: worker throughput with {tasks} task(s), {RELEASES} releases");
@@ -117,11 +111,10 @@ fn one_run(
         })?;
         let mut env = base_env(database, port);
         env.retain(|(k, _)| *k != "FARO_WORKER_ENABLED");
-        env.extend(simulators.iter().cloned());
+        env.extend(simulators.env.iter().cloned());
         env.push(("FARO_WORKER_ENABLED", "true".into()));
         if task == 0 {
             backend::migrate(binary, &env)?;
-            seed_project(stack, database)?;
         }
         let since = Instant::now();
         let mut child = backend::spawn(binary, &env)?;
@@ -133,6 +126,9 @@ fn one_run(
             Duration::from_secs(30),
             Duration::from_millis(20),
         )?;
+        if task == 0 {
+            seed_project(addr, simulators)?;
+        }
         children.push(child);
     }
 
@@ -163,29 +159,22 @@ fn one_run(
     })
 }
 
-/// A user, a project and its environment, as the API would create them.
-fn seed_project(stack: &LocalStack, database: &str) -> Result<(), Error> {
-    let statements = format!(
-        "USE `{database}`; \
-         INSERT INTO users (email, display_name, password_hash, created_at, updated_at) \
-           VALUES ('worker-bench@faro.test', 'Worker bench', 'not-a-login', NOW(6), NOW(6)); \
-         INSERT INTO projects (slug, name, sleakops_project, repository_url, default_branch, \
-           created_by, created_at, updated_at) \
-           SELECT 'bench', 'Bench', 'bench', 'https://example.com/bench.git', 'main', id, \
-           NOW(6), NOW(6) FROM users; \
-         INSERT INTO memberships (project_id, user_id, role, created_at) \
-           SELECT p.id, u.id, 'owner', NOW(6) FROM projects p, users u; \
-         INSERT INTO environments (project_id, name, sleakops_environment, production, \
-           created_at, updated_at) \
-           SELECT id, 'staging', 'staging', FALSE, NOW(6), NOW(6) FROM projects;"
-    );
-    mysql::execute(&stack.mysql, &statements).map_err(seed_error)?;
+/// A user, a project and its environment, made through the API of the backend at `addr`.
+fn seed_project(addr: SocketAddr, simulators: &sim::Simulators) -> Result<(), Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            what: "starting the seed's runtime",
+            source,
+        })?;
+    seed::project(&runtime, addr, simulators.sleakops_key.as_deref())?;
     Ok(())
 }
 
 /// Every release and its outbox row in one transaction, the rows `POST …/releases` writes.
 fn queue_releases(stack: &LocalStack, database: &str) -> Result<(), Error> {
-    let seq = super::seed::numbers(RELEASES);
+    let seq = seed::numbers(RELEASES);
     let statements = format!(
         "USE `{database}`; START TRANSACTION; \
          INSERT INTO releases (project_id, environment_id, branch, commit_sha, status, \
@@ -218,7 +207,7 @@ fn finished(stack: &LocalStack, database: &str) -> Result<(u64, u64), Error> {
 }
 
 fn seed_error(e: mysql::Error) -> Error {
-    Error::Seed(super::seed::Error::Sql(e))
+    Error::Seed(seed::Error::Sql(e))
 }
 
 #[cfg(test)]

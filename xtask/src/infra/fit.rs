@@ -440,12 +440,16 @@ fn task_definition_gives_the_backend_what_it_reads() {
             from_json_secret(piece, "db-secret-arn", key);
         }
     }
-    for key in ["FARO_DEEPSEEK_API_KEY", "FARO_SLEAKOPS_API_KEY"] {
-        assert!(
-            secrets.contains_key(key),
-            "{key} comes from Secrets Manager"
-        );
-    }
+    assert!(
+        secrets.contains_key("FARO_DEEPSEEK_API_KEY"),
+        "FARO_DEEPSEEK_API_KEY comes from Secrets Manager"
+    );
+    // Each organization sets its own SleakOps key in the app: the operator has none to give.
+    assert!(
+        !secrets.contains_key("FARO_SLEAKOPS_API_KEY")
+            && !environment.contains_key("FARO_SLEAKOPS_API_KEY"),
+        "the backend has no SleakOps key of its own"
+    );
     // Both key-encryption keys come from the one generated secret, by its JSON keys.
     for (var, key) in [
         ("FARO_ENCRYPTION_KEY", "current"),
