@@ -83,7 +83,7 @@ fn MemberRow(of: StoredValue<Of>, row: Row, on_change: Callback<()>) -> impl Int
     let busy = RwSignal::new(false);
     let user_id = row.user_id;
     let held = row.role;
-    let shown = RwSignal::new(held);
+    let shown = RwSignal::new(held.to_owned());
     // A change reloads the table; a refusal says why and shows the role still held.
     let act = move |change: Option<String>| {
         busy.set(true);
@@ -98,7 +98,7 @@ fn MemberRow(of: StoredValue<Of>, row: Row, on_change: Callback<()>) -> impl Int
                 Ok(()) => on_change.run(()),
                 Err(e) => {
                     error.try_set(Some(e.to_string()));
-                    shown.try_set(held);
+                    shown.try_set(held.to_owned());
                 }
             }
             busy.try_set(false);

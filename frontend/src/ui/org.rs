@@ -21,23 +21,25 @@ pub struct Orgs {
     /// The caller's organizations; waits while nobody is signed in.
     pub list: Loaded<Vec<Organization>>,
     chosen: RwSignal<Option<String>>,
-    /// The slug of the organization shown: `None` while the list loads, `Some(None)` without
-    /// any (or when the list failed: then nothing is filtered).
-    pub current: Memo<Option<Option<String>>>,
+    /// The slug of the organization shown: `None` while the list loads, empty without any
+    /// (or when the list failed: then nothing is filtered).
+    pub current: Signal<Option<String>>,
 }
 
 impl Orgs {
     pub fn start(session: Session) -> Self {
         let list = Loaded::when(move || session.user().map(|_| api::orgs()));
         let chosen = RwSignal::new(storage().and_then(|s| s.get_item(REMEMBERED).ok().flatten()));
-        let current =
-            Memo::new(move |_| {
-                let answer = list.get()?;
-                let chosen = chosen.get();
-                Some(answer.ok().and_then(|orgs| {
-                    org::current(&orgs, chosen.as_deref()).map(|o| o.slug.clone())
-                }))
-            });
+        let current = Signal::derive(move || {
+            let answer = list.get()?;
+            let chosen = chosen.get();
+            Some(
+                answer
+                    .ok()
+                    .and_then(|orgs| org::current(&orgs, chosen.as_deref()).map(|o| o.slug.clone()))
+                    .unwrap_or_default(),
+            )
+        });
         Self {
             list,
             chosen,
@@ -55,6 +57,11 @@ impl Orgs {
         }
     }
 
+    /// The slug of the organization shown, once known.
+    pub fn shown(self) -> Option<String> {
+        self.current.get().filter(|slug| !slug.is_empty())
+    }
+
     /// One of the caller's organizations, as last loaded.
     pub fn named(self, slug: &str) -> Option<Organization> {
         self.list
@@ -68,7 +75,7 @@ impl Orgs {
         let current = self.current;
         Loaded::when(move || {
             let shown = current.get()?;
-            Some(projects_in(shown, None))
+            Some(projects_in(Some(shown).filter(|s| !s.is_empty()), None))
         })
     }
 
@@ -77,7 +84,8 @@ impl Orgs {
         self,
         cursor: String,
     ) -> impl Future<Output = Result<Page<Project>, ApiError>> {
-        projects_in(self.current.get_untracked().flatten(), Some(cursor))
+        let shown = self.current.get_untracked().filter(|s| !s.is_empty());
+        projects_in(shown, Some(cursor))
     }
 }
 
@@ -113,7 +121,7 @@ pub fn Switcher() -> impl IntoView {
     };
     move || {
         let list = orgs.list.get().and_then(Result::ok).unwrap_or_default();
-        let current = orgs.current.get().flatten()?;
+        let current = orgs.shown()?;
         Some(view! {
             <div class="org-switcher">
                 <label class="visually-hidden" for="org-switcher">"Organization"</label>
@@ -149,7 +157,7 @@ pub fn SleakopsChoices(
         Some((slug, true)) => Some(api::sleakops_projects(&slug)),
         _ => None,
     });
-    let project = StoredValue::new(project);
+    let project = StoredValue::new(project.unwrap_or_default());
     move || match keyed() {
         Some((slug, false)) => view! {
             <p class="hint">
@@ -160,13 +168,15 @@ pub fn SleakopsChoices(
         .into_any(),
         _ => {
             let reached = reached.get().and_then(Result::ok).unwrap_or_default();
-            let names: Vec<String> = match project.get_value() {
-                None => reached.into_iter().map(|p| p.name).collect(),
-                Some(name) => reached
+            let project = project.get_value();
+            let names: Vec<String> = if project.is_empty() {
+                reached.into_iter().map(|p| p.name).collect()
+            } else {
+                reached
                     .into_iter()
-                    .find(|p| p.name == name)
+                    .find(|p| p.name == project)
                     .map(|p| p.environments)
-                    .unwrap_or_default(),
+                    .unwrap_or_default()
             };
             view! {
                 <datalist id=id>

@@ -89,9 +89,10 @@ pub fn SignUp() -> impl IntoView {
     let form = Form::new(FORM_UP, &["name", "email", "password", "organization"]);
     // With an invitation link's token, the account joins its organization instead of
     // creating one.
-    let token = StoredValue::new(untrack(|| use_location().query("invitation")));
+    let token =
+        StoredValue::new(untrack(|| use_location().query("invitation")).unwrap_or_default());
     let preview = Loaded::when(move || {
-        let token = token.get_value()?;
+        let token = optional(&token.get_value())?;
         Some(api::invitation(&token))
     });
     Effect::new(move || {
@@ -123,7 +124,7 @@ pub fn SignUp() -> impl IntoView {
             password: password.get_untracked(),
             name: name.get_untracked().trim().to_owned(),
             organization: optional(&organization.get_untracked()),
-            invitation: token.get_value(),
+            invitation: optional(&token.get_value()),
         };
         let checked = request.validate();
         let joined = untrack(|| preview.get())
@@ -152,7 +153,7 @@ pub fn SignUp() -> impl IntoView {
                     <Field form="sign-up" name="email" label="Email" kind="email" value=email errors=form.errors autocomplete="email" required=true/>
                     <Field form="sign-up" name="password" label="Password" kind="password" value=password errors=form.errors autocomplete="new-password" required=true
                         hint="At least 12 characters."/>
-                    {token.get_value().is_none().then(|| view! {
+                    {token.get_value().is_empty().then(|| view! {
                         <Field form="sign-up" name="organization" label="Organization name (optional)" value=organization errors=form.errors
                             autocomplete="organization" placeholder=placeholder
                             hint="Your projects belong to it; you can invite others later."/>

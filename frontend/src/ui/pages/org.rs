@@ -12,7 +12,7 @@ use crate::ui::org::use_orgs;
 use crate::ui::session::use_session;
 use faro_types::{
     CreateInvitation, Invitation, InvitationStatus, OrgMember, OrgRole, Organization,
-    SetSleakopsKey, SleakopsKeyStatus, UpdateOrg,
+    SetSleakopsKey, UpdateOrg,
 };
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
@@ -37,7 +37,11 @@ pub fn OrgPage(slug: String) -> impl IntoView {
                 <h1>{o.name.clone()}</h1>
                 <p class="muted">{format!("{} · your role: {}", o.slug, role_label(o.role))}</p>
                 <div class="columns">
-                    <SleakopsKey org=o.clone()/>
+                    // Other pages offer what the key reaches: they learn of it from the list.
+                    <SleakopsKey org=o.clone() on_change=move || {
+                        orgs.list.refetch();
+                        org.refetch();
+                    }/>
                     {(o.role == OrgRole::Owner).then(|| view! { <Rename org=o.clone() on_saved=move || org.refetch()/> })}
                 </div>
                 <Members org=o.clone()/>
@@ -77,22 +81,16 @@ fn Rename(org: Organization, #[prop(into)] on_saved: Callback<()>) -> impl IntoV
     }
 }
 
-/// The key's status for everyone; owners set, replace or remove it. The key itself never
-/// comes back from the API, so it is never shown.
+/// The key's status for everyone; owners set, replace or remove it (then the page shows the
+/// organization afresh). The key itself never comes back from the API, so it is never shown.
 #[component]
-fn SleakopsKey(org: Organization) -> impl IntoView {
-    let orgs = use_orgs();
-    let status = RwSignal::new(org.sleakops_key);
+fn SleakopsKey(org: Organization, #[prop(into)] on_change: Callback<()>) -> impl IntoView {
     let owner = org.role == OrgRole::Owner;
+    let status = org.sleakops_key;
+    let configured = status.configured;
     let slug = StoredValue::new(org.slug);
     let key = RwSignal::new(String::new());
     let form = Form::new("sleakops-key", &["api_key"]);
-    let changed = move |now: SleakopsKeyStatus| {
-        key.set(String::new());
-        status.set(now);
-        // Other pages offer what the key reaches: they learn it from the list.
-        orgs.list.refetch();
-    };
     let submit = move |ev: SubmitEvent| {
         ev.prevent_default();
         let request = SetSleakopsKey {
@@ -100,27 +98,21 @@ fn SleakopsKey(org: Organization) -> impl IntoView {
         };
         let checked = request.validate();
         let sent = api::set_sleakops_key(&slug.get_value(), &request);
-        form.submit(checked, sent, changed);
+        form.submit(checked, sent, move |_| on_change.run(()));
     };
     let remove = move |_| {
         let sent = api::delete_sleakops_key(&slug.get_value());
-        form.submit(
-            Ok(()),
-            sent,
-            move |()| changed(SleakopsKeyStatus::default()),
-        );
+        form.submit(Ok(()), sent, move |()| on_change.run(()));
     };
-    let shown = move || {
-        let s = status.get();
-        if !s.configured {
-            return "Not set: releases cannot deploy until an owner sets it.".into_any();
-        }
-        let by = s.set_by.map(|who| format!(" by {who}"));
+    let shown = if configured {
+        let by = status.set_by.map(|who| format!(" by {who}"));
         view! {
-            "Set: " <code>{masked_key(s.last4.as_deref())}</code> {by}
-            {s.set_at.map(|at| view! { " · " <Time at=at/> })}
+            "Set: " <code>{masked_key(status.last4.as_deref())}</code> {by}
+            {status.set_at.map(|at| view! { " · " <Time at=at/> })}
         }
         .into_any()
+    } else {
+        "Not set: releases cannot deploy until an owner sets it.".into_any()
     };
     view! {
         <section class="panel" aria-labelledby="sleakops-key-title">
@@ -132,10 +124,9 @@ fn SleakopsKey(org: Organization) -> impl IntoView {
                         <Field form="sleakops-key" name="api_key" label="API key" kind="password" value=key errors=form.errors
                             autocomplete="off" hint="Checked with SleakOps before it is stored, sealed."/>
                         <FormEnd form="sleakops-key" errors=form.errors label="Save key" busy_label="Checking…" busy=form.busy/>
-                        <button type="button" class="button danger" id="remove-sleakops-key" on:click=remove
-                            hidden=move || !status.with(|s| s.configured) disabled=move || form.busy.get()>
-                            "Remove key"
-                        </button>
+                        {configured.then(|| view! {
+                            <button type="button" class="button danger" id="remove-sleakops-key" on:click=remove>"Remove key"</button>
+                        })}
                     </form>
                 }
                 .into_any()
@@ -204,7 +195,8 @@ fn Invitations(org: Organization) -> impl IntoView {
         .map(|(v, l)| (v.to_owned(), l.to_owned()))
         .collect::<Vec<_>>();
     // The link of the invitation just made: the API shows its token this once.
-    let link = RwSignal::new(None::<(String, String)>);
+    let link = RwSignal::new(None::<String>);
+    let invited = RwSignal::new(String::new());
     let submit = move |ev: SubmitEvent| {
         ev.prevent_default();
         let request = CreateInvitation {
@@ -215,10 +207,8 @@ fn Invitations(org: Organization) -> impl IntoView {
         let sent = api::invite(&slug.get_value(), &request);
         form.submit(checked, sent, move |created| {
             let origin = window().location().origin().unwrap_or_default();
-            link.set(Some((
-                created.invitation.email,
-                format!("{origin}{}", created.accept_path),
-            )));
+            invited.set(created.invitation.email);
+            link.set(Some(format!("{origin}{}", created.accept_path)));
             email.set(String::new());
             list.refetch();
         });
@@ -232,7 +222,7 @@ fn Invitations(org: Organization) -> impl IntoView {
                 <SelectField form="invite" name="role" label="Role" value=role errors=form.errors options=roles/>
                 <FormEnd form="invite" errors=form.errors label="Invite" busy_label="Inviting…" busy=form.busy/>
             </form>
-            {move || link.get().map(|(to, url)| view! { <NewLink to=to url=url/> })}
+            {move || link.get().map(|url| view! { <NewLink to=invited.get_untracked() url=url/> })}
             <Fetched what="invitations" load=list is_empty=Vec::is_empty
                 empty={|| view! { <p>"No invitations yet."</p> }}
                 let:all>

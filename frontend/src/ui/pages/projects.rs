@@ -57,7 +57,7 @@ fn NewProject() -> impl IntoView {
     let navigate = use_navigate();
     // Created in the organization shown.
     let orgs = use_orgs();
-    let org = Signal::derive(move || orgs.current.get().flatten());
+    let org = Signal::derive(move || orgs.shown());
     let name = RwSignal::new(String::new());
     let slug = RwSignal::new(String::new());
     let sleakops = RwSignal::new(String::new());
