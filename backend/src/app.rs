@@ -32,6 +32,8 @@ pub struct AppState {
     pub ai: Arc<crate::ai::AiGate>,
     /// Counters behind the CloudWatch metrics.
     pub metrics: Arc<crate::worker::metrics::Counters>,
+    /// The key-encryption keys that seal and open organizations' SleakOps keys.
+    pub keys: Arc<crate::sealing::KeyRing>,
     /// Sessions this task verified recently.
     pub sessions: Arc<crate::auth::cache::SessionCache>,
     /// What the caches and rate-limit windows read the time from (tests move it on).
@@ -46,11 +48,22 @@ pub enum StartupError {
     Dynamo(#[from] DynamoError),
     #[error(transparent)]
     Client(#[from] crate::external::ClientError),
+    /// `FARO_ENCRYPTION_KEY` (or `_PREVIOUS`) does not fit the database: a configuration
+    /// error, which `main` reports as such.
+    #[error(transparent)]
+    EncryptionKey(crate::sealing::SealingError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
     },
+}
+
+impl StartupError {
+    /// Whether an operator must fix the configuration (rather than wait for a dependency).
+    pub fn is_configuration(&self) -> bool {
+        matches!(self, Self::EncryptionKey(_))
+    }
 }
 
 /// Connects the stores a fresh environment needs: creates the database and applies
@@ -67,6 +80,44 @@ pub async fn prepare_stores(config: &Config) -> Result<(), StartupError> {
         dynamo::ensure_table(&client, &config.dynamodb.table).await?;
     }
     Ok(())
+}
+
+/// The encryption key check of start-up ([`crate::sealing::check_keys`]), after migrations. A
+/// database that does not answer yet must not crash-loop the task (the pool connects lazily
+/// for that reason), so the check then waits for it in the background, and a key found wrong
+/// later keeps the task from ever being ready: its replacement then fails at start-up.
+async fn check_encryption_keys(
+    db: &MySqlPool,
+    keys: &Arc<crate::sealing::KeyRing>,
+    readiness: &Arc<Readiness>,
+) -> Result<(), StartupError> {
+    use crate::sealing::{SealingError, check_keys};
+    const RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+    match check_keys(db, keys).await {
+        Ok(()) => Ok(()),
+        Err(SealingError::Database(err)) if db::is_unreachable(&err) => {
+            tracing::warn!(error = %err, "MySQL does not answer: the encryption key check waits for it");
+            let (db, keys, readiness) = (db.clone(), keys.clone(), readiness.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(RETRY).await;
+                    match check_keys(&db, &keys).await {
+                        Err(SealingError::Database(err)) if db::is_unreachable(&err) => {}
+                        Ok(()) => break,
+                        Err(err) => {
+                            tracing::error!(error = %err, "the encryption key check failed");
+                            readiness.refuse(err.to_string());
+                            break;
+                        }
+                    }
+                }
+            });
+            Ok(())
+        }
+        Err(err) if err.is_key_mismatch() => Err(StartupError::EncryptionKey(err)),
+        Err(SealingError::Database(err)) => Err(DbError::Query(err).into()),
+        Err(err) => Err(StartupError::EncryptionKey(err)),
+    }
 }
 
 /// A bound, not yet serving, instance of the service.
@@ -86,6 +137,14 @@ impl App {
         if config.auto_migrate {
             db::migrate(&pool).await?;
         }
+        let clock = crate::clock::Clock::default();
+        let readiness = Arc::new(Readiness::new(
+            config.readiness.cache_ttl,
+            config.readiness.check_timeout,
+            clock.clone(),
+        ));
+        let keys = Arc::new(crate::sealing::KeyRing::from_config(&config.encryption));
+        check_encryption_keys(&pool, &keys, &readiness).await?;
         let dynamo = dynamo::client(&config.dynamodb).await;
         if config.create_table {
             dynamo::ensure_table(&dynamo, &config.dynamodb.table).await?;
@@ -100,19 +159,15 @@ impl App {
             .await
             .map_err(|source| StartupError::Bind { addr, source })?;
         let table: Arc<str> = config.dynamodb.table.as_str().into();
-        let clock = crate::clock::Clock::default();
         let state = AppState {
             writes: dynamo::writer::Writer::start(dynamo.clone(), table.clone()),
             table,
-            readiness: Arc::new(Readiness::new(
-                config.readiness.cache_ttl,
-                config.readiness.check_timeout,
-                clock.clone(),
-            )),
+            readiness,
             external: Arc::new(external),
             worker: Arc::new(crate::worker::WorkerState::new(config.worker.enabled)),
             ai: Arc::new(crate::ai::AiGate::new(config.ai.max_concurrent)),
             metrics: Arc::default(),
+            keys,
             sessions: Arc::new(crate::auth::cache::SessionCache::new(
                 config.auth.session_cache,
                 clock.clone(),
@@ -215,8 +270,9 @@ impl App {
             }
         };
         let worker = crate::worker::run(state.clone(), stopping_rx.clone());
+        let migrated = crate::audit::deliver_migrated(state.clone(), stopping_rx.clone());
         let metrics = crate::worker::metrics::run(state.clone(), stopping_rx);
-        let (result, (), ()) = tokio::join!(serving, worker, metrics);
+        let (result, (), (), ()) = tokio::join!(serving, worker, migrated, metrics);
         state.db.close().await;
         tracing::info!("stopped");
         result

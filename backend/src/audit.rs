@@ -82,44 +82,15 @@ impl<'a> Event<'a> {
 /// DynamoDB refuses (after the SDK's retries) the entry goes to the error log in full, where
 /// CloudWatch keeps it.
 pub async fn record(state: &AppState, event: Event<'_>) {
-    let at = Utc::now();
-    let mut suffix = [0u8; 4];
-    let _ = getrandom::fill(&mut suffix);
-    let sk = format!(
-        "AT#{}#{}",
-        at.to_rfc3339_opts(SecondsFormat::Micros, true),
-        hex::encode(suffix)
+    let item = item(
+        &event.scope.pk(),
+        event.actor_id,
+        event.actor_email,
+        event.entry.action,
+        &event.entry.target,
+        event.entry.details.as_deref(),
+        event.client,
     );
-    let mut item = HashMap::from([
-        (PK.to_owned(), AttributeValue::S(event.scope.pk())),
-        (SK.to_owned(), AttributeValue::S(sk)),
-        (
-            "actor_id".to_owned(),
-            AttributeValue::N(event.actor_id.to_string()),
-        ),
-        (
-            "actor_email".to_owned(),
-            AttributeValue::S(event.actor_email.to_owned()),
-        ),
-        (
-            "action".to_owned(),
-            AttributeValue::S(event.entry.action.to_owned()),
-        ),
-        (
-            "target".to_owned(),
-            AttributeValue::S(event.entry.target.clone()),
-        ),
-        (
-            "source_ip".to_owned(),
-            AttributeValue::S(event.client.ip.clone()),
-        ),
-    ]);
-    if let Some(details) = &event.entry.details {
-        item.insert("details".into(), AttributeValue::S(details.clone()));
-    }
-    if let Some(agent) = &event.client.user_agent {
-        item.insert("user_agent".into(), AttributeValue::S(agent.clone()));
-    }
     if let Err(err) = state.writes.put(item).await {
         tracing::error!(
             error = %err,
@@ -132,6 +103,101 @@ pub async fn record(state: &AppState, event: Event<'_>) {
             "audit entry not stored"
         );
     }
+}
+
+/// The audit log's item of one entry, in the log `pk`.
+fn item(
+    pk: &str,
+    actor_id: u64,
+    actor_email: &str,
+    action: &str,
+    target: &str,
+    details: Option<&str>,
+    client: &ClientInfo,
+) -> HashMap<String, AttributeValue> {
+    let at = Utc::now();
+    let mut suffix = [0u8; 4];
+    let _ = getrandom::fill(&mut suffix);
+    let sk = format!(
+        "AT#{}#{}",
+        at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        hex::encode(suffix)
+    );
+    let s = |value: &str| AttributeValue::S(value.to_owned());
+    let mut item = HashMap::from([
+        (PK.to_owned(), s(pk)),
+        (SK.to_owned(), AttributeValue::S(sk)),
+        ("actor_id".to_owned(), AttributeValue::N(actor_id.to_string())),
+        ("actor_email".to_owned(), s(actor_email)),
+        ("action".to_owned(), s(action)),
+        ("target".to_owned(), s(target)),
+        ("source_ip".to_owned(), s(&client.ip)),
+    ]);
+    if let Some(details) = details {
+        item.insert("details".into(), s(details));
+    }
+    if let Some(agent) = &client.user_agent {
+        item.insert("user_agent".into(), s(agent));
+    }
+    item
+}
+
+/// Who made the entries a migration left: no account, from no address.
+const MIGRATION_ACTOR: &str = "faro-migration";
+
+/// Moves the audit entries SQL migrations left in MySQL (which cannot reach DynamoDB) into
+/// the audit log, a few at a time, until none is left or `stop` turns true. Each batch is
+/// claimed with SKIP LOCKED and deleted only once DynamoDB took it, so tasks starting
+/// together neither lose nor repeat an entry.
+pub async fn deliver_migrated(state: AppState, mut stop: tokio::sync::watch::Receiver<bool>) {
+    let client = ClientInfo {
+        ip: "-".into(),
+        user_agent: None,
+    };
+    loop {
+        // Asked outside any transaction: nearly always there is nothing to deliver, and a
+        // transaction held open for nothing would hold up schema changes (and a test's DROP
+        // DATABASE) behind its metadata lock.
+        match crate::orgs::store::has_pending_audit(&state.db).await {
+            Ok(false) => return,
+            Ok(true) => {}
+            Err(err) => tracing::warn!(error = %err, "cannot look for migrated audit entries"),
+        }
+        match deliver_batch(&state, &client).await {
+            Ok(0) => return,
+            Ok(_) => continue,
+            Err(err) => tracing::warn!(error = %err, "cannot deliver migrated audit entries yet"),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(10)) => {}
+            _ = stop.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// Delivers one batch: how many entries it held.
+async fn deliver_batch(state: &AppState, client: &ClientInfo) -> Result<usize, String> {
+    let mut tx = state.db.begin().await.map_err(|e| e.to_string())?;
+    let pending = crate::orgs::store::claim_pending_audit(&mut tx, 25)
+        .await
+        .map_err(|e| e.to_string())?;
+    for entry in &pending {
+        let item = item(
+            &entry.scope,
+            0,
+            MIGRATION_ACTOR,
+            &entry.action,
+            &entry.target,
+            entry.details.as_deref(),
+            client,
+        );
+        state.writes.put(item).await.map_err(|e| e.to_string())?;
+        crate::orgs::store::forget_audit(&mut *tx, entry.id)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    tx.commit().await.map_err(|e| e.to_string())?;
+    Ok(pending.len())
 }
 
 /// Newest entries first; `cursor` is the `next_cursor` of the previous page.

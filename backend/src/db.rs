@@ -37,6 +37,15 @@ pub fn pool(config: &DatabaseConfig) -> MySqlPool {
         .connect_lazy_with(config.url.connect_options().clone())
 }
 
+/// Whether `err` says MySQL could not be reached (down, starting, or out of connections),
+/// rather than that it refused a statement.
+pub fn is_unreachable(err: &sqlx::Error) -> bool {
+    matches!(
+        err,
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_)
+    )
+}
+
 /// Creates the configured database if it does not exist (dev, test and the first deploy).
 pub async fn create_database_if_missing(config: &DatabaseConfig) -> Result<(), DbError> {
     let url = config.url.to_string();

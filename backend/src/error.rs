@@ -194,6 +194,22 @@ impl From<Vec<FieldError>> for ApiError {
     }
 }
 
+/// What a transaction InnoDB rolled back for a lock conflict answers.
+const LOCK_CONFLICT: &str = "a concurrent change got in the way; nothing was written";
+
+impl ApiError {
+    /// Whether InnoDB rolled the transaction back for a lock conflict (nothing was written,
+    /// and running it again may well succeed).
+    pub fn is_lock_conflict(&self) -> bool {
+        matches!(self, Self::Unavailable { detail, .. } if detail == LOCK_CONFLICT)
+    }
+}
+
+/// A deadlock (SQLSTATE 40001) or a lock wait that ran out (MySQL error 1205).
+fn is_lock_conflict(err: &dyn sqlx::error::DatabaseError) -> bool {
+    err.code().as_deref() == Some("40001") || err.message().starts_with("Lock wait timeout")
+}
+
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match err {
@@ -202,6 +218,16 @@ impl From<sqlx::Error> for ApiError {
                     what: "The database",
                     detail: err.to_string(),
                     retry_after: Duration::from_secs(2),
+                }
+            }
+            // A deadlock (SQLSTATE 40001, MySQL 1213) or a lock wait that ran out (1205):
+            // InnoDB rolled the transaction back, nothing was written; the request may simply
+            // be sent again.
+            sqlx::Error::Database(ref db) if is_lock_conflict(db.as_ref()) => {
+                Self::Unavailable {
+                    what: "The database",
+                    detail: LOCK_CONFLICT.into(),
+                    retry_after: Duration::from_secs(1),
                 }
             }
             other => Self::Internal(other.to_string()),

@@ -6,7 +6,7 @@ use crate::{
     config::{Config, ServiceConfig},
 };
 use axum::{Json, extract::State};
-use faro_resilience::{Backoff, BreakerConfig, BreakerState, RetryPolicy, Secret, Timeouts};
+use faro_resilience::{Backoff, BreakerConfig, BreakerState, RetryPolicy, Timeouts};
 use faro_types::{
     CircuitState, ExternalService, Notice, NoticeLevel, OpsStatus, ServiceMode, WorkerStatus,
 };
@@ -17,11 +17,13 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub const DEEPSEEK_HOST: &str = "api.deepseek.com";
 pub const SLEAKOPS_HOST: &str = "api.sleakops.com";
 
-/// The clients, present when their API key is configured.
+/// The clients. DeepSeek's is present when the operator's key is configured; SleakOps is
+/// called with each organization's own key, through one pool of clients (one circuit
+/// breaker per key).
 #[derive(Debug, Clone)]
 pub struct External {
     pub deepseek: Option<faro_deepseek::Client>,
-    pub sleakops: Option<faro_sleakops::Client>,
+    pub sleakops: faro_sleakops::Clients,
     pub deepseek_mode: ServiceMode,
     pub sleakops_mode: ServiceMode,
 }
@@ -34,9 +36,7 @@ pub struct ClientError {
 }
 
 fn mode(service: &ServiceConfig, real_host: &str) -> ServiceMode {
-    if service.api_key.is_none() {
-        ServiceMode::NotConfigured
-    } else if service.is_simulated(real_host) {
+    if service.is_simulated(real_host) {
         ServiceMode::Simulated
     } else {
         ServiceMode::Real
@@ -73,46 +73,43 @@ impl Resilience {
     }
 }
 
-/// The client `build` makes for `service` when its API key is configured.
-fn client<C, E: std::fmt::Display>(
-    name: &'static str,
-    service: &ServiceConfig,
-    build: impl FnOnce(&str, Secret, Resilience) -> Result<C, E>,
-) -> Result<Option<C>, ClientError> {
-    let Some(key) = &service.api_key else {
-        return Ok(None);
-    };
-    build(&service.base_url, key.clone(), Resilience::of(service))
-        .map(Some)
-        .map_err(|e| ClientError {
-            service: name,
-            detail: e.to_string(),
-        })
-}
-
 impl External {
     pub fn new(config: &Config) -> Result<Self, ClientError> {
         let service = &config.deepseek.service;
-        let deepseek = client("DeepSeek", service, |base_url, key, resilience| {
-            let mut client = faro_deepseek::Config::new(base_url, key);
-            client.model = config.deepseek.model.clone();
-            client.timeouts = resilience.timeouts;
-            client.stream_timeout = service.timeout * 3;
-            client.retry = resilience.retry;
-            client.breaker = resilience.breaker;
-            faro_deepseek::Client::new(client)
+        let deepseek = match &config.deepseek.api_key {
+            None => None,
+            Some(key) => {
+                let resilience = Resilience::of(service);
+                let mut client = faro_deepseek::Config::new(&service.base_url, key.clone());
+                client.model = config.deepseek.model.clone();
+                client.timeouts = resilience.timeouts;
+                client.stream_timeout = service.timeout * 3;
+                client.retry = resilience.retry;
+                client.breaker = resilience.breaker;
+                let client = faro_deepseek::Client::new(client).map_err(|e| ClientError {
+                    service: "DeepSeek",
+                    detail: e.to_string(),
+                })?;
+                Some(client)
+            }
+        };
+        let resilience = Resilience::of(&config.sleakops);
+        let mut settings = faro_sleakops::Settings::new(&config.sleakops.base_url);
+        settings.timeouts = resilience.timeouts;
+        settings.retry = resilience.retry;
+        settings.breaker = resilience.breaker;
+        let sleakops = faro_sleakops::Clients::new(settings).map_err(|e| ClientError {
+            service: "SleakOps",
+            detail: e.to_string(),
         })?;
-        let sleakops = client("SleakOps", &config.sleakops, |base_url, key, resilience| {
-            let mut client = faro_sleakops::Config::new(base_url, key);
-            client.timeouts = resilience.timeouts;
-            client.retry = resilience.retry;
-            client.breaker = resilience.breaker;
-            faro_sleakops::Client::new(client)
-        })?;
+        let deepseek_mode = match deepseek {
+            Some(_) => mode(service, DEEPSEEK_HOST),
+            None => ServiceMode::NotConfigured,
+        };
         Ok(Self {
             deepseek,
             sleakops,
-            deepseek_mode: mode(&config.deepseek.service, DEEPSEEK_HOST),
+            deepseek_mode,
             sleakops_mode: mode(&config.sleakops, SLEAKOPS_HOST),
         })
     }
@@ -152,7 +149,7 @@ async fn status(State(state): State<AppState>) -> Json<OpsStatus> {
     let sleakops = service(
         "sleakops",
         external.sleakops_mode,
-        external.sleakops.as_ref().map(|c| c.circuit()),
+        Some(external.sleakops.circuit()),
     );
     let worker = WorkerStatus {
         enabled: state.worker.enabled(),
@@ -165,9 +162,7 @@ async fn status(State(state): State<AppState>) -> Json<OpsStatus> {
             message,
         })
     };
-    if sleakops.mode == ServiceMode::NotConfigured {
-        warn("SleakOps is not configured (FARO_SLEAKOPS_API_KEY): releases stay queued.".into());
-    } else if !worker.enabled {
+    if !worker.enabled {
         warn("The release worker is off on this task: releases wait for another task.".into());
     }
     if sleakops.circuit == CircuitState::Open {

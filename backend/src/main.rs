@@ -1,11 +1,14 @@
-use faro_backend::{App, Config, prepare_stores, shutdown, telemetry, version};
+use faro_backend::{App, Config, db, prepare_stores, sealing, shutdown, telemetry, version};
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: faro-backend [serve | migrate | --version | --help]
+const USAGE: &str =
+    "usage: faro-backend [serve | migrate | rekey | healthcheck | --version | --help]
   serve     serve the HTTP API (the default)
   healthcheck  exit 0 when GET /healthz on this container's FARO_PORT answers 200
   migrate   create the database if missing, apply migrations, create the DynamoDB table
             when FARO_CREATE_TABLE=true, and exit
+  rekey     re-seal every organization's SleakOps key under FARO_ENCRYPTION_KEY (opening
+            those sealed under FARO_ENCRYPTION_KEY_PREVIOUS), print the counts, and exit
 configuration comes from environment variables; see README.md";
 
 /// sysexits' EX_CONFIG and EX_USAGE, so a supervisor can tell bad configuration from a crash.
@@ -15,6 +18,29 @@ const EXIT_USAGE: u8 = 64;
 enum Command {
     Serve,
     Migrate,
+    Rekey,
+}
+
+/// Why the process stops, and whether the configuration is to blame (exit 78).
+struct Failure {
+    message: String,
+    configuration: bool,
+}
+
+impl Failure {
+    fn new(err: impl std::fmt::Display, configuration: bool) -> Self {
+        Self {
+            message: err.to_string(),
+            configuration,
+        }
+    }
+}
+
+impl From<faro_backend::StartupError> for Failure {
+    fn from(err: faro_backend::StartupError) -> Self {
+        let configuration = err.is_configuration();
+        Self::new(err, configuration)
+    }
 }
 
 fn main() -> ExitCode {
@@ -27,6 +53,7 @@ fn main() -> ExitCode {
     {
         [] | ["serve"] => Command::Serve,
         ["migrate"] => Command::Migrate,
+        ["rekey"] => Command::Rekey,
         // The container health check: the image has no shell or curl, and this must not
         // depend on the rest of the configuration.
         ["healthcheck"] => return healthcheck(),
@@ -69,12 +96,24 @@ fn main() -> ExitCode {
         match command {
             Command::Migrate => prepare_stores(&config)
                 .await
-                .map_err(|e| e.to_string())
+                .map_err(Failure::from)
                 .map(|()| {
                     tracing::info!(database = %config.database.url, "database is up to date");
                 }),
+            Command::Rekey => {
+                let pool = db::pool(&config.database);
+                let keys = sealing::KeyRing::from_config(&config.encryption);
+                let rekeyed = sealing::rekey(&pool, &keys).await;
+                pool.close().await;
+                let report = rekeyed.map_err(|e| {
+                    let configuration = e.is_key_mismatch();
+                    Failure::new(e, configuration)
+                })?;
+                println!("{report}");
+                Ok(())
+            }
             Command::Serve => {
-                let app = App::build(config).await.map_err(|e| e.to_string())?;
+                let app = App::build(config).await?;
                 let external = &app.state().external;
                 tracing::info!(
                     addr = %app.local_addr(),
@@ -84,16 +123,26 @@ fn main() -> ExitCode {
                     sleakops = ?external.sleakops_mode,
                     "listening"
                 );
-                app.run(shutdown::signal()).await.map_err(|e| e.to_string())
+                app.run(shutdown::signal())
+                    .await
+                    .map_err(|e| Failure::new(e, false))
             }
         }
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            tracing::error!(error = %err, "exiting");
-            eprintln!("faro-backend: {err}");
-            ExitCode::FAILURE
+        Err(Failure {
+            message,
+            configuration,
+        }) => {
+            tracing::error!(error = %message, "exiting");
+            if configuration {
+                eprintln!("faro-backend: configuration error: {message}");
+                ExitCode::from(EXIT_CONFIG)
+            } else {
+                eprintln!("faro-backend: {message}");
+                ExitCode::FAILURE
+            }
         }
     }
 }

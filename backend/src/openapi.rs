@@ -20,6 +20,7 @@ use utoipa::{
         (name = "operations", description = "Health, readiness, build information, and what the app runs against"),
         (name = "accounts", description = "Sign-up, sign-in and sessions"),
         (name = "releases", description = "Releases, their timelines and live events, and delivery metrics"),
+        (name = "organizations", description = "Organizations: their members, invitations (the only way in), and the SleakOps API key their projects deploy with"),
         (name = "projects", description = "Projects, their environments and members, and each project's audit log"),
         (name = "ai", description = "DeepSeek's help with a release: notes, explanations of failures, and a chat"),
     )
@@ -62,13 +63,13 @@ problem! {
 }
 
 problem! {
-    /// The caller's role in the project does not allow this; the detail names the role
-    /// needed, and `field` the input only a higher role may set.
+    /// The caller's role in the project (or organization) does not allow this; the detail
+    /// names the role needed, and `field` the input only a higher role may set.
     Forbidden = 403
 }
 
 problem! {
-    /// No such object, or the caller is not a member of its project.
+    /// No such object, or the caller is not a member of its project (or organization).
     NotFound = 404
 }
 

@@ -1,7 +1,9 @@
 //! The route table: each feature's routes, registered together with their OpenAPI
 //! descriptions so the two cannot drift apart, and `/api/openapi.json` serving the document.
 
-use crate::{AppState, accounts, ai, external, health, openapi, projects, releases, version};
+use crate::{
+    AppState, accounts, ai, external, health, openapi, orgs, projects, releases, version,
+};
 use axum::{Json, Router, routing::get};
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
@@ -14,6 +16,7 @@ pub fn router() -> (Router<AppState>, Arc<utoipa::openapi::OpenApi>) {
         .merge(external::routes())
         .merge(accounts::routes())
         .merge(releases::routes())
+        .merge(orgs::routes())
         .merge(projects::routes())
         .merge(ai::routes())
         .split_for_parts();

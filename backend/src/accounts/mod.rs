@@ -2,13 +2,14 @@
 
 pub mod store;
 
-use crate::openapi::{Conflict, InvalidInput, NotSignedIn, TooManyRequests};
+use crate::openapi::{Conflict, Forbidden, InvalidInput, NotSignedIn, TooManyRequests};
 use crate::{
     AppState,
     audit::{self, Scope},
-    auth::{self, Caller, password, rate_limit, sessions},
+    auth::{self, Caller, CurrentUser, password, rate_limit, sessions},
     error::ApiError,
     http::{ApiJson, ClientInfo},
+    orgs,
 };
 use axum::{
     Json,
@@ -66,17 +67,20 @@ async fn start_session(
     Ok((status, [(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
-/// Create an account and sign in.
+/// Create an account and sign in. With an `invitation`, the account joins the organization
+/// that invited it (the e-mail must be the invited one); without, it creates its own
+/// organization, named `organization` or after the person.
 ///
 /// Problems, beyond what their status says:
-/// - 409: The email is already registered.
-/// - 422: Invalid fields.
+/// - 403: The invitation is for another e-mail (field `invitation`).
+/// - 409: The email is already registered, or the invitation was used, revoked or expired.
+/// - 422: Invalid fields, or no invitation has this token (field `invitation`).
 #[utoipa::path(
     post, path = "/api/auth/signup", tag = "accounts",
     request_body = SignupRequest,
     responses(
         (status = 201, description = "Account created and signed in", body = Session),
-        Conflict, InvalidInput,
+        Forbidden, Conflict, InvalidInput,
     )
 )]
 async fn signup(
@@ -91,20 +95,72 @@ async fn signup(
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let now = crate::db::now();
-    let id = store::insert(&state.db, &email, &name, &hash, now)
+    // Sign-ups at once may deadlock on the unique keys they insert (e-mail, organization
+    // slug); InnoDB then rolls one back, which simply runs again.
+    let mut attempt = 0;
+    let (id, org_id, entry) = loop {
+        attempt += 1;
+        let joining = Joining {
+            invitation: request.invitation.as_deref(),
+            organization: request.organization.as_deref(),
+        };
+        match create_account(&state, joining, &email, &name, &hash, now).await {
+            Err(err) if err.is_lock_conflict() && attempt < 3 => continue,
+            other => break other?,
+        }
+    };
+    let user = CurrentUser {
+        id,
+        email: email.clone(),
+        name,
+        created_at: now,
+        token: String::new(),
+    };
+    record(&state, &client, id, &email, "account.signup").await;
+    orgs::record_joined(&state, &user, &client, org_id, entry).await;
+    start_session(&state, user.to_user(), StatusCode::CREATED).await
+}
+
+/// Where a new account goes: the organization of its invitation, or one of its own.
+#[derive(Debug, Clone, Copy)]
+struct Joining<'a> {
+    invitation: Option<&'a str>,
+    /// The name of its own organization, when chosen.
+    organization: Option<&'a str>,
+}
+
+/// The account and its own organization (or its invitation's), in one transaction: the
+/// account's id, the organization it joined, and the organization's audit entry.
+async fn create_account(
+    state: &AppState,
+    joining: Joining<'_>,
+    email: &str,
+    name: &str,
+    hash: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(u64, u64, audit::Entry), ApiError> {
+    let mut tx = state.db.begin().await?;
+    let id = store::insert(&mut *tx, email, name, hash, now)
         .await?
         .ok_or_else(|| ApiError::Conflict {
             detail: "An account with this email already exists; sign in instead.".into(),
             field: Some("email".into()),
         })?;
-    let user = User {
-        id,
-        email: email.clone(),
-        name,
-        created_at: now,
+    let (org_id, entry) = match joining.invitation {
+        Some(token) => orgs::accept_in(&mut tx, token, id, email, Some("invitation")).await?,
+        None => {
+            let org_name = match joining.organization.map(str::trim) {
+                Some(chosen) => chosen.to_owned(),
+                None => orgs::default_name(name),
+            };
+            let (org_id, slug) = orgs::create_own(&mut tx, id, &org_name, now).await?;
+            let entry = audit::Entry::new("org.create", format!("org:{slug}"))
+                .details(serde_json::json!({"name": org_name}).to_string());
+            (org_id, entry)
+        }
     };
-    record(&state, &client, id, &email, "account.signup").await;
-    start_session(&state, user, StatusCode::CREATED).await
+    tx.commit().await?;
+    Ok((id, org_id, entry))
 }
 
 /// Sign in; rate limited per account and per client address across all backend tasks.

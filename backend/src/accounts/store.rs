@@ -14,7 +14,7 @@ pub struct Credentials {
 
 /// The new account's id, or `None` when the email is taken.
 pub async fn insert(
-    db: &MySqlPool,
+    db: impl MySqlExecutor<'_>,
     email: &str,
     name: &str,
     password_hash: &str,

@@ -12,8 +12,8 @@ mod sections;
 pub use database::{DatabaseConfig, DatabaseUrl};
 pub use faro_config_vars::RuntimeEnv;
 pub use sections::{
-    AiConfig, AuthConfig, DeepSeekConfig, DynamoConfig, HttpConfig, ReadinessConfig, ServiceConfig,
-    ShutdownConfig, WorkerConfig,
+    AiConfig, AuthConfig, DeepSeekConfig, DynamoConfig, EncryptionConfig, HttpConfig,
+    ReadinessConfig, ServiceConfig, ShutdownConfig, WorkerConfig,
 };
 
 use faro_config_vars as var;
@@ -57,6 +57,7 @@ pub struct Config {
     pub shutdown: ShutdownConfig,
     pub readiness: ReadinessConfig,
     pub auth: AuthConfig,
+    pub encryption: EncryptionConfig,
     /// How often server-sent event streams look for timeline events written by other tasks.
     pub events_poll: Duration,
     /// How long an event stream may stay silent before it sends a comment line, so proxies
@@ -100,6 +101,7 @@ impl Config {
         let shutdown = ShutdownConfig::read(&vars)?;
         let readiness = ReadinessConfig::read(&vars)?;
         let auth = AuthConfig::read(&vars)?;
+        let encryption = EncryptionConfig::read(&vars)?;
         let deepseek = DeepSeekConfig::read(&vars)?;
         let sleakops = ServiceConfig::read(&vars, &sections::SLEAKOPS)?;
         let worker = WorkerConfig::read(&vars)?;
@@ -116,6 +118,7 @@ impl Config {
             shutdown,
             readiness,
             auth,
+            encryption,
             events_poll: vars.duration(&var::FARO_EVENTS_POLL_MS)?,
             events_keep_alive: vars.duration(&var::FARO_EVENTS_KEEPALIVE_MS)?,
             auto_migrate: vars.flag(&var::FARO_AUTO_MIGRATE)?,
@@ -158,15 +161,20 @@ fn parse_frontend_dir(v: &str) -> Result<PathBuf, String> {
 mod tests {
     use super::*;
 
+    /// The configuration of `pairs`, with a valid encryption key unless they set one.
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
+        let map: HashMap<String, String> = std::iter::once(&KEY)
+            .chain(pairs)
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
     const URL: (&str, &str) = ("DATABASE_URL", "mysql://faro:s3cr3t@db.internal:3306/faro");
+    const KEY: (&str, &str) = (
+        "FARO_ENCRYPTION_KEY",
+        "s3cr3tKEK/0123456789abcdefghijklmnopqrstuvw=",
+    );
 
     #[test]
     fn production_defaults_are_safe() {
@@ -222,6 +230,12 @@ mod tests {
             ("FARO_WORKER_LEASE_MS", "10"),
             ("FARO_AI_MAX_TOKENS", "100000"),
             ("FARO_METRICS_ENVIRONMENT", "Staging!"),
+            ("FARO_ENCRYPTION_KEY", ""),
+            ("FARO_ENCRYPTION_KEY", "too-short"),
+            (
+                "FARO_ENCRYPTION_KEY_PREVIOUS",
+                "s3cr3t with spaces, long enough to be a key",
+            ),
         ];
         for (var, value) in cases {
             let err = config(&[URL, (var, value)]).expect_err(var);
@@ -258,15 +272,44 @@ mod tests {
         let c = config(&[
             URL,
             ("FARO_DEEPSEEK_API_KEY", "sk-deepseek-s3cr3t"),
-            ("FARO_SLEAKOPS_API_KEY", "so-s3cr3t-key"),
         ])
         .expect("valid");
         let debug = format!("{c:?}");
         assert!(!debug.contains("s3cr3t"), "{debug}");
         assert_eq!(
-            c.deepseek.service.api_key.as_ref().map(|k| k.expose()),
+            c.deepseek.api_key.as_ref().map(|k| k.expose()),
             Some("sk-deepseek-s3cr3t")
         );
+    }
+
+    #[test]
+    fn the_encryption_key_is_required_checked_and_never_shown() {
+        let map: HashMap<String, String> = [URL]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let err = Config::from_lookup(|k| map.get(k).cloned()).expect_err("required");
+        assert_eq!(err.var(), "FARO_ENCRYPTION_KEY");
+        assert!(err.to_string().contains("openssl rand -base64 32"), "{err}");
+
+        let placeholder = "s3cr3t".repeat(8);
+        let err = config(&[URL, ("FARO_ENCRYPTION_KEY", &placeholder)]).expect_err("weak");
+        assert!(!err.to_string().contains("s3cr3t"), "{err}");
+
+        let c = config(&[URL]).expect("valid");
+        assert_eq!(c.encryption.key.expose(), KEY.1);
+        assert!(c.encryption.previous.is_none());
+        for absent in ["", "none", " none "] {
+            let c = config(&[URL, ("FARO_ENCRYPTION_KEY_PREVIOUS", absent)]).expect("valid");
+            assert!(c.encryption.previous.is_none(), "{absent:?}");
+        }
+        let previous = "s3cr3tOLD/0123456789abcdefghijklmnopqrstuvw=";
+        let c = config(&[URL, ("FARO_ENCRYPTION_KEY_PREVIOUS", previous)]).expect("valid");
+        assert_eq!(
+            c.encryption.previous.as_ref().map(|k| k.expose()),
+            Some(previous)
+        );
+        assert!(!format!("{c:?}").contains("s3cr3t"));
     }
 
     #[test]
@@ -274,7 +317,7 @@ mod tests {
         let c = config(&[URL]).expect("valid");
         assert_eq!(c.deepseek.service.base_url, "https://api.deepseek.com");
         assert_eq!(c.sleakops.base_url, "https://api.sleakops.com/api/");
-        assert!(c.deepseek.service.api_key.is_none() && c.sleakops.api_key.is_none());
+        assert!(c.deepseek.api_key.is_none());
         assert!(!c.deepseek.service.is_simulated("api.deepseek.com"));
         assert!(!c.sleakops.is_simulated("api.sleakops.com"));
         assert!(c.worker.enabled);
@@ -283,11 +326,11 @@ mod tests {
         let c = config(&[
             URL,
             ("FARO_SLEAKOPS_BASE_URL", "http://127.0.0.1:4010/api/"),
-            ("FARO_SLEAKOPS_API_KEY", ""),
+            ("FARO_DEEPSEEK_API_KEY", ""),
         ])
         .expect("valid");
         assert!(c.sleakops.is_simulated("api.sleakops.com"));
-        assert!(c.sleakops.api_key.is_none(), "empty is unset");
+        assert!(c.deepseek.api_key.is_none(), "empty is unset");
     }
 
     #[test]
@@ -346,7 +389,10 @@ mod tests {
         let asked = std::cell::RefCell::new(std::collections::BTreeSet::new());
         Config::from_lookup(|name| {
             asked.borrow_mut().insert(name.to_string());
-            (name == URL.0).then(|| URL.1.to_string())
+            [URL, KEY]
+                .into_iter()
+                .find(|(var, _)| *var == name)
+                .map(|(_, value)| value.to_string())
         })
         .expect("valid");
         let listed: std::collections::BTreeSet<String> = var::ALL

@@ -84,6 +84,33 @@ impl<'a> Vars<'a> {
         self.get(var).filter(|v| !v.is_empty()).map(Secret::new)
     }
 
+    /// A credential that must be set and pass `check`; neither error quotes it.
+    pub(super) fn required_secret(
+        &self,
+        var: &Var,
+        check: impl FnOnce(&str) -> Result<(), String>,
+    ) -> Result<Secret, ConfigError> {
+        let value = Secret::new(self.required(var)?);
+        check(value.expose()).map_err(|reason| invalid(var, reason))?;
+        Ok(value)
+    }
+
+    /// A credential that is off when unset, empty or `none` (what a secret that must hold
+    /// something says when it holds nothing); else it must pass `check`.
+    pub(super) fn optional_secret(
+        &self,
+        var: &Var,
+        check: impl FnOnce(&str) -> Result<(), String>,
+    ) -> Result<Option<Secret>, ConfigError> {
+        match self.secret(var) {
+            Some(value) if value.expose() != "none" => {
+                check(value.expose()).map_err(|reason| invalid(var, reason))?;
+                Ok(Some(value))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// A variable listed as [`Accepts::Duration`].
     pub(super) fn duration(&self, var: &Var) -> Result<Duration, ConfigError> {
         let Accepts::Duration { unit, min, max } = var.accepts else {

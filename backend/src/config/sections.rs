@@ -178,12 +178,30 @@ impl AuthConfig {
     }
 }
 
-/// An external service's client settings. The key is a [`Secret`]: `Debug` never shows it.
+/// The key-encryption keys of [`crate::sealing`]. Both are [`Secret`]s: `Debug` never shows
+/// them, and a malformed one is reported without its value.
+#[derive(Debug, Clone)]
+pub struct EncryptionConfig {
+    /// `FARO_ENCRYPTION_KEY`: seals, and opens what it sealed.
+    pub key: Secret,
+    /// `FARO_ENCRYPTION_KEY_PREVIOUS`: opens what it sealed, during a rotation.
+    pub previous: Option<Secret>,
+}
+
+impl EncryptionConfig {
+    pub(super) fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        let check = crate::sealing::check_format;
+        Ok(Self {
+            key: vars.required_secret(&var::FARO_ENCRYPTION_KEY, check)?,
+            previous: vars.optional_secret(&var::FARO_ENCRYPTION_KEY_PREVIOUS, check)?,
+        })
+    }
+}
+
+/// An external service's client settings (whatever the key).
 #[derive(Debug, Clone)]
 pub struct ServiceConfig {
     pub base_url: String,
-    /// `None` when not configured: the features that need the service are off.
-    pub api_key: Option<Secret>,
     /// Bound on one attempt (connect, first byte and whole answer).
     pub timeout: Duration,
     /// Consecutive failures that open the client's circuit breaker.
@@ -195,7 +213,6 @@ pub struct ServiceConfig {
 /// The variables of one service, which differ only by prefix.
 pub(super) struct ServiceVars {
     base_url: Var,
-    api_key: Var,
     timeout: Var,
     breaker_failures: Var,
     breaker_cool_down: Var,
@@ -203,7 +220,6 @@ pub(super) struct ServiceVars {
 
 const DEEPSEEK: ServiceVars = ServiceVars {
     base_url: var::FARO_DEEPSEEK_BASE_URL,
-    api_key: var::FARO_DEEPSEEK_API_KEY,
     timeout: var::FARO_DEEPSEEK_TIMEOUT_MS,
     breaker_failures: var::FARO_DEEPSEEK_BREAKER_FAILURES,
     breaker_cool_down: var::FARO_DEEPSEEK_BREAKER_COOL_DOWN_MS,
@@ -211,7 +227,6 @@ const DEEPSEEK: ServiceVars = ServiceVars {
 
 pub(super) const SLEAKOPS: ServiceVars = ServiceVars {
     base_url: var::FARO_SLEAKOPS_BASE_URL,
-    api_key: var::FARO_SLEAKOPS_API_KEY,
     timeout: var::FARO_SLEAKOPS_TIMEOUT_MS,
     breaker_failures: var::FARO_SLEAKOPS_BREAKER_FAILURES,
     breaker_cool_down: var::FARO_SLEAKOPS_BREAKER_COOL_DOWN_MS,
@@ -221,7 +236,6 @@ impl ServiceConfig {
     pub(super) fn read(vars: &Vars<'_>, service: &ServiceVars) -> Result<Self, ConfigError> {
         Ok(Self {
             base_url: vars.parse_with(&service.base_url, parse_base_url)?,
-            api_key: vars.secret(&service.api_key),
             timeout: vars.duration(&service.timeout)?,
             breaker_failures: vars.count(&service.breaker_failures)?,
             breaker_cool_down: vars.duration(&service.breaker_cool_down)?,
@@ -235,9 +249,14 @@ impl ServiceConfig {
     }
 }
 
+/// DeepSeek: the operator's key, for every organization. SleakOps has no such key: each
+/// organization brings its own (`crate::orgs::sleakops_key`).
 #[derive(Debug, Clone)]
 pub struct DeepSeekConfig {
     pub service: ServiceConfig,
+    /// `None` when not configured: the AI features are off. A [`Secret`]: `Debug` never
+    /// shows it.
+    pub api_key: Option<Secret>,
     /// `deepseek-chat` or `deepseek-reasoner`.
     pub model: String,
 }
@@ -246,6 +265,7 @@ impl DeepSeekConfig {
     pub(super) fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
         Ok(Self {
             service: ServiceConfig::read(vars, &DEEPSEEK)?,
+            api_key: vars.secret(&var::FARO_DEEPSEEK_API_KEY),
             model: vars.parse_with(&var::FARO_DEEPSEEK_MODEL, |v| match v {
                 faro_deepseek::CHAT_MODEL | faro_deepseek::REASONER_MODEL => Ok(v.to_owned()),
                 _ => Err(format!("{v:?} is not a DeepSeek model")),

@@ -12,7 +12,7 @@ use axum::{Json, extract::State, response::IntoResponse};
 use serde::Serialize;
 use std::{
     sync::{
-        RwLock,
+        OnceLock, RwLock,
         atomic::{AtomicBool, Ordering},
     },
     time::{Duration, Instant},
@@ -42,6 +42,8 @@ impl Verdict {
 #[derive(Debug)]
 pub struct Readiness {
     draining: AtomicBool,
+    /// Why this task must never serve (a check that could only run after start-up failed).
+    refused: OnceLock<String>,
     ttl: Duration,
     timeout: Duration,
     cached: RwLock<Option<(Instant, Verdict)>>,
@@ -54,6 +56,7 @@ impl Readiness {
     pub fn new(ttl: Duration, timeout: Duration, clock: Clock) -> Self {
         Self {
             draining: AtomicBool::new(false),
+            refused: OnceLock::new(),
             ttl,
             timeout,
             cached: RwLock::new(None),
@@ -64,6 +67,11 @@ impl Readiness {
 
     pub fn start_draining(&self) {
         self.draining.store(true, Ordering::SeqCst);
+    }
+
+    /// Keeps this task out of service for good, saying why.
+    pub fn refuse(&self, reason: String) {
+        let _ = self.refused.set(reason);
     }
 
     pub fn is_draining(&self) -> bool {
@@ -150,6 +158,13 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError>
             what: "This instance",
             detail: "shutting down".into(),
             retry_after: Duration::from_secs(1),
+        });
+    }
+    if let Some(reason) = readiness.refused.get() {
+        return Err(ApiError::Unavailable {
+            what: "This instance",
+            detail: reason.clone(),
+            retry_after: readiness.ttl,
         });
     }
     let verdict = readiness.verdict(&state).await;

@@ -1,7 +1,7 @@
 //! `/api/projects/{slug}/environments` and `/api/projects/{slug}/environments/{name}`.
 
 use super::{Changes, store};
-use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn};
+use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn, Unavailable};
 use crate::projects::{EnvironmentPath, ProjectPath};
 use crate::{
     access::{InProject, ProjectAccess},
@@ -14,6 +14,22 @@ use crate::{
 use axum::{Json, extract::Path, http::StatusCode};
 use faro_types::{CreateEnvironment, Environment, Role, UpdateEnvironment};
 use serde_json::json;
+
+/// Refuses a SleakOps environment of the project's SleakOps project that the organization's
+/// key does not reach. Asked before any lock is taken: SleakOps may be slow.
+async fn check_reach(caller: &InProject, sleakops_environment: &str) -> Result<(), ApiError> {
+    let access = &caller.access;
+    let project = store::project(&caller.state.db, access.project_id, access.role, Read::Plain)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    crate::orgs::sleakops_key::check_reach(
+        &caller.state,
+        access.org_id,
+        &project.sleakops_project,
+        Some(("sleakops_environment", sleakops_environment)),
+    )
+    .await
+}
 
 /// The project's environments, ordered by name.
 #[utoipa::path(
@@ -37,13 +53,15 @@ pub(super) async fn list_environments(
 /// Problems, beyond what their status says:
 /// - 403: A viewer, or a maintainer creating a production environment (field `production`).
 /// - 409: The project has an environment of this name (field `name`).
+/// - 422: Invalid fields, or a SleakOps environment the organization's key does not reach.
+/// - 503: SleakOps could not be asked what the organization's key reaches.
 #[utoipa::path(
     post, path = "/api/projects/{slug}/environments", tag = "projects",
     params(ProjectPath),
     request_body = CreateEnvironment,
     responses(
         (status = 201, description = "Environment created", body = Environment),
-        NotSignedIn, Forbidden, NotFound, Conflict, InvalidInput,
+        NotSignedIn, Forbidden, NotFound, Conflict, InvalidInput, Unavailable,
     )
 )]
 pub(super) async fn create_environment(
@@ -61,6 +79,7 @@ pub(super) async fn create_environment(
         Ok::<_, ApiError>(())
     };
     authorize(access)?;
+    check_reach(&caller, &request.sleakops_environment).await?;
 
     let now = crate::db::now();
     let mut write = caller.write(Lock::Caller, Role::Maintainer).await?;
@@ -120,18 +139,22 @@ pub(super) async fn get_environment(
 }
 
 /// Change an environment: only the fields present change. Maintainers and owners; only
-/// owners may change `production`. The name never changes (it is in URLs and releases).
+/// owners may change `production`, or where a production environment points
+/// (`sleakops_environment`). The name never changes (it is in URLs and releases).
 ///
 /// Problems, beyond what their status says:
-/// - 403: A viewer, or a maintainer changing `production` (named in `field`).
+/// - 403: A viewer, or a maintainer changing `production` or a production environment's
+///   `sleakops_environment` (named in `field`).
 /// - 404: No such project or environment, or the caller is not a member.
+/// - 422: Invalid fields, or a SleakOps environment the organization's key does not reach.
+/// - 503: SleakOps could not be asked what the organization's key reaches.
 #[utoipa::path(
     patch, path = "/api/projects/{slug}/environments/{name}", tag = "projects",
     params(EnvironmentPath),
     request_body = UpdateEnvironment,
     responses(
         (status = 200, description = "The environment after the change", body = Environment),
-        NotSignedIn, Forbidden, NotFound, InvalidInput,
+        NotSignedIn, Forbidden, NotFound, InvalidInput, Unavailable,
     )
 )]
 pub(super) async fn update_environment(
@@ -141,6 +164,9 @@ pub(super) async fn update_environment(
 ) -> Result<Json<Environment>, ApiError> {
     let request = caller.body(Role::Maintainer, body)?;
     request.validate()?;
+    if let Some(sleakops_environment) = &request.sleakops_environment {
+        check_reach(&caller, sleakops_environment).await?;
+    }
 
     let mut write = caller.write(Lock::Caller, Role::Maintainer).await?;
     let access = write.access().clone();
@@ -148,6 +174,7 @@ pub(super) async fn update_environment(
         .await?
         .ok_or(ApiError::NotFound)?;
 
+    let was_production = environment.production;
     let mut changes = Changes::default();
     if changes.set(
         "production",
@@ -156,11 +183,15 @@ pub(super) async fn update_environment(
     ) {
         access.require_for_field(Role::Owner, "production")?;
     }
-    changes.set(
+    // Where a production environment points is the owners' to decide.
+    if changes.set(
         "sleakops_environment",
         &mut environment.sleakops_environment,
         request.sleakops_environment,
-    );
+    ) && (was_production || environment.production)
+    {
+        access.require_for_field(Role::Owner, "sleakops_environment")?;
+    }
     if changes.is_empty() {
         return Ok(Json(environment));
     }

@@ -66,12 +66,14 @@ pub(super) async fn list_members(
     ))
 }
 
-/// Add an existing account to the project by email. Owners only.
+/// Add a member of the project's organization to the project by email. Owners only; people
+/// join the organization only by accepting an invitation.
 ///
 /// Problems, beyond what their status says:
 /// - 403: Not an owner.
 /// - 409: Already a member (field `email`).
-/// - 422: Invalid or unknown fields, or no account with this email (field `email`).
+/// - 422: Invalid or unknown fields, or no member of the organization has this email
+///   (field `email`).
 #[utoipa::path(
     post, path = "/api/projects/{slug}/members", tag = "projects",
     params(ProjectPath),
@@ -89,11 +91,23 @@ pub(super) async fn add_member(
     let request = caller.body(Role::Owner, body)?;
     request.validate()?;
     let email = normalize_email(&request.email);
+    let not_in_org = || {
+        ApiError::field(
+            "email",
+            "no member of the project's organization has this email: invite them to the \
+             organization first",
+        )
+    };
     let new_id = accounts::store::id_by_email(&caller.state.db, &email)
         .await?
-        .ok_or_else(|| ApiError::field("email", "no account with this email"))?;
+        .ok_or_else(not_in_org)?;
 
     let mut write = caller.write(Lock::Members, Role::Owner).await?;
+    // Only people who accepted the organization's invitation can be added (under a lock:
+    // leaving the organization meanwhile waits, or is seen).
+    crate::orgs::store::caller_role(write.tx(), access.org_id, new_id)
+        .await?
+        .ok_or_else(not_in_org)?;
     if write.members().iter().any(|(id, _)| *id == new_id) {
         return Err(ApiError::Conflict {
             detail: format!("{email} is already a member of project {}.", access.slug),

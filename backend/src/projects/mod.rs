@@ -97,6 +97,21 @@ impl PageQuery {
     }
 }
 
+/// `GET /api/projects?organization=&cursor=&limit=`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProjectsQuery {
+    /// Only the projects of the organization of this slug (none when the caller does not
+    /// belong to it).
+    pub organization: Option<String>,
+    /// The `next_cursor` of the previous page; absent (or empty) for the first page.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+}
+
 /// The slug a cursor of the projects list carries (the last slug of a page).
 fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
     crate::paging::decode(cursor, |slug| {

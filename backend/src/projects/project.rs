@@ -1,7 +1,8 @@
 //! `/api/projects` and `/api/projects/{slug}`.
 
-use super::{Changes, PageQuery, decode_cursor, store};
-use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn};
+use super::{Changes, PageQuery, ProjectsQuery, decode_cursor, store};
+use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn, Unavailable};
+use crate::orgs::{self, OrgAccess, sleakops_key};
 use crate::projects::ProjectPath;
 use crate::{
     access::InProject,
@@ -13,19 +14,61 @@ use crate::{
     write::{Lock, ProjectWrite},
 };
 use axum::{Json, http::StatusCode};
-use faro_types::{CreateProject, Page, Project, Role, UpdateProject};
+use faro_types::{CreateProject, OrgRole, Page, Project, Role, UpdateProject};
 use serde_json::json;
 
-/// Create a project; the caller becomes its owner.
+/// The organization a new project goes to: the one `organization` names, which the caller
+/// must run (admin or owner), or the caller's only one.
+async fn organization_for(caller: &Caller, organization: Option<&str>) -> Result<OrgAccess, ApiError> {
+    let Caller { state, user, .. } = caller;
+    let access = match organization {
+        Some(slug) => OrgAccess::load(state, user.id, slug).await.map_err(|_| {
+            ApiError::field("organization", "you belong to no organization with this slug")
+        })?,
+        None => {
+            let mut orgs = orgs::store::orgs_of(&state.db, user.id).await?;
+            if orgs.len() != 1 {
+                return Err(ApiError::field(
+                    "organization",
+                    "you belong to several organizations (or none): name the one the project goes to",
+                ));
+            }
+            let org = orgs.remove(0);
+            OrgAccess {
+                org_id: org.id,
+                slug: org.slug,
+                role: org.role,
+            }
+        }
+    };
+    if !access.role.runs_projects() {
+        return Err(ApiError::Forbidden {
+            detail: format!(
+                "Only an admin or owner of organization {} may create projects in it.",
+                access.slug
+            ),
+            field: Some("organization".into()),
+        });
+    }
+    Ok(access)
+}
+
+/// Create a project in an organization; the caller becomes its owner.
 ///
 /// Problems, beyond what their status says:
+/// - 403: The caller is a member, not an admin or owner, of the organization (field
+///   `organization`).
 /// - 409: A project with this slug exists (field `slug`).
+/// - 422: Invalid fields; no such organization of the caller's, or none named while the
+///   caller belongs to several (field `organization`); a SleakOps project the
+///   organization's key does not reach (field `sleakops_project`).
+/// - 503: SleakOps could not be asked what the organization's key reaches.
 #[utoipa::path(
     post, path = "/api/projects", tag = "projects",
     request_body = CreateProject,
     responses(
         (status = 201, description = "Project created; the caller is its owner", body = Project),
-        NotSignedIn, Conflict, InvalidInput,
+        NotSignedIn, Forbidden, Conflict, InvalidInput, Unavailable,
     )
 )]
 pub(super) async fn create_project(
@@ -33,11 +76,22 @@ pub(super) async fn create_project(
     ApiJson(request): ApiJson<CreateProject>,
 ) -> Result<(StatusCode, Json<Project>), ApiError> {
     request.validate()?;
+    let org = organization_for(&caller, request.organization.as_deref()).await?;
+    sleakops_key::check_reach(&caller.state, org.org_id, &request.sleakops_project, None).await?;
     let name = request.name.trim().to_owned();
     let now = crate::db::now();
-    let mut write = ProjectWrite::create(&caller).await?;
+    let mut write = ProjectWrite::create(&caller, org.org_id).await?;
     let user = &caller.user;
+    // The organization role, again under a lock: a demotion meanwhile waits or is seen.
+    let role = orgs::store::caller_role(write.tx(), org.org_id, user.id).await?;
+    if !role.is_some_and(OrgRole::runs_projects) {
+        return Err(ApiError::forbidden(format!(
+            "Only an admin or owner of organization {} may create projects in it.",
+            org.slug
+        )));
+    }
     let new = store::NewProject {
+        org_id: org.org_id,
         slug: &request.slug,
         name: &name,
         sleakops_project: &request.sleakops_project,
@@ -57,6 +111,7 @@ pub(super) async fn create_project(
 
     let project = Project {
         id,
+        organization: org.slug,
         slug: request.slug,
         name,
         sleakops_project: request.sleakops_project,
@@ -67,6 +122,7 @@ pub(super) async fn create_project(
         updated_at: now,
     };
     let changed = json!({
+        "organization": project.organization,
         "name": project.name,
         "sleakops_project": project.sleakops_project,
         "repository_url": project.repository_url,
@@ -81,10 +137,11 @@ pub(super) async fn create_project(
     Ok((StatusCode::CREATED, Json(project)))
 }
 
-/// The caller's projects, ordered by slug, one page at a time.
+/// The projects the caller sees (in one organization when `organization` is given), ordered
+/// by slug, one page at a time.
 #[utoipa::path(
     get, path = "/api/projects", tag = "projects",
-    params(PageQuery),
+    params(ProjectsQuery),
     responses(
         (status = 200, description = "A page of the caller's projects, ordered by slug", body = Page<Project>),
         NotSignedIn, InvalidInput,
@@ -92,15 +149,30 @@ pub(super) async fn create_project(
 )]
 pub(super) async fn list_projects(
     Caller { state, user, .. }: Caller,
-    ApiQuery(query): ApiQuery<PageQuery>,
+    ApiQuery(query): ApiQuery<ProjectsQuery>,
 ) -> Result<Json<Page<Project>>, ApiError> {
-    let limit = query.limit()?;
-    let after = query
+    let ProjectsQuery {
+        organization,
+        cursor,
+        limit,
+    } = query;
+    let page = PageQuery { cursor, limit };
+    let limit = page.limit()?;
+    let after = page
         .cursor()
         .map(decode_cursor)
         .transpose()?
         .unwrap_or_default();
-    let items = store::projects_of(&state.db, user.id, &after, limit + 1).await?;
+    let org_id = match organization.as_deref().filter(|org| !org.is_empty()) {
+        // Someone else's organization lists nothing, as an empty one would.
+        Some(slug) => Some(
+            orgs::store::membership(&state.db, user.id, slug)
+                .await?
+                .map_or(0, |(id, _)| id),
+        ),
+        None => None,
+    };
+    let items = store::projects_of(&state.db, user.id, org_id, &after, limit + 1).await?;
     Ok(Json(crate::paging::page(items, limit, |p| p.slug.clone())))
 }
 
@@ -131,13 +203,15 @@ pub(super) async fn get_project(
 ///
 /// Problems, beyond what their status says:
 /// - 403: A viewer, or a maintainer changing `sleakops_project` (named in `field`).
+/// - 422: Invalid fields, or a SleakOps project the organization's key does not reach.
+/// - 503: SleakOps could not be asked what the organization's key reaches.
 #[utoipa::path(
     patch, path = "/api/projects/{slug}", tag = "projects",
     params(ProjectPath),
     request_body = UpdateProject,
     responses(
         (status = 200, description = "The project after the change", body = Project),
-        NotSignedIn, Forbidden, NotFound, InvalidInput,
+        NotSignedIn, Forbidden, NotFound, InvalidInput, Unavailable,
     )
 )]
 pub(super) async fn update_project(
@@ -146,6 +220,18 @@ pub(super) async fn update_project(
 ) -> Result<Json<Project>, ApiError> {
     let request = caller.body(Role::Maintainer, body)?;
     request.validate()?;
+    if let Some(sleakops_project) = &request.sleakops_project {
+        let access = &caller.access;
+        let current = store::project(&caller.state.db, access.project_id, access.role, Read::Plain)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        if current.sleakops_project != *sleakops_project {
+            // Asked before any lock is taken: SleakOps may be slow.
+            access.require_for_field(Role::Owner, "sleakops_project")?;
+            sleakops_key::check_reach(&caller.state, access.org_id, sleakops_project, None)
+                .await?;
+        }
+    }
 
     let mut write = caller.write(Lock::Caller, Role::Maintainer).await?;
     let access = write.access().clone();

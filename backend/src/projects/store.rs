@@ -43,7 +43,6 @@ macro_rules! effective_role {
         " IF(om.role = 'member', m.role, 'owner') "
     };
 }
-pub(crate) use effective_role;
 
 /// The caller's standing in a project, as [`membership`] reads it.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -111,19 +110,28 @@ pub fn effective(org_role: Option<OrgRole>, project_role: Option<Role>) -> Optio
     }
 }
 
-/// `user_id`'s role in the organization of the project, under a shared lock on it (which
-/// organization changes lock for update before they touch project memberships).
+/// `user_id`'s role in the organization of the project, under a shared lock on their
+/// organization membership only (which organization changes lock for update before they
+/// touch project memberships). The project's row is read without a lock (its organization
+/// never changes): a shared lock on it would deadlock two writers that both go on to lock it
+/// for update.
 pub async fn org_role_of_project(
     tx: &mut MySqlConnection,
     project_id: u64,
     user_id: u64,
 ) -> Result<Option<OrgRole>, sqlx::Error> {
+    let org_id: Option<u64> = sqlx::query_scalar("SELECT org_id FROM projects WHERE id = ?")
+        .bind(project_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(org_id) = org_id else {
+        return Ok(None);
+    };
     sqlx::query_scalar(
-        "SELECT om.role FROM projects p JOIN org_members om \
-         ON om.org_id = p.org_id AND om.user_id = ? WHERE p.id = ? LOCK IN SHARE MODE",
+        "SELECT role FROM org_members WHERE org_id = ? AND user_id = ? LOCK IN SHARE MODE",
     )
+    .bind(org_id)
     .bind(user_id)
-    .bind(project_id)
     .fetch_optional(tx)
     .await
 }

@@ -34,9 +34,10 @@ use faro_types::{CreateRelease, Environment, EventKind, Release, ReleaseStatus, 
 /// Request a build and deployment of a commit to one of the project's environments.
 ///
 /// Problems, beyond what their status says:
-/// - 403: Releasing needs the maintainer role.
+/// - 403: Releasing needs the maintainer role; to a production environment, a project owner
+///   or an organization owner or admin.
 /// - 409: A request with the same Idempotency-Key is still being processed.
-/// - 422: Invalid fields, unknown environment, or an Idempotency-Key that is missing, malformed or was used for a different request.
+/// - 422: Invalid fields, unknown environment, an organization without a SleakOps API key (field `environment`), or an Idempotency-Key that is missing, malformed or was used for a different request.
 /// - 503: DynamoDB or MySQL is unavailable; nothing was recorded.
 #[utoipa::path(
     post, path = "/api/projects/{slug}/releases", tag = "releases",
@@ -82,7 +83,9 @@ pub(super) async fn create(
     )
     .await?;
     let Some(Environment {
-        id: environment_id, ..
+        id: environment_id,
+        production,
+        ..
     }) = environment
     else {
         return Err(ApiError::field(
@@ -90,6 +93,8 @@ pub(super) async fn create(
             format!("project {} has no environment of this name", access.slug),
         ));
     };
+    access.require_for_production(production, "release to")?;
+    needs_sleakops_key(state, &access).await?;
     let canonical =
         serde_json::to_string(&request).map_err(|e| ApiError::Internal(e.to_string()))?;
     let hash = idempotency::request_hash(&["create", &access.slug, &canonical]);
@@ -129,6 +134,26 @@ pub(super) async fn create(
     };
     let (status, release) = run(&caller, &access, &key, &hash, &plan).await?;
     Ok(respond(status, release))
+}
+
+/// Refuses a release the worker could not send: the project's organization has no SleakOps
+/// key (a release is never queued to fail later).
+pub(super) async fn needs_sleakops_key(
+    state: &crate::AppState,
+    access: &ProjectAccess,
+) -> Result<(), ApiError> {
+    if crate::sealing::store::sealed_key(&state.db, access.org_id)
+        .await?
+        .is_none()
+    {
+        return Err(ApiError::field(
+            "environment",
+            "this project's organization has no SleakOps API key, so nothing can be built or \
+             deployed: an owner of the organization sets it in the organization's settings \
+             (PUT /api/orgs/{org}/sleakops-key)",
+        ));
+    }
+    Ok(())
 }
 
 /// The abbreviated SHA people recognise.
@@ -204,9 +229,14 @@ pub(super) async fn run(
                 }
             },
         };
-        let (_, release) = store::find(&state.db, id)
+        let (project_id, release) = store::find(&state.db, id)
             .await?
             .ok_or_else(|| ApiError::Internal(format!("release {id} vanished")))?;
+        // A key outlives its DynamoDB record (24 h) in MySQL: a replay names the release
+        // only within the project the caller may act on now.
+        if project_id != access.project_id {
+            return Err(idempotency::reused());
+        }
         return Ok((status, release));
     }
     Err(idempotency::still_running())
@@ -225,6 +255,10 @@ async fn record(
         name: user.name.clone(),
     };
     let mut write = ProjectWrite::begin(caller, access, Lock::Caller, Role::Maintainer).await?;
+    let production = store::is_production(write.tx(), plan.new.commit.environment_id).await?;
+    write
+        .access()
+        .require_for_production(production, "release to")?;
     let retried = match plan.new.retry_of {
         Some(old) => {
             let (status, _) = store::progress(write.tx(), old, Read::ForUpdate)

@@ -65,10 +65,11 @@ pub fn request_hash(parts: &[&str]) -> String {
     hex::encode(hasher.finalize())
 }
 
-fn reused() -> ApiError {
+/// The key named another request: `Idempotency-Key reused for a different request`.
+pub fn reused() -> ApiError {
     ApiError::field(
         HEADER,
-        "was already used for a different request; send a new key for a new release",
+        "reused for a different request; send a new key for a new release",
     )
 }
 

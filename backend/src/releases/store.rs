@@ -125,8 +125,8 @@ pub struct ListFilter {
     pub branch: Option<String>,
 }
 
-/// Up to `limit` releases of project `slug` older than `before`, newest first, as member
-/// `user_id` sees them. The membership check and the environment's name are part of the
+/// Up to `limit` releases of project `slug` older than `before`, newest first, as
+/// `user_id` sees them (a member of the project, or an owner or admin of its organization). The membership check and the environment's name are part of the
 /// query, so a page is one round trip; it is empty for a stranger (and for an unknown
 /// environment), and the caller finds out which.
 ///
@@ -186,14 +186,15 @@ macro_rules! member_page_sql {
         concat!(
             "SELECT STRAIGHT_JOIN ",
             columns!(),
-            " FROM projects p \
-             JOIN memberships m ON m.project_id = p.id AND m.user_id = ? ",
+            " FROM projects p ",
+            crate::projects::store::standing!(),
             $environment,
             " JOIN releases r FORCE INDEX (",
             $index,
             ") ON r.project_id = p.id ",
             people_and_places!(),
-            " WHERE p.slug = ? ",
+            " WHERE p.slug = ? AND ",
+            crate::projects::store::sees_project!(),
             $filter,
             " AND r.id < ? ORDER BY r.id DESC LIMIT ?"
         )
@@ -558,4 +559,29 @@ pub struct DailyCount {
 pub async fn daily_counts(db: &MySqlPool, window: Window) -> Result<Vec<DailyCount>, sqlx::Error> {
     let query = window.bind_twice(sqlx::query_as(DAILY));
     query.fetch_all(db).await
+}
+
+/// Whether environment `environment_id` is a production one (only owners release there),
+/// under a shared lock held until commit: a concurrent change of the flag waits or is seen.
+pub async fn is_production(
+    tx: &mut MySqlConnection,
+    environment_id: u64,
+) -> Result<bool, sqlx::Error> {
+    let production: Option<bool> =
+        sqlx::query_scalar("SELECT production FROM environments WHERE id = ? LOCK IN SHARE MODE")
+            .bind(environment_id)
+            .fetch_optional(tx)
+            .await?;
+    Ok(production.unwrap_or(false))
+}
+
+/// The environment release `id` goes to.
+pub async fn environment_of(
+    db: impl MySqlExecutor<'_>,
+    id: u64,
+) -> Result<Option<u64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT environment_id FROM releases WHERE id = ?")
+        .bind(id)
+        .fetch_optional(db)
+        .await
 }

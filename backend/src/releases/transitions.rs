@@ -32,7 +32,8 @@ fn not_cancellable(id: u64, status: ReleaseStatus) -> ApiError {
 /// Cancel a release that has not finished. Its pending outbox work is dropped.
 ///
 /// Problems, beyond what their status says:
-/// - 403: Cancelling needs the maintainer role.
+/// - 403: Cancelling needs the maintainer role; of a release to a production environment, a
+///   project owner or an organization owner or admin.
 /// - 409: The release already finished; the detail names its status.
 /// - 503: DynamoDB or MySQL is unavailable; nothing changed.
 #[utoipa::path(
@@ -52,6 +53,11 @@ pub(super) async fn cancel(
     access.require(Role::Maintainer)?;
 
     let mut write = ProjectWrite::begin(&caller, &access, Lock::Caller, Role::Maintainer).await?;
+    let environment = store::environment_of(write.tx(), id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let production = store::is_production(write.tx(), environment).await?;
+    write.access().require_for_production(production, "cancel a release to")?;
     let (status, _) = store::progress(write.tx(), id, Read::ForUpdate)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -88,9 +94,10 @@ pub(super) async fn cancel(
 /// environment, linked to this one by `retry_of`.
 ///
 /// Problems, beyond what their status says:
-/// - 403: Retrying needs the maintainer role.
+/// - 403: Retrying needs the maintainer role; to a production environment, a project owner
+///   or an organization owner or admin.
 /// - 409: The release is not failed or cancelled (the detail names its status), or a request with the same Idempotency-Key is still being processed.
-/// - 422: The Idempotency-Key is missing, malformed or was used for a different request.
+/// - 422: The Idempotency-Key is missing, malformed or was used for a different request, or the organization has no SleakOps API key (field `environment`).
 /// - 503: DynamoDB or MySQL is unavailable; nothing was recorded.
 #[utoipa::path(
     post, path = "/api/releases/{id}/retry", tag = "releases",
@@ -146,6 +153,7 @@ pub(super) async fn retry(
     if !status.can_retry() {
         return Err(create::not_retryable(id, status));
     }
+    create::needs_sleakops_key(state, &access).await?;
     let (code, release) = create::run(&caller, &access, &key, &hash, &plan).await?;
     Ok(create::respond(code, release))
 }

@@ -461,7 +461,7 @@ pub fn permanent(err: &SleakOpsError) -> bool {
     !err.is_transient()
         && !matches!(
             err,
-            // The operator can fix the key while the release waits.
+            // An owner of the organization can set a new key while the release waits.
             SleakOpsError::Unauthorized | SleakOpsError::Forbidden { .. }
         )
 }
@@ -1002,7 +1002,7 @@ mod tests {
     }
 
     #[test]
-    fn a_rejected_api_key_has_the_release_wait_for_the_operator_to_fix_it() {
+    fn a_rejected_api_key_has_the_release_wait_for_an_owner_to_set_another() {
         let errors = [
             SleakOpsError::Unauthorized,
             SleakOpsError::Forbidden {

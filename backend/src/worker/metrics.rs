@@ -77,10 +77,7 @@ pub async fn snapshot(state: &AppState) -> Snapshot {
         .deepseek
         .as_ref()
         .is_some_and(|c| c.circuit().is_open())
-        || external
-            .sleakops
-            .as_ref()
-            .is_some_and(|c| c.circuit().is_open());
+        || external.sleakops.circuit().is_open();
     let outbox_lag = super::store::outbox_lag(&state.db)
         .await
         .unwrap_or_else(|err| {

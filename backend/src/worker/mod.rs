@@ -59,20 +59,10 @@ impl WorkerState {
 
 /// Runs the worker until `stop` turns true (see the module documentation).
 pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
-    let sleakops = match (&state.external.sleakops, state.worker.enabled()) {
-        (Some(client), true) => client.clone(),
-        (None, true) => {
-            tracing::warn!(
-                "release worker off: SleakOps is not configured (FARO_SLEAKOPS_API_KEY)"
-            );
-            let _ = stop.wait_for(|s| *s).await;
-            return;
-        }
-        (_, false) => {
-            let _ = stop.wait_for(|s| *s).await;
-            return;
-        }
-    };
+    if !state.worker.enabled() {
+        let _ = stop.wait_for(|s| *s).await;
+        return;
+    }
     let config = state.config.worker.clone();
     let worker_id = state.worker.id().to_owned();
     state.worker.running.store(true, Ordering::SeqCst);
@@ -93,12 +83,7 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
                 Ok(claims) => {
                     for claim in claims {
                         tracing::debug!(release_id = claim.release_id, "claimed");
-                        jobs.spawn(supervise(
-                            state.clone(),
-                            sleakops.clone(),
-                            claim,
-                            stop.clone(),
-                        ));
+                        jobs.spawn(supervise(state.clone(), claim, stop.clone()));
                     }
                 }
                 Err(err) => tracing::warn!(error = %err, "cannot claim outbox rows"),
@@ -137,14 +122,46 @@ fn ended(joined: Result<(), tokio::task::JoinError>) {
     }
 }
 
+/// The SleakOps client of the organization of the claimed release: its own key, never
+/// another's. `None` when the organization has no key (it was removed after the release
+/// was accepted): the row is handed back to wait for one, and the release stays queued.
+async fn client_for(state: &AppState, claim: &store::Claim) -> Option<faro_sleakops::Client> {
+    let found = async {
+        let org_id = store::org_of(&state.db, claim.release_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some(org_id) = org_id else {
+            return Ok(None);
+        };
+        crate::orgs::sleakops_key::client_of(state, org_id)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    match found.await {
+        Ok(Some(client)) => return Some(client),
+        Ok(None) => tracing::warn!(
+            release_id = claim.release_id,
+            "the release's organization has no SleakOps key; the release waits for one"
+        ),
+        Err(err) => tracing::warn!(
+            release_id = claim.release_id,
+            error = %err,
+            "cannot open the organization's SleakOps key; retrying later"
+        ),
+    }
+    let wait = state.config.worker.retry_base;
+    if let Err(err) = store::release(&state.db, claim, wait).await {
+        tracing::warn!(release_id = claim.release_id, error = %err, "cannot hand the row back");
+    }
+    None
+}
+
 /// One job beside the heartbeat that renews its lease; the job learns of a lost claim
 /// through `lost`. Both live in this one task, so aborting it (a dying process) stops both.
-async fn supervise(
-    state: AppState,
-    sleakops: faro_sleakops::Client,
-    claim: store::Claim,
-    stop: watch::Receiver<bool>,
-) {
+async fn supervise(state: AppState, claim: store::Claim, stop: watch::Receiver<bool>) {
+    let Some(sleakops) = client_for(&state, &claim).await else {
+        return;
+    };
     let (lost_tx, lost) = watch::channel(false);
     let lease = state.config.worker.lease;
     let heartbeat = {

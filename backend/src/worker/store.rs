@@ -92,6 +92,16 @@ pub async fn load(pool: &MySqlPool, release_id: u64) -> Result<Option<Release>, 
     row.map(Release::try_from).transpose()
 }
 
+/// The organization whose SleakOps key release `release_id` is sent with.
+pub async fn org_of(pool: &MySqlPool, release_id: u64) -> Result<Option<u64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT p.org_id FROM releases r JOIN projects p ON p.id = r.project_id WHERE r.id = ?",
+    )
+    .bind(release_id)
+    .fetch_optional(pool)
+    .await
+}
+
 /// Writes `trigger`'s mark at `at`, if the release is ready for the trigger and it was never
 /// sent; whether it was written.
 pub async fn mark(

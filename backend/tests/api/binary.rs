@@ -62,6 +62,96 @@ async fn a_malformed_variable_is_named_and_secrets_stay_hidden() {
 }
 
 #[tokio::test]
+async fn a_missing_or_malformed_encryption_key_is_a_configuration_error() {
+    let url = ("DATABASE_URL", "mysql://faro:hunter2@db:3306/faro");
+    let (code, stderr) = config_error(&[url]).await;
+    assert_eq!(code, Some(78), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("FARO_ENCRYPTION_KEY is not set"),
+        "{stderr}"
+    );
+
+    let weak = "hunter2".repeat(8);
+    let (code, stderr) = config_error(&[url, ("FARO_ENCRYPTION_KEY", &weak)]).await;
+    assert_eq!(code, Some(78), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("FARO_ENCRYPTION_KEY is invalid"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("hunter2"), "{stderr}");
+}
+
+/// Runs the binary's `args` with `vars`: its exit code, stdout and stderr.
+async fn run(vars: &Vars, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = tokio::time::timeout(Duration::from_secs(60), command(vars).args(args).output())
+        .await
+        .expect("exits")
+        .expect("runs");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+#[tokio::test]
+async fn a_wrong_encryption_key_stops_serving_and_rekey_moves_keys_under_the_new_one() {
+    use super::sealing::{KEY_A, KEY_B, organization, store};
+    let (services, name, mut vars) = own_store("FARO_ENCRYPTION_KEY", KEY_A);
+    vars.insert("FARO_CREATE_TABLE".into(), "false".into());
+    let (code, _, stderr) = run(&vars, &["migrate"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+
+    // One organization's key, sealed under key A.
+    let url = format!("{}/{name}", services.mysql_server);
+    let pool = sqlx::MySqlPool::connect(&url).await.expect("the database");
+    let config = faro_backend::Config::from_lookup(|k| vars.get(k).cloned()).expect("config");
+    let keys_a = faro_backend::sealing::KeyRing::from_config(&config.encryption);
+    let ann = sqlx::query(
+        "INSERT INTO users (email, display_name, password_hash, created_at, updated_at) \
+         VALUES ('ann@example.com', 'Ann', 'x', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+    )
+    .execute(&pool)
+    .await
+    .expect("an account")
+    .last_insert_id();
+    let org = organization(&pool).await;
+    store(&pool, &keys_a, org, "sk-sleakops-binary-key", ann).await;
+
+    vars.insert("FARO_ENCRYPTION_KEY".into(), KEY_B.into());
+    let (code, _, stderr) = run(&vars, &[]).await;
+    assert_eq!(code, Some(78), "{stderr}");
+    assert!(
+        stderr.starts_with("faro-backend: configuration error: 1 SleakOps key(s)")
+            && stderr.contains(keys_a.current_id())
+            && stderr.contains("FARO_ENCRYPTION_KEY_PREVIOUS"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = run(&vars, &["rekey"]).await;
+    assert_eq!(
+        code,
+        Some(78),
+        "without key A, nothing to open with: {stderr}"
+    );
+
+    vars.insert("FARO_ENCRYPTION_KEY_PREVIOUS".into(), KEY_A.into());
+    let printed = |stdout: &str, line: &str| stdout.lines().any(|l| l == line);
+    let (code, stdout, stderr) = run(&vars, &["rekey"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let line = "re-encrypted 1 of 1 SleakOps keys; 0 already under the current key";
+    assert!(printed(&stdout, line), "{stdout}");
+
+    vars.remove("FARO_ENCRYPTION_KEY_PREVIOUS");
+    let (code, stdout, stderr) = run(&vars, &["rekey"]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let line = "re-encrypted 0 of 1 SleakOps keys; 1 already under the current key";
+    assert!(printed(&stdout, line), "{stdout}");
+
+    pool.close().await;
+    use sqlx::migrate::MigrateDatabase;
+    let _ = sqlx::MySql::drop_database(&url).await;
+}
+
+#[tokio::test]
 async fn migrate_prepares_both_stores_and_is_repeatable() {
     let (services, name, vars) = own_store("FARO_CREATE_TABLE", "true");
     for run in 0..2 {

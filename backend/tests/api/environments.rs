@@ -169,9 +169,17 @@ async fn only_owners_decide_what_is_production() {
         .patch_environment(maintainer, "shop", "prod", &patch)
         .await;
     problem_naming(response, 403, "production", &patch).await;
-    // A maintainer may still rename where a production environment deploys to.
+    // Where a production environment deploys to is the owners' too (this reverses what a
+    // maintainer could do before organizations, on purpose); the owner may.
     let patch = json!({"sleakops_environment": "prod-2"});
-    app.update_environment(maintainer, "shop", "prod", &patch)
+    let response = app.patch_environment(maintainer, "shop", "prod", &patch).await;
+    problem_naming(response, 403, "sleakops_environment", &patch).await;
+    assert_eq!(
+        app.environment(maintainer, "shop", "prod").await.sleakops_environment,
+        "prod-env",
+        "unchanged"
+    );
+    app.update_environment(&team.owner, "shop", "prod", &patch)
         .await;
 
     // Deleting production is the owner's too.

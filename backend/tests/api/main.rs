@@ -4,6 +4,7 @@
 
 mod accounts;
 mod ai;
+mod authorization;
 mod binary;
 mod environments;
 mod errors;
@@ -13,9 +14,11 @@ mod members;
 mod metrics;
 mod migrations;
 mod openapi;
+mod orgs;
 mod projects;
 mod release_events;
 mod releases;
+mod sealing;
 mod shutdown;
 mod worker;
 mod writes;

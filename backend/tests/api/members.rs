@@ -31,6 +31,9 @@ async fn add_change_and_remove_members() {
     let app = TestApp::spawn().await;
     let [ada, bob] = app.signup_each(["Ada", "Bob"]).await;
     app.create_project(&ada, "shop").await;
+    // Only people in the project's organization can be added: Bob accepts Ada's invitation.
+    let org = app.own_org(&ada).await.slug;
+    app.enlist(&ada, &org, &bob).await;
 
     // Emails match whatever their case and surrounding spaces.
     let body = json!({"email": format!("  {}  ", bob.user.email.to_uppercase()), "role": "viewer"});
@@ -82,7 +85,13 @@ async fn adding_members_validates_and_names_the_field() {
     let body = json!({"email": "nobody@example.com", "role": "viewer"});
     let response = app.post_member(&ada, "shop", &body).await;
     let p = problem_naming(response, 422, "email", &body).await;
-    assert_eq!(p.error_for("email"), Some("no account with this email"));
+    let not_in_org = "no member of the project's organization has this email: invite them to \
+                      the organization first";
+    assert_eq!(p.error_for("email"), Some(not_in_org));
+    // An account outside the organization is refused alike: nobody learns who has one.
+    let body = json!({"email": bob.user.email, "role": "viewer"});
+    let p = problem_naming(app.post_member(&ada, "shop", &body).await, 422, "email", &body).await;
+    assert_eq!(p.error_for("email"), Some(not_in_org));
 
     for (body, field) in [
         (json!({"email": "not-an-email", "role": "viewer"}), "email"),
@@ -137,10 +146,18 @@ async fn the_last_owner_cannot_be_demoted_or_removed() {
     app.set_role(&ada, "shop", ada_id, Role::Viewer).await;
     cannot_demote_or_remove(&app, &bob, &bob, 409).await;
     // Ada, now a viewer, manages nobody.
-    cannot_demote_or_remove(&app, &ada, &bob, 403).await;
+    // A viewer manages nobody. (Ada, the organization's owner, still runs the project:
+    // organization owners act as every project's owner.)
+    let carol = app.signup("Carol").await;
+    app.add_member(&ada, "shop", &carol, Role::Viewer).await;
+    cannot_demote_or_remove(&app, &carol, &bob, 403).await;
     assert_eq!(
         roles(&app, &bob, "shop").await,
-        [(ada_id, Role::Viewer), (bob_id, Role::Owner)]
+        [
+            (ada_id, Role::Viewer),
+            (bob_id, Role::Owner),
+            (carol.user.id, Role::Viewer)
+        ]
     );
 
     // Two owners demoting each other at once: one of them stays an owner.

@@ -1,5 +1,7 @@
 use faro_backend::db::{self, MIGRATOR};
+use faro_testkit::TestApp;
 use faro_testkit::app::{services, unique_name};
+use faro_types::{AuditEntry, Page, Role};
 use sqlx::{MySql, migrate::MigrateDatabase, mysql::MySqlPoolOptions};
 
 #[tokio::test]
@@ -51,4 +53,154 @@ async fn migrations_applied_twice_are_a_no_op() {
 
     pool.close().await;
     MySql::drop_database(&url).await.expect("drop database");
+}
+
+/// The version of the migration that brought organizations.
+const ORGANIZATIONS: i64 = 20261207000001;
+
+/// Fills a database of the schema before organizations the way the app did, then migrates.
+/// Two accounts own "shop" (Ada earliest), Bob maintains "blog" of Ada's, and Carol owns
+/// "notes" alone: every project moves to its earliest owner's organization, every other
+/// member joins that organization, and nobody's access changes.
+#[tokio::test]
+async fn the_organizations_migration_keeps_everyones_access() {
+    let services = services();
+    let name = unique_name(&services);
+    let url = format!("{}/{name}", services.mysql_server);
+    MySql::create_database(&url).await.expect("create database");
+    let pool = MySqlPoolOptions::new().connect(&url).await.expect("connect");
+    let before = sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(
+            MIGRATOR
+                .iter()
+                .filter(|m| m.version < ORGANIZATIONS)
+                .cloned()
+                .collect(),
+        ),
+        ignore_missing: false,
+        locking: true,
+        no_tx: false,
+    };
+    before.run(&pool).await.expect("the schema before organizations");
+    let hash = faro_backend::auth::password::hash(faro_testkit::PASSWORD.to_owned())
+        .await
+        .expect("hash");
+    for (id, email, name) in [
+        (1, "ada@example.com", "Ada Lovelace"),
+        (2, "bob@example.com", "Bob"),
+        (3, "carol@example.com", "42 Carol"),
+    ] {
+        sqlx::query(
+            "INSERT INTO users (id, email, display_name, password_hash, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, NOW(6), NOW(6))",
+        )
+        .bind(id)
+        .bind(email)
+        .bind(name)
+        .bind(&hash)
+        .execute(&pool)
+        .await
+        .expect("user");
+    }
+    sqlx::raw_sql(
+        "INSERT INTO projects (id, slug, name, sleakops_project, repository_url, default_branch, \
+           created_by, created_at, updated_at) VALUES \
+           (10, 'shop', 'Shop', 'shop', 'https://x.test/shop', 'main', 2, NOW(6), NOW(6)), \
+           (11, 'blog', 'Blog', 'blog', 'https://x.test/blog', 'main', 1, NOW(6), NOW(6)), \
+           (12, 'notes', 'Notes', 'notes', 'https://x.test/notes', 'main', 3, NOW(6), NOW(6)); \
+         INSERT INTO memberships (project_id, user_id, role, created_at) VALUES \
+           (10, 1, 'owner', '2026-01-01'), (10, 2, 'owner', '2026-01-02'), \
+           (11, 1, 'owner', '2026-01-01'), (11, 2, 'maintainer', '2026-01-03'), \
+           (12, 3, 'owner', '2026-01-04'); \
+         INSERT INTO environments (id, project_id, name, sleakops_environment, production, \
+           created_at, updated_at) VALUES (20, 10, 'production', 'prod', TRUE, NOW(6), NOW(6)); \
+         INSERT INTO releases (project_id, environment_id, branch, commit_sha, status, \
+           requested_by, requested_at, updated_at) \
+           VALUES (10, 20, 'main', 'abcdef1', 'deployed', 2, NOW(6), NOW(6));",
+    )
+    .execute(&pool)
+    .await
+    .expect("data of the old schema");
+
+    db::migrate(&pool).await.expect("the organizations migration");
+
+    let orgs: Vec<(u64, String, String, u64)> = sqlx::query_as(
+        "SELECT id, slug, name, created_by FROM organizations ORDER BY created_by",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("orgs");
+    let slugs: Vec<&str> = orgs.iter().map(|o| o.1.as_str()).collect();
+    assert_eq!(slugs, ["ada-lovelace-1", "bob-2", "org-42-carol-3"]);
+    assert_eq!(orgs[0].2, "Ada Lovelace's organization");
+    let homes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT p.slug, o.slug FROM projects p JOIN organizations o ON o.id = p.org_id \
+         ORDER BY p.slug",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("homes");
+    let homes: Vec<(&str, &str)> = homes.iter().map(|(p, o)| (p.as_str(), o.as_str())).collect();
+    assert_eq!(
+        homes,
+        [("blog", "ada-lovelace-1"), ("notes", "org-42-carol-3"), ("shop", "ada-lovelace-1")]
+    );
+    let members: Vec<(String, u64, String)> = sqlx::query_as(
+        "SELECT o.slug, m.user_id, m.role FROM org_members m \
+         JOIN organizations o ON o.id = m.org_id ORDER BY o.slug, m.user_id",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("members");
+    let members: Vec<(&str, u64, &str)> = members
+        .iter()
+        .map(|(o, u, r)| (o.as_str(), *u, r.as_str()))
+        .collect();
+    assert_eq!(
+        members,
+        [
+            ("ada-lovelace-1", 1, "owner"),
+            ("ada-lovelace-1", 2, "member"),
+            ("bob-2", 2, "owner"),
+            ("org-42-carol-3", 3, "owner"),
+        ]
+    );
+    let (releases, memberships): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM releases), (SELECT COUNT(*) FROM memberships)",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("counts");
+    assert_eq!((releases, memberships), (1, 5), "nothing lost");
+    pool.close().await;
+
+    // The app on the migrated database: Bob's access is what it was, and his joining Ada's
+    // organization is in its audit log.
+    let app = TestApp::builder().set("DATABASE_URL", &url).spawn().await;
+    let bob = app.login("bob@example.com").await;
+    let seen: Vec<(String, Role)> = app
+        .projects(&bob)
+        .await
+        .into_iter()
+        .map(|p| (p.slug, p.role))
+        .collect();
+    assert_eq!(
+        seen,
+        [("blog".to_owned(), Role::Maintainer), ("shop".to_owned(), Role::Owner)]
+    );
+    let ada = app.login("ada@example.com").await;
+    let started = std::time::Instant::now();
+    loop {
+        let page: Page<AuditEntry> = app.get_as(&ada, "/api/orgs/ada-lovelace-1/audit").await;
+        if let Some(entry) = page.items.iter().find(|e| e.action == "org.member.migrate") {
+            assert_eq!(entry.target, "user:2");
+            assert_eq!(entry.actor_email, "faro-migration");
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "{:?}", page.items);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let project_log = app.audit(&ada, "shop").await;
+    assert!(project_log.iter().any(|e| e.action == "project.organization"));
+    assert_eq!(app.count("SELECT COUNT(*) FROM audit_outbox").await, 0, "all delivered");
 }

@@ -424,6 +424,9 @@ async fn authorization_matrix_of_every_route() {
     let app = TestApp::spawn().await;
     let team = Team::new(&app).await;
     let [extra, newcomer] = app.signup_each(["Extra", "Newcomer"]).await;
+    // Project members come from the owner's organization.
+    let org = app.own_org(&team.owner).await.slug;
+    app.enlist(&team.owner, &org, &newcomer).await;
     let mut fresh = 0;
     let setup = |slug: String| {
         let (app, team, extra) = (&app, &team, &extra);
@@ -451,7 +454,10 @@ async fn authorization_matrix_of_every_route() {
             Method::POST,
             "/api/projects",
             Some(project_body("{new}")),
-            [201, 201, 201, 201, 401],
+            // Projects are created by an organization's admins and owners: the team's
+            // maintainer and viewer are members of the owner's organization; the outsider
+            // owns one of their own.
+            [201, 403, 403, 201, 401],
         ),
         case(
             Method::GET,

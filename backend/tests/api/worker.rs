@@ -464,21 +464,31 @@ async fn status_says_what_the_app_runs_against() {
         status.notices
     );
 
+    // An app without DeepSeek's key and without a worker (the test kit still verifies
+    // organizations' SleakOps keys against a simulator of its own).
     let plain = TestApp::spawn().await;
     let status: OpsStatus = plain.get("/api/status").await.json().await.expect("status");
-    assert!(!status.simulated);
     assert!(!status.worker.running);
+    let modes: Vec<(&str, faro_types::ServiceMode)> = status
+        .services
+        .iter()
+        .map(|s| (s.name.as_str(), s.mode))
+        .collect();
+    assert_eq!(
+        modes,
+        [
+            ("deepseek", faro_types::ServiceMode::NotConfigured),
+            ("sleakops", faro_types::ServiceMode::Simulated)
+        ]
+    );
+    let notices: Vec<&str> = status.notices.iter().map(|n| n.message.as_str()).collect();
     assert!(
-        status
-            .services
-            .iter()
-            .all(|s| s.mode == faro_types::ServiceMode::NotConfigured)
+        notices.iter().any(|n| n.contains("release worker is off")),
+        "{notices:?}"
     );
     assert!(
-        status
-            .notices
-            .iter()
-            .any(|n| n.message.contains("releases stay queued"))
+        notices.iter().any(|n| n.contains("DeepSeek is not configured")),
+        "{notices:?}"
     );
 }
 
@@ -506,4 +516,53 @@ async fn metrics_count_sleakops_failures_and_the_outbox_lag() {
     let snapshot = faro_backend::worker::metrics::snapshot(&app.state).await;
     assert_eq!(snapshot.outbox_lag, Duration::ZERO);
     assert!(!snapshot.circuit_open);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_organizations_failing_key_never_holds_up_another_organizations_releases() {
+    let sims = Sims::start(STEP).await;
+    let app = TestApp::builder()
+        .sims(&sims)
+        .set("FARO_SLEAKOPS_BREAKER_FAILURES", "2")
+        .set("FARO_SLEAKOPS_BREAKER_COOL_DOWN_MS", "60000")
+        .spawn()
+        .await;
+    // Each organization deploys with a SleakOps account of its own.
+    let account = || {
+        let projects = faro_sim::Projects::new().with("shop", ["staging-env", "production-env"]);
+        sims.sleakops.control.create_account(projects)
+    };
+    let mut with_own_key = Vec::new();
+    for name in ["Ada", "Bob"] {
+        let who = app.signup(name).await;
+        let key = account();
+        let org = app.own_org(&who).await.slug;
+        assert_eq!(app.put_sleakops_key(&who, &org, &key).await.status(), 200);
+        let fx = app.project_with_environments(&who).await;
+        with_own_key.push((who, key, fx));
+    }
+    let [(ada, ada_key, ada_fx), (bob, bob_key, bob_fx)] =
+        <[_; 2]>::try_from(with_own_key).expect("two");
+
+    // SleakOps fails every call made with Ada's key until her client's breaker opens.
+    sims.sleakops
+        .control
+        .set_faults(Faults::status(503).for_key(&ada_key));
+    let stuck = app.start_release(&ada, &ada_fx, "staging").await;
+    let ada_client = app
+        .state
+        .external
+        .sleakops
+        .for_key(&faro_resilience::Secret::new(ada_key.clone()));
+    let opened = async || ada_client.circuit().is_open();
+    wait_until(Duration::from_secs(10), "Ada's breaker never opened", opened).await;
+
+    // Bob's release goes through meanwhile, and the status page does not call SleakOps down.
+    let fine = app.start_release(&bob, &bob_fx, "staging").await;
+    wait_for(&app.state.db, fine.id, ReleaseStatus::Deployed, 20).await;
+    assert!(sims.sleakops.control.requests_by_key(&bob_key) > 0);
+    let status: OpsStatus = app.get("/api/status").await.json().await.expect("status");
+    let sleakops = status.services.iter().find(|s| s.name == "sleakops").expect("sleakops");
+    assert_ne!(sleakops.circuit, faro_types::CircuitState::Open, "{status:?}");
+    assert_eq!(release(&app.state.db, stuck.id).await.status, ReleaseStatus::Queued);
 }

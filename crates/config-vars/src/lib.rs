@@ -222,6 +222,10 @@ const fn value(v: &'static str) -> Fallback {
 const DATABASE_URL_EXPECTED: &str = "a MySQL URL such as mysql://user:password@host:3306/faro \
      (or FARO_DATABASE_HOST, _NAME, _USER and _PASSWORD instead)";
 
+/// FARO_ENCRYPTION_KEY's description; the backend's sealing module checks it.
+const ENCRYPTION_KEY_EXPECTED: &str = "at least 43 characters of A-Z a-z 0-9 + / = _ - (8 or more \
+     different), such as the output of `openssl rand -base64 32`";
+
 variables! {
     FARO_ENV {
         accepts: Accepts::OneOf(&RuntimeEnv::NAMES),
@@ -418,6 +422,22 @@ variables! {
         default: value("true"),
         local: Some("false"),
     }
+    FARO_ENCRYPTION_KEY {
+        accepts: Accepts::Text(ENCRYPTION_KEY_EXPECTED),
+        meaning: "the key-encryption key: organizations' SleakOps keys are sealed in MySQL with \
+            AES-256-GCM under its HKDF-SHA256, and start-up stops when it is not the key they \
+            were sealed with ([rotation](docs/operations.md#rotating-the-encryption-key)); \
+            `cargo xtask dev` makes one and keeps it in `target/faro-dev/encryption-key`",
+        default: Fallback::Required,
+        secret: true,
+    }
+    FARO_ENCRYPTION_KEY_PREVIOUS {
+        accepts: Accepts::Text("the format of FARO_ENCRYPTION_KEY, or none"),
+        meaning: "during a rotation, the key before it: it opens what it sealed until \
+            `faro-backend rekey` has re-sealed everything under the current one (`none` or \
+            empty: unset)",
+        secret: true,
+    }
     FARO_EVENTS_POLL_MS {
         accepts: MILLIS,
         meaning: "how often live timelines look for events written by other tasks",
@@ -428,11 +448,6 @@ variables! {
         meaning: "silence after which a live timeline sends a comment line, so the ALB (60 s \
             idle timeout) and browsers keep it open",
         default: value("15000"),
-    }
-    FARO_SLEAKOPS_API_KEY {
-        accepts: Accepts::Text("a SleakOps API key"),
-        meaning: "SleakOps API key; without it the release worker is off and releases stay queued",
-        secret: true,
     }
     FARO_SLEAKOPS_BASE_URL {
         accepts: Accepts::Text("an http(s) URL such as https://api.sleakops.com/api/"),
@@ -603,6 +618,7 @@ mod tests {
             (FARO_AUTO_MIGRATE, Dev, Fallback::Value("true")),
             (DATABASE_URL, Dev, Fallback::Required),
             (FARO_FRONTEND_DIR, Production, Fallback::Unset),
+            (FARO_ENCRYPTION_KEY, Test, Fallback::Required),
         ];
         for (var, env, default) in cases {
             assert_eq!(var.default_in(env), default, "{} in {env:?}", var.name);

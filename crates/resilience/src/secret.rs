@@ -1,7 +1,9 @@
 use std::fmt;
+use zeroize::Zeroize;
 
 /// A credential. `Debug` prints `Secret(***)` and there is no `Display`, so the value only
-/// leaves through [`Secret::expose`], at the one place that puts it in a header.
+/// leaves through [`Secret::expose`], at the one place that puts it in a header. Its bytes
+/// are wiped when it is dropped, so a freed credential does not linger in the heap.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
 
@@ -17,6 +19,12 @@ impl Secret {
 
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
     }
 }
 

@@ -1,6 +1,8 @@
 //! What a test (or a person, through `/_sim/…`) can change while a simulator runs: faults,
-//! pacing, holding SleakOps' work short of its end, and the request counters.
+//! pacing, holding SleakOps' work short of its end, SleakOps' accounts, and the request
+//! counters.
 
+use crate::accounts::{Account, Accounts, Projects, key_fingerprint};
 use serde::{Deserialize, Serialize};
 use std::{
     collections::BTreeMap,
@@ -30,6 +32,9 @@ pub struct Faults {
     pub path: Option<String>,
     /// Only requests with this method (`GET`, `POST`).
     pub method: Option<String>,
+    /// Only requests that carry this API key, so that one key's calls fail while
+    /// another's go through.
+    pub key: Option<String>,
 }
 
 impl Faults {
@@ -77,6 +82,12 @@ impl Faults {
         self
     }
 
+    /// Only the requests that carry `key`.
+    pub fn for_key(mut self, key: &str) -> Self {
+        self.key = Some(key.to_owned());
+        self
+    }
+
     fn is_active(&self) -> bool {
         self.times != Some(0)
             && (self.latency_ms > 0
@@ -86,11 +97,12 @@ impl Faults {
                 || self.truncate)
     }
 
-    fn matches(&self, method: &str, path: &str) -> bool {
+    fn matches(&self, method: &str, path: &str, key: Option<&str>) -> bool {
         self.method
             .as_deref()
             .is_none_or(|m| m.eq_ignore_ascii_case(method))
             && self.path.as_deref().is_none_or(|p| path.contains(p))
+            && self.key.as_deref().is_none_or(|k| key == Some(k))
     }
 }
 
@@ -112,6 +124,10 @@ pub struct Settings {
     /// SleakOps: how long a build or deployment stays in each of `initial` and `creating`
     /// (0: it is finished as soon as it is created). Applies to jobs created afterwards.
     pub step_ms: u64,
+    /// SleakOps: `GET project-env/` answers Django REST framework pages
+    /// (`{"count", "next", "previous", "results"}`, `?page=N`) of this many; 0 (the default)
+    /// answers one plain JSON array, which is how the SleakOps CLI reads it.
+    pub page_size: u32,
 }
 
 impl Default for Settings {
@@ -119,15 +135,19 @@ impl Default for Settings {
         Self {
             token_delay_ms: 0,
             step_ms: 1000,
+            page_size: 0,
         }
     }
 }
 
-/// The request counters: `"<METHOD> <path>"` with numeric path segments as `{id}`.
+/// The request counters: `"<METHOD> <path>"` with numeric path segments as `{id}`, and
+/// requests by API key, each key shown as its [`key_fingerprint`] (never the key).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     pub total: u64,
     pub requests: BTreeMap<String, u64>,
+    #[serde(default)]
+    pub by_key: BTreeMap<String, u64>,
 }
 
 struct Shared {
@@ -136,6 +156,7 @@ struct Shared {
     held: Mutex<bool>,
     stats: Mutex<Stats>,
     rng: Mutex<fastrand::Rng>,
+    accounts: Accounts,
 }
 
 /// The handle of one running simulator; clones control the same one.
@@ -182,6 +203,7 @@ impl Control {
                 held: Mutex::new(false),
                 stats: Mutex::new(Stats::default()),
                 rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+                accounts: Accounts::default(),
             }),
         }
     }
@@ -240,23 +262,54 @@ impl Control {
         lock(&self.shared.stats).total
     }
 
-    /// Clears the faults, a hold and the counters.
+    /// Requests received with `key` (faulted ones included), whatever their route.
+    pub fn requests_by_key(&self, key: &str) -> u64 {
+        lock(&self.shared.stats)
+            .by_key
+            .get(&key_fingerprint(key))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// SleakOps: a new account that owns `projects`; its fresh random API key.
+    pub fn create_account(&self, projects: Projects) -> String {
+        self.shared.accounts.create(projects)
+    }
+
+    /// SleakOps: adds `projects` (and environments) to the account of `key`; false when no
+    /// account has that key.
+    pub fn add_projects(&self, key: &str, projects: Projects) -> bool {
+        self.shared.accounts.add_projects(key, projects)
+    }
+
+    pub(crate) fn accounts(&self) -> &Accounts {
+        &self.shared.accounts
+    }
+
+    pub(crate) fn account(&self, key: &str) -> Option<Account> {
+        self.shared.accounts.get(key)
+    }
+
+    /// Clears the faults, a hold and the counters; accounts, builds and deployments stay.
     pub fn reset(&self) {
         self.clear_faults();
         self.resume();
         *lock(&self.shared.stats) = Stats::default();
     }
 
-    pub(crate) fn count(&self, method: &str, path: &str) {
+    pub(crate) fn count(&self, method: &str, path: &str, key: Option<&str>) {
         let mut stats = lock(&self.shared.stats);
         stats.total += 1;
         *stats.requests.entry(route_key(method, path)).or_default() += 1;
+        if let Some(key) = key {
+            *stats.by_key.entry(key_fingerprint(key)).or_default() += 1;
+        }
     }
 
-    /// Decides the faults of one request, using up one of `times`.
-    pub(crate) fn plan(&self, method: &str, path: &str) -> Plan {
+    /// Decides the faults of one request (carrying `key`), using up one of `times`.
+    pub(crate) fn plan(&self, method: &str, path: &str, key: Option<&str>) -> Plan {
         let mut faults = lock(&self.shared.faults);
-        if !faults.is_active() || !faults.matches(method, path) {
+        if !faults.is_active() || !faults.matches(method, path, key) {
             return Plan::default();
         }
         if let Some(times) = &mut faults.times {
@@ -300,11 +353,44 @@ mod tests {
     fn faults_match_filter_and_use_up_their_times() {
         let control = Control::new(Settings::default(), 1);
         control.set_faults(Faults::status(503).on("POST", "cli-build").times(2));
-        assert_eq!(control.plan("GET", "/api/cli-build/1/"), Plan::default());
-        assert_eq!(control.plan("POST", "/api/cli-build/").status, Some(503));
-        assert_eq!(control.plan("POST", "/api/cli-build/").status, Some(503));
-        assert_eq!(control.plan("POST", "/api/cli-build/"), Plan::default());
+        assert_eq!(
+            control.plan("GET", "/api/cli-build/1/", None),
+            Plan::default()
+        );
+        assert_eq!(
+            control.plan("POST", "/api/cli-build/", None).status,
+            Some(503)
+        );
+        assert_eq!(
+            control.plan("POST", "/api/cli-build/", None).status,
+            Some(503)
+        );
+        assert_eq!(
+            control.plan("POST", "/api/cli-build/", None),
+            Plan::default()
+        );
         assert_eq!(control.faults(), Faults::none());
+    }
+
+    #[test]
+    fn faults_for_a_key_spare_other_keys() {
+        let control = Control::new(Settings::default(), 1);
+        control.set_faults(Faults::status(502).for_key("bad"));
+        assert_eq!(control.plan("GET", "/x", Some("good")), Plan::default());
+        assert_eq!(control.plan("GET", "/x", None), Plan::default());
+        assert_eq!(control.plan("GET", "/x", Some("bad")).status, Some(502));
+    }
+
+    #[test]
+    fn requests_are_counted_by_key_fingerprint() {
+        let control = Control::new(Settings::default(), 1);
+        control.count("GET", "/api/project-env/", Some("key-one"));
+        control.count("GET", "/api/project-env/", Some("key-one"));
+        control.count("GET", "/api/project-env/", None);
+        assert_eq!(control.requests_by_key("key-one"), 2);
+        assert_eq!(control.requests_by_key("key-two"), 0);
+        let stats = serde_json::to_string(&control.stats()).expect("json");
+        assert!(!stats.contains("key-one"), "{stats}");
     }
 
     #[test]
@@ -315,7 +401,7 @@ mod tests {
             ..Faults::default()
         });
         let failed = (0..1000)
-            .filter(|_| control.plan("GET", "/x").status == Some(500))
+            .filter(|_| control.plan("GET", "/x", None).status == Some(500))
             .count();
         assert!((400..600).contains(&failed), "{failed}");
     }

@@ -82,7 +82,15 @@ pub async fn start(options: Options) -> std::io::Result<Running> {
             )
         })
         .with_state(sim);
-    server::start(options.addr, "", routes, control, error_for_status).await
+    server::start(
+        options.addr,
+        "",
+        routes,
+        Router::new(),
+        control,
+        error_for_status,
+    )
+    .await
 }
 
 /// One message as the simulator reads it.

@@ -21,12 +21,19 @@
 //! | `GET/POST/DELETE /_sim/hold` | read (`{"held": bool}`), start or end holding SleakOps' builds and deployments short of their end ([`Control::hold`]) |
 //! | `GET /_sim/stats` | request counters ([`Stats`]) |
 //! | `POST /_sim/reset` | clear faults, a hold and counters |
+//! | `POST /_sim/sleakops/accounts` | SleakOps: a new account owning `{"projects": {"shop": ["staging"]}}`; answers 201 `{"api_key": "…"}` |
+//! | `POST /_sim/sleakops/accounts/{api_key}/projects` | SleakOps: add projects (same body) to an account; 204, or 404 for an unknown key |
+//!
+//! `/_sim/stats` counts requests by route and by API key; a key shows as its
+//! [`key_fingerprint`] (`sha256:` and 12 hex digits), never as itself.
 
+mod accounts;
 pub mod control;
 pub mod deepseek;
 mod fixtures;
 mod server;
 pub mod sleakops;
 
+pub use accounts::{Projects, key_fingerprint};
 pub use control::{Control, Faults, Settings, Stats, route_key};
 pub use server::Running;

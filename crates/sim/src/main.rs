@@ -8,7 +8,9 @@ const USAGE: &str = "usage: faro-sim [options]
   --deepseek-port N      DeepSeek simulator port (default 0: a free one)
   --sleakops-port N      SleakOps simulator port (default 0: a free one)
   --deepseek-key KEY     the API key the DeepSeek simulator accepts (default sim-deepseek-key)
-  --sleakops-key KEY     the API key the SleakOps simulator accepts (default sim-sleakops-key)
+  --sleakops-key KEY     the key of the SleakOps simulator's first account (default sim-sleakops-key)
+  --sleakops-projects P  what that account owns, as project=env,env;project=env
+                         (default: any project and environment, and nothing to list)
   --token-delay-ms N     pause between streamed tokens (default 30)
   --step-ms N            time a build or deployment spends in each state (default 3000)
 Once both listen it prints, on stdout:
@@ -21,6 +23,7 @@ struct Args {
     sleakops_port: u16,
     deepseek_key: String,
     sleakops_key: String,
+    sleakops_projects: Option<faro_sim::Projects>,
     token_delay: Duration,
     step: Duration,
 }
@@ -32,6 +35,7 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
         sleakops_port: 0,
         deepseek_key: faro_sim::deepseek::DEFAULT_KEY.to_owned(),
         sleakops_key: faro_sim::sleakops::DEFAULT_KEY.to_owned(),
+        sleakops_projects: None,
         token_delay: Duration::from_millis(30),
         step: Duration::from_secs(3),
     };
@@ -61,6 +65,7 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
             "--sleakops-port" => parsed.sleakops_port = port()?,
             "--deepseek-key" => parsed.deepseek_key = value.clone(),
             "--sleakops-key" => parsed.sleakops_key = value.clone(),
+            "--sleakops-projects" => parsed.sleakops_projects = Some(projects(value)?),
             "--token-delay-ms" => {
                 parsed.token_delay = Duration::from_millis(number("milliseconds")?);
             }
@@ -69,6 +74,28 @@ fn parse(args: &[String]) -> Result<Option<Args>, String> {
         }
     }
     Ok(Some(parsed))
+}
+
+/// `shop=staging,production;blog=production`: projects, each with its environments.
+fn projects(spec: &str) -> Result<faro_sim::Projects, String> {
+    spec.split(';')
+        .filter(|part| !part.trim().is_empty())
+        .try_fold(faro_sim::Projects::new(), |projects, part| {
+            let (project, environments) = part.split_once('=').unwrap_or((part, ""));
+            let project = project.trim();
+            if project.is_empty() {
+                return Err(format!(
+                    "--sleakops-projects: a project without a name in {part:?}"
+                ));
+            }
+            Ok(projects.with(
+                project,
+                environments
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|environment| !environment.is_empty()),
+            ))
+        })
 }
 
 fn main() -> ExitCode {
@@ -113,6 +140,7 @@ fn main() -> ExitCode {
         let sleakops = faro_sim::sleakops::start(faro_sim::sleakops::Options {
             addr: (args.host, args.sleakops_port).into(),
             api_key: args.sleakops_key.clone(),
+            projects: args.sleakops_projects.clone(),
             step: args.step,
             ..Default::default()
         })

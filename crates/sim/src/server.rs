@@ -6,7 +6,7 @@ use axum::{
     Json, Router,
     body::Body,
     extract::State,
-    http::{HeaderValue, Request, Response, StatusCode, header},
+    http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header},
     response::IntoResponse,
     routing::{get, post},
 };
@@ -60,17 +60,20 @@ impl Drop for Running {
     }
 }
 
+/// Serves `routes` under `base_path` and the admin routes (the common ones and the service's
+/// own `admin`, all under `/_sim/`).
 pub(crate) async fn start(
     addr: SocketAddr,
     base_path: &str,
     routes: Router,
+    admin: Router,
     control: Control,
     error_body: ErrorBody,
 ) -> std::io::Result<Running> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel();
-    let admin = admin_routes(control.clone());
+    let admin = admin_routes(control.clone()).merge(admin);
     tokio::spawn(accept_loop(
         listener,
         routes,
@@ -139,8 +142,9 @@ async fn handle(
     if path.starts_with("/_sim/") {
         return Ok(answer(admin, request).await);
     }
-    control.count(&method, &path);
-    let plan = control.plan(&method, &path);
+    let key = credential(request.headers()).map(str::to_owned);
+    control.count(&method, &path, key.as_deref());
+    let plan = control.plan(&method, &path, key.as_deref());
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
     }
@@ -171,6 +175,17 @@ async fn handle(
         parts,
         Body::from(bytes.slice(..bytes.len() / 2)),
     ))
+}
+
+/// The credential of a request: what follows the scheme (`Api-Key`, `Bearer`) in its
+/// `Authorization` header.
+pub(crate) fn credential(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .map(|(_, credential)| credential.trim())
+        .filter(|credential| !credential.is_empty())
 }
 
 async fn answer(router: Router, request: Request<hyper::body::Incoming>) -> Response<Body> {

@@ -1,6 +1,17 @@
 //! A SleakOps simulator: `POST /api/cli-build/`, `GET /api/cli-build/{id}/`,
-//! `POST /api/cli-deployment/`, `GET /api/cli-deployment/{id}/`, with
-//! `Authorization: Api-Key <key>` and Django REST framework's error bodies.
+//! `POST /api/cli-deployment/`, `GET /api/cli-deployment/{id}/` and `GET /api/project-env/`,
+//! with `Authorization: Api-Key <key>` and Django REST framework's error bodies.
+//!
+//! Each key belongs to an account that owns some projects, each with its environments
+//! ([`Projects`]). An unknown key is answered 401; a build of a project, or a deployment to a
+//! project or environment, outside the key's account 404; a build or deployment another
+//! account started is, to this key, a build or deployment that does not exist (404 to read
+//! it; deploying it is refused like deploying an unknown build, 400). `project-env/` lists
+//! the account's project environments (see [`Settings::page_size`]). Accounts are made with
+//! [`Control::create_account`] or `POST /_sim/sleakops/accounts`
+//! (`{"projects": {"shop": ["staging", "production"]}}` → 201 `{"api_key": "…"}`) and grow
+//! with [`Control::add_projects`] or `POST /_sim/sleakops/accounts/{api_key}/projects` (same
+//! body; 204, or 404 for an unknown key).
 //!
 //! Builds and deployments advance `initial` → `creating` → `created`, one step every
 //! `step_ms` (see [`Settings`]); while the control holds them ([`Control::hold`]), none gets
@@ -9,15 +20,19 @@
 //! A deployment of a build that is not `created` is refused with 412, of an unknown build
 //! with 400; a request without its required fields is 400.
 
+pub use crate::accounts::Projects;
+
 use crate::{
+    accounts::Account,
     control::{Control, Settings},
     server::{self, Running},
 };
 use axum::{
-    Router,
+    Json, Router,
     body::{Body, Bytes},
-    extract::{Path, State},
-    http::{HeaderMap, Response, header},
+    extract::{Path, Query, State},
+    http::{HeaderMap, Response, StatusCode, header},
+    response::IntoResponse,
     routing::{get, post},
 };
 use serde::Deserialize;
@@ -33,6 +48,8 @@ pub const CREATE_BUILD: &str = "POST /api/cli-build/";
 pub const GET_BUILD: &str = "GET /api/cli-build/{id}/";
 pub const CREATE_DEPLOYMENT: &str = "POST /api/cli-deployment/";
 pub const GET_DEPLOYMENT: &str = "GET /api/cli-deployment/{id}/";
+pub const LIST_PROJECT_ENVS: &str = "GET /api/project-env/";
+/// The key of the account every simulator starts with ([`Options::api_key`]).
 pub const DEFAULT_KEY: &str = "sim-sleakops-key";
 /// A branch containing this makes the build fail.
 pub const FAIL_BUILD: &str = "fail-build";
@@ -42,8 +59,11 @@ pub const FAIL_DEPLOY: &str = "fail-deploy";
 #[derive(Debug, Clone)]
 pub struct Options {
     pub addr: SocketAddr,
-    /// The only key accepted.
+    /// The key of the account the simulator starts with; more are made through the control.
     pub api_key: String,
+    /// What that account owns. `None` (the default): any project and environment name, as
+    /// before there were accounts, with nothing to list in `project-env/`.
+    pub projects: Option<Projects>,
     /// Time spent in each of `initial` and `creating` (changeable later through the control).
     pub step: Duration,
     pub seed: u64,
@@ -54,6 +74,7 @@ impl Default for Options {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             api_key: DEFAULT_KEY.to_owned(),
+            projects: None,
             step: Duration::from_secs(1),
             seed: 42,
         }
@@ -62,6 +83,8 @@ impl Default for Options {
 
 #[derive(Debug)]
 struct Job {
+    /// The [`Account::id`] of the account that started it; no other sees it.
+    account: u64,
     created: Instant,
     step: Duration,
     errors: Option<Vec<String>>,
@@ -69,8 +92,9 @@ struct Job {
 }
 
 impl Job {
-    fn new(step: Duration, errors: Option<Vec<String>>, record: Value) -> Self {
+    fn new(account: u64, step: Duration, errors: Option<Vec<String>>, record: Value) -> Self {
         Self {
+            account,
             created: Instant::now(),
             step,
             errors,
@@ -126,6 +150,11 @@ impl Store {
         }
     }
 
+    /// The job `id` of `kind`, if `account` started it.
+    fn get(&mut self, kind: Kind, id: u64, account: &Account) -> Option<&Job> {
+        self.jobs(kind).get(&id).filter(|j| j.account == account.id)
+    }
+
     /// Files `job` under the next id and answers 201 with its view.
     fn create(&mut self, kind: Kind, job: Job, held: bool) -> Response<Body> {
         let id = self.next_id;
@@ -138,7 +167,6 @@ impl Store {
 
 #[derive(Debug)]
 struct Sim {
-    api_key: String,
     control: Control,
     store: Mutex<Store>,
 }
@@ -149,9 +177,12 @@ impl Sim {
             step_ms: options.step.as_millis() as u64,
             ..Settings::default()
         };
+        let control = Control::new(settings, options.seed);
+        control
+            .accounts()
+            .insert(&options.api_key, options.projects.clone());
         Self {
-            api_key: options.api_key.clone(),
-            control: Control::new(settings, options.seed),
+            control,
             store: Mutex::new(Store {
                 next_id: 1,
                 ..Store::default()
@@ -163,12 +194,13 @@ impl Sim {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn authorized(&self, headers: &HeaderMap) -> bool {
+    /// The account of the request's key, if it has a known one.
+    fn account(&self, headers: &HeaderMap) -> Option<Account> {
         headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Api-Key "))
-            .is_some_and(|key| key == self.api_key)
+            .and_then(|key| self.control.account(key))
     }
 
     fn step(&self) -> Duration {
@@ -185,9 +217,53 @@ pub async fn start(options: Options) -> std::io::Result<Running> {
         .route("/api/cli-build/{id}/", get(show::<BuildBody>))
         .route("/api/cli-deployment/", post(create::<DeploymentBody>))
         .route("/api/cli-deployment/{id}/", get(show::<DeploymentBody>))
+        .route("/api/project-env/", get(project_envs))
         .fallback(|| async { detail(404, "Not found.") })
         .with_state(sim);
-    server::start(options.addr, "/api/", routes, control, error_for_status).await
+    let admin = Router::new()
+        .route("/_sim/sleakops/accounts", post(create_account))
+        .route(
+            "/_sim/sleakops/accounts/{api_key}/projects",
+            post(add_projects),
+        )
+        .with_state(control.clone());
+    server::start(
+        options.addr,
+        "/api/",
+        routes,
+        admin,
+        control,
+        error_for_status,
+    )
+    .await
+}
+
+/// The body of both account admin routes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountBody {
+    #[serde(default)]
+    projects: Projects,
+}
+
+async fn create_account(
+    State(control): State<Control>,
+    Json(body): Json<AccountBody>,
+) -> Response<Body> {
+    let api_key = control.create_account(body.projects);
+    server::json(201, &json!({ "api_key": api_key }))
+}
+
+async fn add_projects(
+    State(control): State<Control>,
+    Path(api_key): Path<String>,
+    Json(body): Json<AccountBody>,
+) -> Response<Body> {
+    if control.add_projects(&api_key, body.projects) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        detail(404, "No account has this key.")
+    }
 }
 
 fn detail(status: u16, message: &str) -> Response<Body> {
@@ -251,8 +327,8 @@ trait Create: for<'de> Deserialize<'de> {
     /// Where the jobs it creates are kept.
     const KIND: Kind;
 
-    /// Checks the request and files the job, or answers why not.
-    fn create(self, sim: &Sim) -> Response<Body>;
+    /// Checks the request and files the job for `account`, or answers why not.
+    fn create(self, sim: &Sim, account: &Account) -> Response<Body>;
 }
 
 fn project_name(project_env: &Option<ProjectEnv>) -> Option<String> {
@@ -265,11 +341,11 @@ async fn create<T: Create>(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response<Body> {
-    if !sim.authorized(&headers) {
+    let Some(account) = sim.account(&headers) else {
         return error_for_status(401);
-    }
+    };
     match serde_json::from_slice::<T>(&body) {
-        Ok(body) => body.create(&sim),
+        Ok(body) => body.create(&sim, &account),
         Err(e) => detail(400, &format!("JSON parse error - {e}")),
     }
 }
@@ -280,15 +356,15 @@ async fn show<T: Create>(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response<Body> {
-    if !sim.authorized(&headers) {
+    let Some(account) = sim.account(&headers) else {
         return error_for_status(401);
-    }
+    };
     let held = sim.control.is_held();
     let mut store = sim.store();
     match id
         .parse()
         .ok()
-        .and_then(|id| store.jobs(T::KIND).get(&id).map(|j| j.view(id, held)))
+        .and_then(|id| store.get(T::KIND, id, &account).map(|j| j.view(id, held)))
     {
         Some(view) => server::json(200, &view),
         None => detail(404, "Not found."),
@@ -298,7 +374,7 @@ async fn show<T: Create>(
 impl Create for BuildBody {
     const KIND: Kind = Kind::Build;
 
-    fn create(self, sim: &Sim) -> Response<Body> {
+    fn create(self, sim: &Sim, account: &Account) -> Response<Body> {
         let project = project_name(&self.project_env);
         let mut errors = serde_json::Map::new();
         if required(&project) {
@@ -309,6 +385,10 @@ impl Create for BuildBody {
         }
         if !errors.is_empty() {
             return server::json(400, &Value::Object(errors));
+        }
+        let project = project.unwrap_or_default();
+        if !account.reaches_project(&project) {
+            return detail(404, "Not found.");
         }
         let branch = self.branch.unwrap_or_default();
         let failure = branch.contains(FAIL_BUILD).then(|| {
@@ -323,7 +403,7 @@ impl Create for BuildBody {
             "tag": self.tag,
             "environment": self.environment,
         });
-        let job = Job::new(sim.step(), failure, record);
+        let job = Job::new(account.id, sim.step(), failure, record);
         sim.store().create(Self::KIND, job, sim.control.is_held())
     }
 }
@@ -331,7 +411,7 @@ impl Create for BuildBody {
 impl Create for DeploymentBody {
     const KIND: Kind = Kind::Deployment;
 
-    fn create(self, sim: &Sim) -> Response<Body> {
+    fn create(self, sim: &Sim, account: &Account) -> Response<Body> {
         let project = project_name(&self.project_env);
         let environment = self
             .project_env
@@ -347,7 +427,10 @@ impl Create for DeploymentBody {
         if !missing.is_empty() {
             return server::json(400, &json!({"project_env": missing}));
         }
-        let environment = environment.unwrap_or_default();
+        let (project, environment) = (project.unwrap_or_default(), environment.unwrap_or_default());
+        if !account.reaches_environment(&project, &environment) {
+            return detail(404, "Not found.");
+        }
         let (step, held) = (sim.step(), sim.control.is_held());
         let mut store = sim.store();
         let build_id = match &self.build {
@@ -358,7 +441,10 @@ impl Create for DeploymentBody {
                     Value::String(s) => s.parse().ok(),
                     _ => None,
                 };
-                let Some(build) = id.and_then(|id| store.builds.get(&id).map(|b| (id, b))) else {
+                // Another account's build is, to this one, a build that does not exist.
+                let Some(build) =
+                    id.and_then(|id| store.get(Kind::Build, id, account).map(|b| (id, b)))
+                else {
                     return server::json(
                         400,
                         &json!({"build": [format!("Invalid pk \"{value}\" - object does not exist.")]}),
@@ -386,6 +472,72 @@ impl Create for DeploymentBody {
             "image": self.image,
             "tag": self.tag,
         });
-        store.create(Self::KIND, Job::new(step, failure, record), held)
+        let job = Job::new(account.id, step, failure, record);
+        store.create(Self::KIND, job, held)
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    page: Option<String>,
+}
+
+/// `GET project-env/`: the project environments of the key's account, as the SleakOps CLI
+/// reads them (`id`, `name`, `project_name`, `environment.name`), in one array or in pages.
+async fn project_envs(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Query(query): Query<PageQuery>,
+) -> Response<Body> {
+    let Some(account) = sim.account(&headers) else {
+        return error_for_status(401);
+    };
+    let entries: Vec<Value> = account
+        .projects
+        .iter()
+        .flat_map(Projects::pairs)
+        .enumerate()
+        .map(|(i, (project, environment))| {
+            json!({
+                "id": i + 1,
+                "name": format!("{project}-{environment}"),
+                "project_name": project,
+                "environment": {"name": environment},
+            })
+        })
+        .collect();
+    let size = sim.control.settings().page_size as usize;
+    if size == 0 {
+        return server::json(200, &Value::Array(entries));
+    }
+    let pages = entries.len().div_ceil(size).max(1);
+    let page = match query.page.as_deref().map(str::parse::<usize>) {
+        None => 1,
+        Some(Ok(page)) if (1..=pages).contains(&page) => page,
+        Some(_) => return detail(404, "Invalid page."),
+    };
+    // Django REST framework links pages with absolute URLs built from the Host header.
+    let base = match headers.get(header::HOST).and_then(|v| v.to_str().ok()) {
+        Some(host) => format!("http://{host}/api/project-env/"),
+        None => "/api/project-env/".to_owned(),
+    };
+    let link = |page: usize| match page {
+        1 => base.clone(),
+        page => format!("{base}?page={page}"),
+    };
+    let count = entries.len();
+    let results: Vec<Value> = entries
+        .into_iter()
+        .skip((page - 1) * size)
+        .take(size)
+        .collect();
+    server::json(
+        200,
+        &json!({
+            "count": count,
+            "next": (page < pages).then(|| link(page + 1)),
+            "previous": (page > 1).then(|| link(page - 1)),
+            "results": results,
+        }),
+    )
 }

@@ -1,6 +1,6 @@
 //! The simulators' admin routes and the `faro-sim` binary.
 
-use faro_sim::{Faults, Settings, Stats, deepseek, sleakops};
+use faro_sim::{Faults, Projects, Settings, Stats, deepseek, key_fingerprint, sleakops};
 use serde_json::{Value, json};
 use std::{
     io::{BufRead, BufReader},
@@ -123,6 +123,194 @@ async fn a_hold_keeps_builds_and_deployments_short_of_their_end_until_resumed() 
     assert!(!sim.control.is_held(), "a reset ends the hold");
 }
 
+/// A SleakOps simulator and a way to call its API with a key.
+struct Api {
+    sim: faro_sim::Running,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn start() -> Self {
+        let sim = sleakops::start(sleakops::Options {
+            step: Duration::ZERO,
+            ..Default::default()
+        })
+        .await
+        .expect("starts");
+        Self {
+            sim,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn admin(&self, path: &str) -> String {
+        format!("{}_sim/{path}", self.sim.base_url.trim_end_matches("api/"))
+    }
+
+    async fn get(&self, key: &str, path: &str) -> reqwest::Response {
+        send(
+            self.http
+                .get(format!("{}{path}", self.sim.base_url))
+                .header("Authorization", format!("Api-Key {key}")),
+        )
+        .await
+    }
+
+    async fn get_json(&self, key: &str, path: &str) -> Value {
+        self.get(key, path).await.json().await.expect("a JSON body")
+    }
+
+    async fn post(&self, key: &str, path: &str, body: Value) -> reqwest::Response {
+        send(
+            self.http
+                .post(format!("{}{path}", self.sim.base_url))
+                .header("Authorization", format!("Api-Key {key}"))
+                .json(&body),
+        )
+        .await
+    }
+
+    async fn build(&self, key: &str, project: &str) -> reqwest::Response {
+        self.post(
+            key,
+            "cli-build/",
+            json!({"project_env": {"project_name": project}, "branch": "main"}),
+        )
+        .await
+    }
+
+    async fn deploy(&self, key: &str, project: &str, environment: &str, build: &Value) -> u16 {
+        self.post(
+            key,
+            "cli-deployment/",
+            json!({
+                "project_env": {"project_name": project, "environment_name": environment},
+                "build": build,
+            }),
+        )
+        .await
+        .status()
+        .as_u16()
+    }
+}
+
+#[tokio::test]
+async fn accounts_made_over_http_reach_their_own_projects_only() {
+    let api = Api::start().await;
+    let created = send(
+        api.http
+            .post(api.admin("sleakops/accounts"))
+            .json(&json!({"projects": {"shop": ["staging", "production"]}})),
+    )
+    .await;
+    assert_eq!(created.status(), 201);
+    let shop_key = created.json::<Value>().await.expect("json")["api_key"]
+        .as_str()
+        .expect("a key")
+        .to_owned();
+    let blog_key = api
+        .sim
+        .control
+        .create_account(Projects::new().with("blog", ["production"]));
+
+    let build = api.build(&shop_key, "shop").await;
+    assert_eq!(build.status(), 201);
+    let build: Value = build.json().await.expect("json");
+    assert_eq!(api.build(&shop_key, "blog").await.status(), 404);
+    assert_eq!(api.build("sim-so-unknown", "shop").await.status(), 401);
+    assert_eq!(api.deploy(&shop_key, "shop", "qa", &build["id"]).await, 404);
+    assert_eq!(
+        api.deploy(&shop_key, "blog", "production", &Value::Null)
+            .await,
+        404
+    );
+    assert_eq!(
+        api.deploy(&shop_key, "shop", "staging", &build["id"]).await,
+        201
+    );
+
+    // Another account's build does not exist for this key.
+    let url = format!("cli-build/{}/", build["id"]);
+    assert_eq!(api.get(&shop_key, &url).await.status(), 200);
+    assert_eq!(api.get(&blog_key, &url).await.status(), 404);
+    assert_eq!(
+        api.deploy(&blog_key, "blog", "production", &build["id"])
+            .await,
+        400
+    );
+
+    // Accounts grow.
+    let grow = |key: &str| {
+        send(
+            api.http
+                .post(api.admin(&format!("sleakops/accounts/{key}/projects")))
+                .json(&json!({"projects": {"blog": ["staging"]}})),
+        )
+    };
+    assert_eq!(grow(&shop_key).await.status(), 204);
+    assert_eq!(grow("sim-so-unknown").await.status(), 404);
+    assert_eq!(
+        api.deploy(&shop_key, "blog", "staging", &Value::Null).await,
+        201
+    );
+
+    let stats: Stats = json(api.http.get(api.admin("stats"))).await;
+    assert_eq!(stats.by_key[&key_fingerprint(&shop_key)], 7);
+    assert_eq!(api.sim.control.requests_by_key(&blog_key), 2);
+    let shown = serde_json::to_string(&stats).expect("json");
+    assert!(
+        !shown.contains(&shop_key) && !shown.contains(&blog_key),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn project_environments_are_listed_whole_or_in_pages() {
+    let api = Api::start().await;
+    let key = api.sim.control.create_account(
+        Projects::new()
+            .with("shop", ["staging", "production"])
+            .with("blog", ["production"]),
+    );
+    let listing = api.get_json(&key, "project-env/").await;
+    let names: Vec<_> = listing
+        .as_array()
+        .expect("an array")
+        .iter()
+        .map(|pe| format!("{}/{}", pe["project_name"], pe["environment"]["name"]))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            r#""blog"/"production""#,
+            r#""shop"/"production""#,
+            r#""shop"/"staging""#
+        ]
+    );
+    assert_eq!(listing[0]["name"], "blog-production");
+    assert_eq!(api.get("nope", "project-env/").await.status(), 401);
+
+    api.sim.control.set_settings(Settings {
+        page_size: 2,
+        ..api.sim.control.settings()
+    });
+    let first = api.get_json(&key, "project-env/").await;
+    assert_eq!(first["count"], 3);
+    assert_eq!(first["results"].as_array().expect("results").len(), 2);
+    assert_eq!(first["previous"], Value::Null);
+    let next = first["next"].as_str().expect("a next page");
+    assert!(next.ends_with("/api/project-env/?page=2"), "{next}");
+    let second: Value = json(
+        api.http
+            .get(next)
+            .header("Authorization", format!("Api-Key {key}")),
+    )
+    .await;
+    assert_eq!(second["results"][0]["name"], "shop-staging");
+    assert_eq!(second["next"], Value::Null);
+    assert_eq!(api.get(&key, "project-env/?page=3").await.status(), 404);
+}
+
 #[tokio::test]
 async fn deepseek_errors_have_the_real_shape() {
     let sim = deepseek::start(deepseek::Options::default())
@@ -146,6 +334,7 @@ async fn deepseek_errors_have_the_real_shape() {
 fn the_binary_prints_where_the_simulators_listen() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_faro-sim"))
         .args(["--step-ms", "10", "--token-delay-ms", "0"])
+        .args(["--sleakops-projects", "shop=staging,production;blog"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -186,6 +375,16 @@ fn the_binary_prints_where_the_simulators_listen() {
         .status()
     });
     assert_eq!(status, 201);
+    let listing: Value = runtime.block_on(json(
+        reqwest::Client::new()
+            .get(format!("{sleakops_url}project-env/"))
+            .header(
+                "Authorization",
+                format!("Api-Key {}", sleakops::DEFAULT_KEY),
+            )
+            .timeout(Duration::from_secs(5)),
+    ));
+    assert_eq!(listing.as_array().map(Vec::len), Some(2), "{listing}");
     // SIGTERM stops it cleanly.
     let pid = child.id().to_string();
     Command::new("kill")

@@ -53,6 +53,8 @@ pub enum SleakOpsError {
     CircuitOpen { retry_in: Duration },
     #[error("the SleakOps client is misconfigured: {detail}")]
     Config { detail: String },
+    #[error("SleakOps lists more than {limit} pages of project environments; not all were read")]
+    TooManyPages { limit: usize },
 }
 
 impl SleakOpsError {
@@ -68,6 +70,12 @@ impl SleakOpsError {
                 | Self::Malformed { .. }
                 | Self::CircuitOpen { .. }
         )
+    }
+
+    /// SleakOps refused the key itself (401) or what it may do (403): for a key being set,
+    /// an invalid key.
+    pub fn is_key_rejected(&self) -> bool {
+        matches!(self, Self::Unauthorized | Self::Forbidden { .. })
     }
 
     pub fn is_outcome_unknown(&self) -> bool {
@@ -169,6 +177,7 @@ impl Classify for SleakOpsError {
             | Self::Malformed { .. }
             | Self::OutcomeUnknown { .. } => Health::Down,
             Self::UnexpectedStatus { status, .. } if *status >= 500 => Health::Down,
+            // SleakOps answered: a refused key (401, 403), like any 4xx, is about the caller.
             _ => Health::Up,
         }
     }

@@ -1,12 +1,12 @@
 //! The SleakOps client against the simulator.
 
 use faro_sim::{
-    Faults, Running,
+    Faults, Projects, Running,
     sleakops::{self, CREATE_BUILD, CREATE_DEPLOYMENT, GET_BUILD, GET_DEPLOYMENT},
 };
 use faro_sleakops::{
-    BreakerConfig, BreakerState, Build, BuildRequest, Client, Config, DeploymentRequest, Phase,
-    ResourceId, SleakOpsError, State,
+    BreakerConfig, BreakerState, Build, BuildRequest, Client, Clients, Config, DeploymentRequest,
+    MAX_PAGES, Phase, ProjectListing, ResourceId, Secret, SleakOpsError, State,
 };
 use std::time::Duration;
 
@@ -381,4 +381,181 @@ async fn debug_output_hides_the_key() {
     let debug = format!("{client:?}");
     assert!(!debug.contains("abcdef0123456789"), "{debug}");
     assert!(debug.contains("Secret(***)"), "{debug}");
+}
+
+/// The client of a new account of `sim` that owns `projects`.
+fn account(sim: &Running, projects: Projects) -> (String, Client) {
+    let key = sim.control.create_account(projects);
+    let mut config = config_without_retries(&sim.base_url);
+    config.api_key = key.as_str().into();
+    (key, Client::new(config).expect("client"))
+}
+
+fn shop() -> Projects {
+    Projects::new().with("shop", ["staging", "production"])
+}
+
+fn listing(name: &str, environments: &[&str]) -> ProjectListing {
+    ProjectListing {
+        name: name.to_owned(),
+        environments: environments.iter().map(|e| e.to_string()).collect(),
+    }
+}
+
+#[tokio::test]
+async fn verify_accepts_a_known_key_and_rejects_an_unknown_one() {
+    let sim = sim(0).await;
+    let (_, client) = account(&sim, shop());
+    client.verify().await.expect("a known key");
+
+    let mut config = config(&sim.base_url);
+    config.api_key = "so-revoked-key".into();
+    let err = Client::new(config)
+        .expect("client")
+        .verify()
+        .await
+        .expect_err("an unknown key");
+    assert_eq!(err, SleakOpsError::Unauthorized);
+    assert!(err.is_key_rejected() && !err.is_transient());
+    assert_eq!(
+        sim.control.requests_by_key("so-revoked-key"),
+        1,
+        "a refused key is not retried"
+    );
+}
+
+#[tokio::test]
+async fn projects_lists_what_the_key_reaches_across_pages() {
+    let sim = sim(0).await;
+    let (key, client) = account(&sim, shop().with("blog", ["production"]));
+    let expected = [
+        listing("blog", &["production"]),
+        listing("shop", &["production", "staging"]),
+    ];
+    assert_eq!(client.projects().await.expect("one array"), expected);
+
+    sim.control.set_settings(faro_sim::Settings {
+        page_size: 2,
+        ..sim.control.settings()
+    });
+    sim.control.reset();
+    assert_eq!(client.projects().await.expect("two pages"), expected);
+    assert_eq!(sim.control.requests_by_key(&key), 2);
+
+    // Another account's projects are not listed.
+    let (_, other) = account(&sim, Projects::new().with("wiki", ["production"]));
+    assert_eq!(
+        other.projects().await.expect("listed"),
+        [listing("wiki", &["production"])]
+    );
+}
+
+#[tokio::test]
+async fn a_listing_longer_than_the_page_bound_is_an_error() {
+    let sim = sim(0).await;
+    let environments: Vec<String> = (0..=MAX_PAGES).map(|n| format!("env-{n:02}")).collect();
+    let (key, client) = account(&sim, Projects::new().with("shop", environments));
+    sim.control.set_settings(faro_sim::Settings {
+        page_size: 1,
+        ..sim.control.settings()
+    });
+    let err = client.projects().await.expect_err("too long");
+    assert_eq!(err, SleakOpsError::TooManyPages { limit: MAX_PAGES });
+    assert_eq!(sim.control.requests_by_key(&key), MAX_PAGES as u64);
+}
+
+#[tokio::test]
+async fn a_key_reaches_only_its_own_accounts_projects_builds_and_deployments() {
+    let sim = sim(0).await;
+    let (_, shop_client) = account(&sim, shop());
+    let (_, blog_client) = account(&sim, Projects::new().with("blog", ["production"]));
+    let build = started_build(&shop_client, "main").await;
+
+    let err = blog_client.build(&build.id).await.expect_err("not blog's");
+    assert!(matches!(err, SleakOpsError::NotFound { .. }), "{err:?}");
+    let err = blog_client
+        .create_build(&build_request("main"))
+        .await
+        .expect_err("shop is not blog's");
+    assert!(matches!(err, SleakOpsError::NotFound { .. }), "{err:?}");
+    let err = shop_client
+        .create_deployment(&DeploymentRequest::new("shop", "qa"))
+        .await
+        .expect_err("shop has no qa");
+    assert!(matches!(err, SleakOpsError::NotFound { .. }), "{err:?}");
+    let mut request = DeploymentRequest::new("blog", "production");
+    request.build = Some(build.id.clone());
+    let err = blog_client
+        .create_deployment(&request)
+        .await
+        .expect_err("shop's build");
+    assert!(matches!(err, SleakOpsError::BadRequest { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_rejected_key_never_opens_the_breaker() {
+    let sim = sim(0).await;
+    let mut config = config_without_retries(&sim.base_url);
+    config.api_key = "so-revoked-key".into();
+    config.breaker = BreakerConfig {
+        failure_threshold: 1,
+        cool_down: Duration::from_secs(30),
+    };
+    let client = Client::new(config).expect("client");
+    for _ in 0..3 {
+        let err = client.verify().await.expect_err("refused");
+        assert_eq!(err, SleakOpsError::Unauthorized);
+    }
+    sim.control.set_faults(Faults::status(403));
+    let err = client
+        .build(&ResourceId::new("1"))
+        .await
+        .expect_err("refused");
+    assert!(err.is_key_rejected(), "{err:?}");
+    assert_eq!(client.circuit(), BreakerState::Closed);
+    assert_eq!(sim.control.requests_by_key("so-revoked-key"), 4);
+}
+
+#[tokio::test]
+async fn each_key_has_its_own_breaker() {
+    let sim = sim(0).await;
+    let mut settings = config_without_retries(&sim.base_url).settings();
+    settings.breaker = BreakerConfig {
+        failure_threshold: 2,
+        cool_down: Duration::from_secs(30),
+    };
+    let clients = Clients::new(settings).expect("clients");
+    let failing = Secret::new(sim.control.create_account(shop()));
+    let healthy = Secret::new(sim.control.create_account(shop()));
+    sim.control
+        .set_faults(Faults::status(502).for_key(failing.expose()));
+
+    for _ in 0..2 {
+        let err = clients.for_key(&failing).verify().await.expect_err("502");
+        assert!(
+            matches!(err, SleakOpsError::Server { status: 502, .. }),
+            "{err:?}"
+        );
+    }
+    let err = clients.for_key(&failing).verify().await.expect_err("open");
+    assert!(matches!(err, SleakOpsError::CircuitOpen { .. }), "{err:?}");
+    assert!(
+        clients.circuit().is_open(),
+        "the only client used lately is open"
+    );
+
+    let client = clients.for_key(&healthy);
+    client.verify().await.expect("another key goes through");
+    client
+        .create_build(&build_request("main"))
+        .await
+        .expect("and builds");
+    assert_eq!(client.circuit(), BreakerState::Closed);
+    assert_eq!(
+        clients.circuit(),
+        BreakerState::Closed,
+        "one key's failures do not show SleakOps as down"
+    );
+    assert!(clients.for_key(&failing).circuit().is_open());
+    assert_eq!(sim.control.requests_by_key(failing.expose()), 2);
 }

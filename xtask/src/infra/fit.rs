@@ -409,6 +409,21 @@ fn task_definition_gives_the_backend_what_it_reads() {
         "the data stack owns the table"
     );
 
+    // `var` is the JSON key `key` of the secret exported as `faro-<env>-<export>`.
+    let from_json_secret = |var: &str, export: &str, key: &str| {
+        let join = secrets[var]["Fn::Join"][1].as_array().unwrap();
+        assert_eq!(
+            import(&join[0]),
+            Some(format!("faro-${{EnvironmentName}}-{export}")),
+            "{var} comes from that secret"
+        );
+        assert_eq!(
+            join[1],
+            format!(":{key}::"),
+            "{var} is the secret's {key} key"
+        );
+    };
+
     // The database connection: the whole URL, or its pieces with the credentials as secrets.
     if !secrets.contains_key("DATABASE_URL") {
         for piece in [
@@ -422,17 +437,7 @@ fn task_definition_gives_the_backend_what_it_reads() {
             ("FARO_DATABASE_USER", "username"),
             ("FARO_DATABASE_PASSWORD", "password"),
         ] {
-            let join = secrets[piece]["Fn::Join"][1].as_array().unwrap();
-            assert_eq!(
-                import(&join[0]).as_deref(),
-                Some("faro-${EnvironmentName}-db-secret-arn"),
-                "{piece} comes from the RDS-managed secret"
-            );
-            assert_eq!(
-                join[1],
-                format!(":{key}::"),
-                "{piece} is the secret's {key} key"
-            );
+            from_json_secret(piece, "db-secret-arn", key);
         }
     }
     for key in ["FARO_DEEPSEEK_API_KEY", "FARO_SLEAKOPS_API_KEY"] {
@@ -441,6 +446,31 @@ fn task_definition_gives_the_backend_what_it_reads() {
             "{key} comes from Secrets Manager"
         );
     }
+    // Both key-encryption keys come from the one generated secret, by its JSON keys.
+    for (var, key) in [
+        ("FARO_ENCRYPTION_KEY", "current"),
+        ("FARO_ENCRYPTION_KEY_PREVIOUS", "previous"),
+    ] {
+        from_json_secret(var, "encryption-key-secret-arn", key);
+    }
+    let kek = &infra.template("data")["Resources"]["EncryptionKey"];
+    let generated = &kek["Properties"]["GenerateSecretString"];
+    assert_eq!(generated["GenerateStringKey"], "current");
+    assert!(
+        generated["SecretStringTemplate"]
+            .as_str()
+            .is_some_and(|t| t.contains(r#""previous": "none""#)),
+        "{generated}"
+    );
+    assert!(
+        generated["PasswordLength"].as_u64().unwrap() >= 43
+            && generated["ExcludePunctuation"] == true,
+        "a generated key the backend accepts: {generated}"
+    );
+    assert_eq!(
+        kek["DeletionPolicy"], "Retain",
+        "the database snapshot's keys open with it only"
+    );
 
     // The execution role may read exactly the secrets the container gets.
     let mut secret_exports: BTreeSet<String> = secrets

@@ -1,6 +1,7 @@
 //! The local stack the backend needs: a MySQL server and DynamoDB Local.
 
 pub mod dynamodb;
+pub mod encryption_key;
 pub mod mysql;
 
 use std::fs;
@@ -69,6 +70,8 @@ pub struct LocalStack {
     pub mysql_private: bool,
     /// `http://127.0.0.1:<port>`.
     pub dynamodb: String,
+    /// The backend's `FARO_ENCRYPTION_KEY` ([`encryption_key`]).
+    encryption_key: String,
     /// In start order.
     children: Vec<proc::Child>,
 }
@@ -88,6 +91,7 @@ impl LocalStack {
             ("AWS_SECRET_ACCESS_KEY", "local".into()),
             ("FARO_CREATE_TABLE", "true".into()),
             ("FARO_SHUTDOWN_DRAIN_SECS", "0".into()),
+            ("FARO_ENCRYPTION_KEY", self.encryption_key.clone()),
         ]
     }
 
@@ -96,6 +100,10 @@ impl LocalStack {
         let java = prereq::java()?;
         let mut children = Vec::new();
 
+        let encryption_key = match mode {
+            Mode::Dev => encryption_key::kept(&ws.target.join("faro-dev").join("encryption-key"))?,
+            Mode::Test | Mode::Bench => encryption_key::fresh(),
+        };
         let mysql = mysql::find_or_start(ws)?;
         let mysql_private = mysql.private.is_some();
         children.extend(mysql.private);
@@ -104,6 +112,7 @@ impl LocalStack {
             mysql_version: mysql.version,
             mysql_private,
             dynamodb: String::new(),
+            encryption_key,
             children,
         };
         eprintln!(

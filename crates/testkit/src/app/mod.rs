@@ -6,7 +6,9 @@ pub mod frontend;
 pub mod services;
 mod sims;
 
-pub use services::{Services, Vars, closed_port, services, test_vars, unique_name};
+pub use services::{
+    Services, TEST_ENCRYPTION_KEY, Vars, closed_port, services, test_vars, unique_name,
+};
 pub use sims::Sims;
 
 use axum::Router;
@@ -24,6 +26,9 @@ type Server = JoinHandle<std::io::Result<()>>;
 pub struct TestApp {
     api: Api,
     pub state: AppState,
+    /// The SleakOps simulator of an app started without [`Builder::sims`]: organizations'
+    /// keys are verified against it, and its release worker is off.
+    pub sleakops: Option<faro_sim::Running>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<Server>,
     cleanup: Cleanup,
@@ -45,6 +50,8 @@ pub struct Builder {
     vars: Vec<(String, String)>,
     routes: Router<AppState>,
     frontend: Option<std::path::PathBuf>,
+    /// Whether the test wired simulators of its own ([`Builder::sims`]).
+    wired: bool,
 }
 
 impl TestApp {
@@ -53,6 +60,7 @@ impl TestApp {
             vars: Vec::new(),
             routes: Router::new(),
             frontend: None,
+            wired: false,
         }
     }
 
@@ -123,12 +131,14 @@ impl Builder {
     }
 
     /// Points the app at `sims` with a worker paced for tests ([`Sims::configure`]).
-    pub fn sims(self, sims: &Sims) -> Self {
+    pub fn sims(mut self, sims: &Sims) -> Self {
+        self.wired = true;
         self.with_vars(|vars| sims.configure(vars))
     }
 
     /// Points the app at `sims`, the worker at its own pace ([`Sims::wire`]).
-    pub fn sims_unpaced(self, sims: &Sims) -> Self {
+    pub fn sims_unpaced(mut self, sims: &Sims) -> Self {
+        self.wired = true;
         self.with_vars(|vars| sims.wire(vars))
     }
 
@@ -161,11 +171,30 @@ impl Builder {
             self.vars.push(("FARO_FRONTEND_DIR".into(), dir));
             copy
         });
-        let (config, routes) = self.config(test_vars(&services, &name));
+        let mut vars = test_vars(&services, &name);
+        // Without simulators of its own, an app still verifies organizations' SleakOps keys
+        // (against a simulator of its own) so releases can be asked for; they stay queued,
+        // as its worker is off.
+        let sleakops = if self.wired {
+            None
+        } else {
+            let sim = faro_sim::sleakops::start(faro_sim::sleakops::Options {
+                projects: Some(sims::catalogue()),
+                ..Default::default()
+            })
+            .await
+            .expect("SleakOps simulator starts");
+            vars.insert("FARO_SLEAKOPS_BASE_URL".into(), sim.base_url.clone());
+            vars.insert("FARO_WORKER_ENABLED".into(), "false".into());
+            Some(sim)
+        };
+        let (config, routes) = self.config(vars);
         let cleanup = Cleanup::of(&config, frontend);
         let (base, state, shutdown, server) = start(config, routes).await;
+        let api = Api::new(base).with_sleakops_key(faro_sim::sleakops::DEFAULT_KEY);
         TestApp {
-            api: Api::new(base),
+            api,
+            sleakops,
             state,
             shutdown: Some(shutdown),
             server: Some(server),
@@ -178,6 +207,10 @@ impl Builder {
         let services = services();
         let mut vars = test_vars(&services, app.cleanup.table());
         vars.insert("DATABASE_URL".into(), app.cleanup.database_url().to_owned());
+        if let (false, Some(sim)) = (self.wired, &app.sleakops) {
+            vars.insert("FARO_SLEAKOPS_BASE_URL".into(), sim.base_url.clone());
+            vars.insert("FARO_WORKER_ENABLED".into(), "false".into());
+        }
         let (config, routes) = self.config(vars);
         let (base, state, shutdown, _) = start(config, routes).await;
         Sibling {

@@ -45,6 +45,10 @@ pub fn closed_port() -> u16 {
     listener.local_addr().expect("addr").port()
 }
 
+/// The key-encryption key of every test app (`FARO_ENCRYPTION_KEY`): each test's database is
+/// its own, so one fixed key serves them all. Tests of the keys themselves set others.
+pub const TEST_ENCRYPTION_KEY: &str = "faro-test-kek-0123456789abcdefghijklmnopqrstuvwxyz";
+
 /// The variables of an app on port 0 with database and table `name`.
 pub fn test_vars(services: &Services, name: &str) -> Vars {
     [
@@ -57,6 +61,7 @@ pub fn test_vars(services: &Services, name: &str) -> Vars {
         ("AWS_REGION", "us-east-1".to_owned()),
         ("FARO_LOG_FORMAT", "json".to_owned()),
         ("FARO_READINESS_TIMEOUT_MS", "1000".to_owned()),
+        ("FARO_ENCRYPTION_KEY", TEST_ENCRYPTION_KEY.to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

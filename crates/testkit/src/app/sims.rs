@@ -25,14 +25,38 @@ const TEST_PACE: [(&str, &str); 10] = [
     ("FARO_WORKER_MAX_ATTEMPTS", "100"),
 ];
 
+/// The SleakOps projects and environments the tests' default key reaches: project `shop`
+/// (what `faro_fixtures::fixtures::project_body` names) with the environments the fixtures
+/// and tests deploy to (`{name}-env` for fixture environments).
+pub fn catalogue() -> faro_sim::Projects {
+    faro_sim::Projects::new().with(
+        "shop",
+        [
+            "staging-env",
+            "production-env",
+            "qa",
+            "qa-env",
+            "qa-fail-deploy",
+            "stg",
+            "stg-2",
+            "prod",
+            "prod-2",
+            "dev",
+            "other",
+        ],
+    )
+}
+
 impl Sims {
     /// Both simulators with their defaults; SleakOps builds and deployments spend `step` in
-    /// each state.
+    /// each state. SleakOps' default key ([`faro_sim::sleakops::DEFAULT_KEY`], the one the
+    /// fixtures give organizations) reaches the [`catalogue`] and nothing else.
     pub async fn start(step: Duration) -> Self {
         Self::start_with(
             faro_sim::deepseek::Options::default(),
             faro_sim::sleakops::Options {
                 step,
+                projects: Some(catalogue()),
                 ..Default::default()
             },
         )
@@ -59,7 +83,6 @@ impl Sims {
             ("FARO_DEEPSEEK_BASE_URL", self.deepseek.base_url.as_str()),
             ("FARO_DEEPSEEK_API_KEY", faro_sim::deepseek::DEFAULT_KEY),
             ("FARO_SLEAKOPS_BASE_URL", self.sleakops.base_url.as_str()),
-            ("FARO_SLEAKOPS_API_KEY", faro_sim::sleakops::DEFAULT_KEY),
         ] {
             vars.insert(key.to_owned(), value.to_owned());
         }
