@@ -9,6 +9,7 @@ use faro_testkit::{
     app::frontend,
     fixtures::{release_body, unique_email},
 };
+use faro_types::OrgRole;
 use std::time::{Duration, Instant};
 
 /// How long a simulated release may take to finish.
@@ -67,6 +68,19 @@ async fn send_new_project(browser: &Browser, fields: [&str; 4]) {
         browser.fill(&format!("new-project-{id}"), value).await;
     }
     browser.click("#new-project-form button[type=submit]").await;
+}
+
+/// Sets the SleakOps key of the organization the header shows, from its settings page.
+async fn set_sleakops_key(browser: &Browser, key: &str) {
+    browser.click(".org-switcher a").await;
+    browser.fill("sleakops-key-api_key", key).await;
+    browser.click("#sleakops-key button[type=submit]").await;
+    let last4 = &key[key.len() - 4..];
+    browser
+        .text_where("#sleakops-key-status", "the key's status", |t| {
+            t.contains(&format!("••••{last4}"))
+        })
+        .await;
 }
 
 async fn sign_up_in_browser(browser: &Browser, app: &TestApp, name: &str) -> String {
@@ -173,6 +187,10 @@ async fn a_release_from_sign_up_to_explained_failure() {
     browser.click("#new-environment button[type=submit]").await;
     browser.element("li[data-environment=staging]").await;
     browser.screenshot("settings").await;
+
+    // Releases deploy with the organization's SleakOps key (set after the project: the
+    // simulator's default key reaches any project but lists none to check against).
+    set_sleakops_key(&browser, faro_sim::sleakops::DEFAULT_KEY).await;
 
     // A release, double-clicked.
     let id = start_release(&browser, &app, "shop-api", "main", "abc1234", true).await;
@@ -325,6 +343,7 @@ async fn deep_links_sessions_and_load_time() {
     app.create_project(&owner, "billing").await;
     app.create_environment(&owner, "billing", "staging", false)
         .await;
+    app.give_sleakops_key(&owner).await;
     let release = app
         .create_release(&owner, "billing", &release_body("staging"))
         .await;
@@ -413,6 +432,41 @@ async fn deep_links_sessions_and_load_time() {
     browser.goto(&app.url("/")).await;
     browser
         .path_where("the sign-in page", |p| p.starts_with("/sign-in"))
+        .await;
+
+    // An invitation for an existing account. Signed in as someone else, its page says so and
+    // signs out; signed in as the invited account, one click joins.
+    let alan = app.signup("Alan").await;
+    let org = app.own_org(&owner).await;
+    let invitation = app
+        .invite(&owner, &org.slug, &alan.user.email, OrgRole::Admin)
+        .await;
+    browser.goto(&app.url(&invitation.accept_path)).await;
+    browser.click("#invitation-sign-in").await;
+    send_sign_in(&browser, &owner.user.email, PASSWORD).await;
+    browser
+        .text_where("#other-account", "the other account's notice", |t| {
+            t.contains(&alan.user.email)
+        })
+        .await;
+    browser.click("#invitation-sign-out").await;
+    browser.click("#invitation-sign-in").await;
+    send_sign_in(&browser, &alan.user.email, PASSWORD).await;
+    browser.click("#accept-invitation").await;
+    browser
+        .path_where("the projects page", |p| p == "/projects")
+        .await;
+    // The organization joined is the one shown.
+    browser
+        .element(&format!(
+            "#org-switcher option[value='{}']:checked",
+            org.slug
+        ))
+        .await;
+    browser.screenshot("invitation-accepted").await;
+    browser.click("#sign-out").await;
+    browser
+        .path_where("the sign-in page", |p| p == "/sign-in")
         .await;
 
     // An unknown path shows the app's own not-found page, not the server's.
@@ -521,5 +575,234 @@ async fn bad_forms_show_errors_next_to_their_fields() {
         app.releases(&taken, "taken-slug").await.is_empty(),
         "nothing was sent"
     );
+
+    // A good release of a project whose organization has no SleakOps key: the API's refusal
+    // (422 naming `environment`) says why, at the environment.
+    browser.fill("new-release-commit_sha", "abc1234").await;
+    browser.click("#start-release").await;
+    browser
+        .text_where("#new-release-environment-error", "the missing key", |t| {
+            t.contains("no SleakOps API key")
+        })
+        .await;
+    browser.screenshot("release-without-key").await;
+    assert!(
+        app.releases(&taken, "taken-slug").await.is_empty(),
+        "nothing was created"
+    );
     browser.close().await;
+}
+
+/// A new SleakOps account in the simulator reaching `projects` (name → environments); its key.
+async fn sleakops_account(sims: &Sims, projects: serde_json::Value) -> String {
+    // The admin routes are at the simulator's root, beside the API's base path.
+    let url = format!("http://{}/_sim/sleakops/accounts", sims.sleakops.addr);
+    let response = reqwest::Client::new()
+        .post(&url)
+        .json(&serde_json::json!({ "projects": projects }))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+    assert_eq!(response.status(), 201, "the simulator made an account");
+    let body: serde_json::Value = response.json().await.expect("a JSON answer");
+    body["api_key"]
+        .as_str()
+        .expect("the account's api_key")
+        .to_owned()
+}
+
+/// The value of the input with id `id`.
+async fn value_of(browser: &Browser, id: &str) -> String {
+    let value = browser
+        .js(&format!("return document.getElementById('{id}').value"))
+        .await;
+    value.as_str().unwrap_or_default().to_owned()
+}
+
+/// An owner signs up (their organization is created), gives it a SleakOps key, makes a
+/// project and an environment from what the key reaches and invites a teammate; the teammate
+/// opens the link in their own browser, signs up with the invitation and lands in the
+/// organization; once the owner adds them to the project as maintainer, they release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invited_teammate_joins_the_organization_and_releases() {
+    let (app, sims) = start().await;
+    let key = sleakops_account(
+        &sims,
+        serde_json::json!({"robots": ["staging", "production"]}),
+    )
+    .await;
+    let owner = Browser::launch("org-owner").await;
+
+    // Sign-up names the organization.
+    owner.goto(&app.url("/sign-up")).await;
+    owner.fill("sign-up-organization", "Acme Robotics").await;
+    send_sign_up(&owner, "Olga", &unique_email("olga")).await;
+    owner.element(".dashboard[data-ready=true]").await;
+    let switcher = owner
+        .text_where("#org-switcher", "the new organization", |t| {
+            t.contains("Acme Robotics")
+        })
+        .await;
+    assert!(!switcher.contains("Olga's"), "{switcher}");
+
+    // Without a key, the project form says to set it first.
+    owner.click("nav a[href='/projects']").await;
+    owner
+        .text_where("#new-project", "the note about the key", |t| {
+            t.contains("set the organization's SleakOps key first")
+        })
+        .await;
+
+    // The organization's settings: a key SleakOps refuses is named at its field, a good one
+    // is stored and shown by its last four characters only.
+    owner.click(".org-switcher a").await;
+    let org_page = owner
+        .path_where("the organization's page", |p| p.starts_with("/orgs/"))
+        .await;
+    owner
+        .text_where("h1", "the organization's name", |t| t == "Acme Robotics")
+        .await;
+    owner
+        .fill("sleakops-key-api_key", "not-a-key-sleakops-knows")
+        .await;
+    owner.click("#sleakops-key button[type=submit]").await;
+    owner
+        .text_where("#sleakops-key-api_key-error", "the refused key", |t| {
+            !t.is_empty()
+        })
+        .await;
+    set_sleakops_key(&owner, &key).await;
+    let status = owner
+        .element("#sleakops-key-status")
+        .await
+        .text()
+        .await
+        .expect("text");
+    assert!(!status.contains(&key), "the key is never shown: {status}");
+    assert_eq!(
+        value_of(&owner, "sleakops-key-api_key").await,
+        "",
+        "the field was emptied"
+    );
+    owner.screenshot("org-key-set").await;
+
+    // A project and an environment, offered from what the key reaches.
+    owner.click("nav a[href='/projects']").await;
+    owner
+        .element("#sleakops-projects option[value=robots]")
+        .await;
+    send_new_project(
+        &owner,
+        [
+            "Robots",
+            "robots",
+            "robots",
+            "https://github.com/acme/robots",
+        ],
+    )
+    .await;
+    owner
+        .path_where("the new project's settings", |p| {
+            p == "/projects/robots/settings"
+        })
+        .await;
+    owner
+        .element("#sleakops-environments option[value=staging]")
+        .await;
+    owner.fill("new-environment-name", "staging").await;
+    owner
+        .fill("new-environment-sleakops_environment", "staging")
+        .await;
+    owner.click("#new-environment button[type=submit]").await;
+    owner.element("li[data-environment=staging]").await;
+
+    // The invitation: its link is shown once.
+    let teammate_email = unique_email("tomas");
+    owner.goto(&app.url(&org_page)).await;
+    owner.fill("invite-email", &teammate_email).await;
+    owner.click("#invite button[type=submit]").await;
+    owner
+        .text_where("#invitation-link", "the link's warning", |t| {
+            t.contains("shown only now")
+        })
+        .await;
+    let link = value_of(&owner, "invitation-link-url").await;
+    assert!(
+        link.starts_with(&app.url("/invitations/")),
+        "a full link to this app: {link}"
+    );
+    owner
+        .element(&format!(
+            "li[data-email='{teammate_email}'][data-status=pending]"
+        ))
+        .await;
+    owner.screenshot("org-invitation-link").await;
+
+    // The teammate, in their own browser: the link says what it invites to.
+    let teammate = Browser::launch("org-teammate").await;
+    teammate.goto(&link).await;
+    teammate
+        .text_where("#invitation-what", "who is invited", |t| {
+            t.contains(&teammate_email) && t.contains("member")
+        })
+        .await;
+    teammate.screenshot("invitation").await;
+    teammate.click("#invitation-sign-up").await;
+    teammate
+        .text_where("#joining", "the organization joined", |t| {
+            t == "You are joining Acme Robotics as member."
+        })
+        .await;
+    assert_eq!(
+        value_of(&teammate, "sign-up-email").await,
+        teammate_email,
+        "the invited e-mail is filled in"
+    );
+    assert_eq!(
+        teammate
+            .js("return document.getElementById('sign-up-organization')")
+            .await,
+        serde_json::Value::Null,
+        "no organization of their own to name"
+    );
+    teammate.fill("sign-up-name", "Tomas").await;
+    teammate.fill("sign-up-password", PASSWORD).await;
+    teammate.click("#sign-up button[type=submit]").await;
+    teammate.element(".dashboard[data-ready=true]").await;
+    teammate
+        .text_where("#org-switcher", "the organization joined", |t| {
+            t.contains("Acme Robotics")
+        })
+        .await;
+    teammate.screenshot("teammate-joined").await;
+
+    // A member sees only the projects they are added to; the owner adds them as maintainer.
+    owner.goto(&app.url(&org_page)).await;
+    owner
+        .element(&format!(
+            "li[data-email='{teammate_email}'][data-status=accepted]"
+        ))
+        .await;
+    owner.goto(&app.url("/projects/robots/settings")).await;
+    owner.fill("add-member-email", &teammate_email).await;
+    owner.click("#add-member button[type=submit]").await;
+    owner
+        .element(&format!("table.members tr[data-email='{teammate_email}']"))
+        .await;
+
+    // The teammate releases.
+    teammate.goto(&app.url("/projects")).await;
+    teammate.click("a[href='/projects/robots']").await;
+    start_release(&teammate, &app, "robots", "main", "abc1234", false).await;
+    teammate.element("#timeline li[data-kind=requested]").await;
+    teammate.screenshot("teammate-release-started").await;
+    release_completes(&teammate).await;
+    let status = teammate.element(".page-head .badge").await;
+    assert_eq!(
+        status.attr("data-status").await.unwrap().as_deref(),
+        Some("deployed")
+    );
+    teammate.screenshot("teammate-release-deployed").await;
+    teammate.close().await;
+    owner.close().await;
 }

@@ -9,12 +9,16 @@ pub use error::ApiError;
 pub use transport::{BodyStream, Call, on_signed_out, random_key, send, set_base, sleep};
 
 use faro_types::{
-    AddMember, CreateEnvironment, CreateProject, CreateRelease, DeliveryMetrics, DraftNotes,
-    Environment, Explanation, LoginRequest, Member, OpsStatus, Page, Project, Release,
-    ReleaseNotes, Session, SignupRequest, UpdateEnvironment, UpdateMember, UpdateProject,
+    AddMember, CreateEnvironment, CreateInvitation, CreateProject, CreateRelease,
+    CreatedInvitation, DeliveryMetrics, DraftNotes, Environment, Explanation, Invitation,
+    InvitationPreview, LoginRequest, Member, OpsStatus, OrgMember, Organization, Page, Project,
+    Release, ReleaseNotes, Session, SetSleakopsKey, SignupRequest, SleakopsKeyStatus,
+    SleakopsProject, UpdateEnvironment, UpdateMember, UpdateOrg, UpdateOrgMember, UpdateProject,
     UpdateRelease, User, Window,
 };
 use serde::{Serialize, de::DeserializeOwned};
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 
 /// Percent-encodes a path segment or query value.
 pub fn encode(value: &str) -> String {
@@ -63,41 +67,93 @@ fn body<B: Serialize>(value: &B) -> Option<String> {
     serde_json::to_string(value).ok()
 }
 
-async fn get<T: DeserializeOwned>(path: &str) -> Result<T, ApiError> {
-    without_body("GET", path).await
+/// A call of the API whose answer reads as a `T`, sent when awaited.
+///
+/// Not an `async fn` per call: each would compile its own state machine around the same
+/// send-and-read steps, inlined into each caller. Here those steps are one non-generic
+/// future, and only reading the answer is compiled per answer type.
+#[must_use = "a request is sent when awaited"]
+pub struct Request<T> {
+    method: &'static str,
+    path: String,
+    json: Option<String>,
+    read: fn(u16, &str) -> Result<T, ApiError>,
 }
 
-async fn without_body<T: DeserializeOwned>(method: &str, path: &str) -> Result<T, ApiError> {
-    json(Call {
+impl<T> std::fmt::Debug for Request<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+impl<T: 'static> IntoFuture for Request<T> {
+    type Output = Result<T, ApiError>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let Self {
+            method,
+            path,
+            json,
+            read,
+        } = self;
+        Box::pin(async move {
+            let (status, body) = answer(method, path, json).await?;
+            read(status, &body)
+        })
+    }
+}
+
+/// Sends a request; its status and body when it succeeded.
+async fn answer(
+    method: &'static str,
+    path: String,
+    json: Option<String>,
+) -> Result<(u16, String), ApiError> {
+    let response = send(Call {
         method,
-        path,
+        path: &path,
+        json,
         ..Call::default()
     })
-    .await
+    .await?;
+    let body = transport::text(&response).await?;
+    Ok((response.status(), body))
 }
 
-async fn with_body<B: Serialize, T: DeserializeOwned>(
-    method: &str,
-    path: &str,
+fn request<T: DeserializeOwned>(
+    method: &'static str,
+    path: String,
+    json: Option<String>,
+) -> Request<T> {
+    Request {
+        method,
+        path,
+        json,
+        read: decode::<T>,
+    }
+}
+
+fn get<T: DeserializeOwned>(path: String) -> Request<T> {
+    request("GET", path, None)
+}
+
+fn with_body<B: Serialize, T: DeserializeOwned>(
+    method: &'static str,
+    path: String,
     value: &B,
-) -> Result<T, ApiError> {
-    json(Call {
-        method,
-        path,
-        json: body(value),
-        ..Call::default()
-    })
-    .await
+) -> Request<T> {
+    request(method, path, body(value))
 }
 
-async fn no_content(method: &str, path: &str) -> Result<(), ApiError> {
-    send(Call {
+/// A request answered with 204 No Content.
+fn no_content(method: &'static str, path: String) -> Request<()> {
+    Request {
         method,
         path,
-        ..Call::default()
-    })
-    .await
-    .map(|_| ())
+        json: None,
+        read: |_, _| Ok(()),
+    }
 }
 
 // Accounts
@@ -149,99 +205,162 @@ pub async fn logout() -> Result<(), ApiError> {
     .map(|_| ())
 }
 
-pub async fn status() -> Result<OpsStatus, ApiError> {
-    get("/api/status").await
+pub fn status() -> Request<OpsStatus> {
+    get("/api/status".into())
+}
+
+// Organizations
+
+fn org_path(org: &str, rest: &str) -> String {
+    format!("/api/orgs/{}{rest}", encode(org))
+}
+
+pub fn orgs() -> Request<Vec<Organization>> {
+    get("/api/orgs".into())
+}
+
+pub fn org(org: &str) -> Request<Organization> {
+    get(org_path(org, ""))
+}
+
+pub fn update_org(org: &str, request: &UpdateOrg) -> Request<Organization> {
+    with_body("PATCH", org_path(org, ""), request)
+}
+
+pub fn org_members(org: &str) -> Request<Vec<OrgMember>> {
+    get(org_path(org, "/members"))
+}
+
+pub fn update_org_member(org: &str, user_id: u64, request: &UpdateOrgMember) -> Request<OrgMember> {
+    with_body(
+        "PATCH",
+        org_path(org, &format!("/members/{user_id}")),
+        request,
+    )
+}
+
+pub fn remove_org_member(org: &str, user_id: u64) -> Request<()> {
+    no_content("DELETE", org_path(org, &format!("/members/{user_id}")))
+}
+
+pub fn invitations(org: &str) -> Request<Vec<Invitation>> {
+    get(org_path(org, "/invitations"))
+}
+
+pub fn invite(org: &str, request: &CreateInvitation) -> Request<CreatedInvitation> {
+    with_body("POST", org_path(org, "/invitations"), request)
+}
+
+pub fn revoke_invitation(org: &str, id: u64) -> Request<()> {
+    no_content("DELETE", org_path(org, &format!("/invitations/{id}")))
+}
+
+pub fn set_sleakops_key(org: &str, request: &SetSleakopsKey) -> Request<SleakopsKeyStatus> {
+    with_body("PUT", org_path(org, "/sleakops-key"), request)
+}
+
+pub fn delete_sleakops_key(org: &str) -> Request<()> {
+    no_content("DELETE", org_path(org, "/sleakops-key"))
+}
+
+/// The SleakOps projects and environments the organization's key reaches.
+pub fn sleakops_projects(org: &str) -> Request<Vec<SleakopsProject>> {
+    get(org_path(org, "/sleakops/projects"))
+}
+
+/// What an invitation link invites to; no session needed.
+pub fn invitation(token: &str) -> Request<InvitationPreview> {
+    get(format!("/api/invitations/{}", encode(token)))
+}
+
+pub fn accept_invitation(token: &str) -> Request<Organization> {
+    request(
+        "POST",
+        format!("/api/invitations/{}/accept", encode(token)),
+        None,
+    )
 }
 
 // Projects
 
-pub async fn projects(cursor: Option<&str>) -> Result<Page<Project>, ApiError> {
-    get(&format!("/api/projects{}", query(&[("cursor", cursor)]))).await
+pub fn projects(cursor: Option<&str>) -> Request<Page<Project>> {
+    get(format!("/api/projects{}", query(&[("cursor", cursor)])))
 }
 
-pub async fn project(slug: &str) -> Result<Project, ApiError> {
-    get(&format!("/api/projects/{}", encode(slug))).await
+pub fn project(slug: &str) -> Request<Project> {
+    get(format!("/api/projects/{}", encode(slug)))
 }
 
-pub async fn create_project(request: &CreateProject) -> Result<Project, ApiError> {
-    with_body("POST", "/api/projects", request).await
+pub fn create_project(request: &CreateProject) -> Request<Project> {
+    with_body("POST", "/api/projects".into(), request)
 }
 
-pub async fn update_project(slug: &str, request: &UpdateProject) -> Result<Project, ApiError> {
-    with_body("PATCH", &format!("/api/projects/{}", encode(slug)), request).await
+pub fn update_project(slug: &str, request: &UpdateProject) -> Request<Project> {
+    with_body("PATCH", format!("/api/projects/{}", encode(slug)), request)
 }
 
-pub async fn environments(slug: &str) -> Result<Vec<Environment>, ApiError> {
-    get(&format!("/api/projects/{}/environments", encode(slug))).await
+pub fn environments(slug: &str) -> Request<Vec<Environment>> {
+    get(format!("/api/projects/{}/environments", encode(slug)))
 }
 
-pub async fn create_environment(
-    slug: &str,
-    request: &CreateEnvironment,
-) -> Result<Environment, ApiError> {
+pub fn create_environment(slug: &str, request: &CreateEnvironment) -> Request<Environment> {
     let path = format!("/api/projects/{}/environments", encode(slug));
-    with_body("POST", &path, request).await
+    with_body("POST", path, request)
 }
 
-pub async fn update_environment(
+pub fn update_environment(
     slug: &str,
     name: &str,
     request: &UpdateEnvironment,
-) -> Result<Environment, ApiError> {
+) -> Request<Environment> {
     let path = format!(
         "/api/projects/{}/environments/{}",
         encode(slug),
         encode(name)
     );
-    with_body("PATCH", &path, request).await
+    with_body("PATCH", path, request)
 }
 
-pub async fn delete_environment(slug: &str, name: &str) -> Result<(), ApiError> {
+pub fn delete_environment(slug: &str, name: &str) -> Request<()> {
     let path = format!(
         "/api/projects/{}/environments/{}",
         encode(slug),
         encode(name)
     );
-    no_content("DELETE", &path).await
+    no_content("DELETE", path)
 }
 
-pub async fn members(slug: &str) -> Result<Vec<Member>, ApiError> {
-    get(&format!("/api/projects/{}/members", encode(slug))).await
+pub fn members(slug: &str) -> Request<Vec<Member>> {
+    get(format!("/api/projects/{}/members", encode(slug)))
 }
 
-pub async fn add_member(slug: &str, request: &AddMember) -> Result<Member, ApiError> {
+pub fn add_member(slug: &str, request: &AddMember) -> Request<Member> {
     let path = format!("/api/projects/{}/members", encode(slug));
-    with_body("POST", &path, request).await
+    with_body("POST", path, request)
 }
 
-pub async fn update_member(
-    slug: &str,
-    user_id: u64,
-    request: &UpdateMember,
-) -> Result<Member, ApiError> {
+pub fn update_member(slug: &str, user_id: u64, request: &UpdateMember) -> Request<Member> {
     let path = format!("/api/projects/{}/members/{user_id}", encode(slug));
-    with_body("PATCH", &path, request).await
+    with_body("PATCH", path, request)
 }
 
-pub async fn remove_member(slug: &str, user_id: u64) -> Result<(), ApiError> {
+pub fn remove_member(slug: &str, user_id: u64) -> Request<()> {
     no_content(
         "DELETE",
-        &format!("/api/projects/{}/members/{user_id}", encode(slug)),
+        format!("/api/projects/{}/members/{user_id}", encode(slug)),
     )
-    .await
 }
 
-pub async fn metrics(slug: &str, window: Window) -> Result<DeliveryMetrics, ApiError> {
+pub fn metrics(slug: &str, window: Window) -> Request<DeliveryMetrics> {
     let window = match window {
         Window::Days7 => "7d",
         Window::Days30 => "30d",
         Window::Days90 => "90d",
     };
-    get(&format!(
+    get(format!(
         "/api/projects/{}/metrics?window={window}",
         encode(slug)
     ))
-    .await
 }
 
 // Releases
@@ -254,26 +373,26 @@ pub struct ReleaseFilter {
     pub branch: Option<String>,
 }
 
-pub async fn releases(
+pub fn releases(
     slug: &str,
     filter: &ReleaseFilter,
     cursor: Option<&str>,
-) -> Result<Page<Release>, ApiError> {
+) -> Request<Page<Release>> {
     let q = query(&[
         ("environment", filter.environment.as_deref()),
         ("status", filter.status.as_deref()),
         ("branch", filter.branch.as_deref()),
         ("cursor", cursor),
     ]);
-    get(&format!("/api/projects/{}/releases{q}", encode(slug))).await
+    get(format!("/api/projects/{}/releases{q}", encode(slug)))
 }
 
-pub async fn recent_releases(limit: u32) -> Result<Vec<Release>, ApiError> {
-    get(&format!("/api/releases?limit={limit}")).await
+pub fn recent_releases(limit: u32) -> Request<Vec<Release>> {
+    get(format!("/api/releases?limit={limit}"))
 }
 
-pub async fn release(id: u64) -> Result<Release, ApiError> {
-    get(&format!("/api/releases/{id}")).await
+pub fn release(id: u64) -> Request<Release> {
+    get(format!("/api/releases/{id}"))
 }
 
 pub async fn create_release(
@@ -292,8 +411,8 @@ pub async fn create_release(
     .await
 }
 
-pub async fn cancel_release(id: u64) -> Result<Release, ApiError> {
-    without_body("POST", &format!("/api/releases/{id}/cancel")).await
+pub fn cancel_release(id: u64) -> Request<Release> {
+    request("POST", format!("/api/releases/{id}/cancel"), None)
 }
 
 pub async fn retry_release(id: u64, idempotency_key: &str) -> Result<Release, ApiError> {
@@ -308,16 +427,16 @@ pub async fn retry_release(id: u64, idempotency_key: &str) -> Result<Release, Ap
 
 // AI
 
-pub async fn draft_notes(id: u64, request: &DraftNotes) -> Result<ReleaseNotes, ApiError> {
-    with_body("POST", &format!("/api/releases/{id}/notes"), request).await
+pub fn draft_notes(id: u64, request: &DraftNotes) -> Request<ReleaseNotes> {
+    with_body("POST", format!("/api/releases/{id}/notes"), request)
 }
 
-pub async fn save_notes(id: u64, request: &UpdateRelease) -> Result<Release, ApiError> {
-    with_body("PATCH", &format!("/api/releases/{id}"), request).await
+pub fn save_notes(id: u64, request: &UpdateRelease) -> Request<Release> {
+    with_body("PATCH", format!("/api/releases/{id}"), request)
 }
 
-pub async fn explain(id: u64) -> Result<Explanation, ApiError> {
-    without_body("POST", &format!("/api/releases/{id}/explain")).await
+pub fn explain(id: u64) -> Request<Explanation> {
+    request("POST", format!("/api/releases/{id}/explain"), None)
 }
 
 #[cfg(test)]

@@ -113,6 +113,8 @@ mod tests {
             email: "ada@example.com".into(),
             password: "correct horse battery".into(),
             name: "Ada".into(),
+            organization: optional(" "),
+            invitation: None,
         };
         assert!(FormErrors::from_validation(fine.validate()).is_empty());
     }

@@ -9,5 +9,6 @@ pub mod config;
 pub mod form;
 pub mod format;
 pub mod idempotency;
+pub mod org;
 pub mod route;
 pub mod timeline;

@@ -1,4 +1,4 @@
-//! Which page an address shows. The app has seven addresses, so a match on the path's segments
+//! Which page an address shows. The app has nine addresses, so a match on the path's segments
 //! does the routing a router crate would (at a sixth of a general router's weight in the wasm).
 
 /// A page of the app and what its address names.
@@ -17,6 +17,14 @@ pub enum Route {
     /// `id` as written: the page itself says when it is not a number.
     Release {
         id: String,
+    },
+    /// An organization's settings: name, members, invitations, SleakOps key.
+    Org {
+        slug: String,
+    },
+    /// Where an invitation link leads: the token as written (the API judges it).
+    Invitation {
+        token: String,
     },
     NotFound,
 }
@@ -44,13 +52,20 @@ impl Route {
             ["releases", id] if !id.is_empty() => Self::Release {
                 id: (*id).to_owned(),
             },
+            ["orgs", slug] if !slug.is_empty() => Self::Org {
+                slug: (*slug).to_owned(),
+            },
+            ["invitations", token] if !token.is_empty() => Self::Invitation {
+                token: (*token).to_owned(),
+            },
             _ => Self::NotFound,
         }
     }
 
-    /// The pages anyone may see, signed in or not.
+    /// The pages anyone may see, signed in or not (an invitation says how to sign in to
+    /// accept it).
     pub fn is_public(&self) -> bool {
-        matches!(self, Self::SignIn | Self::SignUp)
+        matches!(self, Self::SignIn | Self::SignUp | Self::Invitation { .. })
     }
 }
 
@@ -99,6 +114,18 @@ mod tests {
             ),
             ("/releases/42", Route::Release { id: "42".into() }),
             ("/releases/x", Route::Release { id: "x".into() }),
+            (
+                "/orgs/acme",
+                Route::Org {
+                    slug: "acme".into(),
+                },
+            ),
+            (
+                "/invitations/abc_-9",
+                Route::Invitation {
+                    token: "abc_-9".into(),
+                },
+            ),
         ] {
             assert_eq!(Route::of(path), route, "{path}");
         }
@@ -114,15 +141,25 @@ mod tests {
             "/releases",
             "/releases/",
             "/releases/1/2",
+            "/orgs",
+            "/orgs/acme/members",
+            "/invitations/",
         ] {
             assert_eq!(Route::of(path), Route::NotFound, "{path:?}");
         }
     }
 
     #[test]
-    fn only_the_sign_pages_are_public() {
+    fn only_the_sign_pages_and_invitations_are_public() {
         assert!(Route::SignIn.is_public());
         assert!(Route::SignUp.is_public());
+        assert!(Route::Invitation { token: "t".into() }.is_public());
+        assert!(
+            !Route::Org {
+                slug: "acme".into()
+            }
+            .is_public()
+        );
         assert!(!Route::Dashboard.is_public());
         assert!(!project("shop").is_public());
     }

@@ -175,8 +175,11 @@ pub fn Field(
     #[prop(default = "text")] kind: &'static str,
     #[prop(optional)] hint: Option<&'static str>,
     #[prop(optional)] autocomplete: Option<&'static str>,
-    #[prop(optional)] placeholder: Option<&'static str>,
+    #[prop(optional, into)] placeholder: Option<Signal<String>>,
     #[prop(optional)] required: bool,
+    /// The id of a `<datalist>` of suggestions.
+    #[prop(optional)]
+    list: Option<&'static str>,
     /// A `<textarea>` of this many rows instead of an `<input>`.
     #[prop(optional)]
     rows: Option<u32>,
@@ -189,8 +192,9 @@ pub fn Field(
                 name=name
                 type=kind
                 autocomplete=autocomplete
-                placeholder=placeholder
+                placeholder=move || placeholder.map(|p| p.get())
                 required=required
+                list=list
                 aria-invalid=control.invalid()
                 aria-describedby=control.described(hint, false)
                 prop:value=move || value.get()
@@ -252,6 +256,15 @@ pub fn SelectField(
         </select>
     };
     control.frame(label, select, None)
+}
+
+/// A line that says what went wrong, shown only while something did.
+#[component]
+pub fn Alert(
+    error: RwSignal<Option<String>>,
+    #[prop(default = "form-error")] class: &'static str,
+) -> impl IntoView {
+    view! { <p class=class role="alert" hidden=move || error.with(Option::is_none)>{error}</p> }
 }
 
 /// The error of a form that belongs to no field, above its buttons.

@@ -7,7 +7,9 @@ use crate::api::ApiError;
 use crate::state::form::FormErrors;
 use faro_types::FieldError;
 use leptos::prelude::*;
-use std::future::Future;
+use std::any::Any;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Form {
@@ -40,8 +42,24 @@ impl Form {
     pub fn submit<T: 'static>(
         self,
         checked: Result<(), Vec<FieldError>>,
-        request: impl Future<Output = Result<T, ApiError>> + 'static,
+        request: impl IntoFuture<Output = Result<T, ApiError>> + 'static,
         done: impl FnOnce(T) + 'static,
+    ) {
+        // Only this boxing is compiled per form; the cycle itself once.
+        let sent = Box::pin(async move { request.await.map(|answer| Box::new(answer) as Answer) });
+        let done = Box::new(move |answer: Answer| {
+            if let Ok(answer) = answer.downcast::<T>() {
+                done(*answer);
+            }
+        });
+        self.send(checked, sent, done);
+    }
+
+    fn send(
+        self,
+        checked: Result<(), Vec<FieldError>>,
+        request: Pin<Box<dyn Future<Output = Result<Answer, ApiError>>>>,
+        done: Box<dyn FnOnce(Answer)>,
     ) {
         if self.busy.get_untracked() {
             return;
@@ -62,3 +80,6 @@ impl Form {
         });
     }
 }
+
+/// An answer of any type, on its way from the request to `done`.
+type Answer = Box<dyn Any>;

@@ -1,6 +1,7 @@
 //! The frame around every page: the skip link, the header with navigation and the signed-in
 //! user, and the banner saying what the backend runs against.
 
+use super::org::Switcher;
 use super::router::{use_location, use_navigate};
 use super::session::{Auth, use_session};
 use crate::api;
@@ -66,6 +67,7 @@ fn Header() -> impl IntoView {
                         <a href="/" aria-current=current("/")>"Dashboard"</a>
                         <a href="/projects" aria-current=current("/projects")>"Projects"</a>
                     </nav>
+                    <Switcher/>
                     <div class="who">
                         <span class="user-name" title=user.email.clone()>{user.name.clone()}</span>
                         <button

@@ -9,7 +9,7 @@ use crate::api::ApiError;
 use leptos::prelude::*;
 use std::any::Any;
 use std::cell::Cell;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -41,7 +41,7 @@ impl<T: Clone + 'static> Loaded<T> {
     /// Loads what `request` answers.
     pub fn new<Fut>(request: impl Fn() -> Fut + 'static) -> Self
     where
-        Fut: Future<Output = Result<T, ApiError>> + 'static,
+        Fut: IntoFuture<Output = Result<T, ApiError>> + 'static,
     {
         Self::when(move || Some(request()))
     }
@@ -50,7 +50,7 @@ impl<T: Clone + 'static> Loaded<T> {
     /// else first (another load it reads), and shows as loading meanwhile.
     pub fn when<Fut>(request: impl Fn() -> Option<Fut> + 'static) -> Self
     where
-        Fut: Future<Output = Result<T, ApiError>> + 'static,
+        Fut: IntoFuture<Output = Result<T, ApiError>> + 'static,
     {
         let erased = move || {
             request().map(|future| {

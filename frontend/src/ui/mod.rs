@@ -6,6 +6,8 @@ pub mod fetched;
 mod form;
 mod layout;
 pub mod loaded;
+mod members;
+pub mod org;
 mod pages;
 pub mod paging;
 pub mod router;
@@ -17,7 +19,9 @@ use leptos::prelude::*;
 use pages::{
     auth::{SignIn, SignUp},
     dashboard::Dashboard,
+    invitation::InvitationPage,
     not_found::NotFound,
+    org::OrgPage,
     project::ProjectPage,
     projects::Projects,
     release::ReleasePage,
@@ -90,6 +94,7 @@ async fn load_config() -> Result<RuntimeConfig, String> {
 fn App(config: RuntimeConfig) -> impl IntoView {
     let session = Session::start();
     provide_context(session);
+    provide_context(org::Orgs::start(session));
     provide_context(config);
     view! {
         <Router>
@@ -120,6 +125,10 @@ fn Pages() -> impl IntoView {
         Route::Release { id } => {
             view! { <Protected><ReleasePage id=id.clone()/></Protected> }.into_any()
         }
+        Route::Org { slug } => {
+            view! { <Protected><OrgPage slug=slug.clone()/></Protected> }.into_any()
+        }
+        Route::Invitation { token } => view! { <InvitationPage token=token/> }.into_any(),
         Route::NotFound => view! { <NotFound/> }.into_any(),
     }
 }

@@ -1,10 +1,11 @@
 //! "Load more": the pages of a list after the first, fetched one per click and shown after it.
 
+use super::components::Alert;
 use super::loaded::Loaded;
 use crate::api::ApiError;
 use faro_types::Page;
 use leptos::prelude::*;
-use std::future::Future;
+use std::future::IntoFuture;
 
 /// The pages loaded after the first one of a list.
 #[derive(Debug)]
@@ -41,7 +42,7 @@ impl<T: Clone + Send + Sync + 'static> MorePages<T> {
         fetch: impl Fn(String) -> Fut + Send + Sync + 'static,
     ) -> Self
     where
-        Fut: Future<Output = Result<Page<T>, ApiError>> + 'static,
+        Fut: IntoFuture<Output = Result<Page<T>, ApiError>> + 'static,
     {
         let items = RwSignal::new(Vec::new());
         let cursor = RwSignal::new(None);
@@ -99,7 +100,7 @@ fn load_more(state: LoadState, id: Option<&'static str>) -> impl IntoView {
         load,
     } = state;
     view! {
-        <p class="form-error" role="alert" hidden=move || error.get().is_none()>{move || error.get()}</p>
+        <Alert error=error/>
         {move || cursor.get().map(|_| view! {
             <button type="button" class="button secondary" id=id on:click=move |_| load.run(()) disabled=move || busy.get()>
                 {move || if busy.get() { "Loading…" } else { "Load more" }}

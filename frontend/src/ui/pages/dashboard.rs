@@ -7,6 +7,7 @@ use crate::ui::chart::MetricCard;
 use crate::ui::components::set_title;
 use crate::ui::fetched::{Fetched, no_items};
 use crate::ui::loaded::Loaded;
+use crate::ui::org::use_orgs;
 use faro_types::{DeliveryMetrics, Project, Window};
 use leptos::prelude::*;
 
@@ -17,7 +18,7 @@ const RECENT: u32 = 10;
 #[component]
 pub fn Dashboard() -> impl IntoView {
     set_title("Dashboard");
-    let projects = Loaded::new(|| api::projects(None));
+    let projects = use_orgs().projects();
     let recent = Loaded::new(|| api::recent_releases(RECENT));
     let window = RwSignal::new(Window::Days30);
     let metrics = Loaded::when(move || {

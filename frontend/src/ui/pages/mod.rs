@@ -2,7 +2,9 @@
 
 pub mod auth;
 pub mod dashboard;
+pub mod invitation;
 pub mod not_found;
+pub mod org;
 pub mod project;
 pub mod projects;
 pub mod release;
@@ -17,8 +19,5 @@ use faro_types::Project;
 /// The project an address names (another slug is another page, built afresh).
 fn project_named(slug: &str) -> Loaded<Project> {
     let slug = slug.to_owned();
-    Loaded::new(move || {
-        let slug = slug.clone();
-        async move { api::project(&slug).await }
-    })
+    Loaded::new(move || api::project(&slug))
 }

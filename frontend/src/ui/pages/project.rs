@@ -17,10 +17,7 @@ use leptos::prelude::*;
 #[component]
 pub fn ProjectPage(slug: String) -> impl IntoView {
     let project = super::project_named(&slug);
-    let environments = Loaded::new(move || {
-        let slug = slug.clone();
-        async move { api::environments(&slug).await }
-    });
+    let environments = Loaded::new(move || api::environments(&slug));
     Effect::new(move || {
         if let Some(Ok(p)) = project.get() {
             set_title(&p.name);
@@ -84,11 +81,11 @@ fn Releases(slug: String, environments: Signal<Vec<Environment>>) -> impl IntoVi
     let first = Loaded::new(move || {
         let filter = filter.get();
         let slug = slug.get_value();
-        async move { api::releases(&slug, &filter, None).await }
+        api::releases(&slug, &filter, None)
     });
     let more = MorePages::after(first, move |cursor| {
         let (slug, filter) = (slug.get_value(), filter.get_untracked());
-        async move { api::releases(&slug, &filter, Some(&cursor)).await }
+        api::releases(&slug, &filter, Some(&cursor))
     });
     let no_errors = RwSignal::new(FormErrors::none());
     let env_options = Signal::derive(move || {

@@ -5,7 +5,7 @@ use crate::state::format;
 use crate::ui::components::{Field, FormEnd, set_title};
 use crate::ui::fetched::{Fetched, no_items};
 use crate::ui::form::Form;
-use crate::ui::loaded::Loaded;
+use crate::ui::org::{SleakopsChoices, use_orgs};
 use crate::ui::paging::MorePages;
 use crate::ui::router::use_navigate;
 use faro_types::{CreateProject, Project};
@@ -15,11 +15,9 @@ use leptos::prelude::*;
 #[component]
 pub fn Projects() -> impl IntoView {
     set_title("Projects");
-    let first = Loaded::new(|| api::projects(None));
-    let more = MorePages::after(
-        first,
-        |cursor| async move { api::projects(Some(&cursor)).await },
-    );
+    let orgs = use_orgs();
+    let first = orgs.projects();
+    let more = MorePages::after(first, move |cursor| orgs.more_projects(cursor));
 
     view! {
         <div class="page">
@@ -57,6 +55,9 @@ fn project_item(p: Project) -> impl IntoView {
 #[component]
 fn NewProject() -> impl IntoView {
     let navigate = use_navigate();
+    // Created in the organization shown.
+    let orgs = use_orgs();
+    let org = Signal::derive(move || orgs.shown());
     let name = RwSignal::new(String::new());
     let slug = RwSignal::new(String::new());
     let sleakops = RwSignal::new(String::new());
@@ -76,6 +77,7 @@ fn NewProject() -> impl IntoView {
     let submit = move |ev: SubmitEvent| {
         ev.prevent_default();
         let request = CreateProject {
+            organization: org.get_untracked(),
             slug: slug.get_untracked().trim().to_owned(),
             name: name.get_untracked().trim().to_owned(),
             sleakops_project: sleakops.get_untracked().trim().to_owned(),
@@ -83,11 +85,9 @@ fn NewProject() -> impl IntoView {
             default_branch: branch.get_untracked().trim().to_owned(),
         };
         let checked = request.validate();
-        form.submit(
-            checked,
-            async move { api::create_project(&request).await },
-            move |project| navigate(&format!("/projects/{}/settings", project.slug)),
-        );
+        form.submit(checked, api::create_project(&request), move |project| {
+            navigate(&format!("/projects/{}/settings", project.slug))
+        });
     };
 
     view! {
@@ -97,7 +97,9 @@ fn NewProject() -> impl IntoView {
                 <Field form="new-project" name="name" label="Name" value=name errors=form.errors required=true/>
                 <Field form="new-project" name="slug" label="Slug" value=slug errors=form.errors required=true
                     hint="In URLs: lowercase letters, digits and hyphens, e.g. shop-api."/>
-                <Field form="new-project" name="sleakops_project" label="SleakOps project" value=sleakops errors=form.errors required=true/>
+                <Field form="new-project" name="sleakops_project" label="SleakOps project" value=sleakops errors=form.errors required=true
+                    list="sleakops-projects"/>
+                <SleakopsChoices org=org id="sleakops-projects"/>
                 <Field form="new-project" name="repository_url" label="Repository URL" value=repository errors=form.errors required=true
                     placeholder="https://github.com/acme/shop"/>
                 <Field form="new-project" name="default_branch" label="Default branch" value=branch errors=form.errors required=true/>

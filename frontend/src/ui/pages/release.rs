@@ -6,7 +6,7 @@ use crate::api::stream;
 use crate::api::{self, ApiError};
 use crate::state::format;
 use crate::state::timeline::{Connection, Timeline};
-use crate::ui::components::{StatusBadge, Time, set_title};
+use crate::ui::components::{Alert, StatusBadge, Time, set_title};
 use crate::ui::fetched::{Fetched, Load};
 use crate::ui::router::use_navigate;
 use faro_types::{Release, ReleaseStatus, Role};
@@ -195,7 +195,7 @@ fn Actions(
                     {s.can_retry().then(|| view! {
                         <button type="button" class="button primary" id="retry-release" on:click=retry disabled=move || busy.get()>"Retry"</button>
                     })}
-                    <p class="form-error" role="alert" hidden=move || error.get().is_none()>{move || error.get()}</p>
+                    <Alert error=error/>
                 </div>
             }
         })

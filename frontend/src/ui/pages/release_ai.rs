@@ -5,7 +5,7 @@ use crate::api;
 use crate::api::stream;
 use crate::state::chat::{self, Speaker};
 use crate::state::form::FormErrors;
-use crate::ui::components::{Field, FormEnd, FormError, Submit, focus_first_error};
+use crate::ui::components::{Alert, Field, FormEnd, FormError, Submit, focus_first_error};
 use crate::ui::form::Form;
 use faro_types::{ChatRequest, DraftNotes, Explanation, Release, ReleaseStatus, UpdateRelease};
 use leptos::ev::SubmitEvent;
@@ -30,14 +30,10 @@ pub fn Notes(id: u64, release: Signal<Option<Release>>, can_write: Signal<bool>)
             changelog: changelog.get_untracked(),
         };
         let checked = request.validate();
-        drafter.submit(
-            checked,
-            async move { api::draft_notes(id, &request).await },
-            move |drafted| {
-                notes.try_set(drafted.notes);
-                saved.try_set(true);
-            },
-        );
+        drafter.submit(checked, api::draft_notes(id, &request), move |drafted| {
+            notes.try_set(drafted.notes);
+            saved.try_set(true);
+        });
     };
     let save = move |ev: SubmitEvent| {
         ev.prevent_default();
@@ -47,13 +43,9 @@ pub fn Notes(id: u64, release: Signal<Option<Release>>, can_write: Signal<bool>)
         };
         saved.set(false);
         let checked = request.validate();
-        saver.submit(
-            checked,
-            async move { api::save_notes(id, &request).await },
-            move |_| {
-                saved.try_set(true);
-            },
-        );
+        saver.submit(checked, api::save_notes(id, &request), move |_| {
+            saved.try_set(true);
+        });
     };
 
     view! {
@@ -123,7 +115,7 @@ pub fn Explain(id: u64, status: Signal<ReleaseStatus>) -> impl IntoView {
                             </div>
                         }.into_any(),
                     }}
-                    <p class="form-error" role="alert" hidden=move || error.get().is_none()>{move || error.get()}</p>
+                    <Alert error=error/>
                 </section>
             }
         })

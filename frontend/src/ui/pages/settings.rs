@@ -4,15 +4,17 @@ use crate::api;
 use crate::state::form::FormErrors;
 use crate::state::format;
 use crate::ui::components::{
-    Field, FormEnd, FormError, SelectField, Submit, Time, focus_first_error, set_title,
+    Field, FormEnd, FormError, SelectField, Submit, focus_first_error, set_title,
 };
 use crate::ui::fetched::Fetched;
 use crate::ui::form::Form;
 use crate::ui::loaded::Loaded;
+use crate::ui::members::{MemberTable, Of, Row};
+use crate::ui::org::SleakopsChoices;
 use crate::ui::session::use_session;
 use faro_types::{
     AddMember, CreateEnvironment, Environment, Member, Project, Role, UpdateEnvironment,
-    UpdateMember, UpdateProject,
+    UpdateProject,
 };
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
@@ -125,10 +127,7 @@ fn EditProject(project: Project, #[prop(into)] on_saved: Callback<()>) -> impl I
 #[component]
 fn Environments(project: Project) -> impl IntoView {
     let slug = StoredValue::new(project.slug.clone());
-    let list = Loaded::new(move || {
-        let slug = slug.get_value();
-        async move { api::environments(&slug).await }
-    });
+    let list = Loaded::new(move || api::environments(&slug.get_value()));
     let name = RwSignal::new(String::new());
     let sleakops = RwSignal::new(String::new());
     let production = RwSignal::new(false);
@@ -138,6 +137,7 @@ fn Environments(project: Project) -> impl IntoView {
     );
     let can_write = project.role.can_write();
     let owner = project.role == Role::Owner;
+    let (org, sleakops_project) = (project.organization, project.sleakops_project);
 
     let submit = move |ev: SubmitEvent| {
         ev.prevent_default();
@@ -147,7 +147,7 @@ fn Environments(project: Project) -> impl IntoView {
             production: production.get_untracked(),
         };
         let checked = request.validate();
-        let sent = async move { api::create_environment(&slug.get_value(), &request).await };
+        let sent = api::create_environment(&slug.get_value(), &request);
         form.submit(checked, sent, move |_| {
             name.set(String::new());
             sleakops.set(String::new());
@@ -173,7 +173,9 @@ fn Environments(project: Project) -> impl IntoView {
                 <form id="new-environment" novalidate on:submit=submit>
                     <Field form="new-environment" name="name" label="Name" value=name errors=form.errors required=true
                         hint="Lowercase, e.g. staging."/>
-                    <Field form="new-environment" name="sleakops_environment" label="SleakOps environment" value=sleakops errors=form.errors required=true/>
+                    <Field form="new-environment" name="sleakops_environment" label="SleakOps environment" value=sleakops errors=form.errors required=true
+                        list="sleakops-environments"/>
+                    <SleakopsChoices org=Some(org.clone()) id="sleakops-environments" project=sleakops_project.clone()/>
                     <div class="field checkbox">
                         <input type="checkbox" id="new-environment-production" disabled=!owner
                             prop:checked=move || production.get()
@@ -290,10 +292,7 @@ fn EnvironmentRow(
 fn Members(project: Project) -> impl IntoView {
     let session = use_session();
     let slug = StoredValue::new(project.slug.clone());
-    let list = Loaded::new(move || {
-        let slug = slug.get_value();
-        async move { api::members(&slug).await }
-    });
+    let list = Loaded::new(move || api::members(&slug.get_value()));
     let email = RwSignal::new(String::new());
     let role = RwSignal::new("maintainer".to_owned());
     let form = Form::new("add-member", &["email", "role"]);
@@ -313,7 +312,7 @@ fn Members(project: Project) -> impl IntoView {
             role: Role::parse(&role.get_untracked()).unwrap_or(Role::Viewer),
         };
         let checked = request.validate();
-        let sent = async move { api::add_member(&slug.get_value(), &request).await };
+        let sent = api::add_member(&slug.get_value(), &request);
         form.submit(checked, sent, move |_| {
             email.set(String::new());
             list.refetch();
@@ -325,17 +324,8 @@ fn Members(project: Project) -> impl IntoView {
             <h2 id="members-title">"Members and roles"</h2>
             <p class="muted small">"Owners manage members; maintainers change the project and release; viewers follow."</p>
             <Fetched what="members" load=list let:members>
-                <div class="table-wrap">
-                    <table class="members">
-                        <caption class="visually-hidden">"Members of this project"</caption>
-                        <thead><tr><th scope="col">"Name"</th><th scope="col">"Email"</th><th scope="col">"Role"</th><th scope="col">"Since"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
-                        <tbody>
-                            {members.into_iter().map(|m| view! {
-                                <MemberRow slug=slug.get_value() member=m owner=owner me=me on_change=move || list.refetch()/>
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                </div>
+                <MemberTable of=Of::Project(slug.get_value()) caption="Members of this project"
+                    rows=members.into_iter().map(|m| member_row(m, owner, me)).collect() on_change=move || list.refetch()/>
             </Fetched>
             {owner.then(|| view! {
                 <h3>"Add a member"</h3>
@@ -349,73 +339,23 @@ fn Members(project: Project) -> impl IntoView {
     }
 }
 
-#[component]
-fn MemberRow(
-    slug: String,
-    member: Member,
-    owner: bool,
-    me: Option<u64>,
-    #[prop(into)] on_change: Callback<()>,
-) -> impl IntoView {
-    let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
-    let user_id = member.user_id;
-    let slug = StoredValue::new(slug);
-    let change_role = move |ev: leptos::ev::Event| {
-        let Some(role) = Role::parse(&event_target_value(&ev)) else {
-            return;
-        };
-        busy.set(true);
-        leptos::task::spawn_local(async move {
-            match api::update_member(&slug.get_value(), user_id, &UpdateMember { role }).await {
-                Ok(_) => on_change.run(()),
-                Err(e) => {
-                    error.set(Some(e.to_string()));
-                    on_change.run(());
-                }
-            }
-            busy.set(false);
-        });
-    };
-    let remove = move |_| {
-        busy.set(true);
-        leptos::task::spawn_local(async move {
-            match api::remove_member(&slug.get_value(), user_id).await {
-                Ok(()) => on_change.run(()),
-                Err(e) => error.set(Some(e.to_string())),
-            }
-            busy.set(false);
-        });
-    };
-    let select_id = format!("member-{user_id}-role");
-    let is_me = me == Some(user_id);
-    view! {
-        <tr>
-            <td>{member.name.clone()}{is_me.then_some(" (you)")}</td>
-            <td>{member.email.clone()}</td>
-            <td>
-                {if owner {
-                    view! {
-                        <label class="visually-hidden" for=select_id.clone()>{format!("Role of {}", member.name)}</label>
-                        <select id=select_id on:change=change_role disabled=move || busy.get()>
-                            {[Role::Viewer, Role::Maintainer, Role::Owner].into_iter().map(|r| view! {
-                                <option value=r.as_str() selected=r == member.role>{format::role_label(r)}</option>
-                            }).collect_view()}
-                        </select>
-                    }.into_any()
-                } else {
-                    format::role_label(member.role).into_any()
-                }}
-                <p class="field-error" role="alert" hidden=move || error.get().is_none()>{move || error.get()}</p>
-            </td>
-            <td><Time at=member.added_at/></td>
-            <td>
-                {(owner || is_me).then(|| view! {
-                    <button type="button" class="button link danger" on:click=remove disabled=move || busy.get()>
-                        {if is_me { "Leave" } else { "Remove" }}
-                    </button>
-                })}
-            </td>
-        </tr>
+fn member_row(m: Member, owner: bool, me: Option<u64>) -> Row {
+    Row {
+        roles: if owner {
+            [Role::Viewer, Role::Maintainer, Role::Owner]
+                .into_iter()
+                .map(|r| (r.as_str(), format::role_label(r)))
+                .collect()
+        } else {
+            Vec::new()
+        },
+        role: m.role.as_str(),
+        role_label: format::role_label(m.role),
+        removable: owner,
+        is_me: me == Some(m.user_id),
+        user_id: m.user_id,
+        name: m.name,
+        email: m.email,
+        since: m.added_at,
     }
 }
