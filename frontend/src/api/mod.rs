@@ -283,8 +283,9 @@ pub fn accept_invitation(token: &str) -> Request<Organization> {
 
 // Projects
 
-pub fn projects(cursor: Option<&str>) -> Request<Page<Project>> {
-    get(format!("/api/projects{}", query(&[("cursor", cursor)])))
+pub fn projects(organization: Option<&str>, cursor: Option<&str>) -> Request<Page<Project>> {
+    let pairs = [("organization", organization), ("cursor", cursor)];
+    get(format!("/api/projects{}", query(&pairs)))
 }
 
 pub fn project(slug: &str) -> Request<Project> {

@@ -89,16 +89,13 @@ impl Orgs {
     }
 }
 
-/// A page of the caller's projects, keeping those of `org` (all without one).
+/// A page of the caller's projects in `org` (all without one): the server filters, so a
+/// page is never emptied by another organization's projects.
 async fn projects_in(
     org: Option<String>,
     cursor: Option<String>,
 ) -> Result<Page<Project>, ApiError> {
-    let mut page = api::projects(cursor.as_deref()).await?;
-    if let Some(org) = org {
-        page.items.retain(|p| p.organization == org);
-    }
-    Ok(page)
+    api::projects(org.as_deref(), cursor.as_deref()).await
 }
 
 pub fn use_orgs() -> Orgs {

@@ -17,8 +17,10 @@ pub const FIRST_LOAD: &str = "first-load";
 
 /// Config and layers as the registry stores them (what a task pulls).
 const IMAGE_BUDGET: &str = "budget 15 MB compressed";
-/// Everything the browser fetches on the first visit, gzipped.
-const FIRST_LOAD_BUDGET: &str = "budget 280 KB";
+/// Everything the browser fetches on the first visit, gzipped. 280 KB until the
+/// organizations' screens (issue 14) added 25 KB that could not be won back without loading
+/// them lazily (docs/frontend.md, "The organizations").
+const FIRST_LOAD_BUDGET: &str = "budget 300 KB";
 
 /// One `image build`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -287,7 +289,7 @@ mod tests {
         assert_eq!(load.by_kind[1], ("js".to_string(), 8_900));
         assert_eq!(
             load.line(),
-            "first load    341.5 KB   (gzipped, budget 280 KB): wasm 328.0 KB, js 8.9 KB, \
+            "first load    341.5 KB   (gzipped, budget 300 KB): wasm 328.0 KB, js 8.9 KB, \
              css 3.9 KB, html 700 B"
         );
     }
