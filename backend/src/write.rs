@@ -50,12 +50,13 @@ impl<'a> ProjectWrite<'a> {
         let mut tx = state.db.begin().await?;
         let (role, members) = match lock {
             Lock::Caller => {
-                let role = store::caller_role(&mut tx, access.project_id, user.id).await?;
+                let role =
+                    store::caller_role(&mut tx, access.org_id, access.project_id, user.id).await?;
                 (role, Vec::new())
             }
             Lock::Members => {
                 let org_role =
-                    store::org_role_of_project(&mut tx, access.project_id, user.id).await?;
+                    crate::orgs::store::caller_role(&mut tx, access.org_id, user.id).await?;
                 let members = store::lock_members(&mut tx, access.project_id).await?;
                 let project_role = members
                     .iter()

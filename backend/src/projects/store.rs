@@ -84,22 +84,27 @@ pub async fn membership(
     query.fetch_optional(db).await
 }
 
-/// `user_id`'s effective role in the project, under shared locks on their organization
-/// membership and their project membership, held until commit.
+/// `user_id`'s effective role in project `project_id` of organization `org_id`, in one
+/// round trip, under shared locks on their organization membership and their project
+/// membership (not on the project's row: two writers that both go on to lock it for update
+/// would deadlock), held until commit.
 pub async fn caller_role(
     tx: &mut MySqlConnection,
+    org_id: u64,
     project_id: u64,
     user_id: u64,
 ) -> Result<Option<Role>, sqlx::Error> {
-    let org_role = org_role_of_project(&mut *tx, project_id, user_id).await?;
-    let project_role: Option<Role> = sqlx::query_scalar(
-        "SELECT role FROM memberships WHERE project_id = ? AND user_id = ? LOCK IN SHARE MODE",
+    let roles: Option<(OrgRole, Option<Role>)> = sqlx::query_as(
+        "SELECT om.role, m.role FROM org_members om \
+         LEFT JOIN memberships m ON m.project_id = ? AND m.user_id = om.user_id \
+         WHERE om.org_id = ? AND om.user_id = ? LOCK IN SHARE MODE",
     )
     .bind(project_id)
+    .bind(org_id)
     .bind(user_id)
     .fetch_optional(tx)
     .await?;
-    Ok(effective(org_role, project_role))
+    Ok(roles.and_then(|(org_role, project_role)| effective(Some(org_role), project_role)))
 }
 
 /// The role a caller holds in a project from their organization role and their project role.
@@ -108,32 +113,6 @@ pub fn effective(org_role: Option<OrgRole>, project_role: Option<Role>) -> Optio
         role if role.runs_projects() => Some(Role::Owner),
         _ => project_role,
     }
-}
-
-/// `user_id`'s role in the organization of the project, under a shared lock on their
-/// organization membership only (which organization changes lock for update before they
-/// touch project memberships). The project's row is read without a lock (its organization
-/// never changes): a shared lock on it would deadlock two writers that both go on to lock it
-/// for update.
-pub async fn org_role_of_project(
-    tx: &mut MySqlConnection,
-    project_id: u64,
-    user_id: u64,
-) -> Result<Option<OrgRole>, sqlx::Error> {
-    let org_id: Option<u64> = sqlx::query_scalar("SELECT org_id FROM projects WHERE id = ?")
-        .bind(project_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some(org_id) = org_id else {
-        return Ok(None);
-    };
-    sqlx::query_scalar(
-        "SELECT role FROM org_members WHERE org_id = ? AND user_id = ? LOCK IN SHARE MODE",
-    )
-    .bind(org_id)
-    .bind(user_id)
-    .fetch_optional(tx)
-    .await
 }
 
 /// Every membership of a project (user id and role), locked for update until commit.
