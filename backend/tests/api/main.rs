@@ -8,6 +8,7 @@ mod authorization;
 mod binary;
 mod environments;
 mod errors;
+mod harness;
 mod health;
 mod http;
 mod members;

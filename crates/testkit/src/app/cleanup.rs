@@ -53,8 +53,7 @@ impl Drop for Cleanup {
                 .build()
                 .expect("runtime");
             runtime.block_on(async move {
-                use sqlx::migrate::MigrateDatabase;
-                let _ = sqlx::MySql::drop_database(&url).await;
+                drop_database(&url).await;
                 // Only DynamoDB Local: a test never deletes a real table.
                 if let Some(endpoint) = endpoint {
                     let _ = dynamodb_local(&endpoint, region)
@@ -68,6 +67,40 @@ impl Drop for Cleanup {
         })
         .join();
     }
+}
+
+/// Drops the database `url` names. The test's runtime no longer runs the app once the test is
+/// over, so a transaction the app had open (the worker's, say) never ends, and its metadata
+/// lock would keep `DROP DATABASE` waiting forever: the app's sessions are ended first.
+async fn drop_database(url: &str) {
+    use sqlx::{ConnectOptions, mysql::MySqlConnectOptions};
+    let Ok(options) = url.parse::<MySqlConnectOptions>() else {
+        return;
+    };
+    let Some(name) = options.get_database().map(str::to_owned) else {
+        return;
+    };
+    let Ok(mut conn) = options.database("information_schema").connect().await else {
+        return;
+    };
+    // MariaDB says BIGINT, MySQL BIGINT UNSIGNED: read as text, either way.
+    let sessions: Vec<String> = sqlx::query_scalar(
+        "SELECT CAST(id AS CHAR) FROM information_schema.processlist \
+         WHERE db = ? AND id <> CONNECTION_ID()",
+    )
+    .bind(&name)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap_or_default();
+    for id in sessions.iter().filter_map(|id| id.parse::<u64>().ok()) {
+        let _ = sqlx::query(&format!("KILL {id}")).execute(&mut conn).await;
+    }
+    // Should anything else hold the database, give up rather than hang the test run.
+    let _ = sqlx::query("SET SESSION lock_wait_timeout = 30")
+        .execute(&mut conn)
+        .await;
+    let statement = format!("DROP DATABASE IF EXISTS `{}`", name.replace('`', "``"));
+    let _ = sqlx::query(&statement).execute(&mut conn).await;
 }
 
 /// A client of the DynamoDB Local at `endpoint`, credentials from the environment.
