@@ -47,14 +47,14 @@ commands:
              --no-lint           skip cargo fmt and cargo clippy
              --no-infra          skip cfn-lint and the cfn-guard rules on infra/
              -- ARGS...          pass ARGS to the test runner, e.g. `cargo xtask test -- health`
-  bench    start-up time, idle memory and load scenarios of the release backend; the release
-           image's size and reproducibility (two builds) and the frontend's first load, each
-           beside its budget (printed, not asserted)
+  bench    start-up time, idle memory and load scenarios of the release backend, what attacks
+           make it spend (abuse); the release image's size and reproducibility (two builds)
+           and the frontend's first load, each beside its budget (printed, not asserted)
              --duration SECS     measured seconds per scenario (default 10)
              --connections N     concurrent keep-alive connections (default 64)
              --scenario NAMES    run only these scenarios, separated by commas (healthz,
                                  readyz, list-releases, get-release, release-timeline,
-                                 create-release, worker, image, first-load)
+                                 create-release, worker, abuse, image, first-load)
   cost     the monthly AWS cost of an environment from infra/env/NAME.json and infra/pricing.json
              --env NAME          the environment (staging, production, ...)
   config-table

@@ -5,6 +5,7 @@
 //! on what else runs on it (here the load generator shares the cores with the backend), and the
 //! tests build what they need in debug, which is bigger.
 
+pub mod abuse;
 pub mod artifacts;
 pub mod loadgen;
 pub mod memory;
@@ -116,6 +117,8 @@ struct Selection {
     plain: Vec<Scenario>,
     api: Vec<&'static str>,
     worker: bool,
+    /// The hostile-load attacks ([`abuse`]).
+    abuse: bool,
     image: bool,
     first_load: bool,
 }
@@ -123,7 +126,7 @@ struct Selection {
 impl Selection {
     /// Whether the release backend runs (against the local stack).
     fn runs_backend(&self) -> bool {
-        !self.plain.is_empty() || !self.api.is_empty() || self.worker
+        !self.plain.is_empty() || !self.api.is_empty() || self.worker || self.abuse
     }
 }
 
@@ -134,6 +137,7 @@ fn select(options: &Options) -> Result<Selection, Error> {
             plain,
             api: scenarios::API.to_vec(),
             worker: true,
+            abuse: true,
             image: true,
             first_load: true,
         });
@@ -142,7 +146,7 @@ fn select(options: &Options) -> Result<Selection, Error> {
         .iter()
         .map(|s| s.name.clone())
         .chain(scenarios::API.iter().map(|n| n.to_string()))
-        .chain([WORKER, artifacts::IMAGE, artifacts::FIRST_LOAD].map(String::from))
+        .chain([WORKER, abuse::NAME, artifacts::IMAGE, artifacts::FIRST_LOAD].map(String::from))
         .collect();
     // `a,b,c`: several scenarios, in the order the bench runs them.
     let names: Vec<&str> = names.split(',').map(str::trim).collect();
@@ -157,6 +161,7 @@ fn select(options: &Options) -> Result<Selection, Error> {
         api: scenarios::API.into_iter().filter(|n| chosen(n)).collect(),
         plain: plain.into_iter().filter(|s| chosen(&s.name)).collect(),
         worker: chosen(WORKER),
+        abuse: chosen(abuse::NAME),
         image: chosen(artifacts::IMAGE),
         first_load: chosen(artifacts::FIRST_LOAD),
     })
@@ -213,47 +218,28 @@ const HEADER: [&str; 8] = [
 
 fn table(rows: &[Row]) -> String {
     let cells: Vec<[String; 8]> = rows.iter().map(Row::cells).collect();
-    let width = |i: usize| {
-        cells
-            .iter()
-            .map(|c| c[i].len())
-            .chain([HEADER[i].len()])
-            .max()
-            .unwrap_or_default()
-    };
-    let widths: Vec<usize> = (0..HEADER.len()).map(width).collect();
-    let line = |row: &[&str]| {
-        row.iter()
-            .enumerate()
-            .map(|(i, cell)| {
-                if i == 0 {
-                    format!("{cell:<w$}", w = widths[i])
-                } else {
-                    format!("{cell:>w$}", w = widths[i])
-                }
-            })
-            .collect::<Vec<_>>()
-            .join("  ")
-    };
-    let mut out = line(&HEADER);
-    for row in &cells {
-        out.push('\n');
-        out.push_str(&line(&row.iter().map(String::as_str).collect::<Vec<_>>()));
-    }
-    out
+    stats::table(&HEADER, &cells)
 }
 
 pub fn run(options: &Options) -> Result<ExitCode, Error> {
     let scenarios = select(options)?;
     let ws = Workspace::locate();
-    let (http, workers) = if scenarios.runs_backend() {
+    let measured = if scenarios.runs_backend() {
         run_backend(&ws, &scenarios, options)?
     } else {
-        (None, Vec::new())
+        Measured::default()
     };
     let built = artifacts::run(&ws, scenarios.image, scenarios.first_load)?;
-    report(http.as_ref(), &workers, &built, &ws);
+    report(&measured, &built, &ws);
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the backend's scenarios measured.
+#[derive(Debug, Default)]
+struct Measured {
+    http: Option<HttpResults>,
+    workers: Vec<worker::Outcome>,
+    attacks: Vec<abuse::Attack>,
 }
 
 /// The release backend's scenarios, against the local stack.
@@ -261,7 +247,7 @@ fn run_backend(
     ws: &Workspace,
     scenarios: &Selection,
     options: &Options,
-) -> Result<(Option<HttpResults>, Vec<worker::Outcome>), Error> {
+) -> Result<Measured, Error> {
     let name = format!("faro_bench_{}", crate::test::run_id());
     // The stack first: a missing prerequisite shows before a release build of several minutes.
     let stack = LocalStack::start(Mode::Bench, ws)?;
@@ -283,14 +269,11 @@ fn measure(
     name: &str,
     selection: &Selection,
     options: &Options,
-) -> Result<(Option<HttpResults>, Vec<worker::Outcome>), Error> {
-    let port = prereq::free_port().map_err(|source| Error::Io {
-        what: "finding a free port",
-        source,
-    })?;
+) -> Result<Measured, Error> {
+    let port = free_port()?;
     let base_env = |name: &str, port: u16| backend_env(stack, name, port);
     // Releases need an organization with a SleakOps key, verified against the simulator.
-    let simulators = if selection.api.is_empty() && !selection.worker {
+    let simulators = if selection.api.is_empty() && !selection.worker && !selection.abuse {
         None
     } else {
         let ws = Workspace::locate();
@@ -323,13 +306,44 @@ fn measure(
             }
             _ => Vec::new(),
         };
-        Ok((http, workers))
+        let attacks = match &simulators {
+            Some(simulators) if selection.abuse => {
+                abuse::run(stack, binary, name, simulators, &base_env)?
+            }
+            _ => Vec::new(),
+        };
+        Ok(Measured {
+            http,
+            workers,
+            attacks,
+        })
     })();
     if let Some(simulators) = simulators {
         let pid = simulators.child.pid();
         eprintln!("xtask: faro-sim (pid {pid}) {}", simulators.child.stop());
     }
     result
+}
+
+/// Runs `measure` against database `database`, which is dropped afterwards whatever happened.
+fn with_database<T>(
+    stack: &LocalStack,
+    database: &str,
+    measure: impl FnOnce() -> Result<T, Error>,
+) -> Result<T, Error> {
+    let result = measure();
+    if mysql::drop_databases_like(&stack.mysql, &mysql::like_exact(database)).is_err() {
+        eprintln!("xtask: warning: could not drop database {database}");
+    }
+    result
+}
+
+/// A port nothing listens on, for a backend.
+fn free_port() -> Result<u16, Error> {
+    prereq::free_port().map_err(|source| Error::Io {
+        what: "finding a free port",
+        source,
+    })
 }
 
 /// What the HTTP scenarios measured.
@@ -464,12 +478,13 @@ fn http_scenarios(
     })
 }
 
-fn report(
-    http: Option<&HttpResults>,
-    workers: &[worker::Outcome],
-    built: &artifacts::Results,
-    ws: &Workspace,
-) {
+fn report(measured: &Measured, built: &artifacts::Results, ws: &Workspace) {
+    let Measured {
+        http,
+        workers,
+        attacks,
+    } = measured;
+    let http = http.as_ref();
     println!();
     if let Some(http) = http {
         println!("{}", table(&http.rows));
@@ -501,7 +516,15 @@ fn report(
             );
         }
     }
-    let backend_ran = http.is_some() || !workers.is_empty();
+    if !attacks.is_empty() {
+        println!();
+        let cells: Vec<_> = attacks.iter().map(abuse::cells).collect();
+        println!("{}", stats::table(&abuse::HEADER, &cells));
+        for line in attacks.iter().filter_map(abuse::legit_line) {
+            println!("{line}");
+        }
+    }
+    let backend_ran = http.is_some() || !workers.is_empty() || !attacks.is_empty();
     if backend_ran {
         println!();
         println!(
@@ -511,6 +534,7 @@ fn report(
             "         list-releases ≥ 3,000 req/s with p99 < 20 ms at 32 connections; create-release ≥ 800 req/s"
         );
         println!("         worker ≥ 200 releases/s with 4 tasks (simulators without delay)");
+        println!("         {}", abuse::BUDGET);
     }
     // What ships: each with its budget beside it.
     if backend_ran && !built.is_empty() {
@@ -589,7 +613,7 @@ mod tests {
         let all = select(&options).unwrap();
         assert_eq!(all.plain.len(), scenarios::all(64).len());
         assert_eq!(all.api, scenarios::API);
-        assert!(all.worker && all.image && all.first_load);
+        assert!(all.worker && all.abuse && all.image && all.first_load);
         let options = Options {
             scenario: Some("readyz".into()),
             ..Options::default()
@@ -612,7 +636,14 @@ mod tests {
         };
         let chosen = select(&options).unwrap();
         assert!(chosen.worker && chosen.plain.is_empty() && chosen.api.is_empty());
-        assert!(!chosen.image && !chosen.first_load);
+        assert!(!chosen.abuse && !chosen.image && !chosen.first_load);
+        let options = Options {
+            scenario: Some("abuse".into()),
+            ..Options::default()
+        };
+        let chosen = select(&options).unwrap();
+        assert!(chosen.abuse && chosen.runs_backend());
+        assert!(chosen.plain.is_empty() && chosen.api.is_empty() && !chosen.worker);
         let options = Options {
             scenario: Some("healthz, get-release,worker,first-load".into()),
             ..Options::default()
@@ -644,7 +675,7 @@ mod tests {
             .is_err()
         );
         assert!(hint.contains("healthz, readyz, list-releases"), "{hint}");
-        assert!(hint.contains("worker, image, first-load"), "{hint}");
+        assert!(hint.contains("worker, abuse, image, first-load"), "{hint}");
     }
 
     #[test]

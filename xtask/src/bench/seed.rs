@@ -113,7 +113,7 @@ pub fn seed(
 }
 
 /// Runs fixtures on `runtime`, their panic an [`Error`].
-fn fixture<T: Send + 'static>(
+pub(super) fn fixture<T: Send + 'static>(
     runtime: &tokio::runtime::Runtime,
     calls: impl Future<Output = T> + Send + 'static,
 ) -> Result<T, Error> {

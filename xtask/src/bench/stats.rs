@@ -32,6 +32,38 @@ pub fn mb(kib: u64) -> String {
     format!("{:.1} MB", kib as f64 / 1024.0)
 }
 
+/// Rows of cells under `header`, in columns as wide as their widest cell: the first column
+/// left-aligned (names), the others right-aligned (numbers).
+pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let width = |i: usize| {
+        rows.iter()
+            .map(|c| c[i].chars().count())
+            .chain([header[i].chars().count()])
+            .max()
+            .unwrap_or_default()
+    };
+    let widths: Vec<usize> = (0..N).map(width).collect();
+    let line = |row: &[&str]| {
+        row.iter()
+            .enumerate()
+            .map(|(i, cell)| {
+                if i == 0 {
+                    format!("{cell:<w$}", w = widths[i])
+                } else {
+                    format!("{cell:>w$}", w = widths[i])
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+    };
+    let mut out = line(header);
+    for row in rows {
+        out.push('\n');
+        out.push_str(&line(&row.iter().map(String::as_str).collect::<Vec<_>>()));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

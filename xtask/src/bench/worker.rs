@@ -11,10 +11,10 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::Error;
+use super::{Error, free_port, with_database};
 use crate::backend::{self, Env};
 use crate::stack::{LocalStack, mysql};
-use crate::{prereq, proc, sim};
+use crate::{proc, sim};
 
 use super::seed;
 
@@ -74,12 +74,9 @@ pub fn run(
     let mut result = Ok(());
     for tasks in TASKS {
         let database = format!("{name}_w{tasks}");
-        let outcome = one_run(stack, binary, &database, tasks, simulators, base_env);
-        let dropped =
-            mysql::drop_databases_like(&stack.mysql, &mysql::like_exact(&database)).is_ok();
-        if !dropped {
-            eprintln!("xtask: warning: could not drop database {database}");
-        }
+        let outcome = with_database(stack, &database, || {
+            one_run(stack, binary, &database, tasks, simulators, base_env)
+        });
         match outcome {
             Ok(outcome) => {
                 eprintln!("  {}", outcome.line().trim_start_matches("worker").trim());
@@ -105,10 +102,7 @@ fn one_run(
     eprintln!("xtask: worker throughput with {tasks} task(s), {RELEASES} releases");
     let mut children = Vec::new();
     for task in 0..tasks {
-        let port = prereq::free_port().map_err(|source| Error::Io {
-            what: "finding a free port",
-            source,
-        })?;
+        let port = free_port()?;
         let mut env = base_env(database, port);
         env.retain(|(k, _)| *k != "FARO_WORKER_ENABLED");
         env.extend(simulators.env.iter().cloned());
