@@ -22,7 +22,7 @@ pub struct AppState {
     /// Timeline events and audit entries, grouped into batch writes.
     pub writes: dynamo::writer::Writer,
     pub readiness: Arc<Readiness>,
-    /// Wakes this task's release event streams when a timeline event is committed here.
+    /// Wakes this task's timeline pollers when a timeline event is committed here.
     pub release_events: crate::releases::timeline::Hub,
     /// The DeepSeek and SleakOps clients (when configured).
     pub external: Arc<crate::external::External>,
