@@ -22,7 +22,7 @@ pub struct AppState {
     /// Timeline events and audit entries, grouped into batch writes.
     pub writes: dynamo::writer::Writer,
     pub readiness: Arc<Readiness>,
-    /// Wakes this task's release event streams when a timeline event is committed here.
+    /// Wakes this task's timeline pollers when a timeline event is committed here.
     pub release_events: crate::releases::timeline::Hub,
     /// The DeepSeek and SleakOps clients (when configured).
     pub external: Arc<crate::external::External>,
@@ -38,6 +38,12 @@ pub struct AppState {
     pub sessions: Arc<crate::auth::cache::SessionCache>,
     /// What the caches and rate-limit windows read the time from (tests move it on).
     pub clock: crate::clock::Clock,
+    /// This task's bound on requests in flight (load shedding).
+    pub in_flight: http::InFlight,
+    /// One poller per release followed live on this task, shared by its streams.
+    pub timeline_feeds: Arc<crate::releases::feeds::Feeds>,
+    /// This task's bounds on live timelines, per user and in all.
+    pub timeline_slots: Arc<crate::releases::slots::Slots>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -173,6 +179,12 @@ impl App {
                 clock.clone(),
             )),
             clock,
+            in_flight: http::InFlight::new(config.http.max_in_flight),
+            timeline_feeds: Arc::default(),
+            timeline_slots: Arc::new(crate::releases::slots::Slots::new(
+                config.events_streams_per_user,
+                config.events_streams_per_task,
+            )),
             config: Arc::new(config),
             db: pool,
             dynamo,
@@ -218,7 +230,8 @@ impl App {
             routes,
         } = self;
         let shutdown_config = state.config.shutdown.clone();
-        let router = http::layered(routes, &state.config.http).with_state(state.clone());
+        let router =
+            http::layered(routes, &state.config.http, &state.in_flight).with_state(state.clone());
 
         let (stop_tx, stop_rx) = watch::channel(false);
         let (stopping_tx, stopping_rx) = watch::channel(false);

@@ -90,7 +90,8 @@ problem! {
 }
 
 problem! {
-    /// A dependency (MySQL, DynamoDB or DeepSeek) is unavailable or busy, or the instance
-    /// is draining; see Retry-After. Nothing changed.
+    /// A dependency (MySQL, DynamoDB or DeepSeek) is unavailable or busy, the instance is
+    /// draining, or it serves as many requests as it can (load shedding, which every
+    /// operation but the probes may answer); see Retry-After. Nothing changed.
     Unavailable = 503
 }

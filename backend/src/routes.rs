@@ -1,9 +1,12 @@
 //! The route table: each feature's routes, registered together with their OpenAPI
 //! descriptions so the two cannot drift apart, and `/api/openapi.json` serving the document.
 
-use crate::{AppState, accounts, ai, external, health, openapi, orgs, projects, releases, version};
+use crate::{
+    AppState, accounts, ai, external, health, http, openapi, orgs, projects, releases, version,
+};
 use axum::{Json, Router, routing::get};
 use std::sync::Arc;
+use utoipa::IntoResponses;
 use utoipa_axum::router::OpenApiRouter;
 
 /// Every route of the API with its document.
@@ -18,7 +21,7 @@ pub fn router() -> (Router<AppState>, Arc<utoipa::openapi::OpenApi>) {
         .merge(projects::routes())
         .merge(ai::routes())
         .split_for_parts();
-    let api = Arc::new(api);
+    let api = Arc::new(sheddable(api));
     let served = api.clone();
     let router = router.route(
         "/api/openapi.json",
@@ -28,4 +31,32 @@ pub fn router() -> (Router<AppState>, Arc<utoipa::openapi::OpenApi>) {
         }),
     );
     (router, api)
+}
+
+/// Lists 503 under every operation load shedding may refuse ([`http::shed`]): all but the
+/// probes it spares. Operations that list it already keep their own description.
+fn sheddable(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let unavailable = openapi::Unavailable::responses();
+    for (path, item) in api.paths.paths.iter_mut() {
+        if http::shed::EXEMPT.contains(&path.as_str()) {
+            continue;
+        }
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            for (status, response) in &unavailable {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.clone())
+                    .or_insert_with(|| response.clone());
+            }
+        }
+    }
+    api
 }

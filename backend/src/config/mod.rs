@@ -63,6 +63,11 @@ pub struct Config {
     /// How long an event stream may stay silent before it sends a comment line, so proxies
     /// (the ALB closes connections idle for 60 s) and browsers keep it open.
     pub events_keep_alive: Duration,
+    /// How often a live timeline asks whether its session still lives.
+    pub events_session_check: Duration,
+    /// Live timelines one user may hold open on this task, and this task in all.
+    pub events_streams_per_user: usize,
+    pub events_streams_per_task: usize,
     /// Apply migrations at start-up (dev and test; deployments run `faro-backend migrate`).
     pub auto_migrate: bool,
     /// Create the DynamoDB table when missing (dev and test; in AWS CloudFormation owns it).
@@ -121,6 +126,9 @@ impl Config {
             encryption,
             events_poll: vars.duration(&var::FARO_EVENTS_POLL_MS)?,
             events_keep_alive: vars.duration(&var::FARO_EVENTS_KEEPALIVE_MS)?,
+            events_session_check: vars.duration(&var::FARO_EVENTS_SESSION_CHECK_MS)?,
+            events_streams_per_user: vars.count(&var::FARO_EVENTS_STREAMS_PER_USER)? as usize,
+            events_streams_per_task: vars.count(&var::FARO_EVENTS_STREAMS_PER_TASK)? as usize,
             auto_migrate: vars.flag(&var::FARO_AUTO_MIGRATE)?,
             create_table: vars.flag(&var::FARO_CREATE_TABLE)?,
             deepseek,
@@ -229,6 +237,9 @@ mod tests {
             ("FARO_WORKER_CONCURRENCY", "0"),
             ("FARO_WORKER_LEASE_MS", "10"),
             ("FARO_AI_MAX_TOKENS", "100000"),
+            ("FARO_MAX_IN_FLIGHT", "0"),
+            ("FARO_EVENTS_STREAMS_PER_USER", "none"),
+            ("FARO_EVENTS_SESSION_CHECK_MS", "0"),
             ("FARO_METRICS_ENVIRONMENT", "Staging!"),
             ("FARO_ENCRYPTION_KEY", ""),
             ("FARO_ENCRYPTION_KEY", "too-short"),

@@ -16,6 +16,8 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     pub body_limit: usize,
     pub cors_origins: Vec<String>,
+    /// Requests served at once before more are shed with 503 (probes apart).
+    pub max_in_flight: usize,
 }
 
 impl HttpConfig {
@@ -27,6 +29,7 @@ impl HttpConfig {
             // At most 16 MiB: a u32 always fits.
             body_limit: vars.count(&var::FARO_BODY_LIMIT_BYTES)? as usize,
             cors_origins: vars.parse_with(&var::FARO_CORS_ORIGINS, parse_origins)?,
+            max_in_flight: vars.count(&var::FARO_MAX_IN_FLIGHT)? as usize,
         })
     }
 }

@@ -1,17 +1,19 @@
 //! The HTTP plumbing every route shares: request ids, access logs, problem rendering, JSON
-//! input, limits, CORS and timeouts.
+//! input, limits, load shedding, CORS and timeouts.
 
 mod client;
 mod json;
 mod problem;
 mod query;
 mod request_id;
+pub mod shed;
 
 pub use client::ClientInfo;
 pub use json::ApiJson;
 pub use problem::problem_layer;
 pub use query::ApiQuery;
 pub use request_id::{RequestId, request_id_layer};
+pub use shed::InFlight;
 
 use crate::{config::HttpConfig, error::ApiError};
 use axum::{
@@ -29,10 +31,12 @@ use tower_http::{
 };
 
 /// Wraps `router` in the production middleware stack. Order matters: the request id is set
-/// first so every later layer (and the problem renderer) can quote it.
+/// first so every later layer (and the problem renderer) can quote it; shedding comes after
+/// CORS (a browser can read the 503; preflights cost nothing) and before any work.
 pub fn layered<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     config: &HttpConfig,
+    in_flight: &InFlight,
 ) -> Router<S> {
     router
         .fallback(|| async { ApiError::NotFound })
@@ -42,6 +46,10 @@ pub fn layered<S: Clone + Send + Sync + 'static>(
             config.request_timeout,
         ))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(
+            in_flight.clone(),
+            shed::shed,
+        ))
         .layer(cors(&config.cors_origins))
         .layer(middleware::from_fn(problem_layer))
         .layer(middleware::from_fn(request_id_layer))

@@ -295,9 +295,9 @@ pub struct Published {
     pub event: TimelineEvent,
 }
 
-/// Wakes the event streams of this task as soon as an event is committed here. Streams
-/// still poll DynamoDB for events other tasks wrote; a stream that falls behind the channel
-/// reads DynamoDB instead, so nothing depends on the hub's delivery.
+/// Wakes this task's timeline pollers ([`super::feeds`]) as soon as an event is committed
+/// here. They still poll DynamoDB for events other tasks wrote, and one that falls behind the
+/// channel reads DynamoDB instead, so nothing depends on the hub's delivery.
 #[derive(Debug, Clone)]
 pub struct Hub {
     sender: broadcast::Sender<Arc<Published>>,

@@ -11,6 +11,7 @@ mod errors;
 mod harness;
 mod health;
 mod http;
+mod load_shedding;
 mod members;
 mod metrics;
 mod migrations;
@@ -23,3 +24,15 @@ mod sealing;
 mod shutdown;
 mod worker;
 mod writes;
+
+/// Waits (at most 10 s) until `condition` holds, for what the server does after an answer (a
+/// closed stream noticed, a permit given back); `what` names it when it never does.
+async fn until(what: &str, condition: impl Fn() -> bool) {
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while !condition() {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what} within 10 s"));
+}

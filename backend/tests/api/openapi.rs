@@ -64,3 +64,26 @@ async fn undocumented_paths_fall_through_to_404() {
         assert_eq!(app.get(path).await.status(), 404, "{path}");
     }
 }
+
+#[tokio::test]
+async fn every_operation_but_liveness_documents_the_503_of_load_shedding() {
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .get("/api/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let paths = doc["paths"].as_object().expect("paths");
+    for (path, item) in paths {
+        for method in METHODS {
+            let Some(operation) = item.get(method) else {
+                continue;
+            };
+            let documented = operation["responses"].get("503").is_some();
+            // Probes are never shed; readiness answers 503 of its own when not ready.
+            let expected = path != "/healthz";
+            assert_eq!(documented, expected, "503 under {method} {path}");
+        }
+    }
+}

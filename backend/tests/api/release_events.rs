@@ -1,14 +1,16 @@
 //! `GET /api/releases/{id}/events`: the stored timeline, then live events (from this task at
 //! once, from other tasks by polling), `Last-Event-ID` resume, and `end` once final.
 
+use crate::until;
 use faro_backend::{
     AppState,
     releases::timeline::{self, NewEvent},
 };
 use faro_testkit::{
-    Api, ProjectWithEnvironments, Signed, TestApp, expect_event_stream, problem_naming,
+    Api, ProjectWithEnvironments, Signed, TestApp, expect_event_stream, header, problem,
+    problem_naming,
 };
-use faro_types::{EventKind, ReleaseStatus, StreamEnd, TimelineEvent};
+use faro_types::{EventKind, Problem, ReleaseStatus, StreamEnd, TimelineEvent};
 use futures_util::{Stream, StreamExt};
 use reqwest::Method;
 use sqlx::MySqlConnection;
@@ -176,7 +178,12 @@ async fn build_started(state: &AppState, id: u64) -> TimelineEvent {
 }
 
 async fn setup(app: &TestApp) -> (Signed, ProjectWithEnvironments, u64) {
-    let (ada, fx) = app.signup_with_project("Ada").await;
+    setup_for(app, "Ada").await
+}
+
+/// `name` signs up with a project and starts a release of it.
+async fn setup_for(app: &TestApp, name: &str) -> (Signed, ProjectWithEnvironments, u64) {
+    let (ada, fx) = app.signup_with_project(name).await;
     let release = app.start_release(&ada, &fx, "staging").await;
     (ada, fx, release.id)
 }
@@ -348,4 +355,142 @@ async fn end_follows_a_final_event_read_before_its_commit() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     tx.commit().await.expect("commit");
     sse.ends(ReleaseStatus::Failed).await;
+}
+
+/// Opens `who`'s stream of release `id` and reads its first event.
+async fn following(app: &TestApp, who: &Signed, id: u64) -> Sse {
+    let mut sse = Sse::open(events_of(app, who, id, "")).await;
+    assert_eq!(sse.timeline().await.seq, 1);
+    sse
+}
+
+/// Asserts that `who`'s stream of release `id` is refused with `status` and a Retry-After.
+async fn refused(app: &TestApp, who: &Signed, id: u64, status: u16) {
+    let response = events_of(app, who, id, "").send().await.expect("answered");
+    assert!(header(&response, "retry-after").is_some(), "Retry-After");
+    problem(response, status).await;
+}
+
+/// Short keep-alives, so the server notices closed streams at its next write, at once.
+const QUICK_KEEPALIVE: &str = "50";
+
+#[tokio::test]
+async fn a_user_past_the_stream_cap_is_refused_while_another_user_streams() {
+    let app = TestApp::builder()
+        .set("FARO_EVENTS_KEEPALIVE_MS", QUICK_KEEPALIVE)
+        .set("FARO_EVENTS_STREAMS_PER_USER", "2")
+        .spawn()
+        .await;
+    let (ada, _, id) = setup(&app).await;
+    let (bob, _, bobs) = setup_for(&app, "Bob").await;
+    let mut adas = vec![
+        following(&app, &ada, id).await,
+        following(&app, &ada, id).await,
+    ];
+
+    refused(&app, &ada, id, 429).await;
+
+    // Bob's stream opens while Ada is capped, and carries his events.
+    let _bobs = following(&app, &bob, bobs).await;
+
+    // Ada closes a page: she has a place again.
+    adas.pop();
+    until("Ada's closed stream given back", || {
+        app.state.timeline_slots.open() == 2
+    })
+    .await;
+    adas.push(following(&app, &ada, id).await);
+}
+
+#[tokio::test]
+async fn a_task_past_its_stream_bound_answers_503_until_a_stream_closes() {
+    let app = TestApp::builder()
+        .set("FARO_EVENTS_KEEPALIVE_MS", QUICK_KEEPALIVE)
+        .set("FARO_EVENTS_STREAMS_PER_TASK", "2")
+        .spawn()
+        .await;
+    let (ada, _, id) = setup(&app).await;
+    let (bob, _, bobs) = setup_for(&app, "Bob").await;
+    let first = following(&app, &ada, id).await;
+    let _second = following(&app, &ada, id).await;
+
+    refused(&app, &bob, bobs, 503).await;
+
+    drop(first);
+    until("the closed stream given back", || {
+        app.state.timeline_slots.open() == 1
+    })
+    .await;
+    following(&app, &bob, bobs).await;
+}
+
+#[tokio::test]
+async fn streams_of_one_release_share_one_poller_that_stops_with_the_last() {
+    let app = TestApp::builder()
+        .set("FARO_EVENTS_KEEPALIVE_MS", QUICK_KEEPALIVE)
+        .set("FARO_EVENTS_POLL_MS", "100")
+        .spawn()
+        .await;
+    let other = TestApp::builder().spawn_beside(&app).await;
+    let (ada, fx, id) = setup(&app).await;
+    let mut streams = Vec::new();
+    for _ in 0..5 {
+        streams.push(following(&app, &ada, id).await);
+    }
+    assert_eq!(
+        app.state.timeline_feeds.pollers(),
+        1,
+        "one poller for one release"
+    );
+
+    let second = app.start_release(&ada, &fx, "production").await;
+    let mut elsewhere = following(&app, &ada, second.id).await;
+    assert_eq!(
+        app.state.timeline_feeds.pollers(),
+        2,
+        "a poller per release"
+    );
+
+    // Another task's worker writes: only polling finds it, and every stream gets it.
+    let written = build_started(&other.state, id).await;
+    for sse in &mut streams {
+        assert_eq!(sse.timeline().await, written);
+    }
+    let written = build_started(&other.state, second.id).await;
+    assert_eq!(elsewhere.timeline().await, written);
+
+    drop(streams);
+    until("the first release's poller stopped", || {
+        app.state.timeline_feeds.pollers() == 1
+    })
+    .await;
+    drop(elsewhere);
+    until("every poller stopped", || {
+        app.state.timeline_feeds.pollers() == 0
+    })
+    .await;
+
+    // Following the release again starts a poller again.
+    let _again = following(&app, &ada, id).await;
+    assert_eq!(app.state.timeline_feeds.pollers(), 1);
+}
+
+#[tokio::test]
+async fn a_stream_closes_once_its_session_is_signed_out() {
+    let app = TestApp::spawn_setting("FARO_EVENTS_SESSION_CHECK_MS", "100").await;
+    let (ada, _, id) = setup(&app).await;
+    let elsewhere = app.login(&ada.user.email).await;
+    let mut signed_out = following(&app, &ada, id).await;
+    let mut still_signed_in = following(&app, &elsewhere, id).await;
+
+    app.logout(&ada.token).await;
+    let last = signed_out.next().await.expect("a last event");
+    assert_eq!(last.event.as_deref(), Some("signed-out"), "{last:?}");
+    let why: Problem = serde_json::from_str(&last.data).expect("a problem");
+    assert_eq!(why.status, 401);
+    assert!(signed_out.next().await.is_none(), "the stream closes");
+
+    // Ada's other session follows on.
+    let written = build_started(&app.state, id).await;
+    assert_eq!(still_signed_in.timeline().await, written);
 }

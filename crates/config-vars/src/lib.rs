@@ -334,6 +334,12 @@ variables! {
         meaning: "larger request bodies are answered 413",
         default: value("1048576"),
     }
+    FARO_MAX_IN_FLIGHT {
+        accepts: count("requests", 1, 100_000),
+        meaning: "requests one task serves at once, `/healthz` and `/readyz` apart (a live \
+            timeline counts until it opens); beyond, 503 with `Retry-After` at once",
+        default: value("128"),
+    }
     FARO_CORS_ORIGINS {
         accepts: Accepts::Text("a comma-separated list of origins such as https://app.example.com"),
         meaning: "origins allowed to call the API from a browser",
@@ -448,6 +454,22 @@ variables! {
         meaning: "silence after which a live timeline sends a comment line, so the ALB (60 s \
             idle timeout) and browsers keep it open",
         default: value("15000"),
+    }
+    FARO_EVENTS_STREAMS_PER_USER {
+        accepts: count("streams", 1, 10_000),
+        meaning: "live timelines one user may hold open on one task (429 beyond)",
+        default: value("10"),
+    }
+    FARO_EVENTS_STREAMS_PER_TASK {
+        accepts: count("streams", 1, 100_000),
+        meaning: "live timelines one task holds open in all (503 beyond)",
+        default: value("1000"),
+    }
+    FARO_EVENTS_SESSION_CHECK_MS {
+        accepts: MILLIS,
+        meaning: "how often a live timeline asks DynamoDB whether its session still lives; \
+            a signed-out or expired one gets `event: signed-out` and the stream closes",
+        default: value("30000"),
     }
     FARO_SLEAKOPS_BASE_URL {
         accepts: Accepts::Text("an http(s) URL such as https://api.sleakops.com/api/"),

@@ -6,7 +6,9 @@ pub mod stream;
 mod transport;
 
 pub use error::ApiError;
-pub use transport::{BodyStream, Call, on_signed_out, random_key, send, set_base, sleep};
+pub use transport::{
+    BodyStream, Call, on_signed_out, random_key, send, set_base, signed_out, sleep,
+};
 
 use faro_types::{
     AddMember, CreateEnvironment, CreateInvitation, CreateProject, CreateRelease,

@@ -64,6 +64,13 @@ pub async fn follow_timeline(id: u64, state: RwSignal<Timeline>, signal: Option<
                 if aborted(&signal) {
                     return;
                 }
+                // The server closed the stream because the session ended: the whole app is
+                // signed out, as after any 401.
+                if state.try_with_untracked(|t| t.connection == Connection::SignedOut) == Some(true)
+                {
+                    api::signed_out();
+                    return;
+                }
                 state.try_update(Timeline::disconnected);
             }
         }

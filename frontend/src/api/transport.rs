@@ -29,7 +29,8 @@ pub fn on_signed_out(f: impl Fn() + 'static) {
     ON_SIGNED_OUT.with(|hook| *hook.borrow_mut() = Some(Box::new(f)));
 }
 
-fn signed_out() {
+/// The session is over (a 401, or a stream that says so): what [`on_signed_out`] registered.
+pub fn signed_out() {
     ON_SIGNED_OUT.with(|hook| {
         if let Some(f) = hook.borrow().as_ref() {
             f();

@@ -3,7 +3,8 @@
 //! The stream sends every stored event after `Last-Event-ID`, then new ones, and `end` once the
 //! release is final. Connections break (deploys drain tasks, networks drop): the machine then
 //! waits a growing delay and resumes after the last sequence number it holds, so no event is
-//! lost or shown twice. Only `end`, a 401 (the session ended) or a 404 stop it for good.
+//! lost or shown twice. Only `end`, `signed-out` or a 401 (the session ended) or a 404 stop it
+//! for good.
 
 use faro_sse::SseEvent;
 use faro_types::{ReleaseStatus, StreamEnd, TimelineEvent};
@@ -116,6 +117,11 @@ impl Timeline {
                 }
                 Err(_) => false,
             },
+            // The session ended while the stream was open; the server closes it next.
+            "signed-out" => {
+                self.connection = Connection::SignedOut;
+                true
+            }
             _ => false,
         }
     }
@@ -264,6 +270,24 @@ mod tests {
         t.refused(404, "No such release");
         assert_eq!(t.connection, Connection::Failed("No such release".into()));
         assert!(t.connection.label().contains("No such release"));
+    }
+
+    #[test]
+    fn a_session_that_ended_stops_the_stream_for_good() {
+        let mut t = Timeline::new();
+        t.opened();
+        t.apply(&timeline_event(1, ReleaseStatus::Queued));
+        let signed_out = SseEvent {
+            event: "signed-out".into(),
+            data: r#"{"status":401}"#.into(),
+            id: None,
+        };
+        assert!(t.apply(&signed_out));
+        assert_eq!(t.connection, Connection::SignedOut);
+        // the server closes the stream next: no reconnection follows
+        t.disconnected();
+        assert_eq!(t.connection, Connection::SignedOut);
+        assert!(!t.connection.should_connect());
     }
 
     #[test]
