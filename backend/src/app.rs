@@ -36,6 +36,10 @@ pub struct AppState {
     pub keys: Arc<crate::sealing::KeyRing>,
     /// Sessions this task verified recently.
     pub sessions: Arc<crate::auth::cache::SessionCache>,
+    /// This task's bound on password hashing (Argon2id, 19 MiB a hash).
+    pub passwords: Arc<crate::auth::password::Hasher>,
+    /// This task's delayed sign-ins to accounts past their threshold of attempts.
+    pub sign_in_delays: Arc<crate::auth::throttle::Throttle>,
     /// What the caches and rate-limit windows read the time from (tests move it on).
     pub clock: crate::clock::Clock,
     /// This task's bound on requests in flight (load shedding).
@@ -178,6 +182,8 @@ impl App {
                 config.auth.session_cache,
                 clock.clone(),
             )),
+            passwords: Arc::new(crate::auth::password::Hasher::from_config(&config.auth)),
+            sign_in_delays: Arc::new(crate::auth::throttle::Throttle::from_config(&config.auth)),
             clock,
             in_flight: http::InFlight::new(config.http.max_in_flight),
             timeline_feeds: Arc::default(),

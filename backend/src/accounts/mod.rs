@@ -2,11 +2,13 @@
 
 pub mod store;
 
-use crate::openapi::{Conflict, Forbidden, InvalidInput, NotSignedIn, TooManyRequests};
+use crate::openapi::{
+    Conflict, Forbidden, InvalidInput, NotSignedIn, TooManyRequests, Unavailable,
+};
 use crate::{
     AppState,
     audit::{self, Scope},
-    auth::{self, Caller, CurrentUser, password, rate_limit, sessions},
+    auth::{self, Caller, CurrentUser, rate_limit, sessions},
     error::ApiError,
     http::{ApiJson, ClientInfo},
     orgs,
@@ -75,12 +77,16 @@ async fn start_session(
 /// - 403: The invitation is for another e-mail (field `invitation`).
 /// - 409: The email is already registered, or the invitation was used, revoked or expired.
 /// - 422: Invalid fields, or no invitation has this token (field `invitation`).
+/// - 429: Too many sign-ups from the client's network (an IPv4 address or an IPv6 /64), across
+///   all backend tasks; see Retry-After.
+/// - 503: Every password hashing slot of this task is taken and its queue is full; see
+///   Retry-After.
 #[utoipa::path(
     post, path = "/api/auth/signup", tag = "accounts",
     request_body = SignupRequest,
     responses(
         (status = 201, description = "Account created and signed in", body = Session),
-        Forbidden, Conflict, InvalidInput,
+        Forbidden, Conflict, InvalidInput, TooManyRequests, Unavailable,
     )
 )]
 async fn signup(
@@ -89,11 +95,29 @@ async fn signup(
     ApiJson(request): ApiJson<SignupRequest>,
 ) -> Result<Response, ApiError> {
     request.validate()?;
+    let limits = &state.config.auth;
+    let verdict = rate_limit::count_in(
+        &state.dynamo,
+        &state.table,
+        &state.clock,
+        &format!("SIGNUPS#net:{}", client.network()),
+        limits.signup_attempts_per_network,
+        limits.signup_window,
+    )
+    .await
+    .map_err(ApiError::dynamo)?;
+    if let rate_limit::Verdict::Limited { retry_after } = verdict {
+        tracing::warn!(client_ip = %client.ip, "sign-up rate limited");
+        return Err(ApiError::TooManyRequests { retry_after });
+    }
     let email = normalize_email(&request.email);
+    // A hash costs 19 MiB and a slot: not spent on an e-mail that is taken anyway. The
+    // insert's unique key still settles a race between two sign-ups of one e-mail.
+    if store::id_by_email(&state.db, &email).await?.is_some() {
+        return Err(email_taken());
+    }
     let name = request.name.trim().to_owned();
-    let hash = password::hash(request.password)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let hash = state.passwords.hash(request.password).await?;
     let now = crate::db::now();
     // Sign-ups at once may deadlock on the unique keys they insert (e-mail, organization
     // slug); InnoDB then rolls one back, which simply runs again.
@@ -142,10 +166,7 @@ async fn create_account(
     let mut tx = state.db.begin().await?;
     let id = store::insert(&mut *tx, email, name, hash, now)
         .await?
-        .ok_or_else(|| ApiError::Conflict {
-            detail: "An account with this email already exists; sign in instead.".into(),
-            field: Some("email".into()),
-        })?;
+        .ok_or_else(email_taken)?;
     let (org_id, entry) = match joining.invitation {
         Some(token) => orgs::accept_in(&mut tx, token, id, email, Some("invitation")).await?,
         None => {
@@ -163,17 +184,30 @@ async fn create_account(
     Ok((id, org_id, entry))
 }
 
-/// Sign in; rate limited per account and per client address across all backend tasks.
+fn email_taken() -> ApiError {
+    ApiError::Conflict {
+        detail: "An account with this email already exists; sign in instead.".into(),
+        field: Some("email".into()),
+    }
+}
+
+/// Sign in. Attempts are counted across all backend tasks per client network (an IPv4
+/// address or an IPv6 /64) and per account from that network, each refused beyond its limit;
+/// past a number of attempts per account from all networks, each further attempt is answered
+/// after a growing delay, never refused, so guesses from elsewhere cannot lock the account's
+/// owner out.
 ///
 /// Problems, beyond what their status says:
 /// - 401: Wrong email or password.
-/// - 429: Too many attempts; see Retry-After.
+/// - 429: Too many attempts from the client's network; see Retry-After.
+/// - 503: Too many sign-ins are waiting out their delay, or every password hashing slot of
+///   this task is taken and its queue is full; see Retry-After.
 #[utoipa::path(
     post, path = "/api/auth/login", tag = "accounts",
     request_body = LoginRequest,
     responses(
         (status = 200, description = "Signed in; the token is also set as an HttpOnly cookie", body = Session),
-        NotSignedIn, TooManyRequests,
+        NotSignedIn, TooManyRequests, Unavailable,
     )
 )]
 async fn login(
@@ -184,41 +218,53 @@ async fn login(
     request.validate()?;
     let email = normalize_email(&request.email);
     let limits = &state.config.auth;
+    let network = client.network();
     let account_subject = format!("email:{email}");
-    let address_subject = format!("ip:{}", client.ip);
-    let (account, address) = tokio::join!(
+    let from_network = format!("{account_subject}|net:{network}");
+    let network_subject = format!("net:{network}");
+    let (account_here, network_wide) = tokio::join!(
         rate_limit::count(
             &state.dynamo,
             &state.table,
             &state.clock,
-            &account_subject,
-            limits.login_attempts_per_account,
+            &from_network,
+            limits.login_attempts_per_account_network,
             limits.login_window
         ),
         rate_limit::count(
             &state.dynamo,
             &state.table,
             &state.clock,
-            &address_subject,
+            &network_subject,
             limits.login_attempts_per_address,
             limits.login_window
         ),
     );
     for verdict in [
-        account.map_err(ApiError::dynamo)?,
-        address.map_err(ApiError::dynamo)?,
+        account_here.map_err(ApiError::dynamo)?,
+        network_wide.map_err(ApiError::dynamo)?,
     ] {
         if let rate_limit::Verdict::Limited { retry_after } = verdict {
             tracing::warn!(client_ip = %client.ip, "sign-in rate limited");
             return Err(ApiError::TooManyRequests { retry_after });
         }
     }
+    // Counted only once the network's limits let the attempt through: attempts refused
+    // there do not lengthen the owner's delay.
+    let account = rate_limit::tally(
+        &state.dynamo,
+        &state.table,
+        &state.clock,
+        &format!("LOGINS#{account_subject}"),
+        limits.login_window,
+    )
+    .await
+    .map_err(ApiError::dynamo)?;
+    state.sign_in_delays.wait(account.attempts).await?;
 
     let row = store::credentials(&state.db, &email).await?;
     let stored = row.as_ref().map(|row| row.password_hash.clone());
-    let matches = password::verify(request.password, stored)
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let matches = state.passwords.verify(request.password, stored).await?;
     let Some(store::Credentials {
         id,
         display_name: name,
@@ -228,16 +274,25 @@ async fn login(
     else {
         return Err(ApiError::Unauthorized);
     };
-    // A successful sign-in clears the account's count; the address count stays.
-    if let Err(err) = rate_limit::reset(
-        &state.dynamo,
-        &state.table,
-        &state.clock,
-        &account_subject,
-        limits.login_window,
-    )
-    .await
-    {
+    // A successful sign-in clears the account's counts (from this network and from all), so
+    // the owner's own sign-ins never grow their delay; the network's count stays.
+    let (here, everywhere) = tokio::join!(
+        rate_limit::reset(
+            &state.dynamo,
+            &state.table,
+            &state.clock,
+            &from_network,
+            limits.login_window,
+        ),
+        rate_limit::reset(
+            &state.dynamo,
+            &state.table,
+            &state.clock,
+            &account_subject,
+            limits.login_window,
+        ),
+    );
+    if let Err(err) = here.and(everywhere) {
         tracing::warn!(error = %err, "could not reset the sign-in counter");
     }
     record(&state, &client, id, &email, "account.login").await;

@@ -1,10 +1,12 @@
-//! Who is calling: sessions, passwords, sign-in limits, and the [`Caller`] extractor.
+//! Who is calling: sessions, passwords, sign-in limits and delays, and the [`Caller`]
+//! extractor.
 
 pub mod cache;
 pub mod password;
 pub mod rate_limit;
 pub mod sessions;
 mod store;
+pub mod throttle;
 
 use crate::{AppState, error::ApiError, http::ClientInfo};
 use axum::{

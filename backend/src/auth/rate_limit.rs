@@ -1,6 +1,7 @@
-//! Sign-in rate limiting shared by every backend task: fixed windows counted in DynamoDB
-//! (`pk = LOGINS#<subject>`, `sk = WINDOW#<start>`), incremented atomically *before* the
-//! password is checked, so concurrent guesses cannot slip past the limit.
+//! Rate limiting shared by every backend task: fixed windows counted in DynamoDB (sign-in:
+//! `pk = LOGINS#<subject>`, `sk = WINDOW#<start>`; sign-up and AI calls under their own
+//! prefixes), incremented atomically *before* the guarded work, so concurrent attempts
+//! cannot slip past the limit.
 
 use crate::{
     clock::Clock,
@@ -63,6 +64,39 @@ pub async fn count_in(
     limit: u32,
     window: Duration,
 ) -> Result<Verdict, RateLimitError> {
+    let tally = tally(client, table, clock, pk, window).await?;
+    Ok(tally.verdict(limit))
+}
+
+/// Uses counted in the current window, this one included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    pub attempts: u64,
+    /// Until the window ends.
+    pub window_left: Duration,
+}
+
+impl Tally {
+    pub fn verdict(self, limit: u32) -> Verdict {
+        if self.attempts > u64::from(limit) {
+            Verdict::Limited {
+                retry_after: self.window_left,
+            }
+        } else {
+            Verdict::Allowed
+        }
+    }
+}
+
+/// Counts one use under `pk`, as [`count_in`], and says how many there were: for what grows
+/// with the count rather than stopping at a limit.
+pub async fn tally(
+    client: &Client,
+    table: &str,
+    clock: &Clock,
+    pk: &str,
+    window: Duration,
+) -> Result<Tally, RateLimitError> {
     let window_secs = window.as_secs().max(1);
     let now = now_secs(clock);
     let start = now - now % window_secs;
@@ -88,12 +122,9 @@ pub async fn count_in(
         .and_then(|v| v.as_n().ok())
         .and_then(|n| n.parse().ok())
         .unwrap_or(1);
-    Ok(if attempts > u64::from(limit) {
-        Verdict::Limited {
-            retry_after: Duration::from_secs((end - now).max(1)),
-        }
-    } else {
-        Verdict::Allowed
+    Ok(Tally {
+        attempts,
+        window_left: Duration::from_secs((end - now).max(1)),
     })
 }
 

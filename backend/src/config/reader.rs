@@ -127,6 +127,14 @@ impl<'a> Vars<'a> {
         self.parse_with(var, |v| bounded(v, min, max))
     }
 
+    /// A variable listed as [`Accepts::Count`] that is left to its reader when unset or empty.
+    pub(super) fn optional_count(&self, var: &Var) -> Result<Option<u32>, ConfigError> {
+        let Accepts::Count { min, max, .. } = var.accepts else {
+            unreachable!("{} is not listed as a count", var.name);
+        };
+        self.optional_with(var, |v| bounded(v, min, max))
+    }
+
     /// A variable listed as [`Accepts::Flag`].
     pub(super) fn flag(&self, var: &Var) -> Result<bool, ConfigError> {
         let Accepts::Flag = var.accepts else {

@@ -158,10 +158,30 @@ pub struct AuthConfig {
     pub session_cache: Duration,
     /// `Secure` on the session cookie; off only for plain-HTTP local development.
     pub secure_cookies: bool,
-    /// Sign-in attempts allowed per account and per client address in one window.
+    /// Sign-in attempts per account (all networks) in one window before each further one is
+    /// delayed; never a refusal, so an attacker cannot lock the account's owner out.
     pub login_attempts_per_account: u32,
+    /// Sign-in attempts per (account, client network) and per client network in one window;
+    /// 429 beyond. A client network is an IPv4 address or an IPv6 /64.
+    pub login_attempts_per_account_network: u32,
     pub login_attempts_per_address: u32,
     pub login_window: Duration,
+    /// The delay past the per-account threshold: from `login_delay_base`, doubling, at most
+    /// `login_delay_max`.
+    pub login_delay_base: Duration,
+    pub login_delay_max: Duration,
+    /// Sign-ins one task lets wait out their delay at once (503 beyond).
+    pub login_delayed_max: u32,
+    /// Sign-ups per client network in one window (429 beyond).
+    pub signup_attempts_per_network: u32,
+    pub signup_window: Duration,
+    /// Argon2id hashes computed at once on this task (19 MiB each): the CPUs the task has,
+    /// unless `FARO_PASSWORD_HASH_CONCURRENCY` says otherwise.
+    pub hash_slots: u32,
+    /// Requests that may wait for a hashing slot, per slot (503 beyond).
+    pub hash_queue_per_slot: u32,
+    /// How long one waits for a slot before it answers 503.
+    pub hash_wait: Duration,
     /// Take the client address from the last `X-Forwarded-For` hop (the ALB appends it);
     /// only safe behind a proxy that sets the header.
     pub trust_forwarded_for: bool,
@@ -174,8 +194,22 @@ impl AuthConfig {
             session_cache: vars.duration(&var::FARO_SESSION_CACHE_MS)?,
             secure_cookies: vars.flag(&var::FARO_SECURE_COOKIES)?,
             login_attempts_per_account: vars.count(&var::FARO_LOGIN_ATTEMPTS_PER_ACCOUNT)?,
+            login_attempts_per_account_network: vars
+                .count(&var::FARO_LOGIN_ATTEMPTS_PER_ACCOUNT_NETWORK)?,
             login_attempts_per_address: vars.count(&var::FARO_LOGIN_ATTEMPTS_PER_ADDRESS)?,
             login_window: vars.duration(&var::FARO_LOGIN_WINDOW_SECS)?,
+            login_delay_base: vars.duration(&var::FARO_LOGIN_DELAY_BASE_MS)?,
+            login_delay_max: vars.duration(&var::FARO_LOGIN_DELAY_MAX_MS)?,
+            login_delayed_max: vars.count(&var::FARO_LOGIN_DELAYED_MAX)?,
+            signup_attempts_per_network: vars.count(&var::FARO_SIGNUP_ATTEMPTS_PER_NETWORK)?,
+            signup_window: vars.duration(&var::FARO_SIGNUP_WINDOW_SECS)?,
+            hash_slots: match vars.optional_count(&var::FARO_PASSWORD_HASH_CONCURRENCY)? {
+                Some(slots) => slots,
+                None => std::thread::available_parallelism()
+                    .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX)),
+            },
+            hash_queue_per_slot: vars.count(&var::FARO_PASSWORD_HASH_QUEUE_PER_SLOT)?,
+            hash_wait: vars.duration(&var::FARO_PASSWORD_HASH_WAIT_MS)?,
             trust_forwarded_for: vars.flag(&var::FARO_TRUST_FORWARDED_FOR)?,
         })
     }

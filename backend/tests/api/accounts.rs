@@ -15,6 +15,22 @@ async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response 
     .await
 }
 
+/// A sign-in from client address `from`, as the load balancer forwards it.
+pub(crate) async fn login_from(
+    app: &TestApp,
+    from: &str,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    app.client
+        .post(app.url("/api/auth/login"))
+        .header("x-forwarded-for", from)
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .expect("answered")
+}
+
 #[tokio::test]
 async fn signup_signs_in_and_me_answers_with_bearer_or_cookie() {
     let app = TestApp::spawn().await;
@@ -202,27 +218,50 @@ async fn an_expired_session_is_refused_even_before_ttl_deletion() {
     problem(app.call(&ada, Method::GET, "/api/me").await, 401).await;
 }
 
+/// Reverses what this test once said (429 for the right password past the account's limit):
+/// anyone could lock the owner out by guessing. Now the guessing network is refused, and the
+/// owner, from elsewhere, signs in after a delay.
 #[tokio::test]
-async fn sign_in_is_rate_limited_per_account_with_retry_after() {
-    let app = TestApp::spawn_setting("FARO_LOGIN_ATTEMPTS_PER_ACCOUNT", "3").await;
-    let ada = app.signup("Ada").await;
-    for _ in 0..3 {
-        problem(
-            login(&app, &ada.user.email, "wrong password here").await,
-            401,
-        )
+async fn a_spray_of_wrong_passwords_is_refused_while_the_right_one_from_another_network_signs_in() {
+    let app = TestApp::builder()
+        .set("FARO_TRUST_FORWARDED_FOR", "true")
+        .set("FARO_LOGIN_ATTEMPTS_PER_ACCOUNT_NETWORK", "3")
+        .set("FARO_LOGIN_ATTEMPTS_PER_ACCOUNT", "2")
+        .set("FARO_LOGIN_DELAY_BASE_MS", "1")
+        .set("FARO_LOGIN_DELAY_MAX_MS", "1")
+        .spawn()
         .await;
+    let ada = app.signup("Ada").await;
+    let attacker = "203.0.113.7";
+    for _ in 0..3 {
+        let guess = login_from(&app, attacker, &ada.user.email, "wrong password here").await;
+        problem(guess, 401).await;
     }
-    // Over the limit even with the right password: the counter is checked first.
-    let limited = login(&app, &ada.user.email, PASSWORD).await;
+    let limited = login_from(&app, attacker, &ada.user.email, "wrong password here").await;
     let retry_after: u64 = header(&limited, "retry-after")
         .and_then(|v| v.parse().ok())
         .expect("Retry-After seconds");
     assert!((1..=900).contains(&retry_after), "{retry_after}");
     problem(limited, 429).await;
-    // Another account from the same address is not affected by this account's limit.
+    // The attacker's network is refused even with the right password: it must not learn it.
+    problem(
+        login_from(&app, attacker, &ada.user.email, PASSWORD).await,
+        429,
+    )
+    .await;
+
+    let delayed = app.state.sign_in_delays.delayed();
+    let owner = login_from(&app, "198.51.100.9", &ada.user.email, PASSWORD).await;
+    assert_eq!(owner.status(), 200, "the owner signs in from their network");
+    assert_eq!(
+        app.state.sign_in_delays.delayed(),
+        delayed + 1,
+        "past the account's threshold, after a delay"
+    );
+    // Another account from the attacker's network is not affected by this account's limit.
     let bob = app.signup("Bob").await;
-    assert_eq!(login(&app, &bob.user.email, PASSWORD).await.status(), 200);
+    let response = login_from(&app, attacker, &bob.user.email, PASSWORD).await;
+    assert_eq!(response.status(), 200);
 }
 
 #[tokio::test]
@@ -240,7 +279,7 @@ async fn sign_in_is_rate_limited_per_address_across_accounts() {
 
 #[tokio::test]
 async fn concurrent_guesses_cannot_exceed_the_limit() {
-    let app = TestApp::spawn_setting("FARO_LOGIN_ATTEMPTS_PER_ACCOUNT", "5").await;
+    let app = TestApp::spawn_setting("FARO_LOGIN_ATTEMPTS_PER_ACCOUNT_NETWORK", "5").await;
     let ada = app.signup("Ada").await;
     let attempts = (0..20).map(|_| login(&app, &ada.user.email, "wrong password here"));
     let statuses: Vec<u16> = futures_util::future::join_all(attempts)

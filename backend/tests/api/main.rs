@@ -4,6 +4,7 @@
 
 mod accounts;
 mod ai;
+mod auth_limits;
 mod authorization;
 mod binary;
 mod environments;

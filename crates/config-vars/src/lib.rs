@@ -409,18 +409,74 @@ variables! {
     }
     FARO_LOGIN_ATTEMPTS_PER_ACCOUNT {
         accepts: count("attempts", 1, 1000),
-        meaning: "sign-in attempts per account per window, across all tasks",
+        meaning: "sign-in attempts per account per window, across all tasks and networks, \
+            before each further one waits a growing delay (never a refusal: the right \
+            password still signs in)",
+        default: value("10"),
+    }
+    FARO_LOGIN_ATTEMPTS_PER_ACCOUNT_NETWORK {
+        accepts: count("attempts", 1, 1000),
+        meaning: "sign-in attempts per account from one client network (IPv4 address, IPv6 \
+            /64) per window (429 beyond)",
         default: value("10"),
     }
     FARO_LOGIN_ATTEMPTS_PER_ADDRESS {
         accepts: count("attempts", 1, 100_000),
-        meaning: "sign-in attempts per client address per window",
+        meaning: "sign-in attempts per client network (IPv4 address, IPv6 /64) per window, \
+            across accounts (429 beyond)",
         default: value("50"),
     }
     FARO_LOGIN_WINDOW_SECS {
         accepts: Accepts::Duration { unit: Unit::Seconds, min: 1, max: 86_400 },
-        meaning: "the rate-limit window",
+        meaning: "the sign-in rate-limit window",
         default: value("900"),
+    }
+    FARO_LOGIN_DELAY_BASE_MS {
+        accepts: millis(1, 10_000),
+        meaning: "the delay of the first sign-in past `FARO_LOGIN_ATTEMPTS_PER_ACCOUNT`; it \
+            doubles with each further attempt",
+        default: value("250"),
+    }
+    FARO_LOGIN_DELAY_MAX_MS {
+        accepts: millis(1, 10_000),
+        meaning: "the longest such delay (keep it under `FARO_REQUEST_TIMEOUT_MS`)",
+        default: value("5000"),
+    }
+    FARO_LOGIN_DELAYED_MAX {
+        accepts: count("sign-ins", 1, 100_000),
+        meaning: "sign-ins waiting out their delay at once on one task (503 beyond): what an \
+            attacker can keep asleep is bounded",
+        default: value("256"),
+    }
+    FARO_SIGNUP_ATTEMPTS_PER_NETWORK {
+        accepts: count("attempts", 1, 100_000),
+        meaning: "sign-ups per client network (IPv4 address, IPv6 /64) per window, across all \
+            tasks (429 beyond)",
+        default: value("20"),
+        local: Some("1000"),
+    }
+    FARO_SIGNUP_WINDOW_SECS {
+        accepts: Accepts::Duration { unit: Unit::Seconds, min: 1, max: 86_400 },
+        meaning: "the sign-up rate-limit window",
+        default: value("3600"),
+    }
+    FARO_PASSWORD_HASH_CONCURRENCY {
+        accepts: count("hashes", 1, 256),
+        meaning: "Argon2id hashes (19 MiB each) computed at once on one task (unset: one per \
+            CPU the task has)",
+    }
+    FARO_PASSWORD_HASH_QUEUE_PER_SLOT {
+        accepts: count("requests", 0, 64),
+        meaning: "requests that may wait for a hashing slot, per slot; beyond, sign-up and \
+            sign-in answer 503 with `Retry-After` at once",
+        default: value("4"),
+    }
+    FARO_PASSWORD_HASH_WAIT_MS {
+        accepts: millis(1, 30_000),
+        meaning: "how long a request waits for a hashing slot before it answers 503 (longer \
+            locally, where unoptimised hashes share the CPUs with parallel tests)",
+        default: value("2000"),
+        local: Some("10000"),
     }
     FARO_TRUST_FORWARDED_FOR {
         accepts: Accepts::Flag,
