@@ -142,10 +142,11 @@ pub fn Chat(id: u64) -> impl IntoView {
     let calls = AiCalls::of_page();
     Effect::new(move |was_busy: Option<bool>| {
         let now = busy.get();
-        if was_busy == Some(true) && !now {
-            if let Some(calls) = calls {
-                calls.made();
-            }
+        if was_busy == Some(true)
+            && !now
+            && let Some(calls) = calls
+        {
+            calls.made();
         }
         now
     });
