@@ -160,9 +160,10 @@ impl App {
             dynamo::ensure_table(&dynamo, &config.dynamodb.table).await?;
         }
         let external = crate::external::External::new(&config)?;
-        let mut routes = routes::router().0;
+        let mut routes = routes::router(&config).0;
         if let Some(dir) = &config.frontend_dir {
-            routes = routes.merge(crate::frontend_assets::routes(dir));
+            let timeout = http::timeout(config.http.request_timeout);
+            routes = routes.merge(crate::frontend_assets::routes(dir).layer(timeout));
         }
         let addr = SocketAddr::new(config.http.host, config.http.port);
         let listener = TcpListener::bind(addr)
@@ -213,9 +214,11 @@ impl App {
         &self.state
     }
 
-    /// Adds routes beside the API's own; they get the same middleware.
+    /// Adds routes beside the API's own; they get the same middleware and the global
+    /// request timeout.
     pub fn merge(mut self, routes: Router<AppState>) -> Self {
-        self.routes = self.routes.merge(routes);
+        let timeout = http::timeout(self.state.config.http.request_timeout);
+        self.routes = self.routes.merge(routes.layer(timeout));
         self
     }
 

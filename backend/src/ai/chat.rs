@@ -14,8 +14,11 @@
 //! stored — or `event: error` (a problem document) if DeepSeek broke off. Failures before the
 //! first byte (DeepSeek down, limits) are ordinary problem answers with `Retry-After`.
 
+use super::budget::Reservation;
 use super::store;
-use super::{admit, deepseek_error, prompts, release_for};
+use super::{
+    Admission, UserSlot, admit, billed, billed_nothing, deepseek_error, prompts, release_for,
+};
 use crate::openapi::{InvalidInput, NotFound, NotSignedIn, TooManyRequests, Unavailable};
 use crate::releases::ReleasePath;
 use crate::{AppState, auth::Caller, error::ApiError, http::ApiJson, releases::timeline};
@@ -40,7 +43,8 @@ const HISTORY: usize = 20;
 /// Problems, beyond what their status says:
 /// - 404: No such release or conversation (conversations belong to one release and one user).
 /// - 422: The message is empty or too long, or the conversation id is malformed.
-/// - 429: Too many AI requests from this user; see Retry-After.
+/// - 429: Too many AI requests from this user (per minute, or in flight at once), or the
+///   organization's daily token budget is spent; see Retry-After.
 /// - 503: DeepSeek is unavailable, not configured or busy; see Retry-After.
 #[utoipa::path(
     post, path = "/api/releases/{id}/chat", tag = "ai",
@@ -57,7 +61,7 @@ pub(super) async fn chat(
     ApiJson(request): ApiJson<ChatRequest>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     request.validate()?;
-    let (_, release) = release_for(&state, &user, id, Role::Viewer).await?;
+    let (access, release) = release_for(&state, &user, id, Role::Viewer).await?;
     let (conversation, history, next_seq) = match &request.conversation_id {
         Some(conversation) => {
             let (history, next) = load(&state, conversation, id, user.id).await?;
@@ -65,19 +69,32 @@ pub(super) async fn chat(
         }
         None => (uuid::Uuid::new_v4().to_string(), Vec::new(), 1),
     };
-    let (deepseek, slot) = admit(&state, &user).await?;
     let mut events =
         timeline::newest(&state.dynamo, &state.table, id, prompts::TIMELINE_EVENTS).await?;
     events.reverse();
     let messages = prompts::chat(&release, &events, history, &request.message);
+    let Admission {
+        deepseek,
+        reservation,
+        _user,
+        _task,
+    } = admit(&state, &user, access.org_id, &messages).await?;
     let upstream = deepseek
         .chat_stream(
             &faro_deepseek::ChatRequest::new(messages)
                 .temperature(0.5)
                 .max_tokens(state.config.ai.max_tokens),
         )
-        .await
-        .map_err(|e| deepseek_error(&state, e))?;
+        .await;
+    let upstream = match upstream {
+        Ok(upstream) => upstream,
+        Err(err) => {
+            if billed_nothing(&err) {
+                reservation.settle(&state, 0).await;
+            }
+            return Err(deepseek_error(&state, err));
+        }
+    };
     let turn = Turn {
         state,
         conversation,
@@ -90,7 +107,8 @@ pub(super) async fn chat(
         usage: None,
         upstream,
         phase: Phase::Start,
-        _slot: slot,
+        reservation: Some(reservation),
+        _slots: (_user, _task),
     };
     let stream = futures_util::stream::unfold(turn, |mut turn| async move {
         let event = turn.next().await?;
@@ -183,8 +201,11 @@ struct Turn {
     usage: Option<Usage>,
     upstream: ChatStream,
     phase: Phase,
-    /// Held until the stream ends: the call counts against the task's AI slots.
-    _slot: OwnedSemaphorePermit,
+    /// Settled with the usage DeepSeek reports at the end; kept whole if the answer broke
+    /// off or the client left, as DeepSeek may bill those.
+    reservation: Option<Reservation>,
+    /// Held until the stream ends: the call counts against the user's and the task's slots.
+    _slots: (UserSlot, OwnedSemaphorePermit),
 }
 
 fn json_event(name: &str, data: &impl serde::Serialize) -> Event {
@@ -236,6 +257,11 @@ impl Turn {
                     }
                     None => {
                         self.phase = Phase::Finished;
+                        if let (Some(reservation), Some(usage)) =
+                            (self.reservation.take(), self.usage)
+                        {
+                            reservation.settle(&self.state, billed(usage)).await;
+                        }
                         let exchange = store::Exchange {
                             conversation: &self.conversation,
                             owner: self.new.then_some((self.release_id, self.user_id)),

@@ -12,8 +12,10 @@ use faro_types::{Explanation, ReleaseStatus, Role};
 ///
 /// Problems, beyond what their status says:
 /// - 409: The release has not failed.
-/// - 429: Too many AI requests from this user; see Retry-After.
-/// - 503: DeepSeek is unavailable, not configured or busy; see Retry-After.
+/// - 429: Too many AI requests from this user (per minute, or in flight at once), or the
+///   organization's daily token budget is spent; see Retry-After.
+/// - 503: DeepSeek is unavailable, not configured or busy, or did not answer within the AI
+///   timeout; see Retry-After.
 #[utoipa::path(
     post, path = "/api/releases/{id}/explain", tag = "ai",
     params(ReleasePath),
@@ -26,7 +28,7 @@ pub(super) async fn explain(
     Caller { state, user, .. }: Caller,
     Path(ReleasePath { id }): Path<ReleasePath>,
 ) -> Result<Json<Explanation>, ApiError> {
-    let (_, release) = release_for(&state, &user, id, Role::Viewer).await?;
+    let (access, release) = release_for(&state, &user, id, Role::Viewer).await?;
     if release.status != ReleaseStatus::Failed {
         return Err(ApiError::Conflict {
             detail: format!(
@@ -39,7 +41,8 @@ pub(super) async fn explain(
     let mut events =
         timeline::newest(&state.dynamo, &state.table, id, prompts::TIMELINE_EVENTS).await?;
     events.reverse();
-    let answer = complete(&state, &user, prompts::explain(&release, &events), 0.2).await?;
+    let messages = prompts::explain(&release, &events);
+    let answer = complete(&state, &user, access.org_id, messages, 0.2).await?;
     let (explanation, suggested_fixes) = prompts::parse_explanation(&answer.content);
     Ok(Json(Explanation {
         explanation,

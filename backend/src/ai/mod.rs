@@ -2,17 +2,27 @@
 //! explanation of a failed release, and a streamed chat about a release.
 //!
 //! Every call is admitted by [`admit`]: DeepSeek must be configured and its circuit closed
-//! (else 503 with `Retry-After`), the caller within `FARO_AI_REQUESTS_PER_MINUTE` (counted in
-//! DynamoDB, so across tasks; else 429), and a slot free among the task's
-//! `FARO_AI_MAX_CONCURRENT` calls (else 503). DeepSeek failing answers 503 with `Retry-After`
-//! and touches nothing else: releases never depend on it. Prompts ([`prompts`]) carry the
-//! release's facts and the user's input, nothing more: no emails, ids or credentials.
+//! (else 503 with `Retry-After`); the caller may have at most `FARO_AI_CONCURRENT_PER_USER`
+//! calls in flight on this task (else 429 with `Retry-After`, so one user cannot take every
+//! slot while another still gets through); a slot must be free among the task's
+//! `FARO_AI_MAX_CONCURRENT` (else 503); the caller must be within
+//! `FARO_AI_REQUESTS_PER_MINUTE` (counted in DynamoDB, so across tasks; else 429); and the
+//! release's organization must have the call's bound left of its daily token budget
+//! ([`budget`], across tasks; else 429 until the UTC day ends). DeepSeek failing answers 503
+//! with `Retry-After` and touches nothing else: releases never depend on it. Prompts
+//! ([`prompts`]) carry the release's facts and the user's input, nothing more: no emails, ids
+//! or credentials, and never in the system message.
+//!
+//! Notes and explanations answer at once, so they are bounded by `FARO_AI_TIMEOUT_MS` (under
+//! the ALB's 60 s idle timeout) instead of the global request timeout; the chat streams.
 
+mod budget;
 mod chat;
 mod explain;
 mod notes;
 mod prompts;
 mod store;
+mod usage;
 
 use crate::{
     AppState,
@@ -22,29 +32,75 @@ use crate::{
 };
 use faro_deepseek::DeepSeekError;
 use faro_types::{Release, Role};
-use std::{sync::Arc, time::Duration};
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+/// The routes that answer at once: each under the AI timeout, not the global one.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(notes::draft))
-        .routes(routes!(notes::update))
         .routes(routes!(explain::explain))
-        .routes(routes!(chat::chat))
-        .routes(routes!(chat::conversation))
 }
 
-/// The task's bound on concurrent DeepSeek calls.
+/// The routes that stream or answer from our own stores: under the global timeout.
+pub fn quick_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(notes::update))
+        .routes(routes!(chat::chat))
+        .routes(routes!(chat::conversation))
+        .routes(routes!(usage::usage))
+}
+
+/// The task's bounds on concurrent DeepSeek calls: in all, and per user.
 #[derive(Debug)]
 pub struct AiGate {
     slots: Arc<Semaphore>,
+    users: Arc<Mutex<HashMap<u64, u32>>>,
 }
 
 impl AiGate {
     pub fn new(max_concurrent: u32) -> Self {
         Self {
             slots: Arc::new(Semaphore::new(max_concurrent as usize)),
+            users: Arc::default(),
+        }
+    }
+
+    /// One of `user_id`'s `per_user` calls, if they have one left.
+    fn claim(&self, user_id: u64, per_user: u32) -> Option<UserSlot> {
+        let mut users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
+        let held = users.entry(user_id).or_default();
+        if *held >= per_user {
+            return None;
+        }
+        *held += 1;
+        Some(UserSlot {
+            users: self.users.clone(),
+            user_id,
+        })
+    }
+}
+
+/// One call of a user in flight; given back when dropped.
+#[derive(Debug)]
+struct UserSlot {
+    users: Arc<Mutex<HashMap<u64, u32>>>,
+    user_id: u64,
+}
+
+impl Drop for UserSlot {
+    fn drop(&mut self) {
+        let mut users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(held) = users.get_mut(&self.user_id) {
+            *held -= 1;
+            if *held == 0 {
+                users.remove(&self.user_id);
+            }
         }
     }
 }
@@ -55,12 +111,25 @@ const BUSY_RETRY: Duration = Duration::from_secs(2);
 const DEFAULT_RETRY: Duration = Duration::from_secs(30);
 const RATE_WINDOW: Duration = Duration::from_secs(60);
 
-/// Lets one AI call through for `user`, or says why not. Refusals for the service's sake
-/// (not configured, circuit open, no free slot) do not count against the user's allowance.
+/// A call let through: the client, and what it holds until it ends.
+#[derive(Debug)]
+pub(crate) struct Admission {
+    pub deepseek: faro_deepseek::Client,
+    /// Settled with the answer's usage once it is known.
+    pub reservation: budget::Reservation,
+    _user: UserSlot,
+    _task: OwnedSemaphorePermit,
+}
+
+/// Lets `user`'s call with `messages`, paid by organization `org_id`, through, or says why
+/// not. Refusals for the service's sake (not configured, circuit open, no free slot) do not
+/// count against the user's allowance.
 pub(crate) async fn admit(
     state: &AppState,
     user: &CurrentUser,
-) -> Result<(faro_deepseek::Client, OwnedSemaphorePermit), ApiError> {
+    org_id: u64,
+    messages: &[faro_deepseek::Message],
+) -> Result<Admission, ApiError> {
     let Some(client) = state.external.deepseek.clone() else {
         return Err(ApiError::Unavailable {
             what: "DeepSeek",
@@ -75,6 +144,12 @@ pub(crate) async fn admit(
             retry_after: retry_in.max(Duration::from_secs(1)),
         });
     }
+    let user_slot = state
+        .ai
+        .claim(user.id, state.config.ai.concurrent_per_user)
+        .ok_or(ApiError::TooManyRequests {
+            retry_after: BUSY_RETRY,
+        })?;
     let permit = state
         .ai
         .slots
@@ -99,7 +174,31 @@ pub(crate) async fn admit(
     if let rate_limit::Verdict::Limited { retry_after } = verdict {
         return Err(ApiError::TooManyRequests { retry_after });
     }
-    Ok((client, permit))
+    let bound = budget::bound(messages, state.config.ai.max_tokens);
+    let reservation = budget::reserve(state, org_id, bound).await?;
+    Ok(Admission {
+        deepseek: client,
+        reservation,
+        _user: user_slot,
+        _task: permit,
+    })
+}
+
+/// Tokens DeepSeek bills for an answer.
+fn billed(usage: faro_deepseek::Usage) -> u64 {
+    u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens)
+}
+
+/// Whether a failed call certainly cost nothing: DeepSeek answered with an error status, or
+/// was never reached. (A timeout or a broken answer may have been billed.)
+fn billed_nothing(err: &DeepSeekError) -> bool {
+    err.status().is_some()
+        || matches!(
+            err,
+            DeepSeekError::CircuitOpen { .. }
+                | DeepSeekError::Connection { .. }
+                | DeepSeekError::Config { .. }
+        )
 }
 
 /// The answer for a failed DeepSeek call: 503 with `Retry-After`, or 500 when our own
@@ -121,21 +220,29 @@ pub(crate) fn deepseek_error(state: &AppState, err: DeepSeekError) -> ApiError {
     }
 }
 
-/// One answer from DeepSeek to `messages`, once the call is admitted ([`admit`]).
+/// One answer from DeepSeek to `messages`, paid by organization `org_id`, once the call is
+/// admitted ([`admit`]); its usage settles the call's reservation.
 pub(crate) async fn complete(
     state: &AppState,
     user: &CurrentUser,
+    org_id: u64,
     messages: Vec<faro_deepseek::Message>,
     temperature: f32,
 ) -> Result<faro_deepseek::Completion, ApiError> {
-    let (deepseek, _slot) = admit(state, user).await?;
+    let admission = admit(state, user, org_id, &messages).await?;
     let request = faro_deepseek::ChatRequest::new(messages)
         .temperature(temperature)
         .max_tokens(state.config.ai.max_tokens);
-    deepseek
-        .chat(&request)
-        .await
-        .map_err(|e| deepseek_error(state, e))
+    let answer = admission.deepseek.chat(&request).await;
+    match &answer {
+        Ok(completion) => {
+            let used = billed(completion.usage);
+            admission.reservation.settle(state, used).await;
+        }
+        Err(err) if billed_nothing(err) => admission.reservation.settle(state, 0).await,
+        Err(_) => {}
+    }
+    answer.map_err(|e| deepseek_error(state, e))
 }
 
 /// The release `id` if `user` may see it with at least `role`.

@@ -37,8 +37,10 @@ async fn store_notes(
 /// Problems, beyond what their status says:
 /// - 403: Writing notes needs the maintainer role.
 /// - 422: The changelog is empty or too long.
-/// - 429: Too many AI requests from this user; see Retry-After.
-/// - 503: DeepSeek is unavailable, not configured or busy; see Retry-After. Nothing changed.
+/// - 429: Too many AI requests from this user (per minute, or in flight at once), or the
+///   organization's daily token budget is spent; see Retry-After.
+/// - 503: DeepSeek is unavailable, not configured or busy, or did not answer within the AI
+///   timeout; see Retry-After. Nothing changed.
 #[utoipa::path(
     post, path = "/api/releases/{id}/notes", tag = "ai",
     params(ReleasePath),
@@ -57,7 +59,7 @@ pub(super) async fn draft(
     let Caller { state, user, .. } = &caller;
     let (access, release) = release_for(state, user, id, Role::Maintainer).await?;
     let messages = prompts::notes(&release, &request.changelog);
-    let answer = complete(state, user, messages, 0.3).await?;
+    let answer = complete(state, user, access.org_id, messages, 0.3).await?;
     let notes: String = answer.content.trim().chars().take(MAX_NOTES).collect();
     if notes.is_empty() {
         return Err(ApiError::Unavailable {

@@ -318,6 +318,13 @@ pub struct AiConfig {
     pub requests_per_minute: u32,
     /// DeepSeek calls in flight on one task.
     pub max_concurrent: u32,
+    /// DeepSeek calls in flight for one user on one task.
+    pub concurrent_per_user: u32,
+    /// Tokens (prompt and completion) an organization may spend per UTC day, across tasks.
+    pub daily_tokens_per_org: u32,
+    /// Bound on an AI request that answers at once (notes, explanations), instead of the
+    /// global request timeout: DeepSeek may take most of a minute.
+    pub timeout: Duration,
     /// Bound on each answer's length.
     pub max_tokens: u32,
 }
@@ -327,6 +334,9 @@ impl AiConfig {
         Ok(Self {
             requests_per_minute: vars.count(&var::FARO_AI_REQUESTS_PER_MINUTE)?,
             max_concurrent: vars.count(&var::FARO_AI_MAX_CONCURRENT)?,
+            concurrent_per_user: vars.count(&var::FARO_AI_CONCURRENT_PER_USER)?,
+            daily_tokens_per_org: vars.count(&var::FARO_AI_DAILY_TOKENS_PER_ORG)?,
+            timeout: vars.duration(&var::FARO_AI_TIMEOUT_MS)?,
             max_tokens: vars.count(&var::FARO_AI_MAX_TOKENS)?,
         })
     }

@@ -32,7 +32,9 @@ use tower_http::{
 
 /// Wraps `router` in the production middleware stack. Order matters: the request id is set
 /// first so every later layer (and the problem renderer) can quote it; shedding comes after
-/// CORS (a browser can read the 503; preflights cost nothing) and before any work.
+/// CORS (a browser can read the 503; preflights cost nothing) and before any work. Timeouts
+/// are not here: each group of routes brings its own ([`timeout`]), since AI calls may take
+/// most of a minute where everything else gets `FARO_REQUEST_TIMEOUT_MS`.
 pub fn layered<S: Clone + Send + Sync + 'static>(
     router: Router<S>,
     config: &HttpConfig,
@@ -41,10 +43,6 @@ pub fn layered<S: Clone + Send + Sync + 'static>(
     router
         .fallback(|| async { ApiError::NotFound })
         .layer(RequestBodyLimitLayer::new(config.body_limit))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            config.request_timeout,
-        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(
             in_flight.clone(),
@@ -53,6 +51,12 @@ pub fn layered<S: Clone + Send + Sync + 'static>(
         .layer(cors(&config.cors_origins))
         .layer(middleware::from_fn(problem_layer))
         .layer(middleware::from_fn(request_id_layer))
+}
+
+/// Answers 503 for a request its handler has not answered within `limit` (a stream's
+/// headers count as the answer, so a stream may run on).
+pub fn timeout(limit: std::time::Duration) -> TimeoutLayer {
+    TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, limit)
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

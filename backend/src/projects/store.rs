@@ -128,22 +128,6 @@ pub async fn lock_members(
     .await
 }
 
-/// The ids of the projects `user_id` sees.
-pub async fn project_ids_of(
-    db: impl MySqlExecutor<'_>,
-    user_id: u64,
-) -> Result<Vec<u64>, sqlx::Error> {
-    sqlx::query_scalar(concat!(
-        "SELECT p.id FROM projects p ",
-        standing!(),
-        "WHERE ",
-        sees_project!()
-    ))
-    .bind(user_id)
-    .fetch_all(db)
-    .await
-}
-
 pub async fn insert_member(
     tx: &mut MySqlConnection,
     project_id: u64,

@@ -140,15 +140,9 @@ pub(super) async fn recent(
     ApiQuery(query): ApiQuery<RecentQuery>,
 ) -> Result<Json<Vec<Release>>, ApiError> {
     let limit = paging::limit(query.limit, DEFAULT_LIMIT, MAX_RECENT)?;
-    let projects = projects::store::project_ids_of(&state.db, user.id).await?;
-    // The newest `limit` of each project, merged.
-    let mut items = Vec::new();
-    for project_id in projects {
-        items.extend(store::newest_of_project(&state.db, project_id, limit).await?);
-    }
-    items.sort_by_key(|release| std::cmp::Reverse(release.id));
-    items.truncate(limit as usize);
-    Ok(Json(items))
+    Ok(Json(
+        store::newest_seen_by(&state.db, user.id, limit).await?,
+    ))
 }
 
 /// Loads release `id` if the caller is a member of its project (otherwise it does not

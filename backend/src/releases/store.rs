@@ -228,26 +228,41 @@ const BY_ENVIRONMENT: &str = member_page_sql!(
 /// Binds: user, slug, before, limit.
 const BY_PROJECT: &str = member_page_sql!("", "ix_releases_project", "");
 
-/// The newest `limit` releases of project `project_id`, newest first, read along its
-/// (project_id, id) index: no scan of other teams' releases however many there are.
-pub async fn newest_of_project(
+/// The newest `limit` releases across every project `user_id` sees (a member of the project,
+/// or an owner or admin of its organization), newest first: one query with two binds,
+/// whatever the number of projects or memberships.
+///
+/// The inner query finds the ids from indexes alone: the caller's organizations
+/// (`ix_org_members_user`), their projects (`ix_projects_org`), the caller's membership of
+/// each (primary key), and each project's release ids (`ix_releases_project`, which holds
+/// the id), keeping the newest `limit` of them; only those rows are then read, by primary
+/// key. See the `dashboard_*` test for the plan as `EXPLAIN` shows it.
+pub async fn newest_seen_by(
     db: &MySqlPool,
-    project_id: u64,
+    user_id: u64,
     limit: u32,
 ) -> Result<Vec<Release>, sqlx::Error> {
-    let rows: Vec<ReleaseRow> = sqlx::query_as(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM releases r FORCE INDEX (ix_releases_project) ",
-        joins!(),
-        " WHERE r.project_id = ? ORDER BY r.id DESC LIMIT ?"
-    ))
-    .bind(project_id)
-    .bind(limit)
-    .fetch_all(db)
-    .await?;
+    let rows: Vec<ReleaseRow> = sqlx::query_as(NEWEST_SEEN_BY)
+        .bind(user_id)
+        .bind(limit)
+        .fetch_all(db)
+        .await?;
     Ok(rows.into_iter().map(Release::from).collect())
 }
+
+/// Binds: user, limit.
+pub const NEWEST_SEEN_BY: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM (SELECT r.id FROM projects p ",
+    crate::projects::store::standing!(),
+    " JOIN releases r FORCE INDEX (ix_releases_project) ON r.project_id = p.id WHERE ",
+    crate::projects::store::sees_project!(),
+    " ORDER BY r.id DESC LIMIT ?) newest \
+     JOIN releases r FORCE INDEX (PRIMARY) ON r.id = newest.id ",
+    joins!(),
+    " ORDER BY r.id DESC"
+);
 
 /// What a release deploys: a commit of a branch, to an environment. A retry copies it.
 #[derive(Debug, Clone, sqlx::FromRow)]

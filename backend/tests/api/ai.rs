@@ -277,7 +277,16 @@ async fn chat_answers_stream_token_by_token_and_conversations_keep_their_history
         answer.starts_with("Simulated deepseek-chat answer (2 messages"),
         "{answer}"
     );
-    assert!(answer.ends_with("You said: Is it out yet?"), "{answer}");
+    // The simulator echoes the last user message: the release's facts, delimited as data,
+    // then the question.
+    assert!(
+        answer.contains("You said: <release>\nProject: "),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with("</timeline>\n\nIs it out yet?"),
+        "{answer}"
+    );
     let tokens = first.iter().filter(|e| e.event == "token").count();
     assert_eq!(
         tokens,
@@ -343,7 +352,7 @@ async fn chat_answers_stream_token_by_token_and_conversations_keep_their_history
     assert_eq!(said.len(), 4, "{said:?}");
     assert_eq!(said[0], (ChatRole::User, "Is it out yet?"));
     assert_eq!(said[1].0, ChatRole::Assistant);
-    assert!(said[1].1.ends_with("You said: Is it out yet?"));
+    assert!(said[1].1.ends_with("\n\nIs it out yet?"));
     assert_eq!(said[2], (ChatRole::User, "And now?"));
     assert_eq!(said[3], (ChatRole::Assistant, answer.as_str()));
     assert!(shown.messages[0].at <= shown.messages[3].at);
@@ -545,4 +554,151 @@ async fn without_a_key_the_ai_features_are_off() {
     .await;
     assert!(response.headers().contains_key("retry-after"));
     problem(response, 503).await;
+}
+
+/// `who`'s organization's AI budget today.
+async fn budget_of(app: &TestApp, who: &Signed) -> faro_types::AiBudget {
+    let org = app.own_org(who).await;
+    app.get_as(who, &format!("/api/orgs/{}/ai-usage", org.slug))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_user_has_at_most_two_ai_calls_in_flight_while_another_still_gets_through() {
+    let (app, sims, ada, fx) = setup(|app| app.set("FARO_AI_REQUESTS_PER_MINUTE", "100")).await;
+    let release = app.start_release(&ada, &fx, "staging").await;
+    let notes = format!("/api/releases/{}/notes", release.id);
+    // Held, each streamed answer stops before its end: both calls are certainly in flight.
+    sims.deepseek.control.hold();
+    let question = json!({"message": "What changed?"});
+    let first = chat(&app, &ada, release.id, &question).await;
+    let second = chat(&app, &ada, release.id, &question).await;
+    assert_eq!(
+        (first.status().as_u16(), second.status().as_u16()),
+        (200, 200)
+    );
+
+    let refused = post(&app, &ada, &notes, &json!({"changelog": "x"})).await;
+    let retry_after = header(&refused, "retry-after").and_then(|v| v.parse::<u64>().ok());
+    problem(refused, 429).await;
+    assert!(retry_after.is_some_and(|s| s >= 1), "{retry_after:?}");
+    let refused = chat(&app, &ada, release.id, &question).await;
+    problem(refused, 429).await;
+
+    let max = app.signup("Max").await;
+    app.add_member(&ada, &fx.slug, &max, Role::Maintainer).await;
+    let response = post(&app, &max, &notes, &json!({"changelog": "x"})).await;
+    assert_eq!(response.status(), 200, "another user still gets through");
+
+    sims.deepseek.control.resume();
+    for answer in [first, second] {
+        assert_eq!(events(answer).await.last().expect("events").event, "done");
+    }
+    let response = post(&app, &ada, &notes, &json!({"changelog": "x"})).await;
+    assert_eq!(response.status(), 200, "the user's calls are free again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_organizations_daily_token_budget_counts_deepseeks_usage_and_refuses_when_spent() {
+    let (app, sims, ada, fx) = setup(|app| {
+        app.set("FARO_AI_DAILY_TOKENS_PER_ORG", "3000")
+            .set("FARO_AI_MAX_TOKENS", "16")
+            .set("FARO_AI_REQUESTS_PER_MINUTE", "1000")
+    })
+    .await;
+    let release = app.start_release(&ada, &fx, "staging").await;
+    let unused = budget_of(&app, &ada).await;
+    assert_eq!((unused.used_tokens, unused.limit_tokens), (0, 3000));
+
+    // What DeepSeek reported for a streamed answer (in its last chunk) is what is counted.
+    let answer = events(chat(&app, &ada, release.id, &json!({"message": "Status?"})).await).await;
+    let done: ChatDone = serde_json::from_str(&answer.last().expect("events").data).expect("done");
+    let reported = u64::from(done.usage.prompt_tokens + done.usage.completion_tokens);
+    assert!(done.usage.prompt_tokens > 0 && done.usage.completion_tokens > 0);
+    let budget = budget_of(&app, &ada).await;
+    assert_eq!(budget.used_tokens, reported);
+
+    // Each call first reserves its bound (the prompt's bytes and the answer's 16 tokens), so
+    // the budget is refused before it could be overshot, whatever runs at once.
+    let notes = format!("/api/releases/{}/notes", release.id);
+    let mut answered = 0;
+    let refused = loop {
+        let response = post(&app, &ada, &notes, &json!({"changelog": "fix: totals"})).await;
+        if response.status() != 200 {
+            break response;
+        }
+        answered += 1;
+        assert!(answered < 30, "the budget never ran out");
+    };
+    let retry_after = header(&refused, "retry-after")
+        .and_then(|v| v.parse::<i64>().ok())
+        .expect("Retry-After");
+    problem(refused, 429).await;
+    let budget = budget_of(&app, &ada).await;
+    assert!(budget.used_tokens <= budget.limit_tokens, "{budget:?}");
+    let until_midnight = (budget.resets_at - chrono::Utc::now()).num_seconds();
+    assert!(
+        (until_midnight - retry_after).abs() <= 5,
+        "Retry-After {retry_after} s is the rest of the UTC day ({until_midnight} s)"
+    );
+    let calls = sims.deepseek.control.requests(CHAT);
+    let max = app.signup("Max").await;
+    app.add_member(&ada, &fx.slug, &max, Role::Maintainer).await;
+    let response = post(&app, &max, &notes, &json!({"changelog": "fix: totals"})).await;
+    problem(response, 429).await;
+    assert_eq!(
+        sims.deepseek.control.requests(CHAT),
+        calls,
+        "the organization pays for every member: nothing reached DeepSeek"
+    );
+
+    // Another organization's user still gets an answer.
+    let (bob, bobs) = app.signup_with_project("Bob").await;
+    let theirs = app.start_release(&bob, &bobs, "staging").await;
+    let response = post(
+        &app,
+        &bob,
+        &format!("/api/releases/{}/notes", theirs.id),
+        &json!({"changelog": "feat: search"}),
+    )
+    .await;
+    assert_eq!(response.status(), 200);
+    assert!(budget_of(&app, &bob).await.used_tokens > 0);
+    assert_eq!(budget_of(&app, &ada).await.used_tokens, budget.used_tokens);
+
+    // Only members see an organization's budget; a new UTC day starts a new one.
+    let org = app.own_org(&ada).await;
+    let path = format!("/api/orgs/{}/ai-usage", org.slug);
+    problem(app.call(&bob, Method::GET, &path).await, 404).await;
+    app.state.clock.advance(Duration::from_secs(24 * 3600));
+    assert_eq!(budget_of(&app, &ada).await.used_tokens, 0);
+    let response = post(&app, &ada, &notes, &json!({"changelog": "fix: totals"})).await;
+    assert_eq!(response.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ai_answers_have_their_own_timeout_instead_of_the_global_one() {
+    let (app, sims, ada, fx) = setup(|app| {
+        app.set("FARO_REQUEST_TIMEOUT_MS", "2000")
+            .set("FARO_AI_TIMEOUT_MS", "6000")
+            .set("FARO_DEEPSEEK_TIMEOUT_MS", "30000")
+    })
+    .await;
+    let release = app.start_release(&ada, &fx, "staging").await;
+    let notes = format!("/api/releases/{}/notes", release.id);
+    sims.deepseek
+        .control
+        .set_faults(Faults::latency(Duration::from_secs(4)));
+    let response = post(&app, &ada, &notes, &json!({"changelog": "x"})).await;
+    assert_eq!(response.status(), 200, "longer than the global timeout");
+
+    sims.deepseek
+        .control
+        .set_faults(Faults::latency(Duration::from_secs(10)));
+    let response = post(&app, &ada, &notes, &json!({"changelog": "x"})).await;
+    let p = problem(response, 503).await;
+    assert!(
+        p.detail.unwrap_or_default().contains("in time"),
+        "cut by the AI timeout, long before DeepSeek's own"
+    );
 }

@@ -534,6 +534,155 @@ async fn recent_releases_span_the_callers_projects_only() {
         .await;
 }
 
+/// The numbers 1 to 10,000 as a derived table `seq(n)`, without binding any.
+const SEQ: &str = "(SELECT a.d + 10 * b.d + 100 * c.d + 1000 * t.d + 1 AS n FROM \
+     (SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 \
+      UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) a \
+     CROSS JOIN (SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 \
+      UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) b \
+     CROSS JOIN (SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 \
+      UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) c \
+     CROSS JOIN (SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 \
+      UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9) t) seq";
+
+/// Runs one statement of the test's own bulk setup.
+async fn bulk(app: &TestApp, sql: &str, binds: &[u64]) {
+    let mut query = sqlx::query(sql);
+    for bind in binds {
+        query = query.bind(bind);
+    }
+    query.execute(&app.state.db).await.expect(sql);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_of_a_member_of_5000_projects_is_one_indexed_query_with_the_right_releases() {
+    const PROJECTS: u64 = 5_000;
+    let app = TestApp::spawn().await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
+    let bob = app.join_org(&ada, "Bob", faro_types::OrgRole::Member).await;
+    let org_id: u64 = sqlx::query_scalar("SELECT org_id FROM projects WHERE id = ?")
+        .bind(fx.project_id)
+        .fetch_one(&app.state.db)
+        .await
+        .expect("org");
+    // Bob is a member of 5,000 projects of Ada's organization, each with one environment
+    // and one release; Ada's own project (Bob is not in it) gets newer releases after them.
+    bulk(
+        &app,
+        &format!(
+            "INSERT INTO projects (org_id, slug, name, sleakops_project, repository_url, \
+             default_branch, created_by, created_at, updated_at) \
+             SELECT ?, CONCAT('bulk-', n), CONCAT('Bulk ', n), 'shop', 'https://git.example/x', \
+             'main', ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) FROM {SEQ} WHERE n <= ?"
+        ),
+        &[org_id, ada.user.id, PROJECTS],
+    )
+    .await;
+    let bulk_projects = "SELECT id FROM projects WHERE slug LIKE 'bulk-%'";
+    bulk(
+        &app,
+        &format!(
+            "INSERT INTO memberships (project_id, user_id, role, created_at) \
+             SELECT id, ?, 'viewer', UTC_TIMESTAMP(6) FROM ({bulk_projects}) p"
+        ),
+        &[bob.user.id],
+    )
+    .await;
+    bulk(
+        &app,
+        &format!(
+            "INSERT INTO environments (project_id, name, sleakops_environment, created_at, updated_at) \
+             SELECT id, 'staging', 'staging', UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) FROM ({bulk_projects}) p"
+        ),
+        &[],
+    )
+    .await;
+    bulk(
+        &app,
+        "INSERT INTO releases (project_id, environment_id, branch, commit_sha, status, \
+         requested_by, requested_at, updated_at) \
+         SELECT p.id, e.id, 'main', 'abcdef1', 'deployed', ?, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6) \
+         FROM projects p JOIN environments e ON e.project_id = p.id \
+         WHERE p.slug LIKE 'bulk-%' ORDER BY p.id",
+        &[ada.user.id],
+    )
+    .await;
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM memberships WHERE user_id = {}",
+            bob.user.id
+        ))
+        .await,
+        PROJECTS as i64
+    );
+    let mut adas = Vec::new();
+    for _ in 0..3 {
+        adas.push(insert_release(&app, &fx, fx.staging, &ada, "queued", "main").await);
+    }
+    let bulk_ids: Vec<u64> = sqlx::query_scalar(
+        "SELECT r.id FROM releases r JOIN projects p ON p.id = r.project_id \
+         WHERE p.slug LIKE 'bulk-%' ORDER BY r.id DESC LIMIT 50",
+    )
+    .fetch_all(&app.state.db)
+    .await
+    .expect("ids");
+
+    let recent: Vec<Release> = app.get_as(&bob, "/api/releases?limit=50").await;
+    let ids: Vec<u64> = recent.iter().map(|r| r.id).collect();
+    assert_eq!(
+        ids, bulk_ids,
+        "Bob's newest, none of a project he is not in"
+    );
+    assert!(recent.iter().all(|r| r.project.starts_with("bulk-")));
+    // An organization owner sees every project of it, memberships or not.
+    let recent: Vec<Release> = app.get_as(&ada, "/api/releases?limit=5").await;
+    let ids: Vec<u64> = recent.iter().map(|r| r.id).collect();
+    let newest: Vec<u64> = adas
+        .iter()
+        .rev()
+        .copied()
+        .chain(bulk_ids[..2].iter().copied())
+        .collect();
+    assert_eq!(ids, newest);
+    // A stranger sees none.
+    let stranger = app.signup("Stan").await;
+    let recent: Vec<Release> = app.get_as(&stranger, "/api/releases").await;
+    assert!(recent.is_empty());
+
+    // The plan reads indexes only, never a whole table.
+    sqlx::query("ANALYZE TABLE projects, memberships, org_members, releases")
+        .execute(&app.state.db)
+        .await
+        .expect("analyze");
+    let plan = sqlx::query(&format!(
+        "EXPLAIN {}",
+        faro_backend::releases::store::NEWEST_SEEN_BY
+    ))
+    .bind(bob.user.id)
+    .bind(50u32)
+    .fetch_all(&app.state.db)
+    .await
+    .expect("explain");
+    use sqlx::Row;
+    for step in &plan {
+        let table: Option<String> = step.try_get("table").unwrap_or_default();
+        let access: Option<String> = step.try_get("type").unwrap_or_default();
+        let key: Option<String> = step.try_get("key").unwrap_or_default();
+        let extra: Option<String> = step.try_get("Extra").unwrap_or_default();
+        let rows: Option<u64> = step.try_get("rows").ok().flatten().or_else(|| {
+            let signed: Option<i64> = step.try_get("rows").ok().flatten();
+            signed.map(|n| n.unsigned_abs())
+        });
+        println!("EXPLAIN {table:?} type={access:?} key={key:?} rows={rows:?} extra={extra:?}");
+        if matches!(table.as_deref(), Some("p" | "m" | "om" | "r" | "e" | "u")) {
+            assert!(
+                key.is_some() && access.as_deref() != Some("ALL"),
+                "{table:?} is read by an index: {access:?} {key:?}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn timelines_read_in_either_order() {
     let app = TestApp::spawn().await;

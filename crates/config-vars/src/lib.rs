@@ -632,6 +632,24 @@ variables! {
         meaning: "DeepSeek calls in flight per task (503 beyond)",
         default: value("8"),
     }
+    FARO_AI_CONCURRENT_PER_USER {
+        accepts: count("calls", 1, 100),
+        meaning: "AI calls one user may have in flight on one task (429 beyond; the ALB spreads \
+            a user's requests, so across the fleet a user may hold this many per task)",
+        default: value("2"),
+    }
+    FARO_AI_DAILY_TOKENS_PER_ORG {
+        accepts: count("tokens", 1000, 4_000_000_000),
+        meaning: "DeepSeek tokens (prompt + completion) an organization may spend per UTC day, \
+            across all tasks; each call reserves its bound first (429 until midnight UTC beyond)",
+        default: value("1000000"),
+    }
+    FARO_AI_TIMEOUT_MS {
+        accepts: millis(1000, 59_000),
+        meaning: "bound on an AI request (drafting notes, explaining) instead of \
+            `FARO_REQUEST_TIMEOUT_MS`; under the ALB's 60 s idle timeout",
+        default: value("55000"),
+    }
     FARO_AI_MAX_TOKENS {
         accepts: count("tokens", 16, 8192),
         meaning: "bound on each AI answer",

@@ -4,7 +4,8 @@
 //!
 //! [`Client::chat`] returns a whole [`Completion`]; [`Client::chat_stream`] returns a
 //! [`ChatStream`] of [`Chunk`]s parsed incrementally from server-sent events (`data:` lines,
-//! keep-alive comments skipped, ending at `data: [DONE]`). Both retry 429, 500, 503 and
+//! keep-alive comments skipped, ending at `data: [DONE]`); a stream asks for its usage
+//! (`stream_options.include_usage`), which its last chunk carries. Both retry 429, 500, 503 and
 //! connection failures with full-jitter backoff (honouring `Retry-After`) and go through a
 //! circuit breaker; a stream is only retried until its response head arrived. The API key
 //! appears nowhere but in the `Authorization` header: not in `Debug`, errors or logs.
@@ -139,6 +140,9 @@ impl Client {
             stream,
             temperature: request.temperature,
             max_tokens: request.max_tokens,
+            stream_options: stream.then_some(types::StreamOptions {
+                include_usage: true,
+            }),
         })
         .map_err(|e| DeepSeekError::Config {
             detail: e.to_string(),

@@ -88,6 +88,14 @@ pub(crate) struct WireRequest<'a> {
     pub temperature: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    /// Streams only: asks for the usage of the whole exchange in a last chunk of its own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream_options: Option<StreamOptions>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct StreamOptions {
+    pub include_usage: bool,
 }
 
 /// Tokens billed for one completion.
@@ -119,7 +127,8 @@ pub struct Chunk {
     pub reasoning: String,
     /// Set on the last chunk of the answer (`stop`, `length`…).
     pub finish_reason: Option<String>,
-    /// Set on the last chunk: the tokens the whole exchange used.
+    /// Set on the last chunk (one with no text, after the one with `finish_reason`): the
+    /// tokens the whole exchange used.
     pub usage: Option<Usage>,
 }
 

@@ -229,7 +229,7 @@ impl Control {
     }
 
     /// SleakOps: no build or deployment ends (`creating` at most, whatever the pacing says)
-    /// until [`Control::resume`]. A test holds one so that it can act while the work is
+    /// until [`Control::resume`]; DeepSeek: no streamed answer sends its last part. A test holds one so that it can act while the work is
     /// certainly still running, however slowly the test itself runs.
     pub fn hold(&self) {
         *lock(&self.shared.held) = true;

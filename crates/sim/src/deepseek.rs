@@ -5,6 +5,13 @@
 //!
 //! Validation follows the real API: an unknown model or a body that is not a chat request
 //! is 400, a temperature outside 0–2 or `max_tokens` outside 1–8192 is 422, a wrong key 401.
+//!
+//! A streamed answer reports its usage as DeepSeek does when asked with
+//! `stream_options: {"include_usage": true}`: one more chunk before `data: [DONE]`, with
+//! `choices: []` and the usage of the whole exchange, every other chunk saying
+//! `"usage": null`; not asked, no chunk carries usage. While the control is held
+//! ([`Control::hold`]), a stream stops before its last chunk, so a test can act while an
+//! answer is certainly still being written.
 
 use crate::{
     control::{Control, Settings},
@@ -108,7 +115,18 @@ struct ChatBody {
     stream: bool,
     temperature: Option<f64>,
     max_tokens: Option<u32>,
+    #[serde(default)]
+    stream_options: StreamOptions,
 }
+
+#[derive(Debug, Default, Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+/// How often a held stream looks whether it may end.
+const HELD_POLL: Duration = Duration::from_millis(10);
 
 /// Items the simulator lists when asked for a list (see [`answer`]).
 const MAX_ITEMS: usize = 3;
@@ -354,49 +372,65 @@ async fn chat(
         );
     }
     let delay = Duration::from_millis(sim.control.settings().token_delay_ms);
+    let usage = request.stream_options.include_usage.then_some(usage);
     stream(
-        id,
-        request.model,
-        reasoning,
-        tokens,
-        usage,
-        finish,
+        Answer {
+            id,
+            model: request.model,
+            reasoning,
+            tokens,
+            usage,
+            finish,
+        },
         delay,
         truncate.is_some(),
+        sim.control.clone(),
     )
 }
 
-#[allow(clippy::too_many_arguments)]
-fn stream(
+/// A streamed answer's parts.
+struct Answer {
     id: String,
     model: String,
     reasoning: Option<String>,
     tokens: Vec<String>,
-    usage: serde_json::Value,
+    /// Reported in a chunk of its own at the end, when asked for.
+    usage: Option<serde_json::Value>,
     finish: &'static str,
-    delay: Duration,
-    truncate: bool,
-) -> Response<Body> {
+}
+
+fn stream(answer: Answer, delay: Duration, truncate: bool, control: Control) -> Response<Body> {
+    let Answer {
+        id,
+        model,
+        reasoning,
+        tokens,
+        usage,
+        finish,
+    } = answer;
     let created = now_secs();
-    let chunk = |delta: serde_json::Value,
-                 finish: Option<&str>,
-                 usage: Option<&serde_json::Value>| {
+    let data = |choices: serde_json::Value, usage: Option<&serde_json::Value>| {
         let chunk = serde_json::json!({
             "id": id,
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+            "choices": choices,
             "usage": usage,
         });
         format!("data: {chunk}\n\n")
+    };
+    let chunk = |delta: serde_json::Value, finish: Option<&str>| {
+        data(
+            serde_json::json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]),
+            None,
+        )
     };
     // Paced parts: a keep-alive comment, the role, reasoning, then one token each.
     let mut parts = vec![
         ": keep-alive\n\n".to_owned(),
         chunk(
             serde_json::json!({"role": "assistant", "content": ""}),
-            None,
             None,
         ),
     ];
@@ -405,33 +439,35 @@ fn stream(
             parts.push(chunk(
                 serde_json::json!({"content": null, "reasoning_content": token}),
                 None,
-                None,
             ));
         }
     }
     let token_parts: Vec<String> = tokens
         .iter()
-        .map(|t| chunk(serde_json::json!({"content": t}), None, None))
+        .map(|t| chunk(serde_json::json!({"content": t}), None))
         .collect();
     if truncate {
         parts.extend(token_parts.iter().take(token_parts.len() / 2).cloned());
     } else {
         parts.extend(token_parts);
-        parts.push(chunk(
-            serde_json::json!({"content": ""}),
-            Some(finish),
-            Some(&usage),
-        ));
+        parts.push(chunk(serde_json::json!({"content": ""}), Some(finish)));
+        if let Some(usage) = &usage {
+            parts.push(data(serde_json::json!([]), Some(usage)));
+        }
         parts.push("data: [DONE]\n\n".to_owned());
     }
+    let last = parts.len() - 1;
     let body = futures_util::stream::unfold(
-        (parts.into_iter(), true),
-        move |(mut parts, first)| async move {
-            let part = parts.next()?;
-            if !first && !delay.is_zero() {
+        (parts.into_iter().enumerate(), control),
+        move |(mut parts, control)| async move {
+            let (at, part) = parts.next()?;
+            if at > 0 && !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            Some((Ok::<_, std::convert::Infallible>(part), (parts, false)))
+            while at == last && control.is_held() {
+                tokio::time::sleep(HELD_POLL).await;
+            }
+            Some((Ok::<_, std::convert::Infallible>(part), (parts, control)))
         },
     );
     let mut response = Response::new(Body::from_stream(body));

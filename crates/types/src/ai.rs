@@ -151,6 +151,26 @@ pub struct AiUsage {
     pub completion_tokens: u32,
 }
 
+/// `GET /api/orgs/{slug}/ai-usage`: the organization's DeepSeek tokens today (UTC) against
+/// its daily budget. Calls are refused (429) once a call's reservation no longer fits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AiBudget {
+    /// The UTC day counted, such as `2026-12-07`.
+    pub day: chrono::NaiveDate,
+    /// Tokens spent today, with those reserved by calls still running.
+    pub used_tokens: u64,
+    pub limit_tokens: u64,
+    /// When the count starts again (the next UTC midnight).
+    pub resets_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl AiBudget {
+    pub fn remaining(&self) -> u64 {
+        self.limit_tokens.saturating_sub(self.used_tokens)
+    }
+}
+
 /// The chat stream's last event (`event: done`): the answer is complete and stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -21,9 +21,9 @@ mod version;
 
 pub use accounts::{LoginRequest, Session, SignupRequest, User};
 pub use ai::{
-    AiUsage, ChatDone, ChatMessage, ChatRequest, ChatRole, ChatStarted, ChatToken, Conversation,
-    DraftNotes, Explanation, MAX_CHANGELOG, MAX_CHAT_MESSAGE, MAX_NOTES, ReleaseNotes,
-    UpdateRelease, conversation_id_problem,
+    AiBudget, AiUsage, ChatDone, ChatMessage, ChatRequest, ChatRole, ChatStarted, ChatToken,
+    Conversation, DraftNotes, Explanation, MAX_CHANGELOG, MAX_CHAT_MESSAGE, MAX_NOTES,
+    ReleaseNotes, UpdateRelease, conversation_id_problem,
 };
 pub use audit::AuditEntry;
 pub use metrics::{DailyCount, DeliveryMetrics, EnvironmentMetrics, Window};

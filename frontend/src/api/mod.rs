@@ -11,7 +11,7 @@ pub use transport::{
 };
 
 use faro_types::{
-    AddMember, CreateEnvironment, CreateInvitation, CreateProject, CreateRelease,
+    AddMember, AiBudget, CreateEnvironment, CreateInvitation, CreateProject, CreateRelease,
     CreatedInvitation, DeliveryMetrics, DraftNotes, Environment, Explanation, Invitation,
     InvitationPreview, LoginRequest, Member, OpsStatus, OrgMember, Organization, Page, Project,
     Release, ReleaseNotes, Session, SetSleakopsKey, SignupRequest, SleakopsKeyStatus,
@@ -440,6 +440,10 @@ pub fn save_notes(id: u64, request: &UpdateRelease) -> Request<Release> {
 
 pub fn explain(id: u64) -> Request<Explanation> {
     request("POST", format!("/api/releases/{id}/explain"), None)
+}
+
+pub fn ai_usage(org: &str) -> Request<AiBudget> {
+    get(org_path(org, "/ai-usage"))
 }
 
 #[cfg(test)]

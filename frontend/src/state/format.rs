@@ -125,10 +125,35 @@ pub fn count(n: u64, singular: &str, plural: &str) -> String {
     format!("{n} {}", if n == 1 { singular } else { plural })
 }
 
+/// Tokens spent of a budget: `12,345 of 1,000,000 tokens`.
+pub fn tokens_of(used: u64, limit: u64) -> String {
+    format!("{} of {} tokens", thousands(used), thousands(limit))
+}
+
+/// `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (at, digit) in digits.chars().enumerate() {
+        if at > 0 && (digits.len() - at).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn token_counts_are_grouped_by_thousands() {
+        assert_eq!(tokens_of(0, 1000), "0 of 1,000 tokens");
+        assert_eq!(tokens_of(12_345, 1_000_000), "12,345 of 1,000,000 tokens");
+        assert_eq!(thousands(999), "999");
+    }
 
     fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 28, h, m, s).unwrap()

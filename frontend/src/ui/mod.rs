@@ -1,5 +1,6 @@
 //! The interface: the router, the frame around every page, and the pages.
 
+mod ai_budget;
 pub mod chart;
 pub mod components;
 pub mod fetched;

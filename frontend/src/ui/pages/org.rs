@@ -3,6 +3,7 @@
 use super::not_found::missing;
 use crate::api;
 use crate::state::org::{masked_key, role_label};
+use crate::ui::ai_budget::AiBudgetLine;
 use crate::ui::components::{Alert, Field, FormEnd, SelectField, Time, set_title};
 use crate::ui::fetched::Fetched;
 use crate::ui::form::Form;
@@ -36,6 +37,7 @@ pub fn OrgPage(slug: String) -> impl IntoView {
             <div class="page">
                 <h1>{o.name.clone()}</h1>
                 <p class="muted">{format!("{} · your role: {}", o.slug, role_label(o.role))}</p>
+                <AiBudgetLine org=Some(o.slug.clone())/>
                 <div class="columns">
                     // Other pages offer what the key reaches: they learn of it from the list.
                     <SleakopsKey org=o.clone() on_change=move || {

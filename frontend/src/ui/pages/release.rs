@@ -6,6 +6,7 @@ use crate::api::stream;
 use crate::api::{self, ApiError};
 use crate::state::format;
 use crate::state::timeline::{Connection, Timeline};
+use crate::ui::ai_budget::{AiBudgetLine, AiCalls};
 use crate::ui::components::{Alert, StatusBadge, Time, set_title};
 use crate::ui::fetched::{Fetched, Load};
 use crate::ui::router::use_navigate;
@@ -29,6 +30,9 @@ fn ReleaseView(id: u64) -> impl IntoView {
     set_title(&format!("Release #{id}"));
     let loaded = RwSignal::new(None::<Result<Release, ApiError>>);
     let role = RwSignal::new(None::<Role>);
+    // The organization that pays for the AI panels' calls.
+    let org = RwSignal::new(None::<String>);
+    AiCalls::provide();
     let load = move || {
         leptos::task::spawn_local(async move {
             let result = api::release(id).await;
@@ -37,6 +41,7 @@ fn ReleaseView(id: u64) -> impl IntoView {
                 && let Ok(project) = api::project(&release.project).await
             {
                 role.try_set(Some(project.role));
+                org.try_set(Some(project.organization));
             }
             loaded.try_set(Some(result));
         });
@@ -101,6 +106,7 @@ fn ReleaseView(id: u64) -> impl IntoView {
                 <div class="columns">
                     <LiveTimeline timeline=timeline/>
                     <div class="stack">
+                        <AiBudgetLine org=org/>
                         <Explain id=id status=status/>
                         <Notes id=id release=release can_write=can_write/>
                         <Chat id=id/>

@@ -5,6 +5,7 @@ use crate::api;
 use crate::api::stream;
 use crate::state::chat::{self, Speaker};
 use crate::state::form::FormErrors;
+use crate::ui::ai_budget::AiCalls;
 use crate::ui::components::{Alert, Field, FormEnd, FormError, Submit, focus_first_error};
 use crate::ui::form::Form;
 use faro_types::{ChatRequest, DraftNotes, Explanation, Release, ReleaseStatus, UpdateRelease};
@@ -23,6 +24,7 @@ pub fn Notes(id: u64, release: Signal<Option<Release>>, can_write: Signal<bool>)
     let drafter = Form::new("draft-notes", &["changelog"]);
     let saver = Form::new("notes", &["notes"]);
     let saved = RwSignal::new(false);
+    let calls = AiCalls::of_page();
 
     let draft = move |ev: SubmitEvent| {
         ev.prevent_default();
@@ -33,6 +35,9 @@ pub fn Notes(id: u64, release: Signal<Option<Release>>, can_write: Signal<bool>)
         drafter.submit(checked, api::draft_notes(id, &request), move |drafted| {
             notes.try_set(drafted.notes);
             saved.try_set(true);
+            if let Some(calls) = calls {
+                calls.made();
+            }
         });
     };
     let save = move |ev: SubmitEvent| {
@@ -78,6 +83,7 @@ pub fn Explain(id: u64, status: Signal<ReleaseStatus>) -> impl IntoView {
     let explanation = RwSignal::new(None::<Explanation>);
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
+    let calls = AiCalls::of_page();
     let ask = move |_| {
         busy.set(true);
         error.set(None);
@@ -85,6 +91,9 @@ pub fn Explain(id: u64, status: Signal<ReleaseStatus>) -> impl IntoView {
             match api::explain(id).await {
                 Ok(e) => {
                     explanation.try_set(Some(e));
+                    if let Some(calls) = calls {
+                        calls.made();
+                    }
                 }
                 Err(e) => {
                     error.try_set(Some(e.to_string()));
@@ -129,6 +138,18 @@ pub fn Chat(id: u64) -> impl IntoView {
     let errors = RwSignal::new(FormErrors::none());
     let abort = StoredValue::new_local(stream::abort_on_cleanup());
     let busy = Signal::derive(move || chat.with(chat::Chat::busy));
+    // An answer that ended (whole or not) may have spent tokens.
+    let calls = AiCalls::of_page();
+    Effect::new(move |was_busy: Option<bool>| {
+        let now = busy.get();
+        if was_busy == Some(true)
+            && !now
+            && let Some(calls) = calls
+        {
+            calls.made();
+        }
+        now
+    });
     let send = move |ev: SubmitEvent| {
         ev.prevent_default();
         if busy.get_untracked() {
