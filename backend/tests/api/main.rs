@@ -8,6 +8,7 @@ mod authorization;
 mod binary;
 mod environments;
 mod errors;
+mod frontend;
 mod health;
 mod http;
 mod members;
