@@ -7,16 +7,21 @@
 //! fall back to the app: an unknown API path stays a 404 problem. Hashed files under
 //! `assets/` are cached for a year; everything else (`index.html`, `config.json`) is
 //! revalidated on every load, so a new build shows at once.
+//!
+//! Every answer carries the app's Content-Security-Policy and hardening headers, from the
+//! definition Amplify's `customHttp.yml` is written from (`faro-app-headers`), with the API on
+//! this same origin: the policy the end-to-end tests run under is the one that ships.
 
 use crate::{AppState, error::ApiError};
 use axum::{
     Router,
     body::Body,
     extract::Request,
-    http::{HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
+use faro_app_headers::{AppHeaders, Transport};
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
@@ -31,6 +36,22 @@ const REVALIDATE: &str = "no-cache";
 struct Assets {
     dir: PathBuf,
     index: PathBuf,
+    /// The app's security headers, on every answer.
+    headers: HeaderMap,
+}
+
+/// The app's headers with the API on this origin, over plain HTTP (no HSTS: `cargo xtask dev`
+/// and the tests serve `http://127.0.0.1`).
+fn app_headers() -> HeaderMap {
+    AppHeaders::same_origin()
+        .headers(Transport::Http)
+        .into_iter()
+        .map(|(name, value)| {
+            let name = HeaderName::from_bytes(name.as_bytes()).expect("a valid header name");
+            let value = HeaderValue::from_str(&value).expect("a valid header value");
+            (name, value)
+        })
+        .collect()
 }
 
 /// The routes serving `dir`: `/` and every path no API route claims.
@@ -38,6 +59,7 @@ pub fn routes(dir: &Path) -> Router<AppState> {
     let assets = Arc::new(Assets {
         dir: dir.to_path_buf(),
         index: dir.join("index.html"),
+        headers: app_headers(),
     });
     let serve = move |request: Request| {
         let assets = assets.clone();
@@ -81,7 +103,9 @@ impl Assets {
         } else {
             response
         };
-        with_cache_policy(&path, response)
+        let mut response = with_cache_policy(&path, response);
+        response.headers_mut().extend(self.headers.clone());
+        response
     }
 }
 

@@ -7,6 +7,7 @@
 //! - `cargo xtask cost --env NAME`: the monthly AWS cost of an environment, line by line
 //! - `cargo xtask config-table [--check]`: the README's configuration table, from its list
 //! - `cargo xtask frontend build [--release]`: the Leptos app into `frontend/dist/`, with sizes
+//! - `cargo xtask frontend configure`: an environment's `config.json` and Amplify's headers
 //! - `cargo xtask image build|push`, `deploy`, `status`, `logs`, `rollback`, `destroy`: the
 //!   release commands, forwarded to `faro-deploy` (tools/deploy)
 //!
@@ -63,6 +64,11 @@ commands:
   frontend build
            the Leptos app (wasm) into frontend/dist/, printing each file's size raw and gzipped
              --release           optimise for size (wasm-release profile and wasm-opt)
+  frontend configure
+           an environment's frontend/dist/config.json and Amplify's customHttp.yml (the app's
+           Content-Security-Policy and hardening headers; Amplify CI runs it)
+             --api-base-url URL  the API's base URL (required; empty for the app's own origin)
+             --environment NAME  the environment's name the app shows
 
   image build|push, deploy, status, logs, rollback, destroy
            the release commands, run by faro-deploy (tools/deploy) with the arguments unchanged:
@@ -87,6 +93,7 @@ enum Command {
         check: bool,
     },
     Frontend(frontend::Options),
+    FrontendConfigure(frontend::Configure),
     /// A release command and its arguments, forwarded unchanged to `faro-deploy`.
     Release(Vec<String>),
 }
@@ -132,6 +139,9 @@ impl Hint for ArgError {
                 "--connections" => "for example `cargo xtask bench --connections 64`".into(),
                 "--scenario" => "for example `cargo xtask bench --scenario healthz`".into(),
                 "--env" => "for example `cargo xtask cost --env staging`".into(),
+                "--api-base-url" | "--environment" => "for example `cargo xtask frontend \
+                     configure --api-base-url https://api.example.com --environment staging`"
+                    .into(),
                 _ => "see `cargo xtask --help`".into(),
             },
         })
@@ -197,6 +207,7 @@ fn main() -> ExitCode {
         Command::Test(options) => Ok(test::run(&options)),
         Command::Bench(options) => bench::run(&options).map_err(Error::from),
         Command::Frontend(options) => frontend::run(&options).map_err(Error::from),
+        Command::FrontendConfigure(options) => frontend::configure(&options).map_err(Error::from),
         Command::Release(args) => {
             deploy::run(&workspace::Workspace::locate(), &args).map_err(Error::from)
         }
@@ -399,22 +410,41 @@ fn set_flag(command: &mut Command, mut flag: Flag<'_, '_>) -> Result<bool, ArgEr
         }
         (Command::ConfigTable { check }, "--check") => *check = true,
         (Command::Frontend(options), "--release") => options.release = true,
+        (Command::FrontendConfigure(options), "--api-base-url") => {
+            options.api_base_url = flag.value()?.to_string();
+        }
+        (Command::FrontendConfigure(options), "--environment") => {
+            options.environment = flag.value()?.to_string();
+        }
         _ => return Ok(false),
     }
     Ok(true)
 }
 
-/// `frontend build [--release]`: `build` is the only action so far.
+/// `frontend build [--release]`, `frontend configure --api-base-url URL [--environment NAME]`.
 fn parse_frontend(args: &[String]) -> Result<Command, ArgError> {
-    let action = args.first().map(String::as_str);
-    if action != Some("build") {
-        return Err(ArgError::UnexpectedArgument {
-            command: "frontend",
-            arg: action.unwrap_or("(nothing)").to_owned(),
-        });
-    }
-    let options = frontend::Options::default();
-    parse_flags("frontend", Command::Frontend(options), &args[1..])
+    let (command, flags) = match args.first().map(String::as_str) {
+        Some("build") => (Command::Frontend(Default::default()), &args[1..]),
+        Some("configure") => {
+            // Required, though it may be empty (the app's own origin).
+            let given = args[1..]
+                .iter()
+                .any(|a| a == "--api-base-url" || a.starts_with("--api-base-url="));
+            if !given {
+                return Err(ArgError::MissingValue {
+                    flag: "--api-base-url".into(),
+                });
+            }
+            (Command::FrontendConfigure(Default::default()), &args[1..])
+        }
+        action => {
+            return Err(ArgError::UnexpectedArgument {
+                command: "frontend",
+                arg: action.unwrap_or("(nothing)").to_owned(),
+            });
+        }
+    };
+    parse_flags("frontend", command, flags)
 }
 
 #[cfg(test)]
@@ -528,6 +558,32 @@ mod tests {
         assert!(matches!(err, ArgError::UnexpectedArgument { .. }), "{err}");
         assert!(err.hint().unwrap().contains("--help"));
         assert_refused(&[("frontend build --fast", "UnknownFlag")]);
+    }
+
+    #[test]
+    fn frontend_configure() {
+        assert_eq!(
+            parse("frontend configure --api-base-url https://api.faro.dev --environment staging"),
+            Ok(Command::FrontendConfigure(frontend::Configure {
+                api_base_url: "https://api.faro.dev".into(),
+                environment: "staging".into(),
+            }))
+        );
+        assert_eq!(
+            parse("frontend configure --api-base-url= --environment=dev"),
+            Ok(Command::FrontendConfigure(frontend::Configure {
+                api_base_url: String::new(),
+                environment: "dev".into(),
+            }))
+        );
+        assert_refused(&[
+            ("frontend configure --environment staging", "MissingValue"),
+            (
+                "frontend configure --api-base-url x --release",
+                "UnknownFlag",
+            ),
+            ("frontend build --api-base-url x", "UnknownFlag"),
+        ]);
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod authorization;
 mod binary;
 mod environments;
 mod errors;
+mod frontend;
 mod harness;
 mod health;
 mod http;

@@ -1,6 +1,13 @@
 //! Headless Chromium through chromedriver, and the few waits the scenarios need.
+//!
+//! Every session is also watched for Content-Security-Policy violations: chromedriver keeps
+//! Chromium's console (its `browser` log, every page of the session, also those navigated
+//! away from), and each navigation and the end of the session fail the test when it holds a
+//! violation. The app must run whole under the policy the backend serves.
 
-use fantoccini::{Client, ClientBuilder, Locator, elements::Element};
+use fantoccini::{
+    Client, ClientBuilder, Locator, elements::Element, wd::WebDriverCompatibleCommand,
+};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -79,6 +86,8 @@ impl Browser {
                     "--window-size=1280,900",
                 ],
             },
+            // Chromium's console, CSP violations included, kept for `assert_no_csp_violation`.
+            "goog:loggingPrefs": { "browser": "ALL" },
         });
         let capabilities = match capabilities {
             serde_json::Value::Object(map) => map,
@@ -108,6 +117,7 @@ impl Browser {
     }
 
     pub async fn goto(&self, url: &str) {
+        self.assert_no_csp_violation().await;
         self.client
             .goto(url)
             .await
@@ -236,9 +246,68 @@ impl Browser {
         cookie.value().to_owned()
     }
 
-    /// Ends the session (Chromium quits); drop then stops chromedriver.
+    /// Fails the test when Chromium's console, since the last look, reports a violation of
+    /// the Content-Security-Policy (a refused script, style, connection, frame…).
+    pub async fn assert_no_csp_violation(&self) {
+        let log = self
+            .client
+            .issue_cmd(BrowserLog)
+            .await
+            .expect("chromedriver's browser log");
+        let entries = log.get("value").unwrap_or(&log);
+        let violations: Vec<&str> = entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry["message"].as_str())
+            .filter(|message| is_csp_violation(message))
+            .collect();
+        if !violations.is_empty() {
+            self.fail(&format!(
+                "Chromium reported {} Content-Security-Policy violation(s):\n{}",
+                violations.len(),
+                violations.join("\n")
+            ))
+            .await;
+        }
+    }
+
+    /// Ends the session (Chromium quits) once its console is checked for CSP violations;
+    /// drop then stops chromedriver.
     pub async fn close(self) {
+        self.assert_no_csp_violation().await;
         let _ = self.client.clone().close().await;
+    }
+}
+
+/// Chromium's words for a refusal by the policy ("Refused to execute inline script because it
+/// violates the following Content Security Policy directive: …").
+fn is_csp_violation(message: &str) -> bool {
+    message.contains("Content Security Policy") || message.contains("Content-Security-Policy")
+}
+
+/// chromedriver's console of the session since the last call (`POST /session/{id}/se/log`
+/// with `{"type": "browser"}`), which WebDriver itself does not define.
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/se/log",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (
+            http::Method::POST,
+            Some(r#"{"type": "browser"}"#.to_owned()),
+        )
     }
 }
 

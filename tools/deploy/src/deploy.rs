@@ -800,8 +800,8 @@ async fn publish_frontend(
     branch: &str,
     app_url: Option<&str>,
 ) -> Result<String, Error> {
-    let config = frontend::config_json(api_url, env);
-    let (zip, files) = frontend::bundle(dist, &config)?;
+    let mut added = frontend::environment_files(api_url, env)?;
+    let (zip, files) = frontend::bundle(dist, &added)?;
     let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&zip));
     if let Some(url) = app_url {
         let live = reqwest::get(format!("{}/{BUNDLE_MARKER}", url.trim_end_matches('/'))).await;
@@ -812,7 +812,8 @@ async fn publish_frontend(
             return Ok(format!("unchanged (bundle {})", &hash[..12]));
         }
     }
-    let (zip, _) = frontend::bundle_with_marker(dist, &config, BUNDLE_MARKER, &hash)?;
+    added.push((BUNDLE_MARKER.into(), hash.clone().into_bytes()));
+    let (zip, _) = frontend::bundle(dist, &added)?;
     let published = amplify::publish(aws, app_id, branch, zip, Duration::from_secs(900)).await?;
     Ok(format!(
         "{files} files, bundle {}, job {}{}",

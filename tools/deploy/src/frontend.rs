@@ -1,13 +1,20 @@
 //! The frontend bundle of an environment: the static files of `frontend/dist/` (built by
-//! `cargo xtask frontend build --release`) plus a `config.json` naming the environment's API,
-//! zipped the way Amplify's manual deployments take it.
+//! `cargo xtask frontend build --release`) plus a `config.json` naming the environment's API
+//! and Amplify's `customHttp.yml` with the app's headers for that API's origin (the same file
+//! `cargo xtask frontend configure` writes for Amplify CI), zipped the way Amplify's manual
+//! deployments take it.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use faro_app_headers::AppHeaders;
+
 use crate::Hint;
+
+/// Amplify Hosting's file of custom headers, at the root of a manual deployment's zip.
+pub const CUSTOM_HTTP: &str = "customHttp.yml";
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -24,6 +31,8 @@ pub enum Error {
     },
     #[error("cannot zip the frontend: {0}")]
     Zip(String),
+    #[error("{0}")]
+    ApiBaseUrl(String),
 }
 
 impl Hint for Error {
@@ -34,6 +43,9 @@ impl Hint for Error {
             }
             Self::NoIndex(dir) => format!("build the frontend into {} first", dir.display()),
             Self::Read { .. } | Self::Zip(_) => "check the frontend folder and rerun".into(),
+            Self::ApiBaseUrl(_) => {
+                "the API's URL comes from the service stack's outputs: check them with `cargo xtask status`".into()
+            }
         })
     }
 }
@@ -53,7 +65,7 @@ pub fn build(root: &Path) -> Result<PathBuf, Error> {
 }
 
 /// `config.json` of an environment: what the app reads at start-up.
-pub fn config_json(api_base_url: &str, environment: &str) -> Vec<u8> {
+fn config_json(api_base_url: &str, environment: &str) -> Vec<u8> {
     let mut bytes = serde_json::to_vec_pretty(&serde_json::json!({
         "api_base_url": api_base_url,
         "environment": environment,
@@ -61,6 +73,24 @@ pub fn config_json(api_base_url: &str, environment: &str) -> Vec<u8> {
     .expect("JSON serializes");
     bytes.push(b'\n');
     bytes
+}
+
+/// What an environment adds to the build, each in place of a file of the same name:
+/// `config.json`, and `customHttp.yml` with the app's Content-Security-Policy naming the API's
+/// origin and the hardening headers.
+pub fn environment_files(
+    api_base_url: &str,
+    environment: &str,
+) -> Result<Vec<(String, Vec<u8>)>, Error> {
+    let headers =
+        AppHeaders::for_api(api_base_url).map_err(|e| Error::ApiBaseUrl(e.to_string()))?;
+    Ok(vec![
+        ("config.json".into(), config_json(api_base_url, environment)),
+        (
+            CUSTOM_HTTP.into(),
+            headers.amplify_custom_http().into_bytes(),
+        ),
+    ])
 }
 
 fn files(dir: &Path, base: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<(), Error> {
@@ -88,33 +118,16 @@ fn files(dir: &Path, base: &Path, out: &mut Vec<(String, PathBuf)>) -> Result<()
     Ok(())
 }
 
-/// The zip Amplify gets: every file of `dist` at the zip's root, sorted, with `config.json`
-/// replaced by the environment's. Returns the bytes and the number of files.
-pub fn bundle(dist: &Path, config: &[u8]) -> Result<(Vec<u8>, usize), Error> {
-    bundle_with(dist, config, None)
-}
-
-/// [`bundle`] plus one more file (the marker naming the bundle's hash).
-pub fn bundle_with_marker(
-    dist: &Path,
-    config: &[u8],
-    name: &str,
-    content: &str,
-) -> Result<(Vec<u8>, usize), Error> {
-    bundle_with(dist, config, Some((name, content.as_bytes())))
-}
-
-fn bundle_with(
-    dist: &Path,
-    config: &[u8],
-    extra: Option<(&str, &[u8])>,
-) -> Result<(Vec<u8>, usize), Error> {
+/// The zip Amplify gets: every file of `dist` at the zip's root, sorted, then the
+/// environment's `added` files (which replace those of the same name). Returns the bytes and
+/// the number of files.
+pub fn bundle(dist: &Path, added: &[(String, Vec<u8>)]) -> Result<(Vec<u8>, usize), Error> {
     if !dist.join("index.html").is_file() {
         return Err(Error::NoIndex(dist.to_path_buf()));
     }
     let mut list = Vec::new();
     files(dist, dist, &mut list)?;
-    list.retain(|(name, _)| name != "config.json" && extra.is_none_or(|(extra, _)| name != extra));
+    list.retain(|(name, _)| added.iter().all(|(added, _)| added != name));
     list.sort();
     let zip_err = |e: zip::result::ZipError| Error::Zip(e.to_string());
     let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -122,6 +135,7 @@ fn bundle_with(
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Deflated)
         .last_modified_time(zip::DateTime::default());
+    let mut count = 0;
     for (name, path) in &list {
         let bytes = fs::read(path).map_err(|source| Error::Read {
             path: path.clone(),
@@ -131,19 +145,17 @@ fn bundle_with(
         writer
             .write_all(&bytes)
             .map_err(|e| Error::Zip(e.to_string()))?;
+        count += 1;
     }
-    writer.start_file("config.json", options).map_err(zip_err)?;
-    writer
-        .write_all(config)
-        .map_err(|e| Error::Zip(e.to_string()))?;
-    if let Some((name, bytes)) = extra {
-        writer.start_file(name, options).map_err(zip_err)?;
+    for (name, bytes) in added {
+        writer.start_file(name.as_str(), options).map_err(zip_err)?;
         writer
             .write_all(bytes)
             .map_err(|e| Error::Zip(e.to_string()))?;
+        count += 1;
     }
     let cursor = writer.finish().map_err(zip_err)?;
-    Ok((cursor.into_inner(), list.len() + 1))
+    Ok((cursor.into_inner(), count))
 }
 
 #[cfg(test)]
@@ -162,22 +174,41 @@ mod tests {
             r#"{"api_base_url":"http://localhost:8080"}"#,
         )
         .unwrap();
-        let config = config_json("https://api.faro.dev", "staging");
-        let (a, n) = bundle(&dir, &config).unwrap();
-        let (b, _) = bundle(&dir, &config).unwrap();
+        let added = environment_files("https://api.faro.dev/", "staging").unwrap();
+        let (a, n) = bundle(&dir, &added).unwrap();
+        let (b, _) = bundle(&dir, &added).unwrap();
         assert_eq!(a, b);
-        assert_eq!(n, 3);
+        assert_eq!(n, 4);
         let mut archive = zip::ZipArchive::new(std::io::Cursor::new(a)).unwrap();
         let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
-        assert_eq!(names, ["index.html", "pkg/app.wasm", "config.json"]);
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut archive.by_name("config.json").unwrap(), &mut text)
-            .unwrap();
-        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(value["api_base_url"], "https://api.faro.dev");
+        assert_eq!(
+            names,
+            ["index.html", "pkg/app.wasm", "config.json", CUSTOM_HTTP]
+        );
+        let mut read = |name: &str| {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut archive.by_name(name).unwrap(), &mut text).unwrap();
+            text
+        };
+        let value: serde_json::Value = serde_json::from_str(&read("config.json")).unwrap();
+        assert_eq!(value["api_base_url"], "https://api.faro.dev/");
         assert_eq!(value["environment"], "staging");
+        // Amplify's headers: the app's policy with this API's origin.
+        let policy = AppHeaders::for_api("https://api.faro.dev")
+            .unwrap()
+            .content_security_policy();
+        assert!(policy.contains("connect-src 'self' https://api.faro.dev;"));
+        let custom_http = read(CUSTOM_HTTP);
+        assert!(
+            custom_http.contains(&serde_json::to_string(&policy).unwrap()),
+            "{custom_http}"
+        );
         assert!(matches!(
-            bundle(&dir.join("pkg"), &config),
+            environment_files("api.faro.dev", "staging"),
+            Err(Error::ApiBaseUrl(_))
+        ));
+        assert!(matches!(
+            bundle(&dir.join("pkg"), &added),
             Err(Error::NoIndex(_))
         ));
         fs::remove_dir_all(&dir).unwrap();

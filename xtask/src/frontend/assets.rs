@@ -16,10 +16,10 @@ use super::{Error, io_error};
 
 /// Where hashed files go, inside dist and in URLs.
 pub const ASSETS: &str = "assets";
-/// The template (in `frontend/`) and its placeholders.
+/// The templates (in `frontend/`) and the stylesheet.
 const TEMPLATE: &str = "index.html";
+const BOOT: &str = "boot.js";
 const STYLE: &str = "style/app.css";
-const PLACEHOLDERS: [&str; 3] = ["{{css}}", "{{js}}", "{{wasm}}"];
 
 /// `name-<first 16 hex digits of the SHA-256>.ext`
 fn hashed(stem: &str, ext: &str, content: &[u8]) -> String {
@@ -35,6 +35,17 @@ fn read(path: &Path) -> Result<Vec<u8>, Error> {
     fs::read(path).map_err(io_error(format!("reading {}", path.display())))
 }
 
+fn read_text(path: &Path) -> Result<String, Error> {
+    String::from_utf8(read(path)?).map_err(|_| invalid(path, "not UTF-8".into()))
+}
+
+fn invalid(path: &Path, reason: String) -> Error {
+    Error::Io {
+        what: format!("rendering {}", path.display()),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, reason),
+    }
+}
+
 /// Writes through a temporary file and a rename, so a reader never sees half a file.
 pub fn write_atomic(path: &Path, content: &[u8]) -> Result<(), Error> {
     let dir = path.parent().expect("files live in a folder");
@@ -45,45 +56,71 @@ pub fn write_atomic(path: &Path, content: &[u8]) -> Result<(), Error> {
     fs::rename(&temp, path).map_err(io_error(format!("writing {}", path.display())))
 }
 
-/// Fills the template's placeholders with the asset URLs.
-pub fn render_index(template: &str, css: &str, js: &str, wasm: &str) -> Result<String, String> {
-    for placeholder in PLACEHOLDERS {
-        if !template.contains(placeholder) {
+/// Fills each `{{name}}` of `template` with the URL of the asset `file`; every one of them
+/// must be there.
+pub fn render(template: &str, assets: &[(&str, &str)]) -> Result<String, String> {
+    let mut rendered = template.to_owned();
+    for (name, file) in assets {
+        let placeholder = format!("{{{{{name}}}}}");
+        if !template.contains(&placeholder) {
             return Err(format!("the template has no {placeholder}"));
         }
+        rendered = rendered.replace(&placeholder, &format!("/{ASSETS}/{file}"));
     }
-    let url = |name: &str| format!("/{ASSETS}/{name}");
-    Ok(template
-        .replace("{{css}}", &url(css))
-        .replace("{{js}}", &url(js))
-        .replace("{{wasm}}", &url(wasm)))
+    Ok(rendered)
+}
+
+/// The bootstrap module without its comment lines, which explain it to its readers and
+/// would only add to every first load.
+fn without_comments(script: &str) -> String {
+    script
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .map(|line| format!("{line}\n"))
+        .collect()
 }
 
 /// Puts a build into `dist`: new assets first, then `index.html`, then the old assets go.
 /// `config.json` and anything else outside `assets/` is left alone.
+///
+/// The app starts from `assets/boot-<hash>.js`, rendered from `frontend/boot.js` with the
+/// glue's and the wasm's names, rather than from an inline script whose hash would change
+/// with every build: the Content-Security-Policy allows scripts of the app's origin only.
 pub fn publish(glue: &Glue, frontend: &Path, dist: &Path) -> Result<(), Error> {
     let js = read(&glue.js)?;
     let wasm = read(&glue.wasm)?;
     let css = read(&frontend.join(STYLE))?;
+    let js_name = hashed(STEM, "js", &js);
+    let wasm_name = hashed(&format!("{STEM}_bg"), "wasm", &wasm);
+    let css_name = hashed("app", "css", &css);
+
+    let boot_path = frontend.join(BOOT);
+    let boot = render(
+        &without_comments(&read_text(&boot_path)?),
+        &[("js", &js_name), ("wasm", &wasm_name)],
+    )
+    .map_err(|reason| invalid(&boot_path, reason))?
+    .into_bytes();
+    let boot_name = hashed("boot", "js", &boot);
+
     let template_path = frontend.join(TEMPLATE);
-    let template = String::from_utf8(read(&template_path)?).map_err(|_| Error::Io {
-        what: format!("reading {}", template_path.display()),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8"),
-    })?;
+    let index = render(
+        &read_text(&template_path)?,
+        &[
+            ("css", &css_name),
+            ("js", &js_name),
+            ("wasm", &wasm_name),
+            ("boot", &boot_name),
+        ],
+    )
+    .map_err(|reason| invalid(&template_path, reason))?;
 
     let names = [
-        (hashed(STEM, "js", &js), js),
-        (hashed(&format!("{STEM}_bg"), "wasm", &wasm), wasm),
-        (hashed("app", "css", &css), css),
+        (js_name, js),
+        (wasm_name, wasm),
+        (css_name, css),
+        (boot_name, boot),
     ];
-    let index =
-        render_index(&template, &names[2].0, &names[0].0, &names[1].0).map_err(|reason| {
-            Error::Io {
-                what: format!("rendering {}", template_path.display()),
-                source: std::io::Error::new(std::io::ErrorKind::InvalidData, reason),
-            }
-        })?;
-
     let assets = dist.join(ASSETS);
     fs::create_dir_all(&assets).map_err(io_error(format!("creating {}", assets.display())))?;
     for (name, content) in &names {
@@ -239,19 +276,34 @@ mod tests {
     }
 
     #[test]
-    fn index_points_at_the_assets_and_needs_every_placeholder() {
-        let html = render_index(
+    fn templates_point_at_the_assets_and_need_every_placeholder() {
+        let html = render(
             r#"<link href="{{css}}"><script src="{{js}}" data-wasm="{{wasm}}"></script>"#,
-            "app-1.css",
-            "faro-2.js",
-            "faro_bg-3.wasm",
+            &[
+                ("css", "app-1.css"),
+                ("js", "faro-2.js"),
+                ("wasm", "faro_bg-3.wasm"),
+            ],
         )
         .unwrap();
         assert_eq!(
             html,
             r#"<link href="/assets/app-1.css"><script src="/assets/faro-2.js" data-wasm="/assets/faro_bg-3.wasm"></script>"#
         );
-        assert!(render_index("{{css}} {{js}}", "a", "b", "c").is_err());
+        let missing = render(
+            "{{css}} {{js}}",
+            &[("css", "a"), ("js", "b"), ("boot", "c")],
+        );
+        assert_eq!(missing.unwrap_err(), "the template has no {{boot}}");
+    }
+
+    #[test]
+    fn the_bootstrap_ships_without_its_comments() {
+        let script = "// why it exists\n  // more of it\nimport init from \"x\";\ninit();\n";
+        assert_eq!(
+            without_comments(script),
+            "import init from \"x\";\ninit();\n"
+        );
     }
 
     #[test]
@@ -264,7 +316,12 @@ mod tests {
         fs::create_dir_all(&out).unwrap();
         fs::write(
             frontend.join(TEMPLATE),
-            "<html>{{css}} {{js}} {{wasm}}</html>",
+            "<html>{{css}} {{js}} {{wasm}} {{boot}}</html>",
+        )
+        .unwrap();
+        fs::write(
+            frontend.join(BOOT),
+            "// starts the app\nimport init from \"{{js}}\"; init(\"{{wasm}}\");\n",
         )
         .unwrap();
         fs::write(frontend.join(STYLE), "body{}").unwrap();
@@ -283,13 +340,27 @@ mod tests {
         publish(&glue, &frontend, &dist).unwrap();
         let report = measure(&dist).unwrap();
         let paths: Vec<&str> = report.files.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(paths.len(), 5, "{paths:?}");
+        assert_eq!(paths.len(), 6, "{paths:?}");
         assert!(paths.contains(&"config.json") && paths.contains(&"index.html"));
         assert!(!paths.iter().any(|p| p.contains("old")), "{paths:?}");
         let index = fs::read_to_string(dist.join("index.html")).unwrap();
+        let boot = paths
+            .iter()
+            .find(|p| p.starts_with("assets/boot-"))
+            .unwrap();
+        let boot_js = fs::read_to_string(dist.join(boot)).unwrap();
         for path in paths.iter().filter(|p| p.starts_with("assets/")) {
-            assert!(index.contains(&format!("/{path}")), "{index} names {path}");
+            let named =
+                index.contains(&format!("/{path}")) || boot_js.contains(&format!("/{path}"));
+            assert!(named, "{index} or {boot_js} names {path}");
         }
+        // The bootstrap names the glue and the wasm, and the page names the bootstrap.
+        assert!(
+            boot_js.starts_with("import init from \"/assets/faro-"),
+            "{boot_js}"
+        );
+        assert!(boot_js.contains("(\"/assets/faro_bg-"), "{boot_js}");
+        assert!(index.contains(&format!("/{boot}")), "{index}");
         assert_eq!(
             report.total_raw(),
             report.files.iter().map(|f| f.raw).sum::<u64>()

@@ -15,6 +15,7 @@ const SOURCES: &[&str] = &[
     "frontend/src",
     "frontend/style",
     "frontend/index.html",
+    "frontend/boot.js",
     "frontend/Cargo.toml",
     "crates/types/src",
 ];

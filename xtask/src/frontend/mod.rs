@@ -7,16 +7,19 @@
 //!    `wasm-bindgen` of Cargo.lock (no CLI to download, and no version skew);
 //! 3. with `--release`, `wasm-opt -Oz` from the npm package `binaryen` (installed once into the
 //!    cache; Debian's binaryen breaks wasm-bindgen's externref table, so it is never used);
-//! 4. content-hashed file names under `assets/`, and `index.html` pointing at them;
+//! 4. content-hashed file names under `assets/`, the bootstrap module `assets/boot-<hash>.js`
+//!    naming the glue and the wasm, and `index.html` pointing at them (no inline script);
 //! 5. the size of every file, raw and gzipped.
 //!
 //! `config.json` (the API's base URL and the environment's name) is not part of the build: one
-//! build serves every environment, and whoever serves it writes that file ([`write_config`]).
+//! build serves every environment, and whoever serves it writes that file ([`write_config`]),
+//! for Amplify with the app's headers (`cargo xtask frontend configure`, [`configure`]).
 
 mod assets;
 mod binaryen;
 mod chromium;
 mod compile;
+mod configure;
 mod dev;
 
 use std::path::{Path, PathBuf};
@@ -28,6 +31,7 @@ use crate::{Hint, proc};
 
 pub use assets::{Report, human};
 pub use chromium::ensure as ensure_chromium;
+pub use configure::{Configure, run as configure};
 pub use dev::DevFrontend;
 
 /// The crate, and the folder the build writes.
@@ -73,6 +77,8 @@ pub enum Error {
     NoChromium(String),
     #[error("could not install Chromium with apt: {0}")]
     ChromiumInstall(String),
+    #[error("{0}")]
+    ApiBaseUrl(String),
     #[error(transparent)]
     Proc(#[from] proc::Error),
 }
@@ -113,6 +119,10 @@ impl Hint for Error {
                  end-to-end tests drive Debian's Chromium through chromedriver",
                 chromium::PACKAGES.join(" ")
             ),
+            Self::ApiBaseUrl(_) => "pass the API's origin, as the app's config.json names it: \
+                 `cargo xtask frontend configure --api-base-url https://api.example.com \
+                 --environment staging`"
+                .into(),
             Self::Io { .. } => return None,
             Self::Proc(e) => return e.hint(),
         })
