@@ -18,6 +18,8 @@ pub fn router() -> (Router<AppState>, Arc<utoipa::openapi::OpenApi>) {
         .merge(projects::routes())
         .merge(ai::routes())
         .split_for_parts();
+    let mut api = api;
+    openapi::complete(&mut api);
     let api = Arc::new(api);
     let served = api.clone();
     let router = router.route(

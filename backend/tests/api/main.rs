@@ -6,6 +6,7 @@ mod accounts;
 mod ai;
 mod authorization;
 mod binary;
+mod contract;
 mod environments;
 mod errors;
 mod health;
