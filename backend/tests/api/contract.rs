@@ -39,7 +39,9 @@ async fn schemathesis_finds_nothing_the_document_does_not_promise() {
         .args(["--checks", "all"])
         .args(["--max-examples", MAX_EXAMPLES])
         .args(["--seed", "1"])
-        .args(["--workers", "2"])
+        // One worker: two share schemathesis's generation caches, and have been seen to race
+        // on them (a KeyError inside schemathesis, reported as a finding).
+        .args(["--workers", "1"])
         .args(["--request-timeout", "10"])
         .args(["--generation-database", "none"])
         .args(["--exclude-path-regex", SESSION_ENDING])
