@@ -69,6 +69,17 @@ impl ApiError {
         }
     }
 
+    /// A refusal the document cannot express: the input `field` is well formed but names
+    /// something that does not exist (for the caller) or does not fit the current state. A
+    /// 409, unlike a 422, so a client (and schemathesis) can tell it from input the schema
+    /// calls invalid.
+    pub fn conflict_on(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self::Conflict {
+            detail: detail.into(),
+            field: Some(field.into()),
+        }
+    }
+
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation(vec![FieldError {
             field: field.into(),

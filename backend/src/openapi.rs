@@ -1,11 +1,14 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations (the paths come with
 //! the routes, see [`crate::routes`]), and the problem responses handlers list by name.
 
-use faro_types::{PROBLEM_CONTENT_TYPE, Problem};
+use faro_types::{PROBLEM_CONTENT_TYPE, Problem, contract::FIELD_RULES};
 use std::collections::BTreeMap;
 use utoipa::{
-    OpenApi,
-    openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder},
+    IntoResponses, OpenApi,
+    openapi::{
+        ContentBuilder, Ref, RefOr, Response, ResponseBuilder, Schema,
+        path::{Operation, ParameterIn},
+    },
 };
 
 #[derive(OpenApi)]
@@ -32,6 +35,86 @@ pub fn document() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
 }
 
+/// What every operation can answer beyond its handler's own statuses, added in one place so
+/// that an operation cannot forget them (a new route gets them as it is merged):
+/// - 400 when it takes a path parameter (a value that does not parse, or bad percent-encoding),
+///   and 422 when it takes query parameters (`ApiQuery` names the parameter);
+/// - 409 when it takes a `cursor` (one this API did not issue);
+/// - 400, 413, 415 and 422 when it takes a JSON body (`ApiJson`);
+/// - 503 from every operation but the probes (load shedding, the request timeout, a busy
+///   dependency).
+///
+/// It also writes each request field's rule ([`FIELD_RULES`], the rules `validate()` checks)
+/// into its schema. A rule naming a schema or property the document lacks is a programming
+/// error, and panics at start-up (the API tests see it).
+pub fn complete(api: &mut utoipa::openapi::OpenApi) {
+    for (path, item) in api.paths.paths.iter_mut() {
+        // The probes are never shed; readiness lists the 503 it answers when not ready.
+        let sheddable = !crate::http::shed::EXEMPT.contains(&path.as_str());
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            add_statuses(operation, sheddable);
+        }
+    }
+    let schemas = &mut api
+        .components
+        .as_mut()
+        .expect("the document has components")
+        .schemas;
+    for (schema, property, rule) in FIELD_RULES {
+        let field = match schemas.get_mut(*schema) {
+            Some(RefOr::T(Schema::Object(object))) => object.properties.get_mut(*property),
+            _ => panic!("FIELD_RULES names schema {schema}, which the document lacks"),
+        };
+        let Some(RefOr::T(Schema::Object(field))) = field else {
+            panic!("FIELD_RULES names {schema}.{property}, which is not a string property");
+        };
+        field.min_length = (rule.min_length > 0).then_some(rule.min_length);
+        field.max_length = (rule.max_length < usize::MAX).then_some(rule.max_length);
+        field.pattern = rule.pattern.map(str::to_owned);
+    }
+}
+
+fn add_statuses(operation: &mut Operation, sheddable: bool) {
+    let parameters = operation.parameters.as_deref().unwrap_or_default();
+    let has = |place: ParameterIn| parameters.iter().any(|p| p.parameter_in == place);
+    let mut extra = BTreeMap::new();
+    if sheddable {
+        extra.extend(Unavailable::responses());
+    }
+    if has(ParameterIn::Path) {
+        extra.extend(MalformedRequest::responses());
+    }
+    if has(ParameterIn::Query) {
+        extra.extend(InvalidInput::responses());
+    }
+    // A cursor this API did not issue is well formed but names no position: a 409.
+    if parameters
+        .iter()
+        .any(|p| p.parameter_in == ParameterIn::Query && p.name == "cursor")
+    {
+        extra.extend(Conflict::responses());
+    }
+    if operation.request_body.is_some() {
+        extra.extend(MalformedRequest::responses());
+        extra.extend(PayloadTooLarge::responses());
+        extra.extend(UnsupportedMediaType::responses());
+        extra.extend(InvalidInput::responses());
+    }
+    let responses = &mut operation.responses.responses;
+    for (status, response) in extra {
+        responses.entry(status).or_insert(response);
+    }
+}
+
 /// Declares a problem response: a type an operation lists by name in its `responses(...)`,
 /// which describes the problem under its status (a `Problem` body, as
 /// `application/problem+json`).
@@ -55,6 +138,22 @@ macro_rules! problem {
             }
         }
     };
+}
+
+problem! {
+    /// The request is malformed: a path parameter that does not parse, or a body that is not
+    /// valid JSON.
+    MalformedRequest = 400
+}
+
+problem! {
+    /// The body is larger than this API accepts.
+    PayloadTooLarge = 413
+}
+
+problem! {
+    /// The body is not sent as JSON (`Content-Type: application/json`).
+    UnsupportedMediaType = 415
 }
 
 problem! {

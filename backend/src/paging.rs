@@ -27,7 +27,7 @@ pub fn decode<T>(cursor: &str, parse: impl FnOnce(String) -> Option<T>) -> Resul
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .and_then(parse)
-        .ok_or_else(|| ApiError::field("cursor", "is not a cursor this API issued"))
+        .ok_or_else(|| ApiError::conflict_on("cursor", "is not a cursor this API issued"))
 }
 
 /// The first `limit` of `items`, read with `limit + 1` so that a further page shows; its

@@ -7,7 +7,6 @@ use crate::{
 };
 use axum::{Json, Router, routing::get};
 use std::sync::Arc;
-use utoipa::IntoResponses;
 use utoipa_axum::router::OpenApiRouter;
 
 /// Every route of the API with its document, each under its timeout: the global one, but
@@ -26,7 +25,9 @@ pub fn router(config: &Config) -> (Router<AppState>, Arc<utoipa::openapi::OpenAp
         .layer(http::timeout(config.http.request_timeout))
         .merge(ai::routes().layer(http::timeout(config.ai.timeout)))
         .split_for_parts();
-    let api = Arc::new(sheddable(api));
+    let mut api = api;
+    openapi::complete(&mut api);
+    let api = Arc::new(api);
     let served = api.clone();
     let router = router.route(
         "/api/openapi.json",
@@ -38,30 +39,3 @@ pub fn router(config: &Config) -> (Router<AppState>, Arc<utoipa::openapi::OpenAp
     (router, api)
 }
 
-/// Lists 503 under every operation load shedding may refuse ([`http::shed`]): all but the
-/// probes it spares. Operations that list it already keep their own description.
-fn sheddable(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
-    let unavailable = openapi::Unavailable::responses();
-    for (path, item) in api.paths.paths.iter_mut() {
-        if http::shed::EXEMPT.contains(&path.as_str()) {
-            continue;
-        }
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
-            for (status, response) in &unavailable {
-                operation
-                    .responses
-                    .responses
-                    .entry(status.clone())
-                    .or_insert_with(|| response.clone());
-            }
-        }
-    }
-    api
-}

@@ -47,6 +47,7 @@ commands:
   test     fmt, clippy, doc tests and all tests against the local stack
              --no-lint           skip cargo fmt and cargo clippy
              --no-infra          skip cfn-lint and the cfn-guard rules on infra/
+             --no-contract       skip the schemathesis run against the OpenAPI document
              -- ARGS...          pass ARGS to the test runner, e.g. `cargo xtask test -- health`
   bench    start-up time, idle memory and load scenarios of the release backend, what attacks
            make it spend (abuse); the release image's size and reproducibility (two builds)
@@ -397,6 +398,7 @@ fn set_flag(command: &mut Command, mut flag: Flag<'_, '_>) -> Result<bool, ArgEr
         }
         (Command::Test(options), "--no-lint") => options.lint = false,
         (Command::Test(options), "--no-infra") => options.infra = false,
+        (Command::Test(options), "--no-contract") => options.contract = false,
         (Command::Test(options), "--") => options.runner_args = flag.rest(),
         (Command::Bench(options), "--duration") => {
             let secs = flag.number("whole seconds, at least 1", 1..=u64::MAX)?;
@@ -532,7 +534,12 @@ mod tests {
             panic!()
         };
         assert!(options.lint);
+        assert!(options.contract);
         assert!(options.runner_args.is_empty());
+        let Ok(Command::Test(options)) = parse("test --no-contract") else {
+            panic!()
+        };
+        assert!(!options.contract);
         let Ok(Command::Test(options)) = parse("test --no-lint -- health --nocapture") else {
             panic!()
         };

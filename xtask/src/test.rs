@@ -20,6 +20,9 @@ pub struct Options {
     pub lint: bool,
     /// Run cfn-lint and the cfn-guard rules on `infra/` (off with `--no-infra`).
     pub infra: bool,
+    /// Run schemathesis against the backend and its OpenAPI document (off with
+    /// `--no-contract`).
+    pub contract: bool,
     /// Arguments after `--`, for the test runner.
     pub runner_args: Vec<String>,
 }
@@ -29,6 +32,7 @@ impl Default for Options {
         Self {
             lint: true,
             infra: true,
+            contract: true,
             runner_args: Vec::new(),
         }
     }
@@ -116,8 +120,8 @@ pub fn run(options: &Options) -> ExitCode {
     // workspace compiles.
     let tools = {
         let ws = ws.clone();
-        let infra = options.infra;
-        std::thread::spawn(move || tools_step(&ws, infra))
+        let (infra, contract) = (options.infra, options.contract);
+        std::thread::spawn(move || tools_step(&ws, infra, contract))
     };
     // The app's wasm build is a dependency graph of its own (another target, another profile,
     // other cargo locks): compiled beside the workspace, it fills the cores that the
@@ -251,6 +255,10 @@ pub fn run(options: &Options) -> ExitCode {
         });
     }
 
+    if options.contract && stack.is_some() && built {
+        steps.push(contract_step(&ws, &env));
+    }
+
     if let Some(stack) = stack {
         steps.push(cleanup(&stack, &prefix));
         stack.stop();
@@ -306,7 +314,7 @@ fn compile(
 
 /// The tools of the later steps, installed beside the compile: each later step finds its tool
 /// in place, or reports why it is not there.
-fn tools_step(ws: &Workspace, infra: bool) -> Step {
+fn tools_step(ws: &Workspace, infra: bool, contract: bool) -> Step {
     let started = Instant::now();
     let mut ready = Vec::new();
     let mut note = |name: &'static str, ok: bool| {
@@ -325,6 +333,12 @@ fn tools_step(ws: &Workspace, infra: bool) -> Step {
         crate::infra::python_tool(ws, &crate::infra::MOTO).is_ok(),
     );
     note("docker-registry", crate::deploy::registry_binary().is_ok());
+    if contract {
+        note(
+            "schemathesis",
+            crate::infra::python_tool(ws, &crate::infra::SCHEMATHESIS).is_ok(),
+        );
+    }
     Step {
         note: Some(format!("ready: {}", ready.join(", "))),
         ..Step::passed("tools", started)
@@ -364,6 +378,63 @@ fn describe(cmd: &Command) -> String {
     let mut words = vec!["cargo".to_string()];
     words.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
     words.join(" ")
+}
+
+/// The test that runs schemathesis against the backend (`backend/tests/api/contract.rs`),
+/// ignored by the other steps since it needs schemathesis's venv.
+const CONTRACT_TEST: &str = "contract::schemathesis_finds_nothing_the_document_does_not_promise";
+
+/// schemathesis against the real backend, signed in: every phase (stateful included), every
+/// check; any finding fails the step, and its report is printed.
+fn contract_step(ws: &Workspace, env: &[(&str, String)]) -> Step {
+    if proc::shutdown_requested() {
+        return Step::skipped("contract", "interrupted");
+    }
+    let started = Instant::now();
+    let python = match crate::infra::python_tool(ws, &crate::infra::SCHEMATHESIS) {
+        Ok(python) => python,
+        Err(e) => return Step::failed("contract", started, e.to_string(), e.hint()),
+    };
+    let mut cmd = match crate::infra::nextest(ws) {
+        Ok(nextest) => {
+            let mut cmd = Command::new(nextest);
+            cmd.current_dir(&ws.root).args([
+                "nextest",
+                "run",
+                "-p",
+                "faro-backend",
+                "--test",
+                "api",
+                "--run-ignored",
+                "only",
+                "--no-capture",
+                "-E",
+                &format!("test(={CONTRACT_TEST})"),
+            ]);
+            cmd
+        }
+        Err(_) => {
+            let mut cmd = ws.cargo();
+            cmd.args(["test", "-p", "faro-backend", "--test", "api", "--"])
+                .args(["--ignored", "--exact", "--nocapture", CONTRACT_TEST]);
+            cmd
+        }
+    };
+    cmd.envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .env("FARO_SCHEMATHESIS_PYTHON", &python);
+    let step = step(
+        "contract",
+        &mut cmd,
+        "each finding above names the operation, the check and a curl command that reproduces \
+         it: fix the server (or the document, when it is the one that is wrong)",
+    );
+    Step {
+        note: Some(format!(
+            "schemathesis {}",
+            crate::infra::SCHEMATHESIS.version
+        )),
+        ..step
+    }
 }
 
 /// Runs one step unless a shutdown was requested.

@@ -150,7 +150,7 @@ const SHOWN: usize = 500;
     get, path = "/api/releases/{id}/chat/{conversation_id}", tag = "ai",
     params(
         ("id" = u64, Path, description = "The release's id"),
-        ("conversation_id" = String, Path, description = "The id the chat stream's `conversation` event gave"),
+        ("conversation_id" = String, Path, min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9-]+$", description = "The id the chat stream's `conversation` event gave"),
     ),
     responses(
         (status = 200, description = "The newest 500 messages at most, oldest first", body = Conversation),

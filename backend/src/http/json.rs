@@ -51,7 +51,17 @@ where
 }
 
 /// Deserializes `bytes`, turning serde's error into the field it is about.
+///
+/// Every body of this API is a JSON object: serde would also read a struct from an array of
+/// its fields in order (`[null, null]` as `{"name": null, "production": null}`), which the
+/// document (`type: object`) does not allow, so an array is refused before serde sees it.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(field_error(
+            ".",
+            "invalid type: sequence, expected a JSON object",
+        ));
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
         let path = err.path().to_string();
@@ -157,6 +167,12 @@ mod tests {
         assert!(message.starts_with("unknown field `admin`"), "{message}");
         assert!(!message.contains("line"), "{message}");
         assert_eq!(field_of("[]").0, "body");
+        // An array of the fields in order would otherwise pass for the struct.
+        assert_eq!(
+            field_of(r#" ["main", {"retries": 1}]"#).0,
+            "body",
+            "an array is not an object"
+        );
     }
 
     #[test]

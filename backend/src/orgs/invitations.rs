@@ -77,7 +77,7 @@ pub async fn accept_in(
     let row = match (locked, field) {
         (Some(row), _) => row,
         (None, Some(field)) => {
-            return Err(ApiError::field(field, "no invitation has this token"));
+            return Err(ApiError::conflict_on(field, "no invitation has this token"));
         }
         (None, None) => return Err(ApiError::NotFound),
     };

@@ -18,7 +18,7 @@ fn sleakops_problem(err: SleakOpsError, field: Option<&str>) -> ApiError {
     if err.is_key_rejected() {
         let detail = "SleakOps refused this API key (401): check it in SleakOps and set it again.";
         return match field {
-            Some(field) => ApiError::field(field, detail),
+            Some(field) => ApiError::conflict_on(field, detail),
             None => ApiError::conflict(detail),
         };
     }
@@ -100,7 +100,7 @@ pub async fn check_reach(
         } else {
             "sleakops_project"
         };
-        return Err(ApiError::field(
+        return Err(ApiError::conflict_on(
             field,
             format!("the organization's SleakOps key does not reach a project named {project}"),
         ));
@@ -108,7 +108,7 @@ pub async fn check_reach(
     if let Some((field, environment)) = environment
         && !found.environments.iter().any(|e| e == environment)
     {
-        return Err(ApiError::field(
+        return Err(ApiError::conflict_on(
             field,
             format!(
                 "SleakOps project {project} has no environment named {environment} that the \
@@ -133,7 +133,7 @@ pub async fn check_reach(
     request_body = SetSleakopsKey,
     responses(
         (status = 200, description = "The key is verified and stored; its status (never the key)", body = SleakopsKeyStatus),
-        NotSignedIn, Forbidden, NotFound, InvalidInput, Unavailable,
+        NotSignedIn, Forbidden, NotFound, Conflict, InvalidInput, Unavailable,
     )
 )]
 pub(super) async fn set_sleakops_key(

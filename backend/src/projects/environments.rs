@@ -159,7 +159,7 @@ pub(super) async fn get_environment(
     request_body = UpdateEnvironment,
     responses(
         (status = 200, description = "The environment after the change", body = Environment),
-        NotSignedIn, Forbidden, NotFound, InvalidInput, Unavailable,
+        NotSignedIn, Forbidden, NotFound, Conflict, InvalidInput, Unavailable,
     )
 )]
 pub(super) async fn update_environment(

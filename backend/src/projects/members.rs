@@ -92,7 +92,7 @@ pub(super) async fn add_member(
     request.validate()?;
     let email = normalize_email(&request.email);
     let not_in_org = || {
-        ApiError::field(
+        ApiError::conflict_on(
             "email",
             "no member of the project's organization has this email: invite them to the \
              organization first",

@@ -115,7 +115,7 @@ pub struct ProjectsQuery {
 /// The slug a cursor of the projects list carries (the last slug of a page).
 fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
     crate::paging::decode(cursor, |slug| {
-        validate::slug(&slug, 64).is_none().then_some(slug)
+        validate::slug(&slug).is_none().then_some(slug)
     })
 }
 

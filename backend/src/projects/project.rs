@@ -26,7 +26,7 @@ async fn organization_for(
     let Caller { state, user, .. } = caller;
     let access = match organization {
         Some(slug) => OrgAccess::load(state, user.id, slug).await.map_err(|_| {
-            ApiError::field(
+            ApiError::conflict_on(
                 "organization",
                 "you belong to no organization with this slug",
             )
@@ -34,7 +34,7 @@ async fn organization_for(
         None => {
             let mut orgs = orgs::store::orgs_of(&state.db, user.id).await?;
             if orgs.len() != 1 {
-                return Err(ApiError::field(
+                return Err(ApiError::conflict_on(
                     "organization",
                     "you belong to several organizations (or none): name the one the project goes to",
                 ));
@@ -217,7 +217,7 @@ pub(super) async fn get_project(
     request_body = UpdateProject,
     responses(
         (status = 200, description = "The project after the change", body = Project),
-        NotSignedIn, Forbidden, NotFound, InvalidInput, Unavailable,
+        NotSignedIn, Forbidden, NotFound, Conflict, InvalidInput, Unavailable,
     )
 )]
 pub(super) async fn update_project(

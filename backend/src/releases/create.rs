@@ -43,7 +43,7 @@ use faro_types::{CreateRelease, Environment, EventKind, Release, ReleaseStatus, 
     post, path = "/api/projects/{slug}/releases", tag = "releases",
     params(
         ProjectPath,
-        ("Idempotency-Key" = String, Header, description = "1–255 visible ASCII characters, unique per release you mean to create (such as a UUID); a repeat with the same key and body answers with the same release"),
+        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1–255 visible ASCII characters, unique per release you mean to create (such as a UUID); a repeat with the same key and body answers with the same release"),
     ),
     request_body = CreateRelease,
     responses(
@@ -88,7 +88,7 @@ pub(super) async fn create(
         ..
     }) = environment
     else {
-        return Err(ApiError::field(
+        return Err(ApiError::conflict_on(
             "environment",
             format!("project {} has no environment of this name", access.slug),
         ));
@@ -146,7 +146,7 @@ pub(super) async fn needs_sleakops_key(
         .await?
         .is_none()
     {
-        return Err(ApiError::field(
+        return Err(ApiError::conflict_on(
             "environment",
             "this project's organization has no SleakOps API key, so nothing can be built or \
              deployed: an owner of the organization sets it in the organization's settings \

@@ -67,7 +67,7 @@ pub fn request_hash(parts: &[&str]) -> String {
 
 /// The key named another request: `Idempotency-Key reused for a different request`.
 pub fn reused() -> ApiError {
-    ApiError::field(
+    ApiError::conflict_on(
         HEADER,
         "reused for a different request; send a new key for a new release",
     )

@@ -28,6 +28,7 @@ use std::collections::HashMap;
 #[serde(deny_unknown_fields)]
 pub(super) struct MetricsQuery {
     /// `7d`, `30d` (the default) or `90d`: the last N UTC days, today included.
+    #[param(value_type = Option<Window>)]
     window: Option<String>,
 }
 

@@ -5,7 +5,7 @@ use super::{
     store::{self, ListFilter},
     timeline,
 };
-use crate::openapi::{InvalidInput, NotFound, NotSignedIn, Unavailable};
+use crate::openapi::{Conflict, InvalidInput, NotFound, NotSignedIn, Unavailable};
 use crate::projects::{self, ProjectPath, store::ProjectKey};
 use crate::releases::ReleasePath;
 use crate::{
@@ -34,12 +34,14 @@ pub(super) struct ListQuery {
     /// Only releases to this environment (its name).
     environment: Option<String>,
     /// Only releases in this status: queued, building, deploying, deployed, failed or cancelled.
+    #[param(value_type = Option<ReleaseStatus>)]
     status: Option<String>,
     /// Only releases of this branch.
     branch: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Releases per page, 1–100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
 }
 
@@ -56,7 +58,7 @@ fn decode_cursor(cursor: &str) -> Result<u64, ApiError> {
     params(ProjectPath, ListQuery),
     responses(
         (status = 200, description = "One page of releases, newest first", body = Page<Release>),
-        NotSignedIn, NotFound, InvalidInput,
+        NotSignedIn, NotFound, Conflict, InvalidInput,
     )
 )]
 pub(super) async fn list(
@@ -86,7 +88,10 @@ pub(super) async fn list(
             projects::store::environment(&state.db, access.project_id, name, Read::Plain)
                 .await?
                 .ok_or_else(|| {
-                    ApiError::field("environment", "the project has no environment of this name")
+                    ApiError::conflict_on(
+                        "environment",
+                        "the project has no environment of this name",
+                    )
                 })?;
         }
     }
@@ -120,6 +125,7 @@ fn list_parameters(
 #[serde(deny_unknown_fields)]
 pub(super) struct RecentQuery {
     /// How many releases, 1–50 (default 20).
+    #[param(minimum = 1, maximum = 50)]
     limit: Option<u32>,
 }
 
@@ -206,6 +212,7 @@ pub(super) struct TimelineQuery {
     #[param(inline)]
     order: Option<Order>,
     /// At most this many events, 1–1000 (default all, up to 1000).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 

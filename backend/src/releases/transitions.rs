@@ -105,7 +105,7 @@ pub(super) async fn cancel(
     post, path = "/api/releases/{id}/retry", tag = "releases",
     params(
         ReleasePath,
-        ("Idempotency-Key" = String, Header, description = "1–255 visible ASCII characters, unique per retry you mean to make; a repeat answers with the same new release"),
+        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1–255 visible ASCII characters, unique per retry you mean to make; a repeat answers with the same new release"),
     ),
     responses(
         (status = 201, description = "The new release, queued", body = Release,

@@ -7,6 +7,7 @@ mod ai;
 mod auth_limits;
 mod authorization;
 mod binary;
+mod contract;
 mod environments;
 mod errors;
 mod frontend;

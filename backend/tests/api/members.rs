@@ -84,7 +84,8 @@ async fn adding_members_validates_and_names_the_field() {
 
     let body = json!({"email": "nobody@example.com", "role": "viewer"});
     let response = app.post_member(&ada, "shop", &body).await;
-    let p = problem_naming(response, 422, "email", &body).await;
+    // Well formed but naming no one the project could add: a 409, not input the schema refuses.
+    let p = problem_naming(response, 409, "email", &body).await;
     let not_in_org = "no member of the project's organization has this email: invite them to \
                       the organization first";
     assert_eq!(p.error_for("email"), Some(not_in_org));
@@ -92,7 +93,7 @@ async fn adding_members_validates_and_names_the_field() {
     let body = json!({"email": bob.user.email, "role": "viewer"});
     let p = problem_naming(
         app.post_member(&ada, "shop", &body).await,
-        422,
+        409,
         "email",
         &body,
     )

@@ -1,6 +1,7 @@
 //! The OpenAPI document and the router describe the same API.
 
 use faro_testkit::TestApp;
+use reqwest::Method;
 use serde_json::Value;
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
@@ -86,4 +87,53 @@ async fn every_operation_but_liveness_documents_the_503_of_load_shedding() {
             assert_eq!(documented, expected, "503 under {method} {path}");
         }
     }
+}
+
+#[tokio::test]
+async fn the_document_states_the_rules_the_server_checks() {
+    use faro_types::validate::{PASSWORD, SLUG};
+    let app = TestApp::spawn().await;
+    let doc: Value = app
+        .get("/api/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("json");
+    let schemas = &doc["components"]["schemas"];
+    let slug = &schemas["CreateProject"]["properties"]["slug"];
+    assert_eq!(slug["minLength"], SLUG.min_length, "{slug}");
+    assert_eq!(slug["maxLength"], SLUG.max_length, "{slug}");
+    assert_eq!(slug["pattern"], SLUG.pattern.expect("a pattern"), "{slug}");
+    let password = &schemas["SignupRequest"]["properties"]["password"];
+    assert_eq!(password["minLength"], PASSWORD.min_length, "{password}");
+    assert_eq!(password["maxLength"], PASSWORD.max_length, "{password}");
+
+    // The statuses every operation of a kind answers are listed, and answered.
+    let statuses = |path: &str, method: &str| -> Vec<String> {
+        let responses = doc["paths"][path][method]["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{method} {path}"));
+        responses.keys().cloned().collect()
+    };
+    let create = statuses("/api/projects/{slug}/releases", "post");
+    for status in ["400", "409", "413", "415", "422", "503"] {
+        assert!(create.contains(&status.to_owned()), "{status}: {create:?}");
+    }
+    let read = statuses("/api/releases/{id}", "get");
+    assert!(read.contains(&"400".to_owned()), "{read:?}");
+    assert!(
+        !read.contains(&"415".to_owned()),
+        "no body, no 415: {read:?}"
+    );
+
+    let ada = app.signup("Ada").await;
+    let malformed = app.call(&ada, Method::GET, "/api/releases/seven").await;
+    assert_eq!(malformed.status(), 400);
+    let not_json = app
+        .as_user(&ada, Method::POST, "/api/projects")
+        .body("{}")
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(not_json.status(), 415);
 }

@@ -280,7 +280,7 @@ async fn signing_up_with_an_invitation_joins_that_organization_instead() {
     let response = app
         .send(None, Method::POST, "/api/auth/signup", Some(&body))
         .await;
-    problem_naming(response, 422, "invitation", "unknown token").await;
+    problem_naming(response, 409, "invitation", "unknown token").await;
     assert_eq!(
         app.count("SELECT COUNT(*) FROM users WHERE email = 'mallory@example.com'")
             .await,
@@ -343,7 +343,7 @@ async fn organization_admins_run_every_project_and_members_see_only_their_own() 
     let body = faro_testkit::fixtures::project_body("ambiguous");
     problem_naming(
         app.post_project(&ada, &body).await,
-        422,
+        409,
         "organization",
         "two orgs",
     )
@@ -353,7 +353,7 @@ async fn organization_admins_run_every_project_and_members_see_only_their_own() 
     let body = json!({"email": outsider.user.email, "role": "viewer"});
     problem_naming(
         app.post_member(&ada, "shop", &body).await,
-        422,
+        409,
         "email",
         "outsider",
     )
@@ -386,7 +386,7 @@ async fn the_sleakops_key_is_verified_sealed_and_never_shown() {
     let bad = app
         .put_sleakops_key(&ada, &org, "sim-so-not-a-real-key")
         .await;
-    problem_naming(bad, 422, "api_key", "a key SleakOps refuses").await;
+    problem_naming(bad, 409, "api_key", "a key SleakOps refuses").await;
     assert_eq!(
         app.count("SELECT COUNT(*) FROM sleakops_keys").await,
         0,
@@ -433,7 +433,7 @@ async fn the_sleakops_key_is_verified_sealed_and_never_shown() {
     body["sleakops_project"] = json!("someone-elses");
     problem_naming(
         app.post_project(&ada, &body).await,
-        422,
+        409,
         "sleakops_project",
         "unreached",
     )
@@ -441,7 +441,7 @@ async fn the_sleakops_key_is_verified_sealed_and_never_shown() {
     app.create_project(&ada, "shop").await;
     let env = json!({"name": "qa", "sleakops_environment": "qa"});
     let response = app.post_environment(&ada, "shop", &env).await;
-    problem_naming(response, 422, "sleakops_environment", "unreached env").await;
+    problem_naming(response, 409, "sleakops_environment", "unreached env").await;
     let env = json!({"name": "staging", "sleakops_environment": "staging"});
     assert_eq!(app.post_environment(&ada, "shop", &env).await.status(), 201);
 
@@ -458,7 +458,7 @@ async fn the_sleakops_key_is_verified_sealed_and_never_shown() {
     let response = app
         .post_release(&ada, "shop", Some("k-1"), &release_body("staging"))
         .await;
-    let refused = problem_naming(response, 422, "environment", "no key").await;
+    let refused = problem_naming(response, 409, "environment", "no key").await;
     assert!(
         refused.errors[0].message.contains("no SleakOps API key"),
         "{refused:?}"
@@ -530,7 +530,7 @@ async fn an_outsider_cannot_release_to_another_organizations_sleakops_project() 
     let response = app
         .post_release(&outsider, "heist", Some("h-1"), &release_body("prod"))
         .await;
-    problem_naming(response, 422, "environment", "no key").await;
+    problem_naming(response, 409, "environment", "no key").await;
 
     // Path 2: the victim's organization, its projects and its key are out of sight.
     for path in [
@@ -550,7 +550,7 @@ async fn an_outsider_cannot_release_to_another_organizations_sleakops_project() 
     body["organization"] = json!(victim_org);
     problem_naming(
         app.post_project(&outsider, &body).await,
-        422,
+        409,
         "organization",
         "theirs",
     )
@@ -583,7 +583,7 @@ async fn an_outsider_cannot_release_to_another_organizations_sleakops_project() 
     let mut body = faro_testkit::fixtures::project_body("heist-2");
     body["sleakops_project"] = json!("payments");
     let response = app.post_project(&outsider, &body).await;
-    problem_naming(response, 422, "sleakops_project", "unreached").await;
+    problem_naming(response, 409, "sleakops_project", "unreached").await;
 
     let release: Release = expect_json(
         app.post_release(&outsider, "heist", Some("h-3"), &release_body("prod"))
@@ -678,7 +678,7 @@ async fn an_idempotency_key_never_replays_a_release_of_another_project() {
             &release_body("staging"),
         )
         .await;
-    let refused = problem_naming(response, 422, "Idempotency-Key", "another project").await;
+    let refused = problem_naming(response, 409, "Idempotency-Key", "another project").await;
     assert!(
         refused.errors[0]
             .message

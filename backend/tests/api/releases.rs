@@ -159,7 +159,6 @@ async fn invalid_fields_are_422_naming_each_field_and_write_nothing() {
         (with("tag", json!("v1..0")), "tag"),
         (with("tag", json!("v".repeat(129))), "tag"),
         (with("environment", json!("Staging!")), "environment"),
-        (with("environment", json!("qa")), "environment"),
         (with("commit_time", json!("yesterday")), "commit_time"),
         (with("admin", json!(true)), "admin"),
         (
@@ -173,6 +172,12 @@ async fn invalid_fields_are_422_naming_each_field_and_write_nothing() {
             .await;
         problem_naming(response, 422, field, &body).await;
     }
+    // An environment the project lacks is well formed: a 409 naming it.
+    let body = with("environment", json!("qa"));
+    let response = app
+        .post_release(&ada, &fx.slug, Some(&new_key()), &body)
+        .await;
+    problem_naming(response, 409, "environment", &body).await;
     // Several bad fields are all named.
     let response = app
         .post_release(
@@ -251,7 +256,7 @@ async fn a_repeat_with_the_same_key_and_body_answers_the_same_release() {
 }
 
 #[tokio::test]
-async fn the_same_key_with_a_different_body_is_422() {
+async fn the_same_key_with_a_different_body_is_409() {
     let app = TestApp::spawn().await;
     let (ada, fx) = app.signup_with_project("Ada").await;
     let key = new_key();
@@ -261,7 +266,7 @@ async fn the_same_key_with_a_different_body_is_422() {
         .await;
     problem_naming(
         response,
-        422,
+        409,
         "Idempotency-Key",
         "the key with another body",
     )
@@ -447,14 +452,21 @@ async fn lists_filter_by_environment_status_and_branch() {
     let releases = format!("/api/projects/{}/releases", fx.slug);
     let cases = [
         ("?status=shipped", "status"),
-        ("?environment=qa", "environment"),
-        ("?cursor=nonsense", "cursor"),
         ("?limit=0", "limit"),
         ("?limit=101", "limit"),
         ("?limit=ten", "limit"),
         ("?colour=red", "colour"),
     ];
     app.expect_invalid_queries(&ada, &releases, &cases).await;
+    // Well formed, but naming no environment of the project, no page this API issued: 409.
+    for (query, field) in [
+        ("?environment=qa", "environment"),
+        ("?cursor=nonsense", "cursor"),
+    ] {
+        let url = format!("{releases}{query}");
+        let response = app.call(&ada, Method::GET, &url).await;
+        problem_naming(response, 409, field, &url).await;
+    }
 
     // A stranger learns nothing, whatever the parameters.
     let bob = app.signup("Bob").await;

@@ -23,7 +23,7 @@ pub struct SignupRequest {
 impl SignupRequest {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         validate::Errors::new()
-            .check("email", validate::email(self.email.trim()))
+            .check("email", validate::email(&self.email))
             .check("password", validate::password(&self.password))
             .check("name", validate::display_name(&self.name))
             .check(
@@ -36,8 +36,7 @@ impl SignupRequest {
                 "invitation",
                 self.invitation
                     .as_deref()
-                    .filter(|token| !crate::invitation_token(token))
-                    .map(|_| "must be the token of an invitation link".to_owned()),
+                    .and_then(crate::invitation_token_problem),
             )
             .finish()
     }
@@ -56,13 +55,8 @@ impl LoginRequest {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         // Only shape checks: a sign-in must not reveal the password rules' history.
         validate::Errors::new()
-            .check("email", validate::email(self.email.trim()))
-            .check(
-                "password",
-                self.password
-                    .is_empty()
-                    .then(|| "must not be empty".to_owned()),
-            )
+            .check("email", validate::email(&self.email))
+            .check("password", validate::login_password(&self.password))
             .finish()
     }
 }

@@ -11,16 +11,22 @@ pub const MAX_NOTES: usize = 20_000;
 /// The longest chat message, in characters.
 pub const MAX_CHAT_MESSAGE: usize = 4_000;
 
-fn text(value: &str, max: usize) -> Option<String> {
-    let n = value.chars().count();
-    if value.trim().is_empty() {
-        Some("must not be empty".to_owned())
-    } else if n > max {
-        Some(format!("must be at most {max} characters"))
-    } else {
-        None
-    }
-}
+/// A notes draft's changelog.
+pub const CHANGELOG: validate::Rule = validate::text(MAX_CHANGELOG);
+/// A chat message.
+pub const CHAT_MESSAGE: validate::Rule = validate::text(MAX_CHAT_MESSAGE);
+/// Release notes as edited (anything, up to the limit).
+pub const NOTES: validate::Rule = validate::Rule {
+    min_length: 0,
+    max_length: MAX_NOTES,
+    pattern: None,
+};
+/// A conversation id this API issues.
+pub const CONVERSATION_ID: validate::Rule = validate::Rule {
+    min_length: 1,
+    max_length: 64,
+    pattern: Some("^[A-Za-z0-9-]+$"),
+};
 
 /// `POST /api/releases/{id}/notes`: the commit messages or changelog to draft notes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,7 +39,10 @@ pub struct DraftNotes {
 impl DraftNotes {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         validate::Errors::new()
-            .check("changelog", text(&self.changelog, MAX_CHANGELOG))
+            .check(
+                "changelog",
+                validate::free_text(&self.changelog, &CHANGELOG),
+            )
             .finish()
     }
 }
@@ -56,8 +65,8 @@ pub struct UpdateRelease {
 impl UpdateRelease {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         let message = self.notes.as_deref().and_then(|notes| {
-            (notes.chars().count() > MAX_NOTES)
-                .then(|| format!("must be at most {MAX_NOTES} characters"))
+            (notes.chars().count() > NOTES.max_length)
+                .then(|| format!("must be at most {} characters", NOTES.max_length))
         });
         validate::Errors::new().check("notes", message).finish()
     }
@@ -84,8 +93,8 @@ pub struct ChatRequest {
 
 /// Why `id` cannot be a conversation id this API issued, if it cannot.
 pub fn conversation_id_problem(id: &str) -> Option<String> {
-    let ok =
-        (1..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let ok = (CONVERSATION_ID.min_length..=CONVERSATION_ID.max_length).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
     (!ok).then(|| "is not a conversation id this API issued".to_owned())
 }
 
@@ -96,7 +105,7 @@ impl ChatRequest {
             .as_deref()
             .and_then(conversation_id_problem);
         validate::Errors::new()
-            .check("message", text(&self.message, MAX_CHAT_MESSAGE))
+            .check("message", validate::free_text(&self.message, &CHAT_MESSAGE))
             .check("conversation_id", id)
             .finish()
     }

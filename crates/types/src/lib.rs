@@ -7,6 +7,7 @@
 mod accounts;
 mod ai;
 mod audit;
+pub mod contract;
 mod metrics;
 mod orgs;
 mod page;
@@ -31,6 +32,7 @@ pub use orgs::{
     CreateInvitation, CreateOrg, CreatedInvitation, Invitation, InvitationPreview,
     InvitationStatus, MAX_ORGS_PER_ACCOUNT, OrgMember, OrgRole, Organization, SetSleakopsKey,
     SleakopsKeyStatus, SleakopsProject, UpdateOrg, UpdateOrgMember, invitation_token,
+    invitation_token_problem,
 };
 pub use page::Page;
 pub use problem::{FieldError, PROBLEM_CONTENT_TYPE, Problem, ProblemType};

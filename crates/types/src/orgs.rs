@@ -54,7 +54,7 @@ pub struct CreateOrg {
 impl CreateOrg {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         validate::Errors::new()
-            .check("slug", validate::slug(&self.slug, 64))
+            .check("slug", validate::slug(&self.slug))
             .check("name", validate::display_name(&self.name))
             .finish()
     }
@@ -108,6 +108,13 @@ pub struct Organization {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A SleakOps API key as the API takes it.
+pub const SLEAKOPS_KEY: validate::Rule = validate::Rule {
+    min_length: 8,
+    max_length: 512,
+    pattern: Some("^[!-~]+$"),
+};
+
 /// `PUT /api/orgs/{org}/sleakops-key`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -118,15 +125,12 @@ pub struct SetSleakopsKey {
 
 impl SetSleakopsKey {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
-        let key = &self.api_key;
-        let problem = if key.len() < 8 || key.len() > 512 {
-            Some("must be 8 to 512 characters".to_owned())
-        } else if !key.chars().all(|c| c.is_ascii_graphic()) {
-            Some("must be printable ASCII without spaces".to_owned())
-        } else {
-            None
-        };
-        validate::Errors::new().check("api_key", problem).finish()
+        validate::Errors::new()
+            .check(
+                "api_key",
+                validate::printable_ascii(&self.api_key, &SLEAKOPS_KEY),
+            )
+            .finish()
     }
 }
 
@@ -177,7 +181,7 @@ pub struct CreateInvitation {
 impl CreateInvitation {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         validate::Errors::new()
-            .check("email", validate::email(self.email.trim()))
+            .check("email", validate::email(&self.email))
             .finish()
     }
 }
@@ -241,10 +245,22 @@ pub struct InvitationPreview {
 
 /// An invitation token as it appears in a URL: 64 lowercase hexadecimal digits.
 pub fn invitation_token(value: &str) -> bool {
-    value.len() == 64
+    value.len() == INVITATION_TOKEN.max_length
         && value
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The token of an invitation link: 64 lowercase hexadecimal digits.
+pub const INVITATION_TOKEN: validate::Rule = validate::Rule {
+    min_length: 64,
+    max_length: 64,
+    pattern: Some("^[0-9a-f]+$"),
+};
+
+/// Why `value` cannot be the token of an invitation link, if it cannot.
+pub fn invitation_token_problem(value: &str) -> Option<String> {
+    (!invitation_token(value)).then(|| "must be the token of an invitation link".to_owned())
 }
 
 #[cfg(test)]

@@ -54,11 +54,9 @@ impl CreateProject {
         validate::Errors::new()
             .check(
                 "organization",
-                self.organization
-                    .as_deref()
-                    .and_then(|org| validate::slug(org, 64)),
+                self.organization.as_deref().and_then(validate::slug),
             )
-            .check("slug", validate::slug(&self.slug, 64))
+            .check("slug", validate::slug(&self.slug))
             .check("name", validate::display_name(&self.name))
             .check(
                 "sleakops_project",
@@ -148,7 +146,7 @@ pub struct CreateEnvironment {
 impl CreateEnvironment {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         validate::Errors::new()
-            .check("name", validate::slug(&self.name, 64))
+            .check("name", validate::slug(&self.name))
             .check(
                 "sleakops_environment",
                 validate::external_name(&self.sleakops_environment),
@@ -205,7 +203,7 @@ pub struct AddMember {
 impl AddMember {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         validate::Errors::new()
-            .check("email", validate::email(self.email.trim()))
+            .check("email", validate::email(&self.email))
             .finish()
     }
 }

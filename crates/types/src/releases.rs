@@ -75,7 +75,7 @@ pub struct CreateRelease {
 impl CreateRelease {
     pub fn validate(&self) -> Result<(), Vec<FieldError>> {
         validate::Errors::new()
-            .check("environment", validate::slug(&self.environment, 64))
+            .check("environment", validate::slug(&self.environment))
             .check("branch", validate::branch(&self.branch))
             .check("commit_sha", validate::commit_sha(&self.commit_sha))
             .check("tag", self.tag.as_deref().and_then(validate::tag))

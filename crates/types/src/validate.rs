@@ -31,81 +31,243 @@ impl Errors {
     }
 }
 
-fn length(value: &str, min: usize, max: usize) -> Option<String> {
+/// A string field's rule as the OpenAPI document states it (`minLength`, `maxLength` in
+/// characters, and a `pattern`): the checks below read their limits from these, and the
+/// document is given the same values, so a value the document accepts is never refused for
+/// its form, and one it refuses never gets through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub min_length: usize,
+    pub max_length: usize,
+    /// An ECMA-262 regular expression, as JSON Schema reads it (it matches anywhere unless
+    /// anchored).
+    pub pattern: Option<&'static str>,
+}
+
+/// Unicode's White_Space, which `str::trim` and `char::is_whitespace` go by (`\s` differs
+/// between regex dialects, so it is spelled out).
+macro_rules! white_space {
+    () => {
+        r"\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+    };
+}
+
+/// `char::is_control` (the C0 and C1 control codes and DEL).
+macro_rules! control {
+    () => {
+        r"\x00-\x1f\x7f-\x9f"
+    };
+}
+
+/// A character that is neither white space nor a control code.
+macro_rules! visible {
+    () => {
+        concat!("[^", white_space!(), control!(), "]")
+    };
+}
+
+pub const EMAIL: Rule = Rule {
+    min_length: 3,
+    max_length: 254,
+    // Surrounding white space is trimmed before the shape is checked.
+    pattern: Some(concat!(
+        "^[",
+        white_space!(),
+        "]*[^@",
+        white_space!(),
+        control!(),
+        "]{1,64}@[^@.",
+        white_space!(),
+        control!(),
+        "][^@",
+        white_space!(),
+        control!(),
+        r"]*\.[^@",
+        white_space!(),
+        control!(),
+        "]*[^@.",
+        white_space!(),
+        control!(),
+        "][",
+        white_space!(),
+        "]*$"
+    )),
+};
+/// The longest local part (before the `@`) of an e-mail address.
+const EMAIL_LOCAL_MAX: usize = 64;
+
+pub const PASSWORD_MIN: usize = 12;
+pub const PASSWORD_MAX: usize = 128;
+pub const PASSWORD: Rule = Rule {
+    min_length: PASSWORD_MIN,
+    max_length: PASSWORD_MAX,
+    pattern: Some(NOT_ONLY_SPACE),
+};
+
+/// Some character besides white space (`str::trim` leaves something).
+const NOT_ONLY_SPACE: &str = concat!("[^", white_space!(), "]");
+/// A sign-in's password: only present; the rules of the day are not revealed.
+pub const LOGIN_PASSWORD: Rule = Rule {
+    min_length: 1,
+    max_length: usize::MAX,
+    pattern: None,
+};
+
+pub const DISPLAY_NAME: Rule = Rule {
+    min_length: 1,
+    max_length: 100,
+    pattern: Some(concat!(
+        "^[^",
+        control!(),
+        "]*",
+        visible!(),
+        "[^",
+        control!(),
+        "]*$"
+    )),
+};
+
+pub const SLUG: Rule = Rule {
+    min_length: 2,
+    max_length: 64,
+    pattern: Some("^[a-z][a-z0-9]*(-[a-z0-9]+)*$"),
+};
+
+pub const EXTERNAL_NAME: Rule = Rule {
+    min_length: 1,
+    max_length: 100,
+    pattern: Some("^[A-Za-z0-9._-]+$"),
+};
+
+pub const REPOSITORY_URL: Rule = Rule {
+    min_length: 1,
+    max_length: 500,
+    pattern: Some(concat!("^(https?://|ssh://|git@)", visible!(), "+$")),
+};
+
+/// `git check-ref-format`'s rules, as one expression.
+const GIT_REF_PATTERN: &str = concat!(
+    // `[\s\S]`, not `.`: ECMA's dot stops at line separators, which a ref may contain.
+    r"^(?!@$)(?![-/.])(?![\s\S]*(\.\.|@\{|//|/\.|\.lock/|\.lock$|[./]$))",
+    r"[^\x00-\x20~^:?*\[\\\x7f]+$"
+);
+
+pub const BRANCH: Rule = Rule {
+    min_length: 1,
+    max_length: 255,
+    pattern: Some(GIT_REF_PATTERN),
+};
+
+pub const TAG: Rule = Rule {
+    min_length: 1,
+    max_length: 128,
+    pattern: Some(GIT_REF_PATTERN),
+};
+
+pub const COMMIT_SHA: Rule = Rule {
+    min_length: 7,
+    max_length: 40,
+    pattern: Some("^[0-9a-fA-F]+$"),
+};
+
+/// Free text (a changelog, a chat message): something besides white space, up to `max_length`.
+pub const fn text(max_length: usize) -> Rule {
+    Rule {
+        min_length: 1,
+        max_length,
+        pattern: Some(NOT_ONLY_SPACE),
+    }
+}
+
+fn length(value: &str, rule: &Rule) -> Option<String> {
     let n = value.chars().count();
-    if n < min {
-        Some(if min == 1 {
+    if n < rule.min_length {
+        Some(if rule.min_length == 1 {
             "must not be empty".to_owned()
         } else {
-            format!("must be at least {min} characters")
+            format!("must be at least {} characters", rule.min_length)
         })
-    } else if n > max {
-        Some(format!("must be at most {max} characters"))
+    } else if n > rule.max_length {
+        Some(format!("must be at most {} characters", rule.max_length))
     } else {
         None
     }
 }
 
-pub const PASSWORD_MIN: usize = 12;
-pub const PASSWORD_MAX: usize = 128;
+/// A value whose length and `rule` agree; `shape` checks what the pattern says.
+fn checked(value: &str, rule: &Rule, shape: impl FnOnce(&str) -> Option<String>) -> Option<String> {
+    length(value, rule).or_else(|| shape(value))
+}
 
+/// An e-mail address; white space around it is ignored (and trimmed where it is stored).
 pub fn email(value: &str) -> Option<String> {
-    if let Some(m) = length(value, 3, 254) {
-        return Some(m);
-    }
-    let valid = match value.split_once('@') {
-        Some((local, domain)) => {
-            !local.is_empty()
-                && local.len() <= 64
-                && !domain.contains('@')
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-                && !value.chars().any(|c| c.is_whitespace() || c.is_control())
-        }
-        None => false,
-    };
-    (!valid).then(|| "must be an email address such as ada@example.com".to_owned())
+    checked(value, &EMAIL, |value| {
+        let value = value.trim();
+        let valid = match value.split_once('@') {
+            Some((local, domain)) => {
+                !local.is_empty()
+                    && local.chars().count() <= EMAIL_LOCAL_MAX
+                    && !domain.contains('@')
+                    && domain.contains('.')
+                    && !domain.starts_with('.')
+                    && !domain.ends_with('.')
+                    && !value.chars().any(|c| c.is_whitespace() || c.is_control())
+            }
+            None => false,
+        };
+        (!valid).then(|| "must be an email address such as ada@example.com".to_owned())
+    })
+}
+
+fn not_only_spaces(value: &str) -> Option<String> {
+    value
+        .trim()
+        .is_empty()
+        .then(|| "must not be only spaces".to_owned())
 }
 
 pub fn password(value: &str) -> Option<String> {
-    length(value, PASSWORD_MIN, PASSWORD_MAX).or_else(|| {
-        value
-            .trim()
-            .is_empty()
-            .then(|| "must not be only spaces".to_owned())
-    })
+    checked(value, &PASSWORD, not_only_spaces)
 }
 
-/// A person's or a project's display name.
+/// A sign-in's password: present, nothing more.
+pub fn login_password(value: &str) -> Option<String> {
+    length(value, &LOGIN_PASSWORD)
+}
+
+/// A person's, a project's or an organization's display name.
 pub fn display_name(value: &str) -> Option<String> {
-    length(value.trim(), 1, 100).or_else(|| {
-        value
-            .chars()
-            .any(char::is_control)
-            .then(|| "must not contain control characters".to_owned())
+    checked(value, &DISPLAY_NAME, |value| {
+        if value.trim().is_empty() {
+            Some("must not be empty".to_owned())
+        } else {
+            value
+                .chars()
+                .any(char::is_control)
+                .then(|| "must not contain control characters".to_owned())
+        }
     })
 }
 
-/// Project slugs and environment names: they appear in URLs.
-pub fn slug(value: &str, max: usize) -> Option<String> {
-    if let Some(m) = length(value, 2, max) {
-        return Some(m);
-    }
-    let chars_ok = value
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    let shape_ok = value.starts_with(|c: char| c.is_ascii_lowercase())
-        && !value.ends_with('-')
-        && !value.contains("--");
-    (!(chars_ok && shape_ok)).then(|| {
-        "must be lowercase letters, digits and single hyphens, starting with a letter".to_owned()
+/// Organization and project slugs and environment names: they appear in URLs.
+pub fn slug(value: &str) -> Option<String> {
+    checked(value, &SLUG, |value| {
+        let chars_ok = value
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        let shape_ok = value.starts_with(|c: char| c.is_ascii_lowercase())
+            && !value.ends_with('-')
+            && !value.contains("--");
+        (!(chars_ok && shape_ok)).then(|| {
+            "must be lowercase letters, digits and single hyphens, starting with a letter"
+                .to_owned()
+        })
     })
 }
 
 /// Names of SleakOps projects and environments.
 pub fn external_name(value: &str) -> Option<String> {
-    length(value, 1, 100).or_else(|| {
+    checked(value, &EXTERNAL_NAME, |value| {
         (!value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
@@ -114,24 +276,24 @@ pub fn external_name(value: &str) -> Option<String> {
 }
 
 pub fn repository_url(value: &str) -> Option<String> {
-    if let Some(m) = length(value, 1, 500) {
-        return Some(m);
-    }
-    let scheme_ok = ["https://", "http://", "ssh://", "git@"]
-        .iter()
-        .any(|p| value.starts_with(p) && value.len() > p.len());
-    let clean = !value.chars().any(|c| c.is_whitespace() || c.is_control());
-    (!(scheme_ok && clean)).then(|| {
-        "must be a repository URL such as https://github.com/acme/shop or git@github.com:acme/shop.git"
-            .to_owned()
+    checked(value, &REPOSITORY_URL, |value| {
+        let scheme_ok = ["https://", "http://", "ssh://", "git@"]
+            .iter()
+            .any(|p| value.starts_with(p) && value.len() > p.len());
+        let clean = !value.chars().any(|c| c.is_whitespace() || c.is_control());
+        (!(scheme_ok && clean)).then(|| {
+            "must be a repository URL such as https://github.com/acme/shop or git@github.com:acme/shop.git"
+                .to_owned()
+        })
     })
 }
 
 /// Git's reference-name rules (`git check-ref-format`), for branches and tags.
-pub fn git_ref(value: &str, max: usize) -> Option<String> {
-    if let Some(m) = length(value, 1, max) {
-        return Some(m);
-    }
+fn git_ref(value: &str, rule: &Rule) -> Option<String> {
+    checked(value, rule, git_ref_shape)
+}
+
+fn git_ref_shape(value: &str) -> Option<String> {
     let bad_char = value.chars().find(|c| {
         c.is_ascii_control()
             || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\' | '\u{7f}')
@@ -163,16 +325,38 @@ pub fn git_ref(value: &str, max: usize) -> Option<String> {
 }
 
 pub fn branch(value: &str) -> Option<String> {
-    git_ref(value, 255)
+    git_ref(value, &BRANCH)
 }
 
 pub fn tag(value: &str) -> Option<String> {
-    git_ref(value, 128)
+    git_ref(value, &TAG)
 }
 
 pub fn commit_sha(value: &str) -> Option<String> {
-    let ok = (7..=40).contains(&value.len()) && value.chars().all(|c| c.is_ascii_hexdigit());
-    (!ok).then(|| "must be 7 to 40 hexadecimal characters".to_owned())
+    let ok = length(value, &COMMIT_SHA).is_none() && value.chars().all(|c| c.is_ascii_hexdigit());
+    (!ok).then(|| {
+        format!(
+            "must be {} to {} hexadecimal characters",
+            COMMIT_SHA.min_length, COMMIT_SHA.max_length
+        )
+    })
+}
+
+/// Free text (a changelog, a chat message) under `rule` ([`text`]).
+pub fn free_text(value: &str, rule: &Rule) -> Option<String> {
+    if value.trim().is_empty() {
+        Some("must not be empty".to_owned())
+    } else {
+        length(value, rule)
+    }
+}
+
+/// A value of printable ASCII without spaces (a key, a token) under `rule`.
+pub fn printable_ascii(value: &str, rule: &Rule) -> Option<String> {
+    checked(value, rule, |value| {
+        (!value.chars().all(|c| c.is_ascii_graphic()))
+            .then(|| "must be printable ASCII without spaces".to_owned())
+    })
 }
 
 #[cfg(test)]
@@ -207,9 +391,9 @@ mod tests {
 
     #[test]
     fn slugs() {
-        assert_eq!(slug("shop-api", 64), None);
+        assert_eq!(slug("shop-api"), None);
         for bad in ["a", "Shop", "1shop", "shop-", "sh--op", "shop_api", "shöp"] {
-            assert!(slug(bad, 64).is_some(), "{bad}");
+            assert!(slug(bad).is_some(), "{bad}");
         }
     }
 

@@ -24,7 +24,7 @@ use crate::Hint;
 use crate::workspace::Workspace;
 
 pub use guard::guard;
-pub use tools::{MOTO, lint, nextest, python_tool};
+pub use tools::{MOTO, SCHEMATHESIS, lint, nextest, python_tool};
 
 /// The `infra/` folder of the workspace.
 pub fn dir(ws: &Workspace) -> PathBuf {

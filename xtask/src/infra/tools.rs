@@ -194,6 +194,17 @@ pub const NEXTEST: PythonTool = PythonTool {
     expected: "a few seconds",
 };
 
+/// schemathesis, which tests the running backend against its OpenAPI document (the `contract`
+/// step of `cargo xtask test`).
+pub const SCHEMATHESIS: PythonTool = PythonTool {
+    name: "schemathesis",
+    version: "4.32.5",
+    requirements: "xtask/schemathesis-requirements.txt",
+    version_check: "from importlib.metadata import version; \
+        print('schemathesis', version('schemathesis'))",
+    expected: "about ten seconds",
+};
+
 /// The cargo-nextest executable, installed first when missing.
 pub fn nextest(ws: &Workspace) -> Result<PathBuf, Error> {
     let python = python_tool(ws, &NEXTEST)?;
