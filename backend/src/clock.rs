@@ -36,6 +36,11 @@ impl Clock {
         SystemTime::now() + self.ahead()
     }
 
+    /// [`Self::wall`] as a date and time.
+    pub fn utc(&self) -> chrono::DateTime<chrono::Utc> {
+        self.wall().into()
+    }
+
     /// Moves this clock (and its clones) forward by `by`: for tests.
     pub fn advance(&self, by: Duration) {
         let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);

@@ -162,9 +162,19 @@ problem! {
 }
 
 problem! {
-    /// The caller's role in the project (or organization) does not allow this; the detail
-    /// names the role needed, and `field` the input only a higher role may set.
+    /// Not allowed; the detail says why. The caller's role in the project (or organization)
+    /// does not allow this (the detail names the role needed, and `field` the input only a
+    /// higher role may set), or the request, signed in with the session cookie, came from none
+    /// of the app's origins (field `origin`: see the other 403).
     Forbidden = 403
+}
+
+problem! {
+    /// The request, signed in with the session cookie, came from none of the app's origins
+    /// (`FARO_CORS_ORIGINS`, or the backend's own when it serves the app); field `origin`.
+    /// Browsers send `Origin` themselves; other clients sign in with
+    /// `Authorization: Bearer <token>`, which needs no `Origin`.
+    ForeignOrigin = 403
 }
 
 problem! {

@@ -38,4 +38,3 @@ pub fn router(config: &Config) -> (Router<AppState>, Arc<utoipa::openapi::OpenAp
     );
     (router, api)
 }
-

@@ -1,9 +1,10 @@
-//! Accounts: sign up, sign in, sign out, and who am I.
+//! Accounts: sign up, sign in, sign out (here or everywhere), who am I, and a new password.
 
+mod password_change;
 pub mod store;
 
 use crate::openapi::{
-    Conflict, Forbidden, InvalidInput, NotSignedIn, TooManyRequests, Unavailable,
+    Conflict, Forbidden, ForeignOrigin, InvalidInput, NotSignedIn, TooManyRequests, Unavailable,
 };
 use crate::{
     AppState,
@@ -16,7 +17,7 @@ use crate::{
 use axum::{
     Json,
     extract::State,
-    http::{StatusCode, header},
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use faro_types::{LoginRequest, Session, SignupRequest, User};
@@ -27,7 +28,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(signup))
         .routes(routes!(login))
         .routes(routes!(logout))
+        .routes(routes!(logout_all))
         .routes(routes!(me))
+        .routes(routes!(password_change::change_password))
 }
 
 /// Emails are compared case-insensitively: stored trimmed and lowercased.
@@ -53,7 +56,7 @@ async fn start_session(
     status: StatusCode,
 ) -> Result<Response, ApiError> {
     let ttl = state.config.auth.session_ttl;
-    let issued = sessions::issue(&state.dynamo, &state.table, user.id, ttl)
+    let issued = sessions::issue(&state.dynamo, &state.table, user.id, ttl, state.clock.utc())
         .await
         .map_err(ApiError::dynamo)?;
     let cookie = auth::session_cookie(
@@ -66,7 +69,12 @@ async fn start_session(
         user,
         expires_at: issued.expires_at,
     };
-    Ok((status, [(header::SET_COOKIE, cookie)], Json(body)).into_response())
+    // The token is in the body: no cache on the way may keep a copy.
+    let headers = [
+        (header::SET_COOKIE, cookie),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ];
+    Ok((status, headers, Json(body)).into_response())
 }
 
 /// Create an account and sign in. With an `invitation`, the account joins the organization
@@ -310,7 +318,7 @@ async fn login(
     post, path = "/api/auth/logout", tag = "accounts",
     responses(
         (status = 204, description = "Signed out; the cookie is cleared"),
-        NotSignedIn,
+        NotSignedIn, ForeignOrigin,
     )
 )]
 async fn logout(
@@ -325,8 +333,42 @@ async fn logout(
         .await
         .map_err(ApiError::dynamo)?;
     record(&state, &client, user.id, &user.email, "account.logout").await;
+    Ok(signed_out(&state))
+}
+
+/// The answer to signing out: no content, and the cookie cleared.
+fn signed_out(state: &AppState) -> Response {
     let cookie = auth::clear_cookie(state.config.auth.secure_cookies);
-    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response())
+    (StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)]).into_response()
+}
+
+/// Sign out everywhere: every session of the account ends, this one included (on other
+/// backend tasks within `FARO_SESSION_CACHE_MS`).
+#[utoipa::path(
+    post, path = "/api/auth/logout-all", tag = "accounts",
+    responses(
+        (status = 204, description = "Every session ended; the cookie is cleared"),
+        NotSignedIn, ForeignOrigin,
+    )
+)]
+async fn logout_all(
+    Caller {
+        state,
+        user,
+        client,
+    }: Caller,
+) -> Result<Response, ApiError> {
+    let id = user.id;
+    auth::end_sessions(&state, &user, false, |at| {
+        store::end_sessions(&state.db, id, at, None)
+    })
+    .await?;
+    // Its item would only wait for its expiry.
+    if let Err(err) = sessions::revoke(&state.dynamo, &state.table, &user.token).await {
+        tracing::warn!(error = %err, "could not delete a session that has ended");
+    }
+    record(&state, &client, user.id, &user.email, "account.logout_all").await;
+    Ok(signed_out(&state))
 }
 
 /// The signed-in user.

@@ -51,3 +51,32 @@ pub async fn id_by_email(
         .fetch_optional(db)
         .await
 }
+
+/// The password hash of account `id`.
+pub async fn password_hash(db: &MySqlPool, id: u64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT password_hash FROM users WHERE id = ?")
+        .bind(id)
+        .fetch_optional(db)
+        .await
+}
+
+/// Ends account `id`'s sessions begun before `at` (the `commit` of
+/// `crate::auth::end_sessions`) and, in the same statement, sets its new password if any.
+pub async fn end_sessions(
+    db: &MySqlPool,
+    id: u64,
+    at: DateTime<Utc>,
+    new_password_hash: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET sessions_valid_from = ?, updated_at = ?, \
+         password_hash = COALESCE(?, password_hash) WHERE id = ?",
+    )
+    .bind(at)
+    .bind(at)
+    .bind(new_password_hash)
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(())
+}

@@ -19,7 +19,9 @@ use super::store;
 use super::{
     Admission, UserSlot, admit, billed, billed_nothing, deepseek_error, prompts, release_for,
 };
-use crate::openapi::{InvalidInput, NotFound, NotSignedIn, TooManyRequests, Unavailable};
+use crate::openapi::{
+    ForeignOrigin, InvalidInput, NotFound, NotSignedIn, TooManyRequests, Unavailable,
+};
 use crate::releases::ReleasePath;
 use crate::{AppState, auth::Caller, error::ApiError, http::ApiJson, releases::timeline};
 use axum::{
@@ -52,7 +54,7 @@ const HISTORY: usize = 20;
     request_body = ChatRequest,
     responses(
         (status = 200, description = "`text/event-stream`: `event: conversation` with a ChatStarted, `event: token` with a ChatToken per piece of the answer, then `event: done` with a ChatDone once the exchange is stored, or `event: error` with a problem document if DeepSeek broke off", body = ChatToken, content_type = "text/event-stream"),
-        NotSignedIn, NotFound, InvalidInput, TooManyRequests, Unavailable,
+        NotSignedIn, ForeignOrigin, NotFound, InvalidInput, TooManyRequests, Unavailable,
     )
 )]
 pub(super) async fn chat(

@@ -2,7 +2,9 @@
 //! SleakOps' errors) and its timeline.
 
 use super::{complete, prompts, release_for};
-use crate::openapi::{Conflict, NotFound, NotSignedIn, TooManyRequests, Unavailable};
+use crate::openapi::{
+    Conflict, ForeignOrigin, NotFound, NotSignedIn, TooManyRequests, Unavailable,
+};
 use crate::releases::ReleasePath;
 use crate::{auth::Caller, error::ApiError, releases::timeline};
 use axum::{Json, extract::Path};
@@ -21,7 +23,7 @@ use faro_types::{Explanation, ReleaseStatus, Role};
     params(ReleasePath),
     responses(
         (status = 200, description = "The likely cause and suggested fixes", body = Explanation),
-        NotSignedIn, NotFound, Conflict, TooManyRequests, Unavailable,
+        NotSignedIn, ForeignOrigin, NotFound, Conflict, TooManyRequests, Unavailable,
     )
 )]
 pub(super) async fn explain(

@@ -3,9 +3,9 @@
 //! Every signed-in request would otherwise cost a DynamoDB read (the session) and a MySQL read
 //! (the user) before any work: on the list endpoint that is half of its round trips. A verified
 //! session is remembered for `FARO_SESSION_CACHE_MS` (5 s by default, never past its expiry).
-//! Sign-out forgets it on the task that served it at once; another task may still accept the
-//! token until its memory of it lapses, which bounds a revoked token's afterlife to that
-//! interval. `0` turns the cache off.
+//! Sign-out (and ending all of a user's sessions) forgets them on the task that served it at
+//! once; another task may still accept the token until its memory of it lapses, which bounds a
+//! revoked token's afterlife to that interval. `0` turns the cache off.
 
 use super::CurrentUser;
 use crate::clock::Clock;
@@ -24,7 +24,8 @@ const CAPACITY: usize = 10_000;
 struct Entry {
     user: CurrentUser,
     remembered_at: Instant,
-    session_expires_at: DateTime<Utc>,
+    /// When the session expires or, unused, goes idle.
+    session_ends_at: DateTime<Utc>,
 }
 
 #[derive(Debug)]
@@ -54,7 +55,7 @@ impl SessionCache {
             .saturating_duration_since(entry.remembered_at)
     }
 
-    /// The user of `token` if it was verified less than the TTL ago and has not expired.
+    /// The user of `token` if it was verified less than the TTL ago and has not ended.
     pub fn get(&self, token: &str) -> Option<CurrentUser> {
         if self.ttl.is_zero() {
             return None;
@@ -62,14 +63,15 @@ impl SessionCache {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let key = key(token);
         let entry = entries.get(&key)?;
-        if self.remembered_for(entry) < self.ttl && entry.session_expires_at > Utc::now() {
+        if self.remembered_for(entry) < self.ttl && entry.session_ends_at > self.clock.utc() {
             return Some(entry.user.clone());
         }
         entries.remove(&key);
         None
     }
 
-    pub fn put(&self, user: &CurrentUser, session_expires_at: DateTime<Utc>) {
+    /// Remembers `user`'s session, which ends (expires or goes idle) at `session_ends_at`.
+    pub fn put(&self, user: &CurrentUser, session_ends_at: DateTime<Utc>) {
         if self.ttl.is_zero() {
             return;
         }
@@ -85,7 +87,7 @@ impl SessionCache {
             Entry {
                 user: user.clone(),
                 remembered_at: self.clock.now(),
-                session_expires_at,
+                session_ends_at,
             },
         );
     }
@@ -93,6 +95,12 @@ impl SessionCache {
     pub fn forget(&self, token: &str) {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         entries.remove(&key(token));
+    }
+
+    /// Forgets every session of user `id` this task remembers.
+    pub fn forget_user(&self, id: u64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|_, e| e.user.id != id);
     }
 }
 
@@ -132,6 +140,11 @@ mod tests {
         cache.put(&user("a"), later);
         cache.forget("a");
         assert!(cache.get("a").is_none());
+
+        cache.put(&user("b"), later);
+        cache.put(&user("c"), later);
+        cache.forget_user(7);
+        assert!(cache.get("b").is_none() && cache.get("c").is_none());
 
         let off = SessionCache::new(Duration::ZERO, Clock::default());
         off.put(&user("a"), later);

@@ -2,6 +2,7 @@
 //! extractor.
 
 pub mod cache;
+mod origin;
 pub mod password;
 pub mod rate_limit;
 pub mod sessions;
@@ -13,7 +14,7 @@ use axum::{
     extract::FromRequestParts,
     http::{HeaderMap, HeaderValue, header, request::Parts},
 };
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "faro_session";
@@ -38,35 +39,91 @@ impl CurrentUser {
             created_at: self.created_at,
         }
     }
+}
 
-    /// The user the request's token names: from the task's session cache, else from
-    /// DynamoDB and MySQL (and then cached).
-    async fn resolve(parts: &Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = token_from(&parts.headers).ok_or(ApiError::Unauthorized)?;
-        if let Some(user) = state.sessions.get(&token) {
-            return Ok(user);
-        }
-        let session = sessions::find(&state.dynamo, &state.table, &token)
-            .await
-            .map_err(ApiError::dynamo)?
-            .ok_or(ApiError::Unauthorized)?;
-        let row = store::user(&state.db, session.user_id)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-        let user = CurrentUser {
-            id: session.user_id,
-            email: row.email,
-            name: row.display_name,
-            created_at: row.created_at,
-            token,
-        };
-        state.sessions.put(&user, session.expires_at);
-        Ok(user)
+/// The signed-in user of `token`, or `None` when its session is over: expired, unused for
+/// `FARO_SESSION_IDLE_MINUTES`, signed out, or ended with all of the user's sessions (sign out
+/// everywhere, a password change). The one judge of whether a session is alive: every request
+/// through [`Caller`] asks it, and so should anything long-lived that re-checks its session.
+/// A task trusts its memory of a verified session for `FARO_SESSION_CACHE_MS` (see
+/// [`cache`]); otherwise this reads DynamoDB (the session) and MySQL (the user).
+pub async fn live_user(state: &AppState, token: &str) -> Result<Option<CurrentUser>, ApiError> {
+    if let Some(user) = state.sessions.get(token) {
+        return Ok(Some(user));
     }
+    let auth = &state.config.auth;
+    let now = state.clock.utc();
+    let session = sessions::find(&state.dynamo, &state.table, token, now, auth.session_idle)
+        .await
+        .map_err(ApiError::dynamo)?;
+    let Some(session) = session else {
+        return Ok(None);
+    };
+    let Some(row) = store::user(&state.db, session.user_id).await? else {
+        return Ok(None);
+    };
+    if row
+        .sessions_valid_from
+        .is_some_and(|from| session.valid_from < from)
+    {
+        return Ok(None);
+    }
+    let user = CurrentUser {
+        id: session.user_id,
+        email: row.email,
+        name: row.display_name,
+        created_at: row.created_at,
+        token: token.to_owned(),
+    };
+    state
+        .sessions
+        .put(&user, session.expires_at.min(session.idle_until));
+    Ok(Some(user))
+}
+
+/// Ends every session of `user` that began before now (on other tasks once their memory of a
+/// session lapses, see [`cache`]), except, with `keep_current`, the one the request came with.
+/// `commit` writes the instant into the user's row (`users.sessions_valid_from`), with whatever
+/// must change with it in the same statement (a new password hash); until it succeeds, nothing
+/// has ended.
+pub async fn end_sessions<F>(
+    state: &AppState,
+    user: &CurrentUser,
+    keep_current: bool,
+    commit: impl FnOnce(DateTime<Utc>) -> F,
+) -> Result<(), ApiError>
+where
+    F: Future<Output = Result<(), sqlx::Error>>,
+{
+    // Sessions record when they began in milliseconds.
+    let at = state.clock.utc().trunc_subsecs(3);
+    if keep_current {
+        // Moved first, so that the current session is never seen as ended.
+        sessions::restart(&state.dynamo, &state.table, &user.token, at)
+            .await
+            .map_err(ApiError::dynamo)?;
+    }
+    commit(at).await?;
+    state.sessions.forget_user(user.id);
+    Ok(())
+}
+
+/// How a request proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// `Authorization: Bearer`: a script sent it on purpose.
+    Bearer,
+    /// The session cookie, which the browser attaches by itself.
+    Cookie,
 }
 
 /// The bearer token or, failing that, the session cookie.
 pub fn token_from(headers: &HeaderMap) -> Option<String> {
+    credential_from(headers).map(|(_, token)| token)
+}
+
+/// The bearer token or, failing that, the session cookie, and which of the two it was.
+pub fn credential_from(headers: &HeaderMap) -> Option<(Credential, String)> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -76,16 +133,17 @@ pub fn token_from(headers: &HeaderMap) -> Option<String> {
                 .eq_ignore_ascii_case("bearer")
                 .then(|| token.trim().to_owned())
         });
-    bearer.or_else(|| {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == COOKIE)
-            .map(|(_, value)| value.to_owned())
-    })
+    if let Some(token) = bearer {
+        return Some((Credential::Bearer, token));
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| (Credential::Cookie, value.to_owned()))
 }
 
 /// A signed-in caller, with the app and where the request came from: what a handler that
@@ -105,7 +163,13 @@ impl FromRequestParts<AppState> for Caller {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
-        let user = CurrentUser::resolve(parts, state).await?;
+        let (credential, token) = credential_from(&parts.headers).ok_or(ApiError::Unauthorized)?;
+        if credential == Credential::Cookie && !parts.method.is_safe() {
+            origin::check(parts, &state.config)?;
+        }
+        let user = live_user(state, &token)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
         Ok(Self {
             state: state.clone(),
             user,

@@ -154,6 +154,8 @@ fn parse_region(v: &str) -> Result<String, String> {
 #[derive(Debug, Clone)]
 pub struct AuthConfig {
     pub session_ttl: Duration,
+    /// A session unused this long ends, whatever is left of its lifetime.
+    pub session_idle: Duration,
     /// How long a task trusts a session it verified without asking DynamoDB again (0: never).
     pub session_cache: Duration,
     /// `Secure` on the session cookie; off only for plain-HTTP local development.
@@ -191,6 +193,7 @@ impl AuthConfig {
     pub(super) fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
         Ok(Self {
             session_ttl: vars.duration(&var::FARO_SESSION_TTL_HOURS)?,
+            session_idle: vars.duration(&var::FARO_SESSION_IDLE_MINUTES)?,
             session_cache: vars.duration(&var::FARO_SESSION_CACHE_MS)?,
             secure_cookies: vars.flag(&var::FARO_SECURE_COOKIES)?,
             login_attempts_per_account: vars.count(&var::FARO_LOGIN_ATTEMPTS_PER_ACCOUNT)?,

@@ -1,7 +1,9 @@
 //! `/api/orgs` and `/api/orgs/{org}`.
 
 use super::{InOrg, slug_from, store, write::Lock};
-use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn, Unavailable};
+use crate::openapi::{
+    Conflict, Forbidden, ForeignOrigin, InvalidInput, NotFound, NotSignedIn, Unavailable,
+};
 use crate::orgs::OrgPath;
 use crate::projects::PageQuery;
 use crate::{
@@ -87,7 +89,7 @@ async fn fetch(
     request_body = CreateOrg,
     responses(
         (status = 201, description = "Organization created; the caller is its owner", body = Organization),
-        NotSignedIn, Conflict, InvalidInput,
+        NotSignedIn, ForeignOrigin, Conflict, InvalidInput,
     )
 )]
 pub(super) async fn create_org(

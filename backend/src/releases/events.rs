@@ -156,10 +156,11 @@ struct Session {
 }
 
 impl Session {
-    /// Whether DynamoDB still holds the session alive. An unreadable store keeps the stream
-    /// open: a DynamoDB hiccup must not close every stream of the task.
+    /// Whether the session is still alive ([`crate::auth::live_user`] judges: expiry, idle
+    /// time, sign-out, sign out everywhere). An unreadable store keeps the stream open: a
+    /// DynamoDB hiccup must not close every stream of the task.
     async fn check(&mut self, state: &AppState, release_id: u64) {
-        match crate::auth::sessions::find(&state.dynamo, &state.table, &self.token).await {
+        match crate::auth::live_user(state, &self.token).await {
             Ok(Some(_)) => {}
             Ok(None) => self.ended = true,
             Err(err) => {

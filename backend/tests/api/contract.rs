@@ -14,7 +14,7 @@ const MAX_EXAMPLES: &str = "12";
 
 /// Operations the run leaves out, and why: each would end the session every other operation
 /// is signed in with. (A new operation that ends sessions goes here.)
-const SESSION_ENDING: &str = "^/api/auth/logout$";
+const SESSION_ENDING: &str = "^/api/auth/logout(-all)?$";
 
 /// schemathesis's command-line entry point, run by the venv's Python (what its script does,
 /// without the script's absolute shebang).

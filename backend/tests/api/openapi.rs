@@ -1,8 +1,9 @@
 //! The OpenAPI document and the router describe the same API.
 
-use faro_testkit::TestApp;
+use faro_testkit::{TestApp, expect_json};
 use reqwest::Method;
 use serde_json::Value;
+use std::collections::BTreeSet;
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
@@ -136,4 +137,41 @@ async fn the_document_states_the_rules_the_server_checks() {
         .await
         .expect("answered");
     assert_eq!(not_json.status(), 415);
+}
+
+/// Every write a signed-in user can make refuses the session cookie from another origin
+/// (request forgery), and says so in the document.
+#[tokio::test]
+async fn every_signed_in_write_documents_its_refusal_of_a_foreign_origin() {
+    let app = TestApp::spawn().await;
+    let ada = app.signup("Ada").await;
+    let doc: Value = expect_json(app.get("/api/openapi.json").await, 200, "the document").await;
+    let mut checked = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let url = app.url(&concrete(path));
+        for method in ["post", "put", "patch", "delete"] {
+            let Some(op) = item.get(method) else { continue };
+            let method: Method = method.to_uppercase().parse().expect("method");
+            let anonymous = app.client.request(method.clone(), &url).send().await;
+            if anonymous.expect("answered").status() != 401 {
+                continue; // needs no session (sign-up, sign-in)
+            }
+            let forged = app
+                .client
+                .request(method.clone(), &url)
+                .header("cookie", format!("faro_session={}", ada.token))
+                .header("origin", "https://evil.example.com")
+                .send()
+                .await
+                .expect("answered");
+            assert_eq!(forged.status(), 403, "{method} {path}");
+            assert!(
+                op["responses"].get("403").is_some(),
+                "{method} {path} answers 403 but does not document it"
+            );
+            checked.insert(format!("{method} {path}"));
+        }
+    }
+    assert!(checked.contains("POST /api/auth/logout-all"), "{checked:?}");
+    assert!(checked.len() >= 25, "{checked:?}");
 }

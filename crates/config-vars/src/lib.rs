@@ -135,6 +135,7 @@ impl Accepts {
 pub enum Unit {
     Millis,
     Seconds,
+    Minutes,
     Hours,
 }
 
@@ -144,6 +145,7 @@ impl Unit {
         match self {
             Self::Millis => Duration::from_millis(n),
             Self::Seconds => Duration::from_secs(n),
+            Self::Minutes => Duration::from_secs(n * 60),
             Self::Hours => Duration::from_secs(n * 3600),
         }
     }
@@ -153,6 +155,7 @@ impl Unit {
         match self {
             Self::Millis => "ms",
             Self::Seconds => "s",
+            Self::Minutes => "min",
             Self::Hours => "h",
         }
     }
@@ -161,6 +164,7 @@ impl Unit {
         match self {
             Self::Millis => "a duration in milliseconds",
             Self::Seconds => "whole seconds",
+            Self::Minutes => "whole minutes",
             Self::Hours => "whole hours",
         }
     }
@@ -342,7 +346,9 @@ variables! {
     }
     FARO_CORS_ORIGINS {
         accepts: Accepts::Text("a comma-separated list of origins such as https://app.example.com"),
-        meaning: "origins allowed to call the API from a browser",
+        meaning: "origins allowed to call the API from a browser; a write signed in with the \
+            session cookie must come from one of them (or, when the backend serves the app, from \
+            its own origin), else 403",
         default: value(""),
     }
     FARO_LOG_FORMAT {
@@ -395,10 +401,17 @@ variables! {
         meaning: "lifetime of a sign-in session",
         default: value("168"),
     }
+    FARO_SESSION_IDLE_MINUTES {
+        accepts: Accepts::Duration { unit: Unit::Minutes, min: 1, max: 43_200 },
+        meaning: "a session unused this long ends before its lifetime does (its use is recorded \
+            at most every tenth of this, so it ends after 90–100 % of it without use)",
+        default: value("60"),
+    }
     FARO_SESSION_CACHE_MS {
         accepts: millis(0, 60_000),
         meaning: "how long a task trusts a session it verified without reading DynamoDB again \
-            (`0`: never): a signed-out token keeps working on *other* tasks for at most this long",
+            (`0`: never): a token signed out (or ended everywhere, or by a password change) keeps \
+            working on *other* tasks for at most this long",
         default: value("5000"),
     }
     FARO_SECURE_COOKIES {
@@ -732,6 +745,10 @@ mod tests {
                 "a duration in milliseconds between 300 and 600000",
             ),
             (FARO_SESSION_TTL_HOURS, "whole hours between 1 and 720"),
+            (
+                FARO_SESSION_IDLE_MINUTES,
+                "whole minutes between 1 and 43200",
+            ),
             (FARO_AI_MAX_TOKENS, "a number of tokens between 16 and 8192"),
             (
                 FARO_BODY_LIMIT_BYTES,
@@ -743,5 +760,6 @@ mod tests {
             assert_eq!(var.accepts.expected(), expected);
         }
         assert_eq!(Unit::Hours.duration(2), Duration::from_secs(7200));
+        assert_eq!(Unit::Minutes.duration(3), Duration::from_secs(180));
     }
 }

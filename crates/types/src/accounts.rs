@@ -61,6 +61,32 @@ impl LoginRequest {
     }
 }
 
+/// `POST /api/me/password`: the password now, to prove it is the account's owner asking, and
+/// the new one (the rules of sign-up's).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ChangePassword {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+impl ChangePassword {
+    pub fn validate(&self) -> Result<(), Vec<FieldError>> {
+        validate::Errors::new()
+            .check(
+                "current_password",
+                self.current_password
+                    .is_empty()
+                    .then(|| "must not be empty".to_owned()),
+            )
+            // The same password again is allowed: a schema cannot say "differs from another
+            // field", and changing to it still ends the account's other sessions.
+            .check("new_password", validate::password(&self.new_password))
+            .finish()
+    }
+}
+
 /// `Debug` for a type holding a credential, whose value it replaces with `[redacted]`:
 /// passwords and tokens never reach logs, not even through `{:?}`.
 macro_rules! debug_redacting {
@@ -91,6 +117,10 @@ debug_redacting!(SignupRequest {
 debug_redacting!(LoginRequest {
     email: shown,
     password: redacted
+});
+debug_redacting!(ChangePassword {
+    current_password: redacted,
+    new_password: redacted
 });
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +182,30 @@ mod tests {
         let debug = format!("{session:?}");
         assert!(debug.starts_with(r#"Session { token: "[redacted]", user: User { id: 1"#));
         assert!(!debug.contains("t0k3n"), "{debug}");
+    }
+
+    #[test]
+    fn a_new_password_follows_sign_up_rules() {
+        let change = |current: &str, new: &str| ChangePassword {
+            current_password: current.into(),
+            new_password: new.into(),
+        };
+        let fields = |c: ChangePassword| -> Vec<String> {
+            c.validate()
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|e| e.field)
+                .collect()
+        };
+        assert!(fields(change("old password here", "new password here")).is_empty());
+        assert_eq!(
+            fields(change("", "short")),
+            ["current_password", "new_password"]
+        );
+        assert!(fields(change("same password here", "same password here")).is_empty());
+        let debug = format!("{:?}", change("old password here", "new password here"));
+        assert!(!debug.contains("password here"), "{debug}");
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub const FIELD_RULES: &[(&str, &str, Rule)] = &[
     ("SignupRequest", "invitation", orgs::INVITATION_TOKEN),
     ("LoginRequest", "email", EMAIL),
     ("LoginRequest", "password", LOGIN_PASSWORD),
+    ("ChangePassword", "current_password", LOGIN_PASSWORD),
+    ("ChangePassword", "new_password", PASSWORD),
     ("CreateOrg", "slug", SLUG),
     ("CreateOrg", "name", DISPLAY_NAME),
     ("UpdateOrg", "name", DISPLAY_NAME),

@@ -20,7 +20,7 @@ mod status;
 pub mod validate;
 mod version;
 
-pub use accounts::{LoginRequest, Session, SignupRequest, User};
+pub use accounts::{ChangePassword, LoginRequest, Session, SignupRequest, User};
 pub use ai::{
     AiBudget, AiUsage, ChatDone, ChatMessage, ChatRequest, ChatRole, ChatStarted, ChatToken,
     Conversation, DraftNotes, Explanation, MAX_CHANGELOG, MAX_CHAT_MESSAGE, MAX_NOTES,

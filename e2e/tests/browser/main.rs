@@ -477,6 +477,61 @@ async fn deep_links_sessions_and_load_time() {
     browser.close().await;
 }
 
+/// The account page: a new password keeps this browser's session and ends the account's
+/// others; signing out everywhere ends them all, this one included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_password_then_signing_out_everywhere() {
+    let (app, _sims) = start().await;
+    let browser = Browser::launch("account").await;
+    let email = sign_up_in_browser(&browser, &app, "Ada").await;
+    let elsewhere = app.login(&email).await;
+    let me = |token: String| {
+        let request = app.client.get(app.url("/api/me")).bearer_auth(token);
+        async move { request.send().await.expect("answered").status().as_u16() }
+    };
+
+    browser.click("#account-link").await;
+    let new_password = "a brand new passphrase";
+    browser
+        .fill("new-password-current_password", PASSWORD)
+        .await;
+    browser
+        .fill("new-password-new_password", new_password)
+        .await;
+    browser.click("#new-password button[type=submit]").await;
+    browser
+        .text_where("#new-password-status", "the change confirmed", |t| {
+            t.contains("Password changed")
+        })
+        .await;
+    browser.screenshot("account").await;
+    assert_eq!(
+        me(elsewhere.token.clone()).await,
+        401,
+        "the other session ended"
+    );
+    browser.click("nav a[href='/projects']").await;
+    browser.element("#new-project-form").await;
+
+    let body = serde_json::json!({"email": email, "password": new_password});
+    let response = app
+        .send(None, reqwest::Method::POST, "/api/auth/login", Some(&body))
+        .await;
+    assert_eq!(response.status(), 200, "the new password signs in");
+    let another: faro_types::Session = response.json().await.expect("a session");
+    browser.click("#account-link").await;
+    browser.click("#sign-out-everywhere").await;
+    browser
+        .path_where("the sign-in page", |p| p == "/sign-in")
+        .await;
+    assert_eq!(me(another.token).await, 401, "every session ended");
+    browser.goto(&app.url("/")).await;
+    browser
+        .path_where("the sign-in page", |p| p.starts_with("/sign-in"))
+        .await;
+    browser.close().await;
+}
+
 /// Bad input: the app's own checks and the API's problem+json errors, next to their fields.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_forms_show_errors_next_to_their_fields() {

@@ -11,10 +11,10 @@ pub use transport::{
 };
 
 use faro_types::{
-    AddMember, AiBudget, CreateEnvironment, CreateInvitation, CreateProject, CreateRelease,
-    CreatedInvitation, DeliveryMetrics, DraftNotes, Environment, Explanation, Invitation,
-    InvitationPreview, LoginRequest, Member, OpsStatus, OrgMember, Organization, Page, Project,
-    Release, ReleaseNotes, Session, SetSleakopsKey, SignupRequest, SleakopsKeyStatus,
+    AddMember, AiBudget, ChangePassword, CreateEnvironment, CreateInvitation, CreateProject,
+    CreateRelease, CreatedInvitation, DeliveryMetrics, DraftNotes, Environment, Explanation,
+    Invitation, InvitationPreview, LoginRequest, Member, OpsStatus, OrgMember, Organization, Page,
+    Project, Release, ReleaseNotes, Session, SetSleakopsKey, SignupRequest, SleakopsKeyStatus,
     SleakopsProject, UpdateEnvironment, UpdateMember, UpdateOrg, UpdateOrgMember, UpdateProject,
     UpdateRelease, User, Window,
 };
@@ -197,14 +197,34 @@ async fn start_session<B: Serialize>(path: &str, request: &B) -> Result<Session,
 }
 
 pub async fn logout() -> Result<(), ApiError> {
+    end_sessions("/api/auth/logout").await
+}
+
+/// Ends every session of the account, this one included.
+pub async fn logout_all() -> Result<(), ApiError> {
+    end_sessions("/api/auth/logout-all").await
+}
+
+/// A 401 here means the session had already ended.
+async fn end_sessions(path: &str) -> Result<(), ApiError> {
     send(Call {
         method: "POST",
-        path: "/api/auth/logout",
+        path,
         expect_unauthorized: true,
         ..Call::default()
     })
     .await
     .map(|_| ())
+}
+
+/// A new password; the account's other sessions end, this one stays.
+pub fn change_password(request: &ChangePassword) -> Request<()> {
+    Request {
+        method: "POST",
+        path: "/api/me/password".into(),
+        json: body(request),
+        read: |_, _| Ok(()),
+    }
 }
 
 pub fn status() -> Request<OpsStatus> {

@@ -1,4 +1,4 @@
-//! Which page an address shows. The app has nine addresses, so a match on the path's segments
+//! Which page an address shows. The app has ten addresses, so a match on the path's segments
 //! does the routing a router crate would (at a sixth of a general router's weight in the wasm).
 
 /// A page of the app and what its address names.
@@ -22,6 +22,8 @@ pub enum Route {
     Org {
         slug: String,
     },
+    /// The signed-in user's account: password, sessions.
+    Account,
     /// Where an invitation link leads: the token as written (the API judges it).
     Invitation {
         token: String,
@@ -43,6 +45,7 @@ impl Route {
             ["sign-in"] => Self::SignIn,
             ["sign-up"] => Self::SignUp,
             ["projects"] => Self::Projects,
+            ["account"] => Self::Account,
             ["projects", slug] if !slug.is_empty() => Self::Project {
                 slug: (*slug).to_owned(),
             },
@@ -105,6 +108,7 @@ mod tests {
             ("/sign-up", Route::SignUp),
             ("/projects", Route::Projects),
             ("/projects/", Route::Projects),
+            ("/account", Route::Account),
             ("/projects/shop", project("shop")),
             (
                 "/projects/shop/settings",
@@ -143,6 +147,7 @@ mod tests {
             "/releases/1/2",
             "/orgs",
             "/orgs/acme/members",
+            "/account/password",
             "/invitations/",
         ] {
             assert_eq!(Route::of(path), Route::NotFound, "{path:?}");

@@ -69,7 +69,8 @@ fn Header() -> impl IntoView {
                     </nav>
                     <Switcher/>
                     <div class="who">
-                        <span class="user-name" title=user.email.clone()>{user.name.clone()}</span>
+                        <a class="user-name" id="account-link" href="/account" title=user.email.clone()
+                            aria-current=current("/account")>{user.name.clone()}</a>
                         <button
                             type="button"
                             class="button secondary small"

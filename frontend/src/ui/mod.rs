@@ -18,6 +18,7 @@ use crate::state::config::{self, RuntimeConfig};
 use crate::state::route::Route;
 use leptos::prelude::*;
 use pages::{
+    account::Account,
     auth::{SignIn, SignUp},
     dashboard::Dashboard,
     invitation::InvitationPage,
@@ -129,6 +130,7 @@ fn Pages() -> impl IntoView {
         Route::Org { slug } => {
             view! { <Protected><OrgPage slug=slug.clone()/></Protected> }.into_any()
         }
+        Route::Account => view! { <Protected><Account/></Protected> }.into_any(),
         Route::Invitation { token } => view! { <InvitationPage token=token/> }.into_any(),
         Route::NotFound => view! { <NotFound/> }.into_any(),
     }

@@ -1,5 +1,6 @@
 //! One module per screen.
 
+pub mod account;
 pub mod auth;
 pub mod dashboard;
 pub mod invitation;
