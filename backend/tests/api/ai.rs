@@ -671,6 +671,8 @@ async fn an_organizations_daily_token_budget_counts_deepseeks_usage_and_refuses_
     let path = format!("/api/orgs/{}/ai-usage", org.slug);
     problem(app.call(&bob, Method::GET, &path).await, 404).await;
     app.state.clock.advance(Duration::from_secs(24 * 3600));
+    // A day unused ends a session (the idle timeout): Ada signs in again.
+    let ada = app.login(&ada.user.email).await;
     assert_eq!(budget_of(&app, &ada).await.used_tokens, 0);
     let response = post(&app, &ada, &notes, &json!({"changelog": "fix: totals"})).await;
     assert_eq!(response.status(), 200);

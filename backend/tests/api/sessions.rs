@@ -99,11 +99,6 @@ async fn a_wrong_current_password_or_a_weak_new_one_changes_nothing() {
         .send(Some(&here), Method::POST, "/api/me/password", Some(&body))
         .await;
     problem_naming(weak, 422, "new_password", "too short").await;
-    let body = json!({"current_password": PASSWORD, "new_password": PASSWORD});
-    let same = app
-        .send(Some(&here), Method::POST, "/api/me/password", Some(&body))
-        .await;
-    problem_naming(same, 422, "new_password", "the same as now").await;
 
     assert_eq!(me_status(&app, &elsewhere).await, 200);
     assert_eq!(login(&app, &here.user.email, PASSWORD).await.status(), 200);
