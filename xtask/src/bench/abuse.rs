@@ -332,6 +332,9 @@ impl Plan {
                     let response = request.send().await.ok();
                     let status = response.as_ref().map(|r| r.status().as_u16());
                     let _ = answered.send(status);
+                    // The count of answers ends when every attacker has answered, while those
+                    // that succeeded may still be held.
+                    drop(answered);
                     if let Some(response) = response {
                         if response.status().is_success() {
                             // Held (a stream stays open) until the attack is over.
