@@ -40,6 +40,8 @@ const AI_CALLS: usize = 50;
 const HOLD: Duration = Duration::from_secs(3);
 /// A request unanswered after this counts as unanswered: every attack ends within it.
 const ANSWER_LIMIT: Duration = Duration::from_secs(60);
+/// Requests the legitimate user makes at most, following `Retry-After`.
+const LEGIT_TRIES: u32 = 4;
 /// Pause between two `/healthz` probes.
 const PROBE_GAP: Duration = Duration::from_millis(5);
 
@@ -74,7 +76,12 @@ impl Tally {
 #[derive(Debug, Clone)]
 pub struct Legit {
     pub what: &'static str,
+    /// The last answer's status.
     pub status: Option<u16>,
+    /// Requests made: a refusal with `Retry-After` is tried again after it, as a client that
+    /// honours the header does.
+    pub tries: u32,
+    /// From the first request to the last answer.
     pub took: Duration,
 }
 
@@ -301,6 +308,22 @@ fn plans(base: &str, cast: &Cast) -> Vec<Plan> {
     ]
 }
 
+/// How long a refusal asks to wait before trying again (429 and 503 with `Retry-After`), if
+/// that is short enough for a person to wait.
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    if !matches!(response.status().as_u16(), 429 | 503) {
+        return None;
+    }
+    let secs: u64 = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()?;
+    (secs <= 10).then(|| Duration::from_secs(secs))
+}
+
 /// The `i`-th address of a botnet: one per request, from the benchmarking range 198.18.0.0/15.
 fn botnet(i: usize) -> String {
     Ipv4Addr::new(198, 18, (i / 256) as u8, (i % 256) as u8).to_string()
@@ -350,10 +373,23 @@ impl Plan {
 
         let legit_call = |request: RequestBuilder, what| async move {
             let since = Instant::now();
-            let status = request.send().await.ok().map(|r| r.status().as_u16());
+            let (mut status, mut tries) = (None, 0);
+            while tries < LEGIT_TRIES {
+                let Some(attempt) = request.try_clone() else {
+                    break;
+                };
+                tries += 1;
+                let response = attempt.send().await.ok();
+                status = response.as_ref().map(|r| r.status().as_u16());
+                match response.as_ref().and_then(retry_after) {
+                    Some(wait) if tries < LEGIT_TRIES => tokio::time::sleep(wait).await,
+                    _ => break,
+                }
+            }
             Legit {
                 what,
                 status,
+                tries,
                 took: since.elapsed(),
             }
         };
@@ -478,8 +514,12 @@ pub fn legit_line(attack: &Attack) -> Option<String> {
     let answer = legit
         .status
         .map_or_else(|| "no answer".to_string(), |s| s.to_string());
+    let tries = match legit.tries {
+        1 => String::new(),
+        n => format!(" after {n} tries (following Retry-After)"),
+    };
     Some(format!(
-        "{} during \"{}\": {answer} in {:.2} s",
+        "{} during \"{}\": {answer}{tries} in {:.2} s",
         legit.what,
         attack.name,
         legit.took.as_secs_f64()
