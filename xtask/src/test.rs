@@ -401,21 +401,20 @@ fn contract_step(ws: &Workspace, env: &[(&str, String)]) -> Step {
             cmd.current_dir(&ws.root).args([
                 "nextest",
                 "run",
-                "-p",
-                "faro-backend",
-                "--test",
-                "api",
+                // The whole workspace, as the tests step builds it: `-p faro-backend` alone
+                // would unify features differently and compile a hundred crates again.
+                "--workspace",
                 "--run-ignored",
                 "only",
                 "--no-capture",
                 "-E",
-                &format!("test(={CONTRACT_TEST})"),
+                &format!("package(faro-backend) & binary(api) & test(={CONTRACT_TEST})"),
             ]);
             cmd
         }
         Err(_) => {
             let mut cmd = ws.cargo();
-            cmd.args(["test", "-p", "faro-backend", "--test", "api", "--"])
+            cmd.args(["test", "--workspace", "--test", "api", "--"])
                 .args(["--ignored", "--exact", "--nocapture", CONTRACT_TEST]);
             cmd
         }
