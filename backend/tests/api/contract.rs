@@ -32,8 +32,13 @@ async fn schemathesis_finds_nothing_the_document_does_not_promise() {
     let app = TestApp::builder().sims(&sims).spawn().await;
     let signed = app.signup("Contract").await;
 
+    // schemathesis keeps caches (`.schemathesis/`) in its working directory: a directory of
+    // the run's own, not the repository.
+    let workdir = std::env::temp_dir().join(format!("faro-schemathesis-{}", std::process::id()));
+    std::fs::create_dir_all(&workdir).expect("a working directory for schemathesis");
     let mut run = tokio::process::Command::new(python);
-    run.args(["-c", SCHEMATHESIS_MAIN, "run"])
+    run.current_dir(&workdir)
+        .args(["-c", SCHEMATHESIS_MAIN, "run"])
         .arg(app.url("/api/openapi.json"))
         .args(["--phases", "examples,coverage,fuzzing,stateful"])
         .args(["--checks", "all"])
@@ -50,6 +55,7 @@ async fn schemathesis_finds_nothing_the_document_does_not_promise() {
         .args(["--no-color", "--output-truncate", "false"])
         .kill_on_drop(true);
     let status = run.status().await.expect("schemathesis runs");
+    let _ = std::fs::remove_dir_all(&workdir);
     assert!(
         status.success(),
         "schemathesis found responses the document does not promise ({status}); \
