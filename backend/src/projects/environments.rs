@@ -19,14 +19,7 @@ use serde_json::json;
 /// key does not reach. Asked before any lock is taken: SleakOps may be slow.
 async fn check_reach(caller: &InProject, sleakops_environment: &str) -> Result<(), ApiError> {
     let access = &caller.access;
-    let project = store::project(
-        &caller.state.db,
-        access.project_id,
-        access.role,
-        Read::Plain,
-    )
-    .await?
-    .ok_or(ApiError::NotFound)?;
+    let project = caller.project().await?;
     crate::orgs::sleakops_key::check_reach(
         &caller.state,
         access.org_id,

@@ -13,7 +13,7 @@ mod members;
 mod project;
 pub mod store;
 
-use crate::{AppState, error::ApiError};
+use crate::{AppState, access::InProject, db::Read, error::ApiError};
 use faro_types::validate;
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -149,6 +149,16 @@ impl Changes {
     /// The audit entry's short JSON `details`.
     fn details(self) -> String {
         serde_json::Value::Object(self.0).to_string()
+    }
+}
+
+impl InProject {
+    /// The project as it is now, as the caller sees it (a plain read).
+    pub(crate) async fn project(&self) -> Result<faro_types::Project, ApiError> {
+        let access = &self.access;
+        store::project(&self.state.db, access.project_id, access.role, Read::Plain)
+            .await?
+            .ok_or(ApiError::NotFound)
     }
 }
 

@@ -191,17 +191,8 @@ pub(super) async fn list_projects(
         NotSignedIn, NotFound,
     )
 )]
-pub(super) async fn get_project(
-    InProject { caller, access }: InProject,
-) -> Result<Json<Project>, ApiError> {
-    let project = store::project(
-        &caller.state.db,
-        access.project_id,
-        access.role,
-        Read::Plain,
-    )
-    .await?;
-    Ok(Json(project.ok_or(ApiError::NotFound)?))
+pub(super) async fn get_project(caller: InProject) -> Result<Json<Project>, ApiError> {
+    Ok(Json(caller.project().await?))
 }
 
 /// Change a project: only the fields present change. Maintainers and owners; only owners
@@ -228,14 +219,7 @@ pub(super) async fn update_project(
     request.validate()?;
     if let Some(sleakops_project) = &request.sleakops_project {
         let access = &caller.access;
-        let current = store::project(
-            &caller.state.db,
-            access.project_id,
-            access.role,
-            Read::Plain,
-        )
-        .await?
-        .ok_or(ApiError::NotFound)?;
+        let current = caller.project().await?;
         if current.sleakops_project != *sleakops_project {
             // Asked before any lock is taken: SleakOps may be slow.
             access.require_for_field(Role::Owner, "sleakops_project")?;
