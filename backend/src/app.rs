@@ -9,7 +9,7 @@ use crate::{
 };
 use axum::{Router, serve::ListenerExt};
 use sqlx::MySqlPool;
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use tokio::{net::TcpListener, sync::watch};
 
 /// What every handler can reach. Cheap to clone: everything inside is shared.
@@ -29,7 +29,8 @@ pub struct AppState {
     /// This task's release worker, for `/api/status`.
     pub worker: Arc<crate::worker::WorkerState>,
     /// This task's bound on concurrent AI calls.
-    pub ai: Arc<crate::ai::AiGate>,
+    /// AI calls in flight, per user and in all.
+    pub ai: Arc<crate::slots::Slots>,
     /// Counters behind the CloudWatch metrics.
     pub metrics: Arc<crate::worker::metrics::Counters>,
     /// The key-encryption keys that seal and open organizations' SleakOps keys.
@@ -47,7 +48,7 @@ pub struct AppState {
     /// One poller per release followed live on this task, shared by its streams.
     pub timeline_feeds: Arc<crate::releases::feeds::Feeds>,
     /// This task's bounds on live timelines, per user and in all.
-    pub timeline_slots: Arc<crate::releases::slots::Slots>,
+    pub timeline_slots: Arc<crate::slots::Slots>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +103,7 @@ async fn check_encryption_keys(
     readiness: &Arc<Readiness>,
 ) -> Result<(), StartupError> {
     use crate::sealing::{SealingError, check_keys};
-    const RETRY: std::time::Duration = std::time::Duration::from_secs(5);
+    const RETRY: Duration = Duration::from_secs(5);
     match check_keys(db, keys).await {
         Ok(()) => Ok(()),
         Err(SealingError::Database(err)) if db::is_unreachable(&err) => {
@@ -176,7 +177,13 @@ impl App {
             readiness,
             external: Arc::new(external),
             worker: Arc::new(crate::worker::WorkerState::new(config.worker.enabled)),
-            ai: Arc::new(crate::ai::AiGate::new(config.ai.max_concurrent)),
+            // A call ends within seconds.
+            ai: Arc::new(crate::slots::Slots::new(
+                "The AI assistant",
+                config.ai.concurrent_per_user as usize,
+                config.ai.max_concurrent as usize,
+                Duration::from_secs(2),
+            )),
             metrics: Arc::default(),
             keys,
             sessions: Arc::new(crate::auth::cache::SessionCache::new(
@@ -188,9 +195,12 @@ impl App {
             clock,
             in_flight: http::InFlight::new(config.http.max_in_flight),
             timeline_feeds: Arc::default(),
-            timeline_slots: Arc::new(crate::releases::slots::Slots::new(
+            // Another stream must close first, which a page does when the user leaves it.
+            timeline_slots: Arc::new(crate::slots::Slots::new(
+                "Live timelines",
                 config.events_streams_per_user,
                 config.events_streams_per_task,
+                Duration::from_secs(5),
             )),
             config: Arc::new(config),
             db: pool,

@@ -26,6 +26,7 @@ pub mod releases;
 pub mod routes;
 pub mod sealing;
 pub mod shutdown;
+pub mod slots;
 pub mod telemetry;
 pub mod version;
 pub mod worker;

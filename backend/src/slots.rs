@@ -1,8 +1,9 @@
-//! How many live timelines this task holds open: at most `FARO_EVENTS_STREAMS_PER_USER` for one
-//! user (429 beyond, so one user cannot take the task's share of everyone) and
-//! `FARO_EVENTS_STREAMS_PER_TASK` in all (503 beyond, so the task's memory stays bounded). A
-//! stream holds its [`Slot`] for as long as it is open. The count is in memory and per task:
-//! a stream lives on one task, and what it costs (memory, a timer, a session check) is that
+//! Places in something a task holds for a while, bounded per user and per task: live
+//! timelines (`FARO_EVENTS_STREAMS_PER_USER`, `FARO_EVENTS_STREAMS_PER_TASK`) and AI calls
+//! (`FARO_AI_CONCURRENT_PER_USER`, `FARO_AI_MAX_CONCURRENT`). Past the user's bound the answer
+//! is 429, so one user cannot take everyone's share; past the task's, 503, so the task's memory
+//! stays bounded. A [`Slot`] is held for as long as the stream or call lasts. The count is in
+//! memory and per task: what a stream or call costs (memory, a timer, a connection) is that
 //! task's.
 
 use crate::error::ApiError;
@@ -12,14 +13,14 @@ use std::{
     time::Duration,
 };
 
-/// What a refused stream is told to wait: another of its streams must close first, which a
-/// page does when the user leaves it.
-const RETRY_AFTER: Duration = Duration::from_secs(5);
-
 #[derive(Debug)]
 pub struct Slots {
+    /// What the places are for, as a refusal names it ("Live timelines").
+    what: &'static str,
     per_user: usize,
     per_task: usize,
+    /// What a refused caller is told to wait: until one of the places is likely given back.
+    retry_after: Duration,
     held: Mutex<Held>,
 }
 
@@ -30,7 +31,7 @@ struct Held {
     by_user: HashMap<u64, usize>,
 }
 
-/// One open stream's place; given back when dropped.
+/// One stream's or call's place; given back when dropped.
 #[derive(Debug)]
 pub struct Slot {
     slots: Arc<Slots>,
@@ -38,10 +39,17 @@ pub struct Slot {
 }
 
 impl Slots {
-    pub fn new(per_user: usize, per_task: usize) -> Self {
+    pub fn new(
+        what: &'static str,
+        per_user: usize,
+        per_task: usize,
+        retry_after: Duration,
+    ) -> Self {
         Self {
+            what,
             per_user,
             per_task,
+            retry_after,
             held: Mutex::new(Held::default()),
         }
     }
@@ -50,19 +58,19 @@ impl Slots {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// A place for one more stream of `user_id`, or the refusal to answer.
+    /// A place for one more of `user_id`'s streams or calls, or the refusal to answer.
     pub fn take(self: &Arc<Self>, user_id: u64) -> Result<Slot, ApiError> {
         let mut held = self.held();
         if held.by_user.get(&user_id).copied().unwrap_or(0) >= self.per_user {
             return Err(ApiError::TooManyRequests {
-                retry_after: RETRY_AFTER,
+                retry_after: self.retry_after,
             });
         }
         if held.total >= self.per_task {
             return Err(ApiError::Unavailable {
-                what: "Live timelines",
-                detail: format!("this task holds its {} streams", self.per_task),
-                retry_after: RETRY_AFTER,
+                what: self.what,
+                detail: format!("this task holds as many as it may ({})", self.per_task),
+                retry_after: self.retry_after,
             });
         }
         held.total += 1;
@@ -73,7 +81,7 @@ impl Slots {
         })
     }
 
-    /// Streams open on this task.
+    /// Places held on this task.
     pub fn open(&self) -> usize {
         self.held().total
     }
@@ -98,7 +106,7 @@ mod tests {
 
     #[test]
     fn a_user_is_capped_before_the_task_and_slots_come_back() {
-        let slots = Arc::new(Slots::new(2, 3));
+        let slots = Arc::new(Slots::new("Things", 2, 3, Duration::from_secs(1)));
         let a1 = slots.take(1).expect("first");
         let _a2 = slots.take(1).expect("second");
         assert!(matches!(

@@ -104,20 +104,14 @@ async fn signup(
 ) -> Result<Response, ApiError> {
     request.validate()?;
     let limits = &state.config.auth;
-    let verdict = rate_limit::count_in(
-        &state.dynamo,
-        &state.table,
-        &state.clock,
+    rate_limit::enforce(
+        &state,
         &format!("SIGNUPS#net:{}", client.network()),
         limits.signup_attempts_per_network,
         limits.signup_window,
     )
     .await
-    .map_err(ApiError::dynamo)?;
-    if let rate_limit::Verdict::Limited { retry_after } = verdict {
-        tracing::warn!(client_ip = %client.ip, "sign-up rate limited");
-        return Err(ApiError::TooManyRequests { retry_after });
-    }
+    .inspect_err(|_| tracing::warn!(client_ip = %client.ip, "sign-up rate limited"))?;
     let email = normalize_email(&request.email);
     // A hash costs 19 MiB and a slot: not spent on an e-mail that is taken anyway. The
     // insert's unique key still settles a race between two sign-ups of one e-mail.

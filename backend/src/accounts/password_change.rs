@@ -40,19 +40,13 @@ pub(super) async fn change_password(
     request.validate()?;
     let limits = &state.config.auth;
     // Counted before the check, like sign-in attempts, so parallel guesses cannot slip past.
-    let verdict = rate_limit::count_in(
-        &state.dynamo,
-        &state.table,
-        &state.clock,
+    rate_limit::enforce(
+        &state,
         &format!("PASSWORD_CHANGES#{}", user.id),
         limits.login_attempts_per_account,
         limits.login_window,
     )
-    .await
-    .map_err(ApiError::dynamo)?;
-    if let rate_limit::Verdict::Limited { retry_after } = verdict {
-        return Err(ApiError::TooManyRequests { retry_after });
-    }
+    .await?;
     let stored = store::password_hash(&state.db, user.id).await?;
     let matches = state
         .passwords

@@ -16,9 +16,7 @@
 
 use super::budget::Reservation;
 use super::store;
-use super::{
-    Admission, UserSlot, admit, billed, billed_nothing, deepseek_error, prompts, release_for,
-};
+use super::{Admission, admit, billed, billed_nothing, deepseek_error, prompts, release_for};
 use crate::openapi::{
     ForeignOrigin, InvalidInput, NotFound, NotSignedIn, TooManyRequests, Unavailable,
 };
@@ -35,7 +33,6 @@ use faro_types::{
 };
 use futures_util::{Stream, StreamExt};
 use std::{convert::Infallible, time::Duration};
-use tokio::sync::OwnedSemaphorePermit;
 
 /// Earlier messages sent along with a new one.
 const HISTORY: usize = 20;
@@ -78,8 +75,7 @@ pub(super) async fn chat(
     let Admission {
         deepseek,
         reservation,
-        _user,
-        _task,
+        _slot,
     } = admit(&state, &user, access.org_id, &messages).await?;
     let upstream = deepseek
         .chat_stream(
@@ -110,7 +106,7 @@ pub(super) async fn chat(
         upstream,
         phase: Phase::Start,
         reservation: Some(reservation),
-        _slots: (_user, _task),
+        _slot,
     };
     let stream = futures_util::stream::unfold(turn, |mut turn| async move {
         let event = turn.next().await?;
@@ -207,7 +203,7 @@ struct Turn {
     /// off or the client left, as DeepSeek may bill those.
     reservation: Option<Reservation>,
     /// Held until the stream ends: the call counts against the user's and the task's slots.
-    _slots: (UserSlot, OwnedSemaphorePermit),
+    _slot: crate::slots::Slot,
 }
 
 fn json_event(name: &str, data: &impl serde::Serialize) -> Event {

@@ -32,12 +32,7 @@ use crate::{
 };
 use faro_deepseek::DeepSeekError;
 use faro_types::{Release, Role};
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex, PoisonError},
-    time::Duration,
-};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use std::time::Duration;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 /// The routes that answer at once: each under the AI timeout, not the global one.
@@ -56,57 +51,6 @@ pub fn quick_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(usage::usage))
 }
 
-/// The task's bounds on concurrent DeepSeek calls: in all, and per user.
-#[derive(Debug)]
-pub struct AiGate {
-    slots: Arc<Semaphore>,
-    users: Arc<Mutex<HashMap<u64, u32>>>,
-}
-
-impl AiGate {
-    pub fn new(max_concurrent: u32) -> Self {
-        Self {
-            slots: Arc::new(Semaphore::new(max_concurrent as usize)),
-            users: Arc::default(),
-        }
-    }
-
-    /// One of `user_id`'s `per_user` calls, if they have one left.
-    fn claim(&self, user_id: u64, per_user: u32) -> Option<UserSlot> {
-        let mut users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
-        let held = users.entry(user_id).or_default();
-        if *held >= per_user {
-            return None;
-        }
-        *held += 1;
-        Some(UserSlot {
-            users: self.users.clone(),
-            user_id,
-        })
-    }
-}
-
-/// One call of a user in flight; given back when dropped.
-#[derive(Debug)]
-struct UserSlot {
-    users: Arc<Mutex<HashMap<u64, u32>>>,
-    user_id: u64,
-}
-
-impl Drop for UserSlot {
-    fn drop(&mut self) {
-        let mut users = self.users.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(held) = users.get_mut(&self.user_id) {
-            *held -= 1;
-            if *held == 0 {
-                users.remove(&self.user_id);
-            }
-        }
-    }
-}
-
-/// How long a caller refused for lack of a free slot is asked to wait.
-const BUSY_RETRY: Duration = Duration::from_secs(2);
 /// `Retry-After` when DeepSeek gave no better hint.
 const DEFAULT_RETRY: Duration = Duration::from_secs(30);
 const RATE_WINDOW: Duration = Duration::from_secs(60);
@@ -117,8 +61,7 @@ pub(crate) struct Admission {
     pub deepseek: faro_deepseek::Client,
     /// Settled with the answer's usage once it is known.
     pub reservation: budget::Reservation,
-    _user: UserSlot,
-    _task: OwnedSemaphorePermit,
+    _slot: crate::slots::Slot,
 }
 
 /// Lets `user`'s call with `messages`, paid by organization `org_id`, through, or says why
@@ -144,43 +87,21 @@ pub(crate) async fn admit(
             retry_after: retry_in.max(Duration::from_secs(1)),
         });
     }
-    let user_slot = state
-        .ai
-        .claim(user.id, state.config.ai.concurrent_per_user)
-        .ok_or(ApiError::TooManyRequests {
-            retry_after: BUSY_RETRY,
-        })?;
-    let permit = state
-        .ai
-        .slots
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::Unavailable {
-            what: "The AI assistant",
-            detail: "every AI slot of this task is busy".into(),
-            retry_after: BUSY_RETRY,
-        })?;
+    let slot = state.ai.take(user.id)?;
     // Counted only for calls that will be made.
-    let verdict = rate_limit::count_in(
-        &state.dynamo,
-        &state.table,
-        &state.clock,
+    rate_limit::enforce(
+        state,
         &format!("AI#USER#{}", user.id),
         state.config.ai.requests_per_minute,
         RATE_WINDOW,
     )
-    .await
-    .map_err(ApiError::dynamo)?;
-    if let rate_limit::Verdict::Limited { retry_after } = verdict {
-        return Err(ApiError::TooManyRequests { retry_after });
-    }
+    .await?;
     let bound = budget::bound(messages, state.config.ai.max_tokens);
     let reservation = budget::reserve(state, org_id, bound).await?;
     Ok(Admission {
         deepseek: client,
         reservation,
-        _user: user_slot,
-        _task: permit,
+        _slot: slot,
     })
 }
 

@@ -128,6 +128,25 @@ pub async fn tally(
     })
 }
 
+/// Counts one use against the counter under `pk` and refuses (429 with `Retry-After`) past
+/// `limit`: what a handler asks before the work it bounds.
+pub async fn enforce(
+    state: &crate::AppState,
+    pk: &str,
+    limit: u32,
+    window: Duration,
+) -> Result<(), crate::error::ApiError> {
+    let verdict = count_in(&state.dynamo, &state.table, &state.clock, pk, limit, window)
+        .await
+        .map_err(crate::error::ApiError::dynamo)?;
+    match verdict {
+        Verdict::Allowed => Ok(()),
+        Verdict::Limited { retry_after } => {
+            Err(crate::error::ApiError::TooManyRequests { retry_after })
+        }
+    }
+}
+
 /// Forgets `subject`'s attempts in the current window (after a successful sign-in).
 pub async fn reset(
     client: &Client,

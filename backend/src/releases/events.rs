@@ -15,9 +15,10 @@
 //! not, `event: signed-out` (a 401 problem as data) closes the stream, so a signed-out or
 //! expired session stops receiving events and the app asks to sign in again.
 
-use super::{feeds::Subscription, query, slots::Slot, store, timeline};
+use super::{feeds::Subscription, query, store, timeline};
 use crate::openapi::{InvalidInput, NotFound, NotSignedIn, TooManyRequests, Unavailable};
 use crate::releases::ReleasePath;
+use crate::slots::Slot;
 use crate::{AppState, auth::Caller, db::Read, error::ApiError, http::ApiQuery};
 use axum::{
     extract::Path,

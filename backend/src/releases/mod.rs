@@ -11,7 +11,6 @@ pub mod feeds;
 pub mod idempotency;
 mod metrics;
 pub mod query;
-pub mod slots;
 pub mod store;
 pub mod timeline;
 mod transitions;
