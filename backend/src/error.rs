@@ -41,6 +41,14 @@ pub enum ApiError {
         detail: String,
         retry_after: Duration,
     },
+    /// This task is at one of its own bounds (requests in flight, password hashing, waiting
+    /// sign-ins, streams, AI calls): nothing failed, so nothing is logged beyond the access
+    /// log's 503, which keeps a flood from doubling the log volume.
+    #[error("{what} is at capacity")]
+    Busy {
+        what: &'static str,
+        retry_after: Duration,
+    },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -98,7 +106,7 @@ impl ApiError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -137,6 +145,9 @@ impl ApiError {
             Self::Unavailable { what, .. } => {
                 problem.with_detail(format!("{what} is unavailable; try again shortly."))
             }
+            Self::Busy { what, .. } => problem.with_detail(format!(
+                "{what} is as busy as it may be on this instance; try again shortly."
+            )),
             // Internal details go to the log, never to the client.
             Self::Internal(_) => problem.with_detail(
                 "Something went wrong on our side; quote the request id when reporting it.",
@@ -171,7 +182,9 @@ impl IntoResponse for ApiError {
         }
         let mut response = (self.status(), ProblemExt(self.to_problem())).into_response();
         match self {
-            Self::Unavailable { retry_after, .. } | Self::TooManyRequests { retry_after } => {
+            Self::Unavailable { retry_after, .. }
+            | Self::Busy { retry_after, .. }
+            | Self::TooManyRequests { retry_after } => {
                 let secs = retry_after.as_secs().max(1);
                 response
                     .headers_mut()

@@ -67,9 +67,8 @@ impl Slots {
             });
         }
         if held.total >= self.per_task {
-            return Err(ApiError::Unavailable {
+            return Err(ApiError::Busy {
                 what: self.what,
-                detail: format!("this task holds as many as it may ({})", self.per_task),
                 retry_after: self.retry_after,
             });
         }
@@ -114,7 +113,7 @@ mod tests {
             Err(ApiError::TooManyRequests { .. })
         ));
         let _b1 = slots.take(2).expect("another user");
-        assert!(matches!(slots.take(3), Err(ApiError::Unavailable { .. })));
+        assert!(matches!(slots.take(3), Err(ApiError::Busy { .. })));
         drop(a1);
         assert_eq!(slots.open(), 2);
         let _a3 = slots.take(1).expect("a slot came back");

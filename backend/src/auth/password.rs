@@ -30,9 +30,8 @@ pub enum PasswordError {
 impl From<PasswordError> for crate::error::ApiError {
     fn from(err: PasswordError) -> Self {
         match err {
-            PasswordError::Busy { retry_after } => Self::Unavailable {
+            PasswordError::Busy { retry_after } => Self::Busy {
                 what: "Password checking",
-                detail: "every hashing slot is taken and the queue is full".into(),
                 retry_after,
             },
             other => Self::Internal(other.to_string()),

@@ -26,9 +26,8 @@ pub enum ThrottleError {
 impl From<ThrottleError> for crate::error::ApiError {
     fn from(err: ThrottleError) -> Self {
         let ThrottleError::Full { retry_after } = err;
-        Self::Unavailable {
+        Self::Busy {
             what: "Signing in",
-            detail: err.to_string(),
             retry_after,
         }
     }

@@ -14,22 +14,20 @@
 //! user) cover the time it stays open. Counting streams here would let a few long-lived
 //! streams starve every ordinary request.
 
-use crate::error::{ProblemExt, title_for};
+use crate::error::ApiError;
 use axum::{
     extract::{Request, State},
-    http::{HeaderValue, StatusCode, header},
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use faro_types::{Problem, ProblemType};
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 use tokio::sync::Semaphore;
 
 /// Paths served whatever the load: liveness and readiness.
 pub const EXEMPT: [&str; 2] = ["/healthz", "/readyz"];
 
 /// How long a shed caller is asked to wait: requests in flight finish within milliseconds.
-const RETRY_AFTER_SECS: u32 = 1;
+const RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The task's requests in flight; clones share the bound.
 #[derive(Debug, Clone)]
@@ -61,19 +59,11 @@ pub async fn shed(State(in_flight): State<InFlight>, request: Request, next: Nex
     }
 }
 
-/// Built here rather than from `ApiError::Unavailable`, which logs a warning per answer: under
-/// overload that would add a log line to every shed request on top of the access log's.
+/// A shed request: 503 with `Retry-After`, and no log line beyond the access log's.
 fn overloaded() -> Response {
-    let status = StatusCode::SERVICE_UNAVAILABLE;
-    let problem = Problem::new(
-        ProblemType::for_status(status.as_u16()),
-        status.as_u16(),
-        title_for(status),
-    )
-    .with_detail("This instance is serving as many requests as it can; try again shortly.");
-    let mut response = (status, ProblemExt(problem)).into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
-    response
+    ApiError::Busy {
+        what: "This instance",
+        retry_after: RETRY_AFTER,
+    }
+    .into_response()
 }
