@@ -97,6 +97,15 @@ pub struct Pricing {
     pub kms_key_per_month: f64,
     pub s3_standard_per_gb_month: f64,
     pub interface_endpoint_per_az_hour: f64,
+    pub waf_web_acl_per_month: f64,
+    pub waf_rule_per_month: f64,
+    pub waf_per_million_requests: f64,
+    /// Logs that AWS services deliver for us (VPC flow logs): their own, tiered price.
+    pub logs_vended_ingest_per_gb: f64,
+    pub budget_per_day: f64,
+    pub budgets_free_per_account: f64,
+    /// Events of AWS services on the default bus, matched by rules (free as of `as_of`).
+    pub eventbridge_aws_events_per_million: f64,
 }
 
 /// What the templates decide, counted once from them.
@@ -110,6 +119,11 @@ pub struct TemplateCounts {
     pub secrets: u32,
     /// Public IPv4 addresses of the load balancer (one per subnet, i.e. per zone).
     pub load_balancer_addresses: u32,
+    pub web_acls: u32,
+    /// Rules of the web ACLs (a managed rule group is one rule).
+    pub waf_rules: u32,
+    pub budgets: u32,
+    pub event_rules: u32,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -170,6 +184,14 @@ pub fn count_templates(templates: &[Value]) -> TemplateCounts {
         secrets: count("AWS::SecretsManager::Secret") + rds_managed,
         // The load balancer's subnets come from the network stack's two public subnets.
         load_balancer_addresses: count("AWS::ElasticLoadBalancingV2::LoadBalancer") * 2,
+        web_acls: count("AWS::WAFv2::WebACL"),
+        waf_rules: templates
+            .iter()
+            .flat_map(|t| resources(t, "AWS::WAFv2::WebACL"))
+            .map(|acl| acl["Properties"]["Rules"].as_array().map_or(0, Vec::len) as u32)
+            .sum(),
+        budgets: count("AWS::Budgets::Budget"),
+        event_rules: count("AWS::Events::Rule"),
     }
 }
 
@@ -205,6 +227,18 @@ fn priced(quantity: f64, unit: &str, price: f64, per: &str) -> (String, f64) {
     (
         format!("{quantity}{unit} x {}{per}", money(price)),
         quantity * price,
+    )
+}
+
+/// Logs ingested at `ingest_price` and kept `days`, compressed to `logs_stored_fraction`.
+fn kept_logs(gb: f64, ingest_price: f64, days: f64, p: &Pricing) -> (String, f64) {
+    let stored = gb * days / 30.0 * p.logs_stored_fraction;
+    (
+        format!(
+            "{gb} GB x {}/GB, {stored:.2} GB kept ({days} days)",
+            money(ingest_price)
+        ),
+        gb * ingest_price + stored * p.logs_storage_per_gb_month,
     )
 }
 
@@ -309,6 +343,30 @@ pub fn estimate(env: &EnvFile, counts: &TemplateCounts, p: &Pricing) -> Result<E
             ),
             stored * p.s3_standard_per_gb_month,
         ),
+    );
+    let acls = f64::from(counts.web_acls);
+    let rules = f64::from(counts.waf_rules);
+    add(
+        "load balancer",
+        "WAF web ACL and rules",
+        (
+            format!(
+                "{acls} x {} + {rules} rules x {}",
+                money(p.waf_web_acl_per_month),
+                money(p.waf_rule_per_month)
+            ),
+            acls * p.waf_web_acl_per_month + rules * p.waf_rule_per_month,
+        ),
+    );
+    let requests = if counts.web_acls > 0 {
+        usage(env, "requests_per_month_millions")?
+    } else {
+        0.0
+    };
+    add(
+        "load balancer",
+        "WAF requests",
+        priced(requests, " M", p.waf_per_million_requests, "/M"),
     );
 
     // compute
@@ -468,6 +526,20 @@ pub fn estimate(env: &EnvFile, counts: &TemplateCounts, p: &Pricing) -> Result<E
             log_stored * p.logs_storage_per_gb_month,
         ),
     );
+    let flow_gb = usage(env, "flow_log_gb_per_month")?;
+    let flow_days: f64 = param(env, "network", "FlowLogRetentionDays")?;
+    add(
+        "observability",
+        "VPC flow logs",
+        kept_logs(flow_gb, p.logs_vended_ingest_per_gb, flow_days, p),
+    );
+    let db_gb = usage(env, "rds_log_gb_per_month")?;
+    let db_days: f64 = param(env, "data", "DbLogRetentionDays")?;
+    add(
+        "observability",
+        "MySQL error + slow-query logs",
+        kept_logs(db_gb, p.logs_ingest_per_gb, db_days, p),
+    );
     let metrics = usage(env, "container_insights_metrics")? + usage(env, "custom_metrics")?;
     add(
         "observability",
@@ -489,6 +561,28 @@ pub fn estimate(env: &EnvFile, counts: &TemplateCounts, p: &Pricing) -> Result<E
             "",
             p.dashboard_per_month,
             " (the first 3 of an account are free)",
+        ),
+    );
+    let event_rules = f64::from(counts.event_rules);
+    add(
+        "observability",
+        "EventBridge rules",
+        (
+            format!("{event_rules} rules on AWS service events (delivered free)"),
+            0.0,
+        ),
+    );
+    let budgets = f64::from(counts.budgets);
+    add(
+        "observability",
+        "AWS Budgets",
+        (
+            format!(
+                "{budgets} x 30.4 days x {}/day (the first {} of an account are free)",
+                money(p.budget_per_day),
+                p.budgets_free_per_account
+            ),
+            budgets * 30.4 * p.budget_per_day,
         ),
     );
 
@@ -655,15 +749,51 @@ mod tests {
     #[test]
     fn counts_what_the_templates_create() {
         let (_, _, c) = repo();
-        // 13 alarms, two of them metric math over 3 and 2 metrics.
-        assert_eq!(c.alarm_metrics, 16);
+        // 14 alarms, two of them metric math over 3 and 2 metrics.
+        assert_eq!(c.alarm_metrics, 17);
         assert_eq!(c.dashboards, 1);
-        assert_eq!(c.kms_keys, 2);
+        assert_eq!(
+            c.kms_keys, 4,
+            "the backend's logs, the alarm topic, flow logs, MySQL's logs"
+        );
         assert_eq!(
             c.secrets, 3,
             "DeepSeek, the key-encryption key and the RDS-managed secret"
         );
         assert_eq!(c.load_balancer_addresses, 2);
+        assert_eq!((c.web_acls, c.waf_rules), (1, 3), "common, known bad inputs, rate");
+        assert_eq!((c.budgets, c.event_rules), (1, 2));
+    }
+
+    #[test]
+    fn waf_and_the_new_logs_are_priced() {
+        let (dir, p, c) = repo();
+        let production = EnvFile::load(&dir, "production").unwrap();
+        let e = estimate(&production, &c, &p).unwrap();
+        let item = |name: &str| e.lines.iter().find(|l| l.item == name).unwrap().monthly;
+        assert!((item("WAF web ACL and rules") - (5.0 + 3.0 * 1.0)).abs() < 1e-9);
+        // 3 M requests a month x $0.60/M.
+        assert!((item("WAF requests") - 3.0 * 0.6).abs() < 1e-9);
+        // 4 GB of flow logs at the vended price, 90 days at 15 % of their size.
+        let stored = 4.0 * 90.0 / 30.0 * 0.15;
+        assert!((item("VPC flow logs") - (4.0 * 0.5 + stored * 0.03)).abs() < 1e-9);
+        assert!(item("MySQL error + slow-query logs") > 0.0);
+        assert!((item("AWS Budgets") - 30.4 * 0.02).abs() < 1e-9);
+        assert_eq!(item("EventBridge rules"), 0.0);
+        // Without a web ACL there is nothing to pay per request.
+        let none = TemplateCounts {
+            web_acls: 0,
+            waf_rules: 0,
+            ..c
+        };
+        let e = estimate(&production, &none, &p).unwrap();
+        let waf: f64 = e
+            .lines
+            .iter()
+            .filter(|l| l.item.starts_with("WAF"))
+            .map(|l| l.monthly)
+            .sum();
+        assert_eq!(waf, 0.0);
     }
 
     #[test]

@@ -46,7 +46,7 @@ commands:
              --port N            serve on port N (default $FARO_PORT or 8080)
   test     fmt, clippy, doc tests and all tests against the local stack
              --no-lint           skip cargo fmt and cargo clippy
-             --no-infra          skip cfn-lint and the cfn-guard rules on infra/
+             --no-infra          skip cfn-lint, the cfn-guard rules and checkov on infra/
              --no-contract       skip the schemathesis run against the OpenAPI document
              -- ARGS...          pass ARGS to the test runner, e.g. `cargo xtask test -- health`
   bench    start-up time, idle memory and load scenarios of the release backend, what attacks

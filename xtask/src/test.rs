@@ -18,7 +18,7 @@ use crate::{Hint, proc};
 pub struct Options {
     /// Run `cargo fmt --check` and `cargo clippy` (off with `--no-lint`).
     pub lint: bool,
-    /// Run cfn-lint and the cfn-guard rules on `infra/` (off with `--no-infra`).
+    /// Run cfn-lint, the cfn-guard rules and checkov on `infra/` (off with `--no-infra`).
     pub infra: bool,
     /// Run schemathesis against the backend and its OpenAPI document (off with
     /// `--no-contract`).
@@ -183,6 +183,7 @@ pub fn run(options: &Options) -> ExitCode {
     if options.infra {
         steps.push(infra_step("cfn-lint", &ws, crate::infra::lint));
         steps.push(infra_step("cfn-guard", &ws, crate::infra::guard));
+        steps.push(infra_step("checkov", &ws, crate::infra::checkov));
     }
     if built {
         steps.push(step(
@@ -326,6 +327,10 @@ fn tools_step(ws: &Workspace, infra: bool, contract: bool) -> Step {
     if infra {
         note("cfn-lint", crate::infra::tools::cfn_lint(ws).is_ok());
         note("cfn-guard", crate::infra::tools::cfn_guard().is_ok());
+        note(
+            "checkov",
+            crate::infra::python_tool(ws, &crate::infra::CHECKOV).is_ok(),
+        );
     }
     note("chromium", crate::frontend::ensure_chromium().is_ok());
     note(

@@ -566,7 +566,7 @@ async fn plan_of_the_real_templates() {
     let text = std::fs::read_to_string(&path)
         .unwrap()
         .replace("staging.faro.example.com", "staging.faro.dev")
-        .replace("Z0000000000000EXAMPLE", "Z0123456789ABCDEFGHIJ")
+        .replace("Z000000000STAGINGEXAMPLE", "Z0123456789ABCDEFGHIJ")
         .replace(
             r#""CpuArchitecture": "ARM64""#,
             r#""CpuArchitecture": "X86_64""#,
@@ -604,6 +604,20 @@ async fn plan_of_the_real_templates() {
     }
     assert!(out.contains("add Database [AWS::RDS::DBInstance]"), "{out}");
     assert!(out.contains("add App [AWS::Amplify::App]"), "{out}");
+    // What an operator needs to see is planned with the rest, whether or not moto could
+    // create it (it has no CloudFormation model of WAFv2 or Budgets).
+    for resource in [
+        "FlowLog [AWS::EC2::FlowLog]",
+        "DatabaseSlowQueryLogGroup [AWS::Logs::LogGroup]",
+        "WebAcl [AWS::WAFv2::WebACL]",
+        "WebAclAssociation [AWS::WAFv2::WebACLAssociation]",
+        "DeploymentFailedRule [AWS::Events::Rule]",
+        "DatabaseFailoverRule [AWS::Events::Rule]",
+        "MonthlyBudget [AWS::Budgets::Budget]",
+        "FrontendErrorsAlarm [AWS::CloudWatch::Alarm]",
+    ] {
+        assert!(out.contains(&format!("add {resource}")), "{resource}:\n{out}");
+    }
     assert!(out.contains("(plan) the image is not pushed"), "{out}");
     // Nothing stays behind: no stack, not even one under review.
     let (_, status) = s

@@ -655,3 +655,40 @@ fn tiers_sit_in_their_subnets() {
         );
     }
 }
+
+/// Each environment writes DNS records (api.<domain>, the certificates' validation records,
+/// Amplify's app.<domain>) into a hosted zone of its own: staging's domain is a subdomain of
+/// production's, and its zone is delegated from production's rather than shared with it
+/// (docs/operations.md#dns-of-each-environment).
+#[test]
+fn environments_keep_their_records_in_zones_of_their_own() {
+    let infra = load();
+    let mut owners: BTreeMap<String, String> = BTreeMap::new();
+    for (name, env) in &infra.envs {
+        let value = |stack: &str, param: &str| -> String {
+            resolved(&infra, env, stack, param)
+                .unwrap_or_else(|| panic!("env/{name}.json: {stack} has no {param}"))
+        };
+        let zone = value("dns", "HostedZoneId");
+        assert_eq!(
+            value("service", "HostedZoneId"),
+            zone,
+            "env/{name}.json: the service stack (certificate) and the dns stack use one zone"
+        );
+        let domain = value("dns", "DomainName");
+        for stack in ["service", "frontend"] {
+            assert_eq!(
+                value(stack, "DomainName"),
+                domain,
+                "env/{name}.json: {stack} and dns serve one domain"
+            );
+        }
+        if let Some(other) = owners.insert(zone.clone(), name.clone()) {
+            panic!(
+                "{other} and {name} write records into the same hosted zone {zone}: give {name} \
+                 a zone of its own, delegated from the parent's (docs/operations.md#dns-of-each-environment)"
+            );
+        }
+    }
+    assert!(owners.len() >= 2, "staging and production: {owners:?}");
+}

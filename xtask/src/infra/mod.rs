@@ -1,5 +1,5 @@
 //! The CloudFormation of `infra/`: its stack list and environment files, and the checks that
-//! `cargo xtask test` runs on it (cfn-lint, our cfn-guard rules with their fixtures).
+//! `cargo xtask test` runs on it (cfn-lint, our cfn-guard rules with their fixtures, checkov).
 //!
 //! - `infra/stacks.json` and `infra/env/<environment>.json`: read through `faro-infra-model`
 //!   (crates/infra-model), which faro-deploy shares.
@@ -9,6 +9,7 @@
 //! How the stacks fit together (imports, parameters, the names the backend reads) is checked by
 //! the unit tests in `fit.rs`.
 
+mod checkov;
 #[cfg(test)]
 mod fit;
 mod guard;
@@ -23,6 +24,7 @@ use serde_json::Value;
 use crate::Hint;
 use crate::workspace::Workspace;
 
+pub use checkov::{CHECKOV, checkov};
 pub use guard::guard;
 pub use tools::{MOTO, SCHEMATHESIS, lint, nextest, python_tool};
 
