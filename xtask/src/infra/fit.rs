@@ -692,3 +692,85 @@ fn environments_keep_their_records_in_zones_of_their_own() {
     }
     assert!(owners.len() >= 2, "staging and production: {owners:?}");
 }
+
+/// The longest environment name a template's `EnvironmentName` pattern (`^[a-z][a-z0-9-]{1,N}$`)
+/// accepts.
+fn longest_environment_name(pattern: &str) -> usize {
+    let n = pattern
+        .strip_prefix("^[a-z][a-z0-9-]{1,")
+        .and_then(|rest| rest.strip_suffix("}$"))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("EnvironmentName's pattern `{pattern}` bounds no length"));
+    1 + n
+}
+
+/// The longest a name can be: a literal, or a `!Sub` of `EnvironmentName` alone.
+fn longest_name(value: &Value, longest_env: usize) -> Result<usize, String> {
+    match value {
+        Value::String(s) => Ok(s.len()),
+        Value::Object(map) => {
+            let sub = map
+                .get("Fn::Sub")
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("{value}: only a literal or a !Sub string can be bounded"))?;
+            let without = sub.replace("${EnvironmentName}", "");
+            if without.contains("${") {
+                return Err(format!("`{sub}`: only ${{EnvironmentName}} can be bounded"));
+            }
+            Ok(without.len() + longest_env * sub.matches("${EnvironmentName}").count())
+        }
+        _ => Err(format!("{value}: not a name")),
+    }
+}
+
+/// Names that AWS bounds and that the templates build from the environment's name fit, for the
+/// longest environment name the templates accept (a target group's faro-<env>-backend came to
+/// 33 characters for a 20-character environment name, and the stack failed to create).
+#[test]
+fn names_built_from_the_environment_fit_their_limits() {
+    let infra = load();
+    let patterns: BTreeSet<&str> = infra
+        .templates
+        .iter()
+        .map(|(stack, t)| {
+            t["Parameters"]["EnvironmentName"]["AllowedPattern"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{stack}: EnvironmentName has a pattern"))
+        })
+        .collect();
+    assert_eq!(patterns.len(), 1, "every stack accepts the same names: {patterns:?}");
+    let longest_env = longest_environment_name(patterns.first().unwrap());
+    let limits = [
+        ("AWS::ElasticLoadBalancingV2::TargetGroup", "Name", 32),
+        ("AWS::ElasticLoadBalancingV2::LoadBalancer", "Name", 32),
+        ("AWS::RDS::DBInstance", "DBInstanceIdentifier", 63),
+        ("AWS::Events::Rule", "Name", 64),
+        ("AWS::WAFv2::WebACL", "Name", 128),
+        ("AWS::ECS::Cluster", "ClusterName", 255),
+        ("AWS::SNS::Topic", "TopicName", 256),
+    ];
+    let mut checked = 0;
+    for (stack, template) in &infra.templates {
+        for (kind, property, limit) in limits {
+            for (id, resource) in resources_of(template, kind) {
+                let Some(name) = resource["Properties"].get(property) else {
+                    continue;
+                };
+                let longest = longest_name(name, longest_env).unwrap();
+                assert!(
+                    longest <= limit,
+                    "{stack}: {id}'s {property} reaches {longest} characters for a \
+                     {longest_env}-character environment name; AWS allows {limit}"
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 7, "the named resources were found ({checked})");
+
+    // The check itself: the name that broke, with the pattern it broke under.
+    let target_group = serde_json::json!({"Fn::Sub": "faro-${EnvironmentName}-backend"});
+    let before = longest_environment_name("^[a-z][a-z0-9-]{1,19}$");
+    assert_eq!(longest_name(&target_group, before), Ok(33));
+    assert!(longest_name(&serde_json::json!({"Fn::Sub": "${AWS::StackName}-tg"}), 19).is_err());
+}
