@@ -526,20 +526,28 @@ pub fn estimate(env: &EnvFile, counts: &TemplateCounts, p: &Pricing) -> Result<E
             log_stored * p.logs_storage_per_gb_month,
         ),
     );
-    let flow_gb = usage(env, "flow_log_gb_per_month")?;
-    let flow_days: f64 = param(env, "network", "FlowLogRetentionDays")?;
-    add(
-        "observability",
-        "VPC flow logs",
-        kept_logs(flow_gb, p.logs_vended_ingest_per_gb, flow_days, p),
-    );
-    let db_gb = usage(env, "rds_log_gb_per_month")?;
-    let db_days: f64 = param(env, "data", "DbLogRetentionDays")?;
-    add(
-        "observability",
-        "MySQL error + slow-query logs",
-        kept_logs(db_gb, p.logs_ingest_per_gb, db_days, p),
-    );
+    // Logs that AWS services write for us: (line, usage, retention parameter, ingestion price).
+    for (item, gb, (stack, retention), price) in [
+        (
+            "VPC flow logs",
+            "flow_log_gb_per_month",
+            ("network", "FlowLogRetentionDays"),
+            p.logs_vended_ingest_per_gb,
+        ),
+        (
+            "MySQL error + slow-query logs",
+            "rds_log_gb_per_month",
+            ("data", "DbLogRetentionDays"),
+            p.logs_ingest_per_gb,
+        ),
+    ] {
+        let days: f64 = param(env, stack, retention)?;
+        add(
+            "observability",
+            item,
+            kept_logs(usage(env, gb)?, price, days, p),
+        );
+    }
     let metrics = usage(env, "container_insights_metrics")? + usage(env, "custom_metrics")?;
     add(
         "observability",

@@ -184,14 +184,8 @@ mod tests {
 
     #[test]
     fn requirements_pin_every_package() {
-        let ws = Workspace::locate();
-        let text = std::fs::read_to_string(ws.root.join(CHECKOV.requirements)).unwrap();
-        let pins: Vec<&str> = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .collect();
-        assert!(pins.contains(&format!("checkov=={}", CHECKOV.version).as_str()));
+        let pins = crate::infra::tools::tests::pins(CHECKOV.requirements);
+        assert!(pins.contains(&format!("checkov=={}", CHECKOV.version)));
         assert!(pins.iter().all(|p| p.contains("==")), "{pins:?}");
     }
 

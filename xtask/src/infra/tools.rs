@@ -473,19 +473,25 @@ pub fn lint(ws: &Workspace) -> Result<String, CheckError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub mod tests {
     use super::*;
 
-    #[test]
-    fn requirements_pin_the_version_xtask_expects() {
+    /// The requirement lines of a requirements file of the workspace.
+    pub fn pins(requirements: &str) -> Vec<String> {
         let ws = Workspace::locate();
-        let text = fs::read_to_string(ws.root.join(CFN_LINT_REQUIREMENTS)).unwrap();
-        let pins: Vec<&str> = text
+        fs::read_to_string(ws.root.join(requirements))
+            .unwrap()
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .collect();
-        assert!(pins.contains(&format!("cfn-lint=={CFN_LINT_VERSION}").as_str()));
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn requirements_pin_the_version_xtask_expects() {
+        let pins = pins(CFN_LINT_REQUIREMENTS);
+        assert!(pins.contains(&format!("cfn-lint=={CFN_LINT_VERSION}")));
         assert!(
             pins.iter().all(|p| p.contains("==")),
             "every requirement is pinned: {pins:?}"
@@ -494,17 +500,11 @@ mod tests {
 
     #[test]
     fn moto_requirements_pin_every_package() {
-        let ws = Workspace::locate();
-        let text = fs::read_to_string(ws.root.join(MOTO.requirements)).unwrap();
-        let pins: Vec<&str> = text
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .collect();
-        assert!(pins.contains(&format!("moto=={}", MOTO.version).as_str()));
+        let pins = pins(MOTO.requirements);
+        assert!(pins.contains(&format!("moto=={}", MOTO.version)));
         // Installed with --no-deps: moto's server needs Flask, and cfn-lint is shared with ours.
         assert!(pins.iter().any(|p| p.starts_with("Flask==")), "{pins:?}");
-        assert!(pins.contains(&format!("cfn-lint=={CFN_LINT_VERSION}").as_str()));
+        assert!(pins.contains(&format!("cfn-lint=={CFN_LINT_VERSION}")));
         assert!(pins.iter().all(|p| p.contains("==")), "{pins:?}");
     }
 }
