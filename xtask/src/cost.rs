@@ -104,8 +104,6 @@ pub struct Pricing {
     pub logs_vended_ingest_per_gb: f64,
     pub budget_per_day: f64,
     pub budgets_free_per_account: f64,
-    /// Events of AWS services on the default bus, matched by rules (free as of `as_of`).
-    pub eventbridge_aws_events_per_million: f64,
 }
 
 /// What the templates decide, counted once from them.
@@ -586,7 +584,7 @@ pub fn estimate(env: &EnvFile, counts: &TemplateCounts, p: &Pricing) -> Result<E
         "AWS Budgets",
         (
             format!(
-                "{budgets} x 30.4 days x {}/day (the first {} of an account are free)",
+                "{budgets} x 30.4 d x {}/d (the first {} of an account free)",
                 money(p.budget_per_day),
                 p.budgets_free_per_account
             ),
@@ -769,7 +767,11 @@ mod tests {
             "DeepSeek, the key-encryption key and the RDS-managed secret"
         );
         assert_eq!(c.load_balancer_addresses, 2);
-        assert_eq!((c.web_acls, c.waf_rules), (1, 3), "common, known bad inputs, rate");
+        assert_eq!(
+            (c.web_acls, c.waf_rules),
+            (1, 3),
+            "common, known bad inputs, rate"
+        );
         assert_eq!((c.budgets, c.event_rules), (1, 2));
     }
 

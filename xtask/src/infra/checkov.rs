@@ -93,7 +93,13 @@ pub fn checkov(ws: &Workspace) -> Result<String, CheckError> {
     let templates = template_paths(&infra)?;
     let mut cmd = Command::new(&python);
     cmd.current_dir(&infra)
-        .args(["-c", CHECKOV_MAIN, "--config-file", CONFIG, "--skip-download"])
+        .args([
+            "-c",
+            CHECKOV_MAIN,
+            "--config-file",
+            CONFIG,
+            "--skip-download",
+        ])
         .args(["--output", "json", "--quiet", "--file"])
         .args(&templates)
         // Nor does it ask PyPI for a newer version: the run reaches no network at all.
@@ -115,7 +121,9 @@ pub fn checkov(ws: &Workspace) -> Result<String, CheckError> {
                     proc::describe(output.status),
                     String::from_utf8_lossy(&output.stderr).trim()
                 ),
-                format!("run it alone: `cd infra && checkov --config-file {CONFIG} -f network.yaml`"),
+                format!(
+                    "run it alone: `cd infra && checkov --config-file {CONFIG} -f network.yaml`"
+                ),
             )
         })?;
     for finding in &report.findings {
@@ -171,13 +179,20 @@ mod tests {
         assert_eq!(report.passed, 3);
         assert_eq!(
             report.findings,
-            ["service.yaml:390: CKV_AWS_18 Ensure the S3 bucket has access logging enabled (AWS::S3::Bucket.Logs)"]
+            [
+                "service.yaml:390: CKV_AWS_18 Ensure the S3 bucket has access logging enabled (AWS::S3::Bucket.Logs)"
+            ]
         );
-        let clean = json!({"summary": {"passed": 5, "failed": 0, "parsing_errors": 1}, "results": {}});
+        let clean =
+            json!({"summary": {"passed": 5, "failed": 0, "parsing_errors": 1}, "results": {}});
         let both = parse_report(&json!([one, clean])).unwrap();
-        assert_eq!((both.passed, both.parsing_errors, both.findings.len()), (8, 1, 1));
+        assert_eq!(
+            (both.passed, both.parsing_errors, both.findings.len()),
+            (8, 1, 1)
+        );
         // A count without its findings is a report we misread, never a pass.
-        let hidden = json!({"summary": {"passed": 5, "failed": 2, "parsing_errors": 0}, "results": {}});
+        let hidden =
+            json!({"summary": {"passed": 5, "failed": 2, "parsing_errors": 0}, "results": {}});
         assert!(parse_report(&hidden).is_err());
         assert!(parse_report(&json!("text")).is_err());
     }

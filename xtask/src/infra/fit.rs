@@ -709,10 +709,9 @@ fn longest_name(value: &Value, longest_env: usize) -> Result<usize, String> {
     match value {
         Value::String(s) => Ok(s.len()),
         Value::Object(map) => {
-            let sub = map
-                .get("Fn::Sub")
-                .and_then(Value::as_str)
-                .ok_or_else(|| format!("{value}: only a literal or a !Sub string can be bounded"))?;
+            let sub = map.get("Fn::Sub").and_then(Value::as_str).ok_or_else(|| {
+                format!("{value}: only a literal or a !Sub string can be bounded")
+            })?;
             let without = sub.replace("${EnvironmentName}", "");
             if without.contains("${") {
                 return Err(format!("`{sub}`: only ${{EnvironmentName}} can be bounded"));
@@ -738,7 +737,11 @@ fn names_built_from_the_environment_fit_their_limits() {
                 .unwrap_or_else(|| panic!("{stack}: EnvironmentName has a pattern"))
         })
         .collect();
-    assert_eq!(patterns.len(), 1, "every stack accepts the same names: {patterns:?}");
+    assert_eq!(
+        patterns.len(),
+        1,
+        "every stack accepts the same names: {patterns:?}"
+    );
     let longest_env = longest_environment_name(patterns.first().unwrap());
     let limits = [
         ("AWS::ElasticLoadBalancingV2::TargetGroup", "Name", 32),
