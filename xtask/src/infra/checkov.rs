@@ -1,5 +1,5 @@
 //! checkov on the templates of `infra/stacks.json` (not the cfn-guard fixtures, which break rules
-//! on purpose), with `infra/checkov.yaml`: the framework, `--skip-download` (no call to Prisma
+//! on purpose), with `infra/.checkov.yaml`: the framework, `--skip-download` (no call to Prisma
 //! Cloud for guidelines or policies) and the checks skipped as accepted trade-offs, each with its
 //! reason there and in docs/operations.md. Any finding, or a template it could not parse, fails.
 //!
@@ -24,7 +24,7 @@ pub const CHECKOV: PythonTool = PythonTool {
 };
 
 /// The configuration, relative to `infra/`.
-const CONFIG: &str = "checkov.yaml";
+const CONFIG: &str = ".checkov.yaml";
 
 /// checkov's entry point, run by the venv's Python (what the `checkov` script does, without the
 /// script's absolute shebang).
@@ -204,7 +204,7 @@ mod tests {
         assert!(pins.iter().all(|p| p.contains("==")), "{pins:?}");
     }
 
-    /// Each check skipped in infra/checkov.yaml has its reason in a comment above it there, and
+    /// Each check skipped in infra/.checkov.yaml has its reason in a comment above it there, and
     /// docs/operations.md lists it.
     #[test]
     fn every_skipped_check_is_explained_and_documented() {
