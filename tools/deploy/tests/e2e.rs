@@ -616,7 +616,10 @@ async fn plan_of_the_real_templates() {
         "MonthlyBudget [AWS::Budgets::Budget]",
         "FrontendErrorsAlarm [AWS::CloudWatch::Alarm]",
     ] {
-        assert!(out.contains(&format!("add {resource}")), "{resource}:\n{out}");
+        assert!(
+            out.contains(&format!("add {resource}")),
+            "{resource}:\n{out}"
+        );
     }
     assert!(out.contains("(plan) the image is not pushed"), "{out}");
     // Nothing stays behind: no stack, not even one under review.
