@@ -233,8 +233,8 @@ impl App {
     }
 
     /// Serves (and runs the release worker) until `shutdown` resolves, then: `/readyz`
-    /// answers 503 and the worker stops claiming at once, hands its claimed releases back
-    /// within the grace period, and stops; requests are still served for the drain period
+    /// answers 503 and the worker stops claiming at once, lets triggers in flight finish,
+    /// hands its claimed releases back within drain + grace, and stops; requests are still served for the drain period
     /// (the load balancer deregisters us meanwhile); then the listener closes and in-flight
     /// requests get at most the grace period to finish. `run` returns once both stopped.
     /// Dropping the future instead (a dying process) stops the worker without handing its

@@ -387,6 +387,9 @@ pub struct WorkerConfig {
     /// to `status_poll_max`.
     pub status_poll: Duration,
     pub status_poll_max: Duration,
+    /// How long a build or a deployment may run, from its request, before the release is
+    /// handed to a person (`needs_attention`) and stops holding a slot.
+    pub follow_deadline: Duration,
 }
 
 impl WorkerConfig {
@@ -401,6 +404,7 @@ impl WorkerConfig {
             retry_max: vars.duration(&var::FARO_WORKER_RETRY_MAX_MS)?,
             status_poll: vars.duration(&var::FARO_WORKER_STATUS_POLL_MS)?,
             status_poll_max: vars.duration(&var::FARO_WORKER_STATUS_POLL_MAX_MS)?,
+            follow_deadline: vars.duration(&var::FARO_WORKER_FOLLOW_DEADLINE_SECS)?,
         })
     }
 }

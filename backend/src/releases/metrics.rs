@@ -12,6 +12,10 @@
 //! - change failure rate: failed / (deployed + failed);
 //! - time to restore: from each failed deployment's `finished_at` to the next `deployed_at`
 //!   in the same environment (failures not yet restored are left out), median.
+//!
+//! A release that `needs_attention` (its build or deployment outlived the worker's follow
+//! deadline) counts in none of them: its outcome is unknown to Faro, so it is neither a
+//! deployment nor a failed one, and a person settles it (a retry is a new release).
 
 use super::store;
 use crate::openapi::{InvalidInput, NotFound, NotSignedIn};

@@ -33,7 +33,8 @@ const MAX_TIMELINE: u32 = 1000;
 pub(super) struct ListQuery {
     /// Only releases to this environment (its name).
     environment: Option<String>,
-    /// Only releases in this status: queued, building, deploying, deployed, failed or cancelled.
+    /// Only releases in this status: queued, building, deploying, deployed, failed, cancelled
+    /// or needs_attention.
     #[param(value_type = Option<ReleaseStatus>)]
     status: Option<String>,
     /// Only releases of this branch.
@@ -111,7 +112,8 @@ fn list_parameters(
             ReleaseStatus::parse(s).ok_or_else(|| {
                 ApiError::field(
                     "status",
-                    "must be one of queued, building, deploying, deployed, failed, cancelled",
+                    "must be one of queued, building, deploying, deployed, failed, cancelled, \
+                     needs_attention",
                 )
             })
         })

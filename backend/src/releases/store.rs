@@ -346,6 +346,32 @@ pub async fn progress(
     Ok(row.map(|(status, seq)| (status, seq.into())))
 }
 
+/// What SleakOps was asked for a release: the ids it answered, and whether a build or a
+/// deployment was requested (its trigger may be in flight).
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct SleakOpsWork {
+    pub build: Option<String>,
+    pub build_requested: bool,
+    pub deployment: Option<String>,
+    pub deployment_requested: bool,
+}
+
+/// Read in the caller's transaction, which holds the release row's lock.
+pub async fn sleakops_work(
+    tx: &mut MySqlConnection,
+    id: u64,
+) -> Result<Option<SleakOpsWork>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT sleakops_build_id AS build, build_requested_at IS NOT NULL AS build_requested, \
+         sleakops_deployment_id AS deployment, \
+         deployment_requested_at IS NOT NULL AS deployment_requested \
+         FROM releases WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await
+}
+
 /// Marks the release cancelled and drops its pending outbox work, in the caller's
 /// transaction (which holds the row's lock): how many outbox rows were dropped.
 pub async fn cancel(

@@ -66,11 +66,14 @@ pub(super) async fn cancel(
     if !status.can_cancel() {
         return Err(not_cancellable(id, status));
     }
+    let work = store::sleakops_work(write.tx(), id)
+        .await?
+        .unwrap_or_default();
     let dropped = store::cancel(write.tx(), id, crate::db::now()).await?;
     let event = NewEvent::new(
         EventKind::Cancelled,
         ReleaseStatus::Cancelled,
-        format!("{} cancelled the release", user.name),
+        cancelled(&user.name, &work),
     )
     .by(UserRef {
         id: user.id,
@@ -90,6 +93,44 @@ pub(super) async fn cancel(
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(Json(release))
+}
+
+/// The timeline's account of a cancel by `who`: what keeps running on SleakOps. SleakOps'
+/// API has no call that stops a build or a deployment (see docs/architecture.md), so Faro
+/// only stops following them and says so.
+fn cancelled(who: &str, work: &store::SleakOpsWork) -> String {
+    match work {
+        store::SleakOpsWork {
+            deployment: Some(deployment),
+            ..
+        } => format!(
+            "{who} cancelled the release, but the deployment continues on SleakOps: deployment \
+             {deployment} was already running and SleakOps cannot stop it from Faro. Check it \
+             on SleakOps."
+        ),
+        store::SleakOpsWork {
+            deployment_requested: true,
+            ..
+        } => format!(
+            "{who} cancelled the release while its deployment was being started: if SleakOps \
+             started it, the deployment continues on SleakOps, which cannot stop it from Faro. \
+             Check it on SleakOps."
+        ),
+        store::SleakOpsWork {
+            build: Some(build), ..
+        } => format!(
+            "{who} cancelled the release. Build {build} continues on SleakOps, but Faro will \
+             not deploy it."
+        ),
+        store::SleakOpsWork {
+            build_requested: true,
+            ..
+        } => format!(
+            "{who} cancelled the release while its build was being started: it may continue \
+             on SleakOps, but Faro will not deploy it."
+        ),
+        _ => format!("{who} cancelled the release"),
+    }
 }
 
 /// Retry a failed or cancelled release: a new release of the same commit to the same
@@ -158,4 +199,45 @@ pub(super) async fn retry(
     create::needs_sleakops_key(state, &access).await?;
     let (code, release) = create::run(&caller, &access, &key, &hash, &plan).await?;
     Ok(create::respond(code, release))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn work(build: bool, deployment_requested: bool, deployment: bool) -> store::SleakOpsWork {
+        store::SleakOpsWork {
+            build: build.then(|| "12".to_owned()),
+            build_requested: build,
+            deployment: deployment.then(|| "34".to_owned()),
+            deployment_requested,
+        }
+    }
+
+    #[test]
+    fn a_cancel_during_a_running_deployment_says_the_deployment_continues_on_sleakops() {
+        assert_eq!(
+            cancelled("Ada", &work(true, true, true)),
+            "Ada cancelled the release, but the deployment continues on SleakOps: deployment 34 \
+             was already running and SleakOps cannot stop it from Faro. Check it on SleakOps."
+        );
+        let starting = cancelled("Ada", &work(true, true, false));
+        assert!(
+            starting.contains("the deployment continues on SleakOps"),
+            "{starting}"
+        );
+    }
+
+    #[test]
+    fn a_cancel_during_the_build_says_the_build_continues_but_is_not_deployed() {
+        assert_eq!(
+            cancelled("Ada", &work(true, false, false)),
+            "Ada cancelled the release. Build 12 continues on SleakOps, but Faro will not \
+             deploy it."
+        );
+        assert_eq!(
+            cancelled("Ada", &work(false, false, false)),
+            "Ada cancelled the release"
+        );
+    }
 }

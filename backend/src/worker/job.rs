@@ -9,23 +9,36 @@
 //! |---|---|---|
 //! | queued | nothing | mark `build_requested_at`, then `POST cli-build/` |
 //! | queued | `build_requested_at` only | the build may have been started: fail, never re-send |
+//! | queued | build id | the id was saved but the start not recorded: record it |
 //! | building | build id, no `built_at` | poll the build |
 //! | building | `built_at`, nothing more | mark `deployment_requested_at`, then `POST cli-deployment/` |
 //! | building | `deployment_requested_at` only | the deployment may have been started: fail |
+//! | building | deployment id | the id was saved but the start not recorded: record it |
 //! | deploying | deployment id | poll the deployment |
 //!
 //! Each mark is written (and committed) before its trigger and only if it was unset, so of
-//! two workers that both believe they own a release at most one sends the trigger. A trigger
-//! SleakOps certainly did not act on (refused with 429/503, no connection) clears its mark
-//! again. Every change of the release is an `UPDATE … WHERE status = <expected>` in a
+//! two workers that both believe they own a release at most one sends the trigger. After
+//! writing it the job confirms its claim (one renewal): a job whose claim was lost, or that
+//! is told to stop, clears its own mark and sends nothing, so another task triggers the
+//! release instead of finding a mark nobody can explain. A trigger SleakOps certainly did
+//! not act on (refused with 429/503, no connection) clears its mark again. The id SleakOps
+//! answers is saved on its own at once ([`store::save_id`]), before the transaction that
+//! moves the release on and its timeline event (DynamoDB), so neither failing loses it.
+//!
+//! A build or deployment is followed until it ends or until `FARO_WORKER_FOLLOW_DEADLINE_SECS`
+//! after it was requested: then the release `needs_attention`, its outbox row is done (the
+//! slot is free) and its failure reason tells a person which SleakOps ids to check.
+//!
+//! Every change of the release is an `UPDATE … WHERE status = <expected>` in a
 //! transaction that appends its timeline event as `releases::timeline` prescribes, so a
 //! cancel that got there first is never overwritten. The same UPDATE hands out the event's
 //! sequence number ([`timeline::next_seq_sql`]).
 //!
 //! The job reads the release once and then keeps its copy in step with each change it
 //! makes; only a change that did not apply (someone else moved the release) makes it read
-//! the release again. A release that goes straight through thus costs 16 round trips to
-//! MySQL (one read, two marks, four transactions of three or four) and four timeline puts.
+//! the release again. A release that goes straight through thus costs 20 round trips to
+//! MySQL (one read, two marks with their confirmations, two saved ids, four transactions of
+//! three or four) and four timeline puts.
 
 use super::{
     machine::{self, Change, Follow, OutboxWrite, Polled, Release, Retry, Step, Trigger, Unsent},
@@ -182,7 +195,7 @@ impl Job {
                     store::settle(&self.state.db, &self.claim, OutboxWrite::Done).await?;
                     return Ok(End::Finished);
                 }
-                Step::Fail(change) => self.change(release, change).await?,
+                Step::Fail(change) | Step::Record(change) => self.change(release, change).await?,
                 Step::Start(trigger) => self.start(release, trigger).await?,
                 Step::Follow(follow) => self.follow(release, &follow).await?,
             };
@@ -216,8 +229,7 @@ impl Job {
         let Some(seq) = store::apply(&mut tx, self.id(), &change, now).await? else {
             tx.rollback().await?;
             if let Change::Started { trigger, id } = &change {
-                // Cancelled meanwhile: keep SleakOps' id for the record, nothing more.
-                store::keep_id(&self.state.db, self.id(), trigger, id).await?;
+                // Cancelled meanwhile: its id was saved, for the record; nothing more.
                 tracing::info!(release_id = self.id(), started = %id, trigger = ?trigger, "started on SleakOps for a release that changed meanwhile");
             }
             return Ok(Flow::Reload);
@@ -227,6 +239,9 @@ impl Job {
         match &change {
             Change::Failed { reason, .. } => {
                 tracing::info!(release_id = self.id(), reason = %reason, "release failed")
+            }
+            Change::NeedsAttention { reason, .. } => {
+                tracing::warn!(release_id = self.id(), reason = %reason, "release needs attention")
             }
             Change::Deployed { .. } => tracing::info!(release_id = self.id(), "release deployed"),
             _ => {}
@@ -266,12 +281,19 @@ impl Job {
         }
     }
 
-    /// Starts `trigger` on SleakOps: writes its mark, sends it, and moves the release on, or
-    /// fails it or has it wait, as the outcome requires.
+    /// Starts `trigger` on SleakOps: writes its mark, confirms the claim, sends it, saves
+    /// SleakOps' id, and moves the release on, or fails it or has it wait, as the outcome
+    /// requires.
     async fn start(&self, release: &mut Release, trigger: Trigger) -> Result<Flow, JobError> {
         let now = db::now();
-        if !store::mark(&self.state.db, self.id(), &trigger, now).await? || self.is_lost() {
+        if !store::mark(&self.state.db, self.id(), &trigger, now).await? {
             return Ok(Flow::Reload);
+        }
+        if let Some(end) = self.still_ours().await? {
+            // Nothing was sent: another task may trigger it.
+            store::unmark(&self.state.db, self.id(), &trigger, now).await?;
+            tracing::info!(release_id = self.id(), trigger = ?trigger, end = ?end, "mark cleared unsent");
+            return Ok(Flow::End(end));
         }
         release.marked(&trigger, now);
         let sent = match &trigger {
@@ -288,20 +310,35 @@ impl Job {
             }
         };
         let error = match self.noted(sent) {
-            Ok(id) => return self.change(release, Change::Started { trigger, id }).await,
+            Ok(id) => {
+                store::save_id(&self.state.db, self.id(), &trigger, &id).await?;
+                return self.change(release, Change::Started { trigger, id }).await;
+            }
             Err(error) => error,
         };
         match trigger.unsent(release, &error) {
             Unsent::KeepMarkAndFail(change) => self.change(release, change).await,
             Unsent::ClearMarkAndFail(change) => {
-                store::unmark(&self.state.db, self.id(), &trigger).await?;
+                store::unmark(&self.state.db, self.id(), &trigger, now).await?;
                 self.change(release, change).await
             }
             Unsent::ClearMarkAndWait => {
-                store::unmark(&self.state.db, self.id(), &trigger).await?;
+                store::unmark(&self.state.db, self.id(), &trigger, now).await?;
                 Ok(self.wait(release, error, trigger.from()))
             }
         }
+    }
+
+    /// Whether the job may send a trigger now: `None` when it still holds its claim (renewed
+    /// for a whole lease, so no other task takes the release while SleakOps answers), else
+    /// how the job ends.
+    async fn still_ours(&self) -> Result<Option<End>, JobError> {
+        if self.stopping() {
+            return Ok(Some(End::Stopped));
+        }
+        let held = !self.is_lost()
+            && store::renew(&self.state.db, &self.claim, self.config().lease).await?;
+        Ok((!held).then_some(End::Lost))
     }
 
     fn wait(&self, release: &Release, error: SleakOpsError, status: ReleaseStatus) -> Flow {
@@ -312,11 +349,14 @@ impl Job {
         })
     }
 
-    /// Polls a SleakOps build or deployment until it succeeds, fails or can no longer be
-    /// followed, noting each new state on the timeline.
+    /// Polls a SleakOps build or deployment until it succeeds, fails, can no longer be
+    /// followed, or outlives the follow deadline, noting each new state on the timeline.
     async fn follow(&self, release: &mut Release, follow: &Follow) -> Result<Flow, JobError> {
         let mut delay = self.config().status_poll;
         let mut announced = None;
+        // A request time is always stored before the trigger; now is the fallback for rows
+        // older than that rule.
+        let since = follow.requested(release).unwrap_or_else(db::now);
         loop {
             let answer = match follow {
                 Follow::Build(id) => self.sleakops.build(id).await.map(|b| (b.state, b.errors)),
@@ -332,6 +372,12 @@ impl Job {
                     if let Some(note) = note {
                         // A note the release moved past meanwhile is simply not written.
                         self.change(release, note).await?;
+                    }
+                    let deadline = self.config().follow_deadline;
+                    if let Some(change) =
+                        follow.overdue(release, since, db::now(), deadline, &state)
+                    {
+                        return self.change(release, change).await;
                     }
                     announced = Some(state);
                 }

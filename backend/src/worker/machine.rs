@@ -41,6 +41,9 @@ pub struct Release {
 pub enum Step {
     /// The release is final: only its outbox row is left to close.
     Done,
+    /// SleakOps' id was saved when the trigger answered, but the release was not moved on
+    /// (what followed failed, DynamoDB or MySQL): the start is recorded now, then followed.
+    Record(Change),
     Start(Trigger),
     Follow(Follow),
     /// The stored state cannot be continued safely (a [`Change::Failed`]).
@@ -78,6 +81,12 @@ pub enum Change {
         deployment: ResourceId,
     },
     Failed {
+        from: ReleaseStatus,
+        reason: String,
+    },
+    /// The build or deployment outlived the follow deadline: Faro stops following it and a
+    /// person checks SleakOps (`reason` names the ids).
+    NeedsAttention {
         from: ReleaseStatus,
         reason: String,
     },
@@ -136,9 +145,15 @@ pub fn decide(release: &Release) -> Step {
     let status = release.status;
     let fail = |reason| Step::Fail(Change::failed(status, reason));
     match status {
-        ReleaseStatus::Deployed | ReleaseStatus::Failed | ReleaseStatus::Cancelled => Step::Done,
+        ReleaseStatus::Deployed
+        | ReleaseStatus::Failed
+        | ReleaseStatus::Cancelled
+        | ReleaseStatus::NeedsAttention => Step::Done,
         ReleaseStatus::Queued => match (&release.build, release.build_requested_at) {
-            (Some(build), _) => Step::Follow(Follow::Build(build.clone())),
+            (Some(build), _) => Step::Record(Change::Started {
+                trigger: Trigger::Build,
+                id: build.clone(),
+            }),
             (None, Some(_)) => fail(format!(
                 "A worker stopped while starting the build on SleakOps, so it is unknown \
                  whether the build started. Faro does not start it again by itself, so nothing \
@@ -151,7 +166,12 @@ pub fn decide(release: &Release) -> Step {
             (None, _, _) => {
                 fail("The release is building but has no SleakOps build id; retry it.".into())
             }
-            (Some(_), _, Some(deployment)) => Step::Follow(Follow::Deployment(deployment.clone())),
+            (Some(build), _, Some(deployment)) => Step::Record(Change::Started {
+                trigger: Trigger::Deployment {
+                    build: build.clone(),
+                },
+                id: deployment.clone(),
+            }),
             (Some(build), None, None) => Step::Follow(Follow::Build(build.clone())),
             (Some(build), Some(_), None) => match release.deployment_requested_at {
                 None => Step::Start(Trigger::Deployment {
@@ -232,6 +252,54 @@ impl Follow {
             Self::Build(_) => ReleaseStatus::Building,
             Self::Deployment(_) => ReleaseStatus::Deploying,
         }
+    }
+
+    /// When what is followed was asked of SleakOps: the follow deadline counts from there,
+    /// whichever task follows it.
+    pub fn requested(&self, release: &Release) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Build(_) => release.build_requested_at,
+            Self::Deployment(_) => release.deployment_requested_at,
+        }
+    }
+
+    /// The change that hands the release to a person once it has run `deadline` since
+    /// `since` (last seen in `state`), if it has.
+    pub fn overdue(
+        &self,
+        release: &Release,
+        since: DateTime<Utc>,
+        now: DateTime<Utc>,
+        deadline: Duration,
+        state: &State,
+    ) -> Option<Change> {
+        let ran = (now - since).to_std().unwrap_or_default();
+        if ran < deadline {
+            return None;
+        }
+        let ran = span(deadline);
+        let reason = match self {
+            Self::Build(id) => format!(
+                "Build {id} has not finished on SleakOps {ran} after it was started (it was \
+                 {state}). Faro stopped following it, so it no longer holds a worker: check \
+                 build {id} of project {} on SleakOps, stop it there if it is stuck, and retry \
+                 this release.",
+                release.sleakops_project
+            ),
+            Self::Deployment(id) => format!(
+                "Deployment {id} to {} has not finished on SleakOps {ran} after it was \
+                 started (it was {state}). Faro stopped following it, so it no longer holds a \
+                 worker: check deployment {id} (build {}) on SleakOps. If it finished, it is \
+                 live although Faro does not show it deployed; if it is stuck, stop it there \
+                 and retry this release.",
+                release.sleakops_environment,
+                release.build.as_ref().map_or("unknown", ResourceId::as_str)
+            ),
+        };
+        Some(Change::NeedsAttention {
+            from: self.status(),
+            reason: clip(reason),
+        })
     }
 
     /// Reads one poll's answer (`state` and errors), given the state last `announced`.
@@ -318,7 +386,7 @@ impl Change {
             Self::Started { trigger, .. } => trigger.from(),
             Self::Built { .. } => ReleaseStatus::Building,
             Self::Deployed { .. } => ReleaseStatus::Deploying,
-            Self::Failed { from, .. } => *from,
+            Self::Failed { from, .. } | Self::NeedsAttention { from, .. } => *from,
             Self::Noted { status, .. } => *status,
         }
     }
@@ -329,6 +397,7 @@ impl Change {
             Self::Started { trigger, .. } => trigger.to(),
             Self::Deployed { .. } => ReleaseStatus::Deployed,
             Self::Failed { .. } => ReleaseStatus::Failed,
+            Self::NeedsAttention { .. } => ReleaseStatus::NeedsAttention,
             Self::Built { .. } | Self::Noted { .. } => self.from(),
         }
     }
@@ -337,7 +406,9 @@ impl Change {
     pub fn outbox(&self) -> OutboxWrite {
         match self {
             Self::Started { .. } | Self::Built { .. } => OutboxWrite::Progressed,
-            Self::Deployed { .. } | Self::Failed { .. } => OutboxWrite::Done,
+            Self::Deployed { .. } | Self::Failed { .. } | Self::NeedsAttention { .. } => {
+                OutboxWrite::Done
+            }
             Self::Noted { .. } => OutboxWrite::Nothing,
         }
     }
@@ -379,6 +450,7 @@ impl Change {
                 ),
             ),
             Self::Failed { reason, .. } => (EventKind::Failed, reason.clone()),
+            Self::NeedsAttention { reason, .. } => (EventKind::NeedsAttention, reason.clone()),
             Self::Noted { message, .. } => (EventKind::Progress, message.clone()),
         };
         NewEvent::new(kind, self.to(), message)
@@ -406,7 +478,10 @@ impl Release {
                 id,
             } => self.deployment = Some(id.clone()),
             Change::Built { .. } => self.built_at = Some(at),
-            Change::Deployed { .. } | Change::Failed { .. } | Change::Noted { .. } => {}
+            Change::Deployed { .. }
+            | Change::Failed { .. }
+            | Change::NeedsAttention { .. }
+            | Change::Noted { .. } => {}
         }
         self.status = change.to();
     }
@@ -474,6 +549,14 @@ fn clip(mut reason: String) -> String {
     reason
 }
 
+/// A deadline as a person reads it: whole minutes, or seconds below one.
+fn span(deadline: Duration) -> String {
+    match deadline.as_secs() {
+        secs if secs < 60 => format!("{secs} s"),
+        secs => format!("{} min", secs / 60),
+    }
+}
+
 fn short(sha: &str) -> &str {
     &sha[..sha.len().min(7)]
 }
@@ -489,7 +572,7 @@ fn errors_text(errors: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ReleaseStatus::{Building, Cancelled, Deployed, Deploying, Failed, Queued};
+    use ReleaseStatus::{Building, Cancelled, Deployed, Deploying, Failed, NeedsAttention, Queued};
 
     fn build() -> ResourceId {
         ResourceId::new("b-1")
@@ -578,14 +661,18 @@ mod tests {
 
     #[test]
     fn a_final_release_is_done_whatever_it_carries() {
-        for status in [Deployed, Failed, Cancelled] {
+        for status in [Deployed, Failed, Cancelled, NeedsAttention] {
             decides(status, |_| true, &Step::Done);
         }
     }
 
     #[test]
-    fn a_queued_release_with_a_build_id_follows_that_build() {
-        decides(Queued, |m| m.build, &Step::Follow(Follow::Build(build())));
+    fn a_queued_release_with_a_build_id_records_that_the_build_started() {
+        let record = Step::Record(Change::Started {
+            trigger: Trigger::Build,
+            id: build(),
+        });
+        decides(Queued, |m| m.build, &record);
     }
 
     #[test]
@@ -615,9 +702,77 @@ mod tests {
     }
 
     #[test]
-    fn a_building_release_with_a_deployment_id_follows_that_deployment() {
-        let follow = Step::Follow(Follow::Deployment(deployment()));
-        decides(Building, |m| m.build && m.deployment, &follow);
+    fn a_building_release_with_a_deployment_id_records_that_the_deployment_started() {
+        let record = Step::Record(Change::Started {
+            trigger: Trigger::Deployment { build: build() },
+            id: deployment(),
+        });
+        decides(Building, |m| m.build && m.deployment, &record);
+    }
+
+    #[test]
+    fn a_follow_is_overdue_only_once_the_deadline_has_passed_since_the_request() {
+        let follow = Follow::Build(build());
+        let copy = release(Building);
+        let deadline = Duration::from_secs(7200);
+        let since = at();
+        let before = since + chrono::Duration::seconds(7199);
+        let creating = State::Creating;
+        assert_eq!(
+            follow.overdue(&copy, since, before, deadline, &creating),
+            None
+        );
+        let after = since + chrono::Duration::seconds(7200);
+        assert_eq!(
+            follow.overdue(&copy, since, after, deadline, &creating),
+            Some(Change::NeedsAttention {
+                from: Building,
+                reason: "Build b-1 has not finished on SleakOps 120 min after it was started \
+                         (it was creating). Faro stopped following it, so it no longer holds a \
+                         worker: check build b-1 of project shop on SleakOps, stop it there if \
+                         it is stuck, and retry this release."
+                    .into()
+            })
+        );
+    }
+
+    #[test]
+    fn an_overdue_deployment_names_its_build_and_what_a_person_should_check() {
+        let mut copy = release(Deploying);
+        copy.build = Some(build());
+        let change = Follow::Deployment(deployment())
+            .overdue(
+                &copy,
+                at(),
+                at() + chrono::Duration::seconds(5),
+                Duration::from_secs(3),
+                &State::Initial,
+            )
+            .expect("overdue");
+        assert_eq!(change.from(), Deploying);
+        assert_eq!(change.to(), NeedsAttention);
+        assert_eq!(change.outbox(), OutboxWrite::Done);
+        let event = change.event(&copy);
+        assert_eq!(event.kind, EventKind::NeedsAttention);
+        assert_eq!(
+            event.message,
+            "Deployment d-1 to shop-prod has not finished on SleakOps 3 s after it was started \
+             (it was initial). Faro stopped following it, so it no longer holds a worker: check \
+             deployment d-1 (build b-1) on SleakOps. If it finished, it is live although Faro \
+             does not show it deployed; if it is stuck, stop it there and retry this release."
+        );
+    }
+
+    #[test]
+    fn the_follow_deadline_counts_from_the_request_of_what_is_followed() {
+        let mut copy = release(Building);
+        copy.build_requested_at = Some(at());
+        copy.deployment_requested_at = Some(at() + chrono::Duration::seconds(60));
+        assert_eq!(Follow::Build(build()).requested(&copy), Some(at()));
+        assert_eq!(
+            Follow::Deployment(deployment()).requested(&copy),
+            copy.deployment_requested_at
+        );
     }
 
     #[test]

@@ -8,11 +8,16 @@
 //! releases wait (rescheduled with exponential backoff, up to `FARO_WORKER_MAX_ATTEMPTS`);
 //! a trigger whose outcome is unknown is never sent twice.
 //!
-//! [`run`] is polled inside `App::run`: when shutdown begins it stops claiming, lets each job
-//! finish the step it is in (within the shutdown grace period), hands every claimed row back
-//! (due at once, for another task), and returns before the server stops. A task that dies
-//! instead simply stops renewing its leases, and another resumes its releases after at most
-//! one lease (`FARO_WORKER_LEASE_MS`).
+//! [`run`] is polled inside `App::run`: when shutdown begins it stops claiming and tells its
+//! jobs. A job waiting between two polls stops at once; one about to send a trigger clears
+//! its mark and sends nothing; one whose trigger is in flight lets it finish and saves
+//! SleakOps' answer. Every claimed row is then handed back (due at once, for another task),
+//! never failed. The jobs get as long as the process has left (the drain period plus the
+//! grace period, `FARO_SHUTDOWN_DRAIN_SECS` + `FARO_SHUTDOWN_GRACE_SECS`, which together stay
+//! under Fargate's stop timeout); a trigger is one SleakOps attempt, bounded by
+//! `FARO_SLEAKOPS_TIMEOUT_MS`, which the defaults fit in that time. A task that dies instead
+//! simply stops renewing its leases, and another resumes its releases after at most one
+//! lease (`FARO_WORKER_LEASE_MS`).
 
 mod job;
 mod machine;
@@ -99,11 +104,13 @@ pub async fn run(state: AppState, mut stop: watch::Receiver<bool>) {
 
     state.worker.running.store(false, Ordering::SeqCst);
     tracing::info!(jobs = jobs.len(), "release worker stopping");
-    let grace = state.config.shutdown.grace;
+    // The process lives this long after the stop signal; aborting a job earlier could cut
+    // a trigger off before its answer is saved.
+    let left = state.config.shutdown.drain + state.config.shutdown.grace;
     let drained =
-        tokio::time::timeout(grace, async { while jobs.join_next().await.is_some() {} }).await;
+        tokio::time::timeout(left, async { while jobs.join_next().await.is_some() {} }).await;
     if drained.is_err() {
-        tracing::warn!("release jobs outlived the shutdown grace period; aborting them");
+        tracing::warn!("release jobs outlived the shutdown period; aborting them");
         jobs.shutdown().await;
     }
     match store::release_all(&state.db, &worker_id).await {

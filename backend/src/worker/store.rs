@@ -132,29 +132,38 @@ pub async fn mark(
     Ok(marked.rows_affected() == 1)
 }
 
-/// Clears `trigger`'s mark (SleakOps certainly did not act on it), unless it has started.
+/// Clears the mark of `trigger` this job wrote at `at` (nothing was sent, or SleakOps
+/// certainly did not act on it), unless it has started; a mark another job wrote since stays.
 pub async fn unmark(
     pool: &MySqlPool,
     release_id: u64,
     trigger: &Trigger,
+    at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     let sql = match trigger {
         Trigger::Build => {
-            "UPDATE releases SET build_requested_at = NULL \
-             WHERE id = ? AND sleakops_build_id IS NULL"
+            "UPDATE releases SET build_requested_at = NULL, updated_at = ? \
+             WHERE id = ? AND build_requested_at = ? AND sleakops_build_id IS NULL"
         }
         Trigger::Deployment { .. } => {
-            "UPDATE releases SET deployment_requested_at = NULL \
-             WHERE id = ? AND sleakops_deployment_id IS NULL"
+            "UPDATE releases SET deployment_requested_at = NULL, updated_at = ? \
+             WHERE id = ? AND deployment_requested_at = ? AND sleakops_deployment_id IS NULL"
         }
     };
-    sqlx::query(sql).bind(release_id).execute(pool).await?;
+    sqlx::query(sql)
+        .bind(db::now())
+        .bind(release_id)
+        .bind(at)
+        .execute(pool)
+        .await?;
     Ok(())
 }
 
-/// Keeps the id of what `trigger` started on a release that changed meanwhile, for the
-/// record.
-pub async fn keep_id(
+/// Saves the id of what `trigger` started, on its own and at once: whatever fails next
+/// (DynamoDB, the transaction that moves the release on), the next job finds the id and
+/// follows it instead of a mark it cannot explain ([`super::machine::Step::Record`]). Kept
+/// on a release that changed meanwhile too (cancelled), for the record.
+pub async fn save_id(
     pool: &MySqlPool,
     release_id: u64,
     trigger: &Trigger,
@@ -237,8 +246,9 @@ pub async fn apply(
         Change::Deployed { .. } => {
             moving(moves_to!("deployed_at = ?, finished_at = ?"), to, now, now)
         }
-        // Any unfinished status can fail; `from` is the one the job last saw.
-        Change::Failed { reason, .. } => moving(
+        // Any unfinished status can fail, or need a person; `from` is the one the job last
+        // saw.
+        Change::Failed { reason, .. } | Change::NeedsAttention { reason, .. } => moving(
             moves_to!("failure_reason = ?, finished_at = ?"),
             to,
             reason.as_str(),

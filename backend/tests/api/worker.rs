@@ -10,7 +10,7 @@ use faro_sim::{
     sleakops::{CREATE_BUILD, CREATE_DEPLOYMENT},
 };
 use faro_testkit::{
-    ProjectWithEnvironments, Signed, Sims, TestApp, app::Builder, fixtures::release_body,
+    CutProxy, ProjectWithEnvironments, Signed, Sims, TestApp, app::Builder, fixtures::release_body,
 };
 use faro_types::{EventKind, OpsStatus, Release, ReleaseStatus, TimelineEvent};
 use serde_json::json;
@@ -339,23 +339,32 @@ async fn a_worker_killed_mid_release_is_resumed_by_another_task() {
     timeline_of(&app, &ada, created.id, &DEPLOYED).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_hands_claimed_releases_back() {
-    let (mut app, sims, ada, fx) = setup(Duration::from_millis(700), |app| app).await;
-    let created = app.start_release(&ada, &fx, "staging").await;
-    wait_for(&app.state.db, created.id, ReleaseStatus::Building, 20).await;
+/// Shuts `app` down as SIGTERM would, which must end cleanly within `within`; then a task
+/// without a worker beside it, to read what it left (the stopped app closed its pool).
+async fn stop_and_look(app: &mut TestApp, sims: &Sims, within: Duration) -> faro_testkit::Sibling {
     let stopped = Instant::now();
     app.begin_shutdown()
         .await
         .expect("joined")
         .expect("clean stop");
-    assert!(stopped.elapsed() < Duration::from_secs(5));
-
-    let sibling = TestApp::builder()
-        .sims(&sims)
+    assert!(
+        stopped.elapsed() < within,
+        "stopped in {:?}",
+        stopped.elapsed()
+    );
+    TestApp::builder()
+        .sims(sims)
         .set("FARO_WORKER_ENABLED", "false")
-        .spawn_beside(&app)
-        .await;
+        .spawn_beside(app)
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_hands_claimed_releases_back() {
+    let (mut app, sims, ada, fx) = setup(Duration::from_millis(700), |app| app).await;
+    let created = app.start_release(&ada, &fx, "staging").await;
+    wait_for(&app.state.db, created.id, ReleaseStatus::Building, 20).await;
+    let sibling = stop_and_look(&mut app, &sims, Duration::from_secs(5)).await;
     let (done, claimed_by, _) = outbox(&sibling.state.db, created.id).await;
     assert!(!done);
     assert_eq!(claimed_by, None, "handed back");
@@ -583,4 +592,263 @@ async fn one_organizations_failing_key_never_holds_up_another_organizations_rele
         release(&app.state.db, stuck.id).await.status,
         ReleaseStatus::Queued
     );
+}
+
+/// Has SleakOps start the next build at once and answer `late`, starts a release to staging,
+/// and waits until that build was asked for (the `nth` build of the test).
+async fn start_answered_late(
+    app: &TestApp,
+    sims: &Sims,
+    who: &Signed,
+    fx: &ProjectWithEnvironments,
+    late: Duration,
+    nth: u64,
+) -> Release {
+    let control = &sims.sleakops.control;
+    control.set_faults(Faults::answer_delay(late).on("POST", "cli-build").times(1));
+    let created = app.start_release(who, fx, "staging").await;
+    let asked = async || control.requests(CREATE_BUILD) == nth;
+    wait_until(
+        Duration::from_secs(20),
+        "the build was never asked for",
+        asked,
+    )
+    .await;
+    created
+}
+
+/// Waits until `sql`, one boolean about release `id` with a time `since` bound before it,
+/// holds; `what` says what never happened otherwise.
+async fn wait_since(
+    db: &MySqlPool,
+    sql: &str,
+    since: chrono::DateTime<chrono::Utc>,
+    id: u64,
+    what: &str,
+) {
+    let holds = async || {
+        let (holds,): (bool,) = sqlx::query_as(sql)
+            .bind(since)
+            .bind(id)
+            .fetch_one(db)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        holds
+    };
+    wait_until(Duration::from_secs(20), what, holds).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamodb_outage_right_after_a_trigger_keeps_the_build_id_and_the_release_goes_on() {
+    // Declared first so that it outlives the app, whose table is dropped through it.
+    let dynamodb = CutProxy::start(&faro_testkit::app::services().dynamodb).await;
+    // A long retry delay: the release rests handed back long enough to be seen.
+    let (app, sims, ada, fx) = setup(STEP, |app| {
+        app.dynamodb_through(&dynamodb)
+            .set("FARO_WORKER_RETRY_BASE_MS", "1000")
+    })
+    .await;
+    let late = Duration::from_millis(1500);
+    let created = start_answered_late(&app, &sims, &ada, &fx, late, 1).await;
+    // SleakOps has started the build; DynamoDB fails before its answer arrives.
+    dynamodb.cut();
+    let answered = chrono::Utc::now() + chrono::Duration::from_std(late).expect("delay");
+    // The answer came, the timeline could not be written, and the job handed the row back.
+    let handed_back =
+        "SELECT claimed_by IS NULL AND updated_at > ? FROM outbox WHERE release_id = ?";
+    let what = "the job never gave up on the write after the answer";
+    wait_since(&app.state.db, handed_back, answered, created.id, what).await;
+    assert_eq!(
+        release(&app.state.db, created.id).await.status,
+        ReleaseStatus::Queued,
+        "the start could not be recorded while DynamoDB was out"
+    );
+
+    dynamodb.restore();
+    let deployed = wait_for(&app.state.db, created.id, ReleaseStatus::Deployed, 30).await;
+    assert!(deployed.sleakops_build_id.is_some());
+    assert_eq!(
+        sims.sleakops.control.requests(CREATE_BUILD),
+        1,
+        "built once"
+    );
+    timeline_of(&app, &ada, created.id, &DEPLOYED).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_lost_its_claim_while_marking_clears_its_mark_and_sends_nothing() {
+    let (app, sims, ada, fx) = setup(STEP, |app| app.set("FARO_WORKER_ENABLED", "false")).await;
+    let created = app.start_release(&ada, &fx, "staging").await;
+    let (before,): (chrono::DateTime<chrono::Utc>,) =
+        sqlx::query_as("SELECT updated_at FROM releases WHERE id = ?")
+            .bind(created.id)
+            .fetch_one(&app.state.db)
+            .await
+            .expect("release");
+    // The release row held, so the worker's mark waits until the test lets it.
+    let mut lock = app.state.db.begin().await.expect("begin");
+    sqlx::query("SELECT id FROM releases WHERE id = ? FOR UPDATE")
+        .bind(created.id)
+        .execute(&mut *lock)
+        .await
+        .expect("lock");
+    // A lease that outlasts the test: only the job's own check can learn of the loss.
+    let _worker = TestApp::builder()
+        .sims(&sims)
+        .set("FARO_WORKER_LEASE_MS", "600000")
+        .spawn_beside(&app)
+        .await;
+    let claimed = async || outbox(&app.state.db, created.id).await.1.is_some();
+    wait_until(Duration::from_secs(20), "never claimed", claimed).await;
+    // Another task takes the release over (as after a lapsed lease) before the mark lands.
+    sqlx::query(
+        "UPDATE outbox SET claimed_by = 'another-task/0', \
+         next_attempt_at = UTC_TIMESTAMP(6) + INTERVAL 1 HOUR WHERE release_id = ?",
+    )
+    .bind(created.id)
+    .execute(&app.state.db)
+    .await
+    .expect("take over");
+    lock.commit().await.expect("let the mark land");
+
+    let cleared = "SELECT updated_at > ? AND build_requested_at IS NULL FROM releases WHERE id = ?";
+    let what = "the mark was never cleared by the worker that lost its claim";
+    wait_since(&app.state.db, cleared, before, created.id, what).await;
+    assert_eq!(
+        sims.sleakops.control.requests(CREATE_BUILD),
+        0,
+        "nothing sent"
+    );
+
+    // The other task lets go; the release is triggered once, not failed as unknown.
+    sqlx::query(
+        "UPDATE outbox SET claimed_by = NULL, next_attempt_at = UTC_TIMESTAMP(6) \
+         WHERE release_id = ?",
+    )
+    .bind(created.id)
+    .execute(&app.state.db)
+    .await
+    .expect("hand back");
+    wait_for(&app.state.db, created.id, ReleaseStatus::Deployed, 30).await;
+    assert_eq!(sims.sleakops.control.requests(CREATE_BUILD), 1);
+    timeline_of(&app, &ada, created.id, &DEPLOYED).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_build_that_never_finishes_needs_a_person_and_frees_its_slot() {
+    let (app, sims, ada, fx) = setup(STEP, |app| {
+        app.set("FARO_WORKER_CONCURRENCY", "1")
+            .set("FARO_WORKER_FOLLOW_DEADLINE_SECS", "2")
+    })
+    .await;
+    // No build ends while held: this one runs for ever, as a stuck SleakOps build would.
+    sims.sleakops.control.hold();
+    let stuck = app.start_release(&ada, &fx, "staging").await;
+    wait_for(&app.state.db, stuck.id, ReleaseStatus::NeedsAttention, 30).await;
+
+    let shown = app.release(&ada, stuck.id).await;
+    assert_eq!(shown.status, ReleaseStatus::NeedsAttention);
+    assert!(shown.finished_at.is_some());
+    let build = shown.sleakops_build_id.clone().expect("the build to check");
+    let reason = shown.failure_reason.clone().expect("what to check");
+    for says in [
+        format!("Build {build} has not finished on SleakOps 2 s after it was started"),
+        format!("check build {build} of project"),
+    ] {
+        assert!(reason.contains(&says), "{reason:?} says {says:?}");
+    }
+    let kinds = [
+        EventKind::Requested,
+        EventKind::BuildStarted,
+        EventKind::NeedsAttention,
+    ];
+    let events = timeline_of(&app, &ada, stuck.id, &kinds).await;
+    let last = events.last().expect("last");
+    assert_eq!(
+        (last.status, last.message.as_str()),
+        (ReleaseStatus::NeedsAttention, reason.as_str())
+    );
+    let (done, claimed_by, _) = outbox(&app.state.db, stuck.id).await;
+    assert!(done && claimed_by.is_none(), "its slot is free");
+
+    // The one slot takes the next release.
+    sims.sleakops.control.resume();
+    let next = app.start_release(&ada, &fx, "staging").await;
+    wait_for(&app.state.db, next.id, ReleaseStatus::Deployed, 30).await;
+    assert_eq!(
+        release(&app.state.db, stuck.id).await.status,
+        ReleaseStatus::NeedsAttention,
+        "left for a person"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_a_trigger_in_flight_finish_and_hands_the_rest_back() {
+    // The worker's jobs get drain + grace (4 s); the grace alone (2 s) would cut the
+    // trigger below off before its answer (3 s).
+    let (mut app, sims, ada, fx) = setup(Duration::from_millis(700), |app| {
+        app.set("FARO_SHUTDOWN_DRAIN_SECS", "2")
+            .set("FARO_SHUTDOWN_GRACE_SECS", "2")
+            .set("FARO_SLEAKOPS_TIMEOUT_MS", "10000")
+    })
+    .await;
+    // One release being followed: its build does not end while held.
+    sims.sleakops.control.hold();
+    let following = app.start_release(&ada, &fx, "staging").await;
+    wait_for(&app.state.db, following.id, ReleaseStatus::Building, 20).await;
+    // Another whose build SleakOps starts at once and answers late.
+    let late = Duration::from_secs(3);
+    let in_flight = start_answered_late(&app, &sims, &ada, &fx, late, 2).await;
+
+    let reader = stop_and_look(&mut app, &sims, Duration::from_secs(10)).await;
+    let saved = release(&reader.state.db, in_flight.id).await;
+    assert!(saved.sleakops_build_id.is_some(), "the answer was saved");
+    for id in [following.id, in_flight.id] {
+        let (done, claimed_by, _) = outbox(&reader.state.db, id).await;
+        assert!(!done && claimed_by.is_none(), "release {id} handed back");
+        assert_eq!(
+            release(&reader.state.db, id).await.status,
+            ReleaseStatus::Building,
+            "release {id} is not failed"
+        );
+    }
+    drop(reader);
+
+    sims.sleakops.control.resume();
+    let worker = TestApp::builder().sims(&sims).spawn_beside(&app).await;
+    for id in [following.id, in_flight.id] {
+        wait_for(&worker.state.db, id, ReleaseStatus::Deployed, 30).await;
+    }
+    assert_eq!(
+        sims.sleakops.control.requests(CREATE_BUILD),
+        2,
+        "each built once"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_during_a_running_deployment_says_the_deployment_continues_on_sleakops() {
+    let (app, sims, ada, fx) = setup(Duration::from_millis(700), |app| app).await;
+    let created = app.start_release(&ada, &fx, "staging").await;
+    wait_for(&app.state.db, created.id, ReleaseStatus::Deploying, 20).await;
+    // The deployment cannot end before the cancel lands.
+    sims.sleakops.control.hold();
+    let cancelled = app.cancel_release(&ada, created.id).await;
+    assert_eq!(cancelled.status, ReleaseStatus::Cancelled);
+    let deployment = cancelled.sleakops_deployment_id.expect("deployment id");
+    let kinds = [
+        EventKind::Requested,
+        EventKind::BuildStarted,
+        EventKind::BuildSucceeded,
+        EventKind::DeploymentStarted,
+        EventKind::Cancelled,
+    ];
+    let events = timeline_of(&app, &ada, created.id, &kinds).await;
+    let said = &events.last().expect("last").message;
+    for says in [
+        "cancelled the release, but the deployment continues on SleakOps".to_owned(),
+        format!("deployment {deployment} was already running"),
+    ] {
+        assert!(said.contains(&says), "{said:?} says {says:?}");
+    }
 }

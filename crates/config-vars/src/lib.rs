@@ -635,6 +635,11 @@ variables! {
         meaning: "longest wait between those state checks",
         default: value("20000"),
     }
+    FARO_WORKER_FOLLOW_DEADLINE_SECS {
+        accepts: Accepts::Duration { unit: Unit::Seconds, min: 1, max: 604_800 },
+        meaning: "a build or deployment still running this long after its request: the release `needs_attention` (see docs/operations.md)",
+        default: value("7200"),
+    }
     FARO_AI_REQUESTS_PER_MINUTE {
         accepts: count("requests", 1, 10_000),
         meaning: "AI calls per user per minute, across all tasks (429 beyond)",

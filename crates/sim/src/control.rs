@@ -16,6 +16,10 @@ use std::{
 pub struct Faults {
     /// Added before answering, in milliseconds.
     pub latency_ms: u64,
+    /// Added after the request was acted on, before its answer leaves, in milliseconds: the
+    /// service did the work (a build was started) and its answer is late, as when its
+    /// network is slow. A client that gives up first does not know what happened.
+    pub answer_delay_ms: u64,
     /// Answer with this status (and the service's error body for it). With `failure_rate`
     /// 0 every matching request fails; otherwise that share of them.
     pub status: Option<u16>,
@@ -57,6 +61,14 @@ impl Faults {
         }
     }
 
+    /// Every matching request acted on at once and answered after `delay`.
+    pub fn answer_delay(delay: Duration) -> Self {
+        Self {
+            answer_delay_ms: delay.as_millis() as u64,
+            ..Self::default()
+        }
+    }
+
     pub fn drop_connections() -> Self {
         Self {
             drop_connections: true,
@@ -91,6 +103,7 @@ impl Faults {
     fn is_active(&self) -> bool {
         self.times != Some(0)
             && (self.latency_ms > 0
+                || self.answer_delay_ms > 0
                 || self.status.is_some()
                 || self.failure_rate > 0.0
                 || self.drop_connections
@@ -110,6 +123,7 @@ impl Faults {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Plan {
     pub latency: Duration,
+    pub answer_delay: Duration,
     pub drop: bool,
     pub status: Option<u16>,
     pub truncate: bool,
@@ -322,6 +336,7 @@ impl Control {
         };
         let plan = Plan {
             latency: Duration::from_millis(faults.latency_ms),
+            answer_delay: Duration::from_millis(faults.answer_delay_ms),
             drop: faults.drop_connections,
             status: failing.then(|| faults.status.unwrap_or(500)),
             truncate: faults.truncate,
@@ -404,5 +419,19 @@ mod tests {
             .filter(|_| control.plan("GET", "/x", None).status == Some(500))
             .count();
         assert!((400..600).contains(&failed), "{failed}");
+    }
+
+    #[test]
+    fn a_late_answer_is_a_fault_of_its_own_and_matches_like_the_others() {
+        let control = Control::new(Settings::default(), 1);
+        control
+            .set_faults(Faults::answer_delay(Duration::from_millis(1500)).on("POST", "cli-build"));
+        let plan = control.plan("POST", "/api/cli-build/", None);
+        assert_eq!(plan.answer_delay, Duration::from_millis(1500));
+        assert_eq!((plan.latency, plan.status), (Duration::ZERO, None));
+        assert_eq!(
+            control.plan("GET", "/api/cli-build/1/", None),
+            Plan::default()
+        );
     }
 }

@@ -161,6 +161,9 @@ async fn handle(
         request.extensions_mut().insert(Truncate);
     }
     let response = answer(routes, request).await;
+    if !plan.answer_delay.is_zero() {
+        tokio::time::sleep(plan.answer_delay).await;
+    }
     if !plan.truncate || is_stream(&response) {
         return Ok(response);
     }

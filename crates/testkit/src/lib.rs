@@ -4,8 +4,10 @@
 //! (`faro-fixtures`, which the bench seed uses without linking the backend).
 
 pub mod app;
+pub mod cut;
 
 pub use app::{Sibling, Sims, TestApp};
+pub use cut::CutProxy;
 pub use faro_fixtures::{
     Api, PASSWORD, ProjectWithEnvironments, Signed, Team, expect_event_stream, expect_json,
     fixtures, header, problem, problem_naming,

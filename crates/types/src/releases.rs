@@ -3,7 +3,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// Where a release is in its life. `queued → building → deploying → deployed`, or `failed`
-/// from any active state, or `cancelled` by a user before it finished.
+/// from any active state, or `cancelled` by a user before it finished, or `needs_attention`
+/// when its build or deployment outlived the worker's follow deadline: Faro stopped following
+/// it and a person must check SleakOps (`failure_reason` says what to check).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
@@ -14,16 +16,18 @@ pub enum ReleaseStatus {
     Deployed,
     Failed,
     Cancelled,
+    NeedsAttention,
 }
 
 impl ReleaseStatus {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Queued,
         Self::Building,
         Self::Deploying,
         Self::Deployed,
         Self::Failed,
         Self::Cancelled,
+        Self::NeedsAttention,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -34,6 +38,7 @@ impl ReleaseStatus {
             Self::Deployed => "deployed",
             Self::Failed => "failed",
             Self::Cancelled => "cancelled",
+            Self::NeedsAttention => "needs_attention",
         }
     }
 
@@ -41,18 +46,23 @@ impl ReleaseStatus {
         Self::ALL.into_iter().find(|s| s.as_str() == value)
     }
 
-    /// Finished releases never change status again.
+    /// Finished releases never change status again. A release that needs attention is
+    /// finished as far as Faro goes: nothing follows it any more.
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Deployed | Self::Failed | Self::Cancelled)
+        matches!(
+            self,
+            Self::Deployed | Self::Failed | Self::Cancelled | Self::NeedsAttention
+        )
     }
 
     pub fn can_cancel(self) -> bool {
         !self.is_final()
     }
 
-    /// A retry starts a new release from a failed or cancelled one.
+    /// A retry starts a new release from a failed or cancelled one, or from one that needed
+    /// attention once a person has settled its build or deployment on SleakOps.
     pub fn can_retry(self) -> bool {
-        matches!(self, Self::Failed | Self::Cancelled)
+        matches!(self, Self::Failed | Self::Cancelled | Self::NeedsAttention)
     }
 }
 
@@ -132,12 +142,14 @@ pub enum EventKind {
     Cancelled,
     Retried,
     Progress,
+    /// The worker stopped following a build or deployment that outlived its deadline.
+    NeedsAttention,
     #[serde(other)]
     Other,
 }
 
 impl EventKind {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::Requested,
         Self::BuildStarted,
         Self::BuildSucceeded,
@@ -147,6 +159,7 @@ impl EventKind {
         Self::Cancelled,
         Self::Retried,
         Self::Progress,
+        Self::NeedsAttention,
         Self::Other,
     ];
 
@@ -161,6 +174,7 @@ impl EventKind {
             Self::Cancelled => "cancelled",
             Self::Retried => "retried",
             Self::Progress => "progress",
+            Self::NeedsAttention => "needs_attention",
             Self::Other => "other",
         }
     }

@@ -1,7 +1,7 @@
 //! How numbers, times and states read in the interface.
 
 use chrono::{DateTime, Datelike, Timelike, Utc};
-use faro_types::{EventKind, ReleaseStatus, Role};
+use faro_types::{EventKind, Release, ReleaseStatus, Role};
 
 /// A span of time, to the two largest units: `45 s`, `12 min`, `3 h 5 min`, `2 d 4 h`.
 pub fn duration(secs: u64) -> String {
@@ -94,6 +94,27 @@ pub fn status_label(status: ReleaseStatus) -> &'static str {
         ReleaseStatus::Deployed => "Deployed",
         ReleaseStatus::Failed => "Failed",
         ReleaseStatus::Cancelled => "Cancelled",
+        ReleaseStatus::NeedsAttention => "Needs a person",
+    }
+}
+
+/// The heading over a release's `failure_reason`.
+pub fn reason_heading(status: ReleaseStatus) -> &'static str {
+    match status {
+        ReleaseStatus::NeedsAttention => "Needs a person: what to check on SleakOps",
+        _ => "Why it failed",
+    }
+}
+
+/// What still runs on SleakOps for a cancelled release: SleakOps cannot stop a deployment,
+/// so cancelling one only stops Faro following it.
+pub fn still_on_sleakops(release: &Release) -> Option<String> {
+    match (release.status, &release.sleakops_deployment_id) {
+        (ReleaseStatus::Cancelled, Some(deployment)) => Some(format!(
+            "Cancelled in Faro, but the deployment continues on SleakOps: deployment \
+             {deployment} cannot be stopped from Faro. Check it on SleakOps."
+        )),
+        _ => None,
     }
 }
 
@@ -108,6 +129,7 @@ pub fn event_label(kind: EventKind) -> &'static str {
         EventKind::Cancelled => "Cancelled",
         EventKind::Retried => "Retried",
         EventKind::Progress => "Progress",
+        EventKind::NeedsAttention => "Needs a person",
         EventKind::Other => "Update",
     }
 }
@@ -201,11 +223,67 @@ mod tests {
         assert_eq!(per_day(1.43), "1.4 / day");
     }
 
+    fn release(status: ReleaseStatus, deployment: Option<&str>) -> Release {
+        Release {
+            id: 7,
+            project: "shop".into(),
+            environment: "production".into(),
+            production: true,
+            branch: "main".into(),
+            commit_sha: "0123456789abcdef".into(),
+            tag: None,
+            commit_time: None,
+            status,
+            sleakops_build_id: Some("12".into()),
+            sleakops_deployment_id: deployment.map(str::to_owned),
+            requested_by: faro_types::UserRef {
+                id: 1,
+                name: "Ada".into(),
+            },
+            requested_at: DateTime::UNIX_EPOCH,
+            started_at: None,
+            deployed_at: None,
+            finished_at: None,
+            failure_reason: None,
+            notes: None,
+            retry_of: None,
+        }
+    }
+
+    #[test]
+    fn a_release_cancelled_during_its_deployment_says_the_deployment_continues_on_sleakops() {
+        let notice = still_on_sleakops(&release(ReleaseStatus::Cancelled, Some("34")));
+        assert_eq!(
+            notice.as_deref(),
+            Some(
+                "Cancelled in Faro, but the deployment continues on SleakOps: deployment 34 \
+                 cannot be stopped from Faro. Check it on SleakOps."
+            )
+        );
+        assert_eq!(
+            still_on_sleakops(&release(ReleaseStatus::Cancelled, None)),
+            None
+        );
+        assert_eq!(
+            still_on_sleakops(&release(ReleaseStatus::Deploying, Some("34"))),
+            None
+        );
+    }
+
     #[test]
     fn labels() {
         assert_eq!(short_sha("0123456789abcdef"), "0123456");
         assert_eq!(short_sha("abc"), "abc");
         assert_eq!(status_label(ReleaseStatus::Deploying), "Deploying");
+        assert_eq!(
+            status_label(ReleaseStatus::NeedsAttention),
+            "Needs a person"
+        );
+        assert_eq!(
+            reason_heading(ReleaseStatus::NeedsAttention),
+            "Needs a person: what to check on SleakOps"
+        );
+        assert_eq!(reason_heading(ReleaseStatus::Failed), "Why it failed");
         assert_eq!(event_label(EventKind::BuildSucceeded), "Build succeeded");
         assert_eq!(role_label(Role::Owner), "Owner");
         assert_eq!(count(1, "release", "releases"), "1 release");

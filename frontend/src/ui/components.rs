@@ -15,6 +15,7 @@ pub fn status_class(status: ReleaseStatus) -> &'static str {
         ReleaseStatus::Deployed => "badge ok",
         ReleaseStatus::Failed => "badge failed",
         ReleaseStatus::Cancelled => "badge cancelled",
+        ReleaseStatus::NeedsAttention => "badge attention",
     }
 }
 

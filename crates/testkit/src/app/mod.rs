@@ -142,6 +142,11 @@ impl Builder {
         self.with_vars(|vars| sims.wire(vars))
     }
 
+    /// Reaches DynamoDB Local through `proxy`, which the test can cut and restore.
+    pub fn dynamodb_through(self, proxy: &crate::CutProxy) -> Self {
+        self.set("AWS_ENDPOINT_URL_DYNAMODB", proxy.url())
+    }
+
     /// Serves a private copy of the built frontend in `dist`, as `cargo xtask dev` does.
     pub fn frontend(mut self, dist: &Path) -> Self {
         self.frontend = Some(dist.to_path_buf());

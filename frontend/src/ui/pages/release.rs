@@ -140,8 +140,13 @@ fn Details(release: Signal<Option<Release>>) -> impl IntoView {
                     </dl>
                     {r.failure_reason.clone().map(|why| view! {
                         <div class="failure" role="alert" id="failure-reason">
-                            <h2>"Why it failed"</h2>
+                            <h2>{format::reason_heading(r.status)}</h2>
                             <p>{why}</p>
+                        </div>
+                    })}
+                    {format::still_on_sleakops(&r).map(|notice| view! {
+                        <div class="failure" role="status" id="still-on-sleakops">
+                            <p>{notice}</p>
                         </div>
                     })}
                 </section>
