@@ -237,7 +237,8 @@ fn is_lock_conflict(err: &dyn sqlx::error::DatabaseError) -> bool {
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            // A TLS handshake MySQL's certificate fails is the database out of reach too.
+            _ if crate::db::is_unreachable(&err) || matches!(err, sqlx::Error::PoolClosed) => {
                 Self::Unavailable {
                     what: "The database",
                     detail: err.to_string(),
