@@ -117,9 +117,12 @@ impl DatabaseTls {
             if !path.is_file() {
                 return Err(format!("{v:?} is not a file"));
             }
-            std::fs::File::open(path)
-                .map(|_| path.to_path_buf())
-                .map_err(|e| format!("{v:?} cannot be read: {e}"))
+            let pem = std::fs::read_to_string(path)
+                .map_err(|e| format!("{v:?} cannot be read: {e}"))?;
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(format!("{v:?} holds no PEM certificate"));
+            }
+            Ok(path.to_path_buf())
         })?;
         if ca_file.is_some() && !mode.verifies() {
             return Err(ConfigError::Invalid {

@@ -27,15 +27,21 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub struct Verdict {
     pub mysql: Result<(), String>,
     pub dynamodb: Result<(), String>,
+    /// Whether MySQL's schema is one this binary can serve (`Ok` while MySQL cannot tell).
+    pub schema: Result<(), String>,
 }
 
 impl Verdict {
     fn is_ready(&self) -> bool {
-        self.mysql.is_ok() && self.dynamodb.is_ok()
+        self.mysql.is_ok() && self.dynamodb.is_ok() && self.schema.is_ok()
     }
 
     fn failures(&self) -> String {
-        [("MySQL", &self.mysql), ("DynamoDB", &self.dynamodb)]
+        [
+            ("MySQL", &self.mysql),
+            ("DynamoDB", &self.dynamodb),
+            ("MySQL", &self.schema),
+        ]
             .into_iter()
             .filter_map(|(name, r)| r.as_ref().err().map(|e| format!("{name}: {e}")))
             .collect::<Vec<_>>()
@@ -103,11 +109,12 @@ impl Readiness {
         }
         let timeout = self.timeout;
         let timed_out = || format!("no answer within {} ms", timeout.as_millis());
-        let (mysql, dynamodb) = tokio::join!(
+        let ((mysql, schema), dynamodb) = tokio::join!(
             async {
                 match tokio::time::timeout(timeout, self.check_mysql(&state.db)).await {
-                    Ok(result) => result,
-                    Err(_) => Err(timed_out()),
+                    Ok(Ok(schema)) => (Ok(()), schema),
+                    Ok(Err(e)) => (Err(e), Ok(())),
+                    Err(_) => (Err(timed_out()), Ok(())),
                 }
             },
             async {
@@ -119,7 +126,11 @@ impl Readiness {
                 }
             },
         );
-        let verdict = Verdict { mysql, dynamodb };
+        let verdict = Verdict {
+            mysql,
+            dynamodb,
+            schema,
+        };
         if !verdict.is_ready() {
             tracing::warn!(failures = %verdict.failures(), "not ready");
         }
@@ -128,10 +139,11 @@ impl Readiness {
         verdict
     }
 
-    /// MySQL answers, and its schema is one this binary can serve.
-    async fn check_mysql(&self, pool: &sqlx::MySqlPool) -> Result<(), String> {
+    /// Whether MySQL answers (the outer result) and, when it does, whether its schema is one
+    /// this binary can serve (the inner one, whose error says what is missing and nothing else).
+    async fn check_mysql(&self, pool: &sqlx::MySqlPool) -> Result<Result<(), String>, String> {
         if self.schema_current.load(Ordering::SeqCst) {
-            return store::ping(pool).await.map_err(|e| e.to_string());
+            return store::ping(pool).await.map(Ok).map_err(|e| e.to_string());
         }
         let applied = store::newest_migration(pool)
             .await
@@ -139,11 +151,11 @@ impl Readiness {
         let needed = newest_embedded_migration();
         if applied >= needed {
             self.schema_current.store(true, Ordering::SeqCst);
-            return Ok(());
+            return Ok(Ok(()));
         }
         let at = applied.map_or_else(|| "empty".to_owned(), |v| format!("at {v}"));
         let needs = needed.map_or_else(String::new, |v| v.to_string());
-        Err(format!("schema {at}, binary needs {needs}"))
+        Ok(Err(format!("schema {at}, binary needs {needs}")))
     }
 }
 
@@ -204,6 +216,13 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError>
     let verdict = readiness.verdict(&state).await;
     if verdict.is_ready() {
         Ok(Json(Status { status: "ready" }))
+    } else if let (Ok(()), Ok(()), Err(reason)) = (&verdict.mysql, &verdict.dynamodb, &verdict.schema)
+    {
+        // Versions only: safe to show, and what the operator needs to see.
+        Err(ApiError::NotReady {
+            reason: reason.clone(),
+            retry_after: readiness.ttl,
+        })
     } else {
         Err(ApiError::Unavailable {
             what: dependency_name(&verdict),

@@ -135,7 +135,7 @@ async fn readyz_is_503_until_the_schema_has_the_newest_migration_of_the_build() 
     let problem = problem(app.get("/readyz").await, 503).await;
     assert_eq!(
         problem.detail.as_deref(),
-        Some(format!("MySQL: schema at {previous}, binary needs {newest}").as_str())
+        Some(format!("schema at {previous}, binary needs {newest}").as_str())
     );
 
     db::migrate(&pool).await.expect("the newest migration");
