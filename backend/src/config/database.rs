@@ -117,8 +117,8 @@ impl DatabaseTls {
             if !path.is_file() {
                 return Err(format!("{v:?} is not a file"));
             }
-            let pem = std::fs::read_to_string(path)
-                .map_err(|e| format!("{v:?} cannot be read: {e}"))?;
+            let pem =
+                std::fs::read_to_string(path).map_err(|e| format!("{v:?} cannot be read: {e}"))?;
             if !pem.contains("-----BEGIN CERTIFICATE-----") {
                 return Err(format!("{v:?} holds no PEM certificate"));
             }

@@ -389,7 +389,8 @@ mod tests {
             );
         }
 
-        let bundle = std::env::temp_dir().join(format!("faro-config-ca-{}.pem", std::process::id()));
+        let bundle =
+            std::env::temp_dir().join(format!("faro-config-ca-{}.pem", std::process::id()));
         std::fs::write(&bundle, "-----BEGIN CERTIFICATE-----\n").expect("write");
         let path = bundle.to_string_lossy().into_owned();
         let c = config(&[
@@ -419,7 +420,10 @@ mod tests {
         assert!(err.to_string().contains("verify-identity"), "{err}");
 
         // A URL that says how to use TLS keeps its word, and may not be contradicted.
-        let own = ("DATABASE_URL", "mysql://faro:s3cr3t@db.internal:3306/faro?ssl-mode=disabled");
+        let own = (
+            "DATABASE_URL",
+            "mysql://faro:s3cr3t@db.internal:3306/faro?ssl-mode=disabled",
+        );
         assert_eq!(tls(&[own]), Ok(DatabaseTls::FromUrl));
         assert_eq!(
             config(&[own]).expect("valid").database.url_with_tls(),

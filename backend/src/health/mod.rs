@@ -42,10 +42,10 @@ impl Verdict {
             ("DynamoDB", &self.dynamodb),
             ("MySQL", &self.schema),
         ]
-            .into_iter()
-            .filter_map(|(name, r)| r.as_ref().err().map(|e| format!("{name}: {e}")))
-            .collect::<Vec<_>>()
-            .join("; ")
+        .into_iter()
+        .filter_map(|(name, r)| r.as_ref().err().map(|e| format!("{name}: {e}")))
+        .collect::<Vec<_>>()
+        .join("; ")
     }
 }
 
@@ -216,7 +216,8 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError>
     let verdict = readiness.verdict(&state).await;
     if verdict.is_ready() {
         Ok(Json(Status { status: "ready" }))
-    } else if let (Ok(()), Ok(()), Err(reason)) = (&verdict.mysql, &verdict.dynamodb, &verdict.schema)
+    } else if let (Ok(()), Ok(()), Err(reason)) =
+        (&verdict.mysql, &verdict.dynamodb, &verdict.schema)
     {
         // Versions only: safe to show, and what the operator needs to see.
         Err(ApiError::NotReady {

@@ -35,7 +35,9 @@ impl TestCa {
         let mut params = CertificateParams::new(vec![host.to_owned()]).expect("a host name");
         params.distinguished_name.push(DnType::CommonName, host);
         let key = KeyPair::generate().expect("a server key");
-        let cert = params.signed_by(&key, &self.0).expect("a server certificate");
+        let cert = params
+            .signed_by(&key, &self.0)
+            .expect("a server certificate");
         (cert.pem(), key.serialize_pem())
     }
 }

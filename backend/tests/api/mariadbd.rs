@@ -85,8 +85,14 @@ impl PrivateMariaDb {
             .args(["--bind-address=127.0.0.1", "--skip-log-bin"])
             .args(SMALL)
             .arg(format!("--port={port}"))
-            .arg(format!("--ssl-cert={}", dir.join("server-cert.pem").display()))
-            .arg(format!("--ssl-key={}", dir.join("server-key.pem").display()))
+            .arg(format!(
+                "--ssl-cert={}",
+                dir.join("server-cert.pem").display()
+            ))
+            .arg(format!(
+                "--ssl-key={}",
+                dir.join("server-key.pem").display()
+            ))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)

