@@ -34,7 +34,7 @@ pub fn pool(config: &DatabaseConfig) -> MySqlPool {
         // RDS and MariaDB close idle connections after wait_timeout; recycle well before.
         .max_lifetime(Some(Duration::from_secs(1800)))
         .test_before_acquire(false)
-        .connect_lazy_with(config.url.connect_options().clone())
+        .connect_lazy_with(config.connect_options())
 }
 
 /// Whether `err` says MySQL could not be reached (down, starting, or out of connections),
@@ -50,7 +50,7 @@ pub fn is_unreachable(err: &sqlx::Error) -> bool {
 pub async fn create_database_if_missing(config: &DatabaseConfig) -> Result<(), DbError> {
     let url = config.url.to_string();
     let name = config.url.database().unwrap_or_default().to_owned();
-    let raw = config.url.expose();
+    let raw = &config.url_with_tls();
     let exists = MySql::database_exists(raw)
         .await
         .map_err(|source| DbError::Unreachable { url, source })?;

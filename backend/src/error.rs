@@ -41,6 +41,13 @@ pub enum ApiError {
         detail: String,
         retry_after: Duration,
     },
+    /// This task cannot serve yet for a `reason` that is safe to show (readiness: the schema
+    /// is behind the binary), unlike [`Self::Unavailable`]'s detail.
+    #[error("not ready: {reason}")]
+    NotReady {
+        reason: String,
+        retry_after: Duration,
+    },
     /// This task is at one of its own bounds (requests in flight, password hashing, waiting
     /// sign-ins, streams, AI calls): nothing failed, so nothing is logged beyond the access
     /// log's 503, which keeps a flood from doubling the log volume.
@@ -106,7 +113,9 @@ impl ApiError {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Unavailable { .. } | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Unavailable { .. } | Self::NotReady { .. } | Self::Busy { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -145,6 +154,7 @@ impl ApiError {
             Self::Unavailable { what, .. } => {
                 problem.with_detail(format!("{what} is unavailable; try again shortly."))
             }
+            Self::NotReady { reason, .. } => problem.with_detail(reason.clone()),
             Self::Busy { what, .. } => problem.with_detail(format!(
                 "{what} is as busy as it may be on this instance; try again shortly."
             )),
@@ -183,6 +193,7 @@ impl IntoResponse for ApiError {
         let mut response = (self.status(), ProblemExt(self.to_problem())).into_response();
         match self {
             Self::Unavailable { retry_after, .. }
+            | Self::NotReady { retry_after, .. }
             | Self::Busy { retry_after, .. }
             | Self::TooManyRequests { retry_after } => {
                 let secs = retry_after.as_secs().max(1);
@@ -237,7 +248,8 @@ fn is_lock_conflict(err: &dyn sqlx::error::DatabaseError) -> bool {
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            // A TLS handshake MySQL's certificate fails is the database out of reach too.
+            _ if crate::db::is_unreachable(&err) || matches!(err, sqlx::Error::PoolClosed) => {
                 Self::Unavailable {
                     what: "The database",
                     detail: err.to_string(),

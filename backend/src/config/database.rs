@@ -5,12 +5,18 @@ use super::{
     reader::{Vars, invalid, missing},
 };
 use faro_config_vars::{self as var, Var};
-use sqlx::mysql::MySqlConnectOptions;
-use std::{fmt, str::FromStr, time::Duration};
+use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    str::FromStr,
+    time::Duration,
+};
 
 #[derive(Debug, Clone)]
 pub struct DatabaseConfig {
     pub url: DatabaseUrl,
+    pub tls: DatabaseTls,
     pub max_connections: u32,
     pub min_connections: u32,
     pub acquire_timeout: Duration,
@@ -18,8 +24,10 @@ pub struct DatabaseConfig {
 
 impl DatabaseConfig {
     pub(super) fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
+        let url = database_url(vars)?;
         let database = Self {
-            url: database_url(vars)?,
+            tls: DatabaseTls::read(vars, &url)?,
+            url,
             max_connections: vars.count(&var::FARO_DATABASE_MAX_CONNECTIONS)?,
             min_connections: vars.count(&var::FARO_DATABASE_MIN_CONNECTIONS)?,
             acquire_timeout: vars.duration(&var::FARO_DATABASE_ACQUIRE_TIMEOUT_MS)?,
@@ -35,6 +43,141 @@ impl DatabaseConfig {
             });
         }
         Ok(database)
+    }
+
+    /// What the pool connects with: the database, its credentials and the TLS settings.
+    pub fn connect_options(&self) -> MySqlConnectOptions {
+        let options = self.url.connect_options().clone();
+        match &self.tls {
+            DatabaseTls::FromUrl => options,
+            DatabaseTls::Configured { mode, ca_file } => {
+                let options = options.ssl_mode(mode.sqlx());
+                match ca_file {
+                    Some(path) => options.ssl_ca(path),
+                    None => options,
+                }
+            }
+        }
+    }
+
+    /// The URL with its password and the TLS settings, for the few sqlx calls that take a
+    /// string (creating the database). Never log it.
+    pub fn url_with_tls(&self) -> String {
+        let raw = self.url.expose();
+        let DatabaseTls::Configured { mode, ca_file } = &self.tls else {
+            return raw.to_owned();
+        };
+        let mut url = format!(
+            "{raw}{}ssl-mode={}",
+            if raw.contains('?') { '&' } else { '?' },
+            mode.name()
+        );
+        if let Some(path) = ca_file {
+            let path = path.to_string_lossy();
+            url.push_str("&ssl-ca=");
+            url.extend(form_urlencoded::byte_serialize(path.as_bytes()));
+        }
+        url
+    }
+}
+
+/// How the backend secures its connections to MySQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseTls {
+    /// As `DATABASE_URL`'s own `ssl-mode` (and `ssl-ca`) say.
+    FromUrl,
+    /// `FARO_DATABASE_TLS` and `FARO_DATABASE_CA_FILE`.
+    Configured {
+        mode: TlsMode,
+        ca_file: Option<PathBuf>,
+    },
+}
+
+impl DatabaseTls {
+    fn read(vars: &Vars<'_>, url: &DatabaseUrl) -> Result<Self, ConfigError> {
+        let given = [var::FARO_DATABASE_TLS, var::FARO_DATABASE_CA_FILE]
+            .into_iter()
+            .find(|v| vars.get(v).is_some_and(|value| !value.is_empty()));
+        if url.sets_tls() {
+            return match given {
+                None => Ok(Self::FromUrl),
+                Some(v) => Err(ConfigError::Invalid {
+                    var: v.name,
+                    expected: "either ssl-mode in DATABASE_URL or FARO_DATABASE_TLS, not both"
+                        .into(),
+                    reason: "DATABASE_URL sets ssl-mode or ssl-ca too".into(),
+                }),
+            };
+        }
+        let mode = vars.parse_with(&var::FARO_DATABASE_TLS, |v| {
+            TlsMode::from_name(v).ok_or_else(|| format!("{v:?} is not a TLS mode"))
+        })?;
+        let ca_file = vars.optional_with(&var::FARO_DATABASE_CA_FILE, |v| {
+            let path = Path::new(v);
+            if !path.is_file() {
+                return Err(format!("{v:?} is not a file"));
+            }
+            let pem =
+                std::fs::read_to_string(path).map_err(|e| format!("{v:?} cannot be read: {e}"))?;
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(format!("{v:?} holds no PEM certificate"));
+            }
+            Ok(path.to_path_buf())
+        })?;
+        if ca_file.is_some() && !mode.verifies() {
+            return Err(ConfigError::Invalid {
+                var: var::FARO_DATABASE_CA_FILE.name,
+                expected: "FARO_DATABASE_TLS=verify-ca or verify-identity beside it".into(),
+                reason: format!("FARO_DATABASE_TLS={} verifies no certificate", mode.name()),
+            });
+        }
+        Ok(Self::Configured { mode, ca_file })
+    }
+}
+
+/// `FARO_DATABASE_TLS`: MySQL's `--ssl-mode`, in the same words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    Disabled,
+    Preferred,
+    Required,
+    VerifyCa,
+    VerifyIdentity,
+}
+
+impl TlsMode {
+    /// In the order of [`var::DATABASE_TLS_MODES`].
+    const ALL: [Self; 5] = [
+        Self::Disabled,
+        Self::Preferred,
+        Self::Required,
+        Self::VerifyCa,
+        Self::VerifyIdentity,
+    ];
+
+    pub fn from_name(name: &str) -> Option<Self> {
+        let at = var::DATABASE_TLS_MODES.iter().position(|n| *n == name)?;
+        Some(Self::ALL[at])
+    }
+
+    pub fn name(self) -> &'static str {
+        let at = Self::ALL.iter().position(|m| *m == self).unwrap_or(0);
+        var::DATABASE_TLS_MODES[at]
+    }
+
+    /// Whether the server's certificate is checked against trusted CAs.
+    pub fn verifies(self) -> bool {
+        matches!(self, Self::VerifyCa | Self::VerifyIdentity)
+    }
+
+    fn sqlx(self) -> MySqlSslMode {
+        match self {
+            Self::Disabled => MySqlSslMode::Disabled,
+            Self::Preferred => MySqlSslMode::Preferred,
+            Self::Required => MySqlSslMode::Required,
+            Self::VerifyCa => MySqlSslMode::VerifyCa,
+            Self::VerifyIdentity => MySqlSslMode::VerifyIdentity,
+        }
     }
 }
 
@@ -154,6 +297,15 @@ impl DatabaseUrl {
     /// The URL with its password, for the few sqlx calls that take a string. Never log it.
     pub fn expose(&self) -> &str {
         &self.raw
+    }
+
+    /// Whether the URL's query says how to use TLS (`ssl-mode`, `sslmode`, `ssl-ca`…).
+    fn sets_tls(&self) -> bool {
+        self.raw.split_once('?').is_some_and(|(_, query)| {
+            query
+                .split('&')
+                .any(|pair| pair.to_ascii_lowercase().starts_with("ssl"))
+        })
     }
 }
 

@@ -9,7 +9,7 @@ mod database;
 mod reader;
 mod sections;
 
-pub use database::{DatabaseConfig, DatabaseUrl};
+pub use database::{DatabaseConfig, DatabaseTls, DatabaseUrl, TlsMode};
 pub use faro_config_vars::RuntimeEnv;
 pub use sections::{
     AiConfig, AuthConfig, DeepSeekConfig, DynamoConfig, EncryptionConfig, HttpConfig,
@@ -371,6 +371,67 @@ mod tests {
         let err = config(&[URL, ("FARO_DATABASE_HOST", "db")]).expect_err("both");
         assert_eq!(err.var(), "DATABASE_URL");
         assert!(err.to_string().contains("FARO_DATABASE_HOST"), "{err}");
+    }
+
+    #[test]
+    fn database_tls_is_verified_when_deployed_and_opportunistic_on_a_laptop() {
+        let tls = |pairs: &[(&str, &str)]| config(pairs).map(|c| c.database.tls);
+        let verified = DatabaseTls::Configured {
+            mode: TlsMode::VerifyIdentity,
+            ca_file: None,
+        };
+        assert_eq!(tls(&[URL]), Ok(verified));
+        for env in ["dev", "test"] {
+            let local = tls(&[URL, ("FARO_ENV", env)]).expect("valid");
+            assert!(
+                matches!(local, DatabaseTls::Configured { mode, .. } if mode == TlsMode::Preferred),
+                "{env}: {local:?}"
+            );
+        }
+
+        let bundle =
+            std::env::temp_dir().join(format!("faro-config-ca-{}.pem", std::process::id()));
+        std::fs::write(&bundle, "-----BEGIN CERTIFICATE-----\n").expect("write");
+        let path = bundle.to_string_lossy().into_owned();
+        let c = config(&[
+            URL,
+            ("FARO_DATABASE_TLS", "verify-identity"),
+            ("FARO_DATABASE_CA_FILE", &path),
+        ])
+        .expect("valid");
+        assert_eq!(
+            c.database.url_with_tls(),
+            format!(
+                "mysql://faro:s3cr3t@db.internal:3306/faro?ssl-mode=verify-identity&ssl-ca={}",
+                path.replace('/', "%2F")
+            )
+        );
+        let err = config(&[
+            URL,
+            ("FARO_DATABASE_TLS", "preferred"),
+            ("FARO_DATABASE_CA_FILE", &path),
+        ])
+        .expect_err("a CA nothing checks");
+        assert_eq!(err.var(), "FARO_DATABASE_CA_FILE");
+        std::fs::remove_file(&bundle).expect("clean up");
+        let err = config(&[URL, ("FARO_DATABASE_CA_FILE", &path)]).expect_err("gone");
+        assert!(err.to_string().contains("not a file"), "{err}");
+        let err = config(&[URL, ("FARO_DATABASE_TLS", "verify_identity")]).expect_err("spelling");
+        assert!(err.to_string().contains("verify-identity"), "{err}");
+
+        // A URL that says how to use TLS keeps its word, and may not be contradicted.
+        let own = (
+            "DATABASE_URL",
+            "mysql://faro:s3cr3t@db.internal:3306/faro?ssl-mode=disabled",
+        );
+        assert_eq!(tls(&[own]), Ok(DatabaseTls::FromUrl));
+        assert_eq!(
+            config(&[own]).expect("valid").database.url_with_tls(),
+            own.1
+        );
+        let err = config(&[own, ("FARO_DATABASE_TLS", "verify-identity")]).expect_err("both");
+        assert_eq!(err.var(), "FARO_DATABASE_TLS");
+        assert!(err.to_string().contains("not both"), "{err}");
     }
 
     #[test]

@@ -2,12 +2,16 @@
 //!
 //! Readiness checks MySQL and DynamoDB with a short timeout and caches the verdict, so any
 //! number of load-balancer probes cost at most one pair of round trips per cache period.
+//! Until the schema is at the newest migration this binary embeds, MySQL's round trip reads
+//! the newest applied one instead of `SELECT 1`, so a task of a new image takes no traffic
+//! before the deploy's migrations ran; once reached it is not asked again, since a schema
+//! never goes back (migrations expand, then contract, so a newer schema is fine).
 //! Once shutdown begins it answers 503 at once so the load balancer drains this task.
 
 mod store;
 
 use crate::openapi::Unavailable;
-use crate::{AppState, clock::Clock, dynamo, error::ApiError};
+use crate::{AppState, clock::Clock, db, dynamo, error::ApiError};
 use axum::{Json, extract::State, response::IntoResponse};
 use serde::Serialize;
 use std::{
@@ -23,19 +27,25 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 pub struct Verdict {
     pub mysql: Result<(), String>,
     pub dynamodb: Result<(), String>,
+    /// Whether MySQL's schema is one this binary can serve (`Ok` while MySQL cannot tell).
+    pub schema: Result<(), String>,
 }
 
 impl Verdict {
     fn is_ready(&self) -> bool {
-        self.mysql.is_ok() && self.dynamodb.is_ok()
+        self.mysql.is_ok() && self.dynamodb.is_ok() && self.schema.is_ok()
     }
 
     fn failures(&self) -> String {
-        [("MySQL", &self.mysql), ("DynamoDB", &self.dynamodb)]
-            .into_iter()
-            .filter_map(|(name, r)| r.as_ref().err().map(|e| format!("{name}: {e}")))
-            .collect::<Vec<_>>()
-            .join("; ")
+        [
+            ("MySQL", &self.mysql),
+            ("DynamoDB", &self.dynamodb),
+            ("MySQL", &self.schema),
+        ]
+        .into_iter()
+        .filter_map(|(name, r)| r.as_ref().err().map(|e| format!("{name}: {e}")))
+        .collect::<Vec<_>>()
+        .join("; ")
     }
 }
 
@@ -44,6 +54,8 @@ pub struct Readiness {
     draining: AtomicBool,
     /// Why this task must never serve (a check that could only run after start-up failed).
     refused: OnceLock<String>,
+    /// Set once the schema is at or above the newest migration this binary embeds.
+    schema_current: AtomicBool,
     ttl: Duration,
     timeout: Duration,
     cached: RwLock<Option<(Instant, Verdict)>>,
@@ -57,6 +69,7 @@ impl Readiness {
         Self {
             draining: AtomicBool::new(false),
             refused: OnceLock::new(),
+            schema_current: AtomicBool::new(false),
             ttl,
             timeout,
             cached: RwLock::new(None),
@@ -96,12 +109,12 @@ impl Readiness {
         }
         let timeout = self.timeout;
         let timed_out = || format!("no answer within {} ms", timeout.as_millis());
-        let (mysql, dynamodb) = tokio::join!(
+        let ((mysql, schema), dynamodb) = tokio::join!(
             async {
-                match tokio::time::timeout(timeout, store::ping(&state.db)).await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(e.to_string()),
-                    Err(_) => Err(timed_out()),
+                match tokio::time::timeout(timeout, self.check_mysql(&state.db)).await {
+                    Ok(Ok(schema)) => (Ok(()), schema),
+                    Ok(Err(e)) => (Err(e), Ok(())),
+                    Err(_) => (Err(timed_out()), Ok(())),
                 }
             },
             async {
@@ -113,7 +126,11 @@ impl Readiness {
                 }
             },
         );
-        let verdict = Verdict { mysql, dynamodb };
+        let verdict = Verdict {
+            mysql,
+            dynamodb,
+            schema,
+        };
         if !verdict.is_ready() {
             tracing::warn!(failures = %verdict.failures(), "not ready");
         }
@@ -121,6 +138,34 @@ impl Readiness {
             Some((self.clock.now(), verdict.clone()));
         verdict
     }
+
+    /// Whether MySQL answers (the outer result) and, when it does, whether its schema is one
+    /// this binary can serve (the inner one, whose error says what is missing and nothing else).
+    async fn check_mysql(&self, pool: &sqlx::MySqlPool) -> Result<Result<(), String>, String> {
+        if self.schema_current.load(Ordering::SeqCst) {
+            return store::ping(pool).await.map(Ok).map_err(|e| e.to_string());
+        }
+        let applied = store::newest_migration(pool)
+            .await
+            .map_err(|e| e.to_string())?;
+        let needed = newest_embedded_migration();
+        if applied >= needed {
+            self.schema_current.store(true, Ordering::SeqCst);
+            return Ok(Ok(()));
+        }
+        let at = applied.map_or_else(|| "empty".to_owned(), |v| format!("at {v}"));
+        let needs = needed.map_or_else(String::new, |v| v.to_string());
+        Ok(Err(format!("schema {at}, binary needs {needs}")))
+    }
+}
+
+/// The version of the newest migration in [`db::MIGRATOR`].
+fn newest_embedded_migration() -> Option<i64> {
+    db::MIGRATOR
+        .iter()
+        .filter(|m| m.migration_type.is_up_migration())
+        .map(|m| m.version)
+        .max()
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -142,10 +187,11 @@ async fn healthz() -> impl IntoResponse {
     Json(Status { status: "ok" })
 }
 
-/// Readiness: MySQL and DynamoDB answer and the instance is not shutting down.
+/// Readiness: MySQL and DynamoDB answer, MySQL's schema is at the newest migration this
+/// build embeds (or newer), and the instance is not shutting down.
 ///
 /// Problems, beyond what their status says:
-/// - 503: A dependency is down or the instance is draining.
+/// - 503: A dependency is down, the schema is behind, or the instance is draining.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
         (status = 200, description = "Ready for traffic", body = Status),
@@ -170,6 +216,14 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError>
     let verdict = readiness.verdict(&state).await;
     if verdict.is_ready() {
         Ok(Json(Status { status: "ready" }))
+    } else if let (Ok(()), Ok(()), Err(reason)) =
+        (&verdict.mysql, &verdict.dynamodb, &verdict.schema)
+    {
+        // Versions only: safe to show, and what the operator needs to see.
+        Err(ApiError::NotReady {
+            reason: reason.clone(),
+            retry_after: readiness.ttl,
+        })
     } else {
         Err(ApiError::Unavailable {
             what: dependency_name(&verdict),

@@ -1,4 +1,7 @@
-use faro_testkit::{TestApp, app::closed_port, expect_json, problem};
+use crate::migrations::database_migrated_before;
+use faro_backend::db::{self, MIGRATOR};
+use faro_testkit::app::closed_port;
+use faro_testkit::{TestApp, expect_json, problem};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -108,6 +111,62 @@ async fn readiness_is_cached_then_rechecked() {
     // ...and the next probe after it checks again.
     app.state.clock.advance(Duration::from_secs(600));
     problem(app.get("/readyz").await, 503).await;
+}
+
+/// An app on `url` that leaves the schema as it finds it, as deployed tasks do.
+async fn app_on(url: &str) -> TestApp {
+    TestApp::builder()
+        .set("DATABASE_URL", url)
+        .set("FARO_AUTO_MIGRATE", "false")
+        .spawn()
+        .await
+}
+
+#[tokio::test]
+async fn readyz_is_503_until_the_schema_has_the_newest_migration_of_the_build() {
+    let mut versions: Vec<i64> = MIGRATOR.iter().map(|m| m.version).collect();
+    versions.sort_unstable();
+    let [.., previous, newest] = versions[..] else {
+        panic!("the build embeds at least two migrations");
+    };
+    let (url, pool) = database_migrated_before(newest).await;
+    let app = app_on(&url).await;
+
+    let problem = problem(app.get("/readyz").await, 503).await;
+    assert_eq!(
+        problem.detail.as_deref(),
+        Some(format!("schema at {previous}, binary needs {newest}").as_str())
+    );
+
+    db::migrate(&pool).await.expect("the newest migration");
+    app.state.clock.advance(Duration::from_secs(600));
+    assert_eq!(answer(&app, "/readyz").await["status"], "ready");
+
+    // Once reached, the schema is not read again: a schema never goes back, and the probe
+    // stays one `SELECT 1`.
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = ?")
+        .bind(newest)
+        .execute(&pool)
+        .await
+        .expect("forget the newest migration");
+    app.state.clock.advance(Duration::from_secs(600));
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn readyz_is_200_on_a_schema_newer_than_the_build() {
+    let (url, pool) = database_migrated_before(i64::MAX).await;
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99991231000001, 'added by a newer build', TRUE, x'00', 1)",
+    )
+    .execute(&pool)
+    .await
+    .expect("a migration this build does not know");
+    pool.close().await;
+    let app = app_on(&url).await;
+    assert_eq!(answer(&app, "/readyz").await["status"], "ready");
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@ use faro_backend::db::{self, MIGRATOR};
 use faro_testkit::TestApp;
 use faro_testkit::app::{services, unique_name};
 use faro_types::{AuditEntry, Page, Role};
-use sqlx::{MySql, migrate::MigrateDatabase, mysql::MySqlPoolOptions};
+use sqlx::{MySql, MySqlPool, migrate::MigrateDatabase, mysql::MySqlPoolOptions};
 
 #[tokio::test]
 async fn migrations_applied_twice_are_a_no_op() {
@@ -55,6 +55,32 @@ async fn migrations_applied_twice_are_a_no_op() {
     MySql::drop_database(&url).await.expect("drop database");
 }
 
+/// A new database with this build's migrations older than `until` applied: its URL, and a
+/// connection to it.
+pub(crate) async fn database_migrated_before(until: i64) -> (String, MySqlPool) {
+    let services = services();
+    let url = format!("{}/{}", services.mysql_server, unique_name(&services));
+    MySql::create_database(&url).await.expect("create database");
+    let pool = MySqlPoolOptions::new()
+        .connect(&url)
+        .await
+        .expect("connect");
+    let older = sqlx::migrate::Migrator {
+        migrations: std::borrow::Cow::Owned(
+            MIGRATOR
+                .iter()
+                .filter(|m| m.version < until)
+                .cloned()
+                .collect(),
+        ),
+        ignore_missing: false,
+        locking: true,
+        no_tx: false,
+    };
+    older.run(&pool).await.expect("the older migrations");
+    (url, pool)
+}
+
 /// The version of the migration that brought organizations.
 const ORGANIZATIONS: i64 = 20261207000001;
 
@@ -64,30 +90,7 @@ const ORGANIZATIONS: i64 = 20261207000001;
 /// member joins that organization, and nobody's access changes.
 #[tokio::test]
 async fn the_organizations_migration_keeps_everyones_access() {
-    let services = services();
-    let name = unique_name(&services);
-    let url = format!("{}/{name}", services.mysql_server);
-    MySql::create_database(&url).await.expect("create database");
-    let pool = MySqlPoolOptions::new()
-        .connect(&url)
-        .await
-        .expect("connect");
-    let before = sqlx::migrate::Migrator {
-        migrations: std::borrow::Cow::Owned(
-            MIGRATOR
-                .iter()
-                .filter(|m| m.version < ORGANIZATIONS)
-                .cloned()
-                .collect(),
-        ),
-        ignore_missing: false,
-        locking: true,
-        no_tx: false,
-    };
-    before
-        .run(&pool)
-        .await
-        .expect("the schema before organizations");
+    let (url, pool) = database_migrated_before(ORGANIZATIONS).await;
     let hash = faro_backend::auth::password::hash(faro_testkit::PASSWORD.to_owned())
         .await
         .expect("hash");

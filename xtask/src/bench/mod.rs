@@ -367,6 +367,16 @@ fn backend_env(stack: &LocalStack, name: &str, port: u16) -> Env {
         // the release worker would only add noise to the HTTP scenarios
         ("FARO_WORKER_ENABLED", "false".into()),
     ]);
+    // The local MariaDB has no certificate to verify (deployed tasks verify RDS's), unless
+    // DATABASE_URL says how to use TLS itself.
+    if stack
+        .mysql
+        .params
+        .as_deref()
+        .is_none_or(|p| !p.contains("ssl"))
+    {
+        env.push(("FARO_DATABASE_TLS", "preferred".into()));
+    }
     env
 }
 

@@ -5,6 +5,11 @@
 //!
 //! Also what `cargo xtask test` prepares for the deploy tests: moto's server (pinned, in a
 //! cached venv), Debian's `docker-registry`, and an image of the test build's backend.
+//!
+//! The commands that build an image get the RDS CA bundle from npm first ([`rds_ca`]):
+//! `faro-deploy` has no npm client of its own.
+
+mod rds_ca;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -28,6 +33,8 @@ pub enum Error {
     #[error(transparent)]
     Tools(#[from] infra::tools::Error),
     #[error(transparent)]
+    RdsCa(#[from] rds_ca::Error),
+    #[error(transparent)]
     Proc(#[from] proc::Error),
 }
 
@@ -43,6 +50,7 @@ impl Hint for Error {
                 "build the workspace's test targets: `cargo test --workspace --all-targets --no-run`".into(),
             ),
             Self::Tools(e) => e.hint(),
+            Self::RdsCa(e) => e.hint(),
             Self::Proc(e) => e.hint(),
         }
     }
@@ -54,6 +62,9 @@ pub fn run(ws: &Workspace, args: &[String]) -> Result<ExitCode, Error> {
     let mut cmd = ws.cargo();
     cmd.args(["run", "--quiet", "-p", "faro-deploy", "--"])
         .args(args);
+    if matches!(args.first().map(String::as_str), Some("image" | "deploy")) {
+        cmd.env(rds_ca::VAR, rds_ca::bundle(ws)?);
+    }
     let status = cmd.status().map_err(Error::Spawn)?;
     Ok(match status.code() {
         Some(0) => ExitCode::SUCCESS,
@@ -105,7 +116,8 @@ pub fn prepare_tests(ws: &Workspace) -> Result<Vec<(&'static str, String)>, Erro
         .args(["image", "build", "--binary"])
         .arg(&backend)
         .arg("--output")
-        .arg(&image_dir);
+        .arg(&image_dir)
+        .env(rds_ca::VAR, rds_ca::bundle(ws)?);
     eprintln!(
         "\nxtask: the deploy tests' image, from {}",
         ws.display(&backend)

@@ -389,6 +389,10 @@ fn task_definition_gives_the_backend_what_it_reads() {
         "every deployed environment runs as production"
     );
     assert_eq!(
+        environment["FARO_DATABASE_TLS"], "verify-identity",
+        "MySQL's certificate is verified (against the RDS CAs the image ships)"
+    );
+    assert_eq!(
         environment["AWS_REGION"],
         &serde_json::json!({"Ref": "AWS::Region"})
     );

