@@ -399,6 +399,10 @@ impl Inner {
                 .unwrap_or_default()
                 .to_string();
             let Some(known) = state.services.get(&arn) else {
+                // A service created a moment ago, which the scheduler has not seen yet: moto's
+                // own deployment would be replaced by the scheduler's on its first pass.
+                service["deployments"] = json!([]);
+                service["runningCount"] = json!(0);
                 continue;
             };
             let running = |d: &Deployment| {

@@ -592,11 +592,11 @@ pub async fn run(options: &Options) -> Result<Outcome, Error> {
         .and_then(|s| s.parameters.get(IMAGE_TAG))
         .cloned();
     // The ECS service keeps its state through the stacks: it starts only after the migrations.
-    let started = service_started(current.get(SERVICE_STACK));
+    let service_exists = service_started(current.get(SERVICE_STACK));
     for stack in &env.manifest.stacks {
         let name = env.stack_name(&stack.name);
         let info = current.get(&stack.name);
-        match plan_stack(&aws, &env, stack, (&tag, started), &cs_name, info).await {
+        match plan_stack(&aws, &env, stack, (&tag, service_exists), &cs_name, info).await {
             Ok(planned) => {
                 print_plan(&planned, &name);
                 plans.push((stack.clone(), planned, false));
@@ -668,7 +668,7 @@ pub async fn run(options: &Options) -> Result<Outcome, Error> {
                     &aws,
                     &env,
                     &stack,
-                    (running, started),
+                    (running, service_exists),
                     &format!("{cs_name}-infra"),
                     info.as_ref(),
                 )
@@ -681,7 +681,15 @@ pub async fn run(options: &Options) -> Result<Outcome, Error> {
                 p
             }
             (None, _, _, _) if deferred => {
-                plan_stack(&aws, &env, &stack, (&tag, started), &cs_name, info.as_ref()).await?
+                plan_stack(
+                    &aws,
+                    &env,
+                    &stack,
+                    (&tag, service_exists),
+                    &cs_name,
+                    info.as_ref(),
+                )
+                .await?
             }
             _ => planned,
         };

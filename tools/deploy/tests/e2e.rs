@@ -240,15 +240,34 @@ fn other_checkout(dir: &Path) -> String {
 
 /// An ECS client of the stand-in, as Application Auto Scaling would call it.
 async fn ecs_client(s: &Standins) -> aws_sdk_ecs::Client {
-    let config = faro_deploy::aws::shared("us-east-1")
-        .await
-        .into_builder()
+    let shared = faro_deploy::aws::shared("us-east-1").await;
+    let config = aws_sdk_ecs::config::Builder::from(&shared)
         .endpoint_url(&s.fargate.url)
         .credentials_provider(aws_sdk_ecs::config::Credentials::new(
             "test", "test", None, None, "e2e",
         ))
         .build();
-    aws_sdk_ecs::Client::new(&config)
+    aws_sdk_ecs::Client::from_conf(config)
+}
+
+/// What the operator does once the data stack exists (docs/operations.md): store the DeepSeek
+/// key, which the preflight of every later deploy looks for. The real data stack creates the
+/// secret; moto's CloudFormation cannot, so the fixture's data stack leaves it out.
+async fn store_deepseek_key(s: &Standins) {
+    let shared = faro_deploy::aws::shared("us-east-1").await;
+    let config = aws_sdk_secretsmanager::config::Builder::from(&shared)
+        .endpoint_url(&s.moto.url)
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "test", "test", None, None, "e2e",
+        ))
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+        .create_secret()
+        .name(format!("faro/{ENV}/deepseek-api-key"))
+        .secret_string("sk-e2e")
+        .send()
+        .await
+        .unwrap();
 }
 
 async fn desired_count(ecs: &aws_sdk_ecs::Client) -> i32 {
@@ -338,6 +357,7 @@ async fn plan_deploy_noop_failed_rollout_and_rollback() {
     // No DesiredCount in the template: the scalable target brought the new service to MinTasks.
     let ecs = ecs_client(&s).await;
     assert_eq!(desired_count(&ecs).await, 2);
+    store_deepseek_key(&s).await;
     let version = get_json(&format!("{}/api/version", s.fargate.lb_url)).await;
     assert_eq!(version["git_sha"], head_sha());
     let config = get_json(&format!(
