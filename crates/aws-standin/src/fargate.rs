@@ -55,8 +55,21 @@ struct Task {
     exit_code: Option<i32>,
     stopped_reason: Option<String>,
     created_at: f64,
+    stopped_at: Option<f64>,
     healthy: bool,
     counted_failure: bool,
+}
+
+/// One task as a test reads it afterwards: who started it and when it ran.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRecord {
+    /// `service:<name>` for a service's task, else RunTask's `startedBy`.
+    pub group: String,
+    pub task_definition: String,
+    /// Seconds since the epoch.
+    pub created_at: f64,
+    pub stopped_at: Option<f64>,
+    pub exit_code: Option<i32>,
 }
 
 #[derive(Debug, Clone)]
@@ -168,6 +181,24 @@ impl Fargate {
             .values()
             .map(|t| (t.group.clone(), t.last_status.clone(), t.exit_code))
             .collect()
+    }
+
+    /// Every task this stand-in started, oldest first.
+    pub fn history(&self) -> Vec<TaskRecord> {
+        let state = self.inner.state.lock().expect("not poisoned");
+        let mut records: Vec<TaskRecord> = state
+            .tasks
+            .values()
+            .map(|t| TaskRecord {
+                group: t.group.clone(),
+                task_definition: t.task_definition.clone(),
+                created_at: t.created_at,
+                stopped_at: t.stopped_at,
+                exit_code: t.exit_code,
+            })
+            .collect();
+        records.sort_by(|a, b| a.created_at.total_cmp(&b.created_at));
+        records
     }
 }
 
@@ -368,6 +399,10 @@ impl Inner {
                 .unwrap_or_default()
                 .to_string();
             let Some(known) = state.services.get(&arn) else {
+                // A service created a moment ago, which the scheduler has not seen yet: moto's
+                // own deployment would be replaced by the scheduler's on its first pass.
+                service["deployments"] = json!([]);
+                service["runningCount"] = json!(0);
                 continue;
             };
             let running = |d: &Deployment| {
@@ -490,6 +525,7 @@ impl Inner {
             exit_code: None,
             stopped_reason: None,
             created_at: now(),
+            stopped_at: None,
             healthy: false,
             counted_failure: false,
         };
@@ -505,6 +541,7 @@ impl Inner {
             state.pids.remove(&arn);
             if let Some(task) = state.tasks.get_mut(&arn) {
                 task.last_status = "STOPPED".into();
+                task.stopped_at = Some(now());
                 match outcome {
                     Ok(code) => {
                         task.exit_code = code;
@@ -634,6 +671,9 @@ impl Inner {
         let mut state = self.state.lock().expect("not poisoned");
         if let Some(task) = state.tasks.get_mut(arn) {
             task.stopped_reason = Some(reason.to_string());
+            // ECS deregisters a task from the target group before stopping it: the load
+            // balancer no longer sends it requests while it shuts down.
+            task.healthy = false;
         }
         if let Some(pid) = state.pids.get(arn) {
             let _ = std::process::Command::new("kill")
@@ -920,7 +960,12 @@ impl Inner {
             state
                 .tasks
                 .values()
-                .filter(|t| t.service.is_some() && t.last_status == "RUNNING" && !t.healthy)
+                .filter(|t| {
+                    t.service.is_some()
+                        && t.last_status == "RUNNING"
+                        && !t.healthy
+                        && t.stopped_reason.is_none()
+                })
                 .map(|t| (t.arn.clone(), t.port))
                 .collect()
         };
@@ -932,7 +977,10 @@ impl Inner {
                 .send()
                 .await
                 .is_ok_and(|r| r.status().is_success());
-            if ok && let Some(task) = self.state.lock().expect("not poisoned").tasks.get_mut(&arn) {
+            if ok
+                && let Some(task) = self.state.lock().expect("not poisoned").tasks.get_mut(&arn)
+                && task.stopped_reason.is_none()
+            {
                 task.healthy = true;
             }
         }

@@ -9,6 +9,8 @@
 pub mod environment;
 pub mod files;
 pub mod manifest;
+pub mod teardown;
+pub mod template;
 
 pub use environment::{EnvFile, Environment, env_names, is_placeholder};
 pub use files::{Error, read, read_json};

@@ -11,6 +11,9 @@ use crate::files::{Error, read_json};
 pub const SERVICE_STACK: &str = "service";
 /// The service stack's image parameter (its `deployParameters`).
 pub const IMAGE_TAG: &str = "ImageTag";
+/// The service stack's other deploy parameter: `false` while its ECS service must not exist yet
+/// (a first deploy, until the migrations ran), `true` from then on.
+pub const START_SERVICE: &str = "StartService";
 /// The stack of the image repository, created before the image is pushed.
 pub const REGISTRY_STACK: &str = "registry";
 /// The stack of the Amplify app that hosts the frontend.

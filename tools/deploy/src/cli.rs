@@ -155,12 +155,13 @@ pub const COMMANDS: &[Spec] = &[
     Spec {
         command: Command::Destroy,
         words: &["destroy"],
-        summary: "delete the environment's stacks after you type its name (data stacks only with \
-                  --include-data; RDS keeps a final snapshot)",
+        summary: "delete the environment's stacks after you type its name (data stacks and the \
+                  network they need only with --include-data); lists what is retained",
         flags: "
   --env NAME             the environment, infra/env/NAME.json (required)
   --infra-dir DIR        the stacks and environments (default: the checkout's infra/)
-  --include-data         delete the stacks that hold data too
+  --include-data         delete the stacks that hold data too (and the stacks they import from)
+  --stack NAME           delete this one stack only, e.g. one whose creation failed
   --confirm NAME         the environment's name, instead of typing it
   --stack-timeout N      seconds a stack may take to delete (default 3600)
 ",

@@ -6,9 +6,12 @@
 //! 2. image built and pushed before any infrastructure changes; frontend built
 //! 3. every stack: change set, readable diff (stateful replacements refused without --yes);
 //!    `--plan` stops here; else execute and stream events. The service stack keeps its current
-//!    image here, so that infrastructure changes and the image switch are separate steps.
-//! 4. migrations: a one-off task of the new image
-//! 5. the service switches to the new image; the ECS deployment is watched
+//!    image here, so that infrastructure changes and the image switch are separate steps. On
+//!    the first deploy the service stack is created without its ECS service (`StartService`
+//!    false): the cluster, task definition and load balancer exist, no task runs yet.
+//! 4. migrations: a one-off task of the new image, before any task of it can take traffic
+//! 5. the service switches to the new image (or, on the first deploy, is created with it); the
+//!    ECS deployment is watched
 //! 6. the frontend is published on Amplify
 //! 7. smoke test through the public endpoints; on failure the service goes back to the
 //!    previous image
@@ -18,7 +21,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use faro_infra_model::manifest::{FRONTEND_STACK, IMAGE_TAG, REGISTRY_STACK, SERVICE_STACK};
+use faro_infra_model::manifest::{
+    FRONTEND_STACK, IMAGE_TAG, REGISTRY_STACK, SERVICE_STACK, START_SERVICE,
+};
 use faro_infra_model::{Environment, StackEntry};
 
 use crate::aws::Aws;
@@ -93,17 +98,46 @@ pub struct Outcome {
     pub changed_stacks: Vec<String>,
 }
 
-/// Parameters for `stack`: the env file's plus the image tag where the stack takes it.
+/// Parameters for `stack`: the env file's plus the deploy's own where the stack takes them
+/// (the image tag, and whether the ECS service exists yet).
 pub fn stack_parameters(
     env: &Environment,
     stack: &StackEntry,
     image_tag: &str,
+    start_service: bool,
 ) -> BTreeMap<String, String> {
     let mut parameters = env.parameters(&stack.name);
     if stack.deploy_parameters.iter().any(|p| p == IMAGE_TAG) {
         parameters.insert(IMAGE_TAG.into(), image_tag.to_string());
     }
+    if stack.deploy_parameters.iter().any(|p| p == START_SERVICE) {
+        parameters.insert(START_SERVICE.into(), start_service.to_string());
+    }
     parameters
+}
+
+/// Whether the service stack's ECS service exists: false before the service stack exists, and
+/// while a first deploy has not got past its migrations.
+pub fn service_started(service_stack: Option<&StackInfo>) -> bool {
+    service_stack
+        .is_some_and(|s| s.parameters.get(START_SERVICE).map(String::as_str) != Some("false"))
+}
+
+/// A stack whose creation failed was rolled back to nothing and can only be deleted.
+fn refuse_failed_creation(
+    env: &Environment,
+    stack: &StackEntry,
+    current: Option<&StackInfo>,
+) -> Result<(), Error> {
+    match current {
+        Some(info) if info.status == "ROLLBACK_COMPLETE" => Err(Error::CreationFailed {
+            stack: info.name.clone(),
+            env: env.name.clone(),
+            short: stack.name.clone(),
+            stateful: stack.stateful,
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn change_set_name(commit: &Commit) -> String {
@@ -114,17 +148,18 @@ fn change_set_name(commit: &Commit) -> String {
     )
 }
 
-/// Plans `stack` with `image_tag`.
+/// Plans `stack` with `image_tag` (and, for the service stack, its ECS service started or not).
 async fn plan_stack(
     aws: &Aws,
     env: &Environment,
     stack: &StackEntry,
-    image_tag: &str,
+    (image_tag, start_service): (&str, bool),
     name: &str,
     current: Option<&StackInfo>,
 ) -> Result<Option<Planned>, Error> {
+    refuse_failed_creation(env, stack, current)?;
     let body = env.template_body(stack)?;
-    let parameters = stack_parameters(env, stack, image_tag);
+    let parameters = stack_parameters(env, stack, image_tag, start_service);
     let tags = env.tags();
     let request = cfn::Request {
         stack: &env.stack_name(&stack.name),
@@ -355,7 +390,8 @@ pub async fn apply_service_parameters(
         "faro-restore-{}",
         chrono::Utc::now().format("%Y%m%d%H%M%S%3f")
     );
-    let Some(planned) = plan_stack(aws, &with, entry, tag, &name, current).await? else {
+    let start = parameters.get(START_SERVICE).map(String::as_str) != Some("false");
+    let Some(planned) = plan_stack(aws, &with, entry, (tag, start), &name, current).await? else {
         return Ok(());
     };
     print_plan(&Some(planned.clone()), &planned.stack);
@@ -519,7 +555,7 @@ pub async fn run(options: &Options) -> Result<Outcome, Error> {
     if !current.contains_key(REGISTRY_STACK) && !options.plan {
         // The repository is itself infrastructure: on a first deploy it comes first.
         println!("  first deploy: creating the registry stack so the image has somewhere to go");
-        let planned = plan_stack(&aws, &env, registry_entry, &tag, &cs_name, None).await?;
+        let planned = plan_stack(&aws, &env, registry_entry, (&tag, false), &cs_name, None).await?;
         print_plan(&planned, &env.stack_name(REGISTRY_STACK));
         if let Some(planned) = planned {
             apply(&aws, &env, &planned, options, None).await?;
@@ -555,10 +591,12 @@ pub async fn run(options: &Options) -> Result<Outcome, Error> {
         .get(SERVICE_STACK)
         .and_then(|s| s.parameters.get(IMAGE_TAG))
         .cloned();
+    // The ECS service keeps its state through the stacks: it starts only after the migrations.
+    let service_exists = service_started(current.get(SERVICE_STACK));
     for stack in &env.manifest.stacks {
         let name = env.stack_name(&stack.name);
         let info = current.get(&stack.name);
-        match plan_stack(&aws, &env, stack, &tag, &cs_name, info).await {
+        match plan_stack(&aws, &env, stack, (&tag, service_exists), &cs_name, info).await {
             Ok(planned) => {
                 print_plan(&planned, &name);
                 plans.push((stack.clone(), planned, false));
@@ -630,7 +668,7 @@ pub async fn run(options: &Options) -> Result<Outcome, Error> {
                     &aws,
                     &env,
                     &stack,
-                    running,
+                    (running, service_exists),
                     &format!("{cs_name}-infra"),
                     info.as_ref(),
                 )
@@ -643,7 +681,15 @@ pub async fn run(options: &Options) -> Result<Outcome, Error> {
                 p
             }
             (None, _, _, _) if deferred => {
-                plan_stack(&aws, &env, &stack, &tag, &cs_name, info.as_ref()).await?
+                plan_stack(
+                    &aws,
+                    &env,
+                    &stack,
+                    (&tag, service_exists),
+                    &cs_name,
+                    info.as_ref(),
+                )
+                .await?
             }
             _ => planned,
         };
@@ -667,13 +713,14 @@ pub async fn run(options: &Options) -> Result<Outcome, Error> {
         .and_then(|s| s.parameters.get(IMAGE_TAG))
         .cloned();
     let image_changes = running_tag.as_deref() != Some(tag.as_str()) || current_tag.is_none();
+    let starts_service = !service_started(service_info.as_ref());
 
     // 4. migrations
     header(4, "database migrations");
     let t = Instant::now();
     let placement = exports.placement()?;
     let image_uri = outcome.image.clone().unwrap_or_default();
-    if image_changes || current_tag.is_none() {
+    if image_changes || starts_service {
         let task = ecs::migrate(
             &aws,
             &placement,
@@ -690,15 +737,18 @@ pub async fn run(options: &Options) -> Result<Outcome, Error> {
     // 5. service
     header(5, "service");
     let t = Instant::now();
-    if running_tag.as_deref() != Some(tag.as_str()) {
+    if running_tag.as_deref() != Some(tag.as_str()) || starts_service {
         let entry = env
             .stack(SERVICE_STACK)
             .ok_or(Error::MissingExport("service stack".into()))?;
+        if starts_service {
+            println!("  the schema is current: creating the ECS service with {tag}");
+        }
         let planned = plan_stack(
             &aws,
             &env,
             entry,
-            &tag,
+            (&tag, true),
             &format!("{cs_name}-image"),
             service_info.as_ref(),
         )
@@ -707,7 +757,15 @@ pub async fn run(options: &Options) -> Result<Outcome, Error> {
         if let Some(planned) = planned {
             apply(&aws, &env, &planned, options, service_info.as_ref()).await?;
         }
-        steps.done("service", t, format!("running {tag}"));
+        steps.done(
+            "service",
+            t,
+            if starts_service {
+                format!("started, running {tag}")
+            } else {
+                format!("running {tag}")
+            },
+        );
     } else {
         steps.done("service", t, "already running this image");
     }
@@ -825,4 +883,76 @@ async fn publish_frontend(
             " (CI job)"
         }
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::Hint;
+
+    fn staging() -> Environment {
+        let infra = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../infra");
+        Environment::load(&infra, "staging").unwrap()
+    }
+
+    fn stack_in(status: &str) -> StackInfo {
+        StackInfo {
+            name: "faro-staging-data".into(),
+            status: status.into(),
+            ..StackInfo::default()
+        }
+    }
+
+    #[test]
+    fn a_stack_whose_creation_was_rolled_back_is_refused_with_the_commands_that_recover_it() {
+        let env = staging();
+        let data = env.stack("data").unwrap();
+        let err =
+            refuse_failed_creation(&env, data, Some(&stack_in("ROLLBACK_COMPLETE"))).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("faro-staging-data is ROLLBACK_COMPLETE"),
+            "{err}"
+        );
+        let hint = err.hint().unwrap();
+        assert!(
+            hint.contains("`cargo xtask destroy --env staging --stack data --include-data`")
+                && hint.contains("`cargo xtask deploy --env staging`"),
+            "{hint}"
+        );
+        let service = env.stack(SERVICE_STACK).unwrap();
+        let hint = refuse_failed_creation(&env, service, Some(&stack_in("ROLLBACK_COMPLETE")))
+            .unwrap_err()
+            .hint()
+            .unwrap();
+        assert!(
+            hint.contains("`cargo xtask destroy --env staging --stack service`,"),
+            "{hint}"
+        );
+        for fine in ["CREATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"] {
+            assert!(refuse_failed_creation(&env, data, Some(&stack_in(fine))).is_ok());
+        }
+        assert!(refuse_failed_creation(&env, data, None).is_ok());
+    }
+
+    #[test]
+    fn the_service_stack_starts_its_service_only_once_told_to() {
+        let env = staging();
+        let service = env.stack(SERVICE_STACK).unwrap();
+        assert_eq!(
+            stack_parameters(&env, service, "abc", false).get(START_SERVICE),
+            Some(&"false".to_string())
+        );
+        assert!(!service_started(None));
+        let mut info = stack_in("CREATE_COMPLETE");
+        info.parameters.insert(START_SERVICE.into(), "false".into());
+        assert!(!service_started(Some(&info)));
+        info.parameters.insert(START_SERVICE.into(), "true".into());
+        assert!(service_started(Some(&info)));
+        // Stacks deployed before StartService existed have their service.
+        info.parameters.remove(START_SERVICE);
+        assert!(service_started(Some(&info)));
+    }
 }

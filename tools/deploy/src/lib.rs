@@ -79,6 +79,16 @@ pub enum Error {
     UnknownImage(String),
     #[error("the typed name did not match `{0}`: nothing was deleted")]
     NotConfirmed(String),
+    #[error(
+        "{stack} is ROLLBACK_COMPLETE: its creation failed and CloudFormation rolled it back, so it cannot be updated, only deleted"
+    )]
+    CreationFailed {
+        stack: String,
+        env: String,
+        /// Its name in stacks.json.
+        short: String,
+        stateful: bool,
+    },
     #[error("{0}")]
     Other(String),
 }
@@ -118,6 +128,12 @@ impl Hint for Error {
                 "the lifecycle policy may have expired it; deploy that commit again instead (git checkout {tag} && cargo xtask deploy --env …)"
             )),
             Self::NotConfirmed(env) => Some(format!("run it again and type `{env}` exactly")),
+            Self::CreationFailed { short, env, stateful, .. } => Some(format!(
+                "see why it failed with `cargo xtask status --env {env}` (or its events in the CloudFormation console), \
+                 fix that, delete the stack with `cargo xtask destroy --env {env} --stack {short}{}`, then deploy again: \
+                 `cargo xtask deploy --env {env}`",
+                if *stateful { " --include-data" } else { "" }
+            )),
             Self::Other(_) => None,
         }
     }

@@ -150,6 +150,7 @@ async fn run(args: Invocation) -> Result<(), Error> {
             let env = load_env(&args, &root)?;
             let options = destroy::Options {
                 include_data: args.has("--include-data"),
+                only: args.get("--stack").map(str::to_owned),
                 confirm: args.get("--confirm").map(str::to_owned),
                 stack_timeout: args.secs("--stack-timeout", 3600),
             };

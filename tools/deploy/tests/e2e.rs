@@ -167,6 +167,7 @@ fn write_env(infra: &Path, service_extra: &[(&str, &str)], s: &Standins) {
         "region": "us-east-1",
         "parameters": {
             "network": { "EnvironmentName": ENV },
+            "data": { "EnvironmentName": ENV },
             "registry": { "EnvironmentName": ENV },
             "service": service,
             "frontend": {
@@ -237,6 +238,49 @@ fn other_checkout(dir: &Path) -> String {
     git(&["rev-parse", "HEAD"]).trim().to_string()
 }
 
+/// An ECS client of the stand-in, as Application Auto Scaling would call it.
+async fn ecs_client(s: &Standins) -> aws_sdk_ecs::Client {
+    let shared = faro_deploy::aws::shared("us-east-1").await;
+    let config = aws_sdk_ecs::config::Builder::from(&shared)
+        .endpoint_url(&s.fargate.url)
+        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+            "test", "test", None, None, "e2e",
+        ))
+        .build();
+    aws_sdk_ecs::Client::from_conf(config)
+}
+
+/// What the operator does once the data stack exists (docs/operations.md): store the DeepSeek
+/// key, which the preflight of every later deploy looks for. The real data stack creates the
+/// secret; moto's CloudFormation cannot, so the fixture's data stack leaves it out.
+async fn store_deepseek_key(s: &Standins) {
+    let shared = faro_deploy::aws::shared("us-east-1").await;
+    let config = aws_sdk_secretsmanager::config::Builder::from(&shared)
+        .endpoint_url(&s.moto.url)
+        .credentials_provider(aws_sdk_secretsmanager::config::Credentials::new(
+            "test", "test", None, None, "e2e",
+        ))
+        .build();
+    aws_sdk_secretsmanager::Client::from_conf(config)
+        .create_secret()
+        .name(format!("faro/{ENV}/deepseek-api-key"))
+        .secret_string("sk-e2e")
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn desired_count(ecs: &aws_sdk_ecs::Client) -> i32 {
+    let out = ecs
+        .describe_services()
+        .cluster(format!("faro-{ENV}"))
+        .services("backend")
+        .send()
+        .await
+        .unwrap();
+    out.services()[0].desired_count()
+}
+
 fn head_sha() -> String {
     let out = std::process::Command::new("git")
         .args(["rev-parse", "HEAD"])
@@ -289,6 +333,31 @@ async fn plan_deploy_noop_failed_rollout_and_rollback() {
         assert!(out.contains(step), "{step} missing:\n{out}");
     }
     assert!(out.contains("exited 0"), "the migration ran: {out}");
+    // The first deploy creates the ECS service only once the migration has ended: no task of
+    // the new image ever ran against an empty schema.
+    assert!(
+        out.contains("the schema is current: creating the ECS service with"),
+        "{out}"
+    );
+    let history = s.fargate.history();
+    let migration = history
+        .iter()
+        .find(|t| t.group == "faro-deploy")
+        .unwrap_or_else(|| panic!("no migration task: {history:#?}"));
+    assert_eq!(migration.exit_code, Some(0), "{history:#?}");
+    let migrated_at = migration.stopped_at.expect("the migration ended");
+    let first_service_task = history
+        .iter()
+        .find(|t| t.group.starts_with("service:"))
+        .unwrap_or_else(|| panic!("no service task: {history:#?}"));
+    assert!(
+        first_service_task.created_at > migrated_at,
+        "a service task started before the migration ended: {history:#?}"
+    );
+    // No DesiredCount in the template: the scalable target brought the new service to MinTasks.
+    let ecs = ecs_client(&s).await;
+    assert_eq!(desired_count(&ecs).await, 2);
+    store_deepseek_key(&s).await;
     let version = get_json(&format!("{}/api/version", s.fargate.lb_url)).await;
     assert_eq!(version["git_sha"], head_sha());
     let config = get_json(&format!(
@@ -362,6 +431,17 @@ async fn plan_deploy_noop_failed_rollout_and_rollback() {
     assert_eq!(ready.status(), 200);
     write_env(&infra, &[], &s);
 
+    // Autoscaling scales the service out; the image-only change sets that follow (rollbacks,
+    // and a deploy of another image below) leave the task count alone: the service's template
+    // has no DesiredCount for CloudFormation to send again.
+    ecs.update_service()
+        .cluster(format!("faro-{ENV}"))
+        .service("backend")
+        .desired_count(3)
+        .send()
+        .await
+        .unwrap();
+
     // Rollback: to a named image, then back to the previous one.
     let registry_ref = format!("{}/faro-{ENV}/backend", s.registry.url);
     let (ok, out) = s
@@ -392,6 +472,15 @@ async fn plan_deploy_noop_failed_rollout_and_rollback() {
         ])
         .await;
     assert!(ok, "rollback --to failed:\n{out}");
+    assert!(
+        out.contains("parameter ImageTag:"),
+        "an image-only change set:\n{out}"
+    );
+    assert_eq!(
+        desired_count(&ecs).await,
+        3,
+        "the image-only change set reset the scaled-out service:\n{out}"
+    );
     let (ok, out) = s
         .run(&["rollback", "--env", ENV, "--infra-dir", &infra_arg])
         .await;
@@ -402,7 +491,7 @@ async fn plan_deploy_noop_failed_rollout_and_rollback() {
         .run(&["status", "--env", ENV, "--infra-dir", &infra_arg])
         .await;
     assert!(
-        ok && out.contains("tasks: 2 running of 2 desired") && out.contains(&full_tag),
+        ok && out.contains("tasks: 3 running of 3 desired") && out.contains(&full_tag),
         "{out}"
     );
     let (ok, out) = s
@@ -497,16 +586,17 @@ async fn plan_deploy_noop_failed_rollout_and_rollback() {
         .await;
     let running = out.lines().find_map(|l| l.trim().strip_prefix("image: "));
     assert!(
-        ok && out.contains("tasks: 2 running of 2 desired")
+        ok && out.contains("tasks: 3 running of 3 desired")
             && out.contains(&format!("stack ImageTag: {full_tag}"))
             && running.is_some_and(|image| image.ends_with(&format!(":{full_tag}"))),
         "{out}"
     );
 
-    // destroy: a wrong name deletes nothing; the right one deletes all but the data stacks.
-    let destroy = |confirm: &'static str| {
+    // destroy: a wrong name deletes nothing; the right one deletes all but the data stacks
+    // and the network they import from (which CloudFormation would refuse to delete).
+    let destroy = |confirm: &'static str, include_data: bool| {
         let infra: &str = &infra_arg;
-        [
+        let mut args = vec![
             "destroy",
             "--env",
             ENV,
@@ -514,16 +604,42 @@ async fn plan_deploy_noop_failed_rollout_and_rollback() {
             infra,
             "--confirm",
             confirm,
-        ]
+        ];
+        if include_data {
+            args.push("--include-data");
+        }
+        args
     };
-    let (ok, out) = s.run(&destroy("staging")).await;
+    let (ok, out) = s.run(&destroy("staging", false)).await;
     assert!(!ok && out.contains("nothing was deleted"), "{out}");
-    let (ok, out) = s.run(&destroy(ENV)).await;
-    assert!(ok && out.contains("keeping faro-e2e-registry"), "{out}");
+    let (ok, out) = s.run(&destroy(ENV, false)).await;
+    assert!(ok, "destroy failed:\n{out}");
+    for kept in [
+        "keeping faro-e2e-registry (holds data",
+        "keeping faro-e2e-data (holds data",
+        "keeping faro-e2e-network (exports what data imports",
+    ] {
+        assert!(out.contains(kept), "{kept}:\n{out}");
+    }
     let (_, status) = s
         .run(&["status", "--env", ENV, "--infra-dir", &infra_arg])
         .await;
-    assert_eq!(status.matches("not deployed").count(), 3, "{status}");
+    assert_eq!(status.matches("not deployed").count(), 2, "{status}");
+
+    // With --include-data everything goes, and what outlives its stack is listed.
+    let (ok, out) = s.run(&destroy(ENV, true)).await;
+    assert!(ok, "destroy --include-data failed:\n{out}");
+    assert!(out.contains("retained after deletion"), "{out}");
+    for left in [
+        "DynamoDB::Table faro-e2e-data (Table, DeletionPolicy Retain, from faro-e2e-data)",
+        "ECR::Repository faro-e2e/backend (BackendRepository, DeletionPolicy Retain",
+    ] {
+        assert!(out.contains(left), "{left}:\n{out}");
+    }
+    let (_, status) = s
+        .run(&["status", "--env", ENV, "--infra-dir", &infra_arg])
+        .await;
+    assert_eq!(status.matches("not deployed").count(), 5, "{status}");
 }
 
 /// A migration that fails stops the deploy before the service or the frontend change, and

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+use faro_infra_model::template::find_all;
 use faro_infra_model::{EnvFile, Manifest, env_names};
 use serde_json::Value;
 
@@ -67,21 +68,6 @@ fn resources_of<'a>(template: &'a Value, kind: &str) -> Vec<(&'a String, &'a Val
         .collect()
 }
 
-/// Every value of `key` anywhere in `value` (e.g. every `Fn::ImportValue`).
-fn find_all<'a>(value: &'a Value, key: &str, out: &mut Vec<&'a Value>) {
-    match value {
-        Value::Object(map) => {
-            for (k, v) in map {
-                if k == key {
-                    out.push(v);
-                }
-                find_all(v, key, out);
-            }
-        }
-        Value::Array(items) => items.iter().for_each(|v| find_all(v, key, out)),
-        _ => {}
-    }
-}
 
 /// `{"Fn::Sub": "faro-${EnvironmentName}-x"}` → `faro-{env}-x`; anything else is a test failure.
 fn export_name(value: &Value, context: &str) -> String {

@@ -14,7 +14,9 @@ mod checkov;
 mod fit;
 mod guard;
 pub mod tools;
-pub mod yaml;
+/// Templates as JSON: parsed in crates/infra-model, which faro-deploy shares (destroy reads the
+/// stacks' imports and deletion policies).
+pub use faro_infra_model::template as yaml;
 
 use std::path::{Path, PathBuf};
 

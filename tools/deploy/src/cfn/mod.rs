@@ -614,3 +614,29 @@ pub async fn delete(aws: &Aws, stack: &str) -> Result<(), Error> {
     )?;
     Ok(())
 }
+
+/// Logical id → physical id of every resource of `stack`.
+pub async fn physical_ids(aws: &Aws, stack: &str) -> Result<BTreeMap<String, String>, Error> {
+    let mut ids = BTreeMap::new();
+    let mut token = None;
+    loop {
+        let out = sdk!(
+            aws.cloudformation
+                .list_stack_resources()
+                .stack_name(stack)
+                .set_next_token(token),
+            call("ListStackResources", stack)
+        )?;
+        for r in out.stack_resource_summaries() {
+            if let (Some(logical), Some(physical)) =
+                (r.logical_resource_id(), r.physical_resource_id())
+            {
+                ids.insert(logical.to_string(), physical.to_string());
+            }
+        }
+        token = out.next_token().map(str::to_owned);
+        if token.is_none() {
+            return Ok(ids);
+        }
+    }
+}

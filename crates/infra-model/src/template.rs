@@ -1,6 +1,10 @@
 //! CloudFormation YAML as JSON: the short-form tags (`!Ref`, `!Sub`, `!GetAtt`…) become their
 //! long forms (`{"Ref": …}`, `{"Fn::Sub": …}`, `{"Fn::GetAtt": [resource, attribute]}`), so the
-//! checks read one shape whatever the template author wrote.
+//! checks read one shape whatever the template author wrote. Also what a template says about
+//! the other stacks and about deletion: the exports it imports and offers, and the resources it
+//! keeps when its stack is deleted.
+
+use std::collections::BTreeSet;
 
 use saphyr::{LoadableYamlNode, Scalar, Yaml};
 use serde_json::{Map, Number, Value};
@@ -68,6 +72,74 @@ fn to_json(node: &Yaml<'_>) -> Result<Value, String> {
     })
 }
 
+/// The names of the exports `template` imports, as written (`faro-${EnvironmentName}-vpc-id`).
+pub fn imports(template: &Value) -> BTreeSet<String> {
+    let mut found = Vec::new();
+    find_all(template, "Fn::ImportValue", &mut found);
+    found.into_iter().filter_map(written_name).collect()
+}
+
+/// The names of the exports `template` offers, as written.
+pub fn exports(template: &Value) -> BTreeSet<String> {
+    template["Outputs"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(_, output)| written_name(output.get("Export")?.get("Name")?))
+        .collect()
+}
+
+/// `"name"` or `{"Fn::Sub": "name"}`: the name as the template writes it.
+fn written_name(value: &Value) -> Option<String> {
+    value
+        .as_str()
+        .or_else(|| value.get("Fn::Sub")?.as_str())
+        .map(str::to_owned)
+}
+
+/// Every value of `key` anywhere in `value` (e.g. every `Fn::ImportValue`).
+pub fn find_all<'a>(value: &'a Value, key: &str, out: &mut Vec<&'a Value>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if k == key {
+                    out.push(v);
+                }
+                find_all(v, key, out);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| find_all(v, key, out)),
+        _ => {}
+    }
+}
+
+/// A resource that outlives the deletion of its stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retained {
+    pub logical_id: String,
+    pub resource_type: String,
+    /// `Retain`, `RetainExceptOnCreate` or `Snapshot`.
+    pub policy: String,
+}
+
+/// The resources whose `DeletionPolicy` keeps them (or a snapshot of them) after the stack is
+/// deleted.
+pub fn retained(template: &Value) -> Vec<Retained> {
+    template["Resources"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(id, resource)| {
+            let policy = resource.get("DeletionPolicy")?.as_str()?;
+            (policy != "Delete").then(|| Retained {
+                logical_id: id.clone(),
+                resource_type: resource["Type"].as_str().unwrap_or_default().to_string(),
+                policy: policy.to_string(),
+            })
+        })
+        .collect()
+}
+
 fn scalar_to_json(scalar: &Scalar<'_>) -> Result<Value, String> {
     Ok(match scalar {
         Scalar::Null => Value::Null,
@@ -110,6 +182,43 @@ mod tests {
                 "G": "true",
                 "H": 1.5,
             })
+        );
+    }
+
+    #[test]
+    fn imports_exports_and_retained_resources_are_read_as_written() {
+        let template = parse_template(
+            "Resources:\n\
+             \x20 Db:\n\
+             \x20   Type: AWS::RDS::DBInstance\n\
+             \x20   DeletionPolicy: Snapshot\n\
+             \x20   Properties:\n\
+             \x20     VpcId: !ImportValue\n\
+             \x20       Fn::Sub: \"faro-${EnvironmentName}-vpc-id\"\n\
+             \x20 Sg:\n\
+             \x20   Type: AWS::EC2::SecurityGroup\n\
+             \x20   DeletionPolicy: Delete\n\
+             Outputs:\n\
+             \x20 Endpoint:\n\
+             \x20   Value: !GetAtt Db.Endpoint.Address\n\
+             \x20   Export: { Name: !Sub \"faro-${EnvironmentName}-db\" }\n",
+        )
+        .unwrap();
+        assert_eq!(
+            imports(&template),
+            BTreeSet::from(["faro-${EnvironmentName}-vpc-id".to_string()])
+        );
+        assert_eq!(
+            exports(&template),
+            BTreeSet::from(["faro-${EnvironmentName}-db".to_string()])
+        );
+        assert_eq!(
+            retained(&template),
+            [Retained {
+                logical_id: "Db".into(),
+                resource_type: "AWS::RDS::DBInstance".into(),
+                policy: "Snapshot".into(),
+            }]
         );
     }
 
