@@ -93,17 +93,19 @@ fn Header() -> impl IntoView {
 }
 
 /// "A new version of Faro is available — reload", when the backend no longer serves this app
-/// or another frontend went live since it loaded ([`skew::verdict`]).
+/// or another frontend went live since it loaded ([`skew::verdict`]). Hidden otherwise;
+/// `data-checked` says a check has answered, so a test can tell "fine" from "not asked yet".
 #[component]
 fn NewVersion() -> impl IntoView {
     let stale = RwSignal::new(false);
+    let checked = RwSignal::new(false);
     let check = move || {
         leptos::task::spawn_local(async move {
             let backend = api::version().await.ok();
             let live = api::live_frontend().await.ok();
-            if skew::verdict(OwnBuild::this(), backend.as_ref(), live.as_ref()).is_some() {
-                stale.try_set(true);
-            }
+            let verdict = skew::verdict(OwnBuild::this(), backend.as_ref(), live.as_ref());
+            stale.try_set(verdict.is_some());
+            checked.try_set(true);
         });
     };
     check();
@@ -118,17 +120,14 @@ fn NewVersion() -> impl IntoView {
             let _ = window.location().reload();
         }
     };
-    move || {
-        stale.get().then(|| {
-            view! {
-                <section class="banner new-version" role="status" id="new-version">
-                    <p class="notice info">
-                        "A new version of Faro is available — "
-                        <button type="button" class="button link" on:click=reload>"reload"</button>
-                    </p>
-                </section>
-            }
-        })
+    view! {
+        <section class="banner" role="status" id="new-version"
+            hidden=move || !stale.get() data-checked=move || checked.get().to_string()>
+            <p class="notice info">
+                "A new version of Faro is available — "
+                <button type="button" class="button link" on:click=reload>"reload"</button>
+            </p>
+        </section>
     }
 }
 
