@@ -15,7 +15,7 @@
 //! 8. summary
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use faro_infra_model::manifest::{FRONTEND_STACK, IMAGE_TAG, REGISTRY_STACK, SERVICE_STACK};

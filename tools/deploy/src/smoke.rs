@@ -97,22 +97,10 @@ async fn get(client: &reqwest::Client, url: &str) -> Result<(u16, String), Strin
         .get(url)
         .send()
         .await
-        .map_err(|e| format!("GET {url}: {}", chain(&e)))?;
+        .map_err(|e| format!("GET {url}: {}", crate::aws::causes(&e)))?;
     let status = response.status().as_u16();
     let body = response.text().await.unwrap_or_default();
     Ok((status, body))
-}
-
-/// An error with its causes: reqwest's own text hides whether DNS or TLS failed.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Runs the checks, each retried until its bound runs out; returns the lines to show.
