@@ -623,7 +623,7 @@ async fn a_connected_app_builds_the_deployed_commit_after_its_domain_is_up() {
         out.contains(&format!("Amplify CI builds commit {deployed}")),
         "{out}"
     );
-    assert_eq!(s.amplify.job_commits(APP_ID, "main"), [deployed.clone()]);
+    assert_eq!(s.amplify.job_commits(APP_ID, "main"), [deployed.as_str()]);
     assert_eq!(s.amplify.calls("CreateDeployment"), 0);
     assert!(
         out.contains("waiting for the app's domain (DNS and certificate)")
