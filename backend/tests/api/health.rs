@@ -175,6 +175,12 @@ async fn version_reports_the_build() {
     let info: faro_types::VersionInfo =
         expect_json(app.get("/api/version").await, 200, "version").await;
     assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+    // The app compares its own revision with these to offer a reload.
+    assert_eq!(info.api_revision, faro_types::API_REVISION);
+    assert_eq!(
+        info.oldest_app_revision,
+        faro_backend::version::OLDEST_APP_REVISION
+    );
     let head = std::process::Command::new("git")
         .args(["rev-parse", "HEAD"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))

@@ -46,4 +46,4 @@ pub use releases::{
 pub use status::{
     CircuitState, ExternalService, Notice, NoticeLevel, OpsStatus, ServiceMode, WorkerStatus,
 };
-pub use version::VersionInfo;
+pub use version::{API_REVISION, VersionInfo};

@@ -861,3 +861,46 @@ async fn an_invited_teammate_joins_the_organization_and_releases() {
     teammate.close().await;
     owner.close().await;
 }
+
+/// An open tab learns that another frontend went live: the build's own `version.json` offers
+/// nothing, one naming another commit offers "A new version of Faro is available — reload".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_frontend_going_live_is_offered_as_a_reload() {
+    let (app, _sims) = start().await;
+    let dist = app
+        .state
+        .config
+        .frontend_dir
+        .clone()
+        .expect("a served frontend");
+    let own = std::fs::read_to_string(dist.join("version.json")).expect("the build's version.json");
+    let browser = Browser::launch("new-version").await;
+    browser.goto(&app.url("/sign-in")).await;
+    browser.element("#new-version[data-checked=true]").await;
+    browser.element("#new-version[hidden]").await;
+
+    // A deploy publishes another commit's frontend while the tab stays open.
+    std::fs::write(
+        dist.join("version.json"),
+        r#"{"git_sha":"0000000000000000000000000000000000000000"}"#,
+    )
+    .expect("write version.json");
+    browser.client.refresh().await.expect("reload");
+    browser
+        .element("#new-version[data-checked=true]:not([hidden])")
+        .await;
+    browser
+        .text_where("#new-version", "the offer to reload", |t| {
+            t.contains("A new version of Faro is available")
+        })
+        .await;
+    browser.screenshot("new-version").await;
+
+    // Back to this build's commit: nothing to offer.
+    std::fs::write(dist.join("version.json"), own).expect("restore version.json");
+    browser.client.refresh().await.expect("reload");
+    browser
+        .element("#new-version[data-checked=true][hidden]")
+        .await;
+    browser.close().await;
+}

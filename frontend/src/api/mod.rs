@@ -10,6 +10,7 @@ pub use transport::{
     BodyStream, Call, on_signed_out, random_key, send, set_base, signed_out, sleep,
 };
 
+use crate::state::skew::{self, BackendBuild, LiveBuild};
 use faro_types::{
     AddMember, AiBudget, ChangePassword, CreateEnvironment, CreateInvitation, CreateProject,
     CreateRelease, CreatedInvitation, DeliveryMetrics, DraftNotes, Environment, Explanation,
@@ -229,6 +230,22 @@ pub fn change_password(request: &ChangePassword) -> Request<()> {
 
 pub fn status() -> Request<OpsStatus> {
     get("/api/status".into())
+}
+
+/// The backend's build, as far as the app checks it against its own.
+pub fn version() -> Request<BackendBuild> {
+    get("/api/version".into())
+}
+
+/// The frontend live on the app's own origin now.
+pub async fn live_frontend() -> Result<LiveBuild, ApiError> {
+    json(Call {
+        method: "GET",
+        path: skew::VERSION_PATH,
+        own_origin: true,
+        ..Call::default()
+    })
+    .await
 }
 
 // Organizations

@@ -7,7 +7,9 @@ use js_sys::{Reflect, Uint8Array};
 use std::cell::RefCell;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortSignal, Headers, Request, RequestCredentials, RequestInit, Response};
+use web_sys::{
+    AbortSignal, Headers, Request, RequestCache, RequestCredentials, RequestInit, Response,
+};
 
 thread_local! {
     /// The API's base URL, from `/config.json` (empty: this origin).
@@ -57,6 +59,8 @@ pub struct Call<'a> {
     pub signal: Option<&'a AbortSignal>,
     /// A 401 here is an answer (wrong password, no session yet), not a session that ended.
     pub expect_unauthorized: bool,
+    /// A file of the app's own origin (`/version.json`), asked of the server, not the cache.
+    pub own_origin: bool,
 }
 
 /// Sends the request; a 2xx answer comes back as the response, anything else as an error.
@@ -81,7 +85,13 @@ pub async fn send(call: Call<'_>) -> Result<Response, ApiError> {
     if let Some(signal) = call.signal {
         init.set_signal(Some(signal));
     }
-    let request = Request::new_with_str_and_init(&url(call.path), &init).map_err(js_error)?;
+    let target = if call.own_origin {
+        init.set_cache(RequestCache::NoCache);
+        call.path.to_owned()
+    } else {
+        url(call.path)
+    };
+    let request = Request::new_with_str_and_init(&target, &init).map_err(js_error)?;
     let window = web_sys::window().ok_or_else(|| ApiError::Network("no window".into()))?;
     let response: Response = JsFuture::from(window.fetch_with_request(&request))
         .await

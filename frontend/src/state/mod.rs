@@ -11,4 +11,5 @@ pub mod format;
 pub mod idempotency;
 pub mod org;
 pub mod route;
+pub mod skew;
 pub mod timeline;

@@ -1,17 +1,21 @@
 //! The frame around every page: the skip link, the header with navigation and the signed-in
-//! user, and the banner saying what the backend runs against.
+//! user, the banner saying what the backend runs against, and the offer to reload when a
+//! newer version of Faro is live.
 
 use super::org::Switcher;
 use super::router::{use_location, use_navigate};
 use super::session::{Auth, use_session};
 use crate::api;
 use crate::state::config::RuntimeConfig;
+use crate::state::skew::{self, OwnBuild};
 use faro_types::{NoticeLevel, OpsStatus};
 use leptos::prelude::*;
 use std::time::Duration;
 
 /// How often the banner asks `/api/status` again.
 const STATUS_EVERY: Duration = Duration::from_secs(60);
+/// How often an open tab checks whether it is still the version to run.
+const SKEW_EVERY: Duration = Duration::from_secs(300);
 
 #[component]
 pub fn Shell(children: Children) -> impl IntoView {
@@ -19,6 +23,7 @@ pub fn Shell(children: Children) -> impl IntoView {
         <a class="skip-link" href="#main">"Skip to content"</a>
         <Header/>
         <Banner/>
+        <NewVersion/>
         <main id="main" tabindex="-1">{children()}</main>
     }
 }
@@ -84,6 +89,45 @@ fn Header() -> impl IntoView {
                 }
             })}
         </header>
+    }
+}
+
+/// "A new version of Faro is available — reload", when the backend no longer serves this app
+/// or another frontend went live since it loaded ([`skew::verdict`]). Hidden otherwise;
+/// `data-checked` says a check has answered, so a test can tell "fine" from "not asked yet".
+#[component]
+fn NewVersion() -> impl IntoView {
+    let stale = RwSignal::new(false);
+    let checked = RwSignal::new(false);
+    let check = move || {
+        leptos::task::spawn_local(async move {
+            let backend = api::version().await.ok();
+            let live = api::live_frontend().await.ok();
+            let verdict = skew::verdict(OwnBuild::this(), backend.as_ref(), live.as_ref());
+            stale.try_set(verdict.is_some());
+            checked.try_set(true);
+        });
+    };
+    check();
+    let handle = set_interval_with_handle(check, SKEW_EVERY).ok();
+    on_cleanup(move || {
+        if let Some(h) = handle {
+            h.clear();
+        }
+    });
+    let reload = move |_| {
+        if let Some(window) = web_sys::window() {
+            let _ = window.location().reload();
+        }
+    };
+    view! {
+        <section class="banner" role="status" id="new-version"
+            hidden=move || !stale.get() data-checked=move || checked.get().to_string()>
+            <p class="notice info">
+                "A new version of Faro is available — "
+                <button type="button" class="button link" on:click=reload>"reload"</button>
+            </p>
+        </section>
     }
 }
 

@@ -1,6 +1,13 @@
-//! Publishing the frontend on Amplify Hosting: a manual deployment (CreateDeployment, upload
-//! the zip to the presigned URL, StartDeployment, poll GetJob), or for an app connected to a
-//! repository, a RELEASE job of the branch (Amplify CI builds it from amplify.yml).
+//! Publishing the frontend on Amplify Hosting, the way the app allows:
+//!
+//! - an app without a repository takes a manual deployment of the bundle built for the commit
+//!   (CreateDeployment, the zip to the presigned URL, StartDeployment);
+//! - an app connected to a repository refuses manual deployments and builds on its own: a
+//!   RELEASE job with `commitId` set to the commit being deployed, so Amplify CI builds that
+//!   commit (amplify.yml) and not whatever the branch's head is by then.
+//!
+//! Either way the job is watched (GetJob) until it ends. GetApp's `repository` says which case
+//! an app is ([`repository`]).
 
 use std::time::{Duration, Instant};
 
@@ -31,15 +38,22 @@ pub enum Error {
     },
     #[error("Amplify job {job} did not finish within {} s", limit.as_secs())]
     TimedOut { job: String, limit: Duration },
+    #[error("Amplify job {job} built commit {built}, not {wanted}")]
+    WrongCommit {
+        job: String,
+        built: String,
+        wanted: String,
+    },
 }
 
 impl Hint for Error {
     fn hint(&self) -> Option<String> {
         Some(match self {
-            Self::Call { .. } => "check that the frontend stack exists (`cargo xtask status --env …`) and the credentials allow amplify:*Deployment and amplify:GetJob".into(),
+            Self::Call { .. } => "check that the frontend stack exists (`cargo xtask status --env …`) and the credentials allow amplify:GetApp, amplify:*Deployment, amplify:StartJob and amplify:GetJob".into(),
             Self::Upload(_) => "the presigned URL expires after a while: rerun the deploy".into(),
             Self::JobFailed { .. } => "open the job in the Amplify console for its log, fix, and rerun the deploy".into(),
             Self::TimedOut { .. } => "the job may still finish: check the Amplify console before rerunning".into(),
+            Self::WrongCommit { .. } => "the app built another commit than it was asked to: check the branch in the Amplify console, then rerun the deploy".into(),
         })
     }
 }
@@ -48,76 +62,103 @@ fn call(name: &'static str) -> impl Fn(String) -> Error {
     move |detail| Error::Call { call: name, detail }
 }
 
-/// How the frontend reached Amplify.
-#[derive(Debug, Clone)]
-pub struct Published {
-    pub job_id: String,
-    pub manual: bool,
+/// The repository the app is connected to, or `None` for an app that takes manual deployments.
+pub async fn repository(aws: &Aws, app_id: &str) -> Result<Option<String>, Error> {
+    let app = sdk!(aws.amplify.get_app().app_id(app_id), call("GetApp"))?;
+    Ok(app
+        .app()
+        .map(|a| a.repository().to_string())
+        .filter(|r| !r.is_empty()))
 }
 
-pub async fn publish(
+/// A manual deployment of `zip` on an app without a repository; returns the job's id once it
+/// succeeded.
+pub async fn deploy_bundle(
     aws: &Aws,
     app_id: &str,
     branch: &str,
     zip: Vec<u8>,
     limit: Duration,
-) -> Result<Published, Error> {
-    let app = sdk!(aws.amplify.get_app().app_id(app_id), call("GetApp"))?;
-    let connected = app
-        .app()
-        .map(|a| a.repository())
-        .is_some_and(|r| !r.is_empty());
-    let (job_id, manual) = if connected {
-        println!("    app is connected to a repository: starting the branch's CI job");
-        let out = sdk!(
-            aws.amplify
-                .start_job()
-                .app_id(app_id)
-                .branch_name(branch)
-                .job_type(JobType::Release)
-                .job_reason("cargo xtask deploy"),
-            call("StartJob")
-        )?;
-        (
-            out.job_summary()
-                .map(|j| j.job_id().to_string())
-                .unwrap_or_default(),
-            false,
-        )
-    } else {
-        let created = sdk!(
-            aws.amplify
-                .create_deployment()
-                .app_id(app_id)
-                .branch_name(branch),
-            call("CreateDeployment")
-        )?;
-        let job_id = created.job_id().unwrap_or_default().to_string();
-        let size = zip.len();
-        let response = reqwest::Client::new()
-            .put(created.zip_upload_url())
-            .header("content-type", "application/zip")
-            .body(zip)
-            .send()
-            .await
-            .map_err(|e| Error::Upload(e.to_string()))?;
-        if !response.status().is_success() {
-            return Err(Error::Upload(format!(
-                "the upload URL answered {}",
-                response.status()
-            )));
-        }
-        println!("    uploaded {} KB (job {job_id})", size / 1024);
-        sdk!(
-            aws.amplify
-                .start_deployment()
-                .app_id(app_id)
-                .branch_name(branch)
-                .job_id(&job_id),
-            call("StartDeployment")
-        )?;
-        (job_id, true)
-    };
+) -> Result<String, Error> {
+    let created = sdk!(
+        aws.amplify
+            .create_deployment()
+            .app_id(app_id)
+            .branch_name(branch),
+        call("CreateDeployment")
+    )?;
+    let job_id = created.job_id().unwrap_or_default().to_string();
+    let size = zip.len();
+    let response = reqwest::Client::new()
+        .put(created.zip_upload_url())
+        .header("content-type", "application/zip")
+        .body(zip)
+        .send()
+        .await
+        .map_err(|e| Error::Upload(e.to_string()))?;
+    if !response.status().is_success() {
+        return Err(Error::Upload(format!(
+            "the upload URL answered {}",
+            response.status()
+        )));
+    }
+    println!("    uploaded {} KB (job {job_id})", size / 1024);
+    sdk!(
+        aws.amplify
+            .start_deployment()
+            .app_id(app_id)
+            .branch_name(branch)
+            .job_id(&job_id),
+        call("StartDeployment")
+    )?;
+    wait(aws, app_id, branch, &job_id, limit).await?;
+    Ok(job_id)
+}
+
+/// Amplify CI's build of `commit` on a connected app; returns the job's id once it succeeded.
+/// Without the commit, a RELEASE job builds the branch's head, which may be a push the
+/// backend being deployed does not serve.
+pub async fn release_commit(
+    aws: &Aws,
+    app_id: &str,
+    branch: &str,
+    commit: &str,
+    limit: Duration,
+) -> Result<String, Error> {
+    let out = sdk!(
+        aws.amplify
+            .start_job()
+            .app_id(app_id)
+            .branch_name(branch)
+            .job_type(JobType::Release)
+            .commit_id(commit)
+            .job_reason("cargo xtask deploy"),
+        call("StartJob")
+    )?;
+    let job_id = out
+        .job_summary()
+        .map(|j| j.job_id().to_string())
+        .unwrap_or_default();
+    println!("    Amplify CI builds commit {commit} (job {job_id})");
+    let built = wait(aws, app_id, branch, &job_id, limit).await?;
+    if built != commit {
+        return Err(Error::WrongCommit {
+            job: job_id,
+            built,
+            wanted: commit.to_string(),
+        });
+    }
+    Ok(job_id)
+}
+
+/// Watches a job until it succeeds (returning the commit it built) or ends otherwise.
+async fn wait(
+    aws: &Aws,
+    app_id: &str,
+    branch: &str,
+    job_id: &str,
+    limit: Duration,
+) -> Result<String, Error> {
     let started = Instant::now();
     let mut last = String::new();
     loop {
@@ -126,11 +167,12 @@ pub async fn publish(
                 .get_job()
                 .app_id(app_id)
                 .branch_name(branch)
-                .job_id(&job_id),
+                .job_id(job_id),
             call("GetJob")
         )?;
         let job = out.job();
-        let status = job.and_then(|j| j.summary()).map(|s| s.status().clone());
+        let summary = job.and_then(|j| j.summary());
+        let status = summary.map(|s| s.status().clone());
         let text = status
             .as_ref()
             .map(|s| s.as_str().to_string())
@@ -140,7 +182,11 @@ pub async fn publish(
             last = text.clone();
         }
         match status {
-            Some(JobStatus::Succeed) => return Ok(Published { job_id, manual }),
+            Some(JobStatus::Succeed) => {
+                return Ok(summary
+                    .map(|s| s.commit_id().to_string())
+                    .unwrap_or_default());
+            }
             Some(JobStatus::Failed | JobStatus::Cancelled) => {
                 let reason = job
                     .map(|j| j.steps())
@@ -156,7 +202,7 @@ pub async fn publish(
                     })
                     .unwrap_or_else(|| "no failed step named".into());
                 return Err(Error::JobFailed {
-                    job: job_id,
+                    job: job_id.to_string(),
                     status: text,
                     reason,
                 });
@@ -164,7 +210,10 @@ pub async fn publish(
             _ => {}
         }
         if started.elapsed() > limit {
-            return Err(Error::TimedOut { job: job_id, limit });
+            return Err(Error::TimedOut {
+                job: job_id.to_string(),
+                limit,
+            });
         }
         JOB_PACE.pause(started).await;
     }

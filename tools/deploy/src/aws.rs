@@ -83,7 +83,6 @@ where
     E: std::error::Error + aws_sdk_cloudformation::error::ProvideErrorMetadata + 'static,
     R: std::fmt::Debug,
 {
-    use std::error::Error as _;
     if let Some(service) = err.as_service_error() {
         match (service.code(), service.message()) {
             (Some(code), Some(message)) => return format!("{code}: {message}"),
@@ -91,6 +90,12 @@ where
             _ => {}
         }
     }
+    causes(err)
+}
+
+/// An error and its chain of causes as one line (`a: b: c`): the top error alone often hides
+/// whether DNS, TLS or the connection failed.
+pub fn causes(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

@@ -116,6 +116,7 @@ pub const COMMANDS: &[Spec] = &[
   --stack-timeout N      seconds a stack may take to update or delete (default 3600)
   --migration-timeout N  seconds the migration task may take (default 900)
   --smoke-timeout N      seconds the smoke test may take to pass (default 60)
+  --domain-timeout N     seconds the smoke test waits for the app's domain (default 1200)
 ",
     },
     Spec {

@@ -18,7 +18,7 @@
 //! 8. summary
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use faro_infra_model::manifest::{
@@ -32,10 +32,7 @@ use crate::ecs::{self, Limits, Placement};
 use crate::git::{self, Commit};
 use crate::image::{self, build::Target, layout::Image};
 use crate::registry::{self, Reference};
-use crate::{Error, amplify, frontend, preflight, smoke};
-
-/// Holds the bundle's hash on the published site, so an unchanged frontend is not re-published.
-pub const BUNDLE_MARKER: &str = "faro-bundle.txt";
+use crate::{Error, frontend, preflight, smoke};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -55,6 +52,8 @@ pub struct Options {
     pub stack_timeout: Duration,
     pub migration_timeout: Duration,
     pub smoke_within: Duration,
+    /// How long the smoke test waits for the app's domain (DNS and certificate).
+    pub domain_within: Duration,
 }
 
 /// Durations of the steps, for the summary.
@@ -544,7 +543,11 @@ pub async fn run(options: &Options) -> Result<Outcome, Error> {
         image.uncompressed_size as f64 / 1e6
     );
     let frontend_dist = match (&options.frontend_dir, env.stack(FRONTEND_STACK)) {
-        (Some(dir), _) => Some(dir.clone()),
+        (Some(dir), _) => {
+            // Refused here, before anything changes, rather than after the service switched.
+            frontend::check_commit(dir, &commit.sha)?;
+            Some(dir.clone())
+        }
         (None, Some(_)) if !options.plan => Some(frontend::build(&options.root)?),
         _ => None,
     };
@@ -783,16 +786,15 @@ pub async fn run(options: &Options) -> Result<Outcome, Error> {
         exports.get("amplify-branch"),
     ) {
         (Some(dist), Ok(app_id), Ok(branch)) => {
-            let note = publish_frontend(
-                &aws,
-                &dist,
-                &api_url,
-                &env.name,
+            let target = frontend::Target {
                 app_id,
                 branch,
-                app_url.as_deref(),
-            )
-            .await?;
+                app_url: app_url.as_deref(),
+                api_url: &api_url,
+                environment: &env.name,
+                commit: &commit.sha,
+            };
+            let note = frontend::publish(&aws, &dist, &target).await?;
             steps.done("frontend", t, note);
         }
         _ => steps.done("frontend", t, "skipped: no frontend stack or bundle"),
@@ -807,6 +809,7 @@ pub async fn run(options: &Options) -> Result<Outcome, Error> {
         git_sha: &commit.sha,
         environment: &env.name,
         within: options.smoke_within,
+        domain_within: options.domain_within,
     };
     match smoke::check(&expect).await {
         Ok(lines) => {
@@ -818,7 +821,7 @@ pub async fn run(options: &Options) -> Result<Outcome, Error> {
         Err(e) => {
             println!("  ✗ {e}");
             if let (true, Some(previous)) = (
-                running_tag.as_deref() != Some(tag.as_str()),
+                e.concerns_backend() && running_tag.as_deref() != Some(tag.as_str()),
                 running_tag.clone(),
             ) {
                 println!("  rolling the service back to {previous}");
@@ -846,43 +849,6 @@ pub async fn run(options: &Options) -> Result<Outcome, Error> {
     println!("  digest       {}", image.manifest.digest);
     steps.print(started.elapsed());
     Ok(outcome)
-}
-
-/// Publishes unless the site already serves this very bundle.
-async fn publish_frontend(
-    aws: &Aws,
-    dist: &Path,
-    api_url: &str,
-    env: &str,
-    app_id: &str,
-    branch: &str,
-    app_url: Option<&str>,
-) -> Result<String, Error> {
-    let mut added = frontend::environment_files(api_url, env)?;
-    let (zip, files) = frontend::bundle(dist, &added)?;
-    let hash = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&zip));
-    if let Some(url) = app_url {
-        let live = reqwest::get(format!("{}/{BUNDLE_MARKER}", url.trim_end_matches('/'))).await;
-        if let Ok(response) = live
-            && response.status().is_success()
-            && response.text().await.unwrap_or_default().trim() == hash
-        {
-            return Ok(format!("unchanged (bundle {})", &hash[..12]));
-        }
-    }
-    added.push((BUNDLE_MARKER.into(), hash.clone().into_bytes()));
-    let (zip, _) = frontend::bundle(dist, &added)?;
-    let published = amplify::publish(aws, app_id, branch, zip, Duration::from_secs(900)).await?;
-    Ok(format!(
-        "{files} files, bundle {}, job {}{}",
-        &hash[..12],
-        published.job_id,
-        if published.manual {
-            " (manual deployment)"
-        } else {
-            " (CI job)"
-        }
-    ))
 }
 
 #[cfg(test)]

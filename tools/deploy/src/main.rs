@@ -7,7 +7,9 @@ use std::process::ExitCode;
 use faro_deploy::cli::{self, Command, Invocation, Parsed};
 use faro_deploy::ecs::Limits;
 use faro_deploy::image::build::Target;
-use faro_deploy::{Error, Hint, deploy, destroy, git, image, logs, registry, rollback, status};
+use faro_deploy::{
+    Error, Hint, deploy, destroy, git, image, logs, registry, rollback, smoke, status,
+};
 use faro_infra_model::Environment;
 
 fn root() -> PathBuf {
@@ -55,6 +57,7 @@ fn deploy_options(args: &Invocation, root: &Path) -> deploy::Options {
         stack_timeout: args.secs("--stack-timeout", 3600),
         migration_timeout: args.secs("--migration-timeout", 900),
         smoke_within: args.secs("--smoke-timeout", 60),
+        domain_within: args.secs("--domain-timeout", smoke::DOMAIN_WITHIN.as_secs()),
     }
 }
 

@@ -8,9 +8,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use faro_aws_standin::amplify::Amplify;
+use faro_aws_standin::amplify::{Amplify, Repository};
 use faro_aws_standin::fargate::{self, Fargate};
 use faro_aws_standin::local::{Moto, Registry, required_var as var};
 
@@ -44,6 +44,11 @@ fn fixture_infra() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/infra")
 }
 
+/// The built frontend of the fixture, without the commit's `version.json`.
+fn fixture_dist() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dist")
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -67,7 +72,8 @@ struct Standins {
 }
 
 impl Standins {
-    async fn start(name: &str) -> Self {
+    /// The stand-ins, with an Amplify app connected to `repository` when there is one.
+    async fn start(name: &str, repository: Option<Repository>) -> Self {
         let dir = std::env::temp_dir().join(format!("faro-deploy-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -77,7 +83,7 @@ impl Standins {
             Registry::start(Path::new(&registry_bin), &dir, None),
         );
         let (moto, registry) = (moto.unwrap(), registry.unwrap());
-        let amplify = Amplify::start(APP_ID, "main", None).await.unwrap();
+        let amplify = Amplify::start(APP_ID, "main", repository).await.unwrap();
         // SAFETY of the environment: the stand-in's own SDK client reads credentials from here.
         let fargate = Fargate::start(fargate::Config {
             moto_url: moto.url.clone(),
@@ -101,6 +107,15 @@ impl Standins {
         let copy = self.dir.join("infra");
         copy_dir(infra, &copy);
         copy
+    }
+
+    /// The fixture's frontend as `cargo xtask frontend build` leaves it for commit `sha`.
+    fn dist_for(&self, sha: &str) -> PathBuf {
+        let dist = self.dir.join(format!("dist-{sha}"));
+        copy_dir(&fixture_dist(), &dist);
+        let version = serde_json::json!({ "git_sha": sha });
+        std::fs::write(dist.join("version.json"), version.to_string()).unwrap();
+        dist
     }
 
     /// `faro-deploy ARGS` against the stand-ins: (exit ok, stdout + stderr).
@@ -185,14 +200,16 @@ fn write_env(infra: &Path, service_extra: &[(&str, &str)], s: &Standins) {
     .unwrap();
 }
 
-/// `deploy` of the fixture environment in `infra` with the test's image and frontend.
-fn fixture_deploy(infra: &Path, extra: &[&str]) -> Vec<String> {
-    fixture_deploy_of(infra, Path::new(&var("FARO_TEST_IMAGE_DIR")), extra)
+/// `deploy` of the fixture environment in `infra` with the test's image and the frontend of
+/// this checkout's commit.
+fn fixture_deploy(s: &Standins, infra: &Path, extra: &[&str]) -> Vec<String> {
+    let dist = s.dist_for(&head_sha());
+    fixture_deploy_of(infra, Path::new(&var("FARO_TEST_IMAGE_DIR")), &dist, extra)
 }
 
-/// `deploy` of the fixture environment in `infra` with the image in `image_dir`.
-fn fixture_deploy_of(infra: &Path, image_dir: &Path, extra: &[&str]) -> Vec<String> {
-    let dist = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dist");
+/// `deploy` of the fixture environment in `infra` with the image in `image_dir` and the
+/// frontend in `dist`.
+fn fixture_deploy_of(infra: &Path, image_dir: &Path, dist: &Path, extra: &[&str]) -> Vec<String> {
     let mut args: Vec<String> = ["deploy", "--env", ENV, "--allow-dirty", "--infra-dir"]
         .map(String::from)
         .to_vec();
@@ -292,12 +309,13 @@ fn head_sha() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn plan_deploy_noop_failed_rollout_and_rollback() {
-    let s = Standins::start("e2e").await;
+    let s = Standins::start("e2e", None).await;
     let infra = s.infra_copy(&fixture_infra());
     write_env(&infra, &[], &s);
     let image_dir = var("FARO_TEST_IMAGE_DIR");
     let infra_arg = infra.display().to_string();
     let deploy_args = fixture_deploy(
+        &s,
         &infra,
         &["--rollout-timeout", "120", "--smoke-timeout", "30"],
     );
@@ -367,6 +385,18 @@ async fn plan_deploy_noop_failed_rollout_and_rollback() {
     .await;
     assert_eq!(config["environment"], ENV);
     assert_eq!(config["api_base_url"], s.fargate.lb_url.as_str());
+    // The bundle built for the commit went live, by a manual deployment.
+    let live = get_json(&format!(
+        "{}/version.json",
+        s.amplify.site_url(APP_ID, "main")
+    ))
+    .await;
+    assert_eq!(live["git_sha"], head_sha());
+    assert!(
+        out.contains(&format!("version.json → {}", head_sha())),
+        "the smoke test checked the live frontend's commit:\n{out}"
+    );
+    assert_eq!(s.amplify.calls("StartJob"), 0);
 
     // The image came back from the registry with the digest it was pushed with.
     let image = faro_deploy::image::layout::open(Path::new(&image_dir)).unwrap();
@@ -544,6 +574,7 @@ async fn plan_deploy_noop_failed_rollout_and_rollback() {
     let wrong = fixture_deploy_of(
         &infra,
         &other_image,
+        &s.dist_for(&other_sha),
         &["--rollout-timeout", "120", "--smoke-timeout", "5"],
     );
     let (ok, out) = s
@@ -646,7 +677,7 @@ async fn plan_deploy_noop_failed_rollout_and_rollback() {
 /// shows the task's log lines.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_migration_stops_the_deploy() {
-    let s = Standins::start("migration").await;
+    let s = Standins::start("migration", None).await;
     let infra = s.infra_copy(&fixture_infra());
     // Nothing listens on port 9: the migration cannot connect.
     write_env(
@@ -654,7 +685,7 @@ async fn a_failing_migration_stops_the_deploy() {
         &[("DatabaseUrl", "mysql://root@127.0.0.1:9/faro")],
         &s,
     );
-    let args = fixture_deploy(&infra, &["--migration-timeout", "120"]);
+    let args = fixture_deploy(&s, &infra, &["--migration-timeout", "120"]);
     let (ok, out) = s
         .run(&args.iter().map(String::as_str).collect::<Vec<_>>())
         .await;
@@ -669,12 +700,127 @@ async fn a_failing_migration_stops_the_deploy() {
     assert_eq!(s.amplify.calls("CreateDeployment"), 0);
 }
 
+/// An app connected to a repository builds the commit being deployed, not the branch's head
+/// (a newer push here), and the smoke test waits for the app's domain, saying so. When a push
+/// is published anyway (an auto-build), the smoke test names both commits; a domain that
+/// never comes up fails it after its bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_connected_app_builds_the_deployed_commit_after_its_domain_is_up() {
+    let repository = Repository {
+        url: "https://git.example.com/faro/faro".into(),
+        artifacts: fixture_dist(),
+    };
+    let s = Standins::start("connected", Some(repository)).await;
+    let infra = s.infra_copy(&fixture_infra());
+    write_env(&infra, &[], &s);
+    let deployed = head_sha();
+    let newer = "f".repeat(40);
+    s.amplify.push(APP_ID, "main", &deployed);
+    s.amplify.push(APP_ID, "main", &newer);
+    s.amplify.set_variables(
+        APP_ID,
+        "main",
+        &[
+            ("FARO_API_BASE_URL", s.fargate.lb_url.as_str()),
+            ("FARO_ENVIRONMENT", ENV),
+        ],
+    );
+    // The certificate of a new domain: the site answers 503 for a while after it is published.
+    s.amplify.domain_pending(APP_ID, Duration::from_secs(4));
+    let args = fixture_deploy(
+        &s,
+        &infra,
+        &["--rollout-timeout", "120", "--domain-timeout", "60"],
+    );
+    let deploy: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (ok, out) = s.run(&deploy).await;
+    assert!(ok, "deploy failed:\n{out}");
+    assert!(
+        out.contains(&format!("Amplify CI builds commit {deployed}")),
+        "{out}"
+    );
+    assert_eq!(s.amplify.job_commits(APP_ID, "main"), [deployed.as_str()]);
+    assert_eq!(s.amplify.calls("CreateDeployment"), 0);
+    assert!(
+        out.contains("waiting for the app's domain (DNS and certificate)")
+            && out.contains("answered 503"),
+        "the wait says what it waits for:\n{out}"
+    );
+    let site = s.amplify.site_url(APP_ID, "main");
+    let live = get_json(&format!("{site}/version.json")).await;
+    assert_eq!(live["git_sha"], deployed);
+    assert!(out.contains(&format!("version.json → {deployed}")), "{out}");
+
+    // Deployed again, the commit is live already: no new job.
+    let (ok, out) = s.run(&deploy).await;
+    assert!(ok, "{out}");
+    assert!(out.contains("unchanged (commit"), "{out}");
+    assert_eq!(s.amplify.job_commits(APP_ID, "main").len(), 1);
+
+    // A push published by Amplify on its own (what auto-build does): the branch's head.
+    let started = reqwest::Client::new()
+        .post(format!(
+            "{}/apps/{APP_ID}/branches/main/jobs",
+            s.amplify.url
+        ))
+        .json(&serde_json::json!({ "jobType": "RELEASE" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 200);
+    let live_is = |sha: String| {
+        let url = format!("{site}/version.json");
+        async move {
+            for _ in 0..50 {
+                if get_json(&url).await["git_sha"] == sha.as_str() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            panic!("{sha} never went live");
+        }
+    };
+    live_is(newer.clone()).await;
+    let expect = faro_deploy::smoke::Expect {
+        api_url: &s.fargate.lb_url,
+        app_url: Some(&site),
+        git_sha: &deployed,
+        environment: ENV,
+        within: Duration::from_secs(1),
+        domain_within: Duration::from_secs(5),
+    };
+    let err = faro_deploy::smoke::check(&expect).await.unwrap_err();
+    assert!(
+        err.to_string().contains(&format!(
+            "the live frontend was built from {newer}, but the backend runs {deployed}"
+        )),
+        "{err}"
+    );
+    let hint = faro_deploy::Hint::hint(&err).unwrap();
+    assert!(hint.contains("EnableAutoBuild"), "{hint}");
+    assert!(!err.concerns_backend());
+
+    // A domain that does not come up within the bound fails the smoke test, naming it.
+    s.amplify.domain_pending(APP_ID, Duration::from_secs(3600));
+    let err = faro_deploy::smoke::check(&faro_deploy::smoke::Expect {
+        domain_within: Duration::from_secs(2),
+        ..expect
+    })
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, faro_deploy::smoke::Error::DomainNotReady { .. })
+            && err.to_string().contains("answered 503"),
+        "{err}"
+    );
+}
+
 /// The real `infra/` templates, planned against moto: every stack gets a change set and a
 /// readable diff. moto cannot execute them (it lacks Amplify and skips or mis-parses some of
 /// their resource types), so this stops at `--plan`; the deploy itself is the test above.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_of_the_real_templates() {
-    let s = Standins::start("plan").await;
+    let s = Standins::start("plan", None).await;
     let infra = s.infra_copy(&real_infra());
     // The shipped placeholders are refused by the preflight (a test of its own below); the
     // image here is linux/amd64.
@@ -748,7 +894,7 @@ async fn plan_of_the_real_templates() {
 /// The shipped parameter files still hold placeholders, and the preflight names each of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn preflight_refuses_placeholders() {
-    let s = Standins::start("preflight").await;
+    let s = Standins::start("preflight", None).await;
     let infra = real_infra().display().to_string();
     let image_dir = var("FARO_TEST_IMAGE_DIR");
     let (ok, out) = s

@@ -55,11 +55,13 @@ fn ensure_target(ws: &Workspace) -> Result<(), Error> {
     }
 }
 
-/// `cargo build` of the app for the browser; returns the module.
-pub fn wasm(ws: &Workspace, release: bool) -> Result<PathBuf, Error> {
+/// `cargo build` of the app for the browser, with `commit` compiled in (`FARO_GIT_SHA`, which
+/// the app compares with the live `version.json`); returns the module.
+pub fn wasm(ws: &Workspace, release: bool, commit: &str) -> Result<PathBuf, Error> {
     ensure_target(ws)?;
     let mut cmd = ws.cargo();
-    cmd.args(["build", "-p", PACKAGE, "--bin", PACKAGE, "--target", TARGET]);
+    cmd.args(["build", "-p", PACKAGE, "--bin", PACKAGE, "--target", TARGET])
+        .env("FARO_GIT_SHA", commit);
     if release {
         cmd.args(["--profile", RELEASE_PROFILE]);
     }

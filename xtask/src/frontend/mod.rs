@@ -9,7 +9,10 @@
 //!    cache; Debian's binaryen breaks wasm-bindgen's externref table, so it is never used);
 //! 4. content-hashed file names under `assets/`, the bootstrap module `assets/boot-<hash>.js`
 //!    naming the glue and the wasm, and `index.html` pointing at them (no inline script);
-//! 5. the size of every file, raw and gzipped.
+//! 5. `version.json` naming the commit built (`{"git_sha": …}`), the same commit the wasm has
+//!    compiled in: the deploy's smoke test compares it with the backend's, and a running app
+//!    with the live one, to offer a reload when a newer frontend is live;
+//! 6. the size of every file, raw and gzipped.
 //!
 //! `config.json` (the API's base URL and the environment's name) is not part of the build: one
 //! build serves every environment, and whoever serves it writes that file ([`write_config`]),
@@ -37,6 +40,8 @@ pub use dev::DevFrontend;
 /// The crate, and the folder the build writes.
 pub const PACKAGE: &str = "faro-frontend";
 pub const DIST: &str = "frontend/dist";
+/// The build's record of its commit, beside `index.html`.
+pub const VERSION_FILE: &str = "version.json";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Options {
@@ -162,7 +167,8 @@ pub fn run(options: &Options) -> Result<ExitCode, Error> {
 
 /// Builds the app into `frontend/dist/` and measures it.
 pub fn build(ws: &Workspace, release: bool) -> Result<Built, Error> {
-    let wasm = compile::wasm(ws, release)?;
+    let commit = commit(ws);
+    let wasm = compile::wasm(ws, release, &commit)?;
     let staging = ws.target.join("faro-frontend-staging");
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)
@@ -181,9 +187,27 @@ pub fn build(ws: &Workspace, release: bool) -> Result<Built, Error> {
     let dist = ws.root.join(DIST);
     let frontend = ws.root.join("frontend");
     assets::publish(&glue, &frontend, &dist)?;
+    let version = serde_json::json!({ "git_sha": commit });
+    assets::write_atomic(&dist.join(VERSION_FILE), version.to_string().as_bytes())?;
     let report = assets::measure(&dist)?;
     let _ = std::fs::remove_dir_all(&staging);
     Ok(Built { dist, report })
+}
+
+/// The commit being built, as the backend's build.rs finds it: `FARO_GIT_SHA` when set (a
+/// build without a checkout), else git's HEAD, else `unknown`.
+fn commit(ws: &Workspace) -> String {
+    if let Some(sha) = std::env::var("FARO_GIT_SHA").ok().filter(|s| !s.is_empty()) {
+        return sha;
+    }
+    let mut git = std::process::Command::new("git");
+    git.current_dir(&ws.root).args(["rev-parse", "HEAD"]);
+    proc::capture("git rev-parse HEAD", &mut git, proc::OnShutdown::Abort)
+        .ok()
+        .filter(|out| out.status.success())
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        .filter(|sha| !sha.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 /// Writes `config.json` into `dist`: where the app finds the API (empty for its own origin)
