@@ -237,10 +237,12 @@ fn is_lock_conflict(err: &dyn sqlx::error::DatabaseError) -> bool {
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match err {
-            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            // Down, out of connections, or refusing credentials that a rotation changed: the
+            // pool reads them again ([`crate::db::credentials`]), so this passes.
+            ref err if crate::db::is_unreachable(err) || matches!(err, sqlx::Error::PoolClosed) => {
                 Self::Unavailable {
                     what: "The database",
-                    detail: err.to_string(),
+                    detail: crate::db::describe(err),
                     retry_after: Duration::from_secs(2),
                 }
             }

@@ -7,7 +7,7 @@
 mod store;
 
 use crate::openapi::Unavailable;
-use crate::{AppState, clock::Clock, dynamo, error::ApiError};
+use crate::{AppState, clock::Clock, db, dynamo, error::ApiError};
 use axum::{Json, extract::State, response::IntoResponse};
 use serde::Serialize;
 use std::{
@@ -100,7 +100,14 @@ impl Readiness {
             async {
                 match tokio::time::timeout(timeout, store::ping(&state.db)).await {
                     Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(e.to_string()),
+                    Ok(Err(e)) => {
+                        if let Some(credentials) = &state.db_credentials
+                            && db::credentials::is_refused(&e)
+                        {
+                            credentials.renew_soon();
+                        }
+                        Err(db::describe(&e))
+                    }
                     Err(_) => Err(timed_out()),
                 }
             },

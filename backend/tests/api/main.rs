@@ -8,6 +8,7 @@ mod auth_limits;
 mod authorization;
 mod binary;
 mod contract;
+mod db_credentials;
 mod environments;
 mod errors;
 mod forgery;
