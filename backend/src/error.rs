@@ -181,6 +181,12 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut response = (self.status(), ProblemExt(self.to_problem())).into_response();
+        if matches!(&self, Self::Unavailable { detail, .. } if detail == crate::db::CREDENTIALS_REFUSED)
+        {
+            response
+                .extensions_mut()
+                .insert(crate::db::credentials::Refused);
+        }
         match self {
             Self::Unavailable { retry_after, .. }
             | Self::Busy { retry_after, .. }

@@ -660,8 +660,8 @@ mod tests {
         assert_eq!(c.dashboards, 1);
         assert_eq!(c.kms_keys, 2);
         assert_eq!(
-            c.secrets, 3,
-            "DeepSeek, the key-encryption key and the RDS-managed secret"
+            c.secrets, 5,
+            "DeepSeek, the key-encryption key, the RDS-managed secret and the two database users'"
         );
         assert_eq!(c.load_balancer_addresses, 2);
     }

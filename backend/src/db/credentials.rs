@@ -8,7 +8,6 @@
 //! log-in only). A secret that stays wrong is read again less and less often (1 s doubling to
 //! 5 min), so a broken rotation cannot turn every request into a Secrets Manager call.
 
-use crate::error::ProblemExt;
 use aws_sdk_secretsmanager::{Client, error::DisplayErrorContext};
 use axum::{
     extract::{Request, State},
@@ -156,12 +155,10 @@ impl Credentials {
         Ok(this)
     }
 
-    /// Reads the secret again unless a read runs or the last one is more recent than the
-    /// current wait.
+    /// Reads the secret again unless the last read is more recent than the current wait; a
+    /// caller that comes while a read runs waits for it, and does not read again.
     pub async fn renew(&self) -> Result<Renewed, CredentialsError> {
-        let Ok(mut renewal) = self.renewal.try_lock() else {
-            return Ok(Renewed::Skipped);
-        };
+        let mut renewal = self.renewal.lock().await;
         if renewal.last.is_some_and(|at| at.elapsed() < renewal.wait) {
             return Ok(Renewed::Skipped);
         }
@@ -204,20 +201,23 @@ impl Credentials {
     }
 }
 
-/// Middleware: after an answer that MySQL's refusal of the credentials made (a 503 saying
-/// [`super::CREDENTIALS_REFUSED`]), reads the secret again for the next connections.
+/// Marks an answer that MySQL's refusal of the credentials made (set by `ApiError`).
+#[derive(Debug, Clone, Copy)]
+pub struct Refused;
+
+/// Middleware: after an answer that MySQL's refusal of the credentials made, reads the secret
+/// again for the next connections, and holds the answer until that read is done: a client that
+/// retries at once then finds the new credentials in place instead of failing again.
 pub async fn renew_on_refusal(
     State(credentials): State<Arc<Credentials>>,
     request: Request,
     next: Next,
 ) -> Response {
     let response = next.run(request).await;
-    let refused = response
-        .extensions()
-        .get::<ProblemExt>()
-        .is_some_and(|p| p.0.detail.as_deref() == Some(super::CREDENTIALS_REFUSED));
-    if refused {
-        credentials.renew_soon();
+    if response.extensions().get::<Refused>().is_some()
+        && let Err(err) = credentials.renew().await
+    {
+        tracing::error!(error = %err, "the database credentials could not be renewed");
     }
     response
 }

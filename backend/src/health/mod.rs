@@ -186,9 +186,17 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError>
     }
 }
 
+/// What is down, and why when the operator must act: MySQL refusing the credentials is a
+/// rotation the task has not followed yet, or a secret that holds the wrong password.
 fn dependency_name(verdict: &Verdict) -> &'static str {
+    let refused = verdict
+        .mysql
+        .as_ref()
+        .is_err_and(|e| e == db::CREDENTIALS_REFUSED);
     match (verdict.mysql.is_ok(), verdict.dynamodb.is_ok()) {
+        (false, false) if refused => "MySQL (it refuses the database credentials) and DynamoDB",
         (false, false) => "MySQL and DynamoDB",
+        (false, true) if refused => "MySQL (it refuses the database credentials)",
         (false, true) => "MySQL",
         _ => "DynamoDB",
     }
