@@ -39,10 +39,8 @@ impl DatabaseConfig {
             min_connections: vars.count(&var::FARO_DATABASE_MIN_CONNECTIONS)?,
             acquire_timeout: vars.duration(&var::FARO_DATABASE_ACQUIRE_TIMEOUT_MS)?,
             secret_arn,
-            secrets_endpoint: vars.optional_with(
-                &var::AWS_ENDPOINT_URL_SECRETS_MANAGER,
-                parse_endpoint,
-            )?,
+            secrets_endpoint: vars
+                .optional_with(&var::AWS_ENDPOINT_URL_SECRETS_MANAGER, parse_endpoint)?,
             users: user_secrets(vars)?,
         };
         if database.min_connections > database.max_connections {

@@ -161,7 +161,9 @@ async fn kill_sessions_of(user: &str) -> usize {
     .await
     .expect("the process list");
     for id in &ids {
-        let _ = sqlx::raw_sql(&format!("KILL {id}")).execute(&mut conn).await;
+        let _ = sqlx::raw_sql(&format!("KILL {id}"))
+            .execute(&mut conn)
+            .await;
     }
     ids.len()
 }
@@ -200,7 +202,10 @@ async fn a_rotated_password_is_followed_without_a_restart_and_only_requests_at_t
         .fetch_one(&backend.state.db)
         .await
         .expect("the backend's user");
-    assert_eq!(logged_in_as, user, "the backend logs in as the secret's user");
+    assert_eq!(
+        logged_in_as, user,
+        "the backend logs in as the secret's user"
+    );
 
     // Requests without pause, from the start to the end of the rotation.
     let stop = Arc::new(AtomicBool::new(false));
@@ -262,12 +267,13 @@ async fn a_rotated_password_is_followed_without_a_restart_and_only_requests_at_t
     assert_eq!(before.unavailable.load(Ordering::SeqCst), 0);
     assert_eq!(before.other.load(Ordering::SeqCst), 0);
     assert_eq!(other, 0, "every failure is a 503, never a 500");
-    // Each worker may lose the request on a killed connection and the one that met the old
-    // password before the new one was read; nothing fails after.
+    // What was in flight at the switch: each killed connection fails the one request that
+    // finds it dead, and each worker at most one request that met the old password before the
+    // new one was read (a refused answer waits for that read); nothing fails after.
+    let bound = killed as u32 + WORKERS;
     assert!(
-        failed <= 3 * WORKERS,
-        "{failed} requests failed after the switch (at most {} were in flight)",
-        3 * WORKERS
+        failed <= bound,
+        "{failed} requests failed after the switch ({killed} connections killed, {WORKERS} workers: at most {bound})"
     );
     assert!(
         ok > ok_at_3s && ok >= 20,
@@ -298,7 +304,8 @@ async fn a_database_that_refuses_the_credentials_is_a_503_never_a_500() {
     let listed = api.call(&owner, Method::GET, "/api/projects").await;
     assert!(listed.headers().contains_key("retry-after"));
     problem(listed, 503).await;
-    let body = json!({"email": "refused@example.com", "password": "a long enough password", "name": "R"});
+    let body =
+        json!({"email": "refused@example.com", "password": "a long enough password", "name": "R"});
     let signed_up = api
         .send(None, Method::POST, "/api/auth/signup", Some(&body))
         .await;
@@ -307,8 +314,14 @@ async fn a_database_that_refuses_the_credentials_is_a_503_never_a_500() {
     assert!(readyz.headers().contains_key("retry-after"));
     let not_ready = problem(readyz, 503).await;
     let detail = not_ready.detail.unwrap_or_default();
-    assert!(detail.contains("refuses the database credentials"), "{detail}");
-    assert!(!detail.contains("Passw0rd") && !detail.contains(&user), "{detail}");
+    assert!(
+        detail.contains("refuses the database credentials"),
+        "{detail}"
+    );
+    assert!(
+        !detail.contains("Passw0rd") && !detail.contains(&user),
+        "{detail}"
+    );
     assert_eq!(api.get("/healthz").await.status(), 200);
 }
 
@@ -320,9 +333,15 @@ async fn a_secret_that_stays_wrong_is_read_again_less_and_less_often() {
     let reader = SecretReader::new(&store.sdk, Some(&store.moto.url));
     let pool = db::pool(&app.state.config.database);
     let base = (*pool.connect_options()).clone();
-    let credentials = Credentials::load(reader, arn, base, pool).await.expect("loads");
+    let credentials = Credentials::load(reader, arn, base, pool)
+        .await
+        .expect("loads");
 
-    assert_eq!(credentials.renew().await.unwrap(), Renewed::Skipped, "1 s after a read");
+    assert_eq!(
+        credentials.renew().await.unwrap(),
+        Renewed::Skipped,
+        "1 s after a read"
+    );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(credentials.renew().await.unwrap(), Renewed::Unchanged);
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -358,11 +377,10 @@ fn migrate_config(app: &TestApp, store: &SecretStore, secrets: [&str; 3]) -> Con
 /// Whether `user` with `password` may run `statement` in `database`; MySQL's error otherwise.
 async fn try_as(user: &str, password: &str, database: &str, statement: &str) -> Result<(), String> {
     let server: MySqlConnectOptions = services().mysql_server.parse().expect("server URL");
-    let mut conn = MySqlConnection::connect_with(
-        &server.username(user).password(password).database(database),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let mut conn =
+        MySqlConnection::connect_with(&server.username(user).password(password).database(database))
+            .await
+            .map_err(|e| e.to_string())?;
     sqlx::raw_sql(statement)
         .execute(&mut conn)
         .await
@@ -392,7 +410,10 @@ async fn migrate_keeps_an_application_user_that_may_change_rows_but_not_tables()
     // Again, as every deploy does: nothing to create, nothing fails.
     prepare_stores(&config).await.expect("migrate again");
 
-    let rows = ["SELECT COUNT(*) FROM users", "DELETE FROM users WHERE id = 0"];
+    let rows = [
+        "SELECT COUNT(*) FROM users",
+        "DELETE FROM users WHERE id = 0",
+    ];
     for statement in rows {
         try_as(&application, "app-Passw0rd", &database, statement)
             .await
@@ -409,18 +430,33 @@ async fn migrate_keeps_an_application_user_that_may_change_rows_but_not_tables()
             .expect_err(statement);
         assert!(err.contains("denied"), "{statement}: {err}");
     }
-    try_as(&migrator, "migrator-Passw0rd", &database, "CREATE TABLE allowed (id INT); DROP TABLE allowed")
-        .await
-        .expect("the migration user changes tables");
+    try_as(
+        &migrator,
+        "migrator-Passw0rd",
+        &database,
+        "CREATE TABLE allowed (id INT); DROP TABLE allowed",
+    )
+    .await
+    .expect("the migration user changes tables");
     let other = format!("{database}_other");
-    let err = try_as(&migrator, "migrator-Passw0rd", &database, &format!("CREATE DATABASE `{other}`"))
-        .await
-        .expect_err("nothing beyond its database");
+    let err = try_as(
+        &migrator,
+        "migrator-Passw0rd",
+        &database,
+        &format!("CREATE DATABASE `{other}`"),
+    )
+    .await
+    .expect_err("nothing beyond its database");
     assert!(err.contains("denied"), "{err}");
 
     // A password that drifted from the secret (a restored snapshot) is set again.
-    sql(&format!("ALTER USER '{application}'@'%' IDENTIFIED BY 'drifted'")).await;
-    prepare_stores(&config).await.expect("migrate after the drift");
+    sql(&format!(
+        "ALTER USER '{application}'@'%' IDENTIFIED BY 'drifted'"
+    ))
+    .await;
+    prepare_stores(&config)
+        .await
+        .expect("migrate after the drift");
     try_as(&application, "app-Passw0rd", &database, "SELECT 1")
         .await
         .expect("the secret's password works again");

@@ -457,7 +457,11 @@ fn task_definition_gives_the_backend_what_it_reads() {
         import(environment["FARO_DATABASE_SECRET_ARN"]).as_deref(),
         Some("faro-${EnvironmentName}-db-app-secret-arn")
     );
-    for piece in ["FARO_DATABASE_USER", "FARO_DATABASE_PASSWORD", "DATABASE_URL"] {
+    for piece in [
+        "FARO_DATABASE_USER",
+        "FARO_DATABASE_PASSWORD",
+        "DATABASE_URL",
+    ] {
         assert!(
             !secrets.contains_key(piece) && !environment.contains_key(piece),
             "{piece}: the credentials come from the secret, read by the backend"
@@ -524,7 +528,11 @@ fn task_definition_gives_the_backend_what_it_reads() {
 fn only_the_migration_task_reads_the_database_master_secret() {
     let infra = load();
     let container = infra.container_of("MigrationTaskDefinition");
-    assert_eq!(container["Name"], infra.container()["Name"], "the deploy finds both by one name");
+    assert_eq!(
+        container["Name"],
+        infra.container()["Name"],
+        "the deploy finds both by one name"
+    );
     assert_eq!(container["Command"], serde_json::json!(["migrate"]));
     let environment: BTreeMap<&str, &Value> = container["Environment"]
         .as_array()
@@ -534,16 +542,29 @@ fn only_the_migration_task_reads_the_database_master_secret() {
         .collect();
     let backend = backend_vars();
     for name in environment.keys() {
-        assert!(backend.contains(*name), "the migration task sets {name}, which crates/config-vars does not list");
+        assert!(
+            backend.contains(*name),
+            "the migration task sets {name}, which crates/config-vars does not list"
+        );
     }
     let export = |var: &str| {
         let mut imports = Vec::new();
         find_all(environment[var], "Fn::ImportValue", &mut imports);
         export_name(imports[0], var)
     };
-    assert_eq!(export("FARO_DATABASE_SECRET_ARN"), "faro-{env}-db-secret-arn", "it logs in as the master user");
-    assert_eq!(export("FARO_DATABASE_APP_SECRET_ARN"), "faro-{env}-db-app-secret-arn");
-    assert_eq!(export("FARO_DATABASE_MIGRATOR_SECRET_ARN"), "faro-{env}-db-migrator-secret-arn");
+    assert_eq!(
+        export("FARO_DATABASE_SECRET_ARN"),
+        "faro-{env}-db-secret-arn",
+        "it logs in as the master user"
+    );
+    assert_eq!(
+        export("FARO_DATABASE_APP_SECRET_ARN"),
+        "faro-{env}-db-app-secret-arn"
+    );
+    assert_eq!(
+        export("FARO_DATABASE_MIGRATOR_SECRET_ARN"),
+        "faro-{env}-db-migrator-secret-arn"
+    );
     let task = &infra.template("service")["Resources"]["MigrationTaskDefinition"];
     assert_eq!(
         task["Properties"]["TaskRoleArn"],
@@ -552,13 +573,19 @@ fn only_the_migration_task_reads_the_database_master_secret() {
     assert_eq!(
         infra.readable_secrets("MigrationTaskRole"),
         BTreeSet::from(
-            ["db-secret-arn", "db-app-secret-arn", "db-migrator-secret-arn"]
-                .map(|e| format!("faro-{{env}}-{e}"))
+            [
+                "db-secret-arn",
+                "db-app-secret-arn",
+                "db-migrator-secret-arn"
+            ]
+            .map(|e| format!("faro-{{env}}-{e}"))
         )
     );
     for role in ["TaskRole", "ExecutionRole"] {
         assert!(
-            !infra.readable_secrets(role).contains("faro-{env}-db-secret-arn"),
+            !infra
+                .readable_secrets(role)
+                .contains("faro-{env}-db-secret-arn"),
             "{role} must not read the master secret"
         );
     }
