@@ -241,13 +241,14 @@ async fn a_rotated_password_is_followed_without_a_restart_and_only_requests_at_t
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
     // The rotation: the password changes in MySQL, then in the secret; the connections the
-    // pool holds end, so it must open new ones, with the password it does not have yet.
+    // pool holds end, so it must open new ones, with the password it does not have yet. The
+    // switch starts with the ALTER: a connection opened after it needs the new password.
+    switched.store(true, Ordering::SeqCst);
     sql(&format!(
         "ALTER USER '{user}'@'%' IDENTIFIED BY 'second-Passw0rd'"
     ))
     .await;
     store.put(&arn, &user, "second-Passw0rd").await;
-    switched.store(true, Ordering::SeqCst);
     let killed = kill_sessions_of(&user).await;
     assert!(killed > 0, "the backend held connections");
     let switch = Instant::now();
