@@ -17,6 +17,8 @@ use tokio::{net::TcpListener, sync::watch};
 pub struct AppState {
     pub config: Arc<Config>,
     pub db: MySqlPool,
+    /// Where `db` gets its user and password when they come from a secret.
+    pub db_credentials: Option<Arc<db::credentials::Credentials>>,
     pub dynamo: aws_sdk_dynamodb::Client,
     pub table: Arc<str>,
     /// Timeline events and audit entries, grouped into batch writes.
@@ -81,13 +83,20 @@ impl StartupError {
 /// migrations, and creates the DynamoDB table when the configuration asks for it. This is
 /// the `migrate` subcommand, and start-up does the same in dev and test.
 pub async fn prepare_stores(config: &Config) -> Result<(), StartupError> {
-    db::create_database_if_missing(&config.database).await?;
-    let pool = db::pool(&config.database);
-    let migrated = db::migrate(&pool).await;
+    // A database whose users come from secrets is RDS's: the data stack creates it.
+    if config.database.secret_arn.is_none() {
+        db::create_database_if_missing(&config.database).await?;
+    }
+    let sdk = dynamo::sdk_config(&config.dynamodb).await;
+    let (pool, _credentials) = db::connect(&config.database, &sdk).await?;
+    let migrated = match &config.database.users {
+        Some(users) => db::migrate_as_migrator(&pool, &config.database, users, &sdk).await,
+        None => db::migrate(&pool).await,
+    };
     pool.close().await;
     migrated?;
     if config.create_table {
-        let client = dynamo::client(&config.dynamodb).await;
+        let client = dynamo::client_with(&sdk, &config.dynamodb);
         dynamo::ensure_table(&client, &config.dynamodb.table).await?;
     }
     Ok(())
@@ -144,7 +153,8 @@ impl App {
         if config.auto_migrate {
             db::create_database_if_missing(&config.database).await?;
         }
-        let pool = db::pool(&config.database);
+        let sdk = dynamo::sdk_config(&config.dynamodb).await;
+        let (pool, db_credentials) = db::connect(&config.database, &sdk).await?;
         if config.auto_migrate {
             db::migrate(&pool).await?;
         }
@@ -156,7 +166,7 @@ impl App {
         ));
         let keys = Arc::new(crate::sealing::KeyRing::from_config(&config.encryption));
         check_encryption_keys(&pool, &keys, &readiness).await?;
-        let dynamo = dynamo::client(&config.dynamodb).await;
+        let dynamo = dynamo::client_with(&sdk, &config.dynamodb);
         if config.create_table {
             dynamo::ensure_table(&dynamo, &config.dynamodb.table).await?;
         }
@@ -204,6 +214,7 @@ impl App {
             )),
             config: Arc::new(config),
             db: pool,
+            db_credentials,
             dynamo,
             release_events: crate::releases::timeline::Hub::new(),
         };
@@ -249,6 +260,13 @@ impl App {
             routes,
         } = self;
         let shutdown_config = state.config.shutdown.clone();
+        let routes = match &state.db_credentials {
+            Some(credentials) => routes.layer(axum::middleware::from_fn_with_state(
+                credentials.clone(),
+                db::credentials::renew_on_refusal,
+            )),
+            None => routes,
+        };
         let router =
             http::layered(routes, &state.config.http, &state.in_flight).with_state(state.clone());
 

@@ -191,6 +191,12 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let mut response = (self.status(), ProblemExt(self.to_problem())).into_response();
+        if matches!(&self, Self::Unavailable { detail, .. } if detail == crate::db::CREDENTIALS_REFUSED)
+        {
+            response
+                .extensions_mut()
+                .insert(crate::db::credentials::Refused);
+        }
         match self {
             Self::Unavailable { retry_after, .. }
             | Self::NotReady { retry_after, .. }
@@ -248,11 +254,13 @@ fn is_lock_conflict(err: &dyn sqlx::error::DatabaseError) -> bool {
 impl From<sqlx::Error> for ApiError {
     fn from(err: sqlx::Error) -> Self {
         match err {
-            // A TLS handshake MySQL's certificate fails is the database out of reach too.
-            _ if crate::db::is_unreachable(&err) || matches!(err, sqlx::Error::PoolClosed) => {
+            // Down, out of connections, a TLS handshake MySQL's certificate fails, or refusing
+            // credentials that a rotation changed: the pool reads them again
+            // ([`crate::db::credentials`]), so this passes.
+            ref err if crate::db::is_unreachable(err) || matches!(err, sqlx::Error::PoolClosed) => {
                 Self::Unavailable {
                     what: "The database",
-                    detail: err.to_string(),
+                    detail: crate::db::describe(err),
                     retry_after: Duration::from_secs(2),
                 }
             }

@@ -1,12 +1,15 @@
-use faro_backend::{App, Config, db, prepare_stores, sealing, shutdown, telemetry, version};
+use faro_backend::{
+    App, Config, db, dynamo, prepare_stores, sealing, shutdown, telemetry, version,
+};
 use std::process::ExitCode;
 
 const USAGE: &str =
     "usage: faro-backend [serve | migrate | rekey | healthcheck | --version | --help]
   serve     serve the HTTP API (the default)
   healthcheck  exit 0 when GET /healthz on this container's FARO_PORT answers 200
-  migrate   create the database if missing, apply migrations, create the DynamoDB table
-            when FARO_CREATE_TABLE=true, and exit
+  migrate   create the database if missing, keep the application and migration users
+            when FARO_DATABASE_APP_SECRET_ARN and FARO_DATABASE_MIGRATOR_SECRET_ARN are set,
+            apply migrations, create the DynamoDB table when FARO_CREATE_TABLE=true, and exit
   rekey     re-seal every organization's SleakOps key under FARO_ENCRYPTION_KEY (opening
             those sealed under FARO_ENCRYPTION_KEY_PREVIOUS), print the counts, and exit
 configuration comes from environment variables; see README.md";
@@ -101,7 +104,10 @@ fn main() -> ExitCode {
                     tracing::info!(database = %config.database.url, "database is up to date");
                 }),
             Command::Rekey => {
-                let pool = db::pool(&config.database);
+                let sdk = dynamo::sdk_config(&config.dynamodb).await;
+                let (pool, _credentials) = db::connect(&config.database, &sdk)
+                    .await
+                    .map_err(|e| Failure::new(e, false))?;
                 let keys = sealing::KeyRing::from_config(&config.encryption);
                 let rekeyed = sealing::rekey(&pool, &keys).await;
                 pool.close().await;

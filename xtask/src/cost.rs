@@ -763,8 +763,8 @@ mod tests {
             "the backend's logs, the alarm topic, flow logs, MySQL's logs"
         );
         assert_eq!(
-            c.secrets, 3,
-            "DeepSeek, the key-encryption key and the RDS-managed secret"
+            c.secrets, 5,
+            "DeepSeek, the key-encryption key, the RDS-managed secret and the two database users'"
         );
         assert_eq!(c.load_balancer_addresses, 2);
         assert_eq!(

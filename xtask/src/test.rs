@@ -172,6 +172,13 @@ pub fn run(options: &Options) -> ExitCode {
         None => Vec::new(),
     };
     env.extend(compile_env.iter().flatten().cloned());
+    // The backend's database credential tests keep their secrets in moto's Secrets Manager
+    // (installed by the tools step; the deploy tests get it from `deploy::prepare_tests` too).
+    if stack.is_some()
+        && let Ok(moto) = crate::infra::python_tool(&ws, &crate::infra::MOTO)
+    {
+        env.push(("FARO_TEST_MOTO_PYTHON", moto.display().to_string()));
+    }
     let cargo = |args: &[&str]| {
         let mut cmd = ws.cargo();
         cmd.args(args)

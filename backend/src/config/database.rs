@@ -2,7 +2,7 @@
 
 use super::{
     ConfigError,
-    reader::{Vars, invalid, missing},
+    reader::{Vars, invalid, missing, parse_endpoint},
 };
 use faro_config_vars::{self as var, Var};
 use sqlx::mysql::{MySqlConnectOptions, MySqlSslMode};
@@ -20,17 +20,36 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
     pub min_connections: u32,
     pub acquire_timeout: Duration,
+    /// `FARO_DATABASE_SECRET_ARN`: the secret the user and password come from (the URL then
+    /// gives host, port and database), read again when MySQL refuses them.
+    pub secret_arn: Option<String>,
+    /// `AWS_ENDPOINT_URL_SECRETS_MANAGER`: moto in tests.
+    pub secrets_endpoint: Option<String>,
+    /// The users `migrate` creates and keeps, when it is given their secrets.
+    pub users: Option<UserSecrets>,
+}
+
+/// `FARO_DATABASE_APP_SECRET_ARN` and `FARO_DATABASE_MIGRATOR_SECRET_ARN`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserSecrets {
+    pub app: String,
+    pub migrator: String,
 }
 
 impl DatabaseConfig {
     pub(super) fn read(vars: &Vars<'_>) -> Result<Self, ConfigError> {
-        let url = database_url(vars)?;
+        let secret_arn = vars.optional_with(&var::FARO_DATABASE_SECRET_ARN, parse_secret_arn)?;
+        let url = database_url(vars, secret_arn.is_some())?;
         let database = Self {
             tls: DatabaseTls::read(vars, &url)?,
             url,
             max_connections: vars.count(&var::FARO_DATABASE_MAX_CONNECTIONS)?,
             min_connections: vars.count(&var::FARO_DATABASE_MIN_CONNECTIONS)?,
             acquire_timeout: vars.duration(&var::FARO_DATABASE_ACQUIRE_TIMEOUT_MS)?,
+            secret_arn,
+            secrets_endpoint: vars
+                .optional_with(&var::AWS_ENDPOINT_URL_SECRETS_MANAGER, parse_endpoint)?,
+            users: user_secrets(vars)?,
         };
         if database.min_connections > database.max_connections {
             return Err(ConfigError::Invalid {
@@ -181,8 +200,28 @@ impl TlsMode {
     }
 }
 
-/// The variables that describe the database piece by piece, as ECS fills them from the
-/// RDS-managed secret (a password may hold characters a URL would need escaped).
+fn parse_secret_arn(v: &str) -> Result<String, String> {
+    if v.starts_with("arn:") && v.contains(":secretsmanager:") {
+        Ok(v.to_owned())
+    } else {
+        Err(format!("{v:?} is not the ARN of a Secrets Manager secret"))
+    }
+}
+
+/// Both user secrets or neither: `migrate` keeps the two users together.
+fn user_secrets(vars: &Vars<'_>) -> Result<Option<UserSecrets>, ConfigError> {
+    let app = vars.optional_with(&var::FARO_DATABASE_APP_SECRET_ARN, parse_secret_arn)?;
+    let migrator = vars.optional_with(&var::FARO_DATABASE_MIGRATOR_SECRET_ARN, parse_secret_arn)?;
+    match (app, migrator) {
+        (Some(app), Some(migrator)) => Ok(Some(UserSecrets { app, migrator })),
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(missing(&var::FARO_DATABASE_MIGRATOR_SECRET_ARN)),
+        (None, Some(_)) => Err(missing(&var::FARO_DATABASE_APP_SECRET_ARN)),
+    }
+}
+
+/// The variables that describe the database piece by piece, as ECS fills them from the stacks'
+/// exports (a password may hold characters a URL would need escaped).
 const PIECES: [Var; 5] = [
     var::FARO_DATABASE_HOST,
     var::FARO_DATABASE_PORT,
@@ -191,19 +230,25 @@ const PIECES: [Var; 5] = [
     var::FARO_DATABASE_PASSWORD,
 ];
 
-/// `DATABASE_URL`, or the same from `FARO_DATABASE_*` pieces; never both.
-fn database_url(vars: &Vars<'_>) -> Result<DatabaseUrl, ConfigError> {
+/// `DATABASE_URL`, or the same from `FARO_DATABASE_*` pieces; never both. With a secret, the
+/// pieces need no user and password.
+fn database_url(vars: &Vars<'_>, secret: bool) -> Result<DatabaseUrl, ConfigError> {
     let piece_given = PIECES
         .iter()
         .find(|piece| vars.get(piece).is_some_and(|v| !v.is_empty()));
     if vars.get(&var::DATABASE_URL).is_none() && piece_given.is_some() {
         let host = vars.required(&var::FARO_DATABASE_HOST)?;
         let name = vars.required(&var::FARO_DATABASE_NAME)?;
-        let user = vars.required(&var::FARO_DATABASE_USER)?;
-        let password = vars
-            .verbatim(&var::FARO_DATABASE_PASSWORD)
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| missing(&var::FARO_DATABASE_PASSWORD))?;
+        let (user, password) = if secret {
+            Default::default()
+        } else {
+            let user = vars.required(&var::FARO_DATABASE_USER)?;
+            let password = vars
+                .verbatim(&var::FARO_DATABASE_PASSWORD)
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| missing(&var::FARO_DATABASE_PASSWORD))?;
+            (user, password)
+        };
         let port = vars.parse(&var::FARO_DATABASE_PORT)?;
         return Ok(DatabaseUrl::from_parts(
             &host, port, &name, &user, &password,

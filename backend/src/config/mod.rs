@@ -9,7 +9,7 @@ mod database;
 mod reader;
 mod sections;
 
-pub use database::{DatabaseConfig, DatabaseTls, DatabaseUrl, TlsMode};
+pub use database::{DatabaseConfig, DatabaseTls, DatabaseUrl, TlsMode, UserSecrets};
 pub use faro_config_vars::RuntimeEnv;
 pub use sections::{
     AiConfig, AuthConfig, DeepSeekConfig, DynamoConfig, EncryptionConfig, HttpConfig,

@@ -163,6 +163,15 @@ pub(super) fn invalid(var: &Var, reason: String) -> ConfigError {
     }
 }
 
+/// An AWS endpoint override (`AWS_ENDPOINT_URL_*`), without a trailing slash.
+pub(super) fn parse_endpoint(v: &str) -> Result<String, String> {
+    if v.starts_with("http://") || v.starts_with("https://") {
+        Ok(v.trim_end_matches('/').to_owned())
+    } else {
+        Err("the scheme must be http:// or https://".into())
+    }
+}
+
 fn bounded(v: &str, min: u32, max: u32) -> Result<u32, String> {
     match v.parse::<u32>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),

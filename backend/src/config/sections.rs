@@ -1,7 +1,10 @@
 //! The plain sections of [`Config`](super::Config): each a struct read from its variables in the
 //! list (the database, with its two forms, has a file of its own).
 
-use super::{ConfigError, reader::Vars};
+use super::{
+    ConfigError,
+    reader::{Vars, parse_endpoint},
+};
 use faro_config_vars::{self as var, Var};
 use faro_resilience::Secret;
 use std::{net::IpAddr, time::Duration};
@@ -116,13 +119,7 @@ impl DynamoConfig {
         Ok(Self {
             table: vars.parse_with(&var::FARO_DYNAMODB_TABLE, parse_table_name)?,
             region: vars.parse_with(&var::AWS_REGION, parse_region)?,
-            endpoint: vars.optional_with(&var::AWS_ENDPOINT_URL_DYNAMODB, |v| {
-                if v.starts_with("http://") || v.starts_with("https://") {
-                    Ok(v.trim_end_matches('/').to_string())
-                } else {
-                    Err("the scheme must be http:// or https://".into())
-                }
-            })?,
+            endpoint: vars.optional_with(&var::AWS_ENDPOINT_URL_DYNAMODB, parse_endpoint)?,
             operation_timeout: vars.duration(&var::FARO_DYNAMODB_TIMEOUT_MS)?,
             attempt_timeout: vars.duration(&var::FARO_DYNAMODB_ATTEMPT_TIMEOUT_MS)?,
         })

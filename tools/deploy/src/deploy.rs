@@ -727,7 +727,7 @@ pub async fn run(options: &Options) -> Result<Outcome, Error> {
         let task = ecs::migrate(
             &aws,
             &placement,
-            exports.get("task-definition-arn")?,
+            exports.get("migration-task-definition-arn")?,
             &image_uri,
             options.migration_timeout,
         )

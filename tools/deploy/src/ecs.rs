@@ -79,24 +79,25 @@ pub struct Placement {
     pub log_group: String,
 }
 
-/// Runs `faro-backend migrate` from `image` as a one-off task: a copy of the service's task
-/// definition with the new image (family `<family>-migrate`), in the private subnets.
+/// Runs `faro-backend migrate` from `image` as a one-off task: a copy of the service stack's
+/// migration task definition (its own role, which alone may read the database master secret)
+/// with the new image (family `<family>-migrate`), in the private subnets.
 pub async fn migrate(
     aws: &Aws,
     placement: &Placement,
-    service_task_definition: &str,
+    migration_task_definition: &str,
     image: &str,
     limit: Duration,
 ) -> Result<String, Error> {
     let described = sdk!(
         aws.ecs
             .describe_task_definition()
-            .task_definition(service_task_definition),
+            .task_definition(migration_task_definition),
         call("DescribeTaskDefinition")
     )?;
     let td = described
         .task_definition()
-        .ok_or_else(|| Error::NotStarted("the service's task definition is gone".into()))?;
+        .ok_or_else(|| Error::NotStarted("the migration task definition is gone".into()))?;
     let family = format!("{}-migrate", td.family().unwrap_or("faro-backend"));
     let containers = td
         .container_definitions()

@@ -48,14 +48,34 @@ impl Infra {
         &self.templates.iter().find(|(n, _)| n == stack).unwrap().1
     }
 
+    /// The service's container.
     fn container(&self) -> &Value {
-        let task = resources_of(self.template("service"), "AWS::ECS::TaskDefinition");
-        assert_eq!(task.len(), 1, "one task definition");
-        let containers = task[0].1["Properties"]["ContainerDefinitions"]
+        self.container_of("TaskDefinition")
+    }
+
+    /// The one container of task definition `id` of the service stack.
+    fn container_of(&self, id: &str) -> &Value {
+        let task = &self.template("service")["Resources"][id];
+        assert_eq!(task["Type"], "AWS::ECS::TaskDefinition", "{id}");
+        let containers = task["Properties"]["ContainerDefinitions"]
             .as_array()
             .unwrap();
-        assert_eq!(containers.len(), 1, "one container");
+        assert_eq!(containers.len(), 1, "one container in {id}");
         &containers[0]
+    }
+
+    /// The exports whose secrets role `id` of the service stack may read.
+    fn readable_secrets(&self, id: &str) -> BTreeSet<String> {
+        let role = &self.template("service")["Resources"][id];
+        let mut readable = Vec::new();
+        for policy in role["Properties"]["Policies"].as_array().unwrap() {
+            for statement in policy["PolicyDocument"]["Statement"].as_array().unwrap() {
+                if statement["Action"] == "secretsmanager:GetSecretValue" {
+                    find_all(&statement["Resource"], "Fn::ImportValue", &mut readable);
+                }
+            }
+        }
+        readable.iter().map(|v| export_name(v, id)).collect()
     }
 }
 
@@ -414,22 +434,34 @@ fn task_definition_gives_the_backend_what_it_reads() {
         );
     };
 
-    // The database connection: the whole URL, or its pieces with the credentials as secrets.
-    if !secrets.contains_key("DATABASE_URL") {
-        for piece in [
-            "FARO_DATABASE_HOST",
-            "FARO_DATABASE_PORT",
-            "FARO_DATABASE_NAME",
-        ] {
-            assert!(environment.contains_key(piece), "{piece} is missing");
-        }
-        for (piece, key) in [
-            ("FARO_DATABASE_USER", "username"),
-            ("FARO_DATABASE_PASSWORD", "password"),
-        ] {
-            from_json_secret(piece, "db-secret-arn", key);
-        }
+    // The database: its pieces, and the application user's secret, which the backend reads
+    // itself (ECS would inject it once, and a rotation would lock new connections out).
+    for piece in [
+        "FARO_DATABASE_HOST",
+        "FARO_DATABASE_PORT",
+        "FARO_DATABASE_NAME",
+    ] {
+        assert!(environment.contains_key(piece), "{piece} is missing");
     }
+    assert_eq!(
+        import(environment["FARO_DATABASE_SECRET_ARN"]).as_deref(),
+        Some("faro-${EnvironmentName}-db-app-secret-arn")
+    );
+    for piece in [
+        "FARO_DATABASE_USER",
+        "FARO_DATABASE_PASSWORD",
+        "DATABASE_URL",
+    ] {
+        assert!(
+            !secrets.contains_key(piece) && !environment.contains_key(piece),
+            "{piece}: the credentials come from the secret, read by the backend"
+        );
+    }
+    assert_eq!(
+        infra.readable_secrets("TaskRole"),
+        BTreeSet::from(["faro-{env}-db-app-secret-arn".to_string()]),
+        "the task role reads the application user's secret, nothing else"
+    );
     assert!(
         secrets.contains_key("FARO_DEEPSEEK_API_KEY"),
         "FARO_DEEPSEEK_API_KEY comes from Secrets Manager"
@@ -475,21 +507,78 @@ fn task_definition_gives_the_backend_what_it_reads() {
             export_name(imports[0], "a secret")
         })
         .collect();
-    let role = &infra.template("service")["Resources"]["ExecutionRole"];
-    let mut readable = Vec::new();
-    for policy in role["Properties"]["Policies"].as_array().unwrap() {
-        for statement in policy["PolicyDocument"]["Statement"].as_array().unwrap() {
-            if statement["Action"] == "secretsmanager:GetSecretValue" {
-                find_all(&statement["Resource"], "Fn::ImportValue", &mut readable);
-            }
-        }
-    }
-    let readable: BTreeSet<String> = readable.iter().map(|v| export_name(v, "role")).collect();
     assert_eq!(
-        readable,
+        infra.readable_secrets("ExecutionRole"),
         std::mem::take(&mut secret_exports),
         "execution role vs container secrets"
     );
+}
+
+#[test]
+fn only_the_migration_task_reads_the_database_master_secret() {
+    let infra = load();
+    let container = infra.container_of("MigrationTaskDefinition");
+    assert_eq!(
+        container["Name"],
+        infra.container()["Name"],
+        "the deploy finds both by one name"
+    );
+    assert_eq!(container["Command"], serde_json::json!(["migrate"]));
+    let environment: BTreeMap<&str, &Value> = container["Environment"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| (pair["Name"].as_str().unwrap(), &pair["Value"]))
+        .collect();
+    let backend = backend_vars();
+    for name in environment.keys() {
+        assert!(
+            backend.contains(*name),
+            "the migration task sets {name}, which crates/config-vars does not list"
+        );
+    }
+    let export = |var: &str| {
+        let mut imports = Vec::new();
+        find_all(environment[var], "Fn::ImportValue", &mut imports);
+        export_name(imports[0], var)
+    };
+    assert_eq!(
+        export("FARO_DATABASE_SECRET_ARN"),
+        "faro-{env}-db-secret-arn",
+        "it logs in as the master user"
+    );
+    assert_eq!(
+        export("FARO_DATABASE_APP_SECRET_ARN"),
+        "faro-{env}-db-app-secret-arn"
+    );
+    assert_eq!(
+        export("FARO_DATABASE_MIGRATOR_SECRET_ARN"),
+        "faro-{env}-db-migrator-secret-arn"
+    );
+    let task = &infra.template("service")["Resources"]["MigrationTaskDefinition"];
+    assert_eq!(
+        task["Properties"]["TaskRoleArn"],
+        serde_json::json!({"Fn::GetAtt": ["MigrationTaskRole", "Arn"]})
+    );
+    assert_eq!(
+        infra.readable_secrets("MigrationTaskRole"),
+        BTreeSet::from(
+            [
+                "db-secret-arn",
+                "db-app-secret-arn",
+                "db-migrator-secret-arn"
+            ]
+            .map(|e| format!("faro-{{env}}-{e}"))
+        )
+    );
+    for role in ["TaskRole", "ExecutionRole"] {
+        assert!(
+            !infra
+                .readable_secrets(role)
+                .contains("faro-{env}-db-secret-arn"),
+            "{role} must not read the master secret"
+        );
+    }
 }
 
 #[test]

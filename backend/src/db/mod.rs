@@ -1,12 +1,17 @@
 //! MySQL (RDS MySQL 8 in AWS, MariaDB 10.11 locally) through sqlx.
 
-use crate::config::DatabaseConfig;
+pub mod credentials;
+pub mod users;
+
+use crate::config::{DatabaseConfig, UserSecrets};
+use credentials::{Credentials, CredentialsError, SecretReader};
 use sqlx::{
     MySql, MySqlPool,
     migrate::{MigrateDatabase, MigrateError, Migrator},
     mysql::MySqlPoolOptions,
 };
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
+use users::{Role, UsersError};
 
 /// The schema, embedded in the binary so a deploy's one-off `migrate` task needs nothing else.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -21,7 +26,15 @@ pub enum DbError {
     Migrate(#[from] MigrateError),
     #[error("query failed: {0}")]
     Query(#[from] sqlx::Error),
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    #[error(transparent)]
+    Users(#[from] UsersError),
 }
+
+/// What a request MySQL refused answers, and readiness says: neither the user nor anything of
+/// the secret.
+pub const CREDENTIALS_REFUSED: &str = "MySQL refused the database credentials (access denied)";
 
 /// A pool that connects lazily: the service starts (and reports not-ready) while the
 /// database is still coming up, instead of crash-looping.
@@ -37,13 +50,39 @@ pub fn pool(config: &DatabaseConfig) -> MySqlPool {
         .connect_lazy_with(config.connect_options())
 }
 
-/// Whether `err` says MySQL could not be reached (down, starting, or out of connections),
-/// rather than that it refused a statement.
+/// [`pool`], logged in with the secret's credentials when `FARO_DATABASE_SECRET_ARN` is set:
+/// those then follow the secret ([`credentials`]).
+pub async fn connect(
+    config: &DatabaseConfig,
+    sdk: &aws_config::SdkConfig,
+) -> Result<(MySqlPool, Option<Arc<Credentials>>), DbError> {
+    let pool = pool(config);
+    let Some(arn) = &config.secret_arn else {
+        return Ok((pool, None));
+    };
+    let reader = SecretReader::new(sdk, config.secrets_endpoint.as_deref());
+    let base = (*pool.connect_options()).clone();
+    let credentials = Credentials::load(reader, arn.clone(), base, pool.clone()).await?;
+    Ok((pool, Some(credentials)))
+}
+
+/// Whether `err` says MySQL could not be reached (down, starting, or out of connections) or
+/// refused the credentials (a rotation the pool has not followed yet), rather than that it
+/// refused a statement.
 pub fn is_unreachable(err: &sqlx::Error) -> bool {
     matches!(
         err,
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::Tls(_)
-    )
+    ) || credentials::is_refused(err)
+}
+
+/// `err` as readiness and problem details may show it.
+pub fn describe(err: &sqlx::Error) -> String {
+    if credentials::is_refused(err) {
+        CREDENTIALS_REFUSED.to_owned()
+    } else {
+        err.to_string()
+    }
 }
 
 /// Creates the configured database if it does not exist (dev, test and the first deploy).
@@ -70,6 +109,33 @@ pub async fn create_database_if_missing(config: &DatabaseConfig) -> Result<(), D
 pub async fn migrate(pool: &MySqlPool) -> Result<(), DbError> {
     MIGRATOR.run(pool).await?;
     Ok(())
+}
+
+/// `migrate` in AWS: as the administrator of `admin`, keeps the migration user and the
+/// application user of `secrets` ([`users`]), then applies the migrations as the migration
+/// user.
+pub async fn migrate_as_migrator(
+    admin: &MySqlPool,
+    config: &DatabaseConfig,
+    secrets: &UserSecrets,
+    sdk: &aws_config::SdkConfig,
+) -> Result<(), DbError> {
+    let reader = SecretReader::new(sdk, config.secrets_endpoint.as_deref());
+    let migrator = reader.read(&secrets.migrator).await?;
+    let app = reader.read(&secrets.app).await?;
+    // Where the administrator logs in (TLS included) is where the users do.
+    let base = (*admin.connect_options()).clone();
+    let database = config.url.database().unwrap_or_default();
+    users::keep(admin, &base, database, &migrator, Role::Migrator).await?;
+    users::keep(admin, &base, database, &app, Role::App).await?;
+    let pool = MySqlPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(config.acquire_timeout)
+        .connect_with(migrator.apply(&base))
+        .await?;
+    let migrated = migrate(&pool).await;
+    pool.close().await;
+    migrated
 }
 
 /// The current time at the precision MySQL stores (`DATETIME(6)`: microseconds), so a value
