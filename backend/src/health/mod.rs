@@ -148,10 +148,7 @@ impl Readiness {
 
     /// Whether MySQL answers (the outer result) and, when it does, whether its schema is one
     /// this binary can serve (the inner one, whose error says what is missing and nothing else).
-    async fn check_mysql(
-        &self,
-        pool: &sqlx::MySqlPool,
-    ) -> Result<Result<(), String>, sqlx::Error> {
+    async fn check_mysql(&self, pool: &sqlx::MySqlPool) -> Result<Result<(), String>, sqlx::Error> {
         if self.schema_current.load(Ordering::SeqCst) {
             return store::ping(pool).await.map(Ok);
         }

@@ -88,7 +88,6 @@ fn resources_of<'a>(template: &'a Value, kind: &str) -> Vec<(&'a String, &'a Val
         .collect()
 }
 
-
 /// `{"Fn::Sub": "faro-${EnvironmentName}-x"}` → `faro-{env}-x`; anything else is a test failure.
 fn export_name(value: &Value, context: &str) -> String {
     let sub = value["Fn::Sub"]
