@@ -750,6 +750,7 @@ async fn a_connected_app_builds_the_deployed_commit_after_its_domain_is_up() {
     let live = get_json(&format!("{site}/version.json")).await;
     assert_eq!(live["git_sha"], deployed);
     assert!(out.contains(&format!("version.json → {deployed}")), "{out}");
+    store_deepseek_key(&s).await;
 
     // Deployed again, the commit is live already: no new job.
     let (ok, out) = s.run(&deploy).await;

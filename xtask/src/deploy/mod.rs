@@ -111,13 +111,14 @@ pub fn prepare_tests(ws: &Workspace) -> Result<Vec<(&'static str, String)>, Erro
             return Err(Error::NotBuilt(binary.clone()));
         }
     }
+    let rds_ca_bundle = rds_ca::bundle(ws)?;
     let mut cmd = Command::new(&deploy);
     cmd.current_dir(&ws.root)
         .args(["image", "build", "--binary"])
         .arg(&backend)
         .arg("--output")
         .arg(&image_dir)
-        .env(rds_ca::VAR, rds_ca::bundle(ws)?);
+        .env(rds_ca::VAR, &rds_ca_bundle);
     eprintln!(
         "\nxtask: the deploy tests' image, from {}",
         ws.display(&backend)
@@ -126,6 +127,8 @@ pub fn prepare_tests(ws: &Workspace) -> Result<Vec<(&'static str, String)>, Erro
         return Err(Error::Image);
     }
     Ok(vec![
+        // The tests build images of their own too (a smoke test's image of another commit).
+        (rds_ca::VAR, rds_ca_bundle.display().to_string()),
         ("FARO_TEST_MOTO_PYTHON", moto.display().to_string()),
         ("FARO_TEST_REGISTRY_BIN", registry.display().to_string()),
         ("FARO_TEST_IMAGE_DIR", image_dir.display().to_string()),
