@@ -86,7 +86,10 @@ pub async fn send(call: Call<'_>) -> Result<Response, ApiError> {
         init.set_signal(Some(signal));
     }
     let target = if call.own_origin {
-        init.set_cache(RequestCache::NoCache);
+        // Never a conditional request: a static server whose Last-Modified counts whole seconds
+        // answers 304 for a file replaced within the same second, and the app would keep
+        // believing the commit it saw before. The file is a few bytes.
+        init.set_cache(RequestCache::NoStore);
         call.path.to_owned()
     } else {
         url(call.path)
