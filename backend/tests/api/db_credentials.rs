@@ -13,8 +13,8 @@ use faro_backend::{
     dynamo, prepare_stores,
 };
 use faro_testkit::{
-    Api, Sibling, TestApp,
-    app::{services, test_vars, unique_name},
+    Api, Sibling, Signed, TestApp,
+    app::{run_from_drop, services, test_vars, unique_name},
     problem,
 };
 use reqwest::Method;
@@ -111,23 +111,16 @@ impl Users {
 impl Drop for Users {
     fn drop(&mut self) {
         let names = std::mem::take(&mut self.0);
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                let Ok(mut conn) = MySqlConnection::connect(&services().mysql_server).await else {
-                    return;
-                };
-                for name in names {
-                    let _ = sqlx::raw_sql(&format!("DROP USER IF EXISTS '{name}'@'%'"))
-                        .execute(&mut conn)
-                        .await;
-                }
-            });
-        })
-        .join();
+        run_from_drop(move || async move {
+            let Ok(mut conn) = MySqlConnection::connect(&services().mysql_server).await else {
+                return;
+            };
+            for name in names {
+                let _ = sqlx::raw_sql(&format!("DROP USER IF EXISTS '{name}'@'%'"))
+                    .execute(&mut conn)
+                    .await;
+            }
+        });
     }
 }
 
@@ -168,18 +161,56 @@ async fn kill_sessions_of(user: &str) -> usize {
     ids.len()
 }
 
-/// A second task of `app` that logs in with secret `arn` (and never migrates: it may not).
-async fn backend_with_secret(app: &TestApp, store: &SecretStore, arn: &str) -> Sibling {
-    TestApp::builder()
-        .set("FARO_DATABASE_SECRET_ARN", arn)
-        .set("AWS_ENDPOINT_URL_SECRETS_MANAGER", &store.moto.url)
-        .set("FARO_AUTO_MIGRATE", "false")
-        .set("FARO_READINESS_CACHE_MS", "100")
-        .spawn_beside(app)
-        .await
+/// A second task of a test app that logs in as an application user of its own, through a
+/// secret in moto (and never migrates: it may not), with an owner signed up through the app.
+struct SecretBackend {
+    store: SecretStore,
+    user: String,
+    arn: String,
+    owner: Signed,
+    backend: Sibling,
+    api: Api,
+    _users: Users,
 }
 
-/// Outcomes of requests: counted by status, with when the last failure happened.
+impl SecretBackend {
+    /// The user's password is `in_mysql` in MySQL and `in_secret` in its secret.
+    async fn start(app: &TestApp, in_mysql: &str, in_secret: &str, owner: &str) -> Self {
+        let store = SecretStore::start(app).await;
+        let mut users = Users(Vec::new());
+        let database = database_of(app).await;
+        let user = create_app_user(&mut users, &database, in_mysql).await;
+        let arn = store.create(&user, in_secret).await;
+        let owner = app.signup(owner).await;
+        let backend = TestApp::builder()
+            .set("FARO_DATABASE_SECRET_ARN", &arn)
+            .set("AWS_ENDPOINT_URL_SECRETS_MANAGER", &store.moto.url)
+            .set("FARO_AUTO_MIGRATE", "false")
+            .set("FARO_READINESS_CACHE_MS", "100")
+            .spawn_beside(app)
+            .await;
+        let api = Api::new(backend.base.clone());
+        Self {
+            store,
+            user,
+            arn,
+            owner,
+            backend,
+            api,
+            _users: users,
+        }
+    }
+
+    /// The user a connection of the backend's pool logs in as (a new one when the pool has none).
+    async fn logged_in_as(&self) -> String {
+        sqlx::query_scalar("SELECT SUBSTRING_INDEX(USER(), '@', 1)")
+            .fetch_one(&self.backend.state.db)
+            .await
+            .expect("a connection of the backend's pool")
+    }
+}
+
+/// Outcomes of requests, counted by status.
 #[derive(Default)]
 struct Tally {
     ok: AtomicU32,
@@ -190,20 +221,18 @@ struct Tally {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rotated_password_is_followed_without_a_restart_and_only_requests_at_the_switch_fail() {
     let app = TestApp::spawn().await;
-    let store = SecretStore::start(&app).await;
-    let mut users = Users(Vec::new());
-    let database = database_of(&app).await;
-    let user = create_app_user(&mut users, &database, "first-Passw0rd").await;
-    let arn = store.create(&user, "first-Passw0rd").await;
-    let owner = app.signup("Rotator").await;
-    let backend = backend_with_secret(&app, &store, &arn).await;
-    let api = Api::new(backend.base.clone());
-    let logged_in_as: String = sqlx::query_scalar("SELECT SUBSTRING_INDEX(USER(), '@', 1)")
-        .fetch_one(&backend.state.db)
-        .await
-        .expect("the backend's user");
+    let secured = SecretBackend::start(&app, "first-Passw0rd", "first-Passw0rd", "Rotator").await;
+    let SecretBackend {
+        store,
+        user,
+        arn,
+        owner,
+        api,
+        ..
+    } = &secured;
     assert_eq!(
-        logged_in_as, user,
+        &secured.logged_in_as().await,
+        user,
         "the backend logs in as the secret's user"
     );
 
@@ -248,8 +277,8 @@ async fn a_rotated_password_is_followed_without_a_restart_and_only_requests_at_t
         "ALTER USER '{user}'@'%' IDENTIFIED BY 'second-Passw0rd'"
     ))
     .await;
-    store.put(&arn, &user, "second-Passw0rd").await;
-    let killed = kill_sessions_of(&user).await;
+    store.put(arn, user, "second-Passw0rd").await;
+    let killed = kill_sessions_of(user).await;
     assert!(killed > 0, "the backend held connections");
     let switch = Instant::now();
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -281,11 +310,11 @@ async fn a_rotated_password_is_followed_without_a_restart_and_only_requests_at_t
         "the backend kept answering: {ok} answers after the switch, {ok_at_3s} within 3 s of {:?}",
         switch.elapsed()
     );
-    let now_as: String = sqlx::query_scalar("SELECT SUBSTRING_INDEX(USER(), '@', 1)")
-        .fetch_one(&backend.state.db)
-        .await
-        .expect("a new connection opens without a restart");
-    assert_eq!(now_as, user);
+    assert_eq!(
+        &secured.logged_in_as().await,
+        user,
+        "a new connection opens without a restart"
+    );
     let ready = api.get("/readyz").await;
     assert_eq!(ready.status(), 200, "ready again");
 }
@@ -293,16 +322,12 @@ async fn a_rotated_password_is_followed_without_a_restart_and_only_requests_at_t
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_that_refuses_the_credentials_is_a_503_never_a_500() {
     let app = TestApp::spawn().await;
-    let store = SecretStore::start(&app).await;
-    let mut users = Users(Vec::new());
-    let database = database_of(&app).await;
-    let user = create_app_user(&mut users, &database, "right-Passw0rd").await;
-    let arn = store.create(&user, "wrong-Passw0rd").await;
-    let owner = app.signup("Refused").await;
-    let backend = backend_with_secret(&app, &store, &arn).await;
-    let api = Api::new(backend.base.clone());
+    let secured = SecretBackend::start(&app, "right-Passw0rd", "wrong-Passw0rd", "Refused").await;
+    let SecretBackend {
+        user, owner, api, ..
+    } = &secured;
 
-    let listed = api.call(&owner, Method::GET, "/api/projects").await;
+    let listed = api.call(owner, Method::GET, "/api/projects").await;
     assert!(listed.headers().contains_key("retry-after"));
     problem(listed, 503).await;
     let body =
@@ -320,7 +345,7 @@ async fn a_database_that_refuses_the_credentials_is_a_503_never_a_500() {
         "{detail}"
     );
     assert!(
-        !detail.contains("Passw0rd") && !detail.contains(&user),
+        !detail.contains("Passw0rd") && !detail.contains(user.as_str()),
         "{detail}"
     );
     assert_eq!(api.get("/healthz").await.status(), 200);

@@ -45,28 +45,37 @@ impl Drop for Cleanup {
         let table = std::mem::take(&mut self.table);
         let region = std::mem::take(&mut self.region);
         let endpoint = self.endpoint.take();
-        // Drop cannot await, and may run on a runtime's thread: a short-lived runtime on its
-        // own thread does the dropping.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                drop_database(&url).await;
-                // Only DynamoDB Local: a test never deletes a real table.
-                if let Some(endpoint) = endpoint {
-                    let _ = dynamodb_local(&endpoint, region)
-                        .await
-                        .delete_table()
-                        .table_name(&table)
-                        .send()
-                        .await;
-                }
-            });
-        })
-        .join();
+        run_from_drop(move || async move {
+            drop_database(&url).await;
+            // Only DynamoDB Local: a test never deletes a real table.
+            if let Some(endpoint) = endpoint {
+                let _ = dynamodb_local(&endpoint, region)
+                    .await
+                    .delete_table()
+                    .table_name(&table)
+                    .send()
+                    .await;
+            }
+        });
     }
+}
+
+/// Runs the future `work` makes to its end from a `Drop`: drop cannot await, and may run on a
+/// runtime's thread, so a short-lived runtime on a thread of its own does the work (the future
+/// is made there, so it need not be `Send`).
+pub fn run_from_drop<F, W>(work: W)
+where
+    W: FnOnce() -> F + Send + 'static,
+    F: Future<Output = ()>,
+{
+    let _ = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(work());
+    })
+    .join();
 }
 
 /// Drops the database `url` names. The test's runtime no longer runs the app once the test is

@@ -13,6 +13,7 @@ pub use sims::Sims;
 
 use axum::Router;
 use cleanup::Cleanup;
+pub use cleanup::run_from_drop;
 use faro_backend::{App, AppState, Config};
 use faro_fixtures::Api;
 use std::{ops::Deref, path::Path};
