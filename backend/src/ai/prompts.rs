@@ -72,7 +72,10 @@ fn facts(release: &Release) -> String {
             ""
         },
         release.branch,
-        release.commit_sha,
+        release
+            .commit_sha
+            .as_deref()
+            .unwrap_or(faro_types::BRANCH_HEAD),
     );
     if let Some(tag) = &release.tag {
         facts.push_str(&format!("Tag: {tag}\n"));
@@ -218,7 +221,7 @@ mod tests {
             environment: format!("{marker}-environment"),
             production: true,
             branch: format!("{marker}-branch"),
-            commit_sha: format!("{marker}-commit"),
+            commit_sha: Some(format!("{marker}-commit")),
             tag: Some(format!("{marker}-tag")),
             commit_time: None,
             status: ReleaseStatus::Failed,
@@ -237,6 +240,11 @@ mod tests {
             )),
             notes: None,
             retry_of: None,
+            promoted_from: None,
+            promoted_to: Vec::new(),
+            rollback_of: None,
+            build_of: None,
+            approval: None,
         }
     }
 

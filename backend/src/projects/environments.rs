@@ -46,10 +46,12 @@ pub(super) async fn list_environments(
     ))
 }
 
-/// Add an environment. Maintainers and owners; only owners may create a production one.
+/// Add an environment. Maintainers and owners; only owners may create a production one, or
+/// set `requires_approval` other than its default (the environment's `production`).
 ///
 /// Problems, beyond what their status says:
-/// - 403: A viewer, or a maintainer creating a production environment (field `production`).
+/// - 403: A viewer, or a maintainer creating a production environment or choosing its
+///   approval rule (the field is named).
 /// - 409: The project has an environment of this name (field `name`).
 /// - 422: Invalid fields, or a SleakOps environment the organization's key does not reach.
 /// - 503: SleakOps could not be asked what the organization's key reaches.
@@ -69,10 +71,14 @@ pub(super) async fn create_environment(
     let access = &caller.access;
     let request = caller.body(Role::Maintainer, body)?;
     request.validate()?;
+    let requires_approval = request.requires_approval.unwrap_or(request.production);
     let authorize = |access: &ProjectAccess| {
         access.require(Role::Maintainer)?;
         if request.production {
             access.require_for_field(Role::Owner, "production")?;
+        }
+        if requires_approval != request.production {
+            access.require_for_field(Role::Owner, "requires_approval")?;
         }
         Ok::<_, ApiError>(())
     };
@@ -87,6 +93,7 @@ pub(super) async fn create_environment(
         name: request.name,
         sleakops_environment: request.sleakops_environment,
         production: request.production,
+        requires_approval,
         created_at: now,
         updated_at: now,
     };
@@ -102,6 +109,7 @@ pub(super) async fn create_environment(
     let changed = json!({
         "sleakops_environment": environment.sleakops_environment,
         "production": environment.production,
+        "requires_approval": environment.requires_approval,
     });
     write
         .commit(
@@ -137,12 +145,13 @@ pub(super) async fn get_environment(
 }
 
 /// Change an environment: only the fields present change. Maintainers and owners; only
-/// owners may change `production`, or where a production environment points
-/// (`sleakops_environment`). The name never changes (it is in URLs and releases).
+/// owners may change `production`, `requires_approval`, or where a production environment
+/// points (`sleakops_environment`). The name never changes (it is in URLs and releases).
+/// Turning `requires_approval` off leaves releases already waiting for approval waiting.
 ///
 /// Problems, beyond what their status says:
-/// - 403: A viewer, or a maintainer changing `production` or a production environment's
-///   `sleakops_environment` (named in `field`).
+/// - 403: A viewer, or a maintainer changing `production`, `requires_approval` or a
+///   production environment's `sleakops_environment` (named in `field`).
 /// - 404: No such project or environment, or the caller is not a member.
 /// - 422: Invalid fields, or a SleakOps environment the organization's key does not reach.
 /// - 503: SleakOps could not be asked what the organization's key reaches.
@@ -180,6 +189,13 @@ pub(super) async fn update_environment(
         request.production,
     ) {
         access.require_for_field(Role::Owner, "production")?;
+    }
+    if changes.set(
+        "requires_approval",
+        &mut environment.requires_approval,
+        request.requires_approval,
+    ) {
+        access.require_for_field(Role::Owner, "requires_approval")?;
     }
     // Where a production environment points is the owners' to decide.
     if changes.set(

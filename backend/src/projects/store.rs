@@ -343,8 +343,8 @@ pub async fn delete_project(tx: &mut MySqlConnection, id: u64) -> Result<(), sql
 /// An [`Environment`]'s columns, from `environments`.
 macro_rules! select_environments {
     () => {
-        "SELECT id, name, sleakops_environment, production, created_at, updated_at \
-         FROM environments "
+        "SELECT id, name, sleakops_environment, production, requires_approval, created_at, \
+         updated_at FROM environments "
     };
 }
 
@@ -384,12 +384,13 @@ pub async fn insert_environment(
 ) -> Result<Option<u64>, sqlx::Error> {
     let inserted = sqlx::query(
         "INSERT INTO environments (project_id, name, sleakops_environment, production, \
-         created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+         requires_approval, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(project_id)
     .bind(&environment.name)
     .bind(&environment.sleakops_environment)
     .bind(environment.production)
+    .bind(environment.requires_approval)
     .bind(environment.created_at)
     .bind(environment.updated_at)
     .execute(tx)
@@ -404,11 +405,12 @@ pub async fn update_environment(
     environment: &Environment,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE environments SET sleakops_environment = ?, production = ?, updated_at = ? \
-         WHERE id = ? AND project_id = ?",
+        "UPDATE environments SET sleakops_environment = ?, production = ?, \
+         requires_approval = ?, updated_at = ? WHERE id = ? AND project_id = ?",
     )
     .bind(&environment.sleakops_environment)
     .bind(environment.production)
+    .bind(environment.requires_approval)
     .bind(environment.updated_at)
     .bind(environment.id)
     .bind(project_id)

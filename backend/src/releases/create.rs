@@ -29,7 +29,10 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::SubsecRound;
-use faro_types::{CreateRelease, Environment, EventKind, Release, ReleaseStatus, Role, UserRef};
+use faro_types::{
+    BRANCH_HEAD, CreateRelease, Environment, EventKind, Release, ReleaseStatus, Role, UserRef,
+    short_commit,
+};
 
 /// Request a build and deployment of a commit to one of the project's environments.
 ///
@@ -70,7 +73,7 @@ pub(super) async fn create(
         _ => return Err(ApiError::Validation(errors)),
     };
     let request = CreateRelease {
-        commit_sha: request.commit_sha.to_ascii_lowercase(),
+        commit_sha: request.commit_sha.map(|sha| sha.to_ascii_lowercase()),
         // Stored at MySQL's precision, so the answer equals what later reads return.
         commit_time: request.commit_time.map(|t| t.trunc_subsecs(6)),
         ..request
@@ -111,12 +114,17 @@ pub(super) async fn create(
             requested_by: user.id,
             requested_at: crate::db::now(),
             retry_of: None,
+            promoted_from: None,
+            rollback_of: None,
+            build_of: None,
+            build: None,
+            approval_expires_at: None,
         },
         message: format!(
             "{} requested a release of {} ({}) to {}",
             user.name,
             request.branch,
-            short(&request.commit_sha),
+            short_commit(request.commit_sha.as_deref()),
             request.environment
         ),
         action: "release.create",
@@ -124,7 +132,7 @@ pub(super) async fn create(
             "environment={} branch={} commit_sha={}{}",
             request.environment,
             request.branch,
-            request.commit_sha,
+            request.commit_sha.as_deref().unwrap_or(BRANCH_HEAD),
             request
                 .tag
                 .as_ref()
@@ -154,11 +162,6 @@ pub(super) async fn needs_sleakops_key(
         ));
     }
     Ok(())
-}
-
-/// The abbreviated SHA people recognise.
-pub(super) fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(7)]
 }
 
 /// 201 with `Location` for a new release, 200 for a repeat.

@@ -3,7 +3,7 @@
 
 use crate::db::Read;
 use chrono::{DateTime, NaiveDate, Utc};
-use faro_types::{Release, ReleaseStatus, UserRef};
+use faro_types::{Approval, ApprovalDecision, Release, ReleaseStatus, UserRef};
 use sqlx::{
     MySql, MySqlConnection, MySqlExecutor, MySqlPool, mysql::MySqlArguments, query::QueryAs,
 };
@@ -15,7 +15,11 @@ macro_rules! columns {
          r.commit_sha, r.tag, r.commit_time, r.status, r.sleakops_build_id, \
          r.sleakops_deployment_id, r.requested_by, u.display_name AS requested_by_name, \
          r.requested_at, r.started_at, r.deployed_at, r.finished_at, r.failure_reason, \
-         r.notes, r.retry_of"
+         r.notes, r.retry_of, r.promoted_from, r.rollback_of, r.build_of, \
+         r.approval_expires_at, r.decided_by, d.display_name AS decided_by_name, r.decided_at, \
+         r.decision_reason, \
+         (SELECT CAST(GROUP_CONCAT(pt.id ORDER BY pt.id) AS CHAR) FROM releases pt \
+          WHERE pt.promoted_from = r.id) AS promoted_to"
     };
 }
 
@@ -30,11 +34,13 @@ macro_rules! joins {
     };
 }
 
-/// The environment and the requester of release `r`, by primary key (see `joins!`).
+/// The environment, the requester and the approver of release `r`, by primary key (see
+/// `joins!`).
 macro_rules! people_and_places {
     () => {
         "JOIN environments e FORCE INDEX (PRIMARY) ON e.id = r.environment_id \
-         JOIN users u FORCE INDEX (PRIMARY) ON u.id = r.requested_by"
+         JOIN users u FORCE INDEX (PRIMARY) ON u.id = r.requested_by \
+         LEFT JOIN users d FORCE INDEX (PRIMARY) ON d.id = r.decided_by"
     };
 }
 
@@ -47,7 +53,7 @@ struct ReleaseRow {
     environment: String,
     production: bool,
     branch: String,
-    commit_sha: String,
+    commit_sha: Option<String>,
     tag: Option<String>,
     commit_time: Option<DateTime<Utc>>,
     status: ReleaseStatus,
@@ -62,10 +68,39 @@ struct ReleaseRow {
     failure_reason: Option<String>,
     notes: Option<String>,
     retry_of: Option<u64>,
+    promoted_from: Option<u64>,
+    rollback_of: Option<u64>,
+    build_of: Option<u64>,
+    approval_expires_at: Option<DateTime<Utc>>,
+    decided_by: Option<u64>,
+    decided_by_name: Option<String>,
+    decided_at: Option<DateTime<Utc>>,
+    decision_reason: Option<String>,
+    /// Ids, comma-separated.
+    promoted_to: Option<String>,
 }
 
 impl From<ReleaseRow> for Release {
     fn from(row: ReleaseRow) -> Self {
+        let decision = match (row.decided_by, row.decided_by_name, row.decided_at) {
+            (Some(id), Some(name), Some(at)) => Some(ApprovalDecision {
+                approved: row.status != ReleaseStatus::Rejected,
+                by: UserRef { id, name },
+                at,
+                reason: row.decision_reason,
+            }),
+            _ => None,
+        };
+        let approval = row.approval_expires_at.map(|expires_at| Approval {
+            expires_at,
+            decision,
+        });
+        let promoted_to = row
+            .promoted_to
+            .iter()
+            .flat_map(|ids| ids.split(','))
+            .filter_map(|id| id.parse().ok())
+            .collect();
         Self {
             id: row.id,
             project: row.slug,
@@ -89,6 +124,11 @@ impl From<ReleaseRow> for Release {
             failure_reason: row.failure_reason,
             notes: row.notes,
             retry_of: row.retry_of,
+            promoted_from: row.promoted_from,
+            promoted_to,
+            rollback_of: row.rollback_of,
+            build_of: row.build_of,
+            approval,
         }
     }
 }
@@ -269,7 +309,8 @@ pub const NEWEST_SEEN_BY: &str = concat!(
 pub struct Commit {
     pub environment_id: u64,
     pub branch: String,
-    pub commit_sha: String,
+    /// `None`: the branch's head, until SleakOps reports the commit it built.
+    pub commit_sha: Option<String>,
     pub tag: Option<String>,
     pub commit_time: Option<DateTime<Utc>>,
 }
@@ -282,20 +323,47 @@ pub struct NewRelease {
     pub requested_by: u64,
     pub requested_at: DateTime<Utc>,
     pub retry_of: Option<u64>,
+    /// A promotion's source release.
+    pub promoted_from: Option<u64>,
+    /// The release a rollback replaces.
+    pub rollback_of: Option<u64>,
+    /// The release whose SleakOps build is deployed as is, and that build's id: such a
+    /// release is never built.
+    pub build_of: Option<u64>,
+    pub build: Option<String>,
+    /// Set when the release waits for approval until then.
+    pub approval_expires_at: Option<DateTime<Utc>>,
 }
 
-/// Inserts a queued release whose first timeline event (seq 1) the caller writes, and the
-/// outbox row that hands it to the release worker, in the caller's transaction: the new id,
-/// or `None` when the same user already has a release for `idempotency_key` (its hash).
+impl NewRelease {
+    /// The status the release starts in.
+    pub fn status(&self) -> ReleaseStatus {
+        if self.approval_expires_at.is_some() {
+            ReleaseStatus::AwaitingApproval
+        } else {
+            ReleaseStatus::Queued
+        }
+    }
+}
+
+/// Inserts a release (queued, or awaiting approval) whose first timeline event (seq 1) the
+/// caller writes, and the outbox row that hands it to the release worker, in the caller's
+/// transaction: the new id, or `None` when the same user already has a release for
+/// `idempotency_key` (its hash). The outbox row of a release awaiting approval is due when
+/// the approval expires: the worker sees it only then (to expire it), unless an approval
+/// makes it due sooner.
 pub async fn insert(
     tx: &mut MySqlConnection,
     new: &NewRelease,
     idempotency_key: &str,
 ) -> Result<Option<u64>, sqlx::Error> {
+    let built_at = new.build.is_some().then_some(new.requested_at);
     let inserted = sqlx::query(
         "INSERT INTO releases (project_id, environment_id, branch, commit_sha, tag, commit_time, \
-         status, requested_by, requested_at, retry_of, idempotency_key, event_seq, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, 1, ?)",
+         status, sleakops_build_id, built_at, requested_by, requested_at, retry_of, \
+         promoted_from, rollback_of, build_of, approval_expires_at, idempotency_key, event_seq, \
+         updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
     )
     .bind(new.project_id)
     .bind(new.commit.environment_id)
@@ -303,9 +371,16 @@ pub async fn insert(
     .bind(&new.commit.commit_sha)
     .bind(&new.commit.tag)
     .bind(new.commit.commit_time)
+    .bind(new.status())
+    .bind(&new.build)
+    .bind(built_at)
     .bind(new.requested_by)
     .bind(new.requested_at)
     .bind(new.retry_of)
+    .bind(new.promoted_from)
+    .bind(new.rollback_of)
+    .bind(new.build_of)
+    .bind(new.approval_expires_at)
     .bind(idempotency_key)
     .bind(new.requested_at)
     .execute(&mut *tx)
@@ -321,7 +396,7 @@ pub async fn insert(
     .bind(OUTBOX_START)
     .bind(id)
     .bind(payload)
-    .bind(new.requested_at)
+    .bind(new.approval_expires_at.unwrap_or(new.requested_at))
     .bind(new.requested_at)
     .bind(new.requested_at)
     .execute(&mut *tx)

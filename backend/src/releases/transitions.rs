@@ -17,7 +17,7 @@ use crate::{
     write::{Lock, ProjectWrite},
 };
 use axum::{Json, extract::Path, http::HeaderMap, response::Response};
-use faro_types::{EventKind, Release, ReleaseStatus, Role, UserRef};
+use faro_types::{EventKind, Release, ReleaseStatus, Role, UserRef, short_commit};
 
 fn not_cancellable(id: u64, status: ReleaseStatus) -> ApiError {
     ApiError::Conflict {
@@ -178,7 +178,7 @@ pub(super) async fn retry(
         "{} retried release #{id}: {} ({}) to {environment}",
         user.name,
         commit.branch,
-        create::short(&commit.commit_sha)
+        short_commit(commit.commit_sha.as_deref())
     );
     let plan = Plan {
         new: NewRelease {
@@ -187,6 +187,11 @@ pub(super) async fn retry(
             requested_by: user.id,
             requested_at: crate::db::now(),
             retry_of: Some(id),
+            promoted_from: None,
+            rollback_of: None,
+            build_of: None,
+            build: None,
+            approval_expires_at: None,
         },
         message,
         action: "release.retry",

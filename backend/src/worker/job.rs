@@ -399,7 +399,7 @@ fn build_request(release: &Release) -> BuildRequest {
             environment_name: None,
         },
         branch: release.branch.clone(),
-        commit: Some(release.commit_sha.clone()),
+        commit: release.commit_sha.clone(),
         tag: release.tag.clone(),
         environment: Some(release.sleakops_environment.clone()),
     }

@@ -8,7 +8,7 @@
 use crate::releases::timeline::NewEvent;
 use chrono::{DateTime, Utc};
 use faro_sleakops::{ResourceId, SleakOpsError, State};
-use faro_types::{EventKind, ReleaseStatus};
+use faro_types::{EventKind, ReleaseStatus, short_commit};
 use std::time::Duration;
 
 /// Longest failure reason stored (the column is TEXT; the UI shows a paragraph).
@@ -19,8 +19,9 @@ const MAX_REASON: usize = 2000;
 pub struct Release {
     pub status: ReleaseStatus,
     pub branch: String,
-    /// The full commit; the timeline shows its first seven characters.
-    pub commit_sha: String,
+    /// The full commit, the timeline shows its first seven characters; `None`: the branch's
+    /// head.
+    pub commit_sha: Option<String>,
     pub tag: Option<String>,
     /// SleakOps' ids of what it started for the release.
     pub build: Option<ResourceId>,
@@ -148,7 +149,11 @@ pub fn decide(release: &Release) -> Step {
         ReleaseStatus::Deployed
         | ReleaseStatus::Failed
         | ReleaseStatus::Cancelled
-        | ReleaseStatus::NeedsAttention => Step::Done,
+        | ReleaseStatus::NeedsAttention
+        | ReleaseStatus::Rejected
+        | ReleaseStatus::Expired
+        // TODO(approvals): expire once due, else hand the row back until then.
+        | ReleaseStatus::AwaitingApproval => Step::Done,
         ReleaseStatus::Queued => match (&release.build, release.build_requested_at) {
             (Some(build), _) => Step::Record(Change::Started {
                 trigger: Trigger::Build,
@@ -424,7 +429,7 @@ impl Change {
                 format!(
                     "Build {id} started on SleakOps: {} at {} of project {}",
                     release.branch,
-                    short(&release.commit_sha),
+                    short_commit(release.commit_sha.as_deref()),
                     release.sleakops_project
                 ),
             ),
@@ -557,10 +562,6 @@ fn span(deadline: Duration) -> String {
     }
 }
 
-fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(7)]
-}
-
 fn errors_text(errors: &[String]) -> String {
     if errors.is_empty() {
         "SleakOps reported no details".to_owned()
@@ -592,7 +593,7 @@ mod tests {
         Release {
             status,
             branch: "main".into(),
-            commit_sha: "0123456789abcdef".into(),
+            commit_sha: Some("0123456789abcdef".into()),
             tag: None,
             build: None,
             deployment: None,

@@ -43,7 +43,7 @@ pub struct Claim {
 struct ReleaseRow {
     status: ReleaseStatus,
     branch: String,
-    commit_sha: String,
+    commit_sha: Option<String>,
     tag: Option<String>,
     sleakops_build_id: Option<String>,
     sleakops_deployment_id: Option<String>,

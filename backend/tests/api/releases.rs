@@ -103,7 +103,11 @@ async fn creating_a_release_queues_it_with_its_first_event_and_outbox_row() {
     assert_eq!(release.environment, "production");
     assert!(release.production);
     assert_eq!(release.branch, "release/1.2");
-    assert_eq!(release.commit_sha, "abcdef0123456", "stored lowercase");
+    assert_eq!(
+        release.commit_sha.as_deref(),
+        Some("abcdef0123456"),
+        "stored lowercase"
+    );
     assert_eq!(release.tag.as_deref(), Some("v1.2.0"));
     assert_eq!(
         release.commit_time.map(|t| t.to_rfc3339()),

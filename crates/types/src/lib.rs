@@ -41,7 +41,9 @@ pub use projects::{
     UpdateEnvironment, UpdateMember, UpdateProject,
 };
 pub use releases::{
-    CreateRelease, EventKind, Release, ReleaseStatus, StreamEnd, TimelineEvent, UserRef,
+    Approval, ApprovalDecision, BRANCH_HEAD, CreateRelease, EventKind, PromoteRelease,
+    RejectRelease, Release, ReleaseStatus, RollBack, StreamEnd, TimelineEvent, UserRef,
+    short_commit,
 };
 pub use status::{
     CircuitState, ExternalService, Notice, NoticeLevel, OpsStatus, ServiceMode, WorkerStatus,

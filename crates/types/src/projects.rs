@@ -132,7 +132,8 @@ pub struct Project {
     pub updated_at: DateTime<Utc>,
 }
 
-/// `POST /api/projects/{slug}/environments`. Only owners may create production environments.
+/// `POST /api/projects/{slug}/environments`. Only owners may create production environments,
+/// or set `requires_approval`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -141,6 +142,10 @@ pub struct CreateEnvironment {
     pub sleakops_environment: String,
     #[serde(default)]
     pub production: bool,
+    /// Whether each release, promotion or rollback to the environment waits for a second
+    /// person's approval. Absent: as `production`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_approval: Option<bool>,
 }
 
 impl CreateEnvironment {
@@ -155,7 +160,8 @@ impl CreateEnvironment {
     }
 }
 
-/// `PATCH /api/projects/{slug}/environments/{name}`. Only owners may change `production`.
+/// `PATCH /api/projects/{slug}/environments/{name}`. Only owners may change `production` or
+/// `requires_approval`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
@@ -164,6 +170,8 @@ pub struct UpdateEnvironment {
     pub sleakops_environment: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub production: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requires_approval: Option<bool>,
 }
 
 impl UpdateEnvironment {
@@ -187,6 +195,9 @@ pub struct Environment {
     pub name: String,
     pub sleakops_environment: String,
     pub production: bool,
+    /// Releases, promotions and rollbacks here wait for approval by a project owner or an
+    /// organization owner or admin other than the requester.
+    pub requires_approval: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }

@@ -98,7 +98,7 @@ mod tests {
         let request = CreateRelease {
             environment: "Staging!".into(),
             branch: "feature/x".into(),
-            commit_sha: "xyz".into(),
+            commit_sha: optional("xyz"),
             tag: optional("  "),
             commit_time: None,
         };

@@ -81,13 +81,15 @@ pub fn per_day(rate: f64) -> String {
     }
 }
 
-/// The first seven characters of a commit SHA, as git shows it.
-pub fn short_sha(sha: &str) -> &str {
-    sha.get(..7).unwrap_or(sha)
+/// The first seven characters of a commit SHA, as git shows it, or "branch head" for a
+/// release whose commit SleakOps has not reported yet.
+pub fn short_sha(sha: Option<&str>) -> &str {
+    faro_types::short_commit(sha)
 }
 
 pub fn status_label(status: ReleaseStatus) -> &'static str {
     match status {
+        ReleaseStatus::AwaitingApproval => "Waiting for approval",
         ReleaseStatus::Queued => "Queued",
         ReleaseStatus::Building => "Building",
         ReleaseStatus::Deploying => "Deploying",
@@ -95,6 +97,8 @@ pub fn status_label(status: ReleaseStatus) -> &'static str {
         ReleaseStatus::Failed => "Failed",
         ReleaseStatus::Cancelled => "Cancelled",
         ReleaseStatus::NeedsAttention => "Needs a person",
+        ReleaseStatus::Rejected => "Rejected",
+        ReleaseStatus::Expired => "Expired",
     }
 }
 
@@ -130,6 +134,12 @@ pub fn event_label(kind: EventKind) -> &'static str {
         EventKind::Retried => "Retried",
         EventKind::Progress => "Progress",
         EventKind::NeedsAttention => "Needs a person",
+        EventKind::ApprovalRequested => "Approval requested",
+        EventKind::Approved => "Approved",
+        EventKind::Rejected => "Rejected",
+        EventKind::Expired => "Expired",
+        EventKind::Promoted => "Promoted",
+        EventKind::RolledBack => "Rolled back",
         EventKind::Other => "Update",
     }
 }
@@ -230,7 +240,7 @@ mod tests {
             environment: "production".into(),
             production: true,
             branch: "main".into(),
-            commit_sha: "0123456789abcdef".into(),
+            commit_sha: Some("0123456789abcdef".into()),
             tag: None,
             commit_time: None,
             status,
@@ -247,6 +257,11 @@ mod tests {
             failure_reason: None,
             notes: None,
             retry_of: None,
+            promoted_from: None,
+            promoted_to: Vec::new(),
+            rollback_of: None,
+            build_of: None,
+            approval: None,
         }
     }
 
@@ -272,8 +287,9 @@ mod tests {
 
     #[test]
     fn labels() {
-        assert_eq!(short_sha("0123456789abcdef"), "0123456");
-        assert_eq!(short_sha("abc"), "abc");
+        assert_eq!(short_sha(Some("0123456789abcdef")), "0123456");
+        assert_eq!(short_sha(Some("abc")), "abc");
+        assert_eq!(short_sha(None), "branch head");
         assert_eq!(status_label(ReleaseStatus::Deploying), "Deploying");
         assert_eq!(
             status_label(ReleaseStatus::NeedsAttention),

@@ -10,11 +10,13 @@ use wasm_bindgen::JsCast;
 
 pub fn status_class(status: ReleaseStatus) -> &'static str {
     match status {
-        ReleaseStatus::Queued => "badge queued",
+        ReleaseStatus::Queued | ReleaseStatus::AwaitingApproval => "badge queued",
         ReleaseStatus::Building | ReleaseStatus::Deploying => "badge active",
         ReleaseStatus::Deployed => "badge ok",
         ReleaseStatus::Failed => "badge failed",
-        ReleaseStatus::Cancelled => "badge cancelled",
+        ReleaseStatus::Cancelled | ReleaseStatus::Rejected | ReleaseStatus::Expired => {
+            "badge cancelled"
+        }
         ReleaseStatus::NeedsAttention => "badge attention",
     }
 }

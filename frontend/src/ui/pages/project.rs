@@ -179,7 +179,7 @@ fn NewRelease(project: Project, environments: Signal<Vec<Environment>>) -> impl 
         let request = CreateRelease {
             environment: environment.get_untracked(),
             branch: branch.get_untracked().trim().to_owned(),
-            commit_sha: sha.get_untracked().trim().to_owned(),
+            commit_sha: optional(&sha.get_untracked()),
             tag: optional(&tag.get_untracked()),
             commit_time: None,
         };
@@ -226,8 +226,8 @@ fn NewRelease(project: Project, environments: Signal<Vec<Environment>>) -> impl 
             <form id="new-release" novalidate on:submit=submit>
                 <SelectField form="new-release" name="environment" label="Environment" value=environment errors=errors options=options/>
                 <Field form="new-release" name="branch" label="Branch" value=branch errors=errors required=true/>
-                <Field form="new-release" name="commit_sha" label="Commit SHA" value=sha errors=errors required=true
-                    hint="7 to 40 hexadecimal characters." autocomplete="off"/>
+                <Field form="new-release" name="commit_sha" label="Commit SHA (optional)" value=sha errors=errors
+                    hint="7 to 40 hexadecimal characters; leave empty to release the branch's head." autocomplete="off"/>
                 <Field form="new-release" name="tag" label="Tag (optional)" value=tag errors=errors autocomplete="off"/>
                 <FormEnd form="new-release" errors=errors label="Start release" busy_label="Starting…" busy=busy id="start-release"/>
             </form>

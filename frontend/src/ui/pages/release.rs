@@ -127,7 +127,7 @@ fn Details(release: Signal<Option<Release>>) -> impl IntoView {
                         <div><dt>"Project"</dt><dd><a href=format!("/projects/{}", r.project)>{r.project.clone()}</a></dd></div>
                         <div><dt>"Environment"</dt><dd>{r.environment.clone()}{r.production.then_some(view! { " " <span class="tag">"production"</span> })}</dd></div>
                         <div><dt>"Branch"</dt><dd class="branch">{r.branch.clone()}</dd></div>
-                        <div><dt>"Commit"</dt><dd><code title=r.commit_sha.clone()>{format::short_sha(&r.commit_sha).to_owned()}</code></dd></div>
+                        <div><dt>"Commit"</dt><dd><code title=r.commit_sha.clone().unwrap_or_default()>{format::short_sha(r.commit_sha.as_deref()).to_owned()}</code></dd></div>
                         {r.tag.clone().map(|t| view! { <div><dt>"Tag"</dt><dd>{t}</dd></div> })}
                         <div><dt>"Requested"</dt><dd><Time at=r.requested_at/>" by "{r.requested_by.name.clone()}</dd></div>
                         {r.deployed_at.map(|at| view! { <div><dt>"Deployed"</dt><dd><Time at=at/></dd></div> })}

@@ -41,7 +41,7 @@ pub fn ReleaseTable(
                                         <td><a href=format!("/projects/{}", r.project)>{r.project.clone()}</a></td>
                                     })}
                                     <td>{r.environment.clone()}{r.production.then_some(view! { " " <span class="tag">"prod"</span> })}</td>
-                                    <td><span class="branch">{r.branch.clone()}</span>" · "<code>{format::short_sha(&r.commit_sha).to_owned()}</code></td>
+                                    <td><span class="branch">{r.branch.clone()}</span>" · "<code>{format::short_sha(r.commit_sha.as_deref()).to_owned()}</code></td>
                                     <td><Time at=r.requested_at/>" by "{r.requested_by.name.clone()}</td>
                                 </tr>
                             }

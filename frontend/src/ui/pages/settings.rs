@@ -145,6 +145,7 @@ fn Environments(project: Project) -> impl IntoView {
             name: name.get_untracked().trim().to_owned(),
             sleakops_environment: sleakops.get_untracked().trim().to_owned(),
             production: production.get_untracked(),
+            requires_approval: None,
         };
         let checked = request.validate();
         let sent = api::create_environment(&slug.get_value(), &request);
@@ -217,6 +218,7 @@ fn EnvironmentRow(
             sleakops_environment: (now != was.sleakops_environment).then_some(now),
             production: (production.get_untracked() != was.production)
                 .then(|| production.get_untracked()),
+            requires_approval: None,
         };
         let checked = FormErrors::from_validation(request.validate());
         if !checked.is_empty() {
