@@ -5,6 +5,7 @@
 //! the timeline and the idempotency keys. [`timeline`] is the API the worker writes events
 //! through.
 
+pub mod approval;
 mod create;
 mod events;
 pub mod feeds;
@@ -37,5 +38,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::events))
         .routes(routes!(transitions::cancel))
         .routes(routes!(transitions::retry))
+        .routes(routes!(approval::approve))
+        .routes(routes!(approval::reject))
         .routes(routes!(metrics::metrics))
 }

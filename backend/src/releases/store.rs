@@ -677,18 +677,118 @@ pub async fn daily_counts(db: &MySqlPool, window: Window) -> Result<Vec<DailyCou
     query.fetch_all(db).await
 }
 
-/// Whether environment `environment_id` is a production one (only owners release there),
-/// under a shared lock held until commit: a concurrent change of the flag waits or is seen.
-pub async fn is_production(
+/// What decides who may release to an environment (see [`super::approval::require_to_release`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReleaseRule {
+    /// Only owners release there, unless it requires approval.
+    pub production: bool,
+    /// A release there waits for a second person's approval.
+    pub requires_approval: bool,
+}
+
+/// Environment `environment_id`'s [`ReleaseRule`], under a shared lock held until commit: a
+/// concurrent change of either flag waits or is seen.
+pub async fn release_rule(
     tx: &mut MySqlConnection,
     environment_id: u64,
-) -> Result<bool, sqlx::Error> {
-    let production: Option<bool> =
-        sqlx::query_scalar("SELECT production FROM environments WHERE id = ? LOCK IN SHARE MODE")
-            .bind(environment_id)
-            .fetch_optional(tx)
-            .await?;
-    Ok(production.unwrap_or(false))
+) -> Result<ReleaseRule, sqlx::Error> {
+    let rule: Option<ReleaseRule> = sqlx::query_as(
+        "SELECT production, requires_approval FROM environments WHERE id = ? LOCK IN SHARE MODE",
+    )
+    .bind(environment_id)
+    .fetch_optional(tx)
+    .await?;
+    Ok(rule.unwrap_or_default())
+}
+
+/// A release waiting for approval, as its decision needs it (read under the row's lock).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Waiting {
+    pub status: ReleaseStatus,
+    pub requested_by: u64,
+    pub requested_at: DateTime<Utc>,
+    pub approval_expires_at: Option<DateTime<Utc>>,
+}
+
+pub async fn waiting(tx: &mut MySqlConnection, id: u64) -> Result<Option<Waiting>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT status, requested_by, requested_at, approval_expires_at FROM releases \
+         WHERE id = ? FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(tx)
+    .await
+}
+
+/// A decision on a release awaiting approval, written in the caller's transaction (which
+/// holds the row's lock).
+#[derive(Debug, Clone, Copy)]
+pub enum Decision<'a> {
+    /// Queued, and its outbox row due now and unclaimed: any worker takes it at once.
+    Approved,
+    /// Final, with the reason; its outbox row is done.
+    Rejected { reason: &'a str },
+    /// Nobody decided in time: final; its outbox row is done.
+    Expired,
+}
+
+impl Decision<'_> {
+    pub fn status(&self) -> ReleaseStatus {
+        match self {
+            Self::Approved => ReleaseStatus::Queued,
+            Self::Rejected { .. } => ReleaseStatus::Rejected,
+            Self::Expired => ReleaseStatus::Expired,
+        }
+    }
+}
+
+/// Writes `decision` by `by` (none for expiry) at `now`, if the release still awaits
+/// approval: the number of its timeline event, or `None` when it no longer does.
+pub async fn decide(
+    tx: &mut MySqlConnection,
+    id: u64,
+    decision: Decision<'_>,
+    by: Option<u64>,
+    now: DateTime<Utc>,
+) -> Result<Option<u64>, sqlx::Error> {
+    let (reason, finished) = match decision {
+        Decision::Approved => (None, None),
+        Decision::Rejected { reason } => (Some(reason), Some(now)),
+        Decision::Expired => (None, Some(now)),
+    };
+    let decided_at = by.map(|_| now);
+    let done = sqlx::query(concat!(
+        "UPDATE releases SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ?, \
+         finished_at = ?, updated_at = ?, ",
+        super::timeline::next_seq_sql!(),
+        " WHERE id = ? AND status = 'awaiting_approval'"
+    ))
+    .bind(decision.status())
+    .bind(by)
+    .bind(decided_at)
+    .bind(reason)
+    .bind(finished)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(None);
+    }
+    let seq = done.last_insert_id();
+    let outbox = match decision {
+        Decision::Approved => sqlx::query(
+            "UPDATE outbox SET next_attempt_at = ?, claimed_by = NULL, attempts = 0, \
+             last_error = NULL, updated_at = ? WHERE release_id = ? AND done = FALSE",
+        )
+        .bind(now),
+        Decision::Rejected { .. } | Decision::Expired => sqlx::query(
+            "UPDATE outbox SET done = TRUE, claimed_by = NULL, updated_at = ? \
+             WHERE release_id = ? AND done = FALSE",
+        ),
+    };
+    outbox.bind(now).bind(id).execute(&mut *tx).await?;
+    Ok(Some(seq))
 }
 
 /// The environment release `id` goes to.

@@ -15,6 +15,8 @@
 //! | building | `deployment_requested_at` only | the deployment may have been started: fail |
 //! | building | deployment id | the id was saved but the start not recorded: record it |
 //! | deploying | deployment id | poll the deployment |
+//! | awaiting_approval | before `approval_expires_at` | hand the row back, due then; trigger nothing |
+//! | awaiting_approval | from `approval_expires_at` | expire it (`expired`, outbox row done) |
 //!
 //! Each mark is written (and committed) before its trigger and only if it was unset, so of
 //! two workers that both believe they own a release at most one sends the trigger. After
@@ -50,6 +52,7 @@ use crate::{
     db,
     releases::timeline::{self, NewEvent, TimelineError},
 };
+use chrono::{DateTime, Utc};
 use faro_resilience::Backoff;
 use faro_sleakops::{BuildRequest, DeploymentRequest, ProjectEnv, ResourceId, SleakOpsError};
 use faro_types::ReleaseStatus;
@@ -72,6 +75,8 @@ enum End {
     Finished,
     /// The worker is stopping: hand the row back.
     Stopped,
+    /// The release waits (for approval) until then: hand the row back, due at that time.
+    Waiting(DateTime<Utc>),
     /// The claim is gone (cancelled, or taken over after a lapsed lease).
     Lost,
     /// SleakOps could not be used while the release had `status`; try again later.
@@ -130,6 +135,12 @@ impl Job {
             End::Stopped => store::release(&self.state.db, &self.claim, Duration::ZERO)
                 .await
                 .map_err(JobError::from),
+            End::Waiting(until) => {
+                let delay = (until - db::now()).to_std().unwrap_or_default();
+                store::release(&self.state.db, &self.claim, delay)
+                    .await
+                    .map_err(JobError::from)
+            }
             End::Retry {
                 error,
                 status,
@@ -190,12 +201,15 @@ impl Job {
                     None => return Ok(End::Finished),
                 },
             };
-            let flow = match machine::decide(release) {
+            let flow = match machine::decide(release, db::now()) {
                 Step::Done => {
                     store::settle(&self.state.db, &self.claim, OutboxWrite::Done).await?;
                     return Ok(End::Finished);
                 }
-                Step::Fail(change) | Step::Record(change) => self.change(release, change).await?,
+                Step::WaitUntil(until) => return Ok(End::Waiting(until)),
+                Step::Fail(change) | Step::Record(change) | Step::Expire(change) => {
+                    self.change(release, change).await?
+                }
                 Step::Start(trigger) => self.start(release, trigger).await?,
                 Step::Follow(follow) => self.follow(release, &follow).await?,
             };

@@ -5,7 +5,7 @@
 //! applies to its copy with [`Release::apply`]. Every sentence the worker writes on a
 //! timeline is here, whole.
 
-use crate::releases::timeline::NewEvent;
+use crate::releases::{approval, timeline::NewEvent};
 use chrono::{DateTime, Utc};
 use faro_sleakops::{ResourceId, SleakOpsError, State};
 use faro_types::{EventKind, ReleaseStatus, short_commit};
@@ -35,6 +35,9 @@ pub struct Release {
     pub sleakops_environment: String,
     /// Faro's name of the environment.
     pub environment: String,
+    pub requested_at: DateTime<Utc>,
+    /// Set when the release was requested to wait for approval until then.
+    pub approval_expires_at: Option<DateTime<Utc>>,
 }
 
 /// What the job does next with a release.
@@ -49,6 +52,11 @@ pub enum Step {
     Follow(Follow),
     /// The stored state cannot be continued safely (a [`Change::Failed`]).
     Fail(Change),
+    /// The release waited for approval past its expiry: [`Change::Expired`].
+    Expire(Change),
+    /// The release waits for approval until then: the row is handed back, due at that time,
+    /// and nothing is triggered.
+    WaitUntil(DateTime<Utc>),
 }
 
 /// Something the job starts on SleakOps.
@@ -96,6 +104,8 @@ pub enum Change {
         status: ReleaseStatus,
         message: String,
     },
+    /// Nobody approved the release before its approval expired: it ends `expired`.
+    Expired,
 }
 
 /// What a change of the release does to its outbox row.
@@ -141,8 +151,9 @@ pub enum Retry {
     GiveUp(Change),
 }
 
-/// The next step for `release`, from its stored state alone (see the table in [`super::job`]).
-pub fn decide(release: &Release) -> Step {
+/// The next step for `release` at `now`, from its stored state alone (see the table in
+/// [`super::job`]).
+pub fn decide(release: &Release, now: DateTime<Utc>) -> Step {
     let status = release.status;
     let fail = |reason| Step::Fail(Change::failed(status, reason));
     match status {
@@ -151,9 +162,13 @@ pub fn decide(release: &Release) -> Step {
         | ReleaseStatus::Cancelled
         | ReleaseStatus::NeedsAttention
         | ReleaseStatus::Rejected
-        | ReleaseStatus::Expired
-        // TODO(approvals): expire once due, else hand the row back until then.
-        | ReleaseStatus::AwaitingApproval => Step::Done,
+        | ReleaseStatus::Expired => Step::Done,
+        // Never triggered: only an approval (which queues it) lets it go on. A release
+        // without an expiry cannot wait; it expires too.
+        ReleaseStatus::AwaitingApproval => match release.approval_expires_at {
+            Some(until) if until > now => Step::WaitUntil(until),
+            _ => Step::Expire(Change::Expired),
+        },
         ReleaseStatus::Queued => match (&release.build, release.build_requested_at) {
             (Some(build), _) => Step::Record(Change::Started {
                 trigger: Trigger::Build,
@@ -393,6 +408,7 @@ impl Change {
             Self::Deployed { .. } => ReleaseStatus::Deploying,
             Self::Failed { from, .. } | Self::NeedsAttention { from, .. } => *from,
             Self::Noted { status, .. } => *status,
+            Self::Expired => ReleaseStatus::AwaitingApproval,
         }
     }
 
@@ -403,6 +419,7 @@ impl Change {
             Self::Deployed { .. } => ReleaseStatus::Deployed,
             Self::Failed { .. } => ReleaseStatus::Failed,
             Self::NeedsAttention { .. } => ReleaseStatus::NeedsAttention,
+            Self::Expired => ReleaseStatus::Expired,
             Self::Built { .. } | Self::Noted { .. } => self.from(),
         }
     }
@@ -411,9 +428,10 @@ impl Change {
     pub fn outbox(&self) -> OutboxWrite {
         match self {
             Self::Started { .. } | Self::Built { .. } => OutboxWrite::Progressed,
-            Self::Deployed { .. } | Self::Failed { .. } | Self::NeedsAttention { .. } => {
-                OutboxWrite::Done
-            }
+            Self::Deployed { .. }
+            | Self::Failed { .. }
+            | Self::NeedsAttention { .. }
+            | Self::Expired => OutboxWrite::Done,
             Self::Noted { .. } => OutboxWrite::Nothing,
         }
     }
@@ -457,6 +475,13 @@ impl Change {
             Self::Failed { reason, .. } => (EventKind::Failed, reason.clone()),
             Self::NeedsAttention { reason, .. } => (EventKind::NeedsAttention, reason.clone()),
             Self::Noted { message, .. } => (EventKind::Progress, message.clone()),
+            Self::Expired => (
+                EventKind::Expired,
+                approval::expired_message(
+                    release.requested_at,
+                    release.approval_expires_at.unwrap_or(release.requested_at),
+                ),
+            ),
         };
         NewEvent::new(kind, self.to(), message)
     }
@@ -486,7 +511,8 @@ impl Release {
             Change::Deployed { .. }
             | Change::Failed { .. }
             | Change::NeedsAttention { .. }
-            | Change::Noted { .. } => {}
+            | Change::Noted { .. }
+            | Change::Expired => {}
         }
         self.status = change.to();
     }
@@ -573,7 +599,10 @@ fn errors_text(errors: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ReleaseStatus::{Building, Cancelled, Deployed, Deploying, Failed, NeedsAttention, Queued};
+    use ReleaseStatus::{
+        AwaitingApproval, Building, Cancelled, Deployed, Deploying, Expired, Failed,
+        NeedsAttention, Queued, Rejected,
+    };
 
     fn build() -> ResourceId {
         ResourceId::new("b-1")
@@ -603,6 +632,8 @@ mod tests {
             sleakops_project: "shop".into(),
             sleakops_environment: "shop-prod".into(),
             environment: "production".into(),
+            requested_at: at(),
+            approval_expires_at: None,
         }
     }
 
@@ -639,12 +670,13 @@ mod tests {
     }
 
     /// Asserts `expected` for every stored release with `status` whose marks match `rule`.
-    /// The rules of the `decide` tests below partition all 6 × 32 combinations.
+    /// The rules of the `decide` tests below partition all 9 × 32 combinations (awaiting
+    /// approval decides by its expiry instead).
     fn decides(status: ReleaseStatus, rule: impl Fn(Marks) -> bool, expected: &Step) {
         let mut matched = 0;
         for marks in every_marks().filter(|m| rule(*m)) {
             assert_eq!(
-                &decide(&stored(status, marks)),
+                &decide(&stored(status, marks), at()),
                 expected,
                 "{status:?} {marks:?}"
             );
@@ -662,9 +694,75 @@ mod tests {
 
     #[test]
     fn a_final_release_is_done_whatever_it_carries() {
-        for status in [Deployed, Failed, Cancelled, NeedsAttention] {
+        for status in [
+            Deployed,
+            Failed,
+            Cancelled,
+            NeedsAttention,
+            Rejected,
+            Expired,
+        ] {
             decides(status, |_| true, &Step::Done);
         }
+    }
+
+    /// A release awaiting approval until `until`, carrying `marks`.
+    fn awaiting(marks: Marks, until: DateTime<Utc>) -> Release {
+        Release {
+            approval_expires_at: Some(until),
+            ..stored(AwaitingApproval, marks)
+        }
+    }
+
+    #[test]
+    fn a_release_awaiting_approval_is_handed_back_until_its_expiry_and_never_triggered() {
+        let until = at() + chrono::Duration::seconds(1);
+        for marks in every_marks() {
+            assert_eq!(
+                decide(&awaiting(marks, until), at()),
+                Step::WaitUntil(until),
+                "{marks:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_release_awaiting_approval_expires_once_its_expiry_has_come() {
+        for marks in every_marks() {
+            for until in [at(), at() - chrono::Duration::seconds(1)] {
+                assert_eq!(
+                    decide(&awaiting(marks, until), at()),
+                    Step::Expire(Change::Expired),
+                    "{marks:?}"
+                );
+            }
+        }
+        let without_expiry = release(AwaitingApproval);
+        assert_eq!(decide(&without_expiry, at()), Step::Expire(Change::Expired));
+    }
+
+    #[test]
+    fn an_expiry_ends_the_release_closes_its_outbox_row_and_says_how_long_it_waited() {
+        let change = Change::Expired;
+        assert_eq!(
+            (change.from(), change.to(), change.outbox()),
+            (AwaitingApproval, Expired, OutboxWrite::Done)
+        );
+        let mut copy = awaiting(every_marks().next().expect("marks"), at());
+        copy.requested_at = at() - chrono::Duration::hours(24);
+        let event = change.event(&copy);
+        assert_eq!(
+            (event.kind, event.status, event.message.as_str()),
+            (
+                EventKind::Expired,
+                Expired,
+                "Nobody approved the release within 24 h; it expired. Request it again to \
+                 deploy."
+            )
+        );
+        copy.apply(&change, at());
+        assert!(copy.status.is_final());
+        assert_eq!(decide(&copy, at()), Step::Done);
     }
 
     #[test]
@@ -828,7 +926,7 @@ mod tests {
             at(),
         );
         assert_eq!(copy.status, Building);
-        assert_eq!(decide(&copy), Step::Follow(Follow::Build(build())));
+        assert_eq!(decide(&copy, at()), Step::Follow(Follow::Build(build())));
     }
 
     #[test]
@@ -843,7 +941,7 @@ mod tests {
         assert_eq!(copy.status, Building);
         assert_eq!(copy.built_at, Some(at()));
         assert_eq!(
-            decide(&copy),
+            decide(&copy, at()),
             Step::Start(Trigger::Deployment { build: build() })
         );
     }
@@ -864,7 +962,7 @@ mod tests {
         );
         assert_eq!(copy.status, Deploying);
         assert_eq!(
-            decide(&copy),
+            decide(&copy, at()),
             Step::Follow(Follow::Deployment(deployment()))
         );
     }
@@ -875,7 +973,7 @@ mod tests {
         let mut queued = release(Queued);
         queued.marked(&Trigger::Build, at());
         assert!(matches!(
-            decide(&queued),
+            decide(&queued, at()),
             Step::Fail(Change::Failed { from: Queued, .. })
         ));
 
@@ -884,7 +982,7 @@ mod tests {
         built.built_at = Some(at());
         built.marked(&Trigger::Deployment { build: build() }, at());
         assert!(matches!(
-            decide(&built),
+            decide(&built, at()),
             Step::Fail(Change::Failed { from: Building, .. })
         ));
     }
@@ -902,7 +1000,7 @@ mod tests {
             copy.deployment = Some(deployment());
             copy.apply(&change, at());
             assert!(copy.status.is_final(), "{change:?}");
-            assert_eq!(decide(&copy), Step::Done);
+            assert_eq!(decide(&copy, at()), Step::Done);
             assert_eq!(change.outbox(), OutboxWrite::Done);
         }
     }

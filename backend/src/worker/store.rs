@@ -53,6 +53,8 @@ struct ReleaseRow {
     sleakops_project: String,
     sleakops_environment: String,
     environment: String,
+    requested_at: DateTime<Utc>,
+    approval_expires_at: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<ReleaseRow> for Release {
@@ -72,6 +74,8 @@ impl TryFrom<ReleaseRow> for Release {
             sleakops_project: row.sleakops_project,
             sleakops_environment: row.sleakops_environment,
             environment: row.environment,
+            requested_at: row.requested_at,
+            approval_expires_at: row.approval_expires_at,
         })
     }
 }
@@ -82,7 +86,7 @@ pub async fn load(pool: &MySqlPool, release_id: u64) -> Result<Option<Release>, 
         "SELECT r.status, r.branch, r.commit_sha, r.tag, r.sleakops_build_id, \
          r.sleakops_deployment_id, r.build_requested_at, r.built_at, \
          r.deployment_requested_at, p.sleakops_project, e.sleakops_environment, \
-         e.name AS environment \
+         e.name AS environment, r.requested_at, r.approval_expires_at \
          FROM releases r JOIN projects p ON p.id = r.project_id \
          JOIN environments e ON e.id = r.environment_id WHERE r.id = ?",
     )
@@ -254,6 +258,14 @@ pub async fn apply(
             reason.as_str(),
             now,
         ),
+        Change::Expired => sqlx::query(concat!(
+            "UPDATE releases SET status = ?, finished_at = ?, updated_at = ?, ",
+            timeline::next_seq_sql!(),
+            " WHERE id = ? AND status = ?"
+        ))
+        .bind(to)
+        .bind(now)
+        .bind(now),
         Change::Noted { .. } => sqlx::query(concat!(
             "UPDATE releases SET ",
             timeline::next_seq_sql!(),
