@@ -249,8 +249,8 @@ pub fn expired_message(requested_at: DateTime<Utc>, expires_at: DateTime<Utc>) -
 /// A wait as a person reads it: whole hours, minutes or seconds.
 fn wait_span(wait: std::time::Duration) -> String {
     match wait.as_secs() {
-        secs if secs >= 3600 && secs % 3600 == 0 => format!("{} h", secs / 3600),
-        secs if secs >= 60 && secs % 60 == 0 => format!("{} min", secs / 60),
+        secs if secs >= 3600 && secs.is_multiple_of(3600) => format!("{} h", secs / 3600),
+        secs if secs >= 60 && secs.is_multiple_of(60) => format!("{} min", secs / 60),
         secs => format!("{secs} s"),
     }
 }
