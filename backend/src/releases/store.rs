@@ -538,8 +538,8 @@ pub async fn next_seq(tx: &mut MySqlConnection, id: u64) -> Result<Option<u64>, 
 
 // Delivery metrics (see `super::metrics` for what each figure means).
 
-/// One query for the per-environment figures. Binds: the window (deployments), the window
-/// (failures), project (environments).
+/// One query for the per-environment figures. Binds: the window four times (deployments,
+/// failed deployments, rollbacks, approvals), then the project (environments).
 const FIGURES: &str = "
 WITH deployed AS (
     SELECT environment_id,
@@ -562,16 +562,22 @@ lead_times AS (
     GROUP BY environment_id
 ),
 failed AS (
-    SELECT f.environment_id, f.finished_at,
+    SELECT f.environment_id, 0 AS rolled_back, f.finished_at AS failed_at,
            (SELECT MIN(d.deployed_at) FROM releases d
              WHERE d.environment_id = f.environment_id AND d.status = 'deployed'
                AND d.deployed_at > f.finished_at) AS restored_at
     FROM releases f
     WHERE f.project_id = ? AND f.status = 'failed' AND f.sleakops_deployment_id IS NOT NULL
       AND f.finished_at >= ? AND f.finished_at < ?
+    UNION ALL
+    SELECT b.environment_id, 1, b.deployed_at, MIN(rb.deployed_at)
+    FROM releases rb JOIN releases b ON b.id = rb.rollback_of
+    WHERE rb.project_id = ? AND rb.status = 'deployed' AND b.status = 'deployed'
+    GROUP BY b.id, b.environment_id, b.deployed_at
+    HAVING MIN(rb.deployed_at) >= ? AND MIN(rb.deployed_at) < ?
 ),
 failures AS (
-    SELECT environment_id, COUNT(*) AS failed_deployments
+    SELECT environment_id, COUNT(*) AS failed_deployments, SUM(rolled_back) AS rolled_back
     FROM failed
     GROUP BY environment_id
 ),
@@ -581,7 +587,7 @@ restore_ranked AS (
            COUNT(*) OVER (PARTITION BY environment_id) AS n
     FROM (
         SELECT environment_id,
-               CAST(TIMESTAMPDIFF(SECOND, finished_at, restored_at) AS SIGNED) AS restore_secs
+               CAST(TIMESTAMPDIFF(SECOND, failed_at, restored_at) AS SIGNED) AS restore_secs
         FROM failed
         WHERE restored_at IS NOT NULL
     ) restored
@@ -591,22 +597,43 @@ restores AS (
            MAX(CASE WHEN rn = (n + 1) DIV 2 THEN restore_secs END) AS restore_median
     FROM restore_ranked
     GROUP BY environment_id
+),
+approval_ranked AS (
+    SELECT environment_id, wait_secs,
+           ROW_NUMBER() OVER (PARTITION BY environment_id ORDER BY wait_secs) AS rn,
+           COUNT(*) OVER (PARTITION BY environment_id) AS n
+    FROM (
+        SELECT environment_id,
+               CAST(GREATEST(0, TIMESTAMPDIFF(SECOND, requested_at, decided_at)) AS SIGNED) AS wait_secs
+        FROM releases
+        WHERE project_id = ? AND decided_at >= ? AND decided_at < ? AND status <> 'rejected'
+    ) approved
+),
+approvals AS (
+    SELECT environment_id,
+           MAX(CASE WHEN rn = (n + 1) DIV 2 THEN wait_secs END) AS approval_median
+    FROM approval_ranked
+    GROUP BY environment_id
 )
 SELECT e.id, e.name, e.production,
        CAST(COALESCE(l.deployments, 0) AS SIGNED) AS deployments,
        CAST(COALESCE(f.failed_deployments, 0) AS SIGNED) AS failed_deployments,
+       CAST(COALESCE(f.rolled_back, 0) AS SIGNED) AS rolled_back,
        CAST(l.lead_median AS SIGNED) AS lead_median,
        CAST(l.lead_p90 AS SIGNED) AS lead_p90,
-       CAST(r.restore_median AS SIGNED) AS restore_median
+       CAST(r.restore_median AS SIGNED) AS restore_median,
+       CAST(a.approval_median AS SIGNED) AS approval_median
 FROM environments e
 LEFT JOIN lead_times l ON l.environment_id = e.id
 LEFT JOIN failures f ON f.environment_id = e.id
 LEFT JOIN restores r ON r.environment_id = e.id
+LEFT JOIN approvals a ON a.environment_id = e.id
 WHERE e.project_id = ?
 ORDER BY e.name";
 
 /// Counts per environment and day; the days without any are filled in Rust. Binds: the
-/// window (deployments), the window (failures).
+/// window three times (deployments, failed deployments, rollbacks). A rolled-back release
+/// is a failure of the day its rollback was deployed.
 const DAILY: &str = "
 SELECT environment_id, 'deployed' AS kind, DATE(deployed_at) AS day, COUNT(*) AS n
 FROM releases
@@ -617,7 +644,17 @@ SELECT environment_id, 'failed' AS kind, DATE(finished_at) AS day, COUNT(*) AS n
 FROM releases
 WHERE project_id = ? AND status = 'failed' AND sleakops_deployment_id IS NOT NULL
   AND finished_at >= ? AND finished_at < ?
-GROUP BY environment_id, DATE(finished_at)";
+GROUP BY environment_id, DATE(finished_at)
+UNION ALL
+SELECT environment_id, 'failed' AS kind, DATE(restored_at) AS day, COUNT(*) AS n
+FROM (
+    SELECT b.environment_id, MIN(rb.deployed_at) AS restored_at
+    FROM releases rb JOIN releases b ON b.id = rb.rollback_of
+    WHERE rb.project_id = ? AND rb.status = 'deployed' AND b.status = 'deployed'
+    GROUP BY b.id, b.environment_id
+    HAVING MIN(rb.deployed_at) >= ? AND MIN(rb.deployed_at) < ?
+) rolled_back
+GROUP BY environment_id, DATE(restored_at)";
 
 /// One environment's figures over a window.
 #[derive(Debug, sqlx::FromRow)]
@@ -627,9 +664,12 @@ pub struct Figures {
     pub production: bool,
     pub deployments: i64,
     pub failed_deployments: i64,
+    /// Of `failed_deployments`, the deployed releases a rollback replaced.
+    pub rolled_back: i64,
     pub lead_median: Option<i64>,
     pub lead_p90: Option<i64>,
     pub restore_median: Option<i64>,
+    pub approval_median: Option<i64>,
 }
 
 /// What the delivery metrics cover: a project's releases over `[start, end)`.
@@ -641,24 +681,22 @@ pub struct Window {
 }
 
 impl Window {
-    /// `query` with the window bound for each of its parts, deployments and failures.
-    fn bind_twice<'q, O>(
+    /// `query` with the window bound for each of its `parts`.
+    fn bind_parts<'q, O>(
         self,
-        query: QueryAs<'q, MySql, O, MySqlArguments>,
+        mut query: QueryAs<'q, MySql, O, MySqlArguments>,
+        parts: usize,
     ) -> QueryAs<'q, MySql, O, MySqlArguments> {
+        for _ in 0..parts {
+            query = query.bind(self.project_id).bind(self.start).bind(self.end);
+        }
         query
-            .bind(self.project_id)
-            .bind(self.start)
-            .bind(self.end)
-            .bind(self.project_id)
-            .bind(self.start)
-            .bind(self.end)
     }
 }
 
 /// Every environment of the project with its figures over the window, by name.
 pub async fn figures(db: &MySqlPool, window: Window) -> Result<Vec<Figures>, sqlx::Error> {
-    let query = window.bind_twice(sqlx::query_as(FIGURES));
+    let query = window.bind_parts(sqlx::query_as(FIGURES), 4);
     query.bind(window.project_id).fetch_all(db).await
 }
 
@@ -673,7 +711,7 @@ pub struct DailyCount {
 
 /// The days of the window with any deployment or failure.
 pub async fn daily_counts(db: &MySqlPool, window: Window) -> Result<Vec<DailyCount>, sqlx::Error> {
-    let query = window.bind_twice(sqlx::query_as(DAILY));
+    let query = window.bind_parts(sqlx::query_as(DAILY), 3);
     query.fetch_all(db).await
 }
 

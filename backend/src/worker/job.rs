@@ -43,7 +43,9 @@
 //! three or four) and four timeline puts.
 
 use super::{
-    machine::{self, Change, Follow, OutboxWrite, Polled, Release, Retry, Step, Trigger, Unsent},
+    machine::{
+        self, Change, Follow, OutboxWrite, Polled, Release, Report, Retry, Step, Trigger, Unsent,
+    },
     store::{self, Claim},
 };
 use crate::{
@@ -373,11 +375,8 @@ impl Job {
         let since = follow.requested(release).unwrap_or_else(db::now);
         loop {
             let answer = match follow {
-                Follow::Build(id) => self.sleakops.build(id).await.map(|b| (b.state, b.errors)),
-                Follow::Deployment(id) => {
-                    let deployment = self.sleakops.deployment(id).await;
-                    deployment.map(|d| (d.state, d.errors))
-                }
+                Follow::Build(id) => self.sleakops.build(id).await.map(Report::from),
+                Follow::Deployment(id) => self.sleakops.deployment(id).await.map(Report::from),
             };
             match follow.polled(release, self.noted(answer), announced.as_ref()) {
                 Polled::Ended(change) => return self.change(release, change).await,

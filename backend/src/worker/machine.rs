@@ -7,8 +7,8 @@
 
 use crate::releases::{approval, timeline::NewEvent};
 use chrono::{DateTime, Utc};
-use faro_sleakops::{ResourceId, SleakOpsError, State};
-use faro_types::{EventKind, ReleaseStatus, short_commit};
+use faro_sleakops::{Build, Deployment, ResourceId, SleakOpsError, State};
+use faro_types::{BRANCH_HEAD, EventKind, ReleaseStatus, short_commit};
 use std::time::Duration;
 
 /// Longest failure reason stored (the column is TEXT; the UI shows a paragraph).
@@ -82,9 +82,11 @@ pub enum Change {
         trigger: Trigger,
         id: ResourceId,
     },
-    /// The build succeeded (`built_at`); the release stays building.
+    /// The build succeeded (`built_at`); the release stays building. `commit` is the one
+    /// SleakOps reports it built, recorded if the release has none (a branch head's).
     Built {
         build: ResourceId,
+        commit: Option<String>,
     },
     Deployed {
         deployment: ResourceId,
@@ -128,6 +130,35 @@ pub enum Unsent {
     ClearMarkAndFail(Change),
     /// SleakOps certainly did not act on it but may later: the next attempt sends it again.
     ClearMarkAndWait,
+}
+
+/// What one poll of a build or deployment answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub state: State,
+    pub errors: Vec<String>,
+    /// Builds only: the commit SleakOps built.
+    pub commit: Option<String>,
+}
+
+impl From<Build> for Report {
+    fn from(build: Build) -> Self {
+        Self {
+            state: build.state,
+            errors: build.errors,
+            commit: build.commit,
+        }
+    }
+}
+
+impl From<Deployment> for Report {
+    fn from(deployment: Deployment) -> Self {
+        Self {
+            state: deployment.state,
+            errors: deployment.errors,
+            commit: None,
+        }
+    }
 }
 
 /// What one poll of a build or deployment says.
@@ -326,11 +357,15 @@ impl Follow {
     pub fn polled(
         &self,
         release: &Release,
-        answer: Result<(State, Vec<String>), SleakOpsError>,
+        answer: Result<Report, SleakOpsError>,
         announced: Option<&State>,
     ) -> Polled {
         let fail = |reason| Polled::Ended(Change::failed(self.status(), reason));
-        let (state, errors) = match answer {
+        let Report {
+            state,
+            errors,
+            commit,
+        } = match answer {
             Ok(answer) => answer,
             Err(SleakOpsError::NotFound { .. }) => {
                 return fail(match self {
@@ -356,6 +391,7 @@ impl Follow {
             State::Created => Polled::Ended(match self {
                 Self::Build(build) => Change::Built {
                     build: build.clone(),
+                    commit,
                 },
                 Self::Deployment(deployment) => Change::Deployed {
                     deployment: deployment.clone(),
@@ -461,9 +497,20 @@ impl Change {
                     release.sleakops_environment
                 ),
             ),
-            Self::Built { build } => (
+            Self::Built { build, commit } => (
                 EventKind::BuildSucceeded,
-                format!("Build {build} succeeded on SleakOps"),
+                // The release's own commit wins: one the user gave is never replaced.
+                match release.commit_sha.as_deref().or(commit.as_deref()) {
+                    Some(sha) => format!(
+                        "Build {build} succeeded on SleakOps (commit {} of {})",
+                        short_commit(Some(sha)),
+                        release.branch
+                    ),
+                    None => format!(
+                        "Build {build} succeeded on SleakOps ({BRANCH_HEAD}; SleakOps reported \
+                         no commit)"
+                    ),
+                },
             ),
             Self::Deployed { deployment } => (
                 EventKind::Deployed,
@@ -507,7 +554,12 @@ impl Release {
                 trigger: Trigger::Deployment { .. },
                 id,
             } => self.deployment = Some(id.clone()),
-            Change::Built { .. } => self.built_at = Some(at),
+            Change::Built { commit, .. } => {
+                self.built_at = Some(at);
+                if self.commit_sha.is_none() {
+                    self.commit_sha.clone_from(commit);
+                }
+            }
             Change::Deployed { .. }
             | Change::Failed { .. }
             | Change::NeedsAttention { .. }
@@ -937,7 +989,13 @@ mod tests {
                 .find(|m| m.build && !m.built && !m.deployment_requested && !m.deployment)
                 .expect("marks"),
         );
-        copy.apply(&Change::Built { build: build() }, at());
+        copy.apply(
+            &Change::Built {
+                build: build(),
+                commit: None,
+            },
+            at(),
+        );
         assert_eq!(copy.status, Building);
         assert_eq!(copy.built_at, Some(at()));
         assert_eq!(
@@ -1013,7 +1071,11 @@ mod tests {
         };
         assert_eq!(started.outbox(), OutboxWrite::Progressed);
         assert_eq!(
-            Change::Built { build: build() }.outbox(),
+            Change::Built {
+                build: build(),
+                commit: None
+            }
+            .outbox(),
             OutboxWrite::Progressed
         );
         let note = Change::Noted {
@@ -1042,7 +1104,14 @@ mod tests {
                 Building,
                 Deploying,
             ),
-            (Change::Built { build: build() }, Building, Building),
+            (
+                Change::Built {
+                    build: build(),
+                    commit: None,
+                },
+                Building,
+                Building,
+            ),
             (
                 Change::Deployed {
                     deployment: deployment(),
@@ -1086,6 +1155,85 @@ mod tests {
         );
     }
 
+    /// A release of `main`'s head: no commit given.
+    fn branch_head() -> Release {
+        Release {
+            commit_sha: None,
+            ..release(Building)
+        }
+    }
+
+    const REPORTED: &str = "fedcba9876543210fedcba9876543210fedcba98";
+
+    fn built(commit: Option<&str>) -> Change {
+        Change::Built {
+            build: build(),
+            commit: commit.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_branch_heads_build_is_started_at_the_branch_head() {
+        let change = Change::Started {
+            trigger: Trigger::Build,
+            id: build(),
+        };
+        assert_eq!(
+            change.event(&branch_head()).message,
+            "Build b-1 started on SleakOps: main at branch head of project shop"
+        );
+    }
+
+    #[test]
+    fn a_branch_heads_build_records_and_tells_the_commit_sleakops_reports() {
+        let change = built(Some(REPORTED));
+        assert_eq!(
+            change.event(&branch_head()).message,
+            "Build b-1 succeeded on SleakOps (commit fedcba9 of main)"
+        );
+        let mut copy = branch_head();
+        copy.apply(&change, at());
+        assert_eq!(copy.commit_sha.as_deref(), Some(REPORTED));
+        assert_eq!(copy.built_at, Some(at()));
+    }
+
+    #[test]
+    fn a_branch_head_stays_so_when_sleakops_reports_no_commit() {
+        let change = built(None);
+        assert_eq!(
+            change.event(&branch_head()).message,
+            "Build b-1 succeeded on SleakOps (branch head; SleakOps reported no commit)"
+        );
+        let mut copy = branch_head();
+        copy.apply(&change, at());
+        assert_eq!(copy.commit_sha, None);
+    }
+
+    #[test]
+    fn a_commit_the_user_gave_is_never_replaced_by_the_reported_one() {
+        let change = built(Some(REPORTED));
+        assert_eq!(
+            change.event(&release(Building)).message,
+            "Build b-1 succeeded on SleakOps (commit 0123456 of main)"
+        );
+        let mut copy = release(Building);
+        copy.apply(&change, at());
+        assert_eq!(copy.commit_sha.as_deref(), Some("0123456789abcdef"));
+    }
+
+    #[test]
+    fn a_created_build_carries_the_commit_sleakops_reports() {
+        let report = Report {
+            state: State::Created,
+            errors: vec![],
+            commit: Some(REPORTED.into()),
+        };
+        assert_eq!(
+            Follow::Build(build()).polled(&branch_head(), Ok(report), None),
+            Polled::Ended(built(Some(REPORTED)))
+        );
+    }
+
     #[test]
     fn a_started_deployment_is_told_with_its_build_and_sleakops_environment() {
         let change = Change::Started {
@@ -1105,11 +1253,14 @@ mod tests {
     #[test]
     fn a_succeeded_build_and_a_deployment_are_told_as_such() {
         assert_eq!(
-            told(Change::Built { build: build() }),
+            told(Change::Built {
+                build: build(),
+                commit: None
+            }),
             (
                 EventKind::BuildSucceeded,
                 Building,
-                "Build b-1 succeeded on SleakOps".into()
+                "Build b-1 succeeded on SleakOps (commit 0123456 of main)".into()
             )
         );
         assert_eq!(
@@ -1278,6 +1429,11 @@ mod tests {
         answer: Result<(State, Vec<String>), SleakOpsError>,
         announced: Option<&State>,
     ) -> Polled {
+        let answer = answer.map(|(state, errors)| Report {
+            state,
+            errors,
+            commit: None,
+        });
         follow.polled(&release(follow.status()), answer, announced)
     }
 
@@ -1285,7 +1441,10 @@ mod tests {
     fn a_created_build_or_deployment_ends_in_its_success() {
         assert_eq!(
             poll(&Follow::Build(build()), Ok((State::Created, vec![])), None),
-            Polled::Ended(Change::Built { build: build() })
+            Polled::Ended(Change::Built {
+                build: build(),
+                commit: None
+            })
         );
         assert_eq!(
             poll(

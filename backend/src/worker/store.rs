@@ -240,13 +240,17 @@ pub async fn apply(
             moving(sql, to, id.as_str(), now)
         }
         // `built_at IS NULL`: of two jobs that both saw the build succeed, one tells it.
-        Change::Built { .. } => sqlx::query(concat!(
-            "UPDATE releases SET built_at = ?, updated_at = ?, ",
+        // The commit SleakOps built is recorded only for a release of a branch head: a
+        // commit the user gave is never overwritten.
+        Change::Built { commit, .. } => sqlx::query(concat!(
+            "UPDATE releases SET built_at = ?, updated_at = ?, \
+             commit_sha = COALESCE(commit_sha, ?), ",
             timeline::next_seq_sql!(),
             " WHERE id = ? AND status = ? AND built_at IS NULL"
         ))
         .bind(now)
-        .bind(now),
+        .bind(now)
+        .bind(commit.as_deref()),
         Change::Deployed { .. } => {
             moving(moves_to!("deployed_at = ?, finished_at = ?"), to, now, now)
         }

@@ -195,6 +195,57 @@ async fn a_release_is_built_and_deployed_with_its_timeline_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_of_a_branch_head_records_the_commit_sleakops_built() {
+    let (app, sims, ada, fx) = setup(STEP, |app| app).await;
+    // Staging asks for no approval: the release goes straight to the worker.
+    let staging = app.environment(&ada, &fx.slug, "staging").await;
+    assert!(!staging.requires_approval);
+    let created = app
+        .create_release(
+            &ada,
+            &fx.slug,
+            &json!({"environment": "staging", "branch": "main"}),
+        )
+        .await;
+    assert_eq!(created.commit_sha, None);
+
+    let done = wait_for(&app.state.db, created.id, ReleaseStatus::Deployed, 20).await;
+    // SleakOps built main's head, which only it knows: no commit was sent.
+    let head = sims
+        .sleakops
+        .control
+        .branch_head(faro_sim::sleakops::DEFAULT_KEY, "shop", "main")
+        .expect("the default key");
+    assert_eq!(done.commit_sha.as_deref(), Some(head.as_str()));
+    assert_eq!(
+        app.release(&ada, created.id).await.commit_sha.as_deref(),
+        Some(head.as_str())
+    );
+
+    let events = timeline_of(&app, &ada, created.id, &DEPLOYED).await;
+    let said = |kind| {
+        events
+            .iter()
+            .find(|e| e.kind == kind)
+            .map(|e| e.message.clone())
+            .expect("event")
+    };
+    assert!(
+        said(EventKind::BuildStarted).contains("main at branch head"),
+        "{}",
+        said(EventKind::BuildStarted)
+    );
+    let build = done.sleakops_build_id.as_deref().expect("build");
+    assert_eq!(
+        said(EventKind::BuildSucceeded),
+        format!(
+            "Build {build} succeeded on SleakOps (commit {} of main)",
+            &head[..7]
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_build_fails_the_release_with_sleakops_errors() {
     let (app, sims, ada, fx) = setup(STEP, |app| app).await;
     let mut request = release_body("staging");

@@ -19,6 +19,10 @@
 //! a deployment whose environment name contains `fail-deploy`, end in `error` with `errors`.
 //! A deployment of a build that is not `created` is refused with 412, of an unknown build
 //! with 400; a request without its required fields is 400.
+//!
+//! A build reports the `commit` it builds: the one it was asked for, or else the head of its
+//! branch, a fixed 40-hex SHA per account, project, branch and seed that a test reads with
+//! [`Control::branch_head`].
 
 pub use crate::accounts::Projects;
 
@@ -396,10 +400,14 @@ impl Create for BuildBody {
             "Step 5/9 : RUN cargo build --release returned a non-zero code: 101 (simulated: the branch {branch:?} contains {FAIL_BUILD})"
         )]
     });
+        let commit = match self.commit.filter(|c| !c.is_empty()) {
+            Some(commit) => commit,
+            None => sim.control.head_of(account, &project, &branch),
+        };
         let record = json!({
             "project_env": {"project_name": project},
             "branch": branch,
-            "commit": self.commit,
+            "commit": commit,
             "tag": self.tag,
             "environment": self.environment,
         });

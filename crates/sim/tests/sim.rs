@@ -265,6 +265,69 @@ async fn accounts_made_over_http_reach_their_own_projects_only() {
 }
 
 #[tokio::test]
+async fn a_build_without_a_commit_builds_and_reports_its_branch_head() {
+    let api = Api::start().await;
+    let control = &api.sim.control;
+    let key = control.create_account(Projects::new().with("shop", ["staging"]));
+    let head = control
+        .branch_head(&key, "shop", "main")
+        .expect("a known key");
+    assert_eq!(head.len(), 40);
+    assert!(
+        head.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        "{head}"
+    );
+
+    let built: Value = api.build(&key, "shop").await.json().await.expect("json");
+    assert_eq!(built["commit"], json!(head));
+    let shown = api
+        .get_json(&key, &format!("cli-build/{}/", built["id"]))
+        .await;
+    assert_eq!(shown["commit"], json!(head), "the build keeps reporting it");
+
+    let asked: Value = api
+        .post(
+            &key,
+            "cli-build/",
+            json!({"project_env": {"project_name": "shop"}, "branch": "main", "commit": "abc1234"}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        asked["commit"], "abc1234",
+        "a commit asked for is the one built"
+    );
+
+    // Each branch, project and account has its own head, and the seed moves them all.
+    let other_account = control.create_account(Projects::new().with("shop", ["staging"]));
+    for (who, project, branch) in [
+        (key.as_str(), "shop", "develop"),
+        (key.as_str(), "blog", "main"),
+        (other_account.as_str(), "shop", "main"),
+    ] {
+        assert_ne!(
+            control.branch_head(who, project, branch),
+            Some(head.clone())
+        );
+    }
+    assert_eq!(control.branch_head("sim-so-unknown", "shop", "main"), None);
+    let reseeded = sleakops::start(sleakops::Options {
+        seed: 7,
+        ..Default::default()
+    })
+    .await
+    .expect("starts");
+    let default_head = |sim: &faro_sim::Running| {
+        sim.control
+            .branch_head(sleakops::DEFAULT_KEY, "shop", "main")
+    };
+    assert_ne!(default_head(&reseeded), default_head(&api.sim));
+}
+
+#[tokio::test]
 async fn project_environments_are_listed_whole_or_in_pages() {
     let api = Api::start().await;
     let key = api.sim.control.create_account(
