@@ -10,6 +10,7 @@ mod events;
 pub mod feeds;
 pub mod idempotency;
 mod metrics;
+mod promotion;
 pub mod query;
 pub mod store;
 pub mod timeline;
@@ -37,5 +38,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::events))
         .routes(routes!(transitions::cancel))
         .routes(routes!(transitions::retry))
+        .routes(routes!(promotion::promote))
+        .routes(routes!(promotion::roll_back))
         .routes(routes!(metrics::metrics))
 }

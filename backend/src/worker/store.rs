@@ -53,6 +53,7 @@ struct ReleaseRow {
     sleakops_project: String,
     sleakops_environment: String,
     environment: String,
+    build_of: Option<u64>,
 }
 
 impl TryFrom<ReleaseRow> for Release {
@@ -72,6 +73,7 @@ impl TryFrom<ReleaseRow> for Release {
             sleakops_project: row.sleakops_project,
             sleakops_environment: row.sleakops_environment,
             environment: row.environment,
+            build_of: row.build_of,
         })
     }
 }
@@ -82,7 +84,7 @@ pub async fn load(pool: &MySqlPool, release_id: u64) -> Result<Option<Release>, 
         "SELECT r.status, r.branch, r.commit_sha, r.tag, r.sleakops_build_id, \
          r.sleakops_deployment_id, r.build_requested_at, r.built_at, \
          r.deployment_requested_at, p.sleakops_project, e.sleakops_environment, \
-         e.name AS environment \
+         e.name AS environment, r.build_of \
          FROM releases r JOIN projects p ON p.id = r.project_id \
          JOIN environments e ON e.id = r.environment_id WHERE r.id = ?",
     )

@@ -43,6 +43,7 @@ pub const FIELD_RULES: &[(&str, &str, Rule)] = &[
     ("CreateRelease", "branch", BRANCH),
     ("CreateRelease", "commit_sha", COMMIT_SHA),
     ("CreateRelease", "tag", TAG),
+    ("PromoteRelease", "environment", SLUG),
     ("DraftNotes", "changelog", ai::CHANGELOG),
     ("UpdateRelease", "notes", ai::NOTES),
     ("ChatRequest", "message", ai::CHAT_MESSAGE),
