@@ -133,6 +133,7 @@ pub(super) async fn create(
             short_commit(request.commit_sha.as_deref()),
             request.environment
         ),
+        linked: None,
         action: "release.create",
         details: format!(
             "environment={} branch={} commit_sha={}{}",
@@ -183,9 +184,21 @@ pub(super) struct Plan {
     pub new: NewRelease,
     /// The first timeline event's message.
     pub message: String,
+    /// The release this one follows from, whose timeline tells of it.
+    pub linked: Option<Linked>,
     /// The audit entry's action and details.
     pub action: &'static str,
     pub details: String,
+}
+
+/// A release a new one follows from (retries, promotes or rolls back): it is locked while
+/// the new one is recorded, and its timeline gets an event of `kind` saying
+/// "`said` as release #N".
+#[derive(Debug)]
+pub(super) struct Linked {
+    pub release: u64,
+    pub kind: EventKind,
+    pub said: String,
 }
 
 enum Failure {
@@ -272,15 +285,15 @@ async fn record(
             .then(|| plan.new.requested_at + expiry(state)),
         ..plan.new.clone()
     };
-    let retried = match plan.new.retry_of {
-        Some(old) => {
-            let (status, _) = store::progress(write.tx(), old, Read::ForUpdate)
+    let linked = match &plan.linked {
+        Some(linked) => {
+            let (status, _) = store::progress(write.tx(), linked.release, Read::ForUpdate)
                 .await?
                 .ok_or(ApiError::NotFound)?;
-            if !status.can_retry() {
-                return Err(not_retryable(old, status).into());
+            if linked.kind == EventKind::Retried && !status.can_retry() {
+                return Err(not_retryable(linked.release, status).into());
             }
-            Some((old, status))
+            Some((linked, status))
         }
         None => None,
     };
@@ -288,15 +301,11 @@ async fn record(
     let Some(id) = store::insert(write.tx(), &new, claim.key_hash()).await? else {
         return Err(Failure::KeyUsed);
     };
-    if let Some((old, status)) = retried {
-        let event = NewEvent::new(
-            EventKind::Retried,
-            status,
-            format!("{} retried this release as release #{id}", user.name),
-        )
-        .by(actor.clone());
-        let event = timeline::append(state, write.tx(), old, event).await?;
-        write.publish(old, event);
+    if let Some((linked, status)) = linked {
+        let said = format!("{} as release #{id}", linked.said);
+        let event = NewEvent::new(linked.kind, status, said).by(actor.clone());
+        let event = timeline::append(state, write.tx(), linked.release, event).await?;
+        write.publish(linked.release, event);
     }
     let first = NewEvent::new(EventKind::Requested, new.status(), &plan.message)
         .by(actor)

@@ -11,6 +11,7 @@ mod events;
 pub mod feeds;
 pub mod idempotency;
 mod metrics;
+mod promotion;
 pub mod query;
 pub mod store;
 pub mod timeline;
@@ -40,5 +41,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(transitions::retry))
         .routes(routes!(approval::approve))
         .routes(routes!(approval::reject))
+        .routes(routes!(promotion::promote))
+        .routes(routes!(promotion::roll_back))
         .routes(routes!(metrics::metrics))
 }

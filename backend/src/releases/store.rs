@@ -473,23 +473,73 @@ pub async fn cancel(
     Ok(dropped)
 }
 
-/// What a retry copies from the release it retries, with the environment's name and the
-/// release's status.
+/// What a retry copies from the release it retries (and a promotion or a rollback from the
+/// release whose build it deploys), with the environment's name and the release's status.
 #[derive(Debug, sqlx::FromRow)]
 pub struct RetrySource {
     #[sqlx(flatten)]
     pub commit: Commit,
     pub environment: String,
     pub status: ReleaseStatus,
+    /// SleakOps' id of the release's build, once it has one (preset when it deploys the
+    /// build of `build_of`).
+    pub sleakops_build_id: Option<String>,
+    pub build_of: Option<u64>,
+    pub promoted_from: Option<u64>,
+    pub rollback_of: Option<u64>,
 }
 
 pub async fn retry_source(db: &MySqlPool, id: u64) -> Result<Option<RetrySource>, sqlx::Error> {
     sqlx::query_as(
         "SELECT r.environment_id, e.name AS environment, r.branch, r.commit_sha, r.tag, \
-         r.commit_time, r.status \
+         r.commit_time, r.status, r.sleakops_build_id, r.build_of, r.promoted_from, \
+         r.rollback_of \
          FROM releases r JOIN environments e ON e.id = r.environment_id WHERE r.id = ?",
     )
     .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// A deployed release of an environment and the SleakOps build it deployed.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Deployed {
+    pub id: u64,
+    pub build: Option<String>,
+}
+
+/// What runs in environment `environment_id`: its deployed release deployed last (of two
+/// deployed at the same time, the newer).
+pub async fn running(db: &MySqlPool, environment_id: u64) -> Result<Option<Deployed>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, sleakops_build_id AS build FROM releases \
+         WHERE environment_id = ? AND status = 'deployed' \
+         ORDER BY deployed_at DESC, id DESC LIMIT 1",
+    )
+    .bind(environment_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// What a rollback of environment `environment_id` from release `running` goes back to: the
+/// newest deployed release before it with a build other than the running one's.
+pub async fn previous_build(
+    db: &MySqlPool,
+    environment_id: u64,
+    running: &Deployed,
+) -> Result<Option<Deployed>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.id, r.sleakops_build_id AS build FROM releases r \
+         JOIN releases cur ON cur.id = ? \
+         WHERE r.environment_id = ? AND r.status = 'deployed' \
+         AND r.sleakops_build_id IS NOT NULL AND NOT (r.sleakops_build_id <=> ?) \
+         AND (r.deployed_at < cur.deployed_at \
+              OR (r.deployed_at = cur.deployed_at AND r.id < cur.id)) \
+         ORDER BY r.deployed_at DESC, r.id DESC LIMIT 1",
+    )
+    .bind(running.id)
+    .bind(environment_id)
+    .bind(&running.build)
     .fetch_optional(db)
     .await
 }

@@ -3,7 +3,7 @@
 
 use super::{
     approval,
-    create::{self, Plan},
+    create::{self, Linked, Plan},
     idempotency, query, store,
     store::NewRelease,
     timeline::{self, NewEvent},
@@ -173,7 +173,13 @@ pub(super) async fn retry(
         commit,
         environment,
         status,
+        sleakops_build_id,
+        build_of,
+        promoted_from,
+        rollback_of,
     } = source;
+    // A promotion or a rollback deploys the same build again, without building.
+    let build = build_of.and(sleakops_build_id);
     let message = format!(
         "{} retried release #{id}: {} ({}) to {environment}",
         user.name,
@@ -187,13 +193,18 @@ pub(super) async fn retry(
             requested_by: user.id,
             requested_at: crate::db::now(),
             retry_of: Some(id),
-            promoted_from: None,
-            rollback_of: None,
-            build_of: None,
-            build: None,
+            promoted_from,
+            rollback_of,
+            build_of: build.as_ref().and(build_of),
+            build,
             approval_expires_at: None,
         },
         message,
+        linked: Some(Linked {
+            release: id,
+            kind: EventKind::Retried,
+            said: format!("{} retried this release", user.name),
+        }),
         action: "release.retry",
         details: format!("retry_of={id}"),
     };

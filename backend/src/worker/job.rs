@@ -10,6 +10,9 @@
 //! | queued | nothing | mark `build_requested_at`, then `POST cli-build/` |
 //! | queued | `build_requested_at` only | the build may have been started: fail, never re-send |
 //! | queued | build id | the id was saved but the start not recorded: record it |
+//! | queued, `build_of` | build id, `built_at`, nothing more | mark `deployment_requested_at`, then `POST cli-deployment/` of that build |
+//! | queued, `build_of` | `deployment_requested_at` only | the deployment may have been started: fail |
+//! | queued, `build_of` | deployment id | the id was saved but the start not recorded: record it |
 //! | building | build id, no `built_at` | poll the build |
 //! | building | `built_at`, nothing more | mark `deployment_requested_at`, then `POST cli-deployment/` |
 //! | building | `deployment_requested_at` only | the deployment may have been started: fail |
@@ -317,7 +320,7 @@ impl Job {
                 let request = build_request(release);
                 self.sleakops.create_build(&request).await.map(|b| b.id)
             }
-            Trigger::Deployment { build } => {
+            Trigger::Deployment { build, .. } => {
                 let request = deployment_request(release, build);
                 self.sleakops
                     .create_deployment(&request)

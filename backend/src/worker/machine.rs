@@ -38,6 +38,9 @@ pub struct Release {
     pub requested_at: DateTime<Utc>,
     /// Set when the release was requested to wait for approval until then.
     pub approval_expires_at: Option<DateTime<Utc>>,
+    /// The release whose build this one deploys as is (a promotion or a rollback): its
+    /// `build` and `built_at` are set when it is queued, and it is never built.
+    pub build_of: Option<u64>,
 }
 
 /// What the job does next with a release.
@@ -63,7 +66,12 @@ pub enum Step {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Trigger {
     Build,
-    Deployment { build: ResourceId },
+    /// `of`: the release `build` was made for, when it is another one (the release deploys
+    /// that build as is, straight from queued).
+    Deployment {
+        build: ResourceId,
+        of: Option<u64>,
+    },
 }
 
 /// Something started on SleakOps that the job polls until it ends.
@@ -200,42 +208,20 @@ pub fn decide(release: &Release, now: DateTime<Utc>) -> Step {
             Some(until) if until > now => Step::WaitUntil(until),
             _ => Step::Expire(Change::Expired),
         },
-        ReleaseStatus::Queued => match (&release.build, release.build_requested_at) {
-            (Some(build), _) => Step::Record(Change::Started {
-                trigger: Trigger::Build,
-                id: build.clone(),
-            }),
-            (None, Some(_)) => fail(format!(
-                "A worker stopped while starting the build on SleakOps, so it is unknown \
-                 whether the build started. Faro does not start it again by itself, so nothing \
-                 is built twice: check SleakOps for a build of {} and retry this release.",
-                release.branch
+        ReleaseStatus::Queued => match (release.build_of, &release.build, release.built_at) {
+            (Some(of), Some(build), Some(_)) => deploy(release, build, Some(of)),
+            (Some(of), _, _) => fail(format!(
+                "The release deploys the build of release #{of} but has no built SleakOps build \
+                 to deploy; retry it."
             )),
-            (None, None) => Step::Start(Trigger::Build),
+            (None, _, _) => build(release),
         },
         ReleaseStatus::Building => match (&release.build, release.built_at, &release.deployment) {
             (None, _, _) => {
                 fail("The release is building but has no SleakOps build id; retry it.".into())
             }
-            (Some(build), _, Some(deployment)) => Step::Record(Change::Started {
-                trigger: Trigger::Deployment {
-                    build: build.clone(),
-                },
-                id: deployment.clone(),
-            }),
             (Some(build), None, None) => Step::Follow(Follow::Build(build.clone())),
-            (Some(build), Some(_), None) => match release.deployment_requested_at {
-                None => Step::Start(Trigger::Deployment {
-                    build: build.clone(),
-                }),
-                Some(_) => fail(format!(
-                    "A worker stopped while starting the deployment of build {build} on \
-                     SleakOps, so it is unknown whether it started. Faro does not start it \
-                     again by itself, so nothing is deployed twice: check SleakOps for a \
-                     deployment to {} and retry this release.",
-                    release.sleakops_environment
-                )),
-            },
+            (Some(build), _, _) => deploy(release, build, None),
         },
         ReleaseStatus::Deploying => match &release.deployment {
             Some(deployment) => Step::Follow(Follow::Deployment(deployment.clone())),
@@ -246,12 +232,58 @@ pub fn decide(release: &Release, now: DateTime<Utc>) -> Step {
     }
 }
 
+/// The next step of a queued release that is built for itself.
+fn build(release: &Release) -> Step {
+    match (&release.build, release.build_requested_at) {
+        (Some(build), _) => Step::Record(Change::Started {
+            trigger: Trigger::Build,
+            id: build.clone(),
+        }),
+        (None, Some(_)) => Step::Fail(Change::failed(
+            release.status,
+            format!(
+                "A worker stopped while starting the build on SleakOps, so it is unknown \
+                 whether the build started. Faro does not start it again by itself, so nothing \
+                 is built twice: check SleakOps for a build of {} and retry this release.",
+                release.branch
+            ),
+        )),
+        (None, None) => Step::Start(Trigger::Build),
+    }
+}
+
+/// The next step of a release whose `build` (made for release `of`, when another one) has
+/// succeeded: its deployment, started at most once.
+fn deploy(release: &Release, build: &ResourceId, of: Option<u64>) -> Step {
+    let trigger = Trigger::Deployment {
+        build: build.clone(),
+        of,
+    };
+    match (&release.deployment, release.deployment_requested_at) {
+        (Some(deployment), _) => Step::Record(Change::Started {
+            trigger,
+            id: deployment.clone(),
+        }),
+        (None, None) => Step::Start(trigger),
+        (None, Some(_)) => Step::Fail(Change::failed(
+            release.status,
+            format!(
+                "A worker stopped while starting the deployment of build {build} on \
+                 SleakOps, so it is unknown whether it started. Faro does not start it \
+                 again by itself, so nothing is deployed twice: check SleakOps for a \
+                 deployment to {} and retry this release.",
+                release.sleakops_environment
+            ),
+        )),
+    }
+}
+
 impl Trigger {
     /// The status the release must have for the trigger to be sent.
     pub fn from(&self) -> ReleaseStatus {
         match self {
-            Self::Build => ReleaseStatus::Queued,
-            Self::Deployment { .. } => ReleaseStatus::Building,
+            Self::Build | Self::Deployment { of: Some(_), .. } => ReleaseStatus::Queued,
+            Self::Deployment { of: None, .. } => ReleaseStatus::Building,
         }
     }
 
@@ -274,7 +306,7 @@ impl Trigger {
                      build of {} and retry this release.",
                     release.branch
                 ),
-                Self::Deployment { build } => format!(
+                Self::Deployment { build, .. } => format!(
                     "SleakOps may or may not have started the deployment of build {build}: \
                      {err}. Faro does not start it again by itself, so nothing is deployed \
                      twice: check SleakOps for a deployment to {} and retry this release.",
@@ -288,7 +320,7 @@ impl Trigger {
         }
         let reason = match self {
             Self::Build => format!("SleakOps refused to start the build: {err}"),
-            Self::Deployment { build } => {
+            Self::Deployment { build, .. } => {
                 format!("SleakOps refused to deploy build {build}: {err}")
             }
         };
@@ -488,12 +520,14 @@ impl Change {
                 ),
             ),
             Self::Started {
-                trigger: Trigger::Deployment { build },
+                trigger: Trigger::Deployment { build, of },
                 id,
             } => (
                 EventKind::DeploymentStarted,
                 format!(
-                    "Deployment {id} of build {build} to {} started on SleakOps",
+                    "Deployment {id} of build {build}{} to {} started on SleakOps",
+                    of.map(|of| format!(" (the build of release #{of})"))
+                        .unwrap_or_default(),
                     release.sleakops_environment
                 ),
             ),
@@ -686,6 +720,7 @@ mod tests {
             environment: "production".into(),
             requested_at: at(),
             approval_expires_at: None,
+            build_of: None,
         }
     }
 
@@ -725,12 +760,27 @@ mod tests {
     /// The rules of the `decide` tests below partition all 9 × 32 combinations (awaiting
     /// approval decides by its expiry instead).
     fn decides(status: ReleaseStatus, rule: impl Fn(Marks) -> bool, expected: &Step) {
+        decides_of(None, status, rule, expected);
+    }
+
+    /// As [`decides`], for releases that deploy the build of release `build_of` (when set);
+    /// the queued rules with `Some` partition the 32 combinations too.
+    fn decides_of(
+        build_of: Option<u64>,
+        status: ReleaseStatus,
+        rule: impl Fn(Marks) -> bool,
+        expected: &Step,
+    ) {
         let mut matched = 0;
         for marks in every_marks().filter(|m| rule(*m)) {
+            let release = Release {
+                build_of,
+                ..stored(status, marks)
+            };
             assert_eq!(
-                &decide(&stored(status, marks), at()),
+                &decide(&release, at()),
                 expected,
-                "{status:?} {marks:?}"
+                "{status:?} {marks:?} build_of={build_of:?}"
             );
             matched += 1;
         }
@@ -763,6 +813,16 @@ mod tests {
         Release {
             approval_expires_at: Some(until),
             ..stored(AwaitingApproval, marks)
+        }
+    }
+
+    /// A promotion or rollback: release 7's build, queued with its id and `built_at`.
+    const SOURCE: Option<u64> = Some(7);
+
+    fn deploy_source() -> Trigger {
+        Trigger::Deployment {
+            build: build(),
+            of: SOURCE,
         }
     }
 
@@ -818,6 +878,80 @@ mod tests {
     }
 
     #[test]
+    fn a_queued_release_of_another_releases_build_starts_its_deployment_without_building() {
+        decides_of(
+            SOURCE,
+            Queued,
+            |m| m.build && m.built && !m.deployment_requested && !m.deployment,
+            &Step::Start(deploy_source()),
+        );
+        assert_eq!(deploy_source().from(), Queued, "sent from queued");
+        assert_eq!(deploy_source().to(), Deploying);
+    }
+
+    #[test]
+    fn a_queued_release_of_another_releases_build_with_a_deployment_id_records_its_start() {
+        decides_of(
+            SOURCE,
+            Queued,
+            |m| m.build && m.built && m.deployment,
+            &Step::Record(Change::Started {
+                trigger: deploy_source(),
+                id: deployment(),
+            }),
+        );
+    }
+
+    #[test]
+    fn a_queued_release_of_another_releases_build_whose_deployment_was_requested_fails_rather_than_deploy_twice()
+     {
+        decides_of(
+            SOURCE,
+            Queued,
+            |m| m.build && m.built && m.deployment_requested && !m.deployment,
+            &failure(
+                Queued,
+                "A worker stopped while starting the deployment of build b-1 on SleakOps, so it \
+                 is unknown whether it started. Faro does not start it again by itself, so \
+                 nothing is deployed twice: check SleakOps for a deployment to shop-prod and \
+                 retry this release.",
+            ),
+        );
+    }
+
+    #[test]
+    fn a_queued_release_of_another_releases_build_without_that_build_fails() {
+        decides_of(
+            SOURCE,
+            Queued,
+            |m| !m.build || !m.built,
+            &failure(
+                Queued,
+                "The release deploys the build of release #7 but has no built SleakOps build to \
+                 deploy; retry it.",
+            ),
+        );
+    }
+
+    #[test]
+    fn the_deployment_of_another_releases_build_is_told_with_that_release() {
+        let change = Change::Started {
+            trigger: deploy_source(),
+            id: deployment(),
+        };
+        assert_eq!(
+            told(change),
+            (
+                EventKind::DeploymentStarted,
+                Deploying,
+                "Deployment d-1 of build b-1 (the build of release #7) to shop-prod started on \
+                 SleakOps"
+                    .into()
+            )
+        );
+    }
+
+    #[test]
     fn a_queued_release_with_a_build_id_records_that_the_build_started() {
         let record = Step::Record(Change::Started {
             trigger: Trigger::Build,
@@ -855,7 +989,10 @@ mod tests {
     #[test]
     fn a_building_release_with_a_deployment_id_records_that_the_deployment_started() {
         let record = Step::Record(Change::Started {
-            trigger: Trigger::Deployment { build: build() },
+            trigger: Trigger::Deployment {
+                build: build(),
+                of: None,
+            },
             id: deployment(),
         });
         decides(Building, |m| m.build && m.deployment, &record);
@@ -934,7 +1071,10 @@ mod tests {
 
     #[test]
     fn a_built_release_starts_the_deployment_of_its_build() {
-        let start = Step::Start(Trigger::Deployment { build: build() });
+        let start = Step::Start(Trigger::Deployment {
+            build: build(),
+            of: None,
+        });
         let built = |m: Marks| m.build && m.built && !m.deployment;
         decides(Building, |m| built(m) && !m.deployment_requested, &start);
     }
@@ -1000,7 +1140,10 @@ mod tests {
         assert_eq!(copy.built_at, Some(at()));
         assert_eq!(
             decide(&copy, at()),
-            Step::Start(Trigger::Deployment { build: build() })
+            Step::Start(Trigger::Deployment {
+                build: build(),
+                of: None
+            })
         );
     }
 
@@ -1009,7 +1152,10 @@ mod tests {
         let mut copy = release(Building);
         copy.build = Some(build());
         copy.built_at = Some(at());
-        let trigger = Trigger::Deployment { build: build() };
+        let trigger = Trigger::Deployment {
+            build: build(),
+            of: None,
+        };
         copy.marked(&trigger, at());
         copy.apply(
             &Change::Started {
@@ -1038,7 +1184,13 @@ mod tests {
         let mut built = release(Building);
         built.build = Some(build());
         built.built_at = Some(at());
-        built.marked(&Trigger::Deployment { build: build() }, at());
+        built.marked(
+            &Trigger::Deployment {
+                build: build(),
+                of: None,
+            },
+            at(),
+        );
         assert!(matches!(
             decide(&built, at()),
             Step::Fail(Change::Failed { from: Building, .. })
@@ -1098,7 +1250,10 @@ mod tests {
             ),
             (
                 Change::Started {
-                    trigger: Trigger::Deployment { build: build() },
+                    trigger: Trigger::Deployment {
+                        build: build(),
+                        of: None,
+                    },
                     id: deployment(),
                 },
                 Building,
@@ -1237,7 +1392,10 @@ mod tests {
     #[test]
     fn a_started_deployment_is_told_with_its_build_and_sleakops_environment() {
         let change = Change::Started {
-            trigger: Trigger::Deployment { build: build() },
+            trigger: Trigger::Deployment {
+                build: build(),
+                of: None,
+            },
             id: deployment(),
         };
         assert_eq!(
@@ -1354,7 +1512,14 @@ mod tests {
             ))
         );
         assert_eq!(
-            unsent_failure(&Trigger::Deployment { build: build() }, Building, &err),
+            unsent_failure(
+                &Trigger::Deployment {
+                    build: build(),
+                    of: None
+                },
+                Building,
+                &err
+            ),
             Unsent::KeepMarkAndFail(Change::failed(
                 Building,
                 format!(
@@ -1377,7 +1542,14 @@ mod tests {
             ))
         );
         assert_eq!(
-            unsent_failure(&Trigger::Deployment { build: build() }, Building, &err),
+            unsent_failure(
+                &Trigger::Deployment {
+                    build: build(),
+                    of: None
+                },
+                Building,
+                &err
+            ),
             Unsent::ClearMarkAndFail(Change::failed(
                 Building,
                 format!("SleakOps refused to deploy build b-1: {err}")
@@ -1417,7 +1589,14 @@ mod tests {
         for err in errors {
             assert!(!permanent(&err), "{err}");
             assert_eq!(
-                unsent_failure(&Trigger::Deployment { build: build() }, Building, &err),
+                unsent_failure(
+                    &Trigger::Deployment {
+                        build: build(),
+                        of: None
+                    },
+                    Building,
+                    &err
+                ),
                 Unsent::ClearMarkAndWait,
                 "{err}"
             );

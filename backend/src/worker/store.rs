@@ -55,6 +55,7 @@ struct ReleaseRow {
     environment: String,
     requested_at: DateTime<Utc>,
     approval_expires_at: Option<DateTime<Utc>>,
+    build_of: Option<u64>,
 }
 
 impl TryFrom<ReleaseRow> for Release {
@@ -76,6 +77,7 @@ impl TryFrom<ReleaseRow> for Release {
             environment: row.environment,
             requested_at: row.requested_at,
             approval_expires_at: row.approval_expires_at,
+            build_of: row.build_of,
         })
     }
 }
@@ -86,7 +88,7 @@ pub async fn load(pool: &MySqlPool, release_id: u64) -> Result<Option<Release>, 
         "SELECT r.status, r.branch, r.commit_sha, r.tag, r.sleakops_build_id, \
          r.sleakops_deployment_id, r.build_requested_at, r.built_at, \
          r.deployment_requested_at, p.sleakops_project, e.sleakops_environment, \
-         e.name AS environment, r.requested_at, r.approval_expires_at \
+         e.name AS environment, r.requested_at, r.approval_expires_at, r.build_of \
          FROM releases r JOIN projects p ON p.id = r.project_id \
          JOIN environments e ON e.id = r.environment_id WHERE r.id = ?",
     )

@@ -457,3 +457,57 @@ fn the_binary_prints_where_the_simulators_listen() {
     let exit = child.wait().expect("exits");
     assert!(exit.success(), "{exit:?}");
 }
+
+#[tokio::test]
+async fn a_build_deploys_to_any_environment_of_its_project_as_sent_but_not_to_another_project() {
+    let api = Api::start().await;
+    let key = api.sim.control.create_account(
+        Projects::new()
+            .with("shop", ["staging", "production"])
+            .with("blog", ["production"]),
+    );
+    let build: Value = api.build(&key, "shop").await.json().await.expect("json");
+    // Sent as a string, as the SleakOps CLI sends ids it read from the command line.
+    let sent = json!(build["id"].to_string());
+    for environment in ["staging", "production", "production"] {
+        let deployment = api
+            .post(
+                &key,
+                "cli-deployment/",
+                json!({
+                    "project_env": {"project_name": "shop", "environment_name": environment},
+                    "build": sent,
+                    "tag": "v1.2.0",
+                    "image": "registry.example/shop:v1.2.0",
+                }),
+            )
+            .await;
+        assert_eq!(deployment.status(), 201, "to {environment}");
+        let deployment: Value = deployment.json().await.expect("json");
+        let shown = api
+            .get_json(&key, &format!("cli-deployment/{}/", deployment["id"]))
+            .await;
+        assert_eq!(shown["build"], sent, "the build id as sent");
+        assert_eq!(shown["tag"], "v1.2.0");
+        assert_eq!(shown["image"], "registry.example/shop:v1.2.0");
+    }
+
+    let refused = api
+        .post(
+            &key,
+            "cli-deployment/",
+            json!({
+                "project_env": {"project_name": "blog", "environment_name": "production"},
+                "build": build["id"],
+            }),
+        )
+        .await;
+    assert_eq!(refused.status(), 400, "a build of another project");
+    let body: Value = refused.json().await.expect("json");
+    assert!(
+        body["build"][0]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Invalid pk")),
+        "{body}"
+    );
+}

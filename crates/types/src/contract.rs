@@ -44,6 +44,7 @@ pub const FIELD_RULES: &[(&str, &str, Rule)] = &[
     ("CreateRelease", "commit_sha", COMMIT_SHA),
     ("CreateRelease", "tag", TAG),
     ("RejectRelease", "reason", releases::REJECTION_REASON),
+    ("PromoteRelease", "environment", SLUG),
     ("DraftNotes", "changelog", ai::CHANGELOG),
     ("UpdateRelease", "notes", ai::NOTES),
     ("ChatRequest", "message", ai::CHAT_MESSAGE),
