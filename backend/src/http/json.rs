@@ -28,8 +28,8 @@ where
     }
 }
 
-/// A JSON body that may be left out: an empty body (with any or no `Content-Type`) is
-/// `T::default()`; any other body is read as [`ApiJson`] reads it.
+/// A JSON body that may be left out: an empty body (with any or no `Content-Type`) or a JSON
+/// `null` is `T::default()`; any other body is read as [`ApiJson`] reads it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct OptionalJson<T>(pub T);
 
@@ -48,6 +48,10 @@ where
         }
         if !is_json {
             return Err(not_json());
+        }
+        // The document offers the body as nullable: `null` says as little as no body.
+        if bytes.trim_ascii() == b"null" {
+            return Ok(Self(T::default()));
         }
         parse(&bytes).map(OptionalJson)
     }
