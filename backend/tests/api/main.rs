@@ -26,6 +26,7 @@ mod migrations;
 mod openapi;
 mod orgs;
 mod projects;
+mod promotion;
 mod release_events;
 mod releases;
 mod sealing;

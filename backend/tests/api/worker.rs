@@ -28,7 +28,12 @@ async fn release(db: &MySqlPool, id: u64) -> Release {
 }
 
 /// Waits until the release reaches `status` (panicking on another final status).
-async fn wait_for(db: &MySqlPool, id: u64, status: ReleaseStatus, within_secs: u64) -> Release {
+pub(crate) async fn wait_for(
+    db: &MySqlPool,
+    id: u64,
+    status: ReleaseStatus,
+    within_secs: u64,
+) -> Release {
     let within = Duration::from_secs(within_secs);
     let started = Instant::now();
     loop {
@@ -71,7 +76,7 @@ const DEPLOYED: [EventKind; 5] = [
 ];
 
 /// Release `id`'s timeline, whose events but the progress reports must be of `kinds`.
-async fn timeline_of(
+pub(crate) async fn timeline_of(
     app: &TestApp,
     who: &Signed,
     id: u64,
@@ -116,7 +121,7 @@ async fn outbox(db: &MySqlPool, id: u64) -> (bool, Option<String>, u32) {
         .expect("outbox row")
 }
 
-async fn setup(
+pub(crate) async fn setup(
     step: Duration,
     adjust: impl FnOnce(Builder) -> Builder,
 ) -> (TestApp, Sims, Signed, ProjectWithEnvironments) {
