@@ -38,7 +38,7 @@ pub use page::Page;
 pub use problem::{FieldError, PROBLEM_CONTENT_TYPE, Problem, ProblemType};
 pub use projects::{
     AddMember, CreateEnvironment, CreateProject, Environment, Member, Project, Role,
-    UpdateEnvironment, UpdateMember, UpdateProject,
+    RunningRelease, UpdateEnvironment, UpdateMember, UpdateProject,
 };
 pub use releases::{
     Approval, ApprovalDecision, BRANCH_HEAD, CreateRelease, EventKind, PromoteRelease,

@@ -48,6 +48,9 @@ pub struct EnvironmentMetrics {
     pub change_failure_rate: Option<f64>,
     /// From a failed deployment to the next successful one, median, in seconds.
     pub time_to_restore_median_secs: Option<u64>,
+    /// From the request to the approval, median, in seconds, over the releases approved in
+    /// the window.
+    pub approval_wait_median_secs: Option<u64>,
     /// One point per day of the window, oldest first, for trend charts.
     pub daily: Vec<DailyCount>,
 }

@@ -200,6 +200,22 @@ pub struct Environment {
     pub requires_approval: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// What runs there: the environment's release that reached `deployed` last.
+    #[cfg_attr(feature = "sqlx", sqlx(skip))]
+    pub running: Option<RunningRelease>,
+}
+
+/// The release running in an environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RunningRelease {
+    pub release_id: u64,
+    pub branch: String,
+    /// `None`: the branch's head, whose commit SleakOps did not report.
+    pub commit_sha: Option<String>,
+    pub tag: Option<String>,
+    pub sleakops_build_id: Option<String>,
+    pub deployed_at: DateTime<Utc>,
 }
 
 /// `POST /api/projects/{slug}/members`: adds an existing user by email.

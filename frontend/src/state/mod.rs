@@ -10,6 +10,7 @@ pub mod form;
 pub mod format;
 pub mod idempotency;
 pub mod org;
+pub mod release_control;
 pub mod route;
 pub mod skew;
 pub mod timeline;

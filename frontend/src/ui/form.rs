@@ -3,9 +3,10 @@
 //! moves to the first wrong one, and the button waits while the request is in flight.
 
 use super::components::focus_first_error;
-use crate::api::ApiError;
+use crate::api::{self, ApiError};
 use crate::state::form::FormErrors;
-use faro_types::FieldError;
+use crate::state::idempotency::OnceGuard;
+use faro_types::{FieldError, Release};
 use leptos::prelude::*;
 use std::any::Any;
 use std::future::{Future, IntoFuture};
@@ -83,3 +84,62 @@ impl Form {
 
 /// An answer of any type, on its way from the request to `done`.
 type Answer = Box<dyn Any>;
+
+/// A request a new release comes of (a create, a promotion, a rollback), sent at most once per
+/// intent: see [`OnceGuard`].
+#[derive(Debug)]
+pub struct Once<B: Send + Sync + 'static> {
+    guard: RwSignal<OnceGuard<B>>,
+}
+
+impl<B: Send + Sync + 'static> Clone for Once<B> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<B: Send + Sync + 'static> Copy for Once<B> {}
+
+impl<B: Clone + PartialEq + Send + Sync + 'static> Default for Once<B> {
+    fn default() -> Self {
+        Self {
+            guard: RwSignal::new(OnceGuard::new(api::random_key())),
+        }
+    }
+}
+
+impl<B: Clone + PartialEq + Send + Sync + 'static> Once<B> {
+    /// Whether an attempt is in flight.
+    pub fn busy(self) -> Signal<bool> {
+        let guard = self.guard;
+        Signal::derive(move || guard.with(OnceGuard::in_flight))
+    }
+
+    /// Sends `body` through `request` (which gets the idempotency key) unless an attempt is in
+    /// flight: then `false`, and nothing is sent. `answer` gets the outcome.
+    pub fn send<Fut>(
+        self,
+        body: &B,
+        request: impl FnOnce(String) -> Fut + 'static,
+        answer: impl FnOnce(Result<Release, ApiError>) + 'static,
+    ) -> bool
+    where
+        Fut: Future<Output = Result<Release, ApiError>> + 'static,
+    {
+        let mut key = None;
+        self.guard.update(|g| key = g.begin(body, api::random_key));
+        let Some(key) = key else {
+            return false;
+        };
+        let guard = self.guard;
+        leptos::task::spawn_local(async move {
+            let result = request(key).await;
+            match &result {
+                Ok(_) => guard.try_update(|g| g.succeeded(api::random_key())),
+                Err(_) => guard.try_update(OnceGuard::failed),
+            };
+            answer(result);
+        });
+        true
+    }
+}
