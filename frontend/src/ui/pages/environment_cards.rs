@@ -144,7 +144,7 @@ fn RollBackButton(slug: String, environment: String, running: RunningRelease) ->
                             <p id=format!("{id}-question")>{question}</p>
                             <div class="actions">
                                 <button type="button" class="button danger small" id=format!("{id}-confirm")
-                                    on:click=confirm.clone() disabled=move || busy.get()>
+                                    on:click=confirm disabled=move || busy.get()>
                                     {move || if busy.get() { "Rolling back…" } else { "Roll back" }}
                                 </button>
                                 <button type="button" class="button secondary small" on:click=move |_| target.set(None)
