@@ -8,6 +8,7 @@ use crate::state::form::FormErrors;
 use crate::state::idempotency::OnceGuard;
 use faro_types::{FieldError, Release};
 use leptos::prelude::*;
+use serde::Serialize;
 use std::any::Any;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
@@ -86,21 +87,16 @@ impl Form {
 type Answer = Box<dyn Any>;
 
 /// A request a new release comes of (a create, a promotion, a rollback), sent at most once per
-/// intent: see [`OnceGuard`].
-#[derive(Debug)]
-pub struct Once<B: Send + Sync + 'static> {
-    guard: RwSignal<OnceGuard<B>>,
+/// intent: see [`OnceGuard`]. The intent is the request's JSON, so that one guard, not one per
+/// request type, is compiled into the app.
+#[derive(Debug, Clone, Copy)]
+pub struct Once {
+    guard: RwSignal<OnceGuard<String>>,
 }
 
-impl<B: Send + Sync + 'static> Clone for Once<B> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
+type Sent = Pin<Box<dyn Future<Output = Result<Release, ApiError>>>>;
 
-impl<B: Send + Sync + 'static> Copy for Once<B> {}
-
-impl<B: Clone + PartialEq + Send + Sync + 'static> Default for Once<B> {
+impl Default for Once {
     fn default() -> Self {
         Self {
             guard: RwSignal::new(OnceGuard::new(api::random_key())),
@@ -108,7 +104,7 @@ impl<B: Clone + PartialEq + Send + Sync + 'static> Default for Once<B> {
     }
 }
 
-impl<B: Clone + PartialEq + Send + Sync + 'static> Once<B> {
+impl Once {
     /// Whether an attempt is in flight.
     pub fn busy(self) -> Signal<bool> {
         let guard = self.guard;
@@ -119,15 +115,31 @@ impl<B: Clone + PartialEq + Send + Sync + 'static> Once<B> {
     /// flight: then `false`, and nothing is sent. `answer` gets the outcome.
     pub fn send<Fut>(
         self,
-        body: &B,
+        body: &impl Serialize,
         request: impl FnOnce(String) -> Fut + 'static,
         answer: impl FnOnce(Result<Release, ApiError>) + 'static,
     ) -> bool
     where
         Fut: Future<Output = Result<Release, ApiError>> + 'static,
     {
+        // Our request types always serialize.
+        let intent = serde_json::to_string(body).unwrap_or_default();
+        self.send_boxed(
+            intent,
+            Box::new(move |key| Box::pin(request(key))),
+            Box::new(answer),
+        )
+    }
+
+    fn send_boxed(
+        self,
+        intent: String,
+        request: Box<dyn FnOnce(String) -> Sent>,
+        answer: Box<dyn FnOnce(Result<Release, ApiError>)>,
+    ) -> bool {
         let mut key = None;
-        self.guard.update(|g| key = g.begin(body, api::random_key));
+        self.guard
+            .update(|g| key = g.begin(&intent, api::random_key));
         let Some(key) = key else {
             return false;
         };

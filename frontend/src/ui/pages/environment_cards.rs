@@ -71,7 +71,7 @@ fn RollBackButton(slug: String, environment: String, running: RunningRelease) ->
     let target = RwSignal::new(None::<Release>);
     let error = RwSignal::new(None::<String>);
     let looking = RwSignal::new(false);
-    let once = Once::<RollBack>::default();
+    let once = Once::default();
     let busy = once.busy();
     let names = StoredValue::new((slug, environment));
     let running = StoredValue::new(running);

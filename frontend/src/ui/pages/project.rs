@@ -150,7 +150,7 @@ fn NewRelease(project: Project, environments: Signal<Vec<Environment>>) -> impl 
     let sha = RwSignal::new(String::new());
     let tag = RwSignal::new(String::new());
     let errors = RwSignal::new(FormErrors::none());
-    let once = Once::<CreateRelease>::default();
+    let once = Once::default();
     let busy = once.busy();
     let slug = project.slug.clone();
     // Preselect the first environment once they are known.

@@ -25,19 +25,19 @@ pub fn ApprovalPanel(
     #[prop(into)] on_change: Callback<()>,
 ) -> impl IntoView {
     let me = use_session().user().map(|u| u.id);
-    let approval = Memo::new(move |_| {
+    let approval = move || {
         release.with(|r| {
             r.as_ref()
                 .map(|r| ApprovalView::of(r, status.get(), me, role.get()))
         })
-    });
+    };
     let id = move || {
         release
             .with_untracked(|r| r.as_ref().map(|r| r.id))
             .unwrap_or_default()
     };
     move || {
-        approval.get().map(|view| match view {
+        approval().map(|view| match view {
             ApprovalView::NotNeeded => ().into_any(),
             ApprovalView::Waiting {
                 requested_by,
@@ -157,7 +157,7 @@ pub fn Promote(
     let environment = RwSignal::new(String::new());
     let confirming = RwSignal::new(false);
     let errors = RwSignal::new(FormErrors::none());
-    let once = Once::<PromoteRelease>::default();
+    let once = Once::default();
     let busy = once.busy();
     // The first environment it may go to, once they are known.
     Effect::new(move || {
