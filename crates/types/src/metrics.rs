@@ -38,18 +38,21 @@ pub struct EnvironmentMetrics {
     pub production: bool,
     /// Successful deployments in the window.
     pub deployments: u64,
-    /// Deployments that failed once the deployment had started.
+    /// Deployments that failed once the deployment had started, and deployed releases a
+    /// rollback replaced.
     pub failed_deployments: u64,
     pub deployments_per_day: f64,
     /// Commit (or request) to deployed, in seconds.
     pub lead_time_median_secs: Option<u64>,
     pub lead_time_p90_secs: Option<u64>,
-    /// failed / (deployed + failed); absent without deployments.
+    /// failed / (deployed + failed), a rolled-back release counted once; absent without
+    /// deployments.
     pub change_failure_rate: Option<f64>,
-    /// From a failed deployment to the next successful one, median, in seconds.
+    /// From a failed deployment to the next successful one, or from a rolled-back release's
+    /// deployment to its rollback's, median, in seconds.
     pub time_to_restore_median_secs: Option<u64>,
-    /// From the request to the approval, median, in seconds, over the releases approved in
-    /// the window.
+    /// From the request to the approval of releases approved in the window, median, in
+    /// seconds; absent without any.
     pub approval_wait_median_secs: Option<u64>,
     /// One point per day of the window, oldest first, for trend charts.
     pub daily: Vec<DailyCount>,

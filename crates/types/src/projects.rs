@@ -200,21 +200,25 @@ pub struct Environment {
     pub requires_approval: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    /// What runs there: the environment's release that reached `deployed` last.
+    /// What runs there: the release that reached `deployed` last; `None` before any did
+    /// (and in the answer to its creation).
     #[cfg_attr(feature = "sqlx", sqlx(skip))]
+    #[serde(default)]
     pub running: Option<RunningRelease>,
 }
 
-/// The release running in an environment.
+/// The release an environment runs: of its releases with status `deployed`, the one with
+/// the latest `deployed_at` (of two at the same instant, the later one).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunningRelease {
     pub release_id: u64,
     pub branch: String,
-    /// `None`: the branch's head, whose commit SleakOps did not report.
+    /// `None`: a branch head whose commit SleakOps did not report.
     pub commit_sha: Option<String>,
     pub tag: Option<String>,
     pub sleakops_build_id: Option<String>,
+    /// Since when it runs there.
     pub deployed_at: DateTime<Utc>,
 }
 
