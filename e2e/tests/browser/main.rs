@@ -971,6 +971,7 @@ async fn approvals_promotion_and_rollback() {
     requester
         .click("li[data-environment=production] .env-summary button")
         .await;
+    requester.element("#env-production-requires_approval").await;
     let checked = requester
         .js("return document.getElementById('env-production-requires_approval').checked")
         .await;
