@@ -1042,7 +1042,7 @@ async fn approvals_promotion_and_rollback() {
     approver.click("#reject-release").await;
     release_status_is(&approver, "rejected").await;
     approver
-        .text_where("#rejection-reason", "the reason", |t| {
+        .text_where("#approval-text", "the reason", |t| {
             t.contains("Not during the sale")
         })
         .await;

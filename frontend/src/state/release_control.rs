@@ -81,6 +81,86 @@ impl ApprovalView {
     }
 }
 
+/// Who approves: the words every waiting state uses.
+const APPROVERS: &str = "a project owner or an organization owner or admin";
+
+/// How the release page shows an approval: its state (for styles and tests), heading and
+/// sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovalText {
+    pub state: &'static str,
+    pub heading: String,
+    pub text: String,
+    /// Said to the requester of a waiting release.
+    pub to_requester: Option<String>,
+}
+
+impl ApprovalView {
+    pub fn text(&self) -> Option<ApprovalText> {
+        let (state, heading, text) = match self {
+            Self::NotNeeded => return None,
+            Self::Waiting {
+                requested_by,
+                until,
+                mine,
+                ..
+            } => {
+                return Some(ApprovalText {
+                    state: "waiting",
+                    heading: "Waiting for approval by an owner".into(),
+                    text: format!(
+                        "{requested_by} requested it. Nothing is built or deployed until \
+                         {APPROVERS} other than {requested_by} approves it; unanswered, it \
+                         expires at {}.",
+                        format::datetime(*until)
+                    ),
+                    to_requester: mine.then(|| {
+                        format!(
+                            "You requested this release: it needs someone else's approval \
+                             ({APPROVERS})."
+                        )
+                    }),
+                });
+            }
+            Self::Approved { by, at } => (
+                "approved",
+                "Approved".to_owned(),
+                format!("Approved by {by} at {}.", format::datetime(*at)),
+            ),
+            Self::Rejected { by, at, reason } => (
+                "rejected",
+                format!("Rejected by {by} at {}", format::datetime(*at)),
+                reason.clone(),
+            ),
+            Self::Expired { at } => (
+                "expired",
+                "Expired".to_owned(),
+                format!(
+                    "Nobody approved it before {}, so nothing was deployed. Retry to ask again.",
+                    format::datetime(*at)
+                ),
+            ),
+        };
+        Some(ApprovalText {
+            state,
+            heading,
+            text,
+            to_requester: None,
+        })
+    }
+
+    /// Whether the viewer may approve or reject it now.
+    pub fn may_decide(&self) -> bool {
+        matches!(
+            self,
+            Self::Waiting {
+                may_decide: true,
+                ..
+            }
+        )
+    }
+}
+
 /// The environments a deployed release may be promoted to: the project's others.
 pub fn promotion_targets(release: &Release, environments: &[Environment]) -> Vec<Environment> {
     environments
@@ -248,6 +328,42 @@ mod tests {
             ApprovalView::of(&plain, plain.status, Some(1), Some(Role::Owner)),
             ApprovalView::NotNeeded
         );
+    }
+
+    #[test]
+    fn each_state_reads_as_a_sentence() {
+        let r = waiting(1);
+        let mine = ApprovalView::of(&r, r.status, Some(1), Some(Role::Owner))
+            .text()
+            .expect("shown");
+        assert_eq!(mine.state, "waiting");
+        assert!(
+            mine.text.starts_with("Ada requested it.")
+                && mine.text.ends_with("expires at 2026-12-07 14:30 UTC."),
+            "{}",
+            mine.text
+        );
+        assert!(
+            mine.to_requester
+                .unwrap()
+                .contains("it needs someone else's approval")
+        );
+        let other = ApprovalView::of(&r, r.status, Some(2), Some(Role::Owner));
+        assert_eq!(other.text().unwrap().to_requester, None);
+        assert!(other.may_decide());
+        let rejected = ApprovalView::Rejected {
+            by: "Bob".into(),
+            at: at(5),
+            reason: "not on a Friday".into(),
+        }
+        .text()
+        .unwrap();
+        assert_eq!(
+            (rejected.heading.as_str(), rejected.text.as_str()),
+            ("Rejected by Bob at 2026-12-07 14:05 UTC", "not on a Friday")
+        );
+        assert!(!ApprovalView::Expired { at: at(30) }.may_decide());
+        assert_eq!(ApprovalView::NotNeeded.text(), None);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::api;
 use crate::state::form::{FormErrors, optional};
 use crate::state::format;
 use crate::state::release_control::{ApprovalView, promotion_targets};
-use crate::ui::components::{Alert, Field, FormError, SelectField, Submit, Time};
+use crate::ui::components::{Alert, Field, FormError, SelectField, Submit};
 use crate::ui::form::{Form, Once};
 use crate::ui::loaded::Loaded;
 use crate::ui::router::use_navigate;
@@ -13,9 +13,6 @@ use crate::ui::session::use_session;
 use faro_types::{PromoteRelease, RejectRelease, Release, ReleaseStatus, Role};
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
-
-/// Who approves: the words every waiting state uses.
-const APPROVERS: &str = "a project owner or an organization owner or admin";
 
 #[component]
 pub fn ApprovalPanel(
@@ -28,58 +25,20 @@ pub fn ApprovalPanel(
     let approval = move || {
         release.with(|r| {
             r.as_ref()
-                .map(|r| ApprovalView::of(r, status.get(), me, role.get()))
+                .map(|r| (r.id, ApprovalView::of(r, status.get(), me, role.get())))
         })
     };
-    let id = move || {
-        release
-            .with_untracked(|r| r.as_ref().map(|r| r.id))
-            .unwrap_or_default()
-    };
     move || {
-        approval().map(|view| match view {
-            ApprovalView::NotNeeded => ().into_any(),
-            ApprovalView::Waiting {
-                requested_by,
-                until,
-                mine,
-                may_decide,
-            } => view! {
-                <section class="panel approval" id="approval" data-state="waiting" aria-labelledby="approval-title">
-                    <h2 id="approval-title">"Waiting for approval by an owner"</h2>
-                    <p>
-                        {format!("{requested_by} requested it. Nothing is built or deployed until {APPROVERS} other than {requested_by} approves; unanswered, it expires ")}
-                        <Time at=until/>"."
-                    </p>
-                    {mine.then_some(view! {
-                        <p class="notice info" id="approval-mine">
-                            {format!("You requested this release: it needs someone else's approval ({APPROVERS}).")}
-                        </p>
-                    })}
-                    {may_decide.then(|| view! { <Decide id=id() on_change=on_change/> })}
+        approval().and_then(|(id, view)| {
+            let shown = view.text()?;
+            Some(view! {
+                <section class=format!("panel approval {}", shown.state) id="approval" data-state=shown.state aria-labelledby="approval-title">
+                    <h2 id="approval-title">{shown.heading}</h2>
+                    <p id="approval-text">{shown.text}</p>
+                    {shown.to_requester.map(|text| view! { <p class="notice info" id="approval-mine">{text}</p> })}
+                    {view.may_decide().then(|| view! { <Decide id=id on_change=on_change/> })}
                 </section>
-            }
-            .into_any(),
-            ApprovalView::Approved { by, at } => view! {
-                <p class="notice ok" id="approval" data-state="approved">
-                    {format!("Approved by {by} ")}<Time at=at/>"."
-                </p>
-            }
-            .into_any(),
-            ApprovalView::Rejected { by, at, reason } => view! {
-                <div class="failure" id="approval" data-state="rejected" role="status">
-                    <h2>{format!("Rejected by {by}")}" "<Time at=at/></h2>
-                    <p id="rejection-reason">{reason}</p>
-                </div>
-            }
-            .into_any(),
-            ApprovalView::Expired { at } => view! {
-                <div class="failure" id="approval" data-state="expired" role="status">
-                    <h2>"Expired"</h2>
-                    <p>"Nobody approved it before "<Time at=at/>", so nothing was deployed. Retry to ask again."</p>
-                </div>
-            }
-            .into_any(),
+            })
         })
     }
 }
