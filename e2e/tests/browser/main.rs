@@ -91,6 +91,19 @@ async fn sign_up_in_browser(browser: &Browser, app: &TestApp, name: &str) -> Str
     email
 }
 
+/// The id of the release page the browser goes to, once it is on one (other than `leaving`'s).
+async fn release_page_id(browser: &Browser, leaving: Option<u64>) -> u64 {
+    let left = leaving.map(|id| format!("/releases/{id}"));
+    let path = browser
+        .path_where("a release page", |p| {
+            p.starts_with("/releases/") && left.as_deref() != Some(p)
+        })
+        .await;
+    path.trim_start_matches("/releases/")
+        .parse()
+        .expect("the release page's path ends with its id")
+}
+
 /// Starts a release to staging from the project page; returns its id from the URL it lands on.
 async fn start_release(
     browser: &Browser,
@@ -115,12 +128,7 @@ async fn start_release(
     } else {
         browser.click("#start-release").await;
     }
-    let path = browser
-        .path_where("a release page", |p| p.starts_with("/releases/"))
-        .await;
-    path.trim_start_matches("/releases/")
-        .parse()
-        .expect("the release page's path ends with its id")
+    release_page_id(browser, None).await
 }
 
 /// Waits until the release page's timeline says the release is over.
@@ -929,16 +937,6 @@ async fn release_status_is(browser: &Browser, status: &str) {
         .await;
 }
 
-/// The id of the release page the browser is on.
-async fn release_page_id(browser: &Browser) -> u64 {
-    let path = browser
-        .path_where("a release page", |p| p.starts_with("/releases/"))
-        .await;
-    path.trim_start_matches("/releases/")
-        .parse()
-        .expect("the release page's path ends with its id")
-}
-
 /// Release control with two owners in two browsers: a production release is requested and
 /// waits ("needs someone else's approval" for the requester, who has no Approve button); the
 /// second owner rejects it, with a reason the form checks first; a staging release is promoted
@@ -996,7 +994,7 @@ async fn approvals_promotion_and_rollback() {
         .await;
     requester.fill("new-release-commit_sha", "abc1234").await;
     requester.click("#start-release").await;
-    let requested = release_page_id(&requester).await;
+    let requested = release_page_id(&requester, None).await;
     release_status_is(&requester, "awaiting_approval").await;
     requester
         .element("#timeline li[data-kind=approval_requested]")
@@ -1066,15 +1064,7 @@ async fn approvals_promotion_and_rollback() {
         .await;
     requester.screenshot("promote-confirm").await;
     requester.click("#confirm-promote").await;
-    let promoted = requester
-        .path_where("the promotion's page", |p| {
-            p.starts_with("/releases/") && p != format!("/releases/{staged}")
-        })
-        .await;
-    let promoted: u64 = promoted
-        .trim_start_matches("/releases/")
-        .parse()
-        .expect("an id");
+    let promoted = release_page_id(&requester, Some(staged)).await;
     release_status_is(&requester, "awaiting_approval").await;
     requester
         .text_where("#promoted-from", "the source", |t| {
@@ -1135,15 +1125,7 @@ async fn approvals_promotion_and_rollback() {
         .await;
     requester.screenshot("rollback-confirm").await;
     requester.click("#rollback-staging-confirm").await;
-    let rollback = requester
-        .path_where("the rollback's page", |p| {
-            p.starts_with("/releases/") && p != format!("/releases/{newer}")
-        })
-        .await;
-    let rollback: u64 = rollback
-        .trim_start_matches("/releases/")
-        .parse()
-        .expect("an id");
+    let rollback = release_page_id(&requester, None).await;
     requester
         .text_where("#rollback-of", "the release rolled back", |t| {
             t == format!("#{newer}")

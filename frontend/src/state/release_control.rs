@@ -216,33 +216,10 @@ mod tests {
 
     fn release(id: u64, build: Option<&str>, deployed_at: Option<DateTime<Utc>>) -> Release {
         Release {
-            id,
-            project: "shop".into(),
-            environment: "production".into(),
-            production: true,
-            branch: "main".into(),
-            commit_sha: Some(format!("abc{id:04}def")),
-            tag: None,
-            commit_time: None,
-            status: ReleaseStatus::Deployed,
             sleakops_build_id: build.map(str::to_owned),
-            sleakops_deployment_id: None,
-            requested_by: UserRef {
-                id: 1,
-                name: "Ada".into(),
-            },
             requested_at: at(0),
-            started_at: None,
             deployed_at,
-            finished_at: None,
-            failure_reason: None,
-            notes: None,
-            retry_of: None,
-            promoted_from: None,
-            promoted_to: Vec::new(),
-            rollback_of: None,
-            build_of: None,
-            approval: None,
+            ..crate::state::fixtures::release(id)
         }
     }
 
