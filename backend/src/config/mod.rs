@@ -68,6 +68,9 @@ pub struct Config {
     /// Live timelines one user may hold open on this task, and this task in all.
     pub events_streams_per_user: usize,
     pub events_streams_per_task: usize,
+    /// How long a release to an environment that requires approval waits for one before it
+    /// expires.
+    pub approval_expiry: Duration,
     /// Apply migrations at start-up (dev and test; deployments run `faro-backend migrate`).
     pub auto_migrate: bool,
     /// Create the DynamoDB table when missing (dev and test; in AWS CloudFormation owns it).
@@ -129,6 +132,7 @@ impl Config {
             events_session_check: vars.duration(&var::FARO_EVENTS_SESSION_CHECK_MS)?,
             events_streams_per_user: vars.count(&var::FARO_EVENTS_STREAMS_PER_USER)? as usize,
             events_streams_per_task: vars.count(&var::FARO_EVENTS_STREAMS_PER_TASK)? as usize,
+            approval_expiry: vars.duration(&var::FARO_APPROVAL_EXPIRY_SECS)?,
             auto_migrate: vars.flag(&var::FARO_AUTO_MIGRATE)?,
             create_table: vars.flag(&var::FARO_CREATE_TABLE)?,
             deepseek,

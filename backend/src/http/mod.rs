@@ -9,7 +9,7 @@ mod request_id;
 pub mod shed;
 
 pub use client::ClientInfo;
-pub use json::ApiJson;
+pub use json::{ApiJson, OptionalJson};
 pub use problem::problem_layer;
 pub use query::ApiQuery;
 pub use request_id::{RequestId, request_id_layer};

@@ -29,7 +29,7 @@ async fn check_reach(caller: &InProject, sleakops_environment: &str) -> Result<(
     .await
 }
 
-/// The project's environments, ordered by name.
+/// The project's environments, ordered by name, each with what runs there (`running`).
 #[utoipa::path(
     get, path = "/api/projects/{slug}/environments", tag = "projects",
     params(ProjectPath),
@@ -96,6 +96,7 @@ pub(super) async fn create_environment(
         requires_approval,
         created_at: now,
         updated_at: now,
+        running: None,
     };
     environment.id = store::insert_environment(write.tx(), access.project_id, &environment)
         .await?
@@ -123,7 +124,7 @@ pub(super) async fn create_environment(
     Ok((StatusCode::CREATED, Json(environment)))
 }
 
-/// One environment.
+/// One environment, with what runs there (`running`).
 ///
 /// Problems, beyond what their status says:
 /// - 404: No such project or environment, or the caller is not a member.
@@ -140,7 +141,7 @@ pub(super) async fn get_environment(
     Path(EnvironmentPath { name, .. }): Path<EnvironmentPath>,
 ) -> Result<Json<Environment>, ApiError> {
     let environment =
-        store::environment(&caller.state.db, access.project_id, &name, Read::Plain).await?;
+        store::environment_running(&caller.state.db, access.project_id, &name).await?;
     Ok(Json(environment.ok_or(ApiError::NotFound)?))
 }
 
@@ -206,6 +207,10 @@ pub(super) async fn update_environment(
     {
         access.require_for_field(Role::Owner, "sleakops_environment")?;
     }
+    // The answer says what runs there, as the GET does.
+    environment.running = store::environment_running(write.tx(), access.project_id, &name)
+        .await?
+        .and_then(|e| e.running);
     if changes.is_empty() {
         return Ok(Json(environment));
     }

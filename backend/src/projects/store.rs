@@ -5,7 +5,7 @@
 
 use crate::db::Read;
 use chrono::{DateTime, Utc};
-use faro_types::{Environment, Member, OrgRole, Project, Role};
+use faro_types::{Environment, Member, OrgRole, Project, Role, RunningRelease};
 use sqlx::{MySqlConnection, MySqlExecutor};
 
 // Memberships.
@@ -348,20 +348,91 @@ macro_rules! select_environments {
     };
 }
 
+/// [`select_environments`] from `environments e`, with what runs in each (`run`, the
+/// release of [`RunningRelease`]), found with `ix_releases_env_deployed` read backwards: one
+/// index lookup per environment.
+macro_rules! select_running_environments {
+    () => {
+        "SELECT e.id, e.name, e.sleakops_environment, e.production, e.requires_approval, \
+         e.created_at, e.updated_at, run.id AS running_id, run.branch AS running_branch, \
+         run.commit_sha AS running_commit_sha, run.tag AS running_tag, \
+         run.sleakops_build_id AS running_build, run.deployed_at AS running_deployed_at \
+         FROM environments e LEFT JOIN releases run ON run.id = (\
+         SELECT d.id FROM releases d WHERE d.environment_id = e.id AND d.status = 'deployed' \
+         ORDER BY d.deployed_at DESC, d.id DESC LIMIT 1) "
+    };
+}
+
+/// A row of [`select_running_environments`].
+#[derive(sqlx::FromRow)]
+struct RunningRow {
+    #[sqlx(flatten)]
+    environment: Environment,
+    running_id: Option<u64>,
+    running_branch: Option<String>,
+    running_commit_sha: Option<String>,
+    running_tag: Option<String>,
+    running_build: Option<String>,
+    running_deployed_at: Option<DateTime<Utc>>,
+}
+
+impl From<RunningRow> for Environment {
+    fn from(row: RunningRow) -> Self {
+        let running = match (row.running_id, row.running_branch, row.running_deployed_at) {
+            (Some(release_id), Some(branch), Some(deployed_at)) => Some(RunningRelease {
+                release_id,
+                branch,
+                commit_sha: row.running_commit_sha,
+                tag: row.running_tag,
+                sleakops_build_id: row.running_build,
+                deployed_at,
+            }),
+            _ => None,
+        };
+        Self {
+            running,
+            ..row.environment
+        }
+    }
+}
+
+/// The project's (`?`) environments by name, each with what runs there (public for the
+/// plan check of the tests).
+pub const ENVIRONMENTS: &str = concat!(
+    select_running_environments!(),
+    "WHERE e.project_id = ? ORDER BY e.name"
+);
+
+/// The project's environments by name, each with what runs there: one statement.
 pub async fn environments(
     db: impl MySqlExecutor<'_>,
     project_id: u64,
 ) -> Result<Vec<Environment>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        select_environments!(),
-        "WHERE project_id = ? ORDER BY name"
-    ))
-    .bind(project_id)
-    .fetch_all(db)
-    .await
+    let rows: Vec<RunningRow> = sqlx::query_as(ENVIRONMENTS)
+        .bind(project_id)
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().map(Environment::from).collect())
 }
 
-/// The project's environment `name`.
+/// The project's environment `name` with what runs there (a plain read).
+pub async fn environment_running(
+    db: impl MySqlExecutor<'_>,
+    project_id: u64,
+    name: &str,
+) -> Result<Option<Environment>, sqlx::Error> {
+    let row: Option<RunningRow> = sqlx::query_as(concat!(
+        select_running_environments!(),
+        "WHERE e.project_id = ? AND e.name = ?"
+    ))
+    .bind(project_id)
+    .bind(name)
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(Environment::from))
+}
+
+/// The project's environment `name` (`running` left out: see [`environment_running`]).
 pub async fn environment(
     db: impl MySqlExecutor<'_>,
     project_id: u64,

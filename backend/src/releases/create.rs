@@ -7,8 +7,9 @@
 //! leaves a claimed key without a release, which a repeat takes over once the lease ends.
 
 use super::{
+    approval,
     idempotency::{self, Begin, Claim},
-    store::{self, Commit, NewRelease},
+    store::{self, Commit, NewRelease, ReleaseRule},
     timeline::{self, NewEvent, TimelineError},
 };
 use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn, Unavailable};
@@ -37,8 +38,8 @@ use faro_types::{
 /// Request a build and deployment of a commit to one of the project's environments.
 ///
 /// Problems, beyond what their status says:
-/// - 403: Releasing needs the maintainer role; to a production environment, a project owner
-///   or an organization owner or admin.
+/// - 403: Releasing needs the maintainer role; to a production environment that does not
+///   require approval, a project owner or an organization owner or admin.
 /// - 409: A request with the same Idempotency-Key is still being processed.
 /// - 422: Invalid fields, unknown environment, an organization without a SleakOps API key (field `environment`), or an Idempotency-Key that is missing, malformed or was used for a different request.
 /// - 503: DynamoDB or MySQL is unavailable; nothing was recorded.
@@ -50,7 +51,7 @@ use faro_types::{
     ),
     request_body = CreateRelease,
     responses(
-        (status = 201, description = "Release queued", body = Release,
+        (status = 201, description = "Release queued, or awaiting approval when the environment requires it", body = Release,
             headers(("Location" = String, description = "The release's URL"))),
         (status = 200, description = "A repeat of an earlier request with this Idempotency-Key: the release it created", body = Release),
         NotSignedIn, Forbidden, NotFound, Conflict, InvalidInput, Unavailable,
@@ -88,6 +89,7 @@ pub(super) async fn create(
     let Some(Environment {
         id: environment_id,
         production,
+        requires_approval,
         ..
     }) = environment
     else {
@@ -96,7 +98,11 @@ pub(super) async fn create(
             format!("project {} has no environment of this name", access.slug),
         ));
     };
-    access.require_for_production(production, "release to")?;
+    let rule = ReleaseRule {
+        production,
+        requires_approval,
+    };
+    approval::require_to_release(&access, rule, "release to")?;
     needs_sleakops_key(state, &access).await?;
     let canonical =
         serde_json::to_string(&request).map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -127,6 +133,7 @@ pub(super) async fn create(
             short_commit(request.commit_sha.as_deref()),
             request.environment
         ),
+        linked: None,
         action: "release.create",
         details: format!(
             "environment={} branch={} commit_sha={}{}",
@@ -177,9 +184,21 @@ pub(super) struct Plan {
     pub new: NewRelease,
     /// The first timeline event's message.
     pub message: String,
+    /// The release this one follows from, whose timeline tells of it.
+    pub linked: Option<Linked>,
     /// The audit entry's action and details.
     pub action: &'static str,
     pub details: String,
+}
+
+/// A release a new one follows from (retries, promotes or rolls back): it is locked while
+/// the new one is recorded, and its timeline gets an event of `kind` saying
+/// "`said` as release #N".
+#[derive(Debug)]
+pub(super) struct Linked {
+    pub release: u64,
+    pub kind: EventKind,
+    pub said: String,
 }
 
 enum Failure {
@@ -258,45 +277,55 @@ async fn record(
         name: user.name.clone(),
     };
     let mut write = ProjectWrite::begin(caller, access, Lock::Caller, Role::Maintainer).await?;
-    let production = store::is_production(write.tx(), plan.new.commit.environment_id).await?;
-    write
-        .access()
-        .require_for_production(production, "release to")?;
-    let retried = match plan.new.retry_of {
-        Some(old) => {
-            let (status, _) = store::progress(write.tx(), old, Read::ForUpdate)
+    let rule = store::release_rule(write.tx(), plan.new.commit.environment_id).await?;
+    approval::require_to_release(write.access(), rule, "release to")?;
+    let new = NewRelease {
+        approval_expires_at: rule
+            .requires_approval
+            .then(|| plan.new.requested_at + expiry(state)),
+        ..plan.new.clone()
+    };
+    let linked = match &plan.linked {
+        Some(linked) => {
+            let (status, _) = store::progress(write.tx(), linked.release, Read::ForUpdate)
                 .await?
                 .ok_or(ApiError::NotFound)?;
-            if !status.can_retry() {
-                return Err(not_retryable(old, status).into());
+            if linked.kind == EventKind::Retried && !status.can_retry() {
+                return Err(not_retryable(linked.release, status).into());
             }
-            Some((old, status))
+            Some((linked, status))
         }
         None => None,
     };
     // The only unique key a new release can violate is its idempotency key.
-    let Some(id) = store::insert(write.tx(), &plan.new, claim.key_hash()).await? else {
+    let Some(id) = store::insert(write.tx(), &new, claim.key_hash()).await? else {
         return Err(Failure::KeyUsed);
     };
-    if let Some((old, status)) = retried {
-        let event = NewEvent::new(
-            EventKind::Retried,
-            status,
-            format!("{} retried this release as release #{id}", user.name),
-        )
-        .by(actor.clone());
-        let event = timeline::append(state, write.tx(), old, event).await?;
-        write.publish(old, event);
+    if let Some((linked, status)) = linked {
+        let said = format!("{} as release #{id}", linked.said);
+        let event = NewEvent::new(linked.kind, status, said).by(actor.clone());
+        let event = timeline::append(state, write.tx(), linked.release, event).await?;
+        write.publish(linked.release, event);
     }
-    let first = NewEvent::new(EventKind::Requested, ReleaseStatus::Queued, &plan.message)
+    let first = NewEvent::new(EventKind::Requested, new.status(), &plan.message)
         .by(actor)
-        .numbered(1, plan.new.requested_at);
+        .numbered(1, new.requested_at);
     timeline::put(&state.writes, id, &first).await?;
     write.publish(id, first);
+    if let Some(expires_at) = new.approval_expires_at {
+        let waiting = approval::requested(&user.name, expires_at);
+        let waiting = timeline::append(state, write.tx(), id, waiting).await?;
+        write.publish(id, waiting);
+    }
     write
         .commit(Entry::new(plan.action, format!("release:{id}")).details(plan.details.clone()))
         .await?;
     Ok(id)
+}
+
+/// How long a release waits for approval.
+fn expiry(state: &crate::AppState) -> chrono::Duration {
+    chrono::Duration::from_std(state.config.approval_expiry).unwrap_or(chrono::Duration::MAX)
 }
 
 pub(super) fn not_retryable(id: u64, status: ReleaseStatus) -> ApiError {

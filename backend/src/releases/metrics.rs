@@ -5,17 +5,27 @@
 //! since MySQL 8 has no `PERCENTILE_CONT`; everything stays inside what both MySQL 8 and
 //! MariaDB 10.11 run.
 //!
-//! - deployments: releases `deployed` with `deployed_at` in the window;
+//! - deployments: releases `deployed` with `deployed_at` in the window (rollbacks and
+//!   promotions included: each is a deployment);
 //! - failed deployments: releases `failed` after SleakOps accepted the deployment
-//!   (`sleakops_deployment_id` set), with `finished_at` in the window;
-//! - lead time: `deployed_at − COALESCE(commit_time, requested_at)`, median and p90;
-//! - change failure rate: failed / (deployed + failed);
+//!   (`sleakops_deployment_id` set), with `finished_at` in the window; and releases
+//!   `deployed` that a rollback replaced (a release with `rollback_of` = theirs reached
+//!   `deployed`), on the day the (first) rollback was deployed;
+//! - lead time: `deployed_at − COALESCE(commit_time, requested_at)`, median and p90 (so it
+//!   includes the wait for an approval);
+//! - change failure rate: failed / (deployed + failed), where a rolled-back release, already
+//!   a deployment, is not counted twice in the denominator;
 //! - time to restore: from each failed deployment's `finished_at` to the next `deployed_at`
-//!   in the same environment (failures not yet restored are left out), median.
+//!   in the same environment (a rollback is one), and from a rolled-back release's
+//!   `deployed_at` to its rollback's; failures not yet restored are left out; median;
+//! - approval wait: `decided_at − requested_at` of the releases approved (a decision, and
+//!   not `rejected`) with `decided_at` in the window, median.
 //!
 //! A release that `needs_attention` (its build or deployment outlived the worker's follow
 //! deadline) counts in none of them: its outcome is unknown to Faro, so it is neither a
 //! deployment nor a failed one, and a person settles it (a retry is a new release).
+//! Rejected and expired releases never ran: they count in nothing (a rejection is not an
+//! approval wait either).
 
 use super::store;
 use crate::openapi::{InvalidInput, NotFound, NotSignedIn};
@@ -99,7 +109,8 @@ pub(super) async fn metrics(
     for row in figures {
         let deployments = row.deployments.unsigned_abs();
         let failed = row.failed_deployments.unsigned_abs();
-        let attempts = deployments + failed;
+        // A rolled-back release is one of the deployments already.
+        let attempts = deployments + failed - row.rolled_back.unsigned_abs().min(failed);
         let daily = (0..days)
             .map(|offset| {
                 let date = first_day + Days::new(u64::from(offset));
@@ -122,6 +133,7 @@ pub(super) async fn metrics(
             lead_time_p90_secs: secs(row.lead_p90),
             change_failure_rate: (attempts > 0).then(|| failed as f64 / attempts as f64),
             time_to_restore_median_secs: secs(row.restore_median),
+            approval_wait_median_secs: secs(row.approval_median),
             daily,
         });
     }

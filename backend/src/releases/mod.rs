@@ -5,11 +5,13 @@
 //! the timeline and the idempotency keys. [`timeline`] is the API the worker writes events
 //! through.
 
+pub mod approval;
 mod create;
 mod events;
 pub mod feeds;
 pub mod idempotency;
 mod metrics;
+mod promotion;
 pub mod query;
 pub mod store;
 pub mod timeline;
@@ -37,5 +39,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::events))
         .routes(routes!(transitions::cancel))
         .routes(routes!(transitions::retry))
+        .routes(routes!(approval::approve))
+        .routes(routes!(approval::reject))
+        .routes(routes!(promotion::promote))
+        .routes(routes!(promotion::roll_back))
         .routes(routes!(metrics::metrics))
 }

@@ -473,23 +473,73 @@ pub async fn cancel(
     Ok(dropped)
 }
 
-/// What a retry copies from the release it retries, with the environment's name and the
-/// release's status.
+/// What a retry copies from the release it retries (and a promotion or a rollback from the
+/// release whose build it deploys), with the environment's name and the release's status.
 #[derive(Debug, sqlx::FromRow)]
 pub struct RetrySource {
     #[sqlx(flatten)]
     pub commit: Commit,
     pub environment: String,
     pub status: ReleaseStatus,
+    /// SleakOps' id of the release's build, once it has one (preset when it deploys the
+    /// build of `build_of`).
+    pub sleakops_build_id: Option<String>,
+    pub build_of: Option<u64>,
+    pub promoted_from: Option<u64>,
+    pub rollback_of: Option<u64>,
 }
 
 pub async fn retry_source(db: &MySqlPool, id: u64) -> Result<Option<RetrySource>, sqlx::Error> {
     sqlx::query_as(
         "SELECT r.environment_id, e.name AS environment, r.branch, r.commit_sha, r.tag, \
-         r.commit_time, r.status \
+         r.commit_time, r.status, r.sleakops_build_id, r.build_of, r.promoted_from, \
+         r.rollback_of \
          FROM releases r JOIN environments e ON e.id = r.environment_id WHERE r.id = ?",
     )
     .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// A deployed release of an environment and the SleakOps build it deployed.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Deployed {
+    pub id: u64,
+    pub build: Option<String>,
+}
+
+/// What runs in environment `environment_id`: its deployed release deployed last (of two
+/// deployed at the same time, the newer).
+pub async fn running(db: &MySqlPool, environment_id: u64) -> Result<Option<Deployed>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, sleakops_build_id AS build FROM releases \
+         WHERE environment_id = ? AND status = 'deployed' \
+         ORDER BY deployed_at DESC, id DESC LIMIT 1",
+    )
+    .bind(environment_id)
+    .fetch_optional(db)
+    .await
+}
+
+/// What a rollback of environment `environment_id` from release `running` goes back to: the
+/// newest deployed release before it with a build other than the running one's.
+pub async fn previous_build(
+    db: &MySqlPool,
+    environment_id: u64,
+    running: &Deployed,
+) -> Result<Option<Deployed>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.id, r.sleakops_build_id AS build FROM releases r \
+         JOIN releases cur ON cur.id = ? \
+         WHERE r.environment_id = ? AND r.status = 'deployed' \
+         AND r.sleakops_build_id IS NOT NULL AND NOT (r.sleakops_build_id <=> ?) \
+         AND (r.deployed_at < cur.deployed_at \
+              OR (r.deployed_at = cur.deployed_at AND r.id < cur.id)) \
+         ORDER BY r.deployed_at DESC, r.id DESC LIMIT 1",
+    )
+    .bind(running.id)
+    .bind(environment_id)
+    .bind(&running.build)
     .fetch_optional(db)
     .await
 }
@@ -538,8 +588,8 @@ pub async fn next_seq(tx: &mut MySqlConnection, id: u64) -> Result<Option<u64>, 
 
 // Delivery metrics (see `super::metrics` for what each figure means).
 
-/// One query for the per-environment figures. Binds: the window (deployments), the window
-/// (failures), project (environments).
+/// One query for the per-environment figures. Binds: the window four times (deployments,
+/// failed deployments, rollbacks, approvals), then the project (environments).
 const FIGURES: &str = "
 WITH deployed AS (
     SELECT environment_id,
@@ -562,16 +612,22 @@ lead_times AS (
     GROUP BY environment_id
 ),
 failed AS (
-    SELECT f.environment_id, f.finished_at,
+    SELECT f.environment_id, 0 AS rolled_back, f.finished_at AS failed_at,
            (SELECT MIN(d.deployed_at) FROM releases d
              WHERE d.environment_id = f.environment_id AND d.status = 'deployed'
                AND d.deployed_at > f.finished_at) AS restored_at
     FROM releases f
     WHERE f.project_id = ? AND f.status = 'failed' AND f.sleakops_deployment_id IS NOT NULL
       AND f.finished_at >= ? AND f.finished_at < ?
+    UNION ALL
+    SELECT b.environment_id, 1, b.deployed_at, MIN(rb.deployed_at)
+    FROM releases rb JOIN releases b ON b.id = rb.rollback_of
+    WHERE rb.project_id = ? AND rb.status = 'deployed' AND b.status = 'deployed'
+    GROUP BY b.id, b.environment_id, b.deployed_at
+    HAVING MIN(rb.deployed_at) >= ? AND MIN(rb.deployed_at) < ?
 ),
 failures AS (
-    SELECT environment_id, COUNT(*) AS failed_deployments
+    SELECT environment_id, COUNT(*) AS failed_deployments, SUM(rolled_back) AS rolled_back
     FROM failed
     GROUP BY environment_id
 ),
@@ -581,7 +637,7 @@ restore_ranked AS (
            COUNT(*) OVER (PARTITION BY environment_id) AS n
     FROM (
         SELECT environment_id,
-               CAST(TIMESTAMPDIFF(SECOND, finished_at, restored_at) AS SIGNED) AS restore_secs
+               CAST(TIMESTAMPDIFF(SECOND, failed_at, restored_at) AS SIGNED) AS restore_secs
         FROM failed
         WHERE restored_at IS NOT NULL
     ) restored
@@ -591,22 +647,43 @@ restores AS (
            MAX(CASE WHEN rn = (n + 1) DIV 2 THEN restore_secs END) AS restore_median
     FROM restore_ranked
     GROUP BY environment_id
+),
+approval_ranked AS (
+    SELECT environment_id, wait_secs,
+           ROW_NUMBER() OVER (PARTITION BY environment_id ORDER BY wait_secs) AS rn,
+           COUNT(*) OVER (PARTITION BY environment_id) AS n
+    FROM (
+        SELECT environment_id,
+               CAST(GREATEST(0, TIMESTAMPDIFF(SECOND, requested_at, decided_at)) AS SIGNED) AS wait_secs
+        FROM releases
+        WHERE project_id = ? AND decided_at >= ? AND decided_at < ? AND status <> 'rejected'
+    ) approved
+),
+approvals AS (
+    SELECT environment_id,
+           MAX(CASE WHEN rn = (n + 1) DIV 2 THEN wait_secs END) AS approval_median
+    FROM approval_ranked
+    GROUP BY environment_id
 )
 SELECT e.id, e.name, e.production,
        CAST(COALESCE(l.deployments, 0) AS SIGNED) AS deployments,
        CAST(COALESCE(f.failed_deployments, 0) AS SIGNED) AS failed_deployments,
+       CAST(COALESCE(f.rolled_back, 0) AS SIGNED) AS rolled_back,
        CAST(l.lead_median AS SIGNED) AS lead_median,
        CAST(l.lead_p90 AS SIGNED) AS lead_p90,
-       CAST(r.restore_median AS SIGNED) AS restore_median
+       CAST(r.restore_median AS SIGNED) AS restore_median,
+       CAST(a.approval_median AS SIGNED) AS approval_median
 FROM environments e
 LEFT JOIN lead_times l ON l.environment_id = e.id
 LEFT JOIN failures f ON f.environment_id = e.id
 LEFT JOIN restores r ON r.environment_id = e.id
+LEFT JOIN approvals a ON a.environment_id = e.id
 WHERE e.project_id = ?
 ORDER BY e.name";
 
 /// Counts per environment and day; the days without any are filled in Rust. Binds: the
-/// window (deployments), the window (failures).
+/// window three times (deployments, failed deployments, rollbacks). A rolled-back release
+/// is a failure of the day its rollback was deployed.
 const DAILY: &str = "
 SELECT environment_id, 'deployed' AS kind, DATE(deployed_at) AS day, COUNT(*) AS n
 FROM releases
@@ -617,7 +694,17 @@ SELECT environment_id, 'failed' AS kind, DATE(finished_at) AS day, COUNT(*) AS n
 FROM releases
 WHERE project_id = ? AND status = 'failed' AND sleakops_deployment_id IS NOT NULL
   AND finished_at >= ? AND finished_at < ?
-GROUP BY environment_id, DATE(finished_at)";
+GROUP BY environment_id, DATE(finished_at)
+UNION ALL
+SELECT environment_id, 'failed' AS kind, DATE(restored_at) AS day, COUNT(*) AS n
+FROM (
+    SELECT b.environment_id, MIN(rb.deployed_at) AS restored_at
+    FROM releases rb JOIN releases b ON b.id = rb.rollback_of
+    WHERE rb.project_id = ? AND rb.status = 'deployed' AND b.status = 'deployed'
+    GROUP BY b.id, b.environment_id
+    HAVING MIN(rb.deployed_at) >= ? AND MIN(rb.deployed_at) < ?
+) rolled_back
+GROUP BY environment_id, DATE(restored_at)";
 
 /// One environment's figures over a window.
 #[derive(Debug, sqlx::FromRow)]
@@ -627,9 +714,12 @@ pub struct Figures {
     pub production: bool,
     pub deployments: i64,
     pub failed_deployments: i64,
+    /// Of `failed_deployments`, the deployed releases a rollback replaced.
+    pub rolled_back: i64,
     pub lead_median: Option<i64>,
     pub lead_p90: Option<i64>,
     pub restore_median: Option<i64>,
+    pub approval_median: Option<i64>,
 }
 
 /// What the delivery metrics cover: a project's releases over `[start, end)`.
@@ -641,24 +731,22 @@ pub struct Window {
 }
 
 impl Window {
-    /// `query` with the window bound for each of its parts, deployments and failures.
-    fn bind_twice<'q, O>(
+    /// `query` with the window bound for each of its `parts`.
+    fn bind_parts<'q, O>(
         self,
-        query: QueryAs<'q, MySql, O, MySqlArguments>,
+        mut query: QueryAs<'q, MySql, O, MySqlArguments>,
+        parts: usize,
     ) -> QueryAs<'q, MySql, O, MySqlArguments> {
+        for _ in 0..parts {
+            query = query.bind(self.project_id).bind(self.start).bind(self.end);
+        }
         query
-            .bind(self.project_id)
-            .bind(self.start)
-            .bind(self.end)
-            .bind(self.project_id)
-            .bind(self.start)
-            .bind(self.end)
     }
 }
 
 /// Every environment of the project with its figures over the window, by name.
 pub async fn figures(db: &MySqlPool, window: Window) -> Result<Vec<Figures>, sqlx::Error> {
-    let query = window.bind_twice(sqlx::query_as(FIGURES));
+    let query = window.bind_parts(sqlx::query_as(FIGURES), 4);
     query.bind(window.project_id).fetch_all(db).await
 }
 
@@ -673,22 +761,122 @@ pub struct DailyCount {
 
 /// The days of the window with any deployment or failure.
 pub async fn daily_counts(db: &MySqlPool, window: Window) -> Result<Vec<DailyCount>, sqlx::Error> {
-    let query = window.bind_twice(sqlx::query_as(DAILY));
+    let query = window.bind_parts(sqlx::query_as(DAILY), 3);
     query.fetch_all(db).await
 }
 
-/// Whether environment `environment_id` is a production one (only owners release there),
-/// under a shared lock held until commit: a concurrent change of the flag waits or is seen.
-pub async fn is_production(
+/// What decides who may release to an environment (see [`super::approval::require_to_release`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReleaseRule {
+    /// Only owners release there, unless it requires approval.
+    pub production: bool,
+    /// A release there waits for a second person's approval.
+    pub requires_approval: bool,
+}
+
+/// Environment `environment_id`'s [`ReleaseRule`], under a shared lock held until commit: a
+/// concurrent change of either flag waits or is seen.
+pub async fn release_rule(
     tx: &mut MySqlConnection,
     environment_id: u64,
-) -> Result<bool, sqlx::Error> {
-    let production: Option<bool> =
-        sqlx::query_scalar("SELECT production FROM environments WHERE id = ? LOCK IN SHARE MODE")
-            .bind(environment_id)
-            .fetch_optional(tx)
-            .await?;
-    Ok(production.unwrap_or(false))
+) -> Result<ReleaseRule, sqlx::Error> {
+    let rule: Option<ReleaseRule> = sqlx::query_as(
+        "SELECT production, requires_approval FROM environments WHERE id = ? LOCK IN SHARE MODE",
+    )
+    .bind(environment_id)
+    .fetch_optional(tx)
+    .await?;
+    Ok(rule.unwrap_or_default())
+}
+
+/// A release waiting for approval, as its decision needs it (read under the row's lock).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Waiting {
+    pub status: ReleaseStatus,
+    pub requested_by: u64,
+    pub requested_at: DateTime<Utc>,
+    pub approval_expires_at: Option<DateTime<Utc>>,
+}
+
+pub async fn waiting(tx: &mut MySqlConnection, id: u64) -> Result<Option<Waiting>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT status, requested_by, requested_at, approval_expires_at FROM releases \
+         WHERE id = ? FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(tx)
+    .await
+}
+
+/// A decision on a release awaiting approval, written in the caller's transaction (which
+/// holds the row's lock).
+#[derive(Debug, Clone, Copy)]
+pub enum Decision<'a> {
+    /// Queued, and its outbox row due now and unclaimed: any worker takes it at once.
+    Approved,
+    /// Final, with the reason; its outbox row is done.
+    Rejected { reason: &'a str },
+    /// Nobody decided in time: final; its outbox row is done.
+    Expired,
+}
+
+impl Decision<'_> {
+    pub fn status(&self) -> ReleaseStatus {
+        match self {
+            Self::Approved => ReleaseStatus::Queued,
+            Self::Rejected { .. } => ReleaseStatus::Rejected,
+            Self::Expired => ReleaseStatus::Expired,
+        }
+    }
+}
+
+/// Writes `decision` by `by` (none for expiry) at `now`, if the release still awaits
+/// approval: the number of its timeline event, or `None` when it no longer does.
+pub async fn decide(
+    tx: &mut MySqlConnection,
+    id: u64,
+    decision: Decision<'_>,
+    by: Option<u64>,
+    now: DateTime<Utc>,
+) -> Result<Option<u64>, sqlx::Error> {
+    let (reason, finished) = match decision {
+        Decision::Approved => (None, None),
+        Decision::Rejected { reason } => (Some(reason), Some(now)),
+        Decision::Expired => (None, Some(now)),
+    };
+    let decided_at = by.map(|_| now);
+    let done = sqlx::query(concat!(
+        "UPDATE releases SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ?, \
+         finished_at = ?, updated_at = ?, ",
+        super::timeline::next_seq_sql!(),
+        " WHERE id = ? AND status = 'awaiting_approval'"
+    ))
+    .bind(decision.status())
+    .bind(by)
+    .bind(decided_at)
+    .bind(reason)
+    .bind(finished)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(None);
+    }
+    let seq = done.last_insert_id();
+    let outbox = match decision {
+        Decision::Approved => sqlx::query(
+            "UPDATE outbox SET next_attempt_at = ?, claimed_by = NULL, attempts = 0, \
+             last_error = NULL, updated_at = ? WHERE release_id = ? AND done = FALSE",
+        )
+        .bind(now),
+        Decision::Rejected { .. } | Decision::Expired => sqlx::query(
+            "UPDATE outbox SET done = TRUE, claimed_by = NULL, updated_at = ? \
+             WHERE release_id = ? AND done = FALSE",
+        ),
+    };
+    outbox.bind(now).bind(id).execute(&mut *tx).await?;
+    Ok(Some(seq))
 }
 
 /// The environment release `id` goes to.

@@ -2,7 +2,8 @@
 //! was cancelled. Transitions the status does not allow are 409.
 
 use super::{
-    create::{self, Plan},
+    approval,
+    create::{self, Linked, Plan},
     idempotency, query, store,
     store::NewRelease,
     timeline::{self, NewEvent},
@@ -22,7 +23,8 @@ use faro_types::{EventKind, Release, ReleaseStatus, Role, UserRef, short_commit}
 fn not_cancellable(id: u64, status: ReleaseStatus) -> ApiError {
     ApiError::Conflict {
         detail: format!(
-            "Release {id} is {}; only queued, building or deploying releases can be cancelled.",
+            "Release {id} is {}; only releases awaiting approval, queued, building or \
+             deploying can be cancelled.",
             status.as_str()
         ),
         field: Some("status".into()),
@@ -32,8 +34,8 @@ fn not_cancellable(id: u64, status: ReleaseStatus) -> ApiError {
 /// Cancel a release that has not finished. Its pending outbox work is dropped.
 ///
 /// Problems, beyond what their status says:
-/// - 403: Cancelling needs the maintainer role; of a release to a production environment, a
-///   project owner or an organization owner or admin.
+/// - 403: Cancelling needs the maintainer role; of a release to a production environment that
+///   does not require approval, a project owner or an organization owner or admin.
 /// - 409: The release already finished; the detail names its status.
 /// - 503: DynamoDB or MySQL is unavailable; nothing changed.
 #[utoipa::path(
@@ -56,10 +58,8 @@ pub(super) async fn cancel(
     let environment = store::environment_of(write.tx(), id)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let production = store::is_production(write.tx(), environment).await?;
-    write
-        .access()
-        .require_for_production(production, "cancel a release to")?;
+    let rule = store::release_rule(write.tx(), environment).await?;
+    approval::require_to_release(write.access(), rule, "cancel a release to")?;
     let (status, _) = store::progress(write.tx(), id, Read::ForUpdate)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -137,8 +137,8 @@ fn cancelled(who: &str, work: &store::SleakOpsWork) -> String {
 /// environment, linked to this one by `retry_of`.
 ///
 /// Problems, beyond what their status says:
-/// - 403: Retrying needs the maintainer role; to a production environment, a project owner
-///   or an organization owner or admin.
+/// - 403: Retrying needs the maintainer role; to a production environment that does not
+///   require approval, a project owner or an organization owner or admin.
 /// - 409: The release is not failed or cancelled (the detail names its status), or a request with the same Idempotency-Key is still being processed.
 /// - 422: The Idempotency-Key is missing, malformed or was used for a different request, or the organization has no SleakOps API key (field `environment`).
 /// - 503: DynamoDB or MySQL is unavailable; nothing was recorded.
@@ -173,7 +173,13 @@ pub(super) async fn retry(
         commit,
         environment,
         status,
+        sleakops_build_id,
+        build_of,
+        promoted_from,
+        rollback_of,
     } = source;
+    // A promotion or a rollback deploys the same build again, without building.
+    let build = build_of.and(sleakops_build_id);
     let message = format!(
         "{} retried release #{id}: {} ({}) to {environment}",
         user.name,
@@ -187,13 +193,18 @@ pub(super) async fn retry(
             requested_by: user.id,
             requested_at: crate::db::now(),
             retry_of: Some(id),
-            promoted_from: None,
-            rollback_of: None,
-            build_of: None,
-            build: None,
+            promoted_from,
+            rollback_of,
+            build_of: build.as_ref().and(build_of),
+            build,
             approval_expires_at: None,
         },
         message,
+        linked: Some(Linked {
+            release: id,
+            kind: EventKind::Retried,
+            said: format!("{} retried this release", user.name),
+        }),
         action: "release.retry",
         details: format!("retry_of={id}"),
     };

@@ -10,11 +10,16 @@
 //! | queued | nothing | mark `build_requested_at`, then `POST cli-build/` |
 //! | queued | `build_requested_at` only | the build may have been started: fail, never re-send |
 //! | queued | build id | the id was saved but the start not recorded: record it |
+//! | queued, `build_of` | build id, `built_at`, nothing more | mark `deployment_requested_at`, then `POST cli-deployment/` of that build |
+//! | queued, `build_of` | `deployment_requested_at` only | the deployment may have been started: fail |
+//! | queued, `build_of` | deployment id | the id was saved but the start not recorded: record it |
 //! | building | build id, no `built_at` | poll the build |
 //! | building | `built_at`, nothing more | mark `deployment_requested_at`, then `POST cli-deployment/` |
 //! | building | `deployment_requested_at` only | the deployment may have been started: fail |
 //! | building | deployment id | the id was saved but the start not recorded: record it |
 //! | deploying | deployment id | poll the deployment |
+//! | awaiting_approval | before `approval_expires_at` | hand the row back, due then; trigger nothing |
+//! | awaiting_approval | from `approval_expires_at` | expire it (`expired`, outbox row done) |
 //!
 //! Each mark is written (and committed) before its trigger and only if it was unset, so of
 //! two workers that both believe they own a release at most one sends the trigger. After
@@ -41,7 +46,9 @@
 //! three or four) and four timeline puts.
 
 use super::{
-    machine::{self, Change, Follow, OutboxWrite, Polled, Release, Retry, Step, Trigger, Unsent},
+    machine::{
+        self, Change, Follow, OutboxWrite, Polled, Release, Report, Retry, Step, Trigger, Unsent,
+    },
     store::{self, Claim},
 };
 use crate::{
@@ -50,6 +57,7 @@ use crate::{
     db,
     releases::timeline::{self, NewEvent, TimelineError},
 };
+use chrono::{DateTime, Utc};
 use faro_resilience::Backoff;
 use faro_sleakops::{BuildRequest, DeploymentRequest, ProjectEnv, ResourceId, SleakOpsError};
 use faro_types::ReleaseStatus;
@@ -72,6 +80,8 @@ enum End {
     Finished,
     /// The worker is stopping: hand the row back.
     Stopped,
+    /// The release waits (for approval) until then: hand the row back, due at that time.
+    Waiting(DateTime<Utc>),
     /// The claim is gone (cancelled, or taken over after a lapsed lease).
     Lost,
     /// SleakOps could not be used while the release had `status`; try again later.
@@ -130,6 +140,12 @@ impl Job {
             End::Stopped => store::release(&self.state.db, &self.claim, Duration::ZERO)
                 .await
                 .map_err(JobError::from),
+            End::Waiting(until) => {
+                let delay = (until - db::now()).to_std().unwrap_or_default();
+                store::release(&self.state.db, &self.claim, delay)
+                    .await
+                    .map_err(JobError::from)
+            }
             End::Retry {
                 error,
                 status,
@@ -190,12 +206,15 @@ impl Job {
                     None => return Ok(End::Finished),
                 },
             };
-            let flow = match machine::decide(release) {
+            let flow = match machine::decide(release, db::now()) {
                 Step::Done => {
                     store::settle(&self.state.db, &self.claim, OutboxWrite::Done).await?;
                     return Ok(End::Finished);
                 }
-                Step::Fail(change) | Step::Record(change) => self.change(release, change).await?,
+                Step::WaitUntil(until) => return Ok(End::Waiting(until)),
+                Step::Fail(change) | Step::Record(change) | Step::Expire(change) => {
+                    self.change(release, change).await?
+                }
                 Step::Start(trigger) => self.start(release, trigger).await?,
                 Step::Follow(follow) => self.follow(release, &follow).await?,
             };
@@ -301,7 +320,7 @@ impl Job {
                 let request = build_request(release);
                 self.sleakops.create_build(&request).await.map(|b| b.id)
             }
-            Trigger::Deployment { build } => {
+            Trigger::Deployment { build, .. } => {
                 let request = deployment_request(release, build);
                 self.sleakops
                     .create_deployment(&request)
@@ -359,11 +378,8 @@ impl Job {
         let since = follow.requested(release).unwrap_or_else(db::now);
         loop {
             let answer = match follow {
-                Follow::Build(id) => self.sleakops.build(id).await.map(|b| (b.state, b.errors)),
-                Follow::Deployment(id) => {
-                    let deployment = self.sleakops.deployment(id).await;
-                    deployment.map(|d| (d.state, d.errors))
-                }
+                Follow::Build(id) => self.sleakops.build(id).await.map(Report::from),
+                Follow::Deployment(id) => self.sleakops.deployment(id).await.map(Report::from),
             };
             match follow.polled(release, self.noted(answer), announced.as_ref()) {
                 Polled::Ended(change) => return self.change(release, change).await,

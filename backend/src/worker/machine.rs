@@ -5,10 +5,10 @@
 //! applies to its copy with [`Release::apply`]. Every sentence the worker writes on a
 //! timeline is here, whole.
 
-use crate::releases::timeline::NewEvent;
+use crate::releases::{approval, timeline::NewEvent};
 use chrono::{DateTime, Utc};
-use faro_sleakops::{ResourceId, SleakOpsError, State};
-use faro_types::{EventKind, ReleaseStatus, short_commit};
+use faro_sleakops::{Build, Deployment, ResourceId, SleakOpsError, State};
+use faro_types::{BRANCH_HEAD, EventKind, ReleaseStatus, short_commit};
 use std::time::Duration;
 
 /// Longest failure reason stored (the column is TEXT; the UI shows a paragraph).
@@ -35,6 +35,12 @@ pub struct Release {
     pub sleakops_environment: String,
     /// Faro's name of the environment.
     pub environment: String,
+    pub requested_at: DateTime<Utc>,
+    /// Set when the release was requested to wait for approval until then.
+    pub approval_expires_at: Option<DateTime<Utc>>,
+    /// The release whose build this one deploys as is (a promotion or a rollback): its
+    /// `build` and `built_at` are set when it is queued, and it is never built.
+    pub build_of: Option<u64>,
 }
 
 /// What the job does next with a release.
@@ -49,13 +55,23 @@ pub enum Step {
     Follow(Follow),
     /// The stored state cannot be continued safely (a [`Change::Failed`]).
     Fail(Change),
+    /// The release waited for approval past its expiry: [`Change::Expired`].
+    Expire(Change),
+    /// The release waits for approval until then: the row is handed back, due at that time,
+    /// and nothing is triggered.
+    WaitUntil(DateTime<Utc>),
 }
 
 /// Something the job starts on SleakOps.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Trigger {
     Build,
-    Deployment { build: ResourceId },
+    /// `of`: the release `build` was made for, when it is another one (the release deploys
+    /// that build as is, straight from queued).
+    Deployment {
+        build: ResourceId,
+        of: Option<u64>,
+    },
 }
 
 /// Something started on SleakOps that the job polls until it ends.
@@ -74,9 +90,11 @@ pub enum Change {
         trigger: Trigger,
         id: ResourceId,
     },
-    /// The build succeeded (`built_at`); the release stays building.
+    /// The build succeeded (`built_at`); the release stays building. `commit` is the one
+    /// SleakOps reports it built, recorded if the release has none (a branch head's).
     Built {
         build: ResourceId,
+        commit: Option<String>,
     },
     Deployed {
         deployment: ResourceId,
@@ -96,6 +114,8 @@ pub enum Change {
         status: ReleaseStatus,
         message: String,
     },
+    /// Nobody approved the release before its approval expired: it ends `expired`.
+    Expired,
 }
 
 /// What a change of the release does to its outbox row.
@@ -120,6 +140,35 @@ pub enum Unsent {
     ClearMarkAndWait,
 }
 
+/// What one poll of a build or deployment answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub state: State,
+    pub errors: Vec<String>,
+    /// Builds only: the commit SleakOps built.
+    pub commit: Option<String>,
+}
+
+impl From<Build> for Report {
+    fn from(build: Build) -> Self {
+        Self {
+            state: build.state,
+            errors: build.errors,
+            commit: build.commit,
+        }
+    }
+}
+
+impl From<Deployment> for Report {
+    fn from(deployment: Deployment) -> Self {
+        Self {
+            state: deployment.state,
+            errors: deployment.errors,
+            commit: None,
+        }
+    }
+}
+
 /// What one poll of a build or deployment says.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Polled {
@@ -141,8 +190,9 @@ pub enum Retry {
     GiveUp(Change),
 }
 
-/// The next step for `release`, from its stored state alone (see the table in [`super::job`]).
-pub fn decide(release: &Release) -> Step {
+/// The next step for `release` at `now`, from its stored state alone (see the table in
+/// [`super::job`]).
+pub fn decide(release: &Release, now: DateTime<Utc>) -> Step {
     let status = release.status;
     let fail = |reason| Step::Fail(Change::failed(status, reason));
     match status {
@@ -151,45 +201,27 @@ pub fn decide(release: &Release) -> Step {
         | ReleaseStatus::Cancelled
         | ReleaseStatus::NeedsAttention
         | ReleaseStatus::Rejected
-        | ReleaseStatus::Expired
-        // TODO(approvals): expire once due, else hand the row back until then.
-        | ReleaseStatus::AwaitingApproval => Step::Done,
-        ReleaseStatus::Queued => match (&release.build, release.build_requested_at) {
-            (Some(build), _) => Step::Record(Change::Started {
-                trigger: Trigger::Build,
-                id: build.clone(),
-            }),
-            (None, Some(_)) => fail(format!(
-                "A worker stopped while starting the build on SleakOps, so it is unknown \
-                 whether the build started. Faro does not start it again by itself, so nothing \
-                 is built twice: check SleakOps for a build of {} and retry this release.",
-                release.branch
+        | ReleaseStatus::Expired => Step::Done,
+        // Never triggered: only an approval (which queues it) lets it go on. A release
+        // without an expiry cannot wait; it expires too.
+        ReleaseStatus::AwaitingApproval => match release.approval_expires_at {
+            Some(until) if until > now => Step::WaitUntil(until),
+            _ => Step::Expire(Change::Expired),
+        },
+        ReleaseStatus::Queued => match (release.build_of, &release.build, release.built_at) {
+            (Some(of), Some(build), Some(_)) => deploy(release, build, Some(of)),
+            (Some(of), _, _) => fail(format!(
+                "The release deploys the build of release #{of} but has no built SleakOps build \
+                 to deploy; retry it."
             )),
-            (None, None) => Step::Start(Trigger::Build),
+            (None, _, _) => build(release),
         },
         ReleaseStatus::Building => match (&release.build, release.built_at, &release.deployment) {
             (None, _, _) => {
                 fail("The release is building but has no SleakOps build id; retry it.".into())
             }
-            (Some(build), _, Some(deployment)) => Step::Record(Change::Started {
-                trigger: Trigger::Deployment {
-                    build: build.clone(),
-                },
-                id: deployment.clone(),
-            }),
             (Some(build), None, None) => Step::Follow(Follow::Build(build.clone())),
-            (Some(build), Some(_), None) => match release.deployment_requested_at {
-                None => Step::Start(Trigger::Deployment {
-                    build: build.clone(),
-                }),
-                Some(_) => fail(format!(
-                    "A worker stopped while starting the deployment of build {build} on \
-                     SleakOps, so it is unknown whether it started. Faro does not start it \
-                     again by itself, so nothing is deployed twice: check SleakOps for a \
-                     deployment to {} and retry this release.",
-                    release.sleakops_environment
-                )),
-            },
+            (Some(build), _, _) => deploy(release, build, None),
         },
         ReleaseStatus::Deploying => match &release.deployment {
             Some(deployment) => Step::Follow(Follow::Deployment(deployment.clone())),
@@ -200,12 +232,58 @@ pub fn decide(release: &Release) -> Step {
     }
 }
 
+/// The next step of a queued release that is built for itself.
+fn build(release: &Release) -> Step {
+    match (&release.build, release.build_requested_at) {
+        (Some(build), _) => Step::Record(Change::Started {
+            trigger: Trigger::Build,
+            id: build.clone(),
+        }),
+        (None, Some(_)) => Step::Fail(Change::failed(
+            release.status,
+            format!(
+                "A worker stopped while starting the build on SleakOps, so it is unknown \
+                 whether the build started. Faro does not start it again by itself, so nothing \
+                 is built twice: check SleakOps for a build of {} and retry this release.",
+                release.branch
+            ),
+        )),
+        (None, None) => Step::Start(Trigger::Build),
+    }
+}
+
+/// The next step of a release whose `build` (made for release `of`, when another one) has
+/// succeeded: its deployment, started at most once.
+fn deploy(release: &Release, build: &ResourceId, of: Option<u64>) -> Step {
+    let trigger = Trigger::Deployment {
+        build: build.clone(),
+        of,
+    };
+    match (&release.deployment, release.deployment_requested_at) {
+        (Some(deployment), _) => Step::Record(Change::Started {
+            trigger,
+            id: deployment.clone(),
+        }),
+        (None, None) => Step::Start(trigger),
+        (None, Some(_)) => Step::Fail(Change::failed(
+            release.status,
+            format!(
+                "A worker stopped while starting the deployment of build {build} on \
+                 SleakOps, so it is unknown whether it started. Faro does not start it \
+                 again by itself, so nothing is deployed twice: check SleakOps for a \
+                 deployment to {} and retry this release.",
+                release.sleakops_environment
+            ),
+        )),
+    }
+}
+
 impl Trigger {
     /// The status the release must have for the trigger to be sent.
     pub fn from(&self) -> ReleaseStatus {
         match self {
-            Self::Build => ReleaseStatus::Queued,
-            Self::Deployment { .. } => ReleaseStatus::Building,
+            Self::Build | Self::Deployment { of: Some(_), .. } => ReleaseStatus::Queued,
+            Self::Deployment { of: None, .. } => ReleaseStatus::Building,
         }
     }
 
@@ -228,7 +306,7 @@ impl Trigger {
                      build of {} and retry this release.",
                     release.branch
                 ),
-                Self::Deployment { build } => format!(
+                Self::Deployment { build, .. } => format!(
                     "SleakOps may or may not have started the deployment of build {build}: \
                      {err}. Faro does not start it again by itself, so nothing is deployed \
                      twice: check SleakOps for a deployment to {} and retry this release.",
@@ -242,7 +320,7 @@ impl Trigger {
         }
         let reason = match self {
             Self::Build => format!("SleakOps refused to start the build: {err}"),
-            Self::Deployment { build } => {
+            Self::Deployment { build, .. } => {
                 format!("SleakOps refused to deploy build {build}: {err}")
             }
         };
@@ -311,11 +389,15 @@ impl Follow {
     pub fn polled(
         &self,
         release: &Release,
-        answer: Result<(State, Vec<String>), SleakOpsError>,
+        answer: Result<Report, SleakOpsError>,
         announced: Option<&State>,
     ) -> Polled {
         let fail = |reason| Polled::Ended(Change::failed(self.status(), reason));
-        let (state, errors) = match answer {
+        let Report {
+            state,
+            errors,
+            commit,
+        } = match answer {
             Ok(answer) => answer,
             Err(SleakOpsError::NotFound { .. }) => {
                 return fail(match self {
@@ -341,6 +423,7 @@ impl Follow {
             State::Created => Polled::Ended(match self {
                 Self::Build(build) => Change::Built {
                     build: build.clone(),
+                    commit,
                 },
                 Self::Deployment(deployment) => Change::Deployed {
                     deployment: deployment.clone(),
@@ -393,6 +476,7 @@ impl Change {
             Self::Deployed { .. } => ReleaseStatus::Deploying,
             Self::Failed { from, .. } | Self::NeedsAttention { from, .. } => *from,
             Self::Noted { status, .. } => *status,
+            Self::Expired => ReleaseStatus::AwaitingApproval,
         }
     }
 
@@ -403,6 +487,7 @@ impl Change {
             Self::Deployed { .. } => ReleaseStatus::Deployed,
             Self::Failed { .. } => ReleaseStatus::Failed,
             Self::NeedsAttention { .. } => ReleaseStatus::NeedsAttention,
+            Self::Expired => ReleaseStatus::Expired,
             Self::Built { .. } | Self::Noted { .. } => self.from(),
         }
     }
@@ -411,9 +496,10 @@ impl Change {
     pub fn outbox(&self) -> OutboxWrite {
         match self {
             Self::Started { .. } | Self::Built { .. } => OutboxWrite::Progressed,
-            Self::Deployed { .. } | Self::Failed { .. } | Self::NeedsAttention { .. } => {
-                OutboxWrite::Done
-            }
+            Self::Deployed { .. }
+            | Self::Failed { .. }
+            | Self::NeedsAttention { .. }
+            | Self::Expired => OutboxWrite::Done,
             Self::Noted { .. } => OutboxWrite::Nothing,
         }
     }
@@ -434,18 +520,31 @@ impl Change {
                 ),
             ),
             Self::Started {
-                trigger: Trigger::Deployment { build },
+                trigger: Trigger::Deployment { build, of },
                 id,
             } => (
                 EventKind::DeploymentStarted,
                 format!(
-                    "Deployment {id} of build {build} to {} started on SleakOps",
+                    "Deployment {id} of build {build}{} to {} started on SleakOps",
+                    of.map(|of| format!(" (the build of release #{of})"))
+                        .unwrap_or_default(),
                     release.sleakops_environment
                 ),
             ),
-            Self::Built { build } => (
+            Self::Built { build, commit } => (
                 EventKind::BuildSucceeded,
-                format!("Build {build} succeeded on SleakOps"),
+                // The release's own commit wins: one the user gave is never replaced.
+                match release.commit_sha.as_deref().or(commit.as_deref()) {
+                    Some(sha) => format!(
+                        "Build {build} succeeded on SleakOps (commit {} of {})",
+                        short_commit(Some(sha)),
+                        release.branch
+                    ),
+                    None => format!(
+                        "Build {build} succeeded on SleakOps ({BRANCH_HEAD}; SleakOps reported \
+                         no commit)"
+                    ),
+                },
             ),
             Self::Deployed { deployment } => (
                 EventKind::Deployed,
@@ -457,6 +556,13 @@ impl Change {
             Self::Failed { reason, .. } => (EventKind::Failed, reason.clone()),
             Self::NeedsAttention { reason, .. } => (EventKind::NeedsAttention, reason.clone()),
             Self::Noted { message, .. } => (EventKind::Progress, message.clone()),
+            Self::Expired => (
+                EventKind::Expired,
+                approval::expired_message(
+                    release.requested_at,
+                    release.approval_expires_at.unwrap_or(release.requested_at),
+                ),
+            ),
         };
         NewEvent::new(kind, self.to(), message)
     }
@@ -482,11 +588,17 @@ impl Release {
                 trigger: Trigger::Deployment { .. },
                 id,
             } => self.deployment = Some(id.clone()),
-            Change::Built { .. } => self.built_at = Some(at),
+            Change::Built { commit, .. } => {
+                self.built_at = Some(at);
+                if self.commit_sha.is_none() {
+                    self.commit_sha.clone_from(commit);
+                }
+            }
             Change::Deployed { .. }
             | Change::Failed { .. }
             | Change::NeedsAttention { .. }
-            | Change::Noted { .. } => {}
+            | Change::Noted { .. }
+            | Change::Expired => {}
         }
         self.status = change.to();
     }
@@ -573,7 +685,10 @@ fn errors_text(errors: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ReleaseStatus::{Building, Cancelled, Deployed, Deploying, Failed, NeedsAttention, Queued};
+    use ReleaseStatus::{
+        AwaitingApproval, Building, Cancelled, Deployed, Deploying, Expired, Failed,
+        NeedsAttention, Queued, Rejected,
+    };
 
     fn build() -> ResourceId {
         ResourceId::new("b-1")
@@ -603,6 +718,9 @@ mod tests {
             sleakops_project: "shop".into(),
             sleakops_environment: "shop-prod".into(),
             environment: "production".into(),
+            requested_at: at(),
+            approval_expires_at: None,
+            build_of: None,
         }
     }
 
@@ -639,14 +757,30 @@ mod tests {
     }
 
     /// Asserts `expected` for every stored release with `status` whose marks match `rule`.
-    /// The rules of the `decide` tests below partition all 6 × 32 combinations.
+    /// The rules of the `decide` tests below partition all 9 × 32 combinations (awaiting
+    /// approval decides by its expiry instead).
     fn decides(status: ReleaseStatus, rule: impl Fn(Marks) -> bool, expected: &Step) {
+        decides_of(None, status, rule, expected);
+    }
+
+    /// As [`decides`], for releases that deploy the build of release `build_of` (when set);
+    /// the queued rules with `Some` partition the 32 combinations too.
+    fn decides_of(
+        build_of: Option<u64>,
+        status: ReleaseStatus,
+        rule: impl Fn(Marks) -> bool,
+        expected: &Step,
+    ) {
         let mut matched = 0;
         for marks in every_marks().filter(|m| rule(*m)) {
+            let release = Release {
+                build_of,
+                ..stored(status, marks)
+            };
             assert_eq!(
-                &decide(&stored(status, marks)),
+                &decide(&release, at()),
                 expected,
-                "{status:?} {marks:?}"
+                "{status:?} {marks:?} build_of={build_of:?}"
             );
             matched += 1;
         }
@@ -662,9 +796,159 @@ mod tests {
 
     #[test]
     fn a_final_release_is_done_whatever_it_carries() {
-        for status in [Deployed, Failed, Cancelled, NeedsAttention] {
+        for status in [
+            Deployed,
+            Failed,
+            Cancelled,
+            NeedsAttention,
+            Rejected,
+            Expired,
+        ] {
             decides(status, |_| true, &Step::Done);
         }
+    }
+
+    /// A release awaiting approval until `until`, carrying `marks`.
+    fn awaiting(marks: Marks, until: DateTime<Utc>) -> Release {
+        Release {
+            approval_expires_at: Some(until),
+            ..stored(AwaitingApproval, marks)
+        }
+    }
+
+    /// A promotion or rollback: release 7's build, queued with its id and `built_at`.
+    const SOURCE: Option<u64> = Some(7);
+
+    fn deploy_source() -> Trigger {
+        Trigger::Deployment {
+            build: build(),
+            of: SOURCE,
+        }
+    }
+
+    #[test]
+    fn a_release_awaiting_approval_is_handed_back_until_its_expiry_and_never_triggered() {
+        let until = at() + chrono::Duration::seconds(1);
+        for marks in every_marks() {
+            assert_eq!(
+                decide(&awaiting(marks, until), at()),
+                Step::WaitUntil(until),
+                "{marks:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_release_awaiting_approval_expires_once_its_expiry_has_come() {
+        for marks in every_marks() {
+            for until in [at(), at() - chrono::Duration::seconds(1)] {
+                assert_eq!(
+                    decide(&awaiting(marks, until), at()),
+                    Step::Expire(Change::Expired),
+                    "{marks:?}"
+                );
+            }
+        }
+        let without_expiry = release(AwaitingApproval);
+        assert_eq!(decide(&without_expiry, at()), Step::Expire(Change::Expired));
+    }
+
+    #[test]
+    fn an_expiry_ends_the_release_closes_its_outbox_row_and_says_how_long_it_waited() {
+        let change = Change::Expired;
+        assert_eq!(
+            (change.from(), change.to(), change.outbox()),
+            (AwaitingApproval, Expired, OutboxWrite::Done)
+        );
+        let mut copy = awaiting(every_marks().next().expect("marks"), at());
+        copy.requested_at = at() - chrono::Duration::hours(24);
+        let event = change.event(&copy);
+        assert_eq!(
+            (event.kind, event.status, event.message.as_str()),
+            (
+                EventKind::Expired,
+                Expired,
+                "Nobody approved the release within 24 h; it expired. Request it again to \
+                 deploy."
+            )
+        );
+        copy.apply(&change, at());
+        assert!(copy.status.is_final());
+        assert_eq!(decide(&copy, at()), Step::Done);
+    }
+
+    #[test]
+    fn a_queued_release_of_another_releases_build_starts_its_deployment_without_building() {
+        decides_of(
+            SOURCE,
+            Queued,
+            |m| m.build && m.built && !m.deployment_requested && !m.deployment,
+            &Step::Start(deploy_source()),
+        );
+        assert_eq!(deploy_source().from(), Queued, "sent from queued");
+        assert_eq!(deploy_source().to(), Deploying);
+    }
+
+    #[test]
+    fn a_queued_release_of_another_releases_build_with_a_deployment_id_records_its_start() {
+        decides_of(
+            SOURCE,
+            Queued,
+            |m| m.build && m.built && m.deployment,
+            &Step::Record(Change::Started {
+                trigger: deploy_source(),
+                id: deployment(),
+            }),
+        );
+    }
+
+    #[test]
+    fn a_queued_release_of_another_releases_build_whose_deployment_was_requested_fails_rather_than_deploy_twice()
+     {
+        decides_of(
+            SOURCE,
+            Queued,
+            |m| m.build && m.built && m.deployment_requested && !m.deployment,
+            &failure(
+                Queued,
+                "A worker stopped while starting the deployment of build b-1 on SleakOps, so it \
+                 is unknown whether it started. Faro does not start it again by itself, so \
+                 nothing is deployed twice: check SleakOps for a deployment to shop-prod and \
+                 retry this release.",
+            ),
+        );
+    }
+
+    #[test]
+    fn a_queued_release_of_another_releases_build_without_that_build_fails() {
+        decides_of(
+            SOURCE,
+            Queued,
+            |m| !m.build || !m.built,
+            &failure(
+                Queued,
+                "The release deploys the build of release #7 but has no built SleakOps build to \
+                 deploy; retry it.",
+            ),
+        );
+    }
+
+    #[test]
+    fn the_deployment_of_another_releases_build_is_told_with_that_release() {
+        let change = Change::Started {
+            trigger: deploy_source(),
+            id: deployment(),
+        };
+        assert_eq!(
+            told(change),
+            (
+                EventKind::DeploymentStarted,
+                Deploying,
+                "Deployment d-1 of build b-1 (the build of release #7) to shop-prod started on \
+                 SleakOps"
+                    .into()
+            )
+        );
     }
 
     #[test]
@@ -705,7 +989,10 @@ mod tests {
     #[test]
     fn a_building_release_with_a_deployment_id_records_that_the_deployment_started() {
         let record = Step::Record(Change::Started {
-            trigger: Trigger::Deployment { build: build() },
+            trigger: Trigger::Deployment {
+                build: build(),
+                of: None,
+            },
             id: deployment(),
         });
         decides(Building, |m| m.build && m.deployment, &record);
@@ -784,7 +1071,10 @@ mod tests {
 
     #[test]
     fn a_built_release_starts_the_deployment_of_its_build() {
-        let start = Step::Start(Trigger::Deployment { build: build() });
+        let start = Step::Start(Trigger::Deployment {
+            build: build(),
+            of: None,
+        });
         let built = |m: Marks| m.build && m.built && !m.deployment;
         decides(Building, |m| built(m) && !m.deployment_requested, &start);
     }
@@ -828,7 +1118,7 @@ mod tests {
             at(),
         );
         assert_eq!(copy.status, Building);
-        assert_eq!(decide(&copy), Step::Follow(Follow::Build(build())));
+        assert_eq!(decide(&copy, at()), Step::Follow(Follow::Build(build())));
     }
 
     #[test]
@@ -839,12 +1129,21 @@ mod tests {
                 .find(|m| m.build && !m.built && !m.deployment_requested && !m.deployment)
                 .expect("marks"),
         );
-        copy.apply(&Change::Built { build: build() }, at());
+        copy.apply(
+            &Change::Built {
+                build: build(),
+                commit: None,
+            },
+            at(),
+        );
         assert_eq!(copy.status, Building);
         assert_eq!(copy.built_at, Some(at()));
         assert_eq!(
-            decide(&copy),
-            Step::Start(Trigger::Deployment { build: build() })
+            decide(&copy, at()),
+            Step::Start(Trigger::Deployment {
+                build: build(),
+                of: None
+            })
         );
     }
 
@@ -853,7 +1152,10 @@ mod tests {
         let mut copy = release(Building);
         copy.build = Some(build());
         copy.built_at = Some(at());
-        let trigger = Trigger::Deployment { build: build() };
+        let trigger = Trigger::Deployment {
+            build: build(),
+            of: None,
+        };
         copy.marked(&trigger, at());
         copy.apply(
             &Change::Started {
@@ -864,7 +1166,7 @@ mod tests {
         );
         assert_eq!(copy.status, Deploying);
         assert_eq!(
-            decide(&copy),
+            decide(&copy, at()),
             Step::Follow(Follow::Deployment(deployment()))
         );
     }
@@ -875,16 +1177,22 @@ mod tests {
         let mut queued = release(Queued);
         queued.marked(&Trigger::Build, at());
         assert!(matches!(
-            decide(&queued),
+            decide(&queued, at()),
             Step::Fail(Change::Failed { from: Queued, .. })
         ));
 
         let mut built = release(Building);
         built.build = Some(build());
         built.built_at = Some(at());
-        built.marked(&Trigger::Deployment { build: build() }, at());
+        built.marked(
+            &Trigger::Deployment {
+                build: build(),
+                of: None,
+            },
+            at(),
+        );
         assert!(matches!(
-            decide(&built),
+            decide(&built, at()),
             Step::Fail(Change::Failed { from: Building, .. })
         ));
     }
@@ -902,7 +1210,7 @@ mod tests {
             copy.deployment = Some(deployment());
             copy.apply(&change, at());
             assert!(copy.status.is_final(), "{change:?}");
-            assert_eq!(decide(&copy), Step::Done);
+            assert_eq!(decide(&copy, at()), Step::Done);
             assert_eq!(change.outbox(), OutboxWrite::Done);
         }
     }
@@ -915,7 +1223,11 @@ mod tests {
         };
         assert_eq!(started.outbox(), OutboxWrite::Progressed);
         assert_eq!(
-            Change::Built { build: build() }.outbox(),
+            Change::Built {
+                build: build(),
+                commit: None
+            }
+            .outbox(),
             OutboxWrite::Progressed
         );
         let note = Change::Noted {
@@ -938,13 +1250,23 @@ mod tests {
             ),
             (
                 Change::Started {
-                    trigger: Trigger::Deployment { build: build() },
+                    trigger: Trigger::Deployment {
+                        build: build(),
+                        of: None,
+                    },
                     id: deployment(),
                 },
                 Building,
                 Deploying,
             ),
-            (Change::Built { build: build() }, Building, Building),
+            (
+                Change::Built {
+                    build: build(),
+                    commit: None,
+                },
+                Building,
+                Building,
+            ),
             (
                 Change::Deployed {
                     deployment: deployment(),
@@ -988,10 +1310,92 @@ mod tests {
         );
     }
 
+    /// A release of `main`'s head: no commit given.
+    fn branch_head() -> Release {
+        Release {
+            commit_sha: None,
+            ..release(Building)
+        }
+    }
+
+    const REPORTED: &str = "fedcba9876543210fedcba9876543210fedcba98";
+
+    fn built(commit: Option<&str>) -> Change {
+        Change::Built {
+            build: build(),
+            commit: commit.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_branch_heads_build_is_started_at_the_branch_head() {
+        let change = Change::Started {
+            trigger: Trigger::Build,
+            id: build(),
+        };
+        assert_eq!(
+            change.event(&branch_head()).message,
+            "Build b-1 started on SleakOps: main at branch head of project shop"
+        );
+    }
+
+    #[test]
+    fn a_branch_heads_build_records_and_tells_the_commit_sleakops_reports() {
+        let change = built(Some(REPORTED));
+        assert_eq!(
+            change.event(&branch_head()).message,
+            "Build b-1 succeeded on SleakOps (commit fedcba9 of main)"
+        );
+        let mut copy = branch_head();
+        copy.apply(&change, at());
+        assert_eq!(copy.commit_sha.as_deref(), Some(REPORTED));
+        assert_eq!(copy.built_at, Some(at()));
+    }
+
+    #[test]
+    fn a_branch_head_stays_so_when_sleakops_reports_no_commit() {
+        let change = built(None);
+        assert_eq!(
+            change.event(&branch_head()).message,
+            "Build b-1 succeeded on SleakOps (branch head; SleakOps reported no commit)"
+        );
+        let mut copy = branch_head();
+        copy.apply(&change, at());
+        assert_eq!(copy.commit_sha, None);
+    }
+
+    #[test]
+    fn a_commit_the_user_gave_is_never_replaced_by_the_reported_one() {
+        let change = built(Some(REPORTED));
+        assert_eq!(
+            change.event(&release(Building)).message,
+            "Build b-1 succeeded on SleakOps (commit 0123456 of main)"
+        );
+        let mut copy = release(Building);
+        copy.apply(&change, at());
+        assert_eq!(copy.commit_sha.as_deref(), Some("0123456789abcdef"));
+    }
+
+    #[test]
+    fn a_created_build_carries_the_commit_sleakops_reports() {
+        let report = Report {
+            state: State::Created,
+            errors: vec![],
+            commit: Some(REPORTED.into()),
+        };
+        assert_eq!(
+            Follow::Build(build()).polled(&branch_head(), Ok(report), None),
+            Polled::Ended(built(Some(REPORTED)))
+        );
+    }
+
     #[test]
     fn a_started_deployment_is_told_with_its_build_and_sleakops_environment() {
         let change = Change::Started {
-            trigger: Trigger::Deployment { build: build() },
+            trigger: Trigger::Deployment {
+                build: build(),
+                of: None,
+            },
             id: deployment(),
         };
         assert_eq!(
@@ -1007,11 +1411,14 @@ mod tests {
     #[test]
     fn a_succeeded_build_and_a_deployment_are_told_as_such() {
         assert_eq!(
-            told(Change::Built { build: build() }),
+            told(Change::Built {
+                build: build(),
+                commit: None
+            }),
             (
                 EventKind::BuildSucceeded,
                 Building,
-                "Build b-1 succeeded on SleakOps".into()
+                "Build b-1 succeeded on SleakOps (commit 0123456 of main)".into()
             )
         );
         assert_eq!(
@@ -1105,7 +1512,14 @@ mod tests {
             ))
         );
         assert_eq!(
-            unsent_failure(&Trigger::Deployment { build: build() }, Building, &err),
+            unsent_failure(
+                &Trigger::Deployment {
+                    build: build(),
+                    of: None
+                },
+                Building,
+                &err
+            ),
             Unsent::KeepMarkAndFail(Change::failed(
                 Building,
                 format!(
@@ -1128,7 +1542,14 @@ mod tests {
             ))
         );
         assert_eq!(
-            unsent_failure(&Trigger::Deployment { build: build() }, Building, &err),
+            unsent_failure(
+                &Trigger::Deployment {
+                    build: build(),
+                    of: None
+                },
+                Building,
+                &err
+            ),
             Unsent::ClearMarkAndFail(Change::failed(
                 Building,
                 format!("SleakOps refused to deploy build b-1: {err}")
@@ -1168,7 +1589,14 @@ mod tests {
         for err in errors {
             assert!(!permanent(&err), "{err}");
             assert_eq!(
-                unsent_failure(&Trigger::Deployment { build: build() }, Building, &err),
+                unsent_failure(
+                    &Trigger::Deployment {
+                        build: build(),
+                        of: None
+                    },
+                    Building,
+                    &err
+                ),
                 Unsent::ClearMarkAndWait,
                 "{err}"
             );
@@ -1180,6 +1608,11 @@ mod tests {
         answer: Result<(State, Vec<String>), SleakOpsError>,
         announced: Option<&State>,
     ) -> Polled {
+        let answer = answer.map(|(state, errors)| Report {
+            state,
+            errors,
+            commit: None,
+        });
         follow.polled(&release(follow.status()), answer, announced)
     }
 
@@ -1187,7 +1620,10 @@ mod tests {
     fn a_created_build_or_deployment_ends_in_its_success() {
         assert_eq!(
             poll(&Follow::Build(build()), Ok((State::Created, vec![])), None),
-            Polled::Ended(Change::Built { build: build() })
+            Polled::Ended(Change::Built {
+                build: build(),
+                commit: None
+            })
         );
         assert_eq!(
             poll(

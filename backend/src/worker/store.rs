@@ -53,6 +53,9 @@ struct ReleaseRow {
     sleakops_project: String,
     sleakops_environment: String,
     environment: String,
+    requested_at: DateTime<Utc>,
+    approval_expires_at: Option<DateTime<Utc>>,
+    build_of: Option<u64>,
 }
 
 impl TryFrom<ReleaseRow> for Release {
@@ -72,6 +75,9 @@ impl TryFrom<ReleaseRow> for Release {
             sleakops_project: row.sleakops_project,
             sleakops_environment: row.sleakops_environment,
             environment: row.environment,
+            requested_at: row.requested_at,
+            approval_expires_at: row.approval_expires_at,
+            build_of: row.build_of,
         })
     }
 }
@@ -82,7 +88,7 @@ pub async fn load(pool: &MySqlPool, release_id: u64) -> Result<Option<Release>, 
         "SELECT r.status, r.branch, r.commit_sha, r.tag, r.sleakops_build_id, \
          r.sleakops_deployment_id, r.build_requested_at, r.built_at, \
          r.deployment_requested_at, p.sleakops_project, e.sleakops_environment, \
-         e.name AS environment \
+         e.name AS environment, r.requested_at, r.approval_expires_at, r.build_of \
          FROM releases r JOIN projects p ON p.id = r.project_id \
          JOIN environments e ON e.id = r.environment_id WHERE r.id = ?",
     )
@@ -236,13 +242,17 @@ pub async fn apply(
             moving(sql, to, id.as_str(), now)
         }
         // `built_at IS NULL`: of two jobs that both saw the build succeed, one tells it.
-        Change::Built { .. } => sqlx::query(concat!(
-            "UPDATE releases SET built_at = ?, updated_at = ?, ",
+        // The commit SleakOps built is recorded only for a release of a branch head: a
+        // commit the user gave is never overwritten.
+        Change::Built { commit, .. } => sqlx::query(concat!(
+            "UPDATE releases SET built_at = ?, updated_at = ?, \
+             commit_sha = COALESCE(commit_sha, ?), ",
             timeline::next_seq_sql!(),
             " WHERE id = ? AND status = ? AND built_at IS NULL"
         ))
         .bind(now)
-        .bind(now),
+        .bind(now)
+        .bind(commit.as_deref()),
         Change::Deployed { .. } => {
             moving(moves_to!("deployed_at = ?, finished_at = ?"), to, now, now)
         }
@@ -254,6 +264,14 @@ pub async fn apply(
             reason.as_str(),
             now,
         ),
+        Change::Expired => sqlx::query(concat!(
+            "UPDATE releases SET status = ?, finished_at = ?, updated_at = ?, ",
+            timeline::next_seq_sql!(),
+            " WHERE id = ? AND status = ?"
+        ))
+        .bind(to)
+        .bind(now)
+        .bind(now),
         Change::Noted { .. } => sqlx::query(concat!(
             "UPDATE releases SET ",
             timeline::next_seq_sql!(),

@@ -2,8 +2,10 @@
 //! history a deletion must not destroy.
 
 use crate::releases::insert_release_row;
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use faro_testkit::ProjectWithEnvironments;
 use faro_testkit::{Signed, Team, TestApp, expect_json, problem, problem_naming};
-use faro_types::{Environment, Role};
+use faro_types::{Environment, Role, RunningRelease};
 use serde_json::json;
 
 /// Asserts that `who` finds no environment `name` in project `slug`, by any route that names
@@ -236,4 +238,127 @@ async fn environment_names_resolve_only_within_their_project() {
     }
     let qa = app.environment(&bob, "blog", "qa").await;
     assert_eq!(qa.sleakops_environment, "qa-env");
+}
+
+/// Inserts a release of `branch` to `env` with `status`, deployed at `deployed_at` (if it
+/// was): its id.
+async fn release_at(
+    app: &TestApp,
+    fx: &ProjectWithEnvironments,
+    who: &Signed,
+    env: u64,
+    status: &str,
+    deployed_at: Option<DateTime<Utc>>,
+    commit_sha: Option<&str>,
+) -> u64 {
+    sqlx::query(
+        "INSERT INTO releases (project_id, environment_id, branch, commit_sha, tag, status, \
+         sleakops_build_id, requested_by, requested_at, deployed_at, updated_at) \
+         VALUES (?, ?, 'main', ?, 'v1', ?, 'b-7', ?, ?, ?, ?)",
+    )
+    .bind(fx.project_id)
+    .bind(env)
+    .bind(commit_sha)
+    .bind(status)
+    .bind(who.user.id)
+    .bind(Utc::now())
+    .bind(deployed_at)
+    .bind(Utc::now())
+    .execute(&app.state.db)
+    .await
+    .expect("release")
+    .last_insert_id()
+}
+
+#[tokio::test]
+async fn environments_show_the_release_that_reached_deployed_last() {
+    let app = TestApp::spawn().await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
+    let listed = app.environments(&ada, &fx.slug).await;
+    assert!(
+        listed.iter().all(|e| e.running.is_none()),
+        "nothing runs yet"
+    );
+
+    let now = Utc::now().trunc_subsecs(6);
+    let hours_ago = |h: i64| Some(now - Duration::hours(h));
+    let put = |env, status, at, commit| release_at(&app, &fx, &ada, env, status, at, commit);
+    put(fx.staging, "deployed", hours_ago(3), Some("abcdef1")).await;
+    let head = put(fx.staging, "deployed", hours_ago(2), None).await;
+    // Later, but not deployed: what runs is unchanged.
+    put(fx.staging, "failed", None, Some("abcdef2")).await;
+    put(fx.staging, "deploying", None, Some("abcdef3")).await;
+    // Deployed at the same instant: the later release wins.
+    put(fx.production, "deployed", hours_ago(1), Some("1234567")).await;
+    let later = put(fx.production, "deployed", hours_ago(1), Some("7654321")).await;
+
+    let listed = app.environments(&ada, &fx.slug).await;
+    let running = |name: &str| {
+        listed
+            .iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.running.clone())
+    };
+    assert_eq!(
+        running("staging"),
+        Some(RunningRelease {
+            release_id: head,
+            branch: "main".into(),
+            commit_sha: None,
+            tag: Some("v1".into()),
+            sleakops_build_id: Some("b-7".into()),
+            deployed_at: now - Duration::hours(2),
+        })
+    );
+    assert_eq!(running("production").map(|r| r.release_id), Some(later));
+
+    // One environment answers the same, and so does a change of it.
+    let staging = app.environment(&ada, &fx.slug, "staging").await;
+    assert_eq!(staging.running, running("staging"));
+    for patch in [json!({}), json!({"sleakops_environment": "stg-2"})] {
+        let updated = app
+            .update_environment(&ada, &fx.slug, "staging", &patch)
+            .await;
+        assert_eq!(updated.running, running("staging"), "{patch}");
+    }
+    let created = app.create_environment(&ada, &fx.slug, "qa", false).await;
+    assert_eq!(created.running, None);
+
+    // The list reads each environment's release by index, never a whole table.
+    sqlx::query("ANALYZE TABLE environments, releases")
+        .execute(&app.state.db)
+        .await
+        .expect("analyze");
+    let plan = sqlx::query(&format!(
+        "EXPLAIN {}",
+        faro_backend::projects::store::ENVIRONMENTS
+    ))
+    .bind(fx.project_id)
+    .fetch_all(&app.state.db)
+    .await
+    .expect("explain");
+    use sqlx::Row;
+    let keys: Vec<(Option<String>, Option<String>, Option<String>)> = plan
+        .iter()
+        .map(|step| {
+            (
+                step.try_get("table").unwrap_or_default(),
+                step.try_get("type").unwrap_or_default(),
+                step.try_get("key").unwrap_or_default(),
+            )
+        })
+        .collect();
+    println!("EXPLAIN {keys:?}");
+    for (table, access, key) in &keys {
+        assert!(
+            key.is_some() && access.as_deref() != Some("ALL"),
+            "{table:?} is read by an index: {access:?} {key:?}"
+        );
+    }
+    assert!(
+        keys.iter()
+            .any(|(table, _, key)| table.as_deref() == Some("d")
+                && key.as_deref() == Some("ix_releases_env_deployed")),
+        "{keys:?}"
+    );
 }

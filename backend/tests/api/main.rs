@@ -4,6 +4,7 @@
 
 mod accounts;
 mod ai;
+mod approvals;
 mod auth_limits;
 mod authorization;
 mod binary;

@@ -14,13 +14,19 @@ struct Row {
     deployed_at: Option<DateTime<Utc>>,
     finished_at: Option<DateTime<Utc>>,
     deployment_id: Option<&'static str>,
+    /// The release this one rolled back.
+    rollback_of: Option<u64>,
+    /// When an owner approved or rejected it.
+    decided_at: Option<DateTime<Utc>>,
 }
 
-async fn insert(app: &TestApp, fx: &ProjectWithEnvironments, who: &Signed, row: Row) {
+/// Inserts `row`: its id.
+async fn insert(app: &TestApp, fx: &ProjectWithEnvironments, who: &Signed, row: Row) -> u64 {
     sqlx::query(
         "INSERT INTO releases (project_id, environment_id, branch, commit_sha, commit_time, status, \
-         sleakops_deployment_id, requested_by, requested_at, deployed_at, finished_at, updated_at) \
-         VALUES (?, ?, 'main', 'abcdef1', ?, ?, ?, ?, ?, ?, ?, ?)",
+         sleakops_deployment_id, requested_by, requested_at, deployed_at, finished_at, updated_at, \
+         rollback_of, decided_at) \
+         VALUES (?, ?, 'main', 'abcdef1', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(fx.project_id)
     .bind(row.env)
@@ -32,9 +38,12 @@ async fn insert(app: &TestApp, fx: &ProjectWithEnvironments, who: &Signed, row: 
     .bind(row.deployed_at)
     .bind(row.finished_at)
     .bind(row.requested_at)
+    .bind(row.rollback_of)
+    .bind(row.decided_at)
     .execute(&app.state.db)
     .await
-    .expect("release");
+    .expect("release")
+    .last_insert_id()
 }
 
 fn deployed(env: u64, at: DateTime<Utc>, lead_secs: i64, with_commit_time: bool) -> Row {
@@ -52,6 +61,8 @@ fn deployed(env: u64, at: DateTime<Utc>, lead_secs: i64, with_commit_time: bool)
         deployed_at: Some(at),
         finished_at: Some(at),
         deployment_id: Some("dep-1"),
+        rollback_of: None,
+        decided_at: None,
     }
 }
 
@@ -64,6 +75,8 @@ fn failed(env: u64, at: DateTime<Utc>, deployment_started: bool) -> Row {
         deployed_at: None,
         finished_at: Some(at),
         deployment_id: deployment_started.then_some("dep-2"),
+        rollback_of: None,
+        decided_at: None,
     }
 }
 
@@ -214,6 +227,102 @@ async fn figures_match_hand_computed_ones() {
         .len(),
         90
     );
+}
+
+#[tokio::test]
+async fn a_rolled_back_release_is_a_failed_change_restored_by_its_rollback() {
+    let app = TestApp::spawn().await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
+    let base = Utc::now() - Duration::days(2);
+    let minutes = |m: i64| base + Duration::minutes(m);
+    let put = |row: Row| insert(&app, &fx, &ada, row);
+
+    let good = put(deployed(fx.staging, minutes(0), 60, false)).await;
+    let bad = put(deployed(fx.staging, minutes(60), 60, false)).await;
+    // Deployed 40 minutes after the release it replaces.
+    let rollback = minutes(100);
+    put(Row {
+        rollback_of: Some(bad),
+        ..deployed(fx.staging, rollback, 60, false)
+    })
+    .await;
+    // A rollback still on its way replaces nothing yet.
+    put(Row {
+        status: "deploying",
+        deployed_at: None,
+        finished_at: None,
+        rollback_of: Some(good),
+        ..deployed(fx.staging, minutes(120), 60, false)
+    })
+    .await;
+
+    let week = metrics(&app, &ada, &fx.slug, "?window=7d").await;
+    let staging = env(&week, "staging");
+    assert_eq!(
+        (staging.deployments, staging.failed_deployments),
+        (3, 1),
+        "the rollback is a deployment, the release it replaced a failed change"
+    );
+    // Three deployments, one of which failed: the rolled-back release is counted once.
+    assert!((staging.change_failure_rate.expect("rate") - 1.0 / 3.0).abs() < 1e-9);
+    assert_eq!(staging.time_to_restore_median_secs, Some(40 * 60));
+    let day = |date| {
+        staging
+            .daily
+            .iter()
+            .find(|d| d.date == date)
+            .expect("a day")
+    };
+    assert_eq!(
+        day(rollback.date_naive()).failures,
+        1,
+        "on the rollback's day"
+    );
+    assert_eq!(staging.daily.iter().map(|d| d.failures).sum::<u64>(), 1);
+}
+
+#[tokio::test]
+async fn the_approval_wait_is_the_median_of_approved_releases_only() {
+    let app = TestApp::spawn().await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
+    let at = Utc::now() - Duration::days(1);
+    let put = |row: Row| insert(&app, &fx, &ada, row);
+    let waiting = |wait_secs: i64, status: &'static str| Row {
+        status,
+        requested_at: at - Duration::seconds(wait_secs),
+        decided_at: Some(at),
+        deployed_at: (status == "deployed").then_some(at + Duration::seconds(30)),
+        finished_at: (status != "queued").then_some(at + Duration::seconds(30)),
+        ..deployed(fx.production, at, 0, false)
+    };
+    // Approved: two deployed since, one still queued. Waits 60, 600 and 6000 s.
+    put(waiting(60, "deployed")).await;
+    put(waiting(600, "deployed")).await;
+    put(waiting(6000, "queued")).await;
+    // Rejected (a decision, but no approval) and expired (no decision): no wait, nothing else.
+    put(waiting(5, "rejected")).await;
+    put(waiting(7, "rejected")).await;
+    put(Row {
+        decided_at: None,
+        ..waiting(9000, "expired")
+    })
+    .await;
+    // Decided before the window.
+    put(Row {
+        decided_at: Some(at - Duration::days(20)),
+        ..waiting(1, "queued")
+    })
+    .await;
+
+    let week = metrics(&app, &ada, &fx.slug, "?window=7d").await;
+    let production = env(&week, "production");
+    assert_eq!(production.approval_wait_median_secs, Some(600));
+    assert_eq!(
+        (production.deployments, production.failed_deployments),
+        (2, 0),
+        "rejected and expired releases are neither deployments nor failures"
+    );
+    assert_eq!(env(&week, "staging").approval_wait_median_secs, None);
 }
 
 #[tokio::test]

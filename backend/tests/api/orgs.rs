@@ -497,8 +497,9 @@ async fn an_outsider_cannot_release_to_another_organizations_sleakops_project() 
     let mut body = faro_testkit::fixtures::project_body("payments");
     body["sleakops_project"] = json!("payments");
     assert_eq!(app.post_project(&victim, &body).await.status(), 201);
-    let env =
-        json!({"name": "production", "sleakops_environment": "production", "production": true});
+    let env = json!({"name": "production", "sleakops_environment": "production", "production": true,
+            // This test is about whose SleakOps key is used, not about approvals.
+            "requires_approval": false});
     assert_eq!(
         app.post_environment(&victim, "payments", &env)
             .await
@@ -518,7 +519,8 @@ async fn an_outsider_cannot_release_to_another_organizations_sleakops_project() 
         201,
         "no key to check yet"
     );
-    let env = json!({"name": "prod", "sleakops_environment": "production", "production": true});
+    let env = json!({"name": "prod", "sleakops_environment": "production", "production": true,
+        "requires_approval": false});
     assert_eq!(
         app.post_environment(&outsider, "heist", &env)
             .await

@@ -165,10 +165,7 @@ async fn invalid_fields_are_422_naming_each_field_and_write_nothing() {
         (with("environment", json!("Staging!")), "environment"),
         (with("commit_time", json!("yesterday")), "commit_time"),
         (with("admin", json!(true)), "admin"),
-        (
-            json!({"environment": "staging", "branch": "main"}),
-            "commit_sha",
-        ),
+        (with("commit_sha", json!("")), "commit_sha"),
     ];
     for (body, field) in cases {
         let response = app
@@ -198,6 +195,40 @@ async fn invalid_fields_are_422_naming_each_field_and_write_nothing() {
         HashSet::from(["branch", "commit_sha", "Idempotency-Key"])
     );
     assert_stored(&app, 0, 0).await;
+}
+
+/// Changed on purpose with issue 17: a release without a commit (once a 422) is of the
+/// branch's head.
+#[tokio::test]
+async fn a_release_without_a_commit_is_of_the_branch_head_stored_empty() {
+    let app = TestApp::spawn().await;
+    let (ada, fx) = app.signup_with_project("Ada").await;
+    for body in [
+        json!({"environment": "staging", "branch": "main"}),
+        json!({"environment": "staging", "branch": "main", "commit_sha": null}),
+    ] {
+        let response = app
+            .post_release(&ada, &fx.slug, Some(&new_key()), &body)
+            .await;
+        assert_eq!(response.status(), 201, "{body}");
+        let answer: Value = response.json().await.expect("json");
+        assert_eq!(answer["commit_sha"], Value::Null, "answered null: {body}");
+        let id = answer["id"].as_u64().expect("an id");
+        let stored: Option<String> =
+            sqlx::query_scalar("SELECT commit_sha FROM releases WHERE id = ?")
+                .bind(id)
+                .fetch_one(&app.state.db)
+                .await
+                .expect("stored");
+        assert_eq!(stored, None, "stored NULL");
+        assert_eq!(app.release(&ada, id).await.commit_sha, None);
+        let events = app.timeline(&ada, id, "").await;
+        assert!(
+            events[0].message.contains("main (branch head)"),
+            "{}",
+            events[0].message
+        );
+    }
 }
 
 #[tokio::test]

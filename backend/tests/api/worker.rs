@@ -12,7 +12,7 @@ use faro_sim::{
 use faro_testkit::{
     CutProxy, ProjectWithEnvironments, Signed, Sims, TestApp, app::Builder, fixtures::release_body,
 };
-use faro_types::{EventKind, OpsStatus, Release, ReleaseStatus, TimelineEvent};
+use faro_types::{EventKind, OpsStatus, Release, ReleaseStatus, Role, TimelineEvent};
 use serde_json::json;
 use sqlx::MySqlPool;
 use std::time::{Duration, Instant};
@@ -129,15 +129,35 @@ async fn setup(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_release_is_built_and_deployed_with_its_timeline_in_order() {
     let (app, sims, ada, fx) = setup(STEP, |app| app).await;
+    // Production asks a second owner's approval, as it does unless turned off: the whole
+    // way, approval included.
+    let patch = json!({"requires_approval": true});
+    app.update_environment(&ada, &fx.slug, "production", &patch)
+        .await;
+    let bob = app.signup("Bob").await;
+    app.add_member(&ada, &fx.slug, &bob, Role::Owner).await;
     let created = app.start_release(&ada, &fx, "production").await;
+    assert_eq!(created.status, ReleaseStatus::AwaitingApproval);
+    app.approve_release(&bob, created.id).await;
     let done = wait_for(&app.state.db, created.id, ReleaseStatus::Deployed, 20).await;
     assert!(done.sleakops_build_id.is_some());
     assert!(done.sleakops_deployment_id.is_some());
     assert!(done.started_at.is_some() && done.deployed_at.is_some());
     assert_eq!(done.finished_at, done.deployed_at);
     assert_eq!(done.failure_reason, None);
+    let decision = done.approval.and_then(|a| a.decision).expect("a decision");
+    assert!(decision.approved && decision.by.id == bob.user.id);
 
-    let events = timeline_of(&app, &ada, created.id, &DEPLOYED).await;
+    let kinds = [
+        EventKind::Requested,
+        EventKind::ApprovalRequested,
+        EventKind::Approved,
+        EventKind::BuildStarted,
+        EventKind::BuildSucceeded,
+        EventKind::DeploymentStarted,
+        EventKind::Deployed,
+    ];
+    let events = timeline_of(&app, &ada, created.id, &kinds).await;
     let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
     assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>());
     let status_of = |kind| {
@@ -147,6 +167,11 @@ async fn a_release_is_built_and_deployed_with_its_timeline_in_order() {
             .map(|e| e.status)
             .expect("event")
     };
+    assert_eq!(
+        status_of(EventKind::ApprovalRequested),
+        ReleaseStatus::AwaitingApproval
+    );
+    assert_eq!(status_of(EventKind::Approved), ReleaseStatus::Queued);
     assert_eq!(status_of(EventKind::BuildStarted), ReleaseStatus::Building);
     assert_eq!(
         status_of(EventKind::DeploymentStarted),
@@ -155,11 +180,11 @@ async fn a_release_is_built_and_deployed_with_its_timeline_in_order() {
     assert_eq!(status_of(EventKind::Deployed), ReleaseStatus::Deployed);
     let build = done.sleakops_build_id.as_deref().expect("build");
     assert!(
-        events[1]
+        events[3]
             .message
             .contains(&format!("Build {build} started")),
         "{}",
-        events[1].message
+        events[3].message
     );
 
     assert_eq!(sims.sleakops.control.requests(CREATE_BUILD), 1);
@@ -167,6 +192,57 @@ async fn a_release_is_built_and_deployed_with_its_timeline_in_order() {
     let (done_row, claimed_by, _) = outbox(&app.state.db, created.id).await;
     assert!(done_row);
     assert_eq!(claimed_by, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_of_a_branch_head_records_the_commit_sleakops_built() {
+    let (app, sims, ada, fx) = setup(STEP, |app| app).await;
+    // Staging asks for no approval: the release goes straight to the worker.
+    let staging = app.environment(&ada, &fx.slug, "staging").await;
+    assert!(!staging.requires_approval);
+    let created = app
+        .create_release(
+            &ada,
+            &fx.slug,
+            &json!({"environment": "staging", "branch": "main"}),
+        )
+        .await;
+    assert_eq!(created.commit_sha, None);
+
+    let done = wait_for(&app.state.db, created.id, ReleaseStatus::Deployed, 20).await;
+    // SleakOps built main's head, which only it knows: no commit was sent.
+    let head = sims
+        .sleakops
+        .control
+        .branch_head(faro_sim::sleakops::DEFAULT_KEY, "shop", "main")
+        .expect("the default key");
+    assert_eq!(done.commit_sha.as_deref(), Some(head.as_str()));
+    assert_eq!(
+        app.release(&ada, created.id).await.commit_sha.as_deref(),
+        Some(head.as_str())
+    );
+
+    let events = timeline_of(&app, &ada, created.id, &DEPLOYED).await;
+    let said = |kind| {
+        events
+            .iter()
+            .find(|e| e.kind == kind)
+            .map(|e| e.message.clone())
+            .expect("event")
+    };
+    assert!(
+        said(EventKind::BuildStarted).contains("main at branch head"),
+        "{}",
+        said(EventKind::BuildStarted)
+    );
+    let build = done.sleakops_build_id.as_deref().expect("build");
+    assert_eq!(
+        said(EventKind::BuildSucceeded),
+        format!(
+            "Build {build} succeeded on SleakOps (commit {} of main)",
+            &head[..7]
+        )
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

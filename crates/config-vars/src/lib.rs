@@ -687,6 +687,11 @@ variables! {
         meaning: "a build or deployment still running this long after its request: the release `needs_attention` (see docs/operations.md)",
         default: value("7200"),
     }
+    FARO_APPROVAL_EXPIRY_SECS {
+        accepts: Accepts::Duration { unit: Unit::Seconds, min: 1, max: 2_592_000 },
+        meaning: "a release to an environment that requires approval expires unless approved this long after its request (see docs/operations.md)",
+        default: value("86400"),
+    }
     FARO_AI_REQUESTS_PER_MINUTE {
         accepts: count("requests", 1, 10_000),
         meaning: "AI calls per user per minute, across all tasks (429 beyond)",

@@ -154,6 +154,20 @@ pub fn key_fingerprint(key: &str) -> String {
     format!("sha256:{}", &hex::encode(digest)[..12])
 }
 
+/// The head of `branch` of the account's `project`: 40 hex digits of the SHA-256 of the
+/// seed, the account, the project and the branch (each length-prefixed, so no two tuples
+/// give the same input).
+pub(crate) fn branch_head(seed: u64, account: &Account, project: &str, branch: &str) -> String {
+    let mut digest = Sha256::new();
+    digest.update(seed.to_be_bytes());
+    digest.update(account.id.to_be_bytes());
+    for part in [project, branch] {
+        digest.update((part.len() as u64).to_be_bytes());
+        digest.update(part.as_bytes());
+    }
+    hex::encode(digest.finalize())[..40].to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -170,6 +170,8 @@ struct Shared {
     held: Mutex<bool>,
     stats: Mutex<Stats>,
     rng: Mutex<fastrand::Rng>,
+    /// What the simulated repositories' branch heads derive from ([`Control::branch_head`]).
+    seed: u64,
     accounts: Accounts,
 }
 
@@ -217,6 +219,7 @@ impl Control {
                 held: Mutex::new(false),
                 stats: Mutex::new(Stats::default()),
                 rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+                seed,
                 accounts: Accounts::default(),
             }),
         }
@@ -294,6 +297,19 @@ impl Control {
     /// account has that key.
     pub fn add_projects(&self, key: &str, projects: Projects) -> bool {
         self.shared.accounts.add_projects(key, projects)
+    }
+
+    /// SleakOps: the commit at the head of `branch` of `project` in the account of `key`
+    /// (`None` for an unknown key), which a build of that branch without a `commit` builds
+    /// and reports. It never moves: a test predicts the commit a release of a branch head
+    /// records.
+    pub fn branch_head(&self, key: &str, project: &str, branch: &str) -> Option<String> {
+        self.account(key)
+            .map(|account| self.head_of(&account, project, branch))
+    }
+
+    pub(crate) fn head_of(&self, account: &Account, project: &str, branch: &str) -> String {
+        crate::accounts::branch_head(self.shared.seed, account, project, branch)
     }
 
     pub(crate) fn accounts(&self) -> &Accounts {

@@ -6,7 +6,10 @@
 //! ([`Projects`]). An unknown key is answered 401; a build of a project, or a deployment to a
 //! project or environment, outside the key's account 404; a build or deployment another
 //! account started is, to this key, a build or deployment that does not exist (404 to read
-//! it; deploying it is refused like deploying an unknown build, 400). `project-env/` lists
+//! it; deploying it is refused like deploying an unknown build, 400), and so is, to a
+//! deployment, a build of another project of the same account. A deployment takes `build`,
+//! `image` and `tag` and shows them exactly as sent; any build of the project can be
+//! deployed to any of its environments, as often as asked (a promotion or a rollback). `project-env/` lists
 //! the account's project environments (see [`Settings::page_size`]). Accounts are made with
 //! [`Control::create_account`] or `POST /_sim/sleakops/accounts`
 //! (`{"projects": {"shop": ["staging", "production"]}}` → 201 `{"api_key": "…"}`) and grow
@@ -19,6 +22,10 @@
 //! a deployment whose environment name contains `fail-deploy`, end in `error` with `errors`.
 //! A deployment of a build that is not `created` is refused with 412, of an unknown build
 //! with 400; a request without its required fields is 400.
+//!
+//! A build reports the `commit` it builds: the one it was asked for, or else the head of its
+//! branch, a fixed 40-hex SHA per account, project, branch and seed that a test reads with
+//! [`Control::branch_head`].
 
 pub use crate::accounts::Projects;
 
@@ -396,10 +403,14 @@ impl Create for BuildBody {
             "Step 5/9 : RUN cargo build --release returned a non-zero code: 101 (simulated: the branch {branch:?} contains {FAIL_BUILD})"
         )]
     });
+        let commit = match self.commit.filter(|c| !c.is_empty()) {
+            Some(commit) => commit,
+            None => sim.control.head_of(account, &project, &branch),
+        };
         let record = json!({
             "project_env": {"project_name": project},
             "branch": branch,
-            "commit": self.commit,
+            "commit": commit,
             "tag": self.tag,
             "environment": self.environment,
         });
@@ -433,7 +444,8 @@ impl Create for DeploymentBody {
         }
         let (step, held) = (sim.step(), sim.control.is_held());
         let mut store = sim.store();
-        let build_id = match &self.build {
+        // Kept as sent (a number or a string), as are `image` and `tag`.
+        let build = match &self.build {
             None | Some(Value::Null) => None,
             Some(value) => {
                 let id = match value {
@@ -441,17 +453,21 @@ impl Create for DeploymentBody {
                     Value::String(s) => s.parse().ok(),
                     _ => None,
                 };
-                // Another account's build is, to this one, a build that does not exist.
-                let Some(build) =
-                    id.and_then(|id| store.get(Kind::Build, id, account).map(|b| (id, b)))
-                else {
+                // Another account's build is, to this one, a build that does not exist; so
+                // is a build of another of its projects (builds are made per project).
+                let Some(build) = id.and_then(|id| {
+                    store
+                        .get(Kind::Build, id, account)
+                        .filter(|b| b.record["project_env"]["project_name"] == project.as_str())
+                        .map(|b| (id, b))
+                }) else {
                     return server::json(
                         400,
                         &json!({"build": [format!("Invalid pk \"{value}\" - object does not exist.")]}),
                     );
                 };
                 match build.1.state(held) {
-                    "created" => Some(build.0),
+                    "created" => Some(value.clone()),
                     state => {
                         return detail(
                             412,
@@ -468,7 +484,7 @@ impl Create for DeploymentBody {
     });
         let record = json!({
             "project_env": {"project_name": project, "environment_name": environment},
-            "build": build_id,
+            "build": build,
             "image": self.image,
             "tag": self.tag,
         });

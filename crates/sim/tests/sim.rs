@@ -265,6 +265,69 @@ async fn accounts_made_over_http_reach_their_own_projects_only() {
 }
 
 #[tokio::test]
+async fn a_build_without_a_commit_builds_and_reports_its_branch_head() {
+    let api = Api::start().await;
+    let control = &api.sim.control;
+    let key = control.create_account(Projects::new().with("shop", ["staging"]));
+    let head = control
+        .branch_head(&key, "shop", "main")
+        .expect("a known key");
+    assert_eq!(head.len(), 40);
+    assert!(
+        head.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()),
+        "{head}"
+    );
+
+    let built: Value = api.build(&key, "shop").await.json().await.expect("json");
+    assert_eq!(built["commit"], json!(head));
+    let shown = api
+        .get_json(&key, &format!("cli-build/{}/", built["id"]))
+        .await;
+    assert_eq!(shown["commit"], json!(head), "the build keeps reporting it");
+
+    let asked: Value = api
+        .post(
+            &key,
+            "cli-build/",
+            json!({"project_env": {"project_name": "shop"}, "branch": "main", "commit": "abc1234"}),
+        )
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        asked["commit"], "abc1234",
+        "a commit asked for is the one built"
+    );
+
+    // Each branch, project and account has its own head, and the seed moves them all.
+    let other_account = control.create_account(Projects::new().with("shop", ["staging"]));
+    for (who, project, branch) in [
+        (key.as_str(), "shop", "develop"),
+        (key.as_str(), "blog", "main"),
+        (other_account.as_str(), "shop", "main"),
+    ] {
+        assert_ne!(
+            control.branch_head(who, project, branch),
+            Some(head.clone())
+        );
+    }
+    assert_eq!(control.branch_head("sim-so-unknown", "shop", "main"), None);
+    let reseeded = sleakops::start(sleakops::Options {
+        seed: 7,
+        ..Default::default()
+    })
+    .await
+    .expect("starts");
+    let default_head = |sim: &faro_sim::Running| {
+        sim.control
+            .branch_head(sleakops::DEFAULT_KEY, "shop", "main")
+    };
+    assert_ne!(default_head(&reseeded), default_head(&api.sim));
+}
+
+#[tokio::test]
 async fn project_environments_are_listed_whole_or_in_pages() {
     let api = Api::start().await;
     let key = api.sim.control.create_account(
@@ -393,4 +456,58 @@ fn the_binary_prints_where_the_simulators_listen() {
         .expect("kill");
     let exit = child.wait().expect("exits");
     assert!(exit.success(), "{exit:?}");
+}
+
+#[tokio::test]
+async fn a_build_deploys_to_any_environment_of_its_project_as_sent_but_not_to_another_project() {
+    let api = Api::start().await;
+    let key = api.sim.control.create_account(
+        Projects::new()
+            .with("shop", ["staging", "production"])
+            .with("blog", ["production"]),
+    );
+    let build: Value = api.build(&key, "shop").await.json().await.expect("json");
+    // Sent as a string, as the SleakOps CLI sends ids it read from the command line.
+    let sent = json!(build["id"].to_string());
+    for environment in ["staging", "production", "production"] {
+        let deployment = api
+            .post(
+                &key,
+                "cli-deployment/",
+                json!({
+                    "project_env": {"project_name": "shop", "environment_name": environment},
+                    "build": sent,
+                    "tag": "v1.2.0",
+                    "image": "registry.example/shop:v1.2.0",
+                }),
+            )
+            .await;
+        assert_eq!(deployment.status(), 201, "to {environment}");
+        let deployment: Value = deployment.json().await.expect("json");
+        let shown = api
+            .get_json(&key, &format!("cli-deployment/{}/", deployment["id"]))
+            .await;
+        assert_eq!(shown["build"], sent, "the build id as sent");
+        assert_eq!(shown["tag"], "v1.2.0");
+        assert_eq!(shown["image"], "registry.example/shop:v1.2.0");
+    }
+
+    let refused = api
+        .post(
+            &key,
+            "cli-deployment/",
+            json!({
+                "project_env": {"project_name": "blog", "environment_name": "production"},
+                "build": build["id"],
+            }),
+        )
+        .await;
+    assert_eq!(refused.status(), 400, "a build of another project");
+    let body: Value = refused.json().await.expect("json");
+    assert!(
+        body["build"][0]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Invalid pk")),
+        "{body}"
+    );
 }

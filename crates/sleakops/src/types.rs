@@ -162,6 +162,11 @@ pub struct Build {
     pub state: State,
     /// What went wrong, once `state` is `error`.
     pub errors: Vec<String>,
+    /// The commit SleakOps builds: the one it was asked for, or the branch's head when none
+    /// was. Only a commit SHA (7–40 hex digits, kept in lower case) is taken; a missing,
+    /// null or empty one is `None`, and so is anything else, with a warning, since a value
+    /// Faro would show as a commit must be one.
+    pub commit: Option<String>,
 }
 
 /// A deployment as SleakOps reports it.
@@ -180,6 +185,9 @@ pub(crate) struct WireJob {
     pub state: Option<String>,
     #[serde(default)]
     pub errors: Option<serde_json::Value>,
+    /// Builds only; any shape, checked by [`commit_of`].
+    #[serde(default)]
+    pub commit: Option<serde_json::Value>,
 }
 
 impl WireJob {
@@ -191,9 +199,35 @@ impl WireJob {
 }
 
 impl From<WireJob> for Build {
-    fn from(job: WireJob) -> Self {
+    fn from(mut job: WireJob) -> Self {
+        let commit = commit_of(&job.id, job.commit.take());
         let (id, state, errors) = job.parts();
-        Self { id, state, errors }
+        Self {
+            id,
+            state,
+            errors,
+            commit,
+        }
+    }
+}
+
+/// The shortest and longest commit SHA taken (Git's abbreviation and a full SHA-1).
+const COMMIT_LENGTHS: std::ops::RangeInclusive<usize> = 7..=40;
+
+/// The commit of build `id`'s answer, if it is a commit SHA (see [`Build::commit`]).
+fn commit_of(id: &ResourceId, value: Option<serde_json::Value>) -> Option<String> {
+    match value {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) if s.is_empty() => None,
+        Some(serde_json::Value::String(s))
+            if COMMIT_LENGTHS.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit()) =>
+        {
+            Some(s.to_ascii_lowercase())
+        }
+        Some(other) => {
+            tracing::warn!(build = %id, commit = %other, "SleakOps reported a malformed commit; ignored");
+            None
+        }
     }
 }
 
@@ -274,6 +308,47 @@ mod tests {
             serde_json::to_value(deploy).expect("json"),
             json!({"project_env": {"project_name": "shop", "environment_name": "prod"}, "build": 9})
         );
+    }
+
+    fn build(answer: serde_json::Value) -> Build {
+        Build::from(serde_json::from_value::<WireJob>(answer).expect("a build"))
+    }
+
+    #[test]
+    fn a_build_reports_its_commit_only_when_it_is_a_sha() {
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(
+            build(json!({"id": 1, "commit": sha})).commit.as_deref(),
+            Some(sha)
+        );
+        assert_eq!(
+            build(json!({"id": 1, "commit": "ABC1234"}))
+                .commit
+                .as_deref(),
+            Some("abc1234"),
+            "kept in lower case"
+        );
+        for nothing in [
+            json!({"id": 1}),
+            json!({"id": 1, "commit": null}),
+            json!({"id": 1, "commit": ""}),
+        ] {
+            assert_eq!(build(nothing.clone()).commit, None, "{nothing}");
+        }
+        for malformed in [
+            json!("abc123"),
+            json!(format!("{sha}0")),
+            json!("main"),
+            json!("abc 1234"),
+            json!(1234567),
+            json!({"sha": sha}),
+        ] {
+            assert_eq!(
+                build(json!({"id": 1, "commit": malformed})).commit,
+                None,
+                "{malformed}"
+            );
+        }
     }
 
     #[test]

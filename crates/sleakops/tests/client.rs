@@ -112,6 +112,29 @@ async fn a_build_and_its_deployment_advance_to_created() {
 }
 
 #[tokio::test]
+async fn a_build_reports_the_commit_asked_for_or_the_branch_head_it_built() {
+    let sim = sim(0).await;
+    let client = client(&sim.base_url);
+    let asked = started_build(&client, "main").await;
+    assert_eq!(asked.commit.as_deref(), Some("0a1b2c3d"));
+
+    let head = client
+        .create_build(&BuildRequest::new("shop", "main"))
+        .await
+        .expect("created");
+    let expected = sim
+        .control
+        .branch_head(sleakops::DEFAULT_KEY, "shop", "main")
+        .expect("a known key");
+    assert_eq!(head.commit.as_deref(), Some(expected.as_str()));
+    assert_eq!(
+        wait_build(&client, &head.id).await.commit,
+        Some(expected),
+        "and keeps reporting it"
+    );
+}
+
+#[tokio::test]
 async fn conventional_names_make_builds_and_deployments_fail_with_errors() {
     let sim = sim(0).await;
     let client = client(&sim.base_url);

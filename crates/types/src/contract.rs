@@ -7,7 +7,7 @@ use crate::validate::{
     BRANCH, COMMIT_SHA, DISPLAY_NAME, EMAIL, EXTERNAL_NAME, LOGIN_PASSWORD, PASSWORD,
     REPOSITORY_URL, Rule, SLUG, TAG,
 };
-use crate::{ai, orgs};
+use crate::{ai, orgs, releases};
 
 /// (schema name, property, rule).
 pub const FIELD_RULES: &[(&str, &str, Rule)] = &[
@@ -43,6 +43,8 @@ pub const FIELD_RULES: &[(&str, &str, Rule)] = &[
     ("CreateRelease", "branch", BRANCH),
     ("CreateRelease", "commit_sha", COMMIT_SHA),
     ("CreateRelease", "tag", TAG),
+    ("RejectRelease", "reason", releases::REJECTION_REASON),
+    ("PromoteRelease", "environment", SLUG),
     ("DraftNotes", "changelog", ai::CHANGELOG),
     ("UpdateRelease", "notes", ai::NOTES),
     ("ChatRequest", "message", ai::CHAT_MESSAGE),
