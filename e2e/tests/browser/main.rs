@@ -91,7 +91,20 @@ async fn sign_up_in_browser(browser: &Browser, app: &TestApp, name: &str) -> Str
     email
 }
 
-/// Starts a release from the project page; returns its id from the URL it lands on.
+/// The id of the release page the browser goes to, once it is on one (other than `leaving`'s).
+async fn release_page_id(browser: &Browser, leaving: Option<u64>) -> u64 {
+    let left = leaving.map(|id| format!("/releases/{id}"));
+    let path = browser
+        .path_where("a release page", |p| {
+            p.starts_with("/releases/") && left.as_deref() != Some(p)
+        })
+        .await;
+    path.trim_start_matches("/releases/")
+        .parse()
+        .expect("the release page's path ends with its id")
+}
+
+/// Starts a release to staging from the project page; returns its id from the URL it lands on.
 async fn start_release(
     browser: &Browser,
     app: &TestApp,
@@ -101,8 +114,9 @@ async fn start_release(
     double_click: bool,
 ) -> u64 {
     browser.goto(&app.url(&format!("/projects/{slug}"))).await;
+    // Chosen, not assumed: the environments are listed by name.
     browser
-        .element("#new-release-environment option[value=staging]")
+        .click("#new-release-environment option[value=staging]")
         .await;
     browser.fill("new-release-branch", branch).await;
     browser.fill("new-release-commit_sha", sha).await;
@@ -114,12 +128,7 @@ async fn start_release(
     } else {
         browser.click("#start-release").await;
     }
-    let path = browser
-        .path_where("a release page", |p| p.starts_with("/releases/"))
-        .await;
-    path.trim_start_matches("/releases/")
-        .parse()
-        .expect("the release page's path ends with its id")
+    release_page_id(browser, None).await
 }
 
 /// Waits until the release page's timeline says the release is over.
@@ -903,4 +912,245 @@ async fn a_newer_frontend_going_live_is_offered_as_a_reload() {
         .element("#new-version[data-checked=true][hidden]")
         .await;
     browser.close().await;
+}
+
+/// A browser signed in as `who` (their session cookie set on the app's origin, as the
+/// sign-in would set it), on the dashboard.
+async fn browser_as(app: &TestApp, test: &'static str, who: &faro_testkit::Signed) -> Browser {
+    let browser = Browser::launch(test).await;
+    browser.goto(&app.url("/config.json")).await;
+    browser
+        .js(&format!(
+            "document.cookie = 'faro_session={}; path=/'",
+            who.token
+        ))
+        .await;
+    browser.goto(&app.url("/")).await;
+    browser.element(".dashboard[data-ready=true]").await;
+    browser
+}
+
+/// The status the release page's badge shows once it is `status`.
+async fn release_status_is(browser: &Browser, status: &str) {
+    browser
+        .element(&format!(".page-head .badge[data-status={status}]"))
+        .await;
+}
+
+/// Release control with two owners in two browsers: a production release is requested and
+/// waits ("needs someone else's approval" for the requester, who has no Approve button); the
+/// second owner rejects it, with a reason the form checks first; a staging release is promoted
+/// to production (the same SleakOps build), waits, and the second owner's approval deploys it;
+/// staging is rolled back to its previous build from its environment card, which names the
+/// target before the click that confirms it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_promotion_and_rollback() {
+    let (app, _sims) = start().await;
+    let olga = app.signup("Olga").await;
+    let slug = "robots";
+    app.create_project(&olga, slug).await;
+    for (name, production) in [("staging", false), ("production", true)] {
+        let body = serde_json::json!({"name": name, "sleakops_environment": format!("{name}-env"),
+            "production": production, "requires_approval": production});
+        let response = app.post_environment(&olga, slug, &body).await;
+        let _: faro_types::Environment =
+            faro_testkit::expect_json(response, 201, &format!("create {name}")).await;
+    }
+    app.give_sleakops_key(&olga).await;
+    let bea = app.signup("Bea").await;
+    app.add_member(&olga, slug, &bea, faro_types::Role::Owner)
+        .await;
+
+    let requester = browser_as(&app, "control-requester", &olga).await;
+    // The rule, as an owner sees it in the settings.
+    requester
+        .goto(&app.url(&format!("/projects/{slug}/settings")))
+        .await;
+    requester
+        .click("li[data-environment=production] .env-summary button")
+        .await;
+    requester.element("#env-production-requires_approval").await;
+    let checked = requester
+        .js("return document.getElementById('env-production-requires_approval').checked")
+        .await;
+    assert_eq!(
+        checked,
+        serde_json::json!(true),
+        "production requires approval"
+    );
+    requester.screenshot("settings-requires-approval").await;
+
+    // A production release is requested: it waits, and the requester cannot approve it.
+    requester.goto(&app.url(&format!("/projects/{slug}"))).await;
+    requester
+        .text_where(
+            ".env-card[data-environment=production]",
+            "the approval rule",
+            |t| t.contains("need a second owner's approval"),
+        )
+        .await;
+    requester
+        .click("#new-release-environment option[value=production]")
+        .await;
+    requester.fill("new-release-commit_sha", "abc1234").await;
+    requester.click("#start-release").await;
+    let requested = release_page_id(&requester, None).await;
+    release_status_is(&requester, "awaiting_approval").await;
+    requester
+        .element("#timeline li[data-kind=approval_requested]")
+        .await;
+    requester
+        .text_where("#approval-mine", "who must approve", |t| {
+            t.contains("needs someone else's approval")
+        })
+        .await;
+    assert_eq!(
+        requester
+            .js("return document.getElementById('approve-release')")
+            .await,
+        serde_json::Value::Null,
+        "no Approve button for the requester"
+    );
+    requester.screenshot("request-waiting").await;
+
+    // The second owner rejects it: the reason is required, then shown to everyone.
+    let approver = browser_as(&app, "control-approver", &bea).await;
+    approver
+        .goto(&app.url(&format!("/releases/{requested}")))
+        .await;
+    approver
+        .text_where("#approval", "the waiting state", |t| {
+            t.contains("Waiting for approval by an owner") && t.contains("Olga requested it")
+        })
+        .await;
+    approver.screenshot("approver-sees-request").await;
+    approver.click("#reject-start").await;
+    approver.click("#reject-release").await;
+    approver
+        .text_where("#reject-reason-error", "the reason's rule", |t| {
+            !t.is_empty()
+        })
+        .await;
+    approver
+        .fill(
+            "reject-reason",
+            "Not during the sale; promote the tested build instead.",
+        )
+        .await;
+    approver.click("#reject-release").await;
+    release_status_is(&approver, "rejected").await;
+    approver
+        .text_where("#approval-text", "the reason", |t| {
+            t.contains("Not during the sale")
+        })
+        .await;
+    approver.screenshot("request-rejected").await;
+    // The requester's page follows live.
+    release_status_is(&requester, "rejected").await;
+    requester
+        .text_where("#approval", "who rejected it", |t| {
+            t.contains("Rejected by Bea")
+        })
+        .await;
+
+    // Staging gets a release, which is promoted to production.
+    let staged = start_release(&requester, &app, slug, "main", "abc1234", false).await;
+    release_completes(&requester).await;
+    requester.click("#promote-release").await;
+    requester
+        .text_where("#promote-question", "the promotion's question", |t| {
+            t.contains(&format!("release #{staged}")) && t.contains("to production")
+        })
+        .await;
+    requester.screenshot("promote-confirm").await;
+    requester.click("#confirm-promote").await;
+    let promoted = release_page_id(&requester, Some(staged)).await;
+    release_status_is(&requester, "awaiting_approval").await;
+    requester
+        .text_where("#promoted-from", "the source", |t| {
+            t == format!("#{staged}")
+        })
+        .await;
+    requester.screenshot("promotion-waiting").await;
+
+    // The second owner approves: it deploys the build staging tested.
+    approver
+        .goto(&app.url(&format!("/releases/{promoted}")))
+        .await;
+    approver.click("#approve-release").await;
+    release_completes(&approver).await;
+    release_status_is(&approver, "deployed").await;
+    approver
+        .text_where("#approval", "who approved it", |t| {
+            t.contains("Approved by Bea")
+        })
+        .await;
+    approver.screenshot("promotion-approved-deployed").await;
+    let source = app.release(&olga, staged).await;
+    let target = app.release(&olga, promoted).await;
+    assert_eq!(target.promoted_from, Some(staged));
+    assert_eq!(source.promoted_to, vec![promoted]);
+    assert!(source.sleakops_build_id.is_some());
+    assert_eq!(
+        target.sleakops_build_id, source.sleakops_build_id,
+        "production runs the build staging tested"
+    );
+
+    // A newer staging release, then a rollback to the one before, from its card.
+    let newer = start_release(&requester, &app, slug, "main", "def5678", false).await;
+    release_completes(&requester).await;
+    requester.goto(&app.url(&format!("/projects/{slug}"))).await;
+    requester
+        .text_where(
+            ".env-card[data-environment=staging] .running",
+            "what runs in staging",
+            |t| t.contains(&format!("release #{newer}")) && t.contains("def5678"),
+        )
+        .await;
+    requester
+        .text_where(
+            ".env-card[data-environment=production] .running",
+            "what runs in production",
+            |t| t.contains(&format!("release #{promoted}")) && t.contains("abc1234"),
+        )
+        .await;
+    requester.screenshot("environment-cards").await;
+    requester.click("#rollback-staging").await;
+    requester
+        .text_where("#rollback-staging-question", "the rollback's target", |t| {
+            t.starts_with(&format!(
+                "Roll back staging to release #{staged} (commit abc1234"
+            ))
+        })
+        .await;
+    requester.screenshot("rollback-confirm").await;
+    requester.click("#rollback-staging-confirm").await;
+    let rollback = release_page_id(&requester, None).await;
+    requester
+        .text_where("#rollback-of", "the release rolled back", |t| {
+            t == format!("#{newer}")
+        })
+        .await;
+    release_completes(&requester).await;
+    release_status_is(&requester, "deployed").await;
+    requester.screenshot("rollback-deployed").await;
+    let rolled = app.release(&olga, rollback).await;
+    assert_eq!(rolled.build_of, Some(staged));
+    assert_eq!(
+        rolled.sleakops_build_id, source.sleakops_build_id,
+        "the rollback deploys the earlier build again"
+    );
+    requester.goto(&app.url(&format!("/projects/{slug}"))).await;
+    requester
+        .text_where(
+            ".env-card[data-environment=staging] .running",
+            "the rollback running",
+            |t| t.contains(&format!("release #{rollback}")),
+        )
+        .await;
+    requester
+        .screenshot("environment-cards-after-rollback")
+        .await;
+    approver.close().await;
+    requester.close().await;
 }

@@ -15,9 +15,9 @@ use faro_types::{
     AddMember, AiBudget, ChangePassword, CreateEnvironment, CreateInvitation, CreateProject,
     CreateRelease, CreatedInvitation, DeliveryMetrics, DraftNotes, Environment, Explanation,
     Invitation, InvitationPreview, LoginRequest, Member, OpsStatus, OrgMember, Organization, Page,
-    Project, Release, ReleaseNotes, Session, SetSleakopsKey, SignupRequest, SleakopsKeyStatus,
-    SleakopsProject, UpdateEnvironment, UpdateMember, UpdateOrg, UpdateOrgMember, UpdateProject,
-    UpdateRelease, User, Window,
+    Project, PromoteRelease, RejectRelease, Release, ReleaseNotes, RollBack, Session,
+    SetSleakopsKey, SignupRequest, SleakopsKeyStatus, SleakopsProject, UpdateEnvironment,
+    UpdateMember, UpdateOrg, UpdateOrgMember, UpdateProject, UpdateRelease, User, Window,
 };
 use serde::{Serialize, de::DeserializeOwned};
 use std::future::{Future, IntoFuture};
@@ -441,14 +441,7 @@ pub async fn create_release(
     idempotency_key: &str,
 ) -> Result<Release, ApiError> {
     let path = format!("/api/projects/{}/releases", encode(slug));
-    json(Call {
-        method: "POST",
-        path: &path,
-        json: body(request),
-        headers: &[("idempotency-key", idempotency_key)],
-        ..Call::default()
-    })
-    .await
+    create_once(&path, body(request), idempotency_key).await
 }
 
 pub fn cancel_release(id: u64) -> Request<Release> {
@@ -456,13 +449,53 @@ pub fn cancel_release(id: u64) -> Request<Release> {
 }
 
 pub async fn retry_release(id: u64, idempotency_key: &str) -> Result<Release, ApiError> {
+    create_once(&format!("/api/releases/{id}/retry"), None, idempotency_key).await
+}
+
+/// A create-like call (a new release comes of it): sent with an `Idempotency-Key`, so a
+/// resend after an unknown outcome answers with the release the first one made.
+async fn create_once(path: &str, sent: Option<String>, key: &str) -> Result<Release, ApiError> {
     json(Call {
         method: "POST",
-        path: &format!("/api/releases/{id}/retry"),
-        headers: &[("idempotency-key", idempotency_key)],
+        path,
+        json: sent,
+        headers: &[("idempotency-key", key)],
         ..Call::default()
     })
     .await
+}
+
+pub fn approve_release(id: u64) -> Request<Release> {
+    request("POST", format!("/api/releases/{id}/approve"), None)
+}
+
+pub fn reject_release(id: u64, request: &RejectRelease) -> Request<Release> {
+    with_body("POST", format!("/api/releases/{id}/reject"), request)
+}
+
+/// Deploys release `id`'s build to another environment of its project.
+pub async fn promote_release(
+    id: u64,
+    request: &PromoteRelease,
+    idempotency_key: &str,
+) -> Result<Release, ApiError> {
+    let path = format!("/api/releases/{id}/promote");
+    create_once(&path, body(request), idempotency_key).await
+}
+
+/// Deploys again the build of an earlier release of environment `name`.
+pub async fn roll_back(
+    slug: &str,
+    name: &str,
+    request: &RollBack,
+    idempotency_key: &str,
+) -> Result<Release, ApiError> {
+    let path = format!(
+        "/api/projects/{}/environments/{}/rollback",
+        encode(slug),
+        encode(name)
+    );
+    create_once(&path, body(request), idempotency_key).await
 }
 
 // AI

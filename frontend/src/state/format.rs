@@ -235,33 +235,10 @@ mod tests {
 
     fn release(status: ReleaseStatus, deployment: Option<&str>) -> Release {
         Release {
-            id: 7,
-            project: "shop".into(),
-            environment: "production".into(),
-            production: true,
-            branch: "main".into(),
-            commit_sha: Some("0123456789abcdef".into()),
-            tag: None,
-            commit_time: None,
             status,
             sleakops_build_id: Some("12".into()),
             sleakops_deployment_id: deployment.map(str::to_owned),
-            requested_by: faro_types::UserRef {
-                id: 1,
-                name: "Ada".into(),
-            },
-            requested_at: DateTime::UNIX_EPOCH,
-            started_at: None,
-            deployed_at: None,
-            finished_at: None,
-            failure_reason: None,
-            notes: None,
-            retry_of: None,
-            promoted_from: None,
-            promoted_to: Vec::new(),
-            rollback_of: None,
-            build_of: None,
-            approval: None,
+            ..crate::state::fixtures::release(7)
         }
     }
 

@@ -70,6 +70,9 @@ pub fn MetricCard(project: String, metrics: EnvironmentMetrics) -> impl IntoView
                 <div><dt>"Lead time (median)"</dt><dd>{lead}</dd></div>
                 <div><dt>"Change failure rate"</dt><dd>{cfr}</dd></div>
                 <div><dt>"Time to restore"</dt><dd>{restore}</dd></div>
+                {metrics.approval_wait_median_secs.map(|wait| view! {
+                    <div class="approval-wait"><dt>"Approval wait (median)"</dt><dd>{format::duration(wait)}</dd></div>
+                })}
             </dl>
             <DailyBars metrics=metrics.clone()/>
             <p class="muted small">

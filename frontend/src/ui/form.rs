@@ -3,10 +3,12 @@
 //! moves to the first wrong one, and the button waits while the request is in flight.
 
 use super::components::focus_first_error;
-use crate::api::ApiError;
+use crate::api::{self, ApiError};
 use crate::state::form::FormErrors;
-use faro_types::FieldError;
+use crate::state::idempotency::OnceGuard;
+use faro_types::{FieldError, Release};
 use leptos::prelude::*;
+use serde::Serialize;
 use std::any::Any;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
@@ -83,3 +85,73 @@ impl Form {
 
 /// An answer of any type, on its way from the request to `done`.
 type Answer = Box<dyn Any>;
+
+/// A request a new release comes of (a create, a promotion, a rollback), sent at most once per
+/// intent: see [`OnceGuard`]. The intent is the request's JSON, so that one guard, not one per
+/// request type, is compiled into the app.
+#[derive(Debug, Clone, Copy)]
+pub struct Once {
+    guard: RwSignal<OnceGuard<String>>,
+}
+
+type Sent = Pin<Box<dyn Future<Output = Result<Release, ApiError>>>>;
+
+impl Default for Once {
+    fn default() -> Self {
+        Self {
+            guard: RwSignal::new(OnceGuard::new(api::random_key())),
+        }
+    }
+}
+
+impl Once {
+    /// Whether an attempt is in flight.
+    pub fn busy(self) -> Signal<bool> {
+        let guard = self.guard;
+        Signal::derive(move || guard.with(OnceGuard::in_flight))
+    }
+
+    /// Sends `body` through `request` (which gets the idempotency key) unless an attempt is in
+    /// flight: then `false`, and nothing is sent. `answer` gets the outcome.
+    pub fn send<Fut>(
+        self,
+        body: &impl Serialize,
+        request: impl FnOnce(String) -> Fut + 'static,
+        answer: impl FnOnce(Result<Release, ApiError>) + 'static,
+    ) -> bool
+    where
+        Fut: Future<Output = Result<Release, ApiError>> + 'static,
+    {
+        // Our request types always serialize.
+        let intent = serde_json::to_string(body).unwrap_or_default();
+        self.send_boxed(
+            intent,
+            Box::new(move |key| Box::pin(request(key))),
+            Box::new(answer),
+        )
+    }
+
+    fn send_boxed(
+        self,
+        intent: String,
+        request: Box<dyn FnOnce(String) -> Sent>,
+        answer: Box<dyn FnOnce(Result<Release, ApiError>)>,
+    ) -> bool {
+        let mut key = None;
+        self.guard
+            .update(|g| key = g.begin(&intent, api::random_key));
+        let Some(key) = key else {
+            return false;
+        };
+        let guard = self.guard;
+        leptos::task::spawn_local(async move {
+            let result = request(key).await;
+            match &result {
+                Ok(_) => guard.try_update(|g| g.succeeded(api::random_key())),
+                Err(_) => guard.try_update(OnceGuard::failed),
+            };
+            answer(result);
+        });
+        true
+    }
+}

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod auth;
 pub mod dashboard;
+mod environment_cards;
 pub mod invitation;
 pub mod not_found;
 pub mod org;
@@ -10,6 +11,7 @@ pub mod project;
 pub mod projects;
 pub mod release;
 mod release_ai;
+mod release_control;
 mod release_list;
 pub mod settings;
 

@@ -1,12 +1,14 @@
-//! A project: its releases (filtered, page by page) and the "New release" form.
+//! A project: its environments (what runs where), its releases (filtered, page by page) and
+//! the "New release" form.
 
+use super::environment_cards::EnvironmentCards;
 use super::not_found::missing;
 use super::release_list::ReleaseTable;
 use crate::api::{self, ReleaseFilter};
 use crate::state::form::{FormErrors, optional};
-use crate::state::idempotency::OnceGuard;
 use crate::ui::components::{Field, FormEnd, SelectField, focus_first_error, set_title};
 use crate::ui::fetched::{Fetched, no_items};
+use crate::ui::form::Once;
 use crate::ui::loaded::Loaded;
 use crate::ui::paging::MorePages;
 use crate::ui::router::use_navigate;
@@ -53,6 +55,7 @@ fn ProjectView(project: Project, environments: Loaded<Vec<Environment>>) -> impl
                 {format!("{} · SleakOps project {} · default branch {} · your role: {}",
                     p.slug, p.sleakops_project, p.default_branch, crate::state::format::role_label(p.role))}
             </p>
+            <EnvironmentCards slug=p.slug.clone() environments=envs can_write=p.role.can_write()/>
             <div class="columns">
                 <Releases slug=p.slug.clone() environments=envs/>
                 {if p.role.can_write() {
@@ -147,8 +150,8 @@ fn NewRelease(project: Project, environments: Signal<Vec<Environment>>) -> impl 
     let sha = RwSignal::new(String::new());
     let tag = RwSignal::new(String::new());
     let errors = RwSignal::new(FormErrors::none());
-    let guard = RwSignal::new(OnceGuard::<CreateRelease>::new(api::random_key()));
-    let busy = Signal::derive(move || guard.with(OnceGuard::in_flight));
+    let once = Once::default();
+    let busy = once.busy();
     let slug = project.slug.clone();
     // Preselect the first environment once they are known.
     Effect::new(move || {
@@ -190,28 +193,24 @@ fn NewRelease(project: Project, environments: Signal<Vec<Environment>>) -> impl 
             return;
         }
         // A second click while the first is in flight sends nothing.
-        let mut key = None;
-        guard.update(|g| key = g.begin(&request, api::random_key));
-        let Some(key) = key else {
-            return;
-        };
-        errors.set(FormErrors::none());
         let slug = slug.clone();
-        leptos::task::spawn_local(async move {
-            match api::create_release(&slug, &request, &key).await {
-                Ok(release) => {
-                    guard.try_update(|g| g.succeeded(api::random_key()));
-                    navigate(&format!("/releases/{}", release.id));
-                }
+        let body = request.clone();
+        let sent = once.send(
+            &request,
+            move |key| async move { api::create_release(&slug, &body, &key).await },
+            move |answer| match answer {
+                Ok(release) => navigate(&format!("/releases/{}", release.id)),
                 Err(e) => {
-                    guard.try_update(OnceGuard::failed);
                     let shown =
                         FormErrors::from_api(&e, &["environment", "branch", "commit_sha", "tag"]);
                     focus_first_error("new-release", &shown);
                     errors.try_set(shown);
                 }
-            }
-        });
+            },
+        );
+        if sent {
+            errors.set(FormErrors::none());
+        }
     };
 
     view! {

@@ -2,6 +2,7 @@
 
 use super::not_found::{Missing, missing};
 use super::release_ai::{Chat, Explain, Notes};
+use super::release_control::{ApprovalPanel, Promote};
 use crate::api::stream;
 use crate::api::{self, ApiError};
 use crate::state::format;
@@ -102,7 +103,9 @@ fn ReleaseView(id: u64) -> impl IntoView {
                     <StatusBadge status=status/>
                 </div>
                 <Details release=release/>
+                <ApprovalPanel release=release status=status role=role on_change=refresh/>
                 <Actions release=release status=status can_write=can_write on_change=refresh/>
+                <Promote project=project.clone() release=release status=status can_write=can_write/>
                 <div class="columns">
                     <LiveTimeline timeline=timeline/>
                     <div class="stack">
@@ -134,7 +137,15 @@ fn Details(release: Signal<Option<Release>>) -> impl IntoView {
                         {r.finished_at.zip(r.started_at).map(|(end, start)| view! {
                             <div><dt>"Took"</dt><dd>{format::duration((end - start).num_seconds().max(0) as u64)}</dd></div>
                         })}
-                        {r.retry_of.map(|of| view! { <div><dt>"Retry of"</dt><dd><a href=format!("/releases/{of}")>{format!("#{of}")}</a></dd></div> })}
+                        {link("Retry of", "retry-of", r.retry_of)}
+                        {link("Promoted from", "promoted-from", r.promoted_from)}
+                        {(!r.promoted_to.is_empty()).then(|| view! {
+                            <div><dt>"Promoted to"</dt><dd id="promoted-to">{r.promoted_to.iter().map(|to| view! {
+                                <a href=format!("/releases/{to}")>{format!("#{to}")}</a>" "
+                            }).collect_view()}</dd></div>
+                        })}
+                        {link("Rolls back", "rollback-of", r.rollback_of)}
+                        {link("Deploys the build of", "build-of", r.build_of)}
                         {r.sleakops_build_id.clone().map(|b| view! { <div><dt>"SleakOps build"</dt><dd><code>{b}</code></dd></div> })}
                         {r.sleakops_deployment_id.clone().map(|d| view! { <div><dt>"SleakOps deployment"</dt><dd><code>{d}</code></dd></div> })}
                     </dl>
@@ -153,6 +164,13 @@ fn Details(release: Signal<Option<Release>>) -> impl IntoView {
             }
         })
     }
+}
+
+/// A row of the details naming another release, when there is one.
+fn link(term: &'static str, id: &'static str, to: Option<u64>) -> Option<impl IntoView> {
+    to.map(|to| {
+        view! { <div><dt>{term}</dt><dd id=id><a href=format!("/releases/{to}")>{format!("#{to}")}</a></dd></div> }
+    })
 }
 
 #[component]

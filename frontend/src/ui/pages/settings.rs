@@ -131,9 +131,18 @@ fn Environments(project: Project) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let sleakops = RwSignal::new(String::new());
     let production = RwSignal::new(false);
+    // Unless an owner sets it, as `production`.
+    let approval = RwSignal::new(None::<bool>);
+    let requires_approval =
+        Signal::derive(move || approval.get().unwrap_or_else(|| production.get()));
     let form = Form::new(
         "new-environment",
-        &["name", "sleakops_environment", "production"],
+        &[
+            "name",
+            "sleakops_environment",
+            "production",
+            "requires_approval",
+        ],
     );
     let can_write = project.role.can_write();
     let owner = project.role == Role::Owner;
@@ -145,7 +154,7 @@ fn Environments(project: Project) -> impl IntoView {
             name: name.get_untracked().trim().to_owned(),
             sleakops_environment: sleakops.get_untracked().trim().to_owned(),
             production: production.get_untracked(),
-            requires_approval: None,
+            requires_approval: approval.get_untracked(),
         };
         let checked = request.validate();
         let sent = api::create_environment(&slug.get_value(), &request);
@@ -153,6 +162,7 @@ fn Environments(project: Project) -> impl IntoView {
             name.set(String::new());
             sleakops.set(String::new());
             production.set(false);
+            approval.set(None);
             list.refetch();
         });
     };
@@ -186,6 +196,8 @@ fn Environments(project: Project) -> impl IntoView {
                             {move || form.errors.with(|e| e.field("production"))}
                         </p>
                     </div>
+                    <ApprovalCheckbox form="new-environment" checked=requires_approval owner=owner
+                        on_change=move |on| approval.set(Some(on)) errors=form.errors/>
                     <FormEnd form="new-environment" errors=form.errors label="Add environment" busy_label="Adding…" busy=form.busy/>
                 </form>
             })}
@@ -204,6 +216,7 @@ fn EnvironmentRow(
     let editing = RwSignal::new(false);
     let sleakops = RwSignal::new(environment.sleakops_environment.clone());
     let production = RwSignal::new(environment.production);
+    let approval = RwSignal::new(environment.requires_approval);
     let errors = RwSignal::new(FormErrors::none());
     let busy = RwSignal::new(false);
     let form = StoredValue::new(format!("env-{}", environment.name));
@@ -218,7 +231,8 @@ fn EnvironmentRow(
             sleakops_environment: (now != was.sleakops_environment).then_some(now),
             production: (production.get_untracked() != was.production)
                 .then(|| production.get_untracked()),
-            requires_approval: None,
+            requires_approval: (approval.get_untracked() != was.requires_approval)
+                .then(|| approval.get_untracked()),
         };
         let checked = FormErrors::from_validation(request.validate());
         if !checked.is_empty() {
@@ -236,7 +250,7 @@ fn EnvironmentRow(
                 }
                 Err(e) => errors.set(FormErrors::from_api(
                     &e,
-                    &["sleakops_environment", "production"],
+                    &["sleakops_environment", "production", "requires_approval"],
                 )),
             }
             busy.set(false);
@@ -259,6 +273,7 @@ fn EnvironmentRow(
             <div class="env-summary">
                 <strong>{environment.name.clone()}</strong>
                 {environment.production.then_some(view! { " " <span class="tag">"production"</span> })}
+                {environment.requires_approval.then_some(view! { " " <span class="tag">"needs approval"</span> })}
                 <span class="muted small">{format!(" SleakOps: {}", environment.sleakops_environment)}</span>
                 {can_write.then(|| view! {
                     <button type="button" class="button link" on:click=move |_| editing.update(|e| *e = !*e)
@@ -279,6 +294,8 @@ fn EnvironmentRow(
                             on:change=move |ev| production.set(event_target_checked(&ev))/>
                         <label for=format!("{}-production", form.get_value())>"Production"{(!owner).then_some(" (owners only)")}</label>
                     </div>
+                    <ApprovalCheckbox form=form.get_value() checked=approval owner=owner
+                        on_change=move |on| approval.set(on) errors=errors/>
                     <FormError form=form.get_value() errors=errors/>
                     <div class="actions">
                         <Submit label="Save" busy_label="Saving…" busy=busy/>
@@ -287,6 +304,36 @@ fn EnvironmentRow(
                 </form>
             })}
         </li>
+    }
+}
+
+/// An owner's choice whether releases to the environment wait for a second person's approval,
+/// and what that means while it is on.
+#[component]
+fn ApprovalCheckbox(
+    #[prop(into)] form: String,
+    #[prop(into)] checked: Signal<bool>,
+    owner: bool,
+    #[prop(into)] on_change: Callback<bool>,
+    errors: RwSignal<FormErrors>,
+) -> impl IntoView {
+    let id = format!("{form}-requires_approval");
+    let hint = format!("{id}-hint");
+    view! {
+        <div class="field checkbox">
+            <input type="checkbox" id=id.clone() disabled=!owner aria-describedby=hint.clone()
+                prop:checked=move || checked.get()
+                on:change=move |ev| on_change.run(event_target_checked(&ev))/>
+            <label for=id.clone()>"Requires approval"{(!owner).then_some(" (owners only)")}</label>
+            <p class="hint" id=hint>
+                "While this is on, every release, promotion and rollback here waits until a second owner \
+                 (a project owner, or an organization owner or admin, other than the requester) approves it. \
+                 An organization with a single owner turns it off knowingly: nobody else could approve."
+            </p>
+            <p class="field-error" id=format!("{id}-error") hidden=move || errors.with(|e| e.field("requires_approval").is_none())>
+                {move || errors.with(|e| e.field("requires_approval"))}
+            </p>
+        </div>
     }
 }
 
