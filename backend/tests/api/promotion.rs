@@ -10,7 +10,7 @@ use faro_testkit::{
     problem_naming,
 };
 use faro_types::{EventKind, Release, ReleaseStatus, Role};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 const STEP: Duration = Duration::from_millis(60);
@@ -223,6 +223,11 @@ async fn a_rollback_to_a_chosen_release_and_its_refusals() {
         .post_rollback(&ada, &fx.slug, "staging", &new_key(), None)
         .await;
     problem(nothing, 409).await;
+    // A JSON null says as little as no body: the same 409, not a 422 about the body.
+    let null = app
+        .post_rollback(&ada, &fx.slug, "staging", &new_key(), Some(&Value::Null))
+        .await;
+    problem(null, 409).await;
     let first = deployed(&app, &ada, &fx, "staging").await;
     let only_one = app
         .post_rollback(&ada, &fx.slug, "staging", &new_key(), None)
