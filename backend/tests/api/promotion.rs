@@ -45,7 +45,7 @@ async fn roll_back(
     who: &Signed,
     fx: &ProjectWithEnvironments,
     environment: &str,
-    body: Option<&serde_json::Value>,
+    body: Option<&Value>,
 ) -> Release {
     let response = app
         .post_rollback(who, &fx.slug, environment, &new_key(), body)
