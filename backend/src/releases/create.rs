@@ -66,38 +66,19 @@ pub(super) async fn create(
     let Caller { state, user, .. } = &caller;
     let access = ProjectAccess::load(state, user, ProjectKey::Slug(&slug)).await?;
     access.require(Role::Maintainer)?;
-    let key = idempotency::key_from(&headers);
-    let mut errors = request.validate().err().unwrap_or_default();
-    errors.extend(key.as_ref().err().cloned());
-    let key = match key {
-        Ok(key) if errors.is_empty() => key,
-        _ => return Err(ApiError::Validation(errors)),
-    };
+    let key = idempotency::key_and_body(&headers, request.validate())?;
     let request = CreateRelease {
         commit_sha: request.commit_sha.map(|sha| sha.to_ascii_lowercase()),
         // Stored at MySQL's precision, so the answer equals what later reads return.
         commit_time: request.commit_time.map(|t| t.trunc_subsecs(6)),
         ..request
     };
-    let environment = projects::store::environment(
-        &state.db,
-        access.project_id,
-        &request.environment,
-        Read::Plain,
-    )
-    .await?;
-    let Some(Environment {
+    let Environment {
         id: environment_id,
         production,
         requires_approval,
         ..
-    }) = environment
-    else {
-        return Err(ApiError::conflict_on(
-            "environment",
-            format!("project {} has no environment of this name", access.slug),
-        ));
-    };
+    } = environment_named(state, &access, &request.environment).await?;
     let rule = ReleaseRule {
         production,
         requires_approval,
@@ -149,6 +130,22 @@ pub(super) async fn create(
     };
     let (status, release) = run(&caller, &access, &key, &hash, &plan).await?;
     Ok(respond(status, release))
+}
+
+/// The project's environment `name` (the request's field `environment`), or 409 naming it.
+pub(super) async fn environment_named(
+    state: &crate::AppState,
+    access: &ProjectAccess,
+    name: &str,
+) -> Result<Environment, ApiError> {
+    projects::store::environment(&state.db, access.project_id, name, Read::Plain)
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict_on(
+                "environment",
+                format!("project {} has no environment of this name", access.slug),
+            )
+        })
 }
 
 /// Refuses a release the worker could not send: the project's organization has no SleakOps

@@ -55,6 +55,21 @@ pub fn key_from(headers: &HeaderMap) -> Result<String, FieldError> {
     Ok(String::from_utf8_lossy(bytes).into_owned())
 }
 
+/// The key, unless it or the request's fields (`checked`, the body's validation) are
+/// refused: every problem in one 422, the body's first.
+pub fn key_and_body(
+    headers: &HeaderMap,
+    checked: Result<(), Vec<FieldError>>,
+) -> Result<String, ApiError> {
+    let key = key_from(headers);
+    let mut errors = checked.err().unwrap_or_default();
+    errors.extend(key.as_ref().err().cloned());
+    match key {
+        Ok(key) if errors.is_empty() => Ok(key),
+        _ => Err(ApiError::Validation(errors)),
+    }
+}
+
 /// The fingerprint that tells a repeat from a different request under the same key.
 pub fn request_hash(parts: &[&str]) -> String {
     let mut hasher = Sha256::new();

@@ -11,20 +11,19 @@ use super::{
     ReleasePath,
     create::{self, Linked, Plan},
     idempotency, query,
-    store::{self, Commit, Deployed, NewRelease, RetrySource},
+    store::{self, Commit, NewRelease, RetrySource},
 };
 use crate::openapi::{Conflict, Forbidden, InvalidInput, NotFound, NotSignedIn, Unavailable};
 use crate::projects::{self, EnvironmentPath};
 use crate::{
     access::{InProject, ProjectAccess},
     auth::Caller,
-    db::Read,
     error::ApiError,
     http::{ApiJson, OptionalJson},
 };
 use axum::{extract::Path, http::HeaderMap, response::Response};
 use faro_types::{
-    Environment, EventKind, PromoteRelease, Release, ReleaseStatus, Role, RollBack, short_commit,
+    EventKind, PromoteRelease, Release, ReleaseStatus, Role, RollBack, RunningRelease, short_commit,
 };
 
 /// Deploy a deployed release's build to another environment of its project, without
@@ -63,7 +62,7 @@ pub(super) async fn promote(
     let Caller { state, user, .. } = &caller;
     let access = query::access(state, user, id).await?;
     access.require(Role::Maintainer)?;
-    let key = valid_key(&headers, request.validate().err())?;
+    let key = idempotency::key_and_body(&headers, request.validate())?;
     let source = store::retry_source(&state.db, id)
         .await?
         .ok_or(ApiError::NotFound)?;
@@ -77,7 +76,9 @@ pub(super) async fn promote(
             ),
         ));
     }
-    let environment_id = environment_id(&caller, &access, &request.environment).await?;
+    let environment_id = create::environment_named(state, &access, &request.environment)
+        .await?
+        .id;
     create::needs_sleakops_key(state, &access).await?;
     let hash = idempotency::request_hash(&["promote", &id.to_string(), &request.environment]);
     let plan = Plan {
@@ -149,19 +150,16 @@ pub(super) async fn roll_back(
     let OptionalJson(request) = body?;
     let InProject { caller, access } = &project;
     let Caller { state, user, .. } = caller;
-    let key = valid_key(&headers, None)?;
-    let environment =
-        projects::store::environment(&state.db, access.project_id, &name, Read::Plain).await?;
-    let Environment {
-        id: environment_id, ..
-    } = environment.ok_or(ApiError::NotFound)?;
-    let running = store::running(&state.db, environment_id)
+    let key = idempotency::key_and_body(&headers, Ok(()))?;
+    let environment = projects::store::environment_running(&state.db, access.project_id, &name)
         .await?
-        .ok_or_else(|| {
-            ApiError::conflict(format!(
-                "Nothing runs in {name}, so there is nothing to roll back to."
-            ))
-        })?;
+        .ok_or(ApiError::NotFound)?;
+    let environment_id = environment.id;
+    let running = environment.running.ok_or_else(|| {
+        ApiError::conflict(format!(
+            "Nothing runs in {name}, so there is nothing to roll back to."
+        ))
+    })?;
     let target = match request.to {
         Some(to) => to,
         None => previous(state, environment_id, &running, &name).await?,
@@ -171,7 +169,7 @@ pub(super) async fn roll_back(
         .await?
         .filter(|s| s.commit.environment_id == environment_id)
         .ok_or_else(|| bad_to(&format!("is not a release of {name}")))?;
-    if target == running.id {
+    if target == running.release_id {
         return Err(bad_to(&format!("is the one running in {name}")));
     }
     let build = deployed_build(target, &source).map_err(|_| {
@@ -180,7 +178,7 @@ pub(super) async fn roll_back(
     create::needs_sleakops_key(state, access).await?;
     let hash = idempotency::request_hash(&["rollback", &access.slug, &name, &target.to_string()]);
     let new = NewRelease {
-        rollback_of: Some(running.id),
+        rollback_of: Some(running.release_id),
         ..reuse(
             access,
             user.id,
@@ -195,12 +193,12 @@ pub(super) async fn roll_back(
         message: format!(
             "{} rolled {name} back from release #{} to release #{target} ({} at {}, build {build})",
             user.name,
-            running.id,
+            running.release_id,
             source.commit.branch,
             short_commit(source.commit.commit_sha.as_deref()),
         ),
         linked: Some(Linked {
-            release: running.id,
+            release: running.release_id,
             kind: EventKind::RolledBack,
             said: format!(
                 "{} rolled back {name} to release #{target} (build {build})",
@@ -208,7 +206,10 @@ pub(super) async fn roll_back(
             ),
         }),
         action: "release.rollback",
-        details: format!("rollback_of={} build_of={target} build={build}", running.id),
+        details: format!(
+            "rollback_of={} build_of={target} build={build}",
+            running.release_id
+        ),
     };
     let (status, release) = create::run(caller, access, &key, &hash, &plan).await?;
     Ok(create::respond(status, release))
@@ -218,31 +219,17 @@ pub(super) async fn roll_back(
 async fn previous(
     state: &crate::AppState,
     environment_id: u64,
-    running: &Deployed,
+    running: &RunningRelease,
     name: &str,
 ) -> Result<u64, ApiError> {
     let previous = store::previous_build(&state.db, environment_id, running).await?;
-    previous.map(|p| p.id).ok_or_else(|| {
+    previous.ok_or_else(|| {
         ApiError::conflict(format!(
             "{name} has nothing to roll back to: no release deployed there before release #{} \
              has another SleakOps build.",
-            running.id
+            running.release_id
         ))
     })
-}
-
-/// The Idempotency-Key, unless it or the body (`invalid`) is refused: all problems at once.
-fn valid_key(
-    headers: &HeaderMap,
-    invalid: Option<Vec<faro_types::FieldError>>,
-) -> Result<String, ApiError> {
-    let key = idempotency::key_from(headers);
-    let mut errors = invalid.unwrap_or_default();
-    errors.extend(key.as_ref().err().cloned());
-    match key {
-        Ok(key) if errors.is_empty() => Ok(key),
-        _ => Err(ApiError::Validation(errors)),
-    }
 }
 
 /// The SleakOps build release `id` deployed, or 409 naming its status.
@@ -258,23 +245,6 @@ fn deployed_build(id: u64, source: &RetrySource) -> Result<String, ApiError> {
             field: Some("status".into()),
         }),
     }
-}
-
-/// The id of the project's environment `name`, or 409 naming it.
-async fn environment_id(
-    caller: &Caller,
-    access: &ProjectAccess,
-    name: &str,
-) -> Result<u64, ApiError> {
-    let environment =
-        projects::store::environment(&caller.state.db, access.project_id, name, Read::Plain)
-            .await?;
-    environment.map(|e| e.id).ok_or_else(|| {
-        ApiError::conflict_on(
-            "environment",
-            format!("project {} has no environment of this name", access.slug),
-        )
-    })
 }
 
 /// A release that deploys `build`, made for release `of` (`source`), to `environment_id`.

@@ -3,7 +3,7 @@
 
 use crate::db::Read;
 use chrono::{DateTime, NaiveDate, Utc};
-use faro_types::{Approval, ApprovalDecision, Release, ReleaseStatus, UserRef};
+use faro_types::{Approval, ApprovalDecision, Release, ReleaseStatus, RunningRelease, UserRef};
 use sqlx::{
     MySql, MySqlConnection, MySqlExecutor, MySqlPool, mysql::MySqlArguments, query::QueryAs,
 };
@@ -501,35 +501,15 @@ pub async fn retry_source(db: &MySqlPool, id: u64) -> Result<Option<RetrySource>
     .await
 }
 
-/// A deployed release of an environment and the SleakOps build it deployed.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Deployed {
-    pub id: u64,
-    pub build: Option<String>,
-}
-
-/// What runs in environment `environment_id`: its deployed release deployed last (of two
-/// deployed at the same time, the newer).
-pub async fn running(db: &MySqlPool, environment_id: u64) -> Result<Option<Deployed>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, sleakops_build_id AS build FROM releases \
-         WHERE environment_id = ? AND status = 'deployed' \
-         ORDER BY deployed_at DESC, id DESC LIMIT 1",
-    )
-    .bind(environment_id)
-    .fetch_optional(db)
-    .await
-}
-
-/// What a rollback of environment `environment_id` from release `running` goes back to: the
-/// newest deployed release before it with a build other than the running one's.
+/// What a rollback of environment `environment_id` from the release `running` there goes
+/// back to: the newest deployed release before it with a build other than the running one's.
 pub async fn previous_build(
     db: &MySqlPool,
     environment_id: u64,
-    running: &Deployed,
-) -> Result<Option<Deployed>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT r.id, r.sleakops_build_id AS build FROM releases r \
+    running: &RunningRelease,
+) -> Result<Option<u64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT r.id FROM releases r \
          JOIN releases cur ON cur.id = ? \
          WHERE r.environment_id = ? AND r.status = 'deployed' \
          AND r.sleakops_build_id IS NOT NULL AND NOT (r.sleakops_build_id <=> ?) \
@@ -537,9 +517,9 @@ pub async fn previous_build(
               OR (r.deployed_at = cur.deployed_at AND r.id < cur.id)) \
          ORDER BY r.deployed_at DESC, r.id DESC LIMIT 1",
     )
-    .bind(running.id)
+    .bind(running.release_id)
     .bind(environment_id)
-    .bind(&running.build)
+    .bind(&running.sleakops_build_id)
     .fetch_optional(db)
     .await
 }
@@ -588,9 +568,23 @@ pub async fn next_seq(tx: &mut MySqlConnection, id: u64) -> Result<Option<u64>, 
 
 // Delivery metrics (see `super::metrics` for what each figure means).
 
+/// The deployed releases of project `?` that a rollback replaced, with when the first of
+/// their rollbacks was deployed (`restored_at`, in the window `[?, ?)`): the failed changes
+/// that [`FIGURES`] and [`DAILY`] both count.
+macro_rules! rolled_back {
+    () => {
+        "SELECT b.environment_id, b.deployed_at, MIN(rb.deployed_at) AS restored_at
+    FROM releases rb JOIN releases b ON b.id = rb.rollback_of
+    WHERE rb.project_id = ? AND rb.status = 'deployed' AND b.status = 'deployed'
+    GROUP BY b.id, b.environment_id, b.deployed_at
+    HAVING MIN(rb.deployed_at) >= ? AND MIN(rb.deployed_at) < ?"
+    };
+}
+
 /// One query for the per-environment figures. Binds: the window four times (deployments,
 /// failed deployments, rollbacks, approvals), then the project (environments).
-const FIGURES: &str = "
+const FIGURES: &str = concat!(
+    "
 WITH deployed AS (
     SELECT environment_id,
            CAST(GREATEST(0, TIMESTAMPDIFF(SECOND, COALESCE(commit_time, requested_at), deployed_at)) AS SIGNED) AS lead_secs
@@ -620,11 +614,9 @@ failed AS (
     WHERE f.project_id = ? AND f.status = 'failed' AND f.sleakops_deployment_id IS NOT NULL
       AND f.finished_at >= ? AND f.finished_at < ?
     UNION ALL
-    SELECT b.environment_id, 1, b.deployed_at, MIN(rb.deployed_at)
-    FROM releases rb JOIN releases b ON b.id = rb.rollback_of
-    WHERE rb.project_id = ? AND rb.status = 'deployed' AND b.status = 'deployed'
-    GROUP BY b.id, b.environment_id, b.deployed_at
-    HAVING MIN(rb.deployed_at) >= ? AND MIN(rb.deployed_at) < ?
+    SELECT environment_id, 1, deployed_at, restored_at FROM (",
+    rolled_back!(),
+    ") rolled_back
 ),
 failures AS (
     SELECT environment_id, COUNT(*) AS failed_deployments, SUM(rolled_back) AS rolled_back
@@ -679,12 +671,14 @@ LEFT JOIN failures f ON f.environment_id = e.id
 LEFT JOIN restores r ON r.environment_id = e.id
 LEFT JOIN approvals a ON a.environment_id = e.id
 WHERE e.project_id = ?
-ORDER BY e.name";
+ORDER BY e.name"
+);
 
 /// Counts per environment and day; the days without any are filled in Rust. Binds: the
 /// window three times (deployments, failed deployments, rollbacks). A rolled-back release
 /// is a failure of the day its rollback was deployed.
-const DAILY: &str = "
+const DAILY: &str = concat!(
+    "
 SELECT environment_id, 'deployed' AS kind, DATE(deployed_at) AS day, COUNT(*) AS n
 FROM releases
 WHERE project_id = ? AND status = 'deployed' AND deployed_at >= ? AND deployed_at < ?
@@ -697,14 +691,11 @@ WHERE project_id = ? AND status = 'failed' AND sleakops_deployment_id IS NOT NUL
 GROUP BY environment_id, DATE(finished_at)
 UNION ALL
 SELECT environment_id, 'failed' AS kind, DATE(restored_at) AS day, COUNT(*) AS n
-FROM (
-    SELECT b.environment_id, MIN(rb.deployed_at) AS restored_at
-    FROM releases rb JOIN releases b ON b.id = rb.rollback_of
-    WHERE rb.project_id = ? AND rb.status = 'deployed' AND b.status = 'deployed'
-    GROUP BY b.id, b.environment_id
-    HAVING MIN(rb.deployed_at) >= ? AND MIN(rb.deployed_at) < ?
-) rolled_back
-GROUP BY environment_id, DATE(restored_at)";
+FROM (",
+    rolled_back!(),
+    ") rolled_back
+GROUP BY environment_id, DATE(restored_at)"
+);
 
 /// One environment's figures over a window.
 #[derive(Debug, sqlx::FromRow)]

@@ -163,7 +163,7 @@ pub(super) async fn retry(
     let Caller { state, user, .. } = &caller;
     let access = query::access(state, user, id).await?;
     access.require(Role::Maintainer)?;
-    let key = idempotency::key_from(&headers).map_err(|e| ApiError::Validation(vec![e]))?;
+    let key = idempotency::key_and_body(&headers, Ok(()))?;
     let hash = idempotency::request_hash(&["retry", &id.to_string()]);
 
     let source = store::retry_source(&state.db, id)
