@@ -211,17 +211,13 @@ impl From<WireJob> for Build {
     }
 }
 
-/// The shortest and longest commit SHA taken (Git's abbreviation and a full SHA-1).
-const COMMIT_LENGTHS: std::ops::RangeInclusive<usize> = 7..=40;
-
 /// The commit of build `id`'s answer, if it is a commit SHA (see [`Build::commit`]).
 fn commit_of(id: &ResourceId, value: Option<serde_json::Value>) -> Option<String> {
     match value {
         None | Some(serde_json::Value::Null) => None,
         Some(serde_json::Value::String(s)) if s.is_empty() => None,
-        Some(serde_json::Value::String(s))
-            if COMMIT_LENGTHS.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit()) =>
-        {
+        // The rule a release's own `commit_sha` is held to.
+        Some(serde_json::Value::String(s)) if faro_types::validate::commit_sha(&s).is_none() => {
             Some(s.to_ascii_lowercase())
         }
         Some(other) => {
