@@ -1,15 +1,17 @@
-//! The authorization matrix of issue 14: for every organization role (and someone from
-//! outside the organization), project role, action, and environment (production or not),
-//! the server's answer against what [`expected`] says the rule is. Every cell runs and the
+//! The authorization matrix of issues 14 and 17: for every organization role (and someone
+//! from outside the organization), project role, action, and environment (production or
+//! not), the server's answer against what [`expected`] says the rule is. Every cell runs and the
 //! mismatches are reported together, so one run shows the whole picture.
 //!
 //! One app, one project, one account per (organization role, project role). What an action
 //! uses up (a release to cancel, a cancelled release to retry, an environment to change or
-//! delete, a project to delete, someone to add) is made fresh for its cell by the
-//! organization's owner. The worker is off, so releases stay queued, cancellable, for the
-//! whole run; the failed releases AI explanations need are written to the database.
+//! delete, a project to delete, someone to add, a release awaiting approval) is made fresh
+//! for its cell by the organization's owner. The worker is off, so releases stay queued,
+//! cancellable, for the whole run; the failed releases AI explanations need, and the deployed
+//! ones promotions and rollbacks start from, are written to the database.
 
-use crate::releases::insert_release;
+use crate::releases::{insert_deployed, insert_release};
+use chrono::Utc;
 use faro_testkit::{
     ProjectWithEnvironments, Signed, Sims, TestApp,
     fixtures::{new_key, release_body, unique, unique_email},
@@ -40,13 +42,21 @@ enum Action {
     StartRelease,
     RetryRelease,
     CancelRelease,
+    /// A release to an environment that requires approval, which then waits for a decision.
+    RequestApproval,
+    Approve,
+    Reject,
+    /// The other environment's deployed release, to this one.
+    Promote,
+    /// This environment, to the build deployed before the running one.
+    RollBack,
     AiNotes,
     AiExplain,
     AiChat,
     DeleteProject,
 }
 
-const ACTIONS: [Action; 14] = [
+const ACTIONS: [Action; 19] = [
     Action::View,
     Action::EditProject,
     Action::AddMember,
@@ -57,6 +67,11 @@ const ACTIONS: [Action; 14] = [
     Action::StartRelease,
     Action::RetryRelease,
     Action::CancelRelease,
+    Action::RequestApproval,
+    Action::Approve,
+    Action::Reject,
+    Action::Promote,
+    Action::RollBack,
     Action::AiNotes,
     Action::AiExplain,
     Action::AiChat,
@@ -78,10 +93,11 @@ impl Action {
         use Action::*;
         match self {
             View | AiExplain | AiChat => Role::Viewer,
-            EditProject | AiNotes => Role::Maintainer,
-            AddMember | ChangeMemberRole | DeleteProject => Role::Owner,
+            // A second person decides, so a maintainer may ask even for production.
+            EditProject | AiNotes | RequestApproval => Role::Maintainer,
+            AddMember | ChangeMemberRole | DeleteProject | Approve | Reject => Role::Owner,
             CreateEnvironment | EditEnvironment | DeleteEnvironment | StartRelease
-            | RetryRelease | CancelRelease => {
+            | RetryRelease | CancelRelease | Promote | RollBack => {
                 if production {
                     Role::Owner
                 } else {
@@ -187,7 +203,7 @@ enum Target {
     Person(Signed),
     /// An environment of the shared project.
     Environment(String),
-    /// A release in the shared project: queued, or cancelled for a retry.
+    /// A release in the shared project: queued, cancelled for a retry, or awaiting approval.
     Release(u64),
     /// A project of its own with the principal's role in it, to delete.
     Project(String),
@@ -197,15 +213,26 @@ fn environment(production: bool) -> &'static str {
     if production { "production" } else { "staging" }
 }
 
+/// The environment of the shared project that requires approval, production or not.
+fn gated(production: bool) -> &'static str {
+    if production {
+        "gated-production"
+    } else {
+        "gated-staging"
+    }
+}
+
 /// The app and what every cell shares.
 struct World {
     app: TestApp,
     /// The organization's owner: made the project, makes what cells use up.
     boss: Signed,
     project: ProjectWithEnvironments,
-    /// A queued release and a failed one per environment, staging then production.
+    /// A queued release, a failed one and the running (deployed) one per environment,
+    /// staging then production.
     queued: [u64; 2],
     failed: [u64; 2],
+    running: [u64; 2],
 }
 
 impl World {
@@ -221,11 +248,21 @@ impl World {
         let project = app.project_with_environments(&boss).await;
         let mut queued = [0; 2];
         let mut failed = [0; 2];
+        let mut running = [0; 2];
+        let hour_ago = Utc::now() - chrono::Duration::hours(1);
         for production in [false, true] {
             let (kind, name) = (usize::from(production), environment(production));
             let env = [project.staging, project.production][kind];
             queued[kind] = app.start_release(&boss, &project, name).await.id;
             failed[kind] = insert_release(&app, &project, env, &boss, "failed", "main").await;
+            let earlier = hour_ago - chrono::Duration::hours(1);
+            insert_deployed(&app, &project, env, &boss, &format!("b-{kind}-1"), earlier).await;
+            let build = format!("b-{kind}-2");
+            running[kind] = insert_deployed(&app, &project, env, &boss, &build, hour_ago).await;
+            let body = json!({"name": gated(production), "sleakops_environment": "stg",
+                "production": production, "requires_approval": true});
+            let response = app.post_environment(&boss, &project.slug, &body).await;
+            assert_eq!(response.status(), 201, "create {}", gated(production));
         }
         Self {
             app,
@@ -233,6 +270,7 @@ impl World {
             project,
             queued,
             failed,
+            running,
         }
     }
 
@@ -294,6 +332,12 @@ impl World {
             }
             Action::EditEnvironment | Action::DeleteEnvironment => {
                 Target::Environment(self.new_environment(production).await)
+            }
+            Action::Approve | Action::Reject => {
+                let waiting = app
+                    .start_release(boss, &self.project, gated(production))
+                    .await;
+                Target::Release(waiting.id)
             }
             Action::CancelRelease | Action::RetryRelease => {
                 let release = app
@@ -358,6 +402,23 @@ impl World {
                 app.post_retry(who, id, Some(&new_key())).await
             }
             (Action::CancelRelease, Target::Release(id)) => app.post_cancel(who, id).await,
+            (Action::RequestApproval, _) => {
+                let body = release_body(gated(production));
+                app.post_release(who, slug, Some(&new_key()), &body).await
+            }
+            (Action::Approve, Target::Release(id)) => app.post_approve(who, id).await,
+            (Action::Reject, Target::Release(id)) => {
+                app.post_reject(who, id, "Not this week").await
+            }
+            (Action::Promote, _) => {
+                let source = self.running[1 - kind];
+                let to = environment(production);
+                app.post_promote(who, source, to, &new_key()).await
+            }
+            (Action::RollBack, _) => {
+                let name = environment(production);
+                app.post_rollback(who, slug, name, &new_key(), None).await
+            }
             (Action::AiNotes, _) => {
                 let body = json!({"changelog": "feat: faster checkout\nfix: currency rounding"});
                 self.ai(who, self.queued[kind], "notes", &body).await

@@ -61,6 +61,30 @@ pub async fn insert_release(
     .await
 }
 
+/// A release of `main` by `who` to environment `env` of `fx` as the worker leaves one
+/// deployed: with SleakOps build `build`, deployed at `deployed_at`.
+pub async fn insert_deployed(
+    app: &TestApp,
+    fx: &ProjectWithEnvironments,
+    env: u64,
+    who: &Signed,
+    build: &str,
+    deployed_at: DateTime<Utc>,
+) -> u64 {
+    let id = insert_release(app, fx, env, who, "deployed", "main").await;
+    sqlx::query(
+        "UPDATE releases SET sleakops_build_id = ?, deployed_at = ?, finished_at = ? WHERE id = ?",
+    )
+    .bind(build)
+    .bind(deployed_at)
+    .bind(deployed_at)
+    .bind(id)
+    .execute(&app.state.db)
+    .await
+    .expect("deployed");
+    id
+}
+
 /// Asserts how many releases and outbox rows there are: one of each per release made.
 async fn assert_stored(app: &TestApp, releases: i64, outbox: i64) {
     let stored = (
