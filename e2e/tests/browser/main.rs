@@ -1063,7 +1063,7 @@ async fn approvals_promotion_and_rollback() {
         })
         .await;
     requester.screenshot("promote-confirm").await;
-    requester.click("#confirm-promote").await;
+    requester.click("#promote-confirm").await;
     let promoted = release_page_id(&requester, Some(staged)).await;
     release_status_is(&requester, "awaiting_approval").await;
     requester

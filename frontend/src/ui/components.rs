@@ -261,6 +261,42 @@ pub fn SelectField(
     control.frame(label, select, None)
 }
 
+/// The question before an action that deploys something (promotion, rollback), with the
+/// button that does it (`{id}-confirm`, saying `busy_label` while it runs) and the one that
+/// puts it off. `danger` marks an action that replaces what runs; `small` fits a card.
+#[component]
+pub fn Confirm(
+    #[prop(into)] id: String,
+    #[prop(into)] question: Signal<String>,
+    label: &'static str,
+    busy_label: &'static str,
+    keep_label: &'static str,
+    busy: Signal<bool>,
+    on_confirm: impl Fn() + 'static,
+    on_keep: impl Fn() + 'static,
+    #[prop(optional)] danger: bool,
+    #[prop(optional)] small: bool,
+    #[prop(optional, into)] hidden: Signal<bool>,
+) -> impl IntoView {
+    let size = if small { " small" } else { "" };
+    let kind = if danger { "danger" } else { "primary" };
+    view! {
+        <div class="confirm" role="group" aria-labelledby=format!("{id}-question") hidden=move || hidden.get()>
+            <p id=format!("{id}-question")>{question}</p>
+            <div class="actions">
+                <button type="button" class=format!("button {kind}{size}") id=format!("{id}-confirm")
+                    on:click=move |_| on_confirm() disabled=move || busy.get() aria-busy=move || busy.get().then_some("true")>
+                    {move || if busy.get() { busy_label } else { label }}
+                </button>
+                <button type="button" class=format!("button secondary{size}") on:click=move |_| on_keep()
+                    disabled=move || busy.get()>
+                    {keep_label}
+                </button>
+            </div>
+        </div>
+    }
+}
+
 /// A line that says what went wrong, shown only while something did.
 #[component]
 pub fn Alert(

@@ -6,7 +6,7 @@ use crate::api::{self, ReleaseFilter};
 use crate::state::form::FormErrors;
 use crate::state::format;
 use crate::state::release_control::{rollback_question, rollback_target};
-use crate::ui::components::{Alert, Time};
+use crate::ui::components::{Alert, Confirm, Time};
 use crate::ui::form::Once;
 use crate::ui::router::use_navigate;
 use faro_types::{Environment, Release, ReleaseStatus, RollBack, RunningRelease};
@@ -108,7 +108,7 @@ fn RollBackButton(slug: String, environment: String, running: RunningRelease) ->
             looking.try_set(false);
         });
     };
-    let confirm = move |_| {
+    let confirm = move || {
         let Some(to) = target.with_untracked(|t| t.as_ref().map(|t| t.id)) else {
             return;
         };
@@ -140,19 +140,10 @@ fn RollBackButton(slug: String, environment: String, running: RunningRelease) ->
                 Some(t) => {
                     let question = names.with_value(|(_, env)| rollback_question(env, &t));
                     view! {
-                        <div class="confirm" role="group" aria-labelledby=format!("{id}-question")>
-                            <p id=format!("{id}-question")>{question}</p>
-                            <div class="actions">
-                                <button type="button" class="button danger small" id=format!("{id}-confirm")
-                                    on:click=confirm disabled=move || busy.get()>
-                                    {move || if busy.get() { "Rolling back…" } else { "Roll back" }}
-                                </button>
-                                <button type="button" class="button secondary small" on:click=move |_| target.set(None)
-                                    disabled=move || busy.get()>
-                                    "Keep it"
-                                </button>
-                            </div>
-                        </div>
+                        <Confirm id=id.clone() question=question label="Roll back"
+                            busy_label="Rolling back…" keep_label="Keep it" busy=busy
+                            on_confirm=confirm on_keep=move || target.set(None)
+                            danger=true small=true/>
                     }.into_any()
                 }
             }}

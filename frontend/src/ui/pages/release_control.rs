@@ -5,7 +5,7 @@ use crate::api;
 use crate::state::form::{FormErrors, optional};
 use crate::state::format;
 use crate::state::release_control::{ApprovalView, promotion_targets};
-use crate::ui::components::{Alert, Field, FormError, SelectField, Submit};
+use crate::ui::components::{Alert, Confirm, Field, FormError, SelectField, Submit};
 use crate::ui::form::{Form, Once};
 use crate::ui::loaded::Loaded;
 use crate::ui::router::use_navigate;
@@ -159,7 +159,7 @@ pub fn Promote(
         errors.set(checked.clone());
         confirming.set(checked.is_empty());
     };
-    let confirm = move |_| {
+    let confirm = move || {
         let Some(id) = release.with_untracked(|r| r.as_ref().map(|r| r.id)) else {
             return;
         };
@@ -182,9 +182,10 @@ pub fn Promote(
             errors.set(FormErrors::none());
         }
     };
-    let question = move || {
-        release.with(|r| {
-            r.as_ref().map(|r| {
+    let question = Signal::derive(move || {
+        release
+            .with(|r| {
+                r.as_ref().map(|r| {
                 format!(
                     "Deploy the build of release #{} (commit {}) to {} without building it again?",
                     r.id,
@@ -192,8 +193,9 @@ pub fn Promote(
                     environment.get()
                 )
             })
-        })
-    };
+            })
+            .unwrap_or_default()
+    });
     move || {
         shown().then(|| {
             view! {
@@ -206,19 +208,10 @@ pub fn Promote(
                             <button type="submit" class="button secondary" id="promote-release">"Promote…"</button>
                         </div>
                     </form>
-                    <div class="confirm" id="promote-confirm" role="group" aria-labelledby="promote-question" hidden=move || !confirming.get()>
-                        <p id="promote-question">{question}</p>
-                        <div class="actions">
-                            <button type="button" class="button primary" id="confirm-promote" on:click=confirm
-                                disabled=move || busy.get() aria-busy=move || busy.get().then_some("true")>
-                                {move || if busy.get() { "Promoting…" } else { "Promote" }}
-                            </button>
-                            <button type="button" class="button secondary" on:click=move |_| confirming.set(false)
-                                disabled=move || busy.get()>
-                                "Not now"
-                            </button>
-                        </div>
-                    </div>
+                    <Confirm id="promote" question=question label="Promote" busy_label="Promoting…"
+                        keep_label="Not now" busy=busy on_confirm=confirm
+                        on_keep=move || confirming.set(false)
+                        hidden=Signal::derive(move || !confirming.get())/>
                 </section>
             }
         })
