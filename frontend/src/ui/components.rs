@@ -272,8 +272,9 @@ pub fn Confirm(
     busy_label: &'static str,
     keep_label: &'static str,
     busy: Signal<bool>,
-    on_confirm: impl Fn() + 'static,
-    on_keep: impl Fn() + 'static,
+    // Boxed, not generic: one copy of the component in the wasm for every use.
+    on_confirm: Box<dyn Fn()>,
+    on_keep: Box<dyn Fn()>,
     #[prop(optional)] danger: bool,
     #[prop(optional)] small: bool,
     #[prop(optional, into)] hidden: Signal<bool>,

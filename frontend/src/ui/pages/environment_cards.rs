@@ -142,7 +142,7 @@ fn RollBackButton(slug: String, environment: String, running: RunningRelease) ->
                     view! {
                         <Confirm id=id.clone() question=question label="Roll back"
                             busy_label="Rolling back…" keep_label="Keep it" busy=busy
-                            on_confirm=confirm on_keep=move || target.set(None)
+                            on_confirm=Box::new(confirm) on_keep=Box::new(move || target.set(None))
                             danger=true small=true/>
                     }.into_any()
                 }

@@ -209,8 +209,8 @@ pub fn Promote(
                         </div>
                     </form>
                     <Confirm id="promote" question=question label="Promote" busy_label="Promoting…"
-                        keep_label="Not now" busy=busy on_confirm=confirm
-                        on_keep=move || confirming.set(false)
+                        keep_label="Not now" busy=busy on_confirm=Box::new(confirm)
+                        on_keep=Box::new(move || confirming.set(false))
                         hidden=Signal::derive(move || !confirming.get())/>
                 </section>
             }
