@@ -581,6 +581,39 @@ macro_rules! rolled_back {
     };
 }
 
+/// The rows of `$from` with their rank by `$value` in their environment (`rn`, from 1) and
+/// the environment's count (`n`): what [`nearest_rank!`] picks a percentile from.
+macro_rules! ranked {
+    ($value:literal, $from:literal) => {
+        concat!(
+            "SELECT environment_id, ",
+            $value,
+            ",
+           ROW_NUMBER() OVER (PARTITION BY environment_id ORDER BY ",
+            $value,
+            ") AS rn,
+           COUNT(*) OVER (PARTITION BY environment_id) AS n
+    FROM ",
+            $from
+        )
+    };
+}
+
+/// The `$p`-th percentile (nearest rank, `$p` in whole percent) of `$value` in rows
+/// [`ranked!`], as `$alias`.
+macro_rules! nearest_rank {
+    ($value:literal, $p:literal, $alias:literal) => {
+        concat!(
+            "MAX(CASE WHEN rn = (",
+            $p,
+            " * n + 99) DIV 100 THEN ",
+            $value,
+            " END) AS ",
+            $alias
+        )
+    };
+}
+
 /// One query for the per-environment figures. Binds: the window four times (deployments,
 /// failed deployments, rollbacks, approvals), then the project (environments).
 const FIGURES: &str = concat!(
@@ -591,17 +624,19 @@ WITH deployed AS (
     FROM releases
     WHERE project_id = ? AND status = 'deployed' AND deployed_at >= ? AND deployed_at < ?
 ),
-lead_ranked AS (
-    SELECT environment_id, lead_secs,
-           ROW_NUMBER() OVER (PARTITION BY environment_id ORDER BY lead_secs) AS rn,
-           COUNT(*) OVER (PARTITION BY environment_id) AS n
-    FROM deployed
+lead_ranked AS (",
+    ranked!("lead_secs", "deployed"),
+    "
 ),
 lead_times AS (
     SELECT environment_id,
            MAX(n) AS deployments,
-           MAX(CASE WHEN rn = (n + 1) DIV 2 THEN lead_secs END) AS lead_median,
-           MAX(CASE WHEN rn = (9 * n + 9) DIV 10 THEN lead_secs END) AS lead_p90
+           ",
+    nearest_rank!("lead_secs", 50, "lead_median"),
+    ",
+           ",
+    nearest_rank!("lead_secs", 90, "lead_p90"),
+    "
     FROM lead_ranked
     GROUP BY environment_id
 ),
@@ -623,37 +658,41 @@ failures AS (
     FROM failed
     GROUP BY environment_id
 ),
-restore_ranked AS (
-    SELECT environment_id, restore_secs,
-           ROW_NUMBER() OVER (PARTITION BY environment_id ORDER BY restore_secs) AS rn,
-           COUNT(*) OVER (PARTITION BY environment_id) AS n
-    FROM (
+restore_ranked AS (",
+    ranked!(
+        "restore_secs",
+        "(
         SELECT environment_id,
                CAST(TIMESTAMPDIFF(SECOND, failed_at, restored_at) AS SIGNED) AS restore_secs
         FROM failed
         WHERE restored_at IS NOT NULL
-    ) restored
+    ) restored"
+    ),
+    "
 ),
 restores AS (
-    SELECT environment_id,
-           MAX(CASE WHEN rn = (n + 1) DIV 2 THEN restore_secs END) AS restore_median
+    SELECT environment_id, ",
+    nearest_rank!("restore_secs", 50, "restore_median"),
+    "
     FROM restore_ranked
     GROUP BY environment_id
 ),
-approval_ranked AS (
-    SELECT environment_id, wait_secs,
-           ROW_NUMBER() OVER (PARTITION BY environment_id ORDER BY wait_secs) AS rn,
-           COUNT(*) OVER (PARTITION BY environment_id) AS n
-    FROM (
+approval_ranked AS (",
+    ranked!(
+        "wait_secs",
+        "(
         SELECT environment_id,
                CAST(GREATEST(0, TIMESTAMPDIFF(SECOND, requested_at, decided_at)) AS SIGNED) AS wait_secs
         FROM releases
         WHERE project_id = ? AND decided_at >= ? AND decided_at < ? AND status <> 'rejected'
-    ) approved
+    ) approved"
+    ),
+    "
 ),
 approvals AS (
-    SELECT environment_id,
-           MAX(CASE WHEN rn = (n + 1) DIV 2 THEN wait_secs END) AS approval_median
+    SELECT environment_id, ",
+    nearest_rank!("wait_secs", 50, "approval_median"),
+    "
     FROM approval_ranked
     GROUP BY environment_id
 )
