@@ -694,6 +694,14 @@ mod tests {
         ResourceId::new("b-1")
     }
 
+    /// Deploying build b-1 of the release itself (not another release's).
+    fn deploy_build() -> Trigger {
+        Trigger::Deployment {
+            build: build(),
+            of: None,
+        }
+    }
+
     fn deployment() -> ResourceId {
         ResourceId::new("d-1")
     }
@@ -989,10 +997,7 @@ mod tests {
     #[test]
     fn a_building_release_with_a_deployment_id_records_that_the_deployment_started() {
         let record = Step::Record(Change::Started {
-            trigger: Trigger::Deployment {
-                build: build(),
-                of: None,
-            },
+            trigger: deploy_build(),
             id: deployment(),
         });
         decides(Building, |m| m.build && m.deployment, &record);
@@ -1071,10 +1076,7 @@ mod tests {
 
     #[test]
     fn a_built_release_starts_the_deployment_of_its_build() {
-        let start = Step::Start(Trigger::Deployment {
-            build: build(),
-            of: None,
-        });
+        let start = Step::Start(deploy_build());
         let built = |m: Marks| m.build && m.built && !m.deployment;
         decides(Building, |m| built(m) && !m.deployment_requested, &start);
     }
@@ -1138,13 +1140,7 @@ mod tests {
         );
         assert_eq!(copy.status, Building);
         assert_eq!(copy.built_at, Some(at()));
-        assert_eq!(
-            decide(&copy, at()),
-            Step::Start(Trigger::Deployment {
-                build: build(),
-                of: None
-            })
-        );
+        assert_eq!(decide(&copy, at()), Step::Start(deploy_build()));
     }
 
     #[test]
@@ -1152,10 +1148,7 @@ mod tests {
         let mut copy = release(Building);
         copy.build = Some(build());
         copy.built_at = Some(at());
-        let trigger = Trigger::Deployment {
-            build: build(),
-            of: None,
-        };
+        let trigger = deploy_build();
         copy.marked(&trigger, at());
         copy.apply(
             &Change::Started {
@@ -1184,13 +1177,7 @@ mod tests {
         let mut built = release(Building);
         built.build = Some(build());
         built.built_at = Some(at());
-        built.marked(
-            &Trigger::Deployment {
-                build: build(),
-                of: None,
-            },
-            at(),
-        );
+        built.marked(&deploy_build(), at());
         assert!(matches!(
             decide(&built, at()),
             Step::Fail(Change::Failed { from: Building, .. })
@@ -1250,10 +1237,7 @@ mod tests {
             ),
             (
                 Change::Started {
-                    trigger: Trigger::Deployment {
-                        build: build(),
-                        of: None,
-                    },
+                    trigger: deploy_build(),
                     id: deployment(),
                 },
                 Building,
@@ -1392,10 +1376,7 @@ mod tests {
     #[test]
     fn a_started_deployment_is_told_with_its_build_and_sleakops_environment() {
         let change = Change::Started {
-            trigger: Trigger::Deployment {
-                build: build(),
-                of: None,
-            },
+            trigger: deploy_build(),
             id: deployment(),
         };
         assert_eq!(
@@ -1512,14 +1493,7 @@ mod tests {
             ))
         );
         assert_eq!(
-            unsent_failure(
-                &Trigger::Deployment {
-                    build: build(),
-                    of: None
-                },
-                Building,
-                &err
-            ),
+            unsent_failure(&deploy_build(), Building, &err),
             Unsent::KeepMarkAndFail(Change::failed(
                 Building,
                 format!(
@@ -1542,14 +1516,7 @@ mod tests {
             ))
         );
         assert_eq!(
-            unsent_failure(
-                &Trigger::Deployment {
-                    build: build(),
-                    of: None
-                },
-                Building,
-                &err
-            ),
+            unsent_failure(&deploy_build(), Building, &err),
             Unsent::ClearMarkAndFail(Change::failed(
                 Building,
                 format!("SleakOps refused to deploy build b-1: {err}")
@@ -1589,14 +1556,7 @@ mod tests {
         for err in errors {
             assert!(!permanent(&err), "{err}");
             assert_eq!(
-                unsent_failure(
-                    &Trigger::Deployment {
-                        build: build(),
-                        of: None
-                    },
-                    Building,
-                    &err
-                ),
+                unsent_failure(&deploy_build(), Building, &err),
                 Unsent::ClearMarkAndWait,
                 "{err}"
             );
