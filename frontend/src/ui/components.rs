@@ -4,7 +4,7 @@
 use crate::state::form::FormErrors;
 use crate::state::format;
 use chrono::{DateTime, Utc};
-use faro_types::ReleaseStatus;
+use faro_types::{Environment, ReleaseStatus};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -259,6 +259,39 @@ pub fn SelectField(
         </select>
     };
     control.frame(label, select, None)
+}
+
+/// The options of a select of `environments`, each its name with `note` beside it where
+/// there is one; keeps `selected` on one of them: the first once they are known, and again
+/// if the selected one is no longer there.
+pub fn environment_options(
+    selected: RwSignal<String>,
+    environments: Signal<Vec<Environment>>,
+    note: fn(&Environment) -> Option<&'static str>,
+) -> Signal<Vec<(String, String)>> {
+    Effect::new(move || {
+        let environments = environments.get();
+        if !environments
+            .iter()
+            .any(|e| e.name == selected.get_untracked())
+            && let Some(first) = environments.first()
+        {
+            selected.set(first.name.clone());
+        }
+    });
+    Signal::derive(move || {
+        environments
+            .get()
+            .into_iter()
+            .map(|e| {
+                let label = match note(&e) {
+                    Some(note) => format!("{} ({note})", e.name),
+                    None => e.name.clone(),
+                };
+                (e.name, label)
+            })
+            .collect()
+    })
 }
 
 /// The question before an action that deploys something (promotion, rollback), with the

@@ -6,7 +6,9 @@ use super::not_found::missing;
 use super::release_list::ReleaseTable;
 use crate::api::{self, ReleaseFilter};
 use crate::state::form::{FormErrors, optional};
-use crate::ui::components::{Field, FormEnd, SelectField, focus_first_error, set_title};
+use crate::ui::components::{
+    Field, FormEnd, SelectField, environment_options, focus_first_error, set_title,
+};
 use crate::ui::fetched::{Fetched, no_items};
 use crate::ui::form::Once;
 use crate::ui::loaded::Loaded;
@@ -153,28 +155,8 @@ fn NewRelease(project: Project, environments: Signal<Vec<Environment>>) -> impl 
     let once = Once::default();
     let busy = once.busy();
     let slug = project.slug.clone();
-    // Preselect the first environment once they are known.
-    Effect::new(move || {
-        let envs = environments.get();
-        if environment.get_untracked().is_empty()
-            && let Some(first) = envs.first()
-        {
-            environment.set(first.name.clone());
-        }
-    });
-    let options = Signal::derive(move || {
-        environments
-            .get()
-            .into_iter()
-            .map(|e| {
-                let label = if e.production {
-                    format!("{} (production)", e.name)
-                } else {
-                    e.name.clone()
-                };
-                (e.name, label)
-            })
-            .collect::<Vec<_>>()
+    let options = environment_options(environment, environments, |e| {
+        e.production.then_some("production")
     });
 
     let submit = move |ev: SubmitEvent| {

@@ -5,7 +5,9 @@ use crate::api;
 use crate::state::form::{FormErrors, optional};
 use crate::state::format;
 use crate::state::release_control::{ApprovalView, promotion_targets};
-use crate::ui::components::{Alert, Confirm, Field, FormError, SelectField, Submit};
+use crate::ui::components::{
+    Alert, Confirm, Field, FormError, SelectField, Submit, environment_options,
+};
 use crate::ui::form::{Form, Once};
 use crate::ui::loaded::Loaded;
 use crate::ui::router::use_navigate;
@@ -118,30 +120,8 @@ pub fn Promote(
     let errors = RwSignal::new(FormErrors::none());
     let once = Once::default();
     let busy = once.busy();
-    // The first environment it may go to, once they are known.
-    Effect::new(move || {
-        let targets = targets.get();
-        if !targets
-            .iter()
-            .any(|e| e.name == environment.get_untracked())
-            && let Some(first) = targets.first()
-        {
-            environment.set(first.name.clone());
-        }
-    });
-    let options = Signal::derive(move || {
-        targets
-            .get()
-            .into_iter()
-            .map(|e| {
-                let label = if e.requires_approval {
-                    format!("{} (needs an owner's approval)", e.name)
-                } else {
-                    e.name.clone()
-                };
-                (e.name, label)
-            })
-            .collect::<Vec<_>>()
+    let options = environment_options(environment, targets, |e| {
+        e.requires_approval.then_some("needs an owner's approval")
     });
     let shown = move || {
         can_write.get()
